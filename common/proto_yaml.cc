@@ -1,0 +1,380 @@
+// Reflection-driven YAML <-> protobuf conversion (yaml-cpp keeps line/column marks, which
+// is why it is used instead of a YAML->JSON->proto detour that would lose them).
+#include "common/proto_yaml.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "spillway/v1/options.pb.h"
+
+namespace spillway {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::EnumDescriptor;
+using google::protobuf::EnumValueDescriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+class YamlReader {
+ public:
+  explicit YamlReader(absl::string_view source) : source_(source) {}
+
+  absl::Status ReadMessage(const YAML::Node& node, const std::string& path, Message* message) {
+    const Descriptor* descriptor = message->GetDescriptor();
+    if (node.IsNull()) {
+      return absl::OkStatus();  // `auth:` with nothing after it: an empty message
+    }
+    if (!node.IsMap()) {
+      return Error(node, path, absl::StrCat("expected a mapping of ", descriptor->name(),
+                                            " fields, found ", KindName(node)));
+    }
+    std::set<int> seen_fields;
+    for (const auto& entry : node) {
+      const std::string key = entry.first.Scalar();
+      const FieldDescriptor* field = FindField(descriptor, key);
+      const std::string field_path = path.empty() ? key : absl::StrCat(path, ".", key);
+      if (field == nullptr) {
+        return Error(entry.first, field_path,
+                     absl::StrCat("unknown field '", key, "' in ", descriptor->name(),
+                                  " (known: ", KnownFields(descriptor), ")"));
+      }
+      if (!seen_fields.insert(field->number()).second) {
+        return Error(entry.first, field_path, "duplicate key");
+      }
+      if (const auto* oneof = field->real_containing_oneof(); oneof != nullptr) {
+        for (int i = 0; i < oneof->field_count(); ++i) {
+          const FieldDescriptor* sibling = oneof->field(i);
+          if (sibling != field && seen_fields.count(sibling->number()) > 0) {
+            return Error(entry.first, field_path,
+                         absl::StrCat("only one of ", OneofMembers(oneof), " may be set"));
+          }
+        }
+      }
+      absl::Status status = ReadField(entry.second, field_path, field, message);
+      if (!status.ok()) {
+        return status;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status ReadField(const YAML::Node& node, const std::string& path,
+                         const FieldDescriptor* field, Message* message) {
+    if (field->is_map()) {
+      return Error(node, path, "map fields are not supported in YAML");
+    }
+    if (!field->is_repeated()) {
+      return ReadValue(node, path, field, message, /*repeated=*/false);
+    }
+    if (node.IsNull()) {
+      return absl::OkStatus();
+    }
+    if (!node.IsSequence()) {
+      return Error(node, path, absl::StrCat("expected a list, found ", KindName(node)));
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      absl::Status status =
+          ReadValue(node[i], absl::StrCat(path, "[", i, "]"), field, message, /*repeated=*/true);
+      if (!status.ok()) {
+        return status;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadValue(const YAML::Node& node, const std::string& path,
+                         const FieldDescriptor* field, Message* message, bool repeated) {
+    const Reflection* reflection = message->GetReflection();
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      Message* child = repeated ? reflection->AddMessage(message, field)
+                                : reflection->MutableMessage(message, field);
+      return ReadMessage(node, path, child);
+    }
+    if (!node.IsScalar()) {
+      return Error(node, path,
+                   absl::StrCat("expected a ", TypeName(field), ", found ", KindName(node)));
+    }
+    const std::string& text = node.Scalar();
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        repeated ? reflection->AddString(message, field, text)
+                 : reflection->SetString(message, field, text);
+        return absl::OkStatus();
+      case FieldDescriptor::CPPTYPE_BOOL: {
+        bool value = false;
+        if (!YAML::convert<bool>::decode(node, value)) {
+          return Error(node, path, absl::StrCat("expected true or false, found '", text, "'"));
+        }
+        repeated ? reflection->AddBool(message, field, value)
+                 : reflection->SetBool(message, field, value);
+        return absl::OkStatus();
+      }
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        const EnumValueDescriptor* value = FindEnumValue(field->enum_type(), text);
+        if (value == nullptr) {
+          return Error(node, path,
+                       absl::StrCat("unknown value '", text, "' (expected one of ",
+                                    EnumSpellings(field->enum_type()), ")"));
+        }
+        repeated ? reflection->AddEnum(message, field, value)
+                 : reflection->SetEnum(message, field, value);
+        return absl::OkStatus();
+      }
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT: {
+        double value = 0;
+        if (!absl::SimpleAtod(text, &value)) {
+          return Error(node, path, absl::StrCat("expected a number, found '", text, "'"));
+        }
+        if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+          repeated ? reflection->AddDouble(message, field, value)
+                   : reflection->SetDouble(message, field, value);
+        } else {
+          repeated ? reflection->AddFloat(message, field, static_cast<float>(value))
+                   : reflection->SetFloat(message, field, static_cast<float>(value));
+        }
+        return absl::OkStatus();
+      }
+      default:
+        return ReadInteger(node, path, field, message, repeated);
+    }
+  }
+
+  absl::Status ReadInteger(const YAML::Node& node, const std::string& path,
+                           const FieldDescriptor* field, Message* message, bool repeated) {
+    const Reflection* reflection = message->GetReflection();
+    const std::string& text = node.Scalar();
+    const bool is_unsigned = field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
+                             field->cpp_type() == FieldDescriptor::CPPTYPE_UINT64;
+    const bool is_32 = field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
+                       field->cpp_type() == FieldDescriptor::CPPTYPE_INT32;
+    std::string digits = text;
+    digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());  // 120_000
+    if (is_unsigned) {
+      uint64_t value = 0;
+      if (!absl::SimpleAtoi(digits, &value) ||
+          (is_32 && value > std::numeric_limits<uint32_t>::max())) {
+        return Error(node, path,
+                     absl::StrCat("expected a non-negative integer", is_32 ? " below 2^32" : "",
+                                  ", found '", text, "'"));
+      }
+      if (is_32) {
+        repeated ? reflection->AddUInt32(message, field, static_cast<uint32_t>(value))
+                 : reflection->SetUInt32(message, field, static_cast<uint32_t>(value));
+      } else {
+        repeated ? reflection->AddUInt64(message, field, value)
+                 : reflection->SetUInt64(message, field, value);
+      }
+      return absl::OkStatus();
+    }
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(digits, &value) ||
+        (is_32 && (value > std::numeric_limits<int32_t>::max() ||
+                   value < std::numeric_limits<int32_t>::min()))) {
+      return Error(node, path, absl::StrCat("expected an integer, found '", text, "'"));
+    }
+    if (is_32) {
+      repeated ? reflection->AddInt32(message, field, static_cast<int32_t>(value))
+               : reflection->SetInt32(message, field, static_cast<int32_t>(value));
+    } else {
+      repeated ? reflection->AddInt64(message, field, value)
+               : reflection->SetInt64(message, field, value);
+    }
+    return absl::OkStatus();
+  }
+
+  static const FieldDescriptor* FindField(const Descriptor* descriptor, const std::string& key) {
+    if (const FieldDescriptor* field = descriptor->FindFieldByName(key); field != nullptr) {
+      return field;
+    }
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+      const FieldDescriptor* field = descriptor->field(i);
+      const auto& options = field->options();
+      for (int a = 0; a < options.ExtensionSize(v1::yaml_alias); ++a) {
+        if (options.GetExtension(v1::yaml_alias, a) == key) {
+          return field;
+        }
+      }
+    }
+    return nullptr;
+  }
+
+  static const EnumValueDescriptor* FindEnumValue(const EnumDescriptor* type,
+                                                  const std::string& text) {
+    for (int i = 0; i < type->value_count(); ++i) {
+      const EnumValueDescriptor* value = type->value(i);
+      const std::string& yaml_name = value->options().GetExtension(v1::yaml_name);
+      if ((!yaml_name.empty() && absl::EqualsIgnoreCase(yaml_name, text)) ||
+          (value->number() != 0 && absl::EqualsIgnoreCase(value->name(), text))) {
+        return value;
+      }
+    }
+    return nullptr;
+  }
+
+  static std::string EnumSpellings(const EnumDescriptor* type) {
+    std::vector<std::string> names;
+    for (int i = 0; i < type->value_count(); ++i) {
+      const std::string& yaml_name = type->value(i)->options().GetExtension(v1::yaml_name);
+      if (!yaml_name.empty()) {
+        names.push_back(yaml_name);
+      }
+    }
+    return absl::StrJoin(names, ", ");
+  }
+
+  static std::string KnownFields(const Descriptor* descriptor) {
+    std::vector<std::string> names;
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+      names.push_back(descriptor->field(i)->name());
+    }
+    return absl::StrJoin(names, ", ");
+  }
+
+  static std::string OneofMembers(const google::protobuf::OneofDescriptor* oneof) {
+    std::vector<std::string> names;
+    for (int i = 0; i < oneof->field_count(); ++i) {
+      names.push_back(oneof->field(i)->name());
+    }
+    return absl::StrJoin(names, ", ");
+  }
+
+  static std::string TypeName(const FieldDescriptor* field) {
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        return "string";
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return "boolean";
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return "name";
+      default:
+        return "number";
+    }
+  }
+
+  static std::string KindName(const YAML::Node& node) {
+    switch (node.Type()) {
+      case YAML::NodeType::Map:
+        return "a mapping";
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Null:
+        return "nothing";
+      default:
+        return absl::StrCat("'", node.Scalar(), "'");
+    }
+  }
+
+  absl::Status Error(const YAML::Node& node, const std::string& path,
+                     const std::string& problem) const {
+    const YAML::Mark mark = node.Mark();
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ":", mark.line + 1, ":", mark.column + 1, ": ", path, ": ", problem));
+  }
+
+  std::string source_;
+};
+
+YAML::Node ValueToYaml(const Message& message, const FieldDescriptor* field, int index);
+
+YAML::Node MessageToNode(const Message& message) {
+  YAML::Node node(YAML::NodeType::Map);
+  const Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    if (field->is_repeated()) {
+      YAML::Node list(YAML::NodeType::Sequence);
+      for (int i = 0; i < reflection->FieldSize(message, field); ++i) {
+        list.push_back(ValueToYaml(message, field, i));
+      }
+      node[field->name()] = list;
+    } else {
+      node[field->name()] = ValueToYaml(message, field, -1);
+    }
+  }
+  return node;
+}
+
+YAML::Node ValueToYaml(const Message& message, const FieldDescriptor* field, int index) {
+  const Reflection* r = message.GetReflection();
+  const bool rep = index >= 0;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return MessageToNode(rep ? r->GetRepeatedMessage(message, field, index)
+                               : r->GetMessage(message, field));
+    case FieldDescriptor::CPPTYPE_STRING:
+      return YAML::Node(rep ? r->GetRepeatedString(message, field, index)
+                            : r->GetString(message, field));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return YAML::Node(rep ? r->GetRepeatedBool(message, field, index)
+                            : r->GetBool(message, field));
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const EnumValueDescriptor* value =
+          rep ? r->GetRepeatedEnum(message, field, index) : r->GetEnum(message, field);
+      const std::string& yaml_name = value->options().GetExtension(v1::yaml_name);
+      return YAML::Node(yaml_name.empty() ? value->name() : yaml_name);
+    }
+    case FieldDescriptor::CPPTYPE_INT32:
+      return YAML::Node(rep ? r->GetRepeatedInt32(message, field, index)
+                            : r->GetInt32(message, field));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return YAML::Node(rep ? r->GetRepeatedInt64(message, field, index)
+                            : r->GetInt64(message, field));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return YAML::Node(rep ? r->GetRepeatedUInt32(message, field, index)
+                            : r->GetUInt32(message, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return YAML::Node(rep ? r->GetRepeatedUInt64(message, field, index)
+                            : r->GetUInt64(message, field));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return YAML::Node(rep ? r->GetRepeatedDouble(message, field, index)
+                            : r->GetDouble(message, field));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return YAML::Node(rep ? r->GetRepeatedFloat(message, field, index)
+                            : r->GetFloat(message, field));
+  }
+  return YAML::Node();
+}
+
+}  // namespace
+
+absl::Status ParseYamlInto(absl::string_view text, absl::string_view source_name,
+                           Message* message) {
+  message->Clear();
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
+                                                   e.mark.column + 1, ": ", e.msg));
+  }
+  YamlReader reader(source_name);
+  try {
+    return reader.ReadMessage(root, "", message);
+  } catch (const YAML::Exception& e) {  // e.g. a non-scalar key
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
+                                                   e.mark.column + 1, ": ", e.msg));
+  }
+}
+
+std::string MessageToYaml(const Message& message) {
+  YAML::Emitter out;
+  out << MessageToNode(message);
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace spillway

@@ -1,0 +1,21 @@
+// Loads the operators' topology YAML (../shared/examples/topology.yaml is the reference)
+// into the spillway.v1.Topology proto, with file:line:column errors.
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "spillway/v1/topology.pb.h"
+
+namespace spillway {
+
+absl::StatusOr<v1::Topology> ParseTopologyYaml(absl::string_view text,
+                                                absl::string_view source_name);
+
+// Reads and parses a file; a missing or unreadable file is an error naming the path.
+absl::StatusOr<v1::Topology> LoadTopologyFile(const std::string& path);
+
+std::string TopologyToYaml(const v1::Topology& topology);
+
+}  // namespace spillway
