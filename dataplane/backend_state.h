@@ -1,0 +1,54 @@
+// Mutable per-backend state (circuit, in-flight count, recent load) that outlives routing
+// table versions: a new snapshot picks up the state of each backend id it keeps.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "dataplane/circuit_breaker.h"
+
+namespace spillway {
+
+// Tokens charged to a backend over the last `kSlots` seconds, lock-free: one slot per
+// second, each tagged with the second it counts so stale slots read as zero.
+class LoadWindow {
+ public:
+  static constexpr int kSlots = 10;
+
+  void Add(SteadyTime now, int64_t tokens);
+  int64_t Sum(SteadyTime now) const;
+
+ private:
+  struct Slot {
+    std::atomic<int64_t> second{-1};
+    std::atomic<int64_t> tokens{0};
+  };
+  static int64_t SecondOf(SteadyTime t);
+  std::array<Slot, kSlots> slots_;
+};
+
+struct BackendState {
+  explicit BackendState(const CircuitBreakerOptions& options) : breaker(options) {}
+  CircuitBreaker breaker;
+  std::atomic<int> in_flight{0};
+  LoadWindow load;
+};
+
+// Hands out the one BackendState of each backend id.
+class BackendStateRegistry {
+ public:
+  explicit BackendStateRegistry(const CircuitBreakerOptions& options) : options_(options) {}
+  std::shared_ptr<BackendState> Get(const std::string& backend_id);
+
+ private:
+  const CircuitBreakerOptions options_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<BackendState>> states_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace spillway
