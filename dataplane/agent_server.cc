@@ -1,0 +1,178 @@
+// See agent_server.h. A session is a coroutine that owns its socket and buffer; the frame
+// lives exactly as long as the connection.
+#include "dataplane/agent_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/local_reply.h"
+
+namespace spillway {
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+using tcp = asio::ip::tcp;
+
+asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
+                                 RequestHandler& handler) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(context.body_limit);
+    parser.header_limit(64 * 1024);
+    stream.expires_after(context.client_idle_timeout);
+    auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || (ec == beast::error::timeout && bytes == 0)) {
+      break;
+    }
+    if (ec) {
+      ErrorReply error{400, "BadRequest", absl::StrCat("Malformed HTTP request: ", ec.message())};
+      if (ec == http::error::body_limit) {
+        error = {413, "RequestEntityTooLarge",
+                 absl::StrCat("The request body exceeds this gateway's limit of ",
+                              context.body_limit, " bytes.")};
+      } else if (ec == beast::error::timeout) {
+        error = {408, "RequestTimeout", "The request was not received in time."};
+      }
+      auto response = MakeErrorResponse(error, false);
+      co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
+      break;
+    }
+    const bool keep_alive = co_await handler.Handle(stream, parser.get());
+    if (!keep_alive || context.draining.load(std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace
+
+struct AgentServer::Worker {
+  Worker(AgentContext& context, asio::ssl::context& tls_context,
+         const UpstreamPoolOptions& upstream, uint64_t seed)
+      : io(1), acceptor(io), pool(io.get_executor(), tls_context, upstream),
+        handler(context, pool, seed) {}
+
+  asio::awaitable<void> Accept(AgentContext& context) {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+          co_return;
+        }
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true));
+      asio::co_spawn(io, RunSession(std::move(socket), context, handler), asio::detached);
+    }
+  }
+
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  UpstreamPool pool;
+  RequestHandler handler;
+};
+
+AgentServer::AgentServer(AgentContext& context, const AgentServerOptions& options)
+    : context_(context), options_(options), tls_context_(asio::ssl::context::tls_client) {}
+
+AgentServer::~AgentServer() {
+  Stop();
+  Join();
+}
+
+absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& context,
+                                                               const AgentServerOptions& options) {
+  std::unique_ptr<AgentServer> server(new AgentServer(context, options));
+  boost::system::error_code ec;
+  server->tls_context_.set_verify_mode(asio::ssl::verify_peer);
+  server->tls_context_.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                                   asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (options.upstream_ca_file.empty()) {
+    server->tls_context_.set_default_verify_paths(ec);
+  } else {
+    server->tls_context_.load_verify_file(options.upstream_ca_file, ec);
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot load CA certificates ",
+                                                   options.upstream_ca_file, ": ", ec.message()));
+  }
+  const auto address = asio::ip::make_address(options.listen_host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listen address '", options.listen_host, "': ", ec.message()));
+  }
+  uint16_t port = options.listen_port;
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    auto worker = std::make_unique<Worker>(context, server->tls_context_, options.upstream,
+                                           static_cast<uint64_t>(i) + 1);
+    tcp::acceptor& acceptor = worker->acceptor;
+    const tcp::endpoint endpoint(address, port);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) {
+      acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+      int one = 1;
+      ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+      acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+      acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_host, ":",
+                                                 port, ": ", ec.message()));
+    }
+    port = acceptor.local_endpoint().port();  // later threads share a port 0 choice
+    server->workers_.push_back(std::move(worker));
+  }
+  server->port_ = port;
+  return server;
+}
+
+void AgentServer::Start() {
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    asio::co_spawn(w->io, w->Accept(context_), asio::detached);
+    threads_.emplace_back([w] { w->io.run(); });
+  }
+}
+
+void AgentServer::StopAccepting() {
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    asio::post(w->io, [w] {
+      boost::system::error_code ignored;
+      w->acceptor.close(ignored);
+    });
+  }
+}
+
+void AgentServer::Stop() {
+  for (auto& worker : workers_) {
+    worker->io.stop();
+  }
+}
+
+void AgentServer::Join() {
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+  threads_.clear();
+}
+
+}  // namespace spillway

@@ -1,0 +1,218 @@
+// spillway-agent: the process applications call instead of Azure OpenAI. Standalone it
+// serves a topology file (SIGHUP reloads it); with a control plane it follows AgentSync.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/topology_compile.h"
+#include "common/topology_yaml.h"
+#include "dataplane/agent_server.h"
+
+ABSL_FLAG(std::string, region, "", "Azure region this agent serves (required), e.g. eastus2");
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
+          "host:port to serve the Azure OpenAI API on; port 0 picks a free port");
+ABSL_FLAG(std::string, topology, "",
+          "standalone mode: serve this topology YAML file (SIGHUP reloads it)");
+ABSL_FLAG(std::string, control_plane, "", "host:port of spillway-cp (not available yet)");
+ABSL_FLAG(std::string, state_dir, "", "directory for persisted routing tables (with a control plane)");
+ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
+ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024, "largest request body accepted, bytes (413 above)");
+ABSL_FLAG(int, max_attempts, 4, "backends tried per request before giving up");
+ABSL_FLAG(int64_t, request_timeout_ms, 120000, "deadline for a request to start answering, all attempts together");
+ABSL_FLAG(int64_t, first_byte_timeout_ms, 60000, "per-attempt wait for a backend's response headers");
+ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000, "longest silence allowed inside a backend's response");
+ABSL_FLAG(int64_t, connect_timeout_ms, 3000, "TCP connect + TLS handshake timeout per backend");
+ABSL_FLAG(int64_t, client_idle_timeout_ms, 60000, "keep-alive idle timeout for client connections");
+ABSL_FLAG(int64_t, client_write_timeout_ms, 60000, "timeout for each write to a client");
+ABSL_FLAG(int, failure_threshold, 3, "consecutive failures (5xx, timeouts, connect errors) that open a circuit");
+ABSL_FLAG(int64_t, circuit_open_ms, 1000, "first open period of a circuit; doubles while failures continue");
+ABSL_FLAG(int64_t, circuit_max_open_ms, 60000, "longest open period of a circuit");
+ABSL_FLAG(int64_t, default_retry_after_ms, 1000, "how long a 429 without retry-after blocks a backend");
+ABSL_FLAG(int64_t, default_max_tokens, 1024, "output tokens assumed for headroom when a request sets no max_tokens");
+ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500, "tokens per minute one PTU is assumed to serve (headroom estimates)");
+ABSL_FLAG(std::string, upstream_ca_file, "", "PEM CA bundle to verify backends with (default: system store)");
+ABSL_FLAG(std::string, access_log, "-", "access log destination: a file path, '-' for stdout, 'off'");
+ABSL_FLAG(int64_t, drain_timeout_ms, 20000, "on SIGTERM, how long in-flight requests may take to finish");
+
+namespace spillway {
+namespace {
+
+[[noreturn]] void Die(const std::string& reason) {
+  std::fprintf(stderr, "spillway-agent: %s\n", reason.c_str());
+  std::exit(2);
+}
+
+absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const std::string& path,
+                                                  const std::string& region, uint64_t version,
+                                                  BackendStateRegistry& states) {
+  absl::StatusOr<v1::Topology> topology = LoadTopologyFile(path);
+  if (!topology.ok()) {
+    return topology.status();
+  }
+  CompileOptions options;
+  options.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  options.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  absl::StatusOr<v1::RoutingTable> table =
+      CompileRoutingTable(*topology, region, version, options);
+  if (!table.ok()) {
+    return table.status();
+  }
+  return RoutingSnapshot::Build(*std::move(table), states);
+}
+
+void LogUnusableBackends(const RoutingSnapshot& snapshot) {
+  for (const SnapshotBackend& backend : snapshot.backends()) {
+    if (!backend.unusable_reason.empty()) {
+      spdlog::warn("backend {} is unusable: {}", backend.config->id(), backend.unusable_reason);
+    }
+  }
+  if (snapshot.open_access()) {
+    spdlog::warn("the topology has no tenants in this stamp: every client is admitted");
+  }
+}
+
+int Run() {
+  const std::string region = absl::GetFlag(FLAGS_region);
+  const std::string topology_path = absl::GetFlag(FLAGS_topology);
+  if (region.empty()) {
+    Die("--region is required");
+  }
+  if (topology_path.empty()) {
+    Die(absl::GetFlag(FLAGS_control_plane).empty()
+            ? "give --topology FILE (standalone) or --control-plane HOST:PORT"
+            : "--control-plane is not available in this build yet; use --topology FILE");
+  }
+  AgentServerOptions server_options;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
+      port > 65535) {
+    Die(absl::StrCat("--listen must be host:port, got '", listen, "'"));
+  }
+  server_options.listen_host = listen.substr(0, colon);
+  server_options.listen_port = static_cast<uint16_t>(port);
+  server_options.threads = absl::GetFlag(FLAGS_threads);
+  if (server_options.threads < 1 || server_options.threads > 256) {
+    Die("--threads must be between 1 and 256");
+  }
+  server_options.upstream_ca_file = absl::GetFlag(FLAGS_upstream_ca_file);
+  server_options.upstream.connect_timeout =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_connect_timeout_ms));
+
+  CircuitBreakerOptions breaker;
+  breaker.failure_threshold = absl::GetFlag(FLAGS_failure_threshold);
+  breaker.base_open = std::chrono::milliseconds(absl::GetFlag(FLAGS_circuit_open_ms));
+  breaker.max_open = std::chrono::milliseconds(absl::GetFlag(FLAGS_circuit_max_open_ms));
+  breaker.default_throttle = std::chrono::milliseconds(absl::GetFlag(FLAGS_default_retry_after_ms));
+  BackendStateRegistry states(breaker);
+
+  AgentContext context;
+  context.region = region;
+  context.body_limit = absl::GetFlag(FLAGS_body_limit);
+  context.client_idle_timeout =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_client_idle_timeout_ms));
+  context.proxy.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  context.proxy.request_timeout =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_request_timeout_ms));
+  context.proxy.first_byte_timeout =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_first_byte_timeout_ms));
+  context.proxy.stream_idle_timeout =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_stream_idle_timeout_ms));
+  context.proxy.client_write_timeout =
+      std::chrono::milliseconds(absl::GetFlag(FLAGS_client_write_timeout_ms));
+  context.proxy.default_max_output_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+
+  absl::StatusOr<std::unique_ptr<AccessLog>> access_log =
+      AccessLog::Open(absl::GetFlag(FLAGS_access_log));
+  if (!access_log.ok()) {
+    Die(std::string(access_log.status().message()));
+  }
+  context.access_log = access_log->get();
+
+  uint64_t version = 1;
+  absl::StatusOr<RoutingSnapshotPtr> snapshot =
+      LoadStandalone(topology_path, region, version, states);
+  if (!snapshot.ok()) {
+    Die(std::string(snapshot.status().message()));
+  }
+  LogUnusableBackends(**snapshot);
+  context.snapshots.Publish(*snapshot);
+
+  // Signals are taken synchronously by this thread; I/O threads never see them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<AgentServer>> server = AgentServer::Bind(context, server_options);
+  if (!server.ok()) {
+    Die(std::string(server.status().message()));
+  }
+  (*server)->Start();
+  std::printf("spillway-agent listening on %s:%u (region %s, %d thread%s, table version %llu)\n",
+              server_options.listen_host.c_str(), (*server)->port(), region.c_str(),
+              server_options.threads, server_options.threads == 1 ? "" : "s",
+              static_cast<unsigned long long>(version));
+  std::fflush(stdout);
+
+  for (;;) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal == SIGHUP) {
+      absl::StatusOr<RoutingSnapshotPtr> reloaded =
+          LoadStandalone(topology_path, region, version + 1, states);
+      if (!reloaded.ok()) {
+        spdlog::error("reload of {} refused, keeping version {}: {}", topology_path, version,
+                      reloaded.status().message());
+        continue;
+      }
+      ++version;
+      LogUnusableBackends(**reloaded);
+      context.snapshots.Publish(*reloaded);
+      spdlog::info("reloaded {}: table version {}", topology_path, version);
+      continue;
+    }
+    break;
+  }
+  spdlog::info("draining: no new connections, waiting for {} request(s) in flight",
+               context.requests_in_flight.load());
+  context.draining = true;
+  (*server)->StopAccepting();
+  const auto drain_deadline = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  while (context.requests_in_flight.load() > 0 &&
+         std::chrono::steady_clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  (*server)->Stop();
+  (*server)->Join();
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace spillway
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the Spillway agent: an Azure OpenAI-compatible gateway.\n"
+      "  spillway-agent --region eastus2 --listen 127.0.0.1:8080 --topology topology.yaml");
+  absl::ParseCommandLine(argc, argv);
+  return spillway::Run();
+}

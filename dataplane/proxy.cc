@@ -1,0 +1,415 @@
+// See proxy.h. One coroutine per request; all state lives in its frame. Upstream I/O is
+// written once as a template over the stream type (plain TCP or TLS).
+#include "dataplane/proxy.h"
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "dataplane/local_reply.h"
+
+namespace spillway {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kRelayChunk = 16 * 1024;
+constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+
+enum class AttemptKind {
+  kRelayed,      // the response (or part of it) went to the client: the request is over
+  kThrottled,    // 429: try the next candidate
+  kFailed,       // 5xx, 408, connection error: try the next candidate
+  kTimedOut,     // no first byte in time
+  kStale,        // a pooled connection was dead before any byte: retry on a fresh one
+};
+
+struct AttemptResult {
+  AttemptKind kind = AttemptKind::kFailed;
+  unsigned status = 0;
+  milliseconds retry_after{0};
+  std::string error;
+};
+
+bool IsHopByHop(absl::string_view name) {
+  static constexpr absl::string_view kNames[] = {
+      "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
+      "trailer",    "upgrade",    "transfer-encoding"};
+  for (absl::string_view hop : kNames) {
+    if (absl::EqualsIgnoreCase(name, hop)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Client headers that never go upstream: hop-by-hop ones, the client's own credentials
+// (the backend gets its own), and what the agent sets itself.
+bool DropFromClientRequest(absl::string_view name) {
+  return IsHopByHop(name) || absl::EqualsIgnoreCase(name, "api-key") ||
+         absl::EqualsIgnoreCase(name, "authorization") || absl::EqualsIgnoreCase(name, "host") ||
+         absl::EqualsIgnoreCase(name, "content-length");
+}
+
+// retry-after-ms, else retry-after in seconds; Azure sends both on 429.
+milliseconds RetryAfter(const http::fields& headers) {
+  if (auto ms = headers.find("retry-after-ms"); ms != headers.end()) {
+    double value = 0;
+    if (absl::SimpleAtod(absl::string_view(ms->value().data(), ms->value().size()), &value) &&
+        value > 0) {
+      return milliseconds(static_cast<int64_t>(value + 0.999));
+    }
+  }
+  if (auto s = headers.find(http::field::retry_after); s != headers.end()) {
+    int64_t seconds = 0;
+    if (absl::SimpleAtoi(absl::string_view(s->value().data(), s->value().size()), &seconds) &&
+        seconds > 0) {
+      return milliseconds(seconds * 1000);
+    }
+  }
+  return milliseconds(0);
+}
+
+bool IsRetryableStatus(unsigned status) {
+  return status == 408 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+bool IsEventStream(const http::fields& headers) {
+  auto it = headers.find(http::field::content_type);
+  return it != headers.end() &&
+         absl::StartsWithIgnoreCase(absl::string_view(it->value().data(), it->value().size()),
+                                    "text/event-stream");
+}
+
+struct Attempt {
+  const ProxyOptions& options;
+  beast::tcp_stream& client;
+  const ProxyRequest& request;
+  const SnapshotBackend& backend;
+  http::request<http::buffer_body>& upstream_request;
+  int attempt_number;
+  SteadyTime deadline;
+  ProxyOutcome* outcome;
+  bool* release_connection;  // the upstream connection may go back to the pool
+
+  template <class Stream>
+  asio::awaitable<AttemptResult> Run(Stream& upstream, beast::tcp_stream& upstream_tcp,
+                                     bool reused) {
+    AttemptResult result;
+    const auto now = SteadyClock::now();
+    const auto first_byte_budget = std::min<SteadyClock::duration>(
+        options.first_byte_timeout, std::max<SteadyClock::duration>(deadline - now, {}));
+    upstream_tcp.expires_after(first_byte_budget);
+    http::request_serializer<http::buffer_body> request_serializer{upstream_request};
+    auto [write_ec, written] = co_await http::async_write(upstream, request_serializer, kNoThrow);
+    if (write_ec) {
+      result.kind = reused ? AttemptKind::kStale
+                           : (write_ec == beast::error::timeout ? AttemptKind::kTimedOut
+                                                                : AttemptKind::kFailed);
+      result.error = absl::StrCat("sending to ", backend.config->id(), ": ", write_ec.message());
+      co_return result;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    auto [header_ec, header_bytes] =
+        co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
+    if (header_ec) {
+      if (header_ec == beast::error::timeout) {
+        result.kind = AttemptKind::kTimedOut;
+        result.error = absl::StrCat(backend.config->id(), " sent no response within ",
+                                    std::chrono::duration_cast<milliseconds>(first_byte_budget)
+                                        .count(),
+                                    " ms");
+      } else {
+        result.kind = reused && header_bytes == 0 ? AttemptKind::kStale : AttemptKind::kFailed;
+        result.error =
+            absl::StrCat("reading from ", backend.config->id(), ": ", header_ec.message());
+      }
+      co_return result;
+    }
+    result.status = parser.get().result_int();
+    if (result.status == 429 || IsRetryableStatus(result.status)) {
+      result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
+      result.retry_after = RetryAfter(parser.get().base());
+      result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
+      // Read the (small) error body so the connection can be reused.
+      http::response_parser<http::string_body> error_parser{std::move(parser)};
+      error_parser.body_limit(kErrorBodyLimit);
+      auto [body_ec, body_bytes] = co_await http::async_read(upstream, buffer, error_parser,
+                                                             kNoThrow);
+      *release_connection = !body_ec && error_parser.keep_alive() && buffer.size() == 0;
+      co_return result;
+    }
+    co_return co_await Relay(upstream, upstream_tcp, buffer, parser);
+  }
+
+  // Streams the upstream response to the client as it arrives: one read, one write, so a
+  // slow client slows the backend down instead of growing a buffer.
+  template <class Stream>
+  asio::awaitable<AttemptResult> Relay(Stream& upstream, beast::tcp_stream& upstream_tcp,
+                                       beast::flat_buffer& buffer,
+                                       http::response_parser<http::buffer_body>& parser) {
+    AttemptResult result;
+    result.kind = AttemptKind::kRelayed;
+    result.status = parser.get().result_int();
+    outcome->status = result.status;
+    outcome->backend_id = backend.config->id();
+    auto& response = parser.get();
+    const bool upstream_keep_alive = parser.keep_alive();
+    const bool event_stream = IsEventStream(response.base());
+    for (absl::string_view hop : {"keep-alive", "proxy-connection"}) {
+      response.erase(beast::string_view(hop.data(), hop.size()));
+    }
+    response.set("x-spillway-backend", backend.config->id());
+    response.set("x-spillway-attempts", std::to_string(attempt_number));
+    response.keep_alive(request.client_keep_alive);
+
+    UsageScanner usage;
+    char chunk[kRelayChunk];
+    http::response_serializer<http::buffer_body> serializer{response};
+    bool upstream_failed = false;
+    do {
+      if (!parser.is_done()) {
+        response.body().data = chunk;
+        response.body().size = sizeof(chunk);
+        upstream_tcp.expires_after(options.stream_idle_timeout);
+        auto [read_ec, read_bytes] =
+            co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
+        if (read_ec && read_ec != http::error::need_buffer) {
+          upstream_failed = true;
+          result.error = absl::StrCat(backend.config->id(), " failed mid-response: ",
+                                      read_ec == beast::error::timeout
+                                          ? std::string("idle timeout")
+                                          : read_ec.message());
+          break;
+        }
+        const std::size_t got = sizeof(chunk) - response.body().size;
+        usage.Feed(absl::string_view(chunk, got));
+        response.body().data = chunk;
+        response.body().size = got;
+        response.body().more = !parser.is_done();
+      } else {
+        response.body().data = nullptr;
+        response.body().size = 0;
+        response.body().more = false;
+      }
+      client.expires_after(options.client_write_timeout);
+      auto [write_ec, write_bytes] = co_await http::async_write(client, serializer, kNoThrow);
+      if (write_ec && write_ec != http::error::need_buffer) {
+        // The client went away: the backend's answer has nowhere to go.
+        outcome->keep_alive = false;
+        outcome->error = absl::StrCat("client write failed: ", write_ec.message());
+        outcome->usage = usage.Finish();
+        *release_connection = false;
+        co_return result;
+      }
+    } while (!serializer.is_done());
+
+    if (upstream_failed) {
+      outcome->error = result.error;
+      outcome->keep_alive = false;
+      *release_connection = false;
+      if (event_stream && response.chunked() && !serializer.is_done()) {
+        // Bytes already went out, so no retry: end the stream with an event the SDKs
+        // surface as an error, and close the chunked body properly.
+        std::string event = absl::StrCat(
+            "event: error\ndata: {\"error\":{\"code\":\"upstream_error\",\"message\":\"",
+            "The backend stopped sending before the response was complete.\"}}\n\n");
+        response.body().data = event.data();
+        response.body().size = event.size();
+        response.body().more = false;
+        client.expires_after(options.client_write_timeout);
+        co_await http::async_write(client, serializer, kNoThrow);
+      }
+      outcome->usage = usage.Finish();
+      co_return result;
+    }
+    outcome->usage = usage.Finish();
+    outcome->keep_alive = request.client_keep_alive;
+    *release_connection = upstream_keep_alive && buffer.size() == 0;
+    co_return result;
+  }
+};
+
+}  // namespace
+
+asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client,
+                                             const ProxyRequest& request, UpstreamPool& pool,
+                                             FastRandom& random) const {
+  ProxyOutcome outcome;
+  outcome.keep_alive = request.client_keep_alive;
+  const auto start = SteadyClock::now();
+  const SteadyTime deadline = start + options_.request_timeout;
+  const http::request<http::string_body>& client_request = *request.client_request;
+  const int64_t estimated_tokens =
+      request.facts.EstimatedTokens(options_.default_max_output_tokens);
+
+  // The upstream request is built once; per attempt only target, host, key (and for the
+  // /openai/v1 surface the body's model) change.
+  http::request<http::buffer_body> upstream_request{client_request.method(), "", 11};
+  for (const auto& field : client_request) {
+    const beast::string_view name = field.name_string();
+    if (!DropFromClientRequest(absl::string_view(name.data(), name.size()))) {
+      upstream_request.insert(name, field.value());
+    }
+  }
+  upstream_request.keep_alive(true);
+  std::string rewritten_body;
+
+  CandidatePlan plan = Router::Plan(*request.route, &FastRandom::Thunk, &random);
+  SteadyTime soonest = SteadyTime::max();
+  bool saw_throttle = false;
+  bool saw_timeout = false;
+  bool saw_failure = false;
+  bool headroom_refused = false;
+  std::string last_error;
+
+  // Two passes: the second lets non-batch traffic use backends the headroom estimate
+  // refused, since the estimate is ours and the backend has the final word.
+  for (int pass = 0; pass < 2 && outcome.attempts < options_.max_attempts; ++pass) {
+    if (pass == 1 && (!headroom_refused || request.priority == v1::PRIORITY_BATCH)) {
+      break;
+    }
+    for (const PlannedCandidate& candidate : plan) {
+      if (outcome.attempts >= options_.max_attempts || SteadyClock::now() >= deadline) {
+        break;
+      }
+      const SnapshotBackend& backend = request.snapshot->backends()[candidate.backend];
+      const auto now = SteadyClock::now();
+      const Refusal refusal =
+          Admit(backend, *candidate.tier, request.priority, pass == 0 ? estimated_tokens : 0, now);
+      if (refusal == Refusal::kBlocked) {
+        soonest = std::min(soonest, backend.state->breaker.AvailableAt());
+        saw_throttle |= backend.state->breaker.State(now) == v1::HEALTH_STATE_THROTTLED;
+        continue;
+      }
+      if (refusal == Refusal::kNoHeadroom) {
+        headroom_refused = true;
+        soonest = std::min(soonest, now + std::chrono::seconds(1));
+        continue;
+      }
+      if (refusal != Refusal::kNone) {
+        continue;
+      }
+      if (request.v1_surface && rewritten_body.empty() &&
+          request.facts.model != backend.config->deployment()) {
+        absl::StatusOr<std::string> body =
+            ReplaceModel(client_request.body(), backend.config->deployment());
+        rewritten_body = body.ok() ? *std::move(body) : client_request.body();
+      }
+      const std::string& body = request.v1_surface && !rewritten_body.empty()
+                                    ? rewritten_body
+                                    : client_request.body();
+      upstream_request.target(request.v1_surface
+                                  ? std::string(client_request.target())
+                                  : absl::StrCat(backend.path_prefix, request.upstream_suffix));
+      upstream_request.set(http::field::host, backend.address.host_header);
+      upstream_request.set("api-key", backend.api_key);
+      upstream_request.content_length(body.size());
+      upstream_request.body().data = const_cast<char*>(body.data());
+      upstream_request.body().size = body.size();
+      upstream_request.body().more = false;
+
+      ++outcome.attempts;
+      backend.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+      backend.state->load.Add(now, estimated_tokens);
+      AttemptResult result;
+      for (int connection_try = 0; connection_try < 2; ++connection_try) {
+        absl::StatusOr<UpstreamConnectionPtr> connection =
+            connection_try == 0 ? co_await pool.Acquire(backend) : co_await pool.Connect(backend);
+        if (!connection.ok()) {
+          result.kind = AttemptKind::kFailed;
+          result.error = std::string(connection.status().message());
+          break;
+        }
+        bool release = false;
+        Attempt attempt{options_, client,   request,  backend, upstream_request,
+                        outcome.attempts, deadline, &outcome, &release};
+        UpstreamConnection& conn = **connection;
+        result = conn.is_tls() ? co_await attempt.Run(conn.tls(), conn.tcp(), conn.reused)
+                               : co_await attempt.Run(conn.tcp(), conn.tcp(), conn.reused);
+        if (release) {
+          pool.Release(backend, *std::move(connection));
+        }
+        if (result.kind != AttemptKind::kStale) {
+          break;
+        }
+      }
+      backend.state->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      const auto done = SteadyClock::now();
+      switch (result.kind) {
+        case AttemptKind::kRelayed:
+          backend.state->breaker.OnSuccess();
+          if (outcome.usage.reported) {
+            backend.state->load.Add(done, outcome.usage.total_tokens - estimated_tokens);
+          }
+          co_return outcome;
+        case AttemptKind::kThrottled:
+          backend.state->breaker.OnThrottled(done, result.retry_after);
+          soonest = std::min(soonest, backend.state->breaker.AvailableAt());
+          saw_throttle = true;
+          break;
+        case AttemptKind::kTimedOut:
+          backend.state->breaker.OnFailure(done);
+          saw_timeout = true;
+          break;
+        case AttemptKind::kFailed:
+        case AttemptKind::kStale:
+          backend.state->breaker.OnFailure(done);
+          saw_failure = true;
+          break;
+      }
+      last_error = result.error;
+    }
+  }
+
+  // Nothing answered: one Azure-shaped error that says why and when to come back.
+  ErrorReply error;
+  const auto now = SteadyClock::now();
+  const milliseconds wait =
+      soonest == SteadyTime::max()
+          ? milliseconds(0)
+          : std::max(milliseconds(1), std::chrono::ceil<milliseconds>(soonest - now));
+  const std::string& route = request.route->name;
+  if (saw_timeout || now >= deadline) {
+    error = {504, "Timeout",
+             absl::StrCat("No backend of route '", route, "' answered in time: ", last_error),
+             milliseconds(0), true};
+  } else if (saw_failure) {
+    error = {502, "BadGateway",
+             absl::StrCat("Every backend of route '", route, "' that was tried failed; last: ",
+                          last_error),
+             wait, true};
+  } else if (saw_throttle || headroom_refused) {
+    error = {429, "429",
+             absl::StrCat("Every backend of route '", route,
+                          "' is throttled. Please retry after ", wait.count(), " ms."),
+             wait, true};
+  } else {
+    error = {503, "ServiceUnavailable",
+             absl::StrCat("No backend of route '", route, "' is available right now"), wait,
+             true};
+  }
+  outcome.status = error.status;
+  outcome.error = error.message;
+  auto response = MakeErrorResponse(error, request.client_keep_alive);
+  response.set("x-spillway-attempts", std::to_string(outcome.attempts));
+  outcome.keep_alive =
+      co_await WriteResponse(client, response, options_.client_write_timeout) &&
+      request.client_keep_alive;
+  co_return outcome;
+}
+
+}  // namespace spillway

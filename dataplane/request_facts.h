@@ -1,0 +1,40 @@
+// What the agent needs to know about a request body, read in one parse: the model (for the
+// /openai/v1 surface), streaming flags, and the token estimate Azure charges up front.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace spillway {
+
+struct RequestFacts {
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  std::string previous_response_id;
+  int64_t prompt_tokens_estimate = 0;
+  int64_t max_output_tokens = 0;  // max_tokens / max_completion_tokens / max_output_tokens
+  int64_t choices = 1;            // max(n, best_of)
+  // What Azure charges against TPM before answering: prompt + max output, per choice.
+  int64_t EstimatedTokens(int64_t default_max_output) const {
+    const int64_t output = max_output_tokens > 0 ? max_output_tokens : default_max_output;
+    return prompt_tokens_estimate + output * choices;
+  }
+};
+
+// ~4 characters per token plus a small per-message overhead, as Azure's estimator does
+// before it has tokenized anything; exactness is corrected from the response's usage.
+int64_t EstimateTokensFromChars(int64_t chars, int64_t messages);
+
+// Parses a JSON request body. An empty body yields empty facts; malformed JSON or a
+// non-object body is InvalidArgument with the parser's reason.
+absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body);
+
+// Returns `body` with its top-level "model" replaced (the /openai/v1 surface names the
+// deployment in the body, so a route name must become the backend's deployment name).
+absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model);
+
+}  // namespace spillway

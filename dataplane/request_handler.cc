@@ -1,0 +1,268 @@
+// See request_handler.h. Each rejection names what was wrong and with which input, in
+// Azure's error shape, with x-should-retry: false where retrying cannot help.
+#include "dataplane/request_handler.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "dataplane/api_path.h"
+#include "dataplane/local_reply.h"
+
+namespace spillway {
+namespace {
+
+absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// The client's key: `api-key`, or `Authorization: Bearer <key>` as the SDKs send it.
+absl::string_view ClientKey(const http::request<http::string_body>& request) {
+  if (auto it = request.find("api-key"); it != request.end()) {
+    return View(it->value());
+  }
+  if (auto it = request.find(http::field::authorization); it != request.end()) {
+    absl::string_view value = View(it->value());
+    if (value.size() > 7 && absl::StartsWithIgnoreCase(value, "bearer ")) {
+      return absl::StripAsciiWhitespace(value.substr(7));
+    }
+  }
+  return {};
+}
+
+bool IsJsonBody(const http::request<http::string_body>& request) {
+  auto it = request.find(http::field::content_type);
+  return it == request.end() ||
+         absl::StrContains(absl::AsciiStrToLower(View(it->value())), "json");
+}
+
+const char* HealthName(v1::HealthState state) {
+  switch (state) {
+    case v1::HEALTH_STATE_HEALTHY:
+      return "healthy";
+    case v1::HEALTH_STATE_THROTTLED:
+      return "throttled";
+    case v1::HEALTH_STATE_UNHEALTHY:
+      return "open";
+    case v1::HEALTH_STATE_HALF_OPEN:
+      return "half-open";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
+                                             const http::request<http::string_body>& request) {
+  const SteadyTime start = SteadyClock::now();
+  const bool keep_alive = request.keep_alive() && !context_.draining.load();
+  const RoutingSnapshotPtr& snapshot = snapshot_.Get();
+  const ApiPath path = ClassifyTarget(View(request.target()));
+  AccessRecord record;
+  record.method = View(request.method_string());
+
+  switch (path.surface) {
+    case ApiSurface::kHealthz:
+      co_return co_await ServeLocal(client, request, 200, "ok\n", "text/plain");
+    case ApiSurface::kReadyz: {
+      std::string why;
+      const bool ready = Ready(snapshot.get(), &why);
+      co_return co_await ServeLocal(client, request, ready ? 200 : 503,
+                                    ready ? "ready\n" : why + "\n", "text/plain");
+    }
+    case ApiSurface::kStatus:
+      co_return co_await ServeLocal(client, request, 200, StatusJson(snapshot.get()),
+                                    "application/json");
+    case ApiSurface::kUnknownOpenAi:
+      co_return co_await Reply(
+          client,
+          {404, "404",
+           absl::StrCat("Path '", View(request.target()).substr(0, 200),
+                        "' is not served by this gateway: use /openai/deployments/{route}/... "
+                        "or /openai/v1/...")},
+          keep_alive, record, start);
+    case ApiSurface::kNotFound:
+      co_return co_await Reply(client, {404, "404", "Resource not found"}, keep_alive, record,
+                               start);
+    default:
+      break;
+  }
+
+  if (snapshot == nullptr) {
+    co_return co_await Reply(
+        client, {503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true},
+        keep_alive, record, start);
+  }
+
+  const SnapshotTenant* tenant = nullptr;
+  if (!snapshot->open_access()) {
+    const absl::string_view key = ClientKey(request);
+    tenant = key.empty() ? nullptr : snapshot->FindTenantByKey(key);
+    if (tenant == nullptr) {
+      co_return co_await Reply(
+          client,
+          {401, "401",
+           key.empty() ? "Access denied: no api-key header or Authorization: Bearer key was "
+                         "given."
+                       : "Access denied due to invalid subscription key or wrong API endpoint. "
+                         "Make sure to provide a valid key for an active subscription."},
+          keep_alive, record, start);
+    }
+    record.tenant = tenant->name;
+  }
+
+  ProxyRequest proxy_request;
+  proxy_request.client_request = &request;
+  proxy_request.snapshot = snapshot.get();
+  proxy_request.client_keep_alive = keep_alive;
+  proxy_request.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_STANDARD;
+  if (!request.body().empty() && IsJsonBody(request)) {
+    absl::StatusOr<RequestFacts> facts = ReadRequestFacts(request.body());
+    if (!facts.ok()) {
+      co_return co_await Reply(client, {400, "BadRequest", std::string(facts.status().message())},
+                               keep_alive, record, start);
+    }
+    proxy_request.facts = *std::move(facts);
+  }
+  record.stream = proxy_request.facts.stream;
+
+  std::string route_name;
+  if (path.surface == ApiSurface::kV1) {
+    if (proxy_request.facts.model.empty()) {
+      co_return co_await Reply(
+          client,
+          {400, "BadRequest",
+           absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
+                        " must name the route in the body's \"model\" field")},
+          keep_alive, record, start);
+    }
+    route_name = proxy_request.facts.model;
+    proxy_request.v1_surface = true;
+  } else {
+    route_name = path.route;
+    proxy_request.upstream_suffix = path.suffix;
+  }
+  record.route = route_name;
+
+  proxy_request.route = snapshot->FindRoute(route_name);
+  if (proxy_request.route == nullptr) {
+    co_return co_await Reply(
+        client,
+        {404, "DeploymentNotFound",
+         absl::StrCat("The route '", route_name.substr(0, 200),
+                      "' does not exist in this gateway's region '", context_.region, "'.")},
+        keep_alive, record, start);
+  }
+  if (tenant != nullptr && !tenant->routes.contains(route_name)) {
+    co_return co_await Reply(
+        client,
+        {403, "403",
+         absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '", route_name,
+                      "'.")},
+        keep_alive, record, start);
+  }
+
+  context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+  ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
+  context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  record.status = outcome.status;
+  record.backend = outcome.backend_id;
+  record.attempts = outcome.attempts;
+  record.usage = outcome.usage;
+  record.error = outcome.error;
+  record.latency_ms =
+      std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+  context_.access_log->Write(record);
+  co_return outcome.keep_alive;
+}
+
+asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, const ErrorReply& error,
+                                            bool keep_alive, AccessRecord& record,
+                                            SteadyTime start) {
+  auto response = MakeErrorResponse(error, keep_alive);
+  const bool written =
+      co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
+  record.status = error.status;
+  record.error = error.message;
+  record.latency_ms =
+      std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+  context_.access_log->Write(record);
+  co_return written && keep_alive;
+}
+
+asio::awaitable<bool> RequestHandler::ServeLocal(beast::tcp_stream& client,
+                                                 const http::request<http::string_body>& request,
+                                                 unsigned status, std::string body,
+                                                 std::string content_type) {
+  http::response<http::string_body> response{static_cast<http::status>(status), 11};
+  response.set(http::field::content_type, content_type);
+  response.body() = std::move(body);
+  response.keep_alive(request.keep_alive());
+  response.prepare_payload();
+  const bool written =
+      co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
+  co_return written && request.keep_alive();
+}
+
+bool RequestHandler::Ready(const RoutingSnapshot* snapshot, std::string* why) const {
+  if (snapshot == nullptr) {
+    *why = "no routing table";
+    return false;
+  }
+  const SteadyTime now = SteadyClock::now();
+  for (const v1::CompiledRoute& route : snapshot->table().routes()) {
+    bool live = false;
+    for (const v1::CompiledSplit& split : route.splits()) {
+      for (const v1::CompiledTier& tier : split.tiers()) {
+        for (const v1::TierMember& member : tier.members()) {
+          const SnapshotBackend& backend = snapshot->backends()[member.backend()];
+          live |= backend.unusable_reason.empty() &&
+                  backend.state->breaker.AvailableAt() <= now;
+        }
+      }
+    }
+    if (!live) {
+      *why = absl::StrCat("route ", route.name(), " has no live backend");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string RequestHandler::StatusJson(const RoutingSnapshot* snapshot) const {
+  boost::json::object status;
+  status["region"] = context_.region;
+  status["requests_in_flight"] = context_.requests_in_flight.load();
+  if (snapshot == nullptr) {
+    status["version"] = nullptr;
+    return boost::json::serialize(status);
+  }
+  status["version"] = snapshot->version();
+  const SteadyTime now = SteadyClock::now();
+  boost::json::array backends;
+  for (const SnapshotBackend& backend : snapshot->backends()) {
+    const CircuitBreaker& breaker = backend.state->breaker;
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        breaker.AvailableAt() - now);
+    backends.push_back(boost::json::object{
+        {"id", backend.config->id()},
+        {"endpoint", backend.config->endpoint()},
+        {"region", backend.config->region()},
+        {"state", backend.unusable_reason.empty() ? HealthName(breaker.State(now)) : "unusable"},
+        {"unusable_reason", backend.unusable_reason},
+        {"available_in_ms", wait.count() > 0 ? wait.count() : 0},
+        {"consecutive_failures", breaker.consecutive_failures()},
+        {"in_flight", backend.state->in_flight.load()},
+        {"tokens_last_10s", backend.state->load.Sum(now)}});
+  }
+  status["backends"] = std::move(backends);
+  boost::json::array routes;
+  for (const v1::CompiledRoute& route : snapshot->table().routes()) {
+    routes.push_back(boost::json::string(route.name()));
+  }
+  status["routes"] = std::move(routes);
+  return boost::json::serialize(status);
+}
+
+}  // namespace spillway

@@ -1,0 +1,61 @@
+// The life of one client request after it is parsed: classify the path, authenticate the
+// tenant, find the route, read the body's facts, forward through the proxy, log it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "dataplane/access_log.h"
+#include "dataplane/local_reply.h"
+#include "dataplane/proxy.h"
+#include "dataplane/snapshot_source.h"
+
+namespace spillway {
+
+// Shared by every I/O thread; immutable after start except the counters.
+struct AgentContext {
+  std::string region;
+  ProxyOptions proxy;
+  std::chrono::milliseconds client_idle_timeout{60000};
+  uint64_t body_limit = 32 * 1024 * 1024;  // Azure accepts large multimodal bodies
+  SnapshotSource snapshots;
+  AccessLog* access_log = nullptr;
+  std::atomic<int64_t> requests_in_flight{0};
+  std::atomic<bool> draining{false};
+};
+
+// One per I/O thread: holds that thread's snapshot cache, connection pool and random.
+class RequestHandler {
+ public:
+  RequestHandler(AgentContext& context, UpstreamPool& pool, uint64_t seed)
+      : context_(context), pool_(pool), snapshot_(context.snapshots), random_(seed),
+        proxy_(context.proxy) {}
+
+  // Answers one request on `client`; returns whether the connection may serve another.
+  asio::awaitable<bool> Handle(beast::tcp_stream& client,
+                               const http::request<http::string_body>& request);
+
+ private:
+  asio::awaitable<bool> Reply(beast::tcp_stream& client, const ErrorReply& error,
+                              bool keep_alive, AccessRecord& record, SteadyTime start);
+  asio::awaitable<bool> ServeLocal(beast::tcp_stream& client,
+                                   const http::request<http::string_body>& request,
+                                   unsigned status, std::string body, std::string content_type);
+  std::string StatusJson(const RoutingSnapshot* snapshot) const;
+  bool Ready(const RoutingSnapshot* snapshot, std::string* why) const;
+
+  AgentContext& context_;
+  UpstreamPool& pool_;
+  CachedSnapshot snapshot_;
+  FastRandom random_;
+  Proxy proxy_;
+};
+
+}  // namespace spillway
