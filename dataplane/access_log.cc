@@ -1,12 +1,13 @@
 // See access_log.h.
 #include "dataplane/access_log.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string_view.hpp>
 #include <spdlog/async.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string_view.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -52,9 +53,9 @@ void AccessLog::Write(const AccessRecord& r) {
       R"("latency_ms":%.3f,"stream":%s,"prompt_tokens":%d,"completion_tokens":%d,)"
       R"("total_tokens":%d,"cached_tokens":%d,"error":%s})",
       Quoted(absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone())),
-      Quoted(r.method), Quoted(r.route), Quoted(r.tenant), Quoted(r.backend), r.status,
-      r.attempts, r.latency_ms, r.stream ? "true" : "false", r.usage.prompt_tokens,
-      r.usage.completion_tokens, r.usage.total_tokens, r.usage.cached_tokens, Quoted(r.error)));
+      Quoted(r.method), Quoted(r.route), Quoted(r.tenant), Quoted(r.backend), r.status, r.attempts,
+      r.latency_ms, r.stream ? "true" : "false", r.usage.prompt_tokens, r.usage.completion_tokens,
+      r.usage.total_tokens, r.usage.cached_tokens, Quoted(r.error)));
 }
 
 }  // namespace spillway

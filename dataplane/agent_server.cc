@@ -2,6 +2,8 @@
 // lives exactly as long as the connection.
 #include "dataplane/agent_server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,7 +12,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/local_reply.h"
@@ -62,7 +63,9 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
 struct AgentServer::Worker {
   Worker(AgentContext& context, asio::ssl::context& tls_context,
          const UpstreamPoolOptions& upstream, uint64_t seed)
-      : io(1), acceptor(io), pool(io.get_executor(), tls_context, upstream),
+      : io(1),
+        acceptor(io),
+        pool(io.get_executor(), tls_context, upstream),
         handler(context, pool, seed) {}
 
   asio::awaitable<void> Accept(AgentContext& context) {
@@ -107,8 +110,8 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& con
     server->tls_context_.load_verify_file(options.upstream_ca_file, ec);
   }
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot load CA certificates ",
-                                                   options.upstream_ca_file, ": ", ec.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load CA certificates ", options.upstream_ca_file, ": ", ec.message()));
   }
   const auto address = asio::ip::make_address(options.listen_host, ec);
   if (ec) {
@@ -132,8 +135,8 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& con
       acceptor.listen(asio::socket_base::max_listen_connections, ec);
     }
     if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_host, ":",
-                                                 port, ": ", ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", options.listen_host, ":", port, ": ", ec.message()));
     }
     port = acceptor.local_endpoint().port();  // later threads share a port 0 choice
     server->workers_.push_back(std::move(worker));

@@ -16,8 +16,7 @@ ApiPath ClassifyTarget(absl::string_view target) {
     path.surface = ApiSurface::kReadyz;
   } else if (route_part == "/status") {
     path.surface = ApiSurface::kStatus;
-  } else if (absl::string_view rest = target;
-             absl::ConsumePrefix(&rest, "/openai/deployments/")) {
+  } else if (absl::string_view rest = target; absl::ConsumePrefix(&rest, "/openai/deployments/")) {
     const std::size_t end = rest.find_first_of("/?");
     path.route = std::string(rest.substr(0, end));
     path.suffix = end == absl::string_view::npos ? "" : std::string(rest.substr(end));

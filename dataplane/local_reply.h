@@ -2,15 +2,14 @@
 // stand in for the service.
 #pragma once
 
-#include <chrono>
-#include <string>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -22,8 +21,8 @@ namespace http = beast::http;
 
 struct ErrorReply {
   unsigned status = 500;
-  std::string code;     // Azure's error code: "429", "DeploymentNotFound", ...
-  std::string message;  // says what was wrong and with which input
+  std::string code;                          // Azure's error code: "429", "DeploymentNotFound", ...
+  std::string message;                       // says what was wrong and with which input
   std::chrono::milliseconds retry_after{0};  // > 0: retry-after and retry-after-ms headers
   // SDKs retry 408/409/429/5xx unless told otherwise; say no where retrying cannot help.
   bool should_retry = false;

@@ -1,19 +1,17 @@
 // spillway-agent: the process applications call instead of Azure OpenAI. Standalone it
 // serves a topology file (SIGHUP reloads it); with a control plane it follows AgentSync.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/command_line.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
 #include "dataplane/agent_server.h"
@@ -24,33 +22,43 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
 ABSL_FLAG(std::string, topology, "",
           "standalone mode: serve this topology YAML file (SIGHUP reloads it)");
 ABSL_FLAG(std::string, control_plane, "", "host:port of spillway-cp (not available yet)");
-ABSL_FLAG(std::string, state_dir, "", "directory for persisted routing tables (with a control plane)");
+ABSL_FLAG(std::string, state_dir, "",
+          "directory for persisted routing tables (with a control plane)");
 ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
-ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024, "largest request body accepted, bytes (413 above)");
+ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024,
+          "largest request body accepted, bytes (413 above)");
 ABSL_FLAG(int, max_attempts, 4, "backends tried per request before giving up");
-ABSL_FLAG(int64_t, request_timeout_ms, 120000, "deadline for a request to start answering, all attempts together");
-ABSL_FLAG(int64_t, first_byte_timeout_ms, 60000, "per-attempt wait for a backend's response headers");
-ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000, "longest silence allowed inside a backend's response");
+ABSL_FLAG(int64_t, request_timeout_ms, 120000,
+          "deadline for a request to start answering, all attempts together");
+ABSL_FLAG(int64_t, first_byte_timeout_ms, 60000,
+          "per-attempt wait for a backend's response headers");
+ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000,
+          "longest silence allowed inside a backend's response");
 ABSL_FLAG(int64_t, connect_timeout_ms, 3000, "TCP connect + TLS handshake timeout per backend");
 ABSL_FLAG(int64_t, client_idle_timeout_ms, 60000, "keep-alive idle timeout for client connections");
 ABSL_FLAG(int64_t, client_write_timeout_ms, 60000, "timeout for each write to a client");
-ABSL_FLAG(int, failure_threshold, 3, "consecutive failures (5xx, timeouts, connect errors) that open a circuit");
-ABSL_FLAG(int64_t, circuit_open_ms, 1000, "first open period of a circuit; doubles while failures continue");
+ABSL_FLAG(int, failure_threshold, 3,
+          "consecutive failures (5xx, timeouts, connect errors) that open a circuit");
+ABSL_FLAG(int64_t, circuit_open_ms, 1000,
+          "first open period of a circuit; doubles while failures continue");
 ABSL_FLAG(int64_t, circuit_max_open_ms, 60000, "longest open period of a circuit");
-ABSL_FLAG(int64_t, default_retry_after_ms, 1000, "how long a 429 without retry-after blocks a backend");
-ABSL_FLAG(int64_t, default_max_tokens, 1024, "output tokens assumed for headroom when a request sets no max_tokens");
-ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500, "tokens per minute one PTU is assumed to serve (headroom estimates)");
-ABSL_FLAG(std::string, upstream_ca_file, "", "PEM CA bundle to verify backends with (default: system store)");
-ABSL_FLAG(std::string, access_log, "-", "access log destination: a file path, '-' for stdout, 'off'");
-ABSL_FLAG(int64_t, drain_timeout_ms, 20000, "on SIGTERM, how long in-flight requests may take to finish");
+ABSL_FLAG(int64_t, default_retry_after_ms, 1000,
+          "how long a 429 without retry-after blocks a backend");
+ABSL_FLAG(int64_t, default_max_tokens, 1024,
+          "output tokens assumed for headroom when a request sets no max_tokens");
+ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
+          "tokens per minute one PTU is assumed to serve (headroom estimates)");
+ABSL_FLAG(std::string, upstream_ca_file, "",
+          "PEM CA bundle to verify backends with (default: system store)");
+ABSL_FLAG(std::string, access_log, "-",
+          "access log destination: a file path, '-' for stdout, 'off'");
+ABSL_FLAG(int64_t, drain_timeout_ms, 20000,
+          "on SIGTERM, how long in-flight requests may take to finish");
 
 namespace spillway {
 namespace {
 
-[[noreturn]] void Die(const std::string& reason) {
-  std::fprintf(stderr, "spillway-agent: %s\n", reason.c_str());
-  std::exit(2);
-}
+[[noreturn]] void Die(const std::string& reason) { DieWithReason("spillway-agent", reason); }
 
 absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const std::string& path,
                                                   const std::string& region, uint64_t version,
@@ -64,8 +72,7 @@ absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const std::string& path,
   options.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-  absl::StatusOr<v1::RoutingTable> table =
-      CompileRoutingTable(*topology, region, version, options);
+  absl::StatusOr<v1::RoutingTable> table = CompileRoutingTable(*topology, region, version, options);
   if (!table.ok()) {
     return table.status();
   }
@@ -178,7 +185,7 @@ int Run() {
           LoadStandalone(topology_path, region, version + 1, states);
       if (!reloaded.ok()) {
         spdlog::error("reload of {} refused, keeping version {}: {}", topology_path, version,
-                      reloaded.status().message());
+                      std::string(reloaded.status().message()));
         continue;
       }
       ++version;
@@ -210,9 +217,11 @@ int Run() {
 }  // namespace spillway
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "the Spillway agent: an Azure OpenAI-compatible gateway.\n"
-      "  spillway-agent --region eastus2 --listen 127.0.0.1:8080 --topology topology.yaml");
-  absl::ParseCommandLine(argc, argv);
+  spillway::ParseCommandLine(
+      argc, argv,
+      {"spillway-agent",
+       "the Spillway agent, an Azure OpenAI-compatible gateway.\n"
+       "  spillway-agent --region eastus2 --listen 127.0.0.1:8080 --topology topology.yaml",
+       "dataplane/main.cc"});
   return spillway::Run();
 }

@@ -3,7 +3,6 @@
 #include "dataplane/proxy.h"
 
 #include <algorithm>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -28,11 +27,11 @@ constexpr std::size_t kRelayChunk = 16 * 1024;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 
 enum class AttemptKind {
-  kRelayed,      // the response (or part of it) went to the client: the request is over
-  kThrottled,    // 429: try the next candidate
-  kFailed,       // 5xx, 408, connection error: try the next candidate
-  kTimedOut,     // no first byte in time
-  kStale,        // a pooled connection was dead before any byte: retry on a fresh one
+  kRelayed,    // the response (or part of it) went to the client: the request is over
+  kThrottled,  // 429: try the next candidate
+  kFailed,     // 5xx, 408, connection error: try the next candidate
+  kTimedOut,   // no first byte in time
+  kStale,      // a pooled connection was dead before any byte: retry on a fresh one
 };
 
 struct AttemptResult {
@@ -44,8 +43,8 @@ struct AttemptResult {
 
 bool IsHopByHop(absl::string_view name) {
   static constexpr absl::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
-      "trailer",    "upgrade",    "transfer-encoding"};
+      "connection", "keep-alive", "proxy-connection", "proxy-authorization",
+      "te",         "trailer",    "upgrade",          "transfer-encoding"};
   for (absl::string_view hop : kNames) {
     if (absl::EqualsIgnoreCase(name, hop)) {
       return true;
@@ -128,10 +127,9 @@ struct Attempt {
     if (header_ec) {
       if (header_ec == beast::error::timeout) {
         result.kind = AttemptKind::kTimedOut;
-        result.error = absl::StrCat(backend.config->id(), " sent no response within ",
-                                    std::chrono::duration_cast<milliseconds>(first_byte_budget)
-                                        .count(),
-                                    " ms");
+        result.error = absl::StrCat(
+            backend.config->id(), " sent no response within ",
+            std::chrono::duration_cast<milliseconds>(first_byte_budget).count(), " ms");
       } else {
         result.kind = reused && header_bytes == 0 ? AttemptKind::kStale : AttemptKind::kFailed;
         result.error =
@@ -147,8 +145,8 @@ struct Attempt {
       // Read the (small) error body so the connection can be reused.
       http::response_parser<http::string_body> error_parser{std::move(parser)};
       error_parser.body_limit(kErrorBodyLimit);
-      auto [body_ec, body_bytes] = co_await http::async_read(upstream, buffer, error_parser,
-                                                             kNoThrow);
+      auto [body_ec, body_bytes] =
+          co_await http::async_read(upstream, buffer, error_parser, kNoThrow);
       *release_connection = !body_ec && error_parser.keep_alive() && buffer.size() == 0;
       co_return result;
     }
@@ -189,15 +187,16 @@ struct Attempt {
             co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
         if (read_ec && read_ec != http::error::need_buffer) {
           upstream_failed = true;
-          result.error = absl::StrCat(backend.config->id(), " failed mid-response: ",
-                                      read_ec == beast::error::timeout
-                                          ? std::string("idle timeout")
-                                          : read_ec.message());
+          result.error = absl::StrCat(
+              backend.config->id(), " failed mid-response: ",
+              read_ec == beast::error::timeout ? std::string("idle timeout") : read_ec.message());
           break;
         }
         const std::size_t got = sizeof(chunk) - response.body().size;
         usage.Feed(absl::string_view(chunk, got));
-        response.body().data = chunk;
+        // An empty buffer with more=true would go out as a zero-size chunk, which ends a
+        // chunked body; no buffer at all just flushes what is pending (the header).
+        response.body().data = got > 0 ? chunk : nullptr;
         response.body().size = got;
         response.body().more = !parser.is_done();
       } else {
@@ -245,9 +244,8 @@ struct Attempt {
 
 }  // namespace
 
-asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client,
-                                             const ProxyRequest& request, UpstreamPool& pool,
-                                             FastRandom& random) const {
+asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const ProxyRequest& request,
+                                             UpstreamPool& pool, FastRandom& random) const {
   ProxyOutcome outcome;
   outcome.keep_alive = request.client_keep_alive;
   const auto start = SteadyClock::now();
@@ -309,9 +307,8 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client,
             ReplaceModel(client_request.body(), backend.config->deployment());
         rewritten_body = body.ok() ? *std::move(body) : client_request.body();
       }
-      const std::string& body = request.v1_surface && !rewritten_body.empty()
-                                    ? rewritten_body
-                                    : client_request.body();
+      const std::string& body =
+          request.v1_surface && !rewritten_body.empty() ? rewritten_body : client_request.body();
       upstream_request.target(request.v1_surface
                                   ? std::string(client_request.target())
                                   : absl::StrCat(backend.path_prefix, request.upstream_suffix));
@@ -327,19 +324,27 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client,
       backend.state->load.Add(now, estimated_tokens);
       AttemptResult result;
       for (int connection_try = 0; connection_try < 2; ++connection_try) {
-        absl::StatusOr<UpstreamConnectionPtr> connection =
-            connection_try == 0 ? co_await pool.Acquire(backend) : co_await pool.Connect(backend);
+        // (GCC 12 miscompiles co_await inside ?:, hence the plain ifs.)
+        absl::StatusOr<UpstreamConnectionPtr> connection;
+        if (connection_try == 0) {
+          connection = co_await pool.Acquire(backend);
+        } else {
+          connection = co_await pool.Connect(backend);
+        }
         if (!connection.ok()) {
           result.kind = AttemptKind::kFailed;
           result.error = std::string(connection.status().message());
           break;
         }
         bool release = false;
-        Attempt attempt{options_, client,   request,  backend, upstream_request,
+        Attempt attempt{options_,         client,   request,  backend, upstream_request,
                         outcome.attempts, deadline, &outcome, &release};
         UpstreamConnection& conn = **connection;
-        result = conn.is_tls() ? co_await attempt.Run(conn.tls(), conn.tcp(), conn.reused)
-                               : co_await attempt.Run(conn.tcp(), conn.tcp(), conn.reused);
+        if (conn.is_tls()) {
+          result = co_await attempt.Run(conn.tls(), conn.tcp(), conn.reused);
+        } else {
+          result = co_await attempt.Run(conn.tcp(), conn.tcp(), conn.reused);
+        }
         if (release) {
           pool.Release(backend, *std::move(connection));
         }
@@ -389,26 +394,24 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client,
              milliseconds(0), true};
   } else if (saw_failure) {
     error = {502, "BadGateway",
-             absl::StrCat("Every backend of route '", route, "' that was tried failed; last: ",
-                          last_error),
+             absl::StrCat("Every backend of route '", route,
+                          "' that was tried failed; last: ", last_error),
              wait, true};
   } else if (saw_throttle || headroom_refused) {
     error = {429, "429",
-             absl::StrCat("Every backend of route '", route,
-                          "' is throttled. Please retry after ", wait.count(), " ms."),
+             absl::StrCat("Every backend of route '", route, "' is throttled. Please retry after ",
+                          wait.count(), " ms."),
              wait, true};
   } else {
     error = {503, "ServiceUnavailable",
-             absl::StrCat("No backend of route '", route, "' is available right now"), wait,
-             true};
+             absl::StrCat("No backend of route '", route, "' is available right now"), wait, true};
   }
   outcome.status = error.status;
   outcome.error = error.message;
   auto response = MakeErrorResponse(error, request.client_keep_alive);
   response.set("x-spillway-attempts", std::to_string(outcome.attempts));
-  outcome.keep_alive =
-      co_await WriteResponse(client, response, options_.client_write_timeout) &&
-      request.client_keep_alive;
+  outcome.keep_alive = co_await WriteResponse(client, response, options_.client_write_timeout) &&
+                       request.client_keep_alive;
   co_return outcome;
 }
 

@@ -4,14 +4,13 @@
 // client; afterwards a failure ends the stream with an SSE error event.
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <string>
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
 
 #include "dataplane/request_facts.h"
 #include "dataplane/router.h"
@@ -26,7 +25,7 @@ struct ProxyOptions {
   int max_attempts = 4;
   // One deadline for the whole request until its response starts (all attempts).
   std::chrono::milliseconds request_timeout{120000};
-  std::chrono::milliseconds first_byte_timeout{60000};  // per attempt
+  std::chrono::milliseconds first_byte_timeout{60000};   // per attempt
   std::chrono::milliseconds stream_idle_timeout{60000};  // between two upstream reads
   std::chrono::milliseconds client_write_timeout{60000};
   int64_t default_max_output_tokens = 1024;  // charged when a request names no max_tokens

@@ -3,7 +3,6 @@
 #include "dataplane/request_facts.h"
 
 #include <algorithm>
-
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -69,7 +68,8 @@ absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body) {
   boost::system::error_code ec;
   json::value root = json::parse(json::string_view(body.data(), body.size()), ec, &resource);
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON: ", ec.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body is not valid JSON: ", ec.message()));
   }
   if (!root.is_object()) {
     return absl::InvalidArgumentError("request body must be a JSON object");
@@ -98,9 +98,9 @@ absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body) {
     }
   }
   facts.prompt_tokens_estimate = EstimateTokensFromChars(chars, messages);
-  facts.max_output_tokens = std::max({IntField(o, "max_tokens"),
-                                      IntField(o, "max_completion_tokens"),
-                                      IntField(o, "max_output_tokens")});
+  facts.max_output_tokens =
+      std::max({IntField(o, "max_tokens"), IntField(o, "max_completion_tokens"),
+                IntField(o, "max_output_tokens")});
   facts.choices = std::max<int64_t>({1, IntField(o, "n"), IntField(o, "best_of")});
   return facts;
 }

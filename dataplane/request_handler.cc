@@ -4,6 +4,7 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -32,8 +33,7 @@ absl::string_view ClientKey(const http::request<http::string_body>& request) {
 
 bool IsJsonBody(const http::request<http::string_body>& request) {
   auto it = request.find(http::field::content_type);
-  return it == request.end() ||
-         absl::StrContains(absl::AsciiStrToLower(View(it->value())), "json");
+  return it == request.end() || absl::StrContains(absl::AsciiStrToLower(View(it->value())), "json");
 }
 
 const char* HealthName(v1::HealthState state) {
@@ -62,37 +62,41 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   AccessRecord record;
   record.method = View(request.method_string());
 
+  // Bodies are named locals: GCC 12 destroys some temporaries twice inside co_await
+  // expressions (conditional operands especially).
   switch (path.surface) {
-    case ApiSurface::kHealthz:
-      co_return co_await ServeLocal(client, request, 200, "ok\n", "text/plain");
+    case ApiSurface::kHealthz: {
+      std::string body = "ok\n";
+      co_return co_await ServeLocal(client, request, 200, std::move(body), "text/plain");
+    }
     case ApiSurface::kReadyz: {
       std::string why;
       const bool ready = Ready(snapshot.get(), &why);
-      co_return co_await ServeLocal(client, request, ready ? 200 : 503,
-                                    ready ? "ready\n" : why + "\n", "text/plain");
+      std::string body = ready ? std::string("ready\n") : why + "\n";
+      co_return co_await ServeLocal(client, request, ready ? 200 : 503, std::move(body),
+                                    "text/plain");
     }
-    case ApiSurface::kStatus:
-      co_return co_await ServeLocal(client, request, 200, StatusJson(snapshot.get()),
-                                    "application/json");
-    case ApiSurface::kUnknownOpenAi:
-      co_return co_await Reply(
-          client,
-          {404, "404",
-           absl::StrCat("Path '", View(request.target()).substr(0, 200),
-                        "' is not served by this gateway: use /openai/deployments/{route}/... "
-                        "or /openai/v1/...")},
-          keep_alive, record, start);
-    case ApiSurface::kNotFound:
-      co_return co_await Reply(client, {404, "404", "Resource not found"}, keep_alive, record,
-                               start);
+    case ApiSurface::kStatus: {
+      std::string body = StatusJson(snapshot.get());
+      co_return co_await ServeLocal(client, request, 200, std::move(body), "application/json");
+    }
     default:
       break;
   }
 
-  if (snapshot == nullptr) {
-    co_return co_await Reply(
-        client, {503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true},
-        keep_alive, record, start);
+  std::optional<ErrorReply> early;
+  if (path.surface == ApiSurface::kUnknownOpenAi) {
+    early = ErrorReply{404, "404",
+                       absl::StrCat("Path '", View(request.target()).substr(0, 200),
+                                    "' is not served by this gateway: use "
+                                    "/openai/deployments/{route}/... or /openai/v1/...")};
+  } else if (path.surface == ApiSurface::kNotFound) {
+    early = ErrorReply{404, "404", "Resource not found"};
+  } else if (snapshot == nullptr) {
+    early = ErrorReply{503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true};
+  }
+  if (early.has_value()) {
+    co_return co_await Reply(client, *std::move(early), keep_alive, record, start);
   }
 
   const SnapshotTenant* tenant = nullptr;
@@ -100,14 +104,13 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
     const absl::string_view key = ClientKey(request);
     tenant = key.empty() ? nullptr : snapshot->FindTenantByKey(key);
     if (tenant == nullptr) {
-      co_return co_await Reply(
-          client,
-          {401, "401",
-           key.empty() ? "Access denied: no api-key header or Authorization: Bearer key was "
-                         "given."
-                       : "Access denied due to invalid subscription key or wrong API endpoint. "
-                         "Make sure to provide a valid key for an active subscription."},
-          keep_alive, record, start);
+      ErrorReply error{401, "401",
+                       key.empty()
+                           ? "Access denied: no api-key header or Authorization: Bearer key was "
+                             "given."
+                           : "Access denied due to invalid subscription key or wrong API endpoint. "
+                             "Make sure to provide a valid key for an active subscription."};
+      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
     }
     record.tenant = tenant->name;
   }
@@ -120,8 +123,8 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   if (!request.body().empty() && IsJsonBody(request)) {
     absl::StatusOr<RequestFacts> facts = ReadRequestFacts(request.body());
     if (!facts.ok()) {
-      co_return co_await Reply(client, {400, "BadRequest", std::string(facts.status().message())},
-                               keep_alive, record, start);
+      ErrorReply error{400, "BadRequest", std::string(facts.status().message())};
+      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
     }
     proxy_request.facts = *std::move(facts);
   }
@@ -130,12 +133,10 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   std::string route_name;
   if (path.surface == ApiSurface::kV1) {
     if (proxy_request.facts.model.empty()) {
-      co_return co_await Reply(
-          client,
-          {400, "BadRequest",
-           absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
-                        " must name the route in the body's \"model\" field")},
-          keep_alive, record, start);
+      ErrorReply error{400, "BadRequest",
+                       absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
+                                    " must name the route in the body's \"model\" field")};
+      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
     }
     route_name = proxy_request.facts.model;
     proxy_request.v1_surface = true;
@@ -147,20 +148,17 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
 
   proxy_request.route = snapshot->FindRoute(route_name);
   if (proxy_request.route == nullptr) {
-    co_return co_await Reply(
-        client,
-        {404, "DeploymentNotFound",
-         absl::StrCat("The route '", route_name.substr(0, 200),
-                      "' does not exist in this gateway's region '", context_.region, "'.")},
-        keep_alive, record, start);
+    ErrorReply error{
+        404, "DeploymentNotFound",
+        absl::StrCat("The route '", route_name.substr(0, 200),
+                     "' does not exist in this gateway's region '", context_.region, "'.")};
+    co_return co_await Reply(client, std::move(error), keep_alive, record, start);
   }
   if (tenant != nullptr && !tenant->routes.contains(route_name)) {
-    co_return co_await Reply(
-        client,
-        {403, "403",
-         absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '", route_name,
-                      "'.")},
-        keep_alive, record, start);
+    ErrorReply error{403, "403",
+                     absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '",
+                                  route_name, "'.")};
+    co_return co_await Reply(client, std::move(error), keep_alive, record, start);
   }
 
   context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -171,13 +169,12 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   record.attempts = outcome.attempts;
   record.usage = outcome.usage;
   record.error = outcome.error;
-  record.latency_ms =
-      std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+  record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
   context_.access_log->Write(record);
   co_return outcome.keep_alive;
 }
 
-asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, const ErrorReply& error,
+asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, ErrorReply error,
                                             bool keep_alive, AccessRecord& record,
                                             SteadyTime start) {
   auto response = MakeErrorResponse(error, keep_alive);
@@ -185,16 +182,15 @@ asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, const Err
       co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
   record.status = error.status;
   record.error = error.message;
-  record.latency_ms =
-      std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+  record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
   context_.access_log->Write(record);
-  co_return written && keep_alive;
+  co_return written&& keep_alive;
 }
 
 asio::awaitable<bool> RequestHandler::ServeLocal(beast::tcp_stream& client,
                                                  const http::request<http::string_body>& request,
                                                  unsigned status, std::string body,
-                                                 std::string content_type) {
+                                                 const char* content_type) {
   http::response<http::string_body> response{static_cast<http::status>(status), 11};
   response.set(http::field::content_type, content_type);
   response.body() = std::move(body);
@@ -202,7 +198,7 @@ asio::awaitable<bool> RequestHandler::ServeLocal(beast::tcp_stream& client,
   response.prepare_payload();
   const bool written =
       co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
-  co_return written && request.keep_alive();
+  co_return written&& request.keep_alive();
 }
 
 bool RequestHandler::Ready(const RoutingSnapshot* snapshot, std::string* why) const {
@@ -217,8 +213,7 @@ bool RequestHandler::Ready(const RoutingSnapshot* snapshot, std::string* why) co
       for (const v1::CompiledTier& tier : split.tiers()) {
         for (const v1::TierMember& member : tier.members()) {
           const SnapshotBackend& backend = snapshot->backends()[member.backend()];
-          live |= backend.unusable_reason.empty() &&
-                  backend.state->breaker.AvailableAt() <= now;
+          live |= backend.unusable_reason.empty() && backend.state->breaker.AvailableAt() <= now;
         }
       }
     }
@@ -243,8 +238,8 @@ std::string RequestHandler::StatusJson(const RoutingSnapshot* snapshot) const {
   boost::json::array backends;
   for (const SnapshotBackend& backend : snapshot->backends()) {
     const CircuitBreaker& breaker = backend.state->breaker;
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        breaker.AvailableAt() - now);
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(breaker.AvailableAt() - now);
     backends.push_back(boost::json::object{
         {"id", backend.config->id()},
         {"endpoint", backend.config->endpoint()},

@@ -3,14 +3,13 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <string>
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
 
 #include "dataplane/access_log.h"
 #include "dataplane/local_reply.h"
@@ -35,7 +34,10 @@ struct AgentContext {
 class RequestHandler {
  public:
   RequestHandler(AgentContext& context, UpstreamPool& pool, uint64_t seed)
-      : context_(context), pool_(pool), snapshot_(context.snapshots), random_(seed),
+      : context_(context),
+        pool_(pool),
+        snapshot_(context.snapshots),
+        random_(seed),
         proxy_(context.proxy) {}
 
   // Answers one request on `client`; returns whether the connection may serve another.
@@ -43,11 +45,13 @@ class RequestHandler {
                                const http::request<http::string_body>& request);
 
  private:
-  asio::awaitable<bool> Reply(beast::tcp_stream& client, const ErrorReply& error,
-                              bool keep_alive, AccessRecord& record, SteadyTime start);
+  // Takes the error by value: GCC 12 mishandles temporaries bound to references across
+  // co_await.
+  asio::awaitable<bool> Reply(beast::tcp_stream& client, ErrorReply error, bool keep_alive,
+                              AccessRecord& record, SteadyTime start);
   asio::awaitable<bool> ServeLocal(beast::tcp_stream& client,
-                                   const http::request<http::string_body>& request,
-                                   unsigned status, std::string body, std::string content_type);
+                                   const http::request<http::string_body>& request, unsigned status,
+                                   std::string body, const char* content_type);
   std::string StatusJson(const RoutingSnapshot* snapshot) const;
   bool Ready(const RoutingSnapshot* snapshot, std::string* why) const;
 

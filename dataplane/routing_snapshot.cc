@@ -2,17 +2,17 @@
 // resolved here, once per table, so the request path does lookups only.
 #include "dataplane/routing_snapshot.h"
 
-#include <algorithm>
-
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+
+#include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/file_io.h"
 
 namespace spillway {
@@ -112,8 +112,8 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
       backend.unusable_reason = std::string(key.status().message());
     }
     backend.local = config.region() == t.region();
-    backend.window_capacity_tokens = static_cast<int64_t>(
-        config.estimated_tokens_per_minute() * LoadWindow::kSlots / 60);
+    backend.window_capacity_tokens =
+        static_cast<int64_t>(config.estimated_tokens_per_minute() * LoadWindow::kSlots / 60);
     backend.state = states.Get(config.id());
     snapshot->backends_.push_back(std::move(backend));
   }
@@ -121,8 +121,8 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
   for (const v1::CompiledRoute& route : t.routes()) {
     SnapshotRoute compiled;
     compiled.name = route.name();
-    compiled.locality = route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL
-                                                                      : route.locality();
+    compiled.locality =
+        route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL : route.locality();
     for (const v1::CompiledSplit& split : route.splits()) {
       SnapshotSplit s;
       s.percent = split.percent();
@@ -137,13 +137,13 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
         }
         for (const v1::TierMember& member : tier.members()) {
           if (member.backend() >= snapshot->backends_.size()) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "route ", route.name(), " names backend index ", member.backend(),
-                " but the table has ", snapshot->backends_.size(), " backends"));
+            return absl::InvalidArgumentError(
+                absl::StrCat("route ", route.name(), " names backend index ", member.backend(),
+                             " but the table has ", snapshot->backends_.size(), " backends"));
           }
-          compiled_tier.members.push_back(SnapshotMember{
-              member.backend(), member.weight() == 0 ? 1 : member.weight(),
-              snapshot->backends_[member.backend()].local});
+          compiled_tier.members.push_back(
+              SnapshotMember{member.backend(), member.weight() == 0 ? 1 : member.weight(),
+                             snapshot->backends_[member.backend()].local});
         }
         s.tiers.push_back(std::move(compiled_tier));
       }
@@ -166,8 +166,8 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     for (const v1::ApiKey& key : tenant.api_keys()) {
       if (key.sha256().size() != 64 ||
           !std::all_of(key.sha256().begin(), key.sha256().end(), absl::ascii_isxdigit)) {
-        return absl::InvalidArgumentError(absl::StrCat("tenant ", tenant.name(), " key ",
-                                                       key.name(), " is not a SHA-256 hex"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("tenant ", tenant.name(), " key ", key.name(), " is not a SHA-256 hex"));
       }
       snapshot->tenant_by_digest_.emplace(absl::HexStringToBytes(key.sha256()), index);
     }

@@ -56,17 +56,16 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
     }
     resolved = resolved_.emplace(endpoint, std::move(results)).first;
   }
-  auto connection = std::make_unique<UpstreamConnection>(
-      executor_, address.tls ? &tls_context_ : nullptr);
+  auto connection =
+      std::make_unique<UpstreamConnection>(executor_, address.tls ? &tls_context_ : nullptr);
   beast::tcp_stream& tcp = connection->tcp();
   tcp.expires_after(options_.connect_timeout);
   auto [ec, connected] = co_await tcp.async_connect(resolved->second, kNoThrow);
   if (ec) {
     resolved_.erase(endpoint);
-    co_return absl::UnavailableError(absl::StrCat("cannot connect to ", endpoint, ": ",
-                                                  ec == beast::error::timeout
-                                                      ? std::string("timed out")
-                                                      : ec.message()));
+    co_return absl::UnavailableError(
+        absl::StrCat("cannot connect to ", endpoint, ": ",
+                     ec == beast::error::timeout ? std::string("timed out") : ec.message()));
   }
   tcp.socket().set_option(asio::ip::tcp::no_delay(true));
   if (address.tls) {

@@ -1,0 +1,182 @@
+// Compiles a validated topology into one region's routing table: routes become split/tier
+// lists of backend indices, backends are collected in the order routes first reach them.
+#include "common/topology_compile.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/topology_validate.h"
+
+namespace spillway {
+namespace {
+
+// Standard capacity is counted in units of 1000 tokens per minute.
+constexpr uint64_t kTokensPerStandardUnit = 1000;
+
+bool IsProvisioned(v1::Sku sku) {
+  return sku == v1::SKU_PROVISIONED_MANAGED || sku == v1::SKU_GLOBAL_PROVISIONED_MANAGED ||
+         sku == v1::SKU_DATA_ZONE_PROVISIONED_MANAGED;
+}
+
+template <typename T>
+using Index = absl::flat_hash_map<std::string, const T*>;
+
+template <typename T>
+void IndexByName(const google::protobuf::RepeatedPtrField<T>& entries, Index<T>& index) {
+  for (const T& entry : entries) {
+    index.try_emplace(entry.name(), &entry);
+  }
+}
+
+// Validation guarantees every name resolves, so lookups here cannot miss.
+template <typename T>
+const T& Get(const Index<T>& index, const std::string& name) {
+  return *index.at(name);
+}
+
+class Compiler {
+ public:
+  Compiler(const v1::Topology& topology, const CompileOptions& options)
+      : topology_(topology), options_(options) {
+    IndexByName(topology.regions(), regions_);
+    IndexByName(topology.instances(), instances_);
+    IndexByName(topology.pools(), pools_);
+    for (const v1::Deployment& d : topology.deployments()) {
+      deployments_.try_emplace(absl::StrCat(d.instance(), "/", d.name()), &d);
+    }
+  }
+
+  const v1::Region* FindRegion(absl::string_view name) const {
+    auto it = regions_.find(name);
+    return it == regions_.end() ? nullptr : it->second;
+  }
+
+  v1::RoutingTable Compile(const v1::Region& region, uint64_t version) {
+    table_.set_version(version);
+    table_.set_region(region.name());
+    table_.set_stamp(region.stamp());
+    table_.set_compiled_at_unix_ms(options_.now_unix_ms);
+    for (const v1::Route& route : topology_.routes()) {
+      if (route.stamp() == region.stamp()) {
+        CompileRoute(route);
+      }
+    }
+    for (const v1::Tenant& tenant : topology_.tenants()) {
+      if (tenant.stamp() == region.stamp()) {
+        CompileTenant(tenant);
+      }
+    }
+    return std::move(table_);
+  }
+
+ private:
+  void CompileRoute(const v1::Route& route) {
+    v1::CompiledRoute* out = table_.add_routes();
+    out->set_name(route.name());
+    out->set_locality(route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL
+                                                                   : route.locality());
+    if (route.split_size() == 0) {
+      v1::CompiledSplit* split = out->add_splits();
+      split->set_percent(100);
+      CompileTiers(route.tiers(), split);
+      return;
+    }
+    for (const v1::RouteSplit& split : route.split()) {
+      v1::CompiledSplit* compiled = out->add_splits();
+      compiled->set_percent(split.percent());
+      CompileTiers(split.tiers(), compiled);
+    }
+  }
+
+  void CompileTiers(const google::protobuf::RepeatedPtrField<std::string>& tiers,
+                    v1::CompiledSplit* split) {
+    for (const std::string& name : tiers) {
+      const v1::Pool& pool = Get(pools_, name);
+      v1::CompiledTier* tier = split->add_tiers();
+      tier->set_pool(pool.name());
+      if (pool.has_priority_limits()) {
+        *tier->mutable_priority_limits() = pool.priority_limits();
+      }
+      for (const v1::PoolMember& member : pool.members()) {
+        const uint32_t index = BackendIndex(member.deployment());
+        v1::TierMember* out = tier->add_members();
+        out->set_backend(index);
+        out->set_weight(member.has_weight() ? member.weight() : 1);
+        out->set_local(table_.backends(static_cast<int>(index)).region() == table_.region());
+      }
+    }
+  }
+
+  // The backend's position in the table, adding it on first reach.
+  uint32_t BackendIndex(const std::string& id) {
+    auto [it, inserted] =
+        backend_index_.try_emplace(id, static_cast<uint32_t>(table_.backends_size()));
+    if (!inserted) {
+      return it->second;
+    }
+    const v1::Deployment& deployment = Get(deployments_, id);
+    const v1::Instance& instance = Get(instances_, deployment.instance());
+    v1::Backend* backend = table_.add_backends();
+    backend->set_id(id);
+    backend->set_instance(instance.name());
+    backend->set_deployment(deployment.name());
+    backend->set_region(instance.region());
+    backend->set_subscription(instance.subscription());
+    backend->set_endpoint(instance.endpoint());
+    // Only the reference (env var, file, identity) travels: secrets stay on the agent host.
+    *backend->mutable_auth() = instance.auth();
+    backend->set_model(deployment.model());
+    backend->set_model_version(deployment.version());
+    backend->set_sku(deployment.sku());
+    backend->set_capacity(deployment.capacity());
+    const bool provisioned = IsProvisioned(deployment.sku());
+    backend->set_provisioned(provisioned);
+    backend->set_estimated_tokens_per_minute(
+        uint64_t{deployment.capacity()} *
+        (provisioned ? options_.tokens_per_ptu_minute : kTokensPerStandardUnit));
+    return it->second;
+  }
+
+  void CompileTenant(const v1::Tenant& tenant) {
+    v1::CompiledTenant* out = table_.add_tenants();
+    out->set_name(tenant.name());
+    out->set_priority(tenant.priority() == v1::PRIORITY_UNSPECIFIED ? v1::PRIORITY_STANDARD
+                                                                    : tenant.priority());
+    *out->mutable_routes() = tenant.routes();
+    if (tenant.has_limits()) {
+      *out->mutable_limits() = tenant.limits();
+    }
+    *out->mutable_api_keys() = tenant.api_keys();
+  }
+
+  const v1::Topology& topology_;
+  const CompileOptions& options_;
+  Index<v1::Region> regions_;
+  Index<v1::Instance> instances_;
+  Index<v1::Deployment> deployments_;  // by "<instance>/<name>"
+  Index<v1::Pool> pools_;
+  absl::flat_hash_map<std::string, uint32_t> backend_index_;
+  v1::RoutingTable table_;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::RoutingTable> CompileRoutingTable(const v1::Topology& topology,
+                                                     absl::string_view region, uint64_t version,
+                                                     const CompileOptions& options) {
+  if (absl::Status status = ValidationStatus(ValidateTopology(topology)); !status.ok()) {
+    return status;
+  }
+  Compiler compiler(topology, options);
+  const v1::Region* found = compiler.FindRegion(region);
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat("region '", region, "' is not in the topology"));
+  }
+  return compiler.Compile(*found, version);
+}
+
+}  // namespace spillway

@@ -1,0 +1,30 @@
+// The one compile step from a topology to the routing table of one region, shared by the
+// control plane and a standalone agent so that both serve exactly the same table.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "spillway/v1/routing_table.pb.h"
+#include "spillway/v1/topology.pb.h"
+
+namespace spillway {
+
+struct CompileOptions {
+  // Tokens per minute one PTU is assumed to serve; Standard capacity is in thousands of
+  // tokens per minute already.
+  uint64_t tokens_per_ptu_minute = 2500;
+  // Stamped into the table as compiled_at_unix_ms; a parameter so compiles are reproducible.
+  int64_t now_unix_ms = 0;
+};
+
+// The table an agent in `region` receives: its stamp's routes, the backends they reach and
+// its stamp's tenants, nothing of any other stamp. The topology is validated first (the
+// error is ValidationStatus's); an unknown region is NotFound. The output depends only on
+// the inputs, so compiling twice serializes (deterministically) to the same bytes.
+absl::StatusOr<v1::RoutingTable> CompileRoutingTable(const v1::Topology& topology,
+                                                     absl::string_view region, uint64_t version,
+                                                     const CompileOptions& options = {});
+
+}  // namespace spillway

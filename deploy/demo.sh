@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds, then runs a small Spillway fleet on this
+# machine (mock Azure OpenAI backends + a standalone agent on the embedded topology in
+# deploy/demo/) and walks through what the gateway does. Everything listens on 127.0.0.1
+# on free ports and is stopped when the demo ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install-deps.sh
+deploy/build.sh >/dev/null
+BIN=build
+WORK=$(mktemp -d /tmp/spillway-demo.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Starts a process in the background, waits for its "listening on HOST:PORT" line and
+# prints the port.
+start() {
+  local name=$1
+  shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    local port
+    port=$(grep -m1 -o 'listening on [0-9.]*:[0-9]*' "$WORK/$name.log" 2>/dev/null | sed 's/.*://') || true
+    if [ -n "${port:-}" ]; then echo "$port"; return 0; fi
+    sleep 0.1
+  done
+  echo "demo: $name did not start:" >&2
+  cat "$WORK/$name.log" >&2
+  exit 1
+}
+
+export DEMO_BACKEND_KEY=backend-secret
+MOCK=$BIN/tests/mock_aoai/spillway-mock-aoai
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Starting four mock Azure OpenAI backends"
+PTU_PORT=$(start ptu "$MOCK" --listen 127.0.0.1:0 --region eastus2 --api-keys backend-secret \
+  --deployments "gpt-4o-ptu:model=gpt-4o:ptu=1" --tokens-per-ptu-minute 6000 --window-seconds 10)
+EUS2_PORT=$(start eus2 "$MOCK" --listen 127.0.0.1:0 --region eastus2 --api-keys backend-secret \
+  --deployments "gpt-4o:model=gpt-4o:tpm=450000")
+WUS3_PORT=$(start wus3 "$MOCK" --listen 127.0.0.1:0 --region westus3 --api-keys backend-secret \
+  --deployments "gpt-4o:model=gpt-4o:tpm=450000")
+SWC_PORT=$(start swc "$MOCK" --listen 127.0.0.1:0 --region swedencentral --api-keys backend-secret \
+  --deployments "gpt-4o:model=gpt-4o:tpm=450000")
+echo "PTU eastus2 :$PTU_PORT  Standard eastus2 :$EUS2_PORT  Standard westus3 :$WUS3_PORT  Standard swedencentral :$SWC_PORT"
+
+sed -e "s/@PTU_PORT@/$PTU_PORT/" -e "s/@EUS2_PORT@/$EUS2_PORT/" -e "s/@WUS3_PORT@/$WUS3_PORT/" \
+  -e "s/@SWC_PORT@/$SWC_PORT/" deploy/demo/topology.yaml.in >"$WORK/topology.yaml"
+
+say "Starting spillway-agent in eastus2, standalone on the demo topology"
+AGENT_PORT=$(start agent "$BIN/dataplane/spillway-agent" --region eastus2 --listen 127.0.0.1:0 \
+  --topology "$WORK/topology.yaml" --access-log "$WORK/access.log")
+AGENT=http://127.0.0.1:$AGENT_PORT
+grep -m1 listening "$WORK/agent.log"
+
+CHAT='{"messages":[{"role":"user","content":"Say hello to the platform team."}],"max_tokens":32}'
+post() { curl -sS -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -H 'content-type: application/json' "$@"; }
+header() { grep -i "^$1:" "$WORK/headers" | tr -d '\r' | sed 's/^[^:]*: //'; }
+
+say "1. A chat completion through the gateway, exactly as an SDK sends it"
+code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+echo "HTTP $code from $(header x-spillway-backend) after $(header x-spillway-attempts) attempt(s)"
+head -c 300 "$WORK/body"; echo
+
+say "2. A streamed completion arrives chunk by chunk (SSE)"
+curl -sS -N -H 'api-key: demo-key' -H 'content-type: application/json' \
+  -d '{"messages":[{"role":"user","content":"Count to five."}],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}' \
+  "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21" | head -c 700; echo
+
+say "3. The PTU deployment fills up: requests spill over to Standard with no client error"
+declare -A served=()
+errors=0
+for i in $(seq 1 30); do
+  code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+  [ "$code" = 200 ] || errors=$((errors + 1))
+  b=$(header x-spillway-backend); served[$b]=$(( ${served[$b]:-0} + 1 ))
+done
+for b in "${!served[@]}"; do echo "  ${served[$b]} request(s) served by $b"; done
+echo "  client-visible errors: $errors"
+
+say "4. A backend fails: its circuit opens and traffic moves on"
+curl -sS -X POST -d '{"mode":"status","status":503,"count":100}' "http://127.0.0.1:$EUS2_PORT/mock/faults" >/dev/null
+for i in $(seq 1 6); do
+  code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+  echo "  HTTP $code via $(header x-spillway-backend) (attempts: $(header x-spillway-attempts))"
+done
+curl -sS -X DELETE "http://127.0.0.1:$EUS2_PORT/mock/faults" >/dev/null
+echo "  backend states:"; curl -sS "$AGENT/status" | head -c 900; echo
+
+say "5. What clients get wrong is answered in Azure's error shape"
+code=$(post -H 'api-key: wrong' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"); echo "wrong key      -> $code $(cat "$WORK/body")"
+code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-5/chat/completions?api-version=2024-10-21"); echo "unknown route  -> $code $(cat "$WORK/body")"
+code=$(post -H 'api-key: demo-key' -d '{"messages":' "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"); echo "broken JSON    -> $code $(cat "$WORK/body")"
+
+say "6. The access log: one JSON line per request, no keys in it"
+tail -n 3 "$WORK/access.log"
+
+say "Done. (The control plane and spillwayctl join this demo with issue 4.)"
