@@ -1,0 +1,130 @@
+// See agent_fixture.h.
+#include "tests/dataplane/agent_fixture.h"
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/file_io.h"
+#include "absl/strings/str_replace.h"
+
+namespace spillway::test {
+
+absl::Status AgentFleet::EnsureDir() {
+  if (dir_.has_value()) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+  if (!dir.ok()) {
+    return dir.status();
+  }
+  dir_.emplace(*std::move(dir));
+  return absl::OkStatus();
+}
+
+absl::Status AgentFleet::AddMock(const std::string& name, std::vector<std::string> args) {
+  args.push_back("--api-keys");
+  args.push_back(kBackendKey);
+  absl::StatusOr<std::unique_ptr<MockAoaiProcess>> mock = MockAoaiProcess::Start(args);
+  if (!mock.ok()) {
+    return mock.status();
+  }
+  mocks_[name] = *std::move(mock);
+  return absl::OkStatus();
+}
+
+absl::Status AgentFleet::StartAgent(const std::string& yaml, const std::string& region,
+                                    std::vector<std::string> extra_args) {
+  if (absl::Status status = EnsureDir(); !status.ok()) {
+    return status;
+  }
+  std::vector<std::pair<std::string, std::string>> replacements;
+  for (const auto& [name, mock] : mocks_) {
+    replacements.emplace_back(absl::StrCat("{", name, "}"),
+                              absl::StrCat("http://", mock->address()));
+  }
+  topology_path_ = dir_->path() + "/topology.yaml";
+  std::ofstream(topology_path_) << absl::StrReplaceAll(yaml, replacements);
+  std::vector<std::string> args = {"--region", region, "--listen", "127.0.0.1:0", "--topology",
+                                   topology_path_, "--access-log",
+                                   dir_->path() + "/access.log"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  ChildProcessOptions options;
+  options.name = "agent";
+  options.env.push_back(absl::StrCat(kBackendKeyEnv, "=", kBackendKey));
+  absl::StatusOr<std::unique_ptr<ChildProcess>> agent =
+      ChildProcess::Start(SPILLWAY_AGENT_BIN, args, options);
+  if (!agent.ok()) {
+    return agent.status();
+  }
+  agent_ = *std::move(agent);
+  absl::StatusOr<int> port = agent_->WaitForListenPort(absl::Seconds(10));
+  if (!port.ok()) {
+    return port.status();
+  }
+  agent_port_ = *port;
+  return absl::OkStatus();
+}
+
+std::unique_ptr<HttpClient> AgentFleet::AgentClient() const {
+  return std::make_unique<HttpClient>("127.0.0.1", agent_port_);
+}
+
+std::unique_ptr<HttpClient> AgentFleet::MockClient(const std::string& name) {
+  return std::make_unique<HttpClient>("127.0.0.1", mock(name).port());
+}
+
+absl::Status AgentFleet::SetFault(const std::string& name, const std::string& fault_json) {
+  auto client = MockClient(name);
+  absl::StatusOr<HttpResponse> response =
+      fault_json.empty() ? client->Send("DELETE", "/mock/faults")
+                         : client->Send("POST", "/mock/faults", {}, fault_json);
+  if (!response.ok()) {
+    return response.status();
+  }
+  if (response->status / 100 != 2) {
+    return absl::InternalError(
+        absl::StrCat("fault refused: ", response->status, " ", response->body));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> AgentFleet::MockStats(const std::string& name) {
+  absl::StatusOr<HttpResponse> response = MockClient(name)->Send("GET", "/mock/stats");
+  if (!response.ok()) {
+    return response.status();
+  }
+  return response->body;
+}
+
+std::string ChatBody(int max_tokens, bool stream, bool include_usage) {
+  return absl::StrCat(R"({"messages":[{"role":"user","content":"Hello, gateway."}],"max_tokens":)",
+                      max_tokens, stream ? R"(,"stream":true)" : "",
+                      include_usage ? R"(,"stream_options":{"include_usage":true})" : "", "}");
+}
+
+absl::StatusOr<std::string> WaitForFileContaining(const std::string& path,
+                                                  absl::string_view substring,
+                                                  absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string content;
+  do {
+    absl::StatusOr<std::string> read = ReadFile(path);
+    if (read.ok()) {
+      content = *std::move(read);
+      if (absl::StrContains(content, substring)) {
+        return content;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  return absl::DeadlineExceededError(
+      absl::StrCat(path, " does not contain '", substring, "'; it holds: ", content));
+}
+
+std::string ChatTarget(const std::string& route) {
+  return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
+}
+
+}  // namespace spillway::test

@@ -1,0 +1,70 @@
+// Starts a small fleet for an agent test: mock backends on free ports, a topology YAML that
+// points at them, and spillway-agent in standalone mode. Everything dies with the fixture.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/support/child_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/mock_aoai_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace spillway::test {
+
+// The key the backend mocks accept; the agent reads it from this environment variable.
+inline constexpr char kBackendKey[] = "backend-secret";
+inline constexpr char kBackendKeyEnv[] = "AGENT_TEST_BACKEND_KEY";
+// A tenant key and its SHA-256, for topologies with tenants.
+inline constexpr char kTenantKey[] = "test";
+inline constexpr char kTenantKeySha256[] =
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+class AgentFleet {
+ public:
+  // Starts a mock named `name` (its deployments etc. in `args`; the key is added here).
+  absl::Status AddMock(const std::string& name, std::vector<std::string> args);
+  MockAoaiProcess& mock(const std::string& name) { return *mocks_.at(name); }
+  // "http://127.0.0.1:<port>" of a mock.
+  std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
+
+  // Writes `yaml` (with every "{name}" replaced by that mock's endpoint) and starts the agent.
+  absl::Status StartAgent(const std::string& yaml, const std::string& region,
+                          std::vector<std::string> extra_args = {});
+  ChildProcess& agent() { return *agent_; }
+  int agent_port() const { return agent_port_; }
+  const std::string& topology_path() const { return topology_path_; }
+  std::string temp_dir() const { return dir_->path(); }
+
+  // A fresh client for the agent, or for a mock.
+  std::unique_ptr<HttpClient> AgentClient() const;
+  std::unique_ptr<HttpClient> MockClient(const std::string& name);
+
+  // POST /mock/faults on a mock; DELETE when `fault_json` is empty.
+  absl::Status SetFault(const std::string& name, const std::string& fault_json);
+  // GET /mock/stats on a mock.
+  absl::StatusOr<std::string> MockStats(const std::string& name);
+
+ private:
+  absl::Status EnsureDir();
+  std::optional<ScopedTempDir> dir_;
+  std::map<std::string, std::unique_ptr<MockAoaiProcess>> mocks_;
+  std::unique_ptr<ChildProcess> agent_;
+  int agent_port_ = 0;
+  std::string topology_path_;
+};
+
+// A chat completion request body.
+std::string ChatBody(int max_tokens = 8, bool stream = false, bool include_usage = false);
+// Polls until the file holds `substring` (logs are written asynchronously); returns it.
+absl::StatusOr<std::string> WaitForFileContaining(const std::string& path,
+                                                  absl::string_view substring,
+                                                  absl::Duration timeout);
+// The target for a chat completion on `route`.
+std::string ChatTarget(const std::string& route);
+
+}  // namespace spillway::test

@@ -1,0 +1,107 @@
+// Streams pass through the agent chunk by chunk, end cleanly when the backend fails
+// mid-way, and survive a graceful shutdown.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "tests/dataplane/agent_fixture.h"
+#include "tests/support/sse.h"
+
+namespace spillway::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kTopology[] = R"(
+stamps: [ { name: us } ]
+regions: [ { name: eastus2, stamp: us } ]
+subscriptions: [ { name: s } ]
+instances:
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+deployments:
+  - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
+pools: [ { name: p, members: [ { deployment: a/gpt-4o } ] } ]
+routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] } ]
+)";
+
+TEST(AgentStreaming, ChunksArriveIncrementally) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o", "--ttft-ms", "20",
+                                  "--ms-per-token", "40"})
+                  .ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2").ok());
+  auto client = fleet.AgentClient();
+  SseCollector events;
+  int pieces = 0;
+  absl::StatusOr<HttpResponse> response = client->SendStreaming(
+      "POST", ChatTarget("gpt-4o"), {}, ChatBody(10, /*stream=*/true, /*include_usage=*/true),
+      [&](absl::string_view piece, absl::Time arrival) {
+        ++pieces;
+        events.Feed(piece, arrival);
+      });
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_THAT(response->Header("content-type").value_or(""), HasSubstr("text/event-stream"));
+  const auto& e = events.events();
+  ASSERT_GE(e.size(), 13u);  // filter results, 10 deltas, finish, usage, [DONE]
+  EXPECT_EQ(e.back().data, "[DONE]");
+  EXPECT_THAT(e[e.size() - 2].data, HasSubstr("\"usage\""));
+  // A buffering proxy would deliver the stream in one piece; this one forwards each event as
+  // the backend writes it, so the first event reached us before the last was produced.
+  EXPECT_GE(pieces, 10);
+  EXPECT_LT(e.front().arrival, e.back().arrival);
+}
+
+TEST(AgentStreaming, BackendCutMidStreamEndsWithAnErrorEvent) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2").ok());
+  ASSERT_TRUE(fleet.SetFault("a", R"({"mode":"cut","cut_after_chunks":3,"count":1})").ok());
+  auto client = fleet.AgentClient();
+  absl::StatusOr<HttpResponse> response =
+      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, true));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  std::vector<std::string> data = ParseSseData(response->body);
+  ASSERT_FALSE(data.empty());
+  EXPECT_NE(data.back(), "[DONE]");
+  EXPECT_THAT(response->body, HasSubstr("event: error"));
+  EXPECT_THAT(data.back(), HasSubstr("upstream_error"));
+  // The agent logged it.
+  EXPECT_TRUE(WaitForFileContaining(fleet.temp_dir() + "/access.log", "failed mid-response",
+                                   absl::Seconds(5))
+                  .ok());
+}
+
+TEST(AgentStreaming, SigtermLetsInFlightStreamsFinish) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o", "--ms-per-token", "50"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2").ok());
+  absl::StatusOr<HttpResponse> response;
+  std::thread streamer([&] {
+    auto client = fleet.AgentClient();
+    response = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(20, true));
+  });
+  // Once the agent has the request in flight, ask it to stop.
+  for (int i = 0; i < 200; ++i) {
+    auto status = fleet.AgentClient()->Send("GET", "/status");
+    if (status.ok() && absl::StrContains(status->body, "\"requests_in_flight\":1")) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fleet.agent().Signal(SIGTERM).ok());
+  streamer.join();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(ParseSseData(response->body).back(), "[DONE]");
+  absl::StatusOr<int> exit_code = fleet.agent().Wait(absl::Seconds(10));
+  ASSERT_TRUE(exit_code.ok());
+  EXPECT_EQ(*exit_code, 0);
+}
+
+}  // namespace
+}  // namespace spillway::test

@@ -1,0 +1,138 @@
+// The official OpenAI SDK (the `openai` npm package's AzureOpenAI client) pointed at
+// spillway-agent works unchanged: chat completions, streaming, embeddings-free errors.
+// Starts real processes on free ports and stops them when done.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AzureOpenAI } from 'openai';
+
+const MOCK = process.env.SPILLWAY_MOCK_AOAI_BIN;
+const AGENT = process.env.SPILLWAY_AGENT_BIN;
+const children = [];
+let work;
+let agentUrl;
+let mockUrl;
+
+function start(bin, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`${bin} did not start: ${output}`)), 10000);
+    const onData = (chunk) => {
+      output += chunk.toString();
+      const m = output.match(/listening on [0-9.]+:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${bin} exited ${code}: ${output}`));
+    });
+  });
+}
+
+before(async () => {
+  assert.ok(MOCK && AGENT, 'SPILLWAY_MOCK_AOAI_BIN and SPILLWAY_AGENT_BIN must be set');
+  work = mkdtempSync(path.join(tmpdir(), 'spillway-sdk-'));
+  const mockPort = await start(MOCK, ['--listen', '127.0.0.1:0', '--api-keys', 'backend-secret',
+    '--deployments', 'gpt-4o-eus2:model=gpt-4o', '--ms-per-token', '2']);
+  mockUrl = `http://127.0.0.1:${mockPort}`;
+  const keyHash = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'; // sha256("test")
+  writeFileSync(path.join(work, 'topology.yaml'), `
+stamps: [ { name: us } ]
+regions: [ { name: eastus2, stamp: us } ]
+subscriptions: [ { name: s } ]
+instances:
+  - { name: mock, region: eastus2, subscription: s, endpoint: "${mockUrl}", auth: { api_key_env: SDK_TEST_BACKEND_KEY } }
+deployments:
+  - { instance: mock, name: gpt-4o-eus2, model: gpt-4o, version: "2024-08-06", sku: Standard, capacity: 100 }
+pools: [ { name: p, members: [ { deployment: mock/gpt-4o-eus2 } ] } ]
+routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] } ]
+tenants:
+  - { name: sdk, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: ${keyHash} } ] }
+`);
+  const agentPort = await start(AGENT, ['--region', 'eastus2', '--listen', '127.0.0.1:0',
+    '--topology', path.join(work, 'topology.yaml'), '--access-log', 'off'],
+  { SDK_TEST_BACKEND_KEY: 'backend-secret' });
+  agentUrl = `http://127.0.0.1:${agentPort}`;
+});
+
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function client(apiKey = 'test') {
+  return new AzureOpenAI({ endpoint: agentUrl, apiKey, apiVersion: '2024-10-21', maxRetries: 0 });
+}
+
+test('non-streaming chat completion through the agent', async () => {
+  const completion = await client().chat.completions.create({
+    model: 'gpt-4o',
+    messages: [{ role: 'user', content: 'Hello from the SDK test' }],
+    max_tokens: 8,
+  });
+  assert.equal(completion.object, 'chat.completion');
+  assert.equal(completion.choices.length, 1);
+  assert.ok(completion.choices[0].message.content.length > 0);
+  assert.ok(completion.usage.prompt_tokens > 0);
+  assert.equal(completion.usage.completion_tokens, 8);
+  assert.equal(completion.usage.total_tokens,
+    completion.usage.prompt_tokens + completion.usage.completion_tokens);
+});
+
+test('raw response carries the gateway headers', async () => {
+  const { response } = await client().chat.completions.create({
+    model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2,
+  }).withResponse();
+  assert.equal(response.headers.get('x-spillway-backend'), 'mock/gpt-4o-eus2');
+  assert.equal(response.headers.get('x-spillway-attempts'), '1');
+  assert.ok(response.headers.get('x-request-id'));
+});
+
+test('streaming chat completion arrives as SDK chunks with usage', async () => {
+  const stream = await client().chat.completions.create({
+    model: 'gpt-4o',
+    messages: [{ role: 'user', content: 'Stream please' }],
+    max_tokens: 12,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = '';
+  let chunks = 0;
+  let usage = null;
+  let finish = null;
+  for await (const chunk of stream) {
+    chunks += 1;
+    if (chunk.choices.length > 0) {
+      text += chunk.choices[0].delta?.content ?? '';
+      finish = chunk.choices[0].finish_reason ?? finish;
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  assert.ok(chunks >= 12, `expected a chunk per token, got ${chunks}`);
+  assert.ok(text.length > 0);
+  assert.equal(finish, 'length');
+  assert.ok(usage, 'the final usage chunk reached the SDK');
+  assert.equal(usage.completion_tokens, 12);
+});
+
+test('a wrong key is a 401 AuthenticationError in the SDK', async () => {
+  await assert.rejects(
+    client('not-a-key').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err.status === 401 && /Access denied/.test(err.message));
+});
+
+test('an unknown route is a 404 NotFoundError in the SDK', async () => {
+  await assert.rejects(
+    client().chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err.status === 404 && err.code === 'DeploymentNotFound');
+});

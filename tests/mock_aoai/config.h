@@ -1,0 +1,58 @@
+// Configuration of spillway-mock-aoai as plain structs: flags are parsed into these once, so the
+// server and its tests never touch absl flags.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "tests/mock_aoai/faults.h"
+
+namespace spillway::mock {
+
+// One deployment, from `NAME[:key=value]...` (keys: model, tpm, rpm, ptu).
+struct DeploymentSpec {
+  std::string name;
+  std::string model;        // defaults to `name`
+  int64_t tpm = 1'000'000;  // tokens per minute (standard deployments)
+  int64_t rpm = 0;          // requests per minute; 6 per 1,000 TPM unless given
+  bool rpm_given = false;   // PTU deployments enforce RPM only when it is given
+  int64_t ptu = 0;          // > 0: provisioned, limited by utilization instead of TPM
+};
+
+absl::StatusOr<DeploymentSpec> ParseDeploymentSpec(absl::string_view spec);
+// A comma-separated list of specs; names must be unique and the list non-empty.
+absl::StatusOr<std::vector<DeploymentSpec>> ParseDeploymentList(absl::string_view list);
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text);
+
+// Comma-separated, empty items dropped.
+std::vector<std::string> SplitList(absl::string_view text);
+
+struct MockConfig {
+  HostPort listen{"127.0.0.1", 0};
+  int threads = 1;
+  std::string region = "eastus2";
+  std::vector<std::string> api_keys;
+  std::vector<std::string> bearer_tokens;
+  std::vector<DeploymentSpec> deployments;
+  double tokens_per_ptu_minute = 2500;
+  absl::Duration window = absl::Seconds(10);
+  absl::Duration ttft = absl::ZeroDuration();
+  absl::Duration per_token = absl::ZeroDuration();
+  int64_t completion_tokens = 16;
+  std::string tls_cert;
+  std::string tls_key;
+  uint64_t body_limit = 16 * 1024 * 1024;
+  absl::Duration idle_timeout = absl::Seconds(60);
+  std::vector<FaultSpec> initial_faults;  // active from start-up
+};
+
+}  // namespace spillway::mock

@@ -1,0 +1,50 @@
+// See control.h.
+#include "tests/mock_aoai/control.h"
+
+#include "absl/strings/str_cat.h"
+#include "tests/mock_aoai/faults.h"
+#include "tests/mock_aoai/http_reply.h"
+
+namespace spillway::mock {
+namespace {
+
+void Respond(std::string& out, int status, absl::string_view json) {
+  AppendStatusLine(out, status);
+  AppendBody(out, "application/json", json);
+}
+
+}  // namespace
+
+void HandleControl(MockState& state, ControlAction action, absl::string_view body,
+                   std::string& out) {
+  switch (action) {
+    case ControlAction::kGetStats:
+      Respond(out, 200, state.stats().ToJson());
+      return;
+    case ControlAction::kListFaults:
+      Respond(out, 200, state.faults().ListJson());
+      return;
+    case ControlAction::kAddFault: {
+      absl::StatusOr<FaultSpec> fault = ParseFaultJson(body);
+      if (!fault.ok()) {
+        std::string error;
+        AppendAzureError(error, "BadRequest", fault.status().message());
+        Respond(out, 400, error);
+        return;
+      }
+      const uint64_t id = state.faults().Add(*fault);
+      Respond(out, 200, absl::StrCat("{\"id\":", id, ",\"fault\":", FaultToJson(*fault), "}"));
+      return;
+    }
+    case ControlAction::kClearFaults:
+      state.faults().Clear();
+      Respond(out, 200, "{\"cleared\":true}");
+      return;
+    case ControlAction::kReset:
+      state.Reset();
+      Respond(out, 200, "{\"reset\":true}");
+      return;
+  }
+}
+
+}  // namespace spillway::mock

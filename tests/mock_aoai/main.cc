@@ -1,0 +1,171 @@
+// spillway-mock-aoai: a stand-in for Azure OpenAI's data plane (deployments with TPM/RPM or PTU
+// limits, streaming, faults on demand) that the gateway's integration tests run against.
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/command_line.h"
+#include "tests/mock_aoai/config.h"
+#include "tests/mock_aoai/faults.h"
+#include "tests/mock_aoai/mock_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "host:port to serve on; port 0 binds a free port. Once bound, one line "
+          "'spillway-mock-aoai listening on <host>:<port>' goes to stdout");
+ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and SO_REUSEPORT acceptor");
+ABSL_FLAG(std::string, region, "eastus2", "value of the x-ms-region response header");
+ABSL_FLAG(std::string, api_keys, "",
+          "comma-separated keys accepted in the api-key header; with --bearer-tokens also empty, "
+          "no authentication is required");
+ABSL_FLAG(std::string, bearer_tokens, "",
+          "comma-separated tokens accepted as 'Authorization: Bearer <token>'");
+ABSL_FLAG(std::string, deployments, "gpt-4o",
+          "comma-separated deployments NAME[:key=value]... with keys model (default NAME), tpm "
+          "(tokens per minute, default 1000000), rpm (default 6 per 1000 tpm), ptu (provisioned: "
+          "limited by utilization instead of tpm; rpm enforced only when given). "
+          "E.g. 'gpt4o:model=gpt-4o:tpm=30000,ptu1:ptu=50'");
+ABSL_FLAG(double, tokens_per_ptu_minute, 2500,
+          "tokens per minute one PTU serves: what 100% utilization means");
+ABSL_FLAG(double, window_seconds, 10,
+          "evaluation window of the limits: a bucket holds limit*window/60 and refills limit/60 "
+          "per second; PTU utilization is measured over the last window");
+ABSL_FLAG(int64_t, ttft_ms, 0, "time to first token: delay before the first byte of an answer");
+ABSL_FLAG(double, ms_per_token, 0, "delay per output token after the first");
+ABSL_FLAG(int64_t, completion_tokens, 16,
+          "output tokens per choice, capped by max_tokens / max_completion_tokens");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve HTTPS (needs --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
+ABSL_FLAG(uint64_t, body_limit, 16 * 1024 * 1024,
+          "largest request body accepted, bytes (413 above)");
+ABSL_FLAG(int64_t, idle_timeout_ms, 60000, "keep-alive idle timeout (and per-read deadline)");
+ABSL_FLAG(std::string, fault, "",
+          "faults active from start-up, in the grammar described above (e.g. "
+          "'status=503,count=5')");
+
+namespace spillway::mock {
+namespace {
+
+constexpr char kUsage[] = R"(a stand-in for Azure OpenAI's data plane.
+
+Serves POST /openai/deployments/{d}/chat/completions|completions|embeddings?api-version=...
+and POST /openai/v1/chat/completions|completions|embeddings (deployment = body's "model"),
+with TPM/RPM token buckets or PTU utilization per deployment, Azure-shaped errors and
+headers, streaming (SSE), and a control endpoint on the same port (no auth):
+  GET    /mock/stats    counts by status, usage reported, log of the last 10000 requests
+  POST   /mock/faults   add a fault (JSON below);  GET lists them;  DELETE clears them
+  POST   /mock/reset    clear stats, buckets, faults and the prompt cache
+
+Faults (POST /mock/faults body, or --fault):
+  {"mode": "status"|"reset"|"hang"|"slow_drip"|"cut", "status": 503, "count": N,
+   "duration_ms": D, "deployment": "name", "retry_after_ms": 1000, "drip_ms": 100,
+   "cut_after_chunks": 1, "code": "...", "message": "..."}
+  mode defaults to "status" when status is given. A fault applies to the next `count`
+  requests (default: unlimited) to `deployment` (default: any) and/or for `duration_ms`
+  (default: until cleared); the oldest matching fault wins. Faults apply to requests that
+  passed auth and named an existing deployment, before rate limiting (faulted requests are
+  not charged).
+    status     answer `status` with {"error":{"code":"<status>","message":...}}; a 429
+               also carries retry-after(-ms) from retry_after_ms
+    reset      close the connection with a TCP RST, unanswered
+    hang       read the request, never answer, keep the connection open
+    slow_drip  answer normally with drip_ms between SSE events (non-streamed: between
+               64-byte pieces of the body)
+    cut        send the headers and cut_after_chunks SSE events, then close (non-streamed:
+               half of the body)
+  --fault takes the same keys as key=value pairs, comma-separated, several faults
+  separated by ';': --fault='status=503,count=5;mode=hang,deployment=d2'
+
+Model of the service:
+  charge    prompt tokens (about 4 characters each, at least 1 per message) + max_tokens
+            (or max_completion_tokens, else --completion-tokens) x max(n, best_of), taken
+            up front; the unused part is refunded once the answer has been written
+  limits    per deployment, buckets of limit x window/60 refilled at limit/60 per second;
+            x-ratelimit-limit-* are per minute, x-ratelimit-remaining-* what the bucket
+            still holds; 429s carry retry-after-ms (exact) and retry-after (seconds, up)
+  PTU       utilization = tokens charged in the last window / (ptu x tokens-per-ptu-minute
+            x window/60), in azure-openai-deployment-utilization; 429 above 100%
+  caching   a prompt of 1024+ tokens seen before on the deployment reports its tokens,
+            rounded down to 128, as usage.prompt_tokens_details.cached_tokens
+  headers   x-request-id, apim-request-id and x-ms-region on every answer, x-ratelimit-*
+            once the deployment is known (not on 401s or unknown deployments)
+  latency   the first byte after --ttft-ms, each later token --ms-per-token after the one
+            before; a non-streamed answer is sent when its last token is ready
+  stats     usage counts what bodies reported (streams: only with include_usage)
+
+Usage: spillway-mock-aoai [--flag=value]...   (flag names take '-' or '_')
+)";
+
+[[noreturn]] void Die(const std::string& reason) { DieWithReason("spillway-mock-aoai", reason); }
+
+MockConfig ConfigFromFlags() {
+  MockConfig config;
+  auto listen = ParseHostPort(absl::GetFlag(FLAGS_listen));
+  if (!listen.ok()) Die(absl::StrCat("--listen: ", listen.status().message()));
+  config.listen = *listen;
+  config.threads = absl::GetFlag(FLAGS_threads);
+  if (config.threads < 1 || config.threads > 256) Die("--threads must be 1-256");
+  config.region = absl::GetFlag(FLAGS_region);
+  config.api_keys = SplitList(absl::GetFlag(FLAGS_api_keys));
+  config.bearer_tokens = SplitList(absl::GetFlag(FLAGS_bearer_tokens));
+  auto deployments = ParseDeploymentList(absl::GetFlag(FLAGS_deployments));
+  if (!deployments.ok()) Die(absl::StrCat("--deployments: ", deployments.status().message()));
+  config.deployments = *std::move(deployments);
+  config.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  if (!(config.tokens_per_ptu_minute > 0)) Die("--tokens-per-ptu-minute must be positive");
+  const double window = absl::GetFlag(FLAGS_window_seconds);
+  if (!(window > 0 && window <= 3600)) Die("--window-seconds must be in (0, 3600]");
+  config.window = absl::Seconds(window);
+  if (absl::GetFlag(FLAGS_ttft_ms) < 0) Die("--ttft-ms must not be negative");
+  config.ttft = absl::Milliseconds(absl::GetFlag(FLAGS_ttft_ms));
+  if (!(absl::GetFlag(FLAGS_ms_per_token) >= 0)) Die("--ms-per-token must not be negative");
+  config.per_token = absl::Milliseconds(absl::GetFlag(FLAGS_ms_per_token));
+  config.completion_tokens = absl::GetFlag(FLAGS_completion_tokens);
+  if (config.completion_tokens < 1) Die("--completion-tokens must be at least 1");
+  config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    Die("--tls-cert and --tls-key go together");
+  }
+  config.body_limit = absl::GetFlag(FLAGS_body_limit);
+  if (config.body_limit == 0) Die("--body-limit must be positive");
+  if (absl::GetFlag(FLAGS_idle_timeout_ms) < 1) Die("--idle-timeout-ms must be positive");
+  config.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
+  auto faults = ParseFaultFlag(absl::GetFlag(FLAGS_fault));
+  if (!faults.ok()) Die(absl::StrCat("--fault: ", faults.status().message()));
+  config.initial_faults = *std::move(faults);
+  return config;
+}
+
+// Room for many thousands of concurrent slow streams.
+int Main(int argc, char** argv) {
+  ParseCommandLine(argc, argv, {"spillway-mock-aoai", kUsage, "mock_aoai/main.cc"});
+  MockConfig config = ConfigFromFlags();
+
+  absl::StatusOr<std::unique_ptr<MockServer>> server = MockServer::Create(config);
+  if (!server.ok()) {
+    Die(std::string(server.status().message()));
+  }
+  (*server)->Run([&] {
+    std::printf("spillway-mock-aoai listening on %s:%d\n", config.listen.host.c_str(),
+                (*server)->port());
+    std::fflush(stdout);
+  });
+  return 0;
+}
+
+}  // namespace
+}  // namespace spillway::mock
+
+int main(int argc, char** argv) { return spillway::mock::Main(argc, argv); }

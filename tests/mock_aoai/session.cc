@@ -1,0 +1,303 @@
+// See session.h. One coroutine per connection; its buffers are reused across the requests of a
+// keep-alive connection. Every read and write has a deadline, except the deliberate hang.
+#include "tests/mock_aoai/session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "tests/mock_aoai/http_reply.h"
+
+namespace spillway::mock {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr uint32_t kHeaderLimit = 64 * 1024;
+constexpr size_t kDripPiece = 64;  // bytes per piece when dripping a non-streamed body
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+
+absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+template <class Stream>
+class Session {
+ public:
+  Session(Stream& stream, SessionContext& context)
+      : stream_(stream), context_(context), timer_(stream.get_executor()) {
+    out_.reserve(4096);
+    scratch_.reserve(4096);
+  }
+
+  asio::awaitable<void> Run() {
+    std::optional<http::request_parser<http::string_body>> parser;
+    for (;;) {
+      parser.emplace();
+      parser->body_limit(context_.config.body_limit);
+      parser->header_limit(kHeaderLimit);
+      const beast::error_code ec = co_await ReadRequest(*parser);
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          co_await RejectAndClose(413, absl::StrCat("The request body exceeds the limit of ",
+                                                    context_.config.body_limit, " bytes."));
+        } else if (IsMalformed(ec)) {
+          co_await RejectAndClose(400, absl::StrCat("Malformed HTTP request: ", ec.message()));
+        }
+        co_return;  // the client left or went idle (garbage got its 400 above)
+      }
+      const http::request<http::string_body>& request = parser->get();
+      RequestView view;
+      view.method = View(request.method_string());
+      view.target = View(request.target());
+      view.api_key = View(request["api-key"]);
+      view.authorization = View(request[http::field::authorization]);
+      view.body = request.body();
+      view.keep_alive = request.keep_alive();
+      view.http10 = request.version() == 10;
+      context_.handler.Handle(view, out_, scratch_, reply_);
+      const bool ok = co_await Execute(reply_);
+      if (!ok) {
+        co_return;
+      }
+      if (!reply_.keep_alive) {
+        co_await Shutdown();
+        co_return;
+      }
+    }
+  }
+
+ private:
+  // Header first, so a client waiting on "Expect: 100-continue" (curl, for bodies over 1 KiB)
+  // is told to go on instead of stalling for a second.
+  asio::awaitable<beast::error_code> ReadRequest(http::request_parser<http::string_body>& parser) {
+    Lowest().expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
+    auto [ec, bytes] = co_await http::async_read_header(stream_, buffer_, parser, kNoThrow);
+    if (ec || parser.is_done()) {
+      co_return ec;
+    }
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue") &&
+        !co_await Write("HTTP/1.1 100 Continue\r\n\r\n")) {
+      co_return beast::error_code(asio::error::connection_aborted);
+    }
+    Lowest().expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
+    auto [body_ec, body_bytes] = co_await http::async_read(stream_, buffer_, parser, kNoThrow);
+    co_return body_ec;
+  }
+
+  // A parse error, as opposed to the client closing, timing out or resetting.
+  static bool IsMalformed(const beast::error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_method).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+  }
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  asio::awaitable<bool> Write(absl::string_view data) {
+    Lowest().expires_after(kWriteTimeout);
+    auto [ec, n] =
+        co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()), kNoThrow);
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> Sleep(absl::Duration duration) {
+    timer_.expires_after(absl::ToChronoNanoseconds(duration));
+    auto [ec] = co_await timer_.async_wait(kNoThrow);
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> Execute(Reply& reply) {
+    switch (reply.kind) {
+      case Reply::Kind::kReset:
+        Reset();
+        co_return false;
+      case Reply::Kind::kHang:
+        co_await Hang();
+        co_return false;
+      case Reply::Kind::kFull: {
+        const bool ok = co_await WriteFull(reply);
+        context_.handler.Settle(reply, ok);
+        co_return ok;
+      }
+      case Reply::Kind::kStream: {
+        const bool ok = co_await WriteStream(reply);
+        context_.handler.Settle(reply, ok);
+        co_return ok;
+      }
+    }
+    co_return false;
+  }
+
+  // Returns false when the connection is unusable afterwards (error or deliberate cut).
+  asio::awaitable<bool> WriteFull(const Reply& reply) {
+    if (reply.first_byte_delay > absl::ZeroDuration() && !co_await Sleep(reply.first_byte_delay)) {
+      co_return false;
+    }
+    const absl::string_view all = out_;
+    if (reply.cut_after >= 0) {
+      // A non-streamed body is cut halfway: the client sees fewer bytes than Content-Length.
+      const size_t body = all.size() - reply.head_size;
+      co_await Write(all.substr(0, reply.head_size + body / 2));
+      Close();
+      co_return false;
+    }
+    if (reply.drip > absl::ZeroDuration()) {
+      if (!co_await Write(all.substr(0, reply.head_size))) {
+        co_return false;
+      }
+      for (size_t at = reply.head_size; at < all.size(); at += kDripPiece) {
+        if (!co_await Sleep(reply.drip) || !co_await Write(all.substr(at, kDripPiece))) {
+          co_return false;
+        }
+      }
+      co_return true;
+    }
+    co_return co_await Write(all);
+  }
+
+  // Events due at the same moment go out in one write; a write completes before the next
+  // event is produced, so a slow reader slows the stream instead of growing a queue.
+  asio::awaitable<bool> WriteStream(Reply& reply) {
+    SseStream& stream = *reply.stream;
+    if (reply.first_byte_delay > absl::ZeroDuration() && !co_await Sleep(reply.first_byte_delay)) {
+      co_return false;
+    }
+    std::string& pending = out_;  // starts with the head
+    while (!stream.Done()) {
+      if (reply.cut_after >= 0 && stream.events_sent() >= reply.cut_after) {
+        co_await Write(pending);
+        Close();
+        co_return false;
+      }
+      absl::Duration wait = absl::ZeroDuration();
+      if (reply.drip > absl::ZeroDuration() && stream.events_sent() > 0) {
+        wait = reply.drip;
+      } else if (stream.NextStartsLaterToken()) {
+        wait = reply.per_token;
+      }
+      if (wait > absl::ZeroDuration()) {
+        if (!pending.empty()) {
+          if (!co_await Write(pending)) {
+            co_return false;
+          }
+          pending.clear();
+        }
+        if (!co_await Sleep(wait)) {
+          co_return false;
+        }
+      }
+      scratch_.clear();
+      stream.AppendNext(scratch_);
+      AppendChunk(pending, scratch_);
+    }
+    pending.append(kLastChunk.data(), kLastChunk.size());
+    co_return co_await Write(pending);
+  }
+
+  // Holds the connection without answering until the client goes away; reads park the
+  // coroutine, so a hung request costs no CPU.
+  asio::awaitable<void> Hang() {
+    Lowest().expires_never();
+    char sink[512];
+    for (;;) {
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink), kNoThrow);
+      if (ec) {
+        co_return;
+      }
+    }
+  }
+
+  // SO_LINGER 0 turns close() into a RST.
+  void Reset() {
+    beast::error_code ignored;
+    Lowest().socket().set_option(tcp::socket::linger(true, 0), ignored);
+    Lowest().socket().close(ignored);
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().socket().close(ignored);
+  }
+
+  asio::awaitable<void> Shutdown() {
+    beast::error_code ignored;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    } else {
+      Lowest().expires_after(kLingerTimeout);
+      co_await stream_.async_shutdown(kNoThrow);
+    }
+    co_return;
+  }
+
+  // Answers, then drains what the client still sends before closing, so the answer is not
+  // destroyed by a RST for unread data.
+  asio::awaitable<void> RejectAndClose(int status, absl::string_view message) {
+    context_.handler.RejectMalformed(status, message, out_, scratch_);
+    if (!co_await Write(out_)) {
+      co_return;
+    }
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Lowest().expires_after(kLingerTimeout);
+      char sink[4096];
+      size_t drained = 0;
+      while (drained < context_.config.body_limit + (1 << 20)) {
+        auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink), kNoThrow);
+        if (ec) {
+          break;
+        }
+        drained += n;
+      }
+    } else {
+      co_await Shutdown();
+    }
+  }
+
+  Stream& stream_;
+  SessionContext& context_;
+  asio::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::string out_;
+  std::string scratch_;
+  Reply reply_;
+};
+
+}  // namespace
+
+asio::awaitable<void> ServePlain(tcp::socket socket, SessionContext& context) {
+  beast::tcp_stream stream(std::move(socket));
+  Session<beast::tcp_stream> session(stream, context);
+  co_await session.Run();
+}
+
+asio::awaitable<void> ServeTls(tcp::socket socket, asio::ssl::context& tls,
+                               SessionContext& context) {
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  if (ec) {
+    co_return;  // not a TLS client, or one that rejected our certificate
+  }
+  Session<beast::ssl_stream<beast::tcp_stream>> session(stream, context);
+  co_await session.Run();
+}
+
+}  // namespace spillway::mock

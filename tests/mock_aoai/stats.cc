@@ -1,0 +1,105 @@
+// See stats.h. The log is a ring of reused entries so recording allocates nothing once warm.
+#include "tests/mock_aoai/stats.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/mock_aoai/http_reply.h"
+
+namespace spillway::mock {
+
+Stats::Stats() { log_.resize(kLogCapacity); }
+
+Stats::PerDeployment& Stats::FindLocked(absl::string_view deployment) {
+  auto it = deployments_.find(deployment);
+  if (it == deployments_.end()) {
+    it = deployments_.emplace(std::string(deployment), PerDeployment{}).first;
+  }
+  return it->second;
+}
+
+void Stats::Record(absl::Time arrival, absl::string_view deployment, int status, bool stream,
+                   absl::string_view fault) {
+  absl::MutexLock lock(&mu_);
+  PerDeployment& stats = FindLocked(deployment);
+  ++stats.requests;
+  ++stats.by_status[status];
+
+  Entry& entry = log_[log_next_];
+  entry.arrival_ms = absl::ToDoubleMilliseconds(arrival - absl::UnixEpoch());
+  entry.deployment.assign(deployment.data(), deployment.size());
+  entry.status = status;
+  entry.stream = stream;
+  entry.fault = fault;
+  log_next_ = (log_next_ + 1) % kLogCapacity;
+  ++log_total_;
+}
+
+void Stats::BeginAnswer(absl::string_view deployment) {
+  absl::MutexLock lock(&mu_);
+  ++FindLocked(deployment).in_flight;
+}
+
+void Stats::EndAnswer(absl::string_view deployment) {
+  absl::MutexLock lock(&mu_);
+  PerDeployment& stats = FindLocked(deployment);
+  stats.in_flight = std::max<int64_t>(0, stats.in_flight - 1);  // a reset may come between
+}
+
+void Stats::AddUsage(absl::string_view deployment, const Usage& usage) {
+  absl::MutexLock lock(&mu_);
+  Usage& sum = FindLocked(deployment).usage;
+  sum.prompt_tokens += usage.prompt_tokens;
+  sum.completion_tokens += usage.completion_tokens;
+  sum.cached_tokens += usage.cached_tokens;
+  sum.total_tokens += usage.total_tokens;
+}
+
+std::string Stats::ToJson() {
+  absl::MutexLock lock(&mu_);
+  std::string out;
+  out.reserve(256 + 128 * std::min<uint64_t>(log_total_, kLogCapacity));
+  out += "{\"deployments\":{";
+  bool first = true;
+  for (const auto& [name, stats] : deployments_) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(out, name);
+    absl::StrAppend(&out, ":{\"requests\":", stats.requests, ",\"in_flight\":", stats.in_flight,
+                    ",\"by_status\":{");
+    bool first_status = true;
+    for (const auto& [status, count] : stats.by_status) {
+      absl::StrAppend(&out, first_status ? "" : ",", "\"", status, "\":", count);
+      first_status = false;
+    }
+    absl::StrAppend(&out, "},\"usage\":{\"prompt_tokens\":", stats.usage.prompt_tokens,
+                    ",\"completion_tokens\":", stats.usage.completion_tokens,
+                    ",\"cached_tokens\":", stats.usage.cached_tokens,
+                    ",\"total_tokens\":", stats.usage.total_tokens, "}}");
+  }
+  out += "},\"log\":[";
+  const uint64_t kept = std::min<uint64_t>(log_total_, kLogCapacity);
+  const size_t start = kept < kLogCapacity ? 0 : log_next_;
+  for (uint64_t i = 0; i < kept; ++i) {
+    const Entry& entry = log_[(start + i) % kLogCapacity];
+    absl::StrAppend(&out, i == 0 ? "" : ",",
+                    "{\"arrival_ms\":", absl::StrFormat("%.3f", entry.arrival_ms),
+                    ",\"deployment\":");
+    AppendJsonString(out, entry.deployment);
+    absl::StrAppend(&out, ",\"status\":", entry.status,
+                    ",\"stream\":", entry.stream ? "true" : "false", ",\"fault\":\"", entry.fault,
+                    "\"}");
+  }
+  absl::StrAppend(&out, "],\"log_dropped\":", log_total_ - kept, "}");
+  return out;
+}
+
+void Stats::Reset() {
+  absl::MutexLock lock(&mu_);
+  deployments_.clear();
+  log_next_ = 0;
+  log_total_ = 0;
+}
+
+}  // namespace spillway::mock

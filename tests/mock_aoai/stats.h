@@ -1,0 +1,71 @@
+// What the mock saw, for tests to audit a gateway in front of it: request counts by status and
+// reported usage per deployment, and a bounded log of arrivals (GET /mock/stats).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace spillway::mock {
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t total_tokens = 0;
+};
+
+class Stats {
+ public:
+  static constexpr size_t kLogCapacity = 10'000;
+
+  Stats();
+
+  // One line per answered (or faulted) API request. `status` is 0 when the request got no
+  // answer (reset, hang); `fault` is the fault mode that applied, or empty.
+  void Record(absl::Time arrival, absl::string_view deployment, int status, bool stream,
+              absl::string_view fault);
+  // Answers (200s) being written right now, per deployment: shows whether a stream is still
+  // being produced, or was abandoned by the client.
+  void BeginAnswer(absl::string_view deployment);
+  void EndAnswer(absl::string_view deployment);
+  // Usage the mock reported to the client in a response body.
+  void AddUsage(absl::string_view deployment, const Usage& usage);
+  // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
+  //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":""}],
+  //  "log_dropped":N}
+  std::string ToJson();
+  void Reset();
+
+ private:
+  struct PerDeployment {
+    int64_t requests = 0;
+    int64_t in_flight = 0;
+    std::map<int, int64_t> by_status;
+    Usage usage;
+  };
+  struct Entry {
+    double arrival_ms = 0;
+    std::string deployment;
+    int status = 0;
+    bool stream = false;
+    absl::string_view fault;  // always a FaultModeName literal or empty
+  };
+
+  PerDeployment& FindLocked(absl::string_view deployment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, PerDeployment> deployments_ ABSL_GUARDED_BY(mu_);
+  std::vector<Entry> log_ ABSL_GUARDED_BY(mu_);  // ring of kLogCapacity
+  size_t log_next_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t log_total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace spillway::mock
