@@ -8,8 +8,12 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev libssl-dev
   libyaml-cpp-dev libgtest-dev libgmock-dev
-  curl nodejs npm
+  curl
 )
+# Node.js runs the official-SDK test; a machine that already has node and npm (from any
+# source) keeps them, since Debian's npm package conflicts with other installs.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
