@@ -9,21 +9,29 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
+#include "common/file_io.h"
 #include "dataplane/agent_server.h"
+#include "dataplane/sync_client.h"
 
 ABSL_FLAG(std::string, region, "", "Azure region this agent serves (required), e.g. eastus2");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
           "host:port to serve the Azure OpenAI API on; port 0 picks a free port");
 ABSL_FLAG(std::string, topology, "",
           "standalone mode: serve this topology YAML file (SIGHUP reloads it)");
-ABSL_FLAG(std::string, control_plane, "", "host:port of spillway-cp (not available yet)");
+ABSL_FLAG(std::string, control_plane, "",
+          "host:port of spillway-cp: follow its routing tables (needs --state-dir)");
 ABSL_FLAG(std::string, state_dir, "",
-          "directory for persisted routing tables (with a control plane)");
+          "directory for the agent id and the last applied routing table, served when the "
+          "control plane is unreachable");
+ABSL_FLAG(std::string, token_file, "", "file with the agents' bearer token for spillway-cp");
+ABSL_FLAG(std::string, control_plane_ca, "",
+          "PEM CA to verify spillway-cp with (TLS); empty: plaintext gRPC");
 ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
 ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
@@ -96,10 +104,13 @@ int Run() {
   if (region.empty()) {
     Die("--region is required");
   }
-  if (topology_path.empty()) {
-    Die(absl::GetFlag(FLAGS_control_plane).empty()
-            ? "give --topology FILE (standalone) or --control-plane HOST:PORT"
-            : "--control-plane is not available in this build yet; use --topology FILE");
+  const std::string control_plane = absl::GetFlag(FLAGS_control_plane);
+  const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
+  if (topology_path.empty() == control_plane.empty()) {
+    Die("give exactly one of --topology FILE (standalone) or --control-plane HOST:PORT");
+  }
+  if (!control_plane.empty() && state_dir.empty()) {
+    Die("--control-plane needs --state-dir (where the last table is kept for restarts)");
   }
   AgentServerOptions server_options;
   const std::string listen = absl::GetFlag(FLAGS_listen);
@@ -150,13 +161,41 @@ int Run() {
   context.access_log = access_log->get();
 
   uint64_t version = 1;
-  absl::StatusOr<RoutingSnapshotPtr> snapshot =
-      LoadStandalone(topology_path, region, version, states);
-  if (!snapshot.ok()) {
-    Die(std::string(snapshot.status().message()));
+  std::unique_ptr<SyncClient> sync;
+  if (control_plane.empty()) {
+    absl::StatusOr<RoutingSnapshotPtr> snapshot =
+        LoadStandalone(topology_path, region, version, states);
+    if (!snapshot.ok()) {
+      Die(std::string(snapshot.status().message()));
+    }
+    LogUnusableBackends(**snapshot);
+    context.snapshots.Publish(*snapshot);
+  } else {
+    SyncClientOptions sync_options;
+    sync_options.target = control_plane;
+    sync_options.state_dir = state_dir;
+    sync_options.region = region;
+    sync_options.listen_address = listen;
+    sync_options.ca_file = absl::GetFlag(FLAGS_control_plane_ca);
+    if (const std::string token_file = absl::GetFlag(FLAGS_token_file); !token_file.empty()) {
+      absl::StatusOr<std::string> token = ReadFile(token_file);
+      if (!token.ok()) {
+        Die(std::string(token.status().message()));
+      }
+      sync_options.token = std::string(absl::StripAsciiWhitespace(*token));
+    }
+    sync = std::make_unique<SyncClient>(sync_options, context.snapshots, states);
+    absl::StatusOr<uint64_t> persisted = sync->LoadState();
+    if (!persisted.ok()) {
+      Die(std::string(persisted.status().message()));
+    }
+    version = *persisted;
+    if (version > 0) {
+      spdlog::info("serving persisted routing table version {} until {} answers", version,
+                   control_plane);
+    }
+    context.throttle_observer = sync.get();
   }
-  LogUnusableBackends(**snapshot);
-  context.snapshots.Publish(*snapshot);
 
   // Signals are taken synchronously by this thread; I/O threads never see them.
   sigset_t signals;
@@ -171,6 +210,9 @@ int Run() {
     Die(std::string(server.status().message()));
   }
   (*server)->Start();
+  if (sync != nullptr) {
+    sync->Start();
+  }
   std::printf("spillway-agent listening on %s:%u (region %s, %d thread%s, table version %llu)\n",
               server_options.listen_host.c_str(), (*server)->port(), region.c_str(),
               server_options.threads, server_options.threads == 1 ? "" : "s",
@@ -180,7 +222,7 @@ int Run() {
   for (;;) {
     int signal = 0;
     sigwait(&signals, &signal);
-    if (signal == SIGHUP) {
+    if (signal == SIGHUP && sync == nullptr) {
       absl::StatusOr<RoutingSnapshotPtr> reloaded =
           LoadStandalone(topology_path, region, version + 1, states);
       if (!reloaded.ok()) {
@@ -194,7 +236,13 @@ int Run() {
       spdlog::info("reloaded {}: table version {}", topology_path, version);
       continue;
     }
+    if (signal == SIGHUP) {
+      continue;  // tables come from the control plane
+    }
     break;
+  }
+  if (sync != nullptr) {
+    sync->Stop();
   }
   spdlog::info("draining: no new connections, waiting for {} request(s) in flight",
                context.requests_in_flight.load());

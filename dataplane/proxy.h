@@ -14,6 +14,7 @@
 
 #include "dataplane/request_facts.h"
 #include "dataplane/router.h"
+#include "dataplane/throttle_observer.h"
 #include "dataplane/upstream_pool.h"
 #include "dataplane/usage_scanner.h"
 
@@ -55,7 +56,9 @@ struct ProxyOutcome {
 
 class Proxy {
  public:
-  explicit Proxy(const ProxyOptions& options) : options_(options) {}
+  // `observer` (may be null) hears of every 429 a backend answers.
+  Proxy(const ProxyOptions& options, ThrottleObserver* observer)
+      : options_(options), observer_(observer) {}
 
   asio::awaitable<ProxyOutcome> Forward(beast::tcp_stream& client, const ProxyRequest& request,
                                         UpstreamPool& pool, FastRandom& random) const;
@@ -64,6 +67,7 @@ class Proxy {
 
  private:
   ProxyOptions options_;
+  ThrottleObserver* observer_;
 };
 
 }  // namespace spillway
