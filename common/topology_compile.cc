@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/topology_index.h"
 #include "common/topology_validate.h"
 
 namespace spillway {
@@ -23,14 +24,7 @@ bool IsProvisioned(v1::Sku sku) {
 }
 
 template <typename T>
-using Index = absl::flat_hash_map<std::string, const T*>;
-
-template <typename T>
-void IndexByName(const google::protobuf::RepeatedPtrField<T>& entries, Index<T>& index) {
-  for (const T& entry : entries) {
-    index.try_emplace(entry.name(), &entry);
-  }
-}
+using Index = TopologyIndex<T>;
 
 // Validation guarantees every name resolves, so lookups here cannot miss.
 template <typename T>

@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/topology_index.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -118,14 +119,7 @@ std::string Display(absl::string_view name, int index) {
 }
 
 template <typename T>
-using Index = absl::flat_hash_map<std::string, const T*>;
-
-template <typename T>
-void IndexByName(const google::protobuf::RepeatedPtrField<T>& entries, Index<T>& index) {
-  for (const T& entry : entries) {
-    index.try_emplace(entry.name(), &entry);
-  }
-}
+using Index = TopologyIndex<T>;
 
 // The indexed entry, or null.
 template <typename Map, typename Key>

@@ -18,6 +18,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Two routes (one the tenant may not use) and a tenant: more than SingleBackendTopology.
 constexpr char kTopology[] = R"(
 stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]

@@ -98,6 +98,29 @@ absl::StatusOr<std::string> AgentFleet::MockStats(const std::string& name) {
   return response->body;
 }
 
+std::string SingleBackendTopology(const std::vector<std::string>& deployments,
+                                  const std::string& extra) {
+  std::string yaml = R"(
+stamps: [ { name: us } ]
+regions: [ { name: eastus2, stamp: us } ]
+subscriptions: [ { name: s } ]
+instances:
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+deployments:
+)";
+  for (const std::string& deployment : deployments) {
+    const std::size_t eq = deployment.find('=');
+    const std::string name = deployment.substr(0, eq);
+    const std::string model = eq == std::string::npos ? "gpt-4o" : deployment.substr(eq + 1);
+    absl::StrAppend(&yaml, "  - { instance: a, name: ", name, ", model: ", model,
+                    ", version: \"1\", sku: Standard, capacity: 100 }\n");
+  }
+  const std::string first = deployments.front().substr(0, deployments.front().find('='));
+  absl::StrAppend(&yaml, "pools:\n  - { name: p, members: [ { deployment: a/", first,
+                  " } ] }\nroutes:\n  - { name: gpt-4o, stamp: us, tiers: [ p ] }\n", extra);
+  return yaml;
+}
+
 std::string ChatBody(int max_tokens, bool stream, bool include_usage) {
   return absl::StrCat(R"({"messages":[{"role":"user","content":"Hello, gateway."}],"max_tokens":)",
                       max_tokens, stream ? R"(,"stream":true)" : "",

@@ -58,6 +58,12 @@ class AgentFleet {
   std::string topology_path_;
 };
 
+// One stamp, one region (eastus2), one instance "a" at mock "{a}" with the given
+// deployments (model gpt-4o unless "name=model"), one pool "p" of the first deployment
+// behind route "gpt-4o". `extra` is appended verbatim (more routes, tenants, ...).
+std::string SingleBackendTopology(const std::vector<std::string>& deployments = {"gpt-4o"},
+                                  const std::string& extra = "");
+
 // A chat completion request body.
 std::string ChatBody(int max_tokens = 8, bool stream = false, bool include_usage = false);
 // Polls until the file holds `substring` (logs are written asynchronously); returns it.

@@ -15,17 +15,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-deployments:
-  - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
-pools: [ { name: p, members: [ { deployment: a/gpt-4o } ] } ]
-routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] } ]
-)";
+const std::string kTopology = SingleBackendTopology();
 
 TEST(AgentStreaming, ChunksArriveIncrementally) {
   AgentFleet fleet;

@@ -19,17 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-deployments:
-  - { instance: a, name: gpt-4o-2024-08-06, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
-pools: [ { name: p, members: [ { deployment: a/gpt-4o-2024-08-06 } ] } ]
-routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] } ]
-)";
+const std::string kTopology = SingleBackendTopology({"gpt-4o-2024-08-06"});
 
 TEST(AgentUpstream, RouteNameBecomesTheDeploymentAndTheBackendKeyIsUsed) {
   AgentFleet fleet;
