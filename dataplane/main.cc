@@ -13,9 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
+#include "common/file_io.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
-#include "common/file_io.h"
 #include "dataplane/agent_server.h"
 #include "dataplane/sync_client.h"
 

@@ -364,9 +364,9 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
         case AttemptKind::kThrottled:
           backend.state->breaker.OnThrottled(done, result.retry_after);
           if (observer_ != nullptr) {
-            observer_->OnThrottled(backend.config->id(),
-                                   std::chrono::ceil<milliseconds>(
-                                       backend.state->breaker.AvailableAt() - done));
+            observer_->OnThrottled(
+                backend.config->id(),
+                std::chrono::ceil<milliseconds>(backend.state->breaker.AvailableAt() - done));
           }
           soonest = std::min(soonest, backend.state->breaker.AvailableAt());
           saw_throttle = true;

@@ -3,13 +3,12 @@
 // the outbox (gRPC allows one reader and one writer at a time on a stream).
 #include "dataplane/sync_client.h"
 
-#include <unistd.h>
-
-#include <random>
-
 #include <grpcpp/grpcpp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <random>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -87,7 +86,9 @@ absl::StatusOr<uint64_t> SyncClient::LoadState() {
   return applied_version_;
 }
 
-void SyncClient::Start() { thread_ = std::thread([this] { Run(); }); }
+void SyncClient::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void SyncClient::Stop() {
   {
@@ -103,8 +104,7 @@ void SyncClient::Stop() {
   }
 }
 
-void SyncClient::OnThrottled(const std::string& backend_id,
-                             std::chrono::milliseconds retry_after) {
+void SyncClient::OnThrottled(const std::string& backend_id, std::chrono::milliseconds retry_after) {
   v1::AgentMessage message;
   v1::ThrottleEvent* event = message.mutable_throttle()->add_events();
   event->set_backend_id(backend_id);
@@ -269,8 +269,8 @@ void SyncClient::ApplyHealth(const v1::HealthOverlay& overlay) {
     }
     // Wall-clock deadlines from another host become local steady-clock ones.
     states_.Get(health.backend_id())
-        ->breaker.BlockUntil(steady_now + std::chrono::milliseconds(health.until_unix_ms() -
-                                                                    wall_now));
+        ->breaker.BlockUntil(steady_now +
+                             std::chrono::milliseconds(health.until_unix_ms() - wall_now));
   }
 }
 

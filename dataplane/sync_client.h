@@ -67,7 +67,7 @@ class SyncClient : public ThrottleObserver {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<v1::AgentMessage> outbox_;  // guarded by mu_
+  std::deque<v1::AgentMessage> outbox_;     // guarded by mu_
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream, to cancel
   bool stopping_ = false;                   // guarded by mu_
   std::thread thread_;

@@ -1,0 +1,203 @@
+// See fleet.h. Tables are compiled once per (region, version) and shared by the agents of
+// that region; pushes happen under the fleet lock so every stream sees versions in order.
+#include "controlplane/fleet.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace spillway {
+
+int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Fleet::Fleet(TopologyStore& store, const CompileOptions& options)
+    : store_(store), options_(options) {}
+
+absl::Status Fleet::Init() {
+  absl::StatusOr<StoredTopology> loaded = store_.Load();
+  if (!loaded.ok()) {
+    return loaded.status();
+  }
+  absl::MutexLock lock(&mu_);
+  current_ = *std::move(loaded);
+  tables_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Fleet::OnTopologyChanged() {
+  absl::StatusOr<StoredTopology> loaded = store_.Load();
+  if (!loaded.ok()) {
+    return loaded.status();
+  }
+  absl::MutexLock lock(&mu_);
+  if (loaded->version == current_.version) {
+    return absl::OkStatus();
+  }
+  current_ = *std::move(loaded);
+  tables_.clear();
+  for (auto& [stream, connected] : streams_) {
+    absl::StatusOr<v1::RoutingTable> table = TableFor(connected.identity.region);
+    if (!table.ok()) {
+      spdlog::warn("no table for agent {} in region {}: {}", connected.identity.agent_id,
+                   connected.identity.region, std::string(table.status().message()));
+      continue;
+    }
+    connected.backend_ids.clear();
+    for (const v1::Backend& backend : table->backends()) {
+      connected.backend_ids.insert(backend.id());
+    }
+    v1::ControlMessage message;
+    *message.mutable_table() = *std::move(table);
+    *message.mutable_table()->mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send(message);
+  }
+  spdlog::info("topology version {} pushed to {} connected agent(s)", current_.version,
+               streams_.size());
+  return absl::OkStatus();
+}
+
+uint64_t Fleet::version() const {
+  absl::MutexLock lock(&mu_);
+  return current_.version;
+}
+
+v1::Topology Fleet::topology() const {
+  absl::MutexLock lock(&mu_);
+  return current_.topology;
+}
+
+absl::StatusOr<v1::RoutingTable> Fleet::TableFor(const std::string& region) {
+  if (current_.version == 0) {
+    return absl::FailedPreconditionError("no topology has been applied yet");
+  }
+  auto cached = tables_.find(region);
+  if (cached != tables_.end()) {
+    return cached->second;
+  }
+  CompileOptions options = options_;
+  options.now_unix_ms = UnixMillisNow();
+  absl::StatusOr<v1::RoutingTable> table =
+      CompileRoutingTable(current_.topology, region, current_.version, options);
+  if (!table.ok()) {
+    return table.status();
+  }
+  tables_.emplace(region, *table);
+  return table;
+}
+
+std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
+                            uint64_t applied_version) {
+  absl::MutexLock lock(&mu_);
+  Connected& connected = streams_[stream];
+  connected.identity = identity;
+  absl::StatusOr<v1::RoutingTable> table = TableFor(identity.region);
+  if (!table.ok()) {
+    return std::string(table.status().message());
+  }
+  for (const v1::Backend& backend : table->backends()) {
+    connected.backend_ids.insert(backend.id());
+  }
+  PruneExpired();
+  v1::ControlMessage message;
+  if (applied_version != current_.version) {
+    *message.mutable_table() = *std::move(table);
+    *message.mutable_table()->mutable_health() = OverlayFor(connected.backend_ids);
+  } else {
+    // It has this version already (a reconnect): only what changed meanwhile, the health.
+    *message.mutable_health() = OverlayFor(connected.backend_ids);
+  }
+  stream->Send(message);
+  return "";
+}
+
+void Fleet::Unregister(AgentStream* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+bool Fleet::IsConnected(const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [stream, connected] : streams_) {
+    if (connected.identity.agent_id == agent_id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Fleet::ReportThrottle(const v1::ThrottleEvent& event, const std::string& reporter) {
+  absl::MutexLock lock(&mu_);
+  const int64_t until = event.at_unix_ms() + event.retry_after_ms();
+  v1::BackendHealth& health = health_[event.backend_id()];
+  if (health.until_unix_ms() >= until) {
+    return;  // already known to be blocked at least this long
+  }
+  health.set_backend_id(event.backend_id());
+  health.set_state(v1::HEALTH_STATE_THROTTLED);
+  health.set_until_unix_ms(until);
+  health.set_reported_by(reporter);
+  health.set_reason(absl::StrCat("429, retry after ", event.retry_after_ms(), " ms"));
+  PushHealth();
+}
+
+void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::string& reporter) {
+  absl::MutexLock lock(&mu_);
+  if (transition.to() == v1::HEALTH_STATE_HEALTHY) {
+    health_.erase(transition.backend_id());
+  } else {
+    v1::BackendHealth& health = health_[transition.backend_id()];
+    health.set_backend_id(transition.backend_id());
+    health.set_state(transition.to());
+    health.set_until_unix_ms(transition.until_unix_ms());
+    health.set_reported_by(reporter);
+    health.set_reason(transition.reason());
+  }
+  PushHealth();
+}
+
+v1::HealthOverlay Fleet::Health() const {
+  absl::MutexLock lock(&mu_);
+  v1::HealthOverlay overlay;
+  overlay.set_generated_at_unix_ms(UnixMillisNow());
+  for (const auto& [id, health] : health_) {
+    if (health.until_unix_ms() == 0 || health.until_unix_ms() > overlay.generated_at_unix_ms()) {
+      *overlay.add_backends() = health;
+    }
+  }
+  return overlay;
+}
+
+v1::HealthOverlay Fleet::OverlayFor(const absl::flat_hash_set<std::string>& backend_ids) const {
+  v1::HealthOverlay overlay;
+  overlay.set_generated_at_unix_ms(UnixMillisNow());
+  for (const auto& [id, health] : health_) {
+    if (backend_ids.contains(id)) {
+      *overlay.add_backends() = health;
+    }
+  }
+  return overlay;
+}
+
+void Fleet::PushHealth() {
+  PruneExpired();
+  for (const auto& [stream, connected] : streams_) {
+    v1::ControlMessage message;
+    *message.mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send(message);
+  }
+}
+
+void Fleet::PruneExpired() {
+  const int64_t now = UnixMillisNow();
+  absl::erase_if(health_, [now](const auto& entry) {
+    return entry.second.until_unix_ms() != 0 && entry.second.until_unix_ms() <= now;
+  });
+}
+
+}  // namespace spillway

@@ -1,0 +1,82 @@
+// The control plane's live view: the current topology (mirroring the store), each region's
+// compiled routing table, the fleet-wide health overlay, and the agents connected right
+// now. Changes to any of them are pushed to the agents that need them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/topology_compile.h"
+#include "controlplane/store.h"
+#include "spillway/v1/agent_sync.pb.h"
+
+namespace spillway {
+
+// One connected agent's stream, as the fleet sees it. Send must not block.
+class AgentStream {
+ public:
+  virtual ~AgentStream() = default;
+  virtual void Send(const v1::ControlMessage& message) = 0;
+};
+
+struct AgentIdentity {
+  std::string agent_id;
+  std::string region;
+  std::string listen_address;
+};
+
+class Fleet {
+ public:
+  Fleet(TopologyStore& store, const CompileOptions& options);
+
+  // Loads the stored topology; call once before serving.
+  absl::Status Init();
+  // After the store committed a change: reload, recompile, push to every connected agent.
+  absl::Status OnTopologyChanged();
+
+  uint64_t version() const;
+  v1::Topology topology() const;
+
+  // A stream said hello: it gets its region's table if it runs an older version, and the
+  // current health overlay. Returns the reason it got no table, if any.
+  std::string Register(AgentStream* stream, const AgentIdentity& identity,
+                       uint64_t applied_version);
+  void Unregister(AgentStream* stream);
+  bool IsConnected(const std::string& agent_id) const;
+
+  // What agents report about backends; folded into the overlay every agent of the stamp
+  // receives, so one agent's 429 steers the others away until retry-after passes.
+  void ReportThrottle(const v1::ThrottleEvent& event, const std::string& reporter);
+  void ReportHealth(const v1::HealthTransition& transition, const std::string& reporter);
+  v1::HealthOverlay Health() const;
+
+ private:
+  struct Connected {
+    AgentIdentity identity;
+    absl::flat_hash_set<std::string> backend_ids;  // what its table lets it see
+  };
+
+  absl::StatusOr<v1::RoutingTable> TableFor(const std::string& region)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::HealthOverlay OverlayFor(const absl::flat_hash_set<std::string>& backend_ids) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PruneExpired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  TopologyStore& store_;
+  const CompileOptions options_;
+  mutable absl::Mutex mu_;
+  StoredTopology current_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, v1::RoutingTable> tables_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, v1::BackendHealth> health_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<AgentStream*, Connected> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+int64_t UnixMillisNow();
+
+}  // namespace spillway

@@ -1,0 +1,150 @@
+// spillway-cp: the control plane. Holds the topology in SQLite, serves the Admin API to
+// operators and the AgentSync stream to agents, and pushes each region its routing table.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/command_line.h"
+#include "common/file_io.h"
+#include "controlplane/admin_service.h"
+#include "controlplane/agent_sync_service.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port for gRPC (port 0 picks a free one)");
+ABSL_FLAG(std::string, db, "", "SQLite file holding the topology (created if missing; required)");
+ABSL_FLAG(std::string, admin_token_file, "", "file with the operators' bearer token");
+ABSL_FLAG(std::string, agent_token_file, "", "file with the agents' bearer token");
+ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain: serve gRPC over TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates signed by it");
+ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
+          "tokens per minute one PTU is assumed to serve, compiled into routing tables");
+
+namespace spillway {
+namespace {
+
+constexpr char kProgram[] = "spillway-cp";
+
+[[noreturn]] void Die(const std::string& reason) { DieWithReason(kProgram, reason); }
+
+std::string TokenFromFile(const std::string& path) {
+  if (path.empty()) {
+    return "";
+  }
+  absl::StatusOr<std::string> token = ReadTokenFile(path);
+  if (!token.ok()) {
+    Die(std::string(token.status().message()));
+  }
+  return *token;
+}
+
+bool IsLoopback(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
+         absl::StartsWith(listen, "[::1]:");
+}
+
+std::shared_ptr<grpc::ServerCredentials> Credentials() {
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  if (cert.empty() != key.empty()) {
+    Die("--tls-cert and --tls-key go together");
+  }
+  if (cert.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options;
+  absl::StatusOr<std::string> cert_pem = ReadFile(cert);
+  absl::StatusOr<std::string> key_pem = ReadFile(key);
+  if (!cert_pem.ok() || !key_pem.ok()) {
+    Die(std::string((!cert_pem.ok() ? cert_pem.status() : key_pem.status()).message()));
+  }
+  options.pem_key_cert_pairs.push_back({*key_pem, *cert_pem});
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  if (!client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(client_ca);
+    if (!ca.ok()) {
+      Die(std::string(ca.status().message()));
+    }
+    options.pem_root_certs = *ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+int Run() {
+  const std::string db = absl::GetFlag(FLAGS_db);
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (db.empty()) {
+    Die("--db is required");
+  }
+  const std::string admin_token = TokenFromFile(absl::GetFlag(FLAGS_admin_token_file));
+  const std::string agent_token = TokenFromFile(absl::GetFlag(FLAGS_agent_token_file));
+  if ((admin_token.empty() || agent_token.empty()) && !IsLoopback(listen)) {
+    Die(absl::StrCat("refusing to listen on ", listen,
+                     " without --admin-token-file and --agent-token-file; use a loopback "
+                     "address or configure tokens"));
+  }
+  absl::StatusOr<std::unique_ptr<TopologyStore>> store = TopologyStore::Open(db);
+  if (!store.ok()) {
+    Die(std::string(store.status().message()));
+  }
+  CompileOptions compile;
+  compile.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  Fleet fleet(**store, compile);
+  if (absl::Status status = fleet.Init(); !status.ok()) {
+    Die(std::string(status.message()));
+  }
+  AdminService admin(fleet, **store, TokenCheck(admin_token));
+  AgentSyncService sync(fleet, **store, TokenCheck(agent_token));
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, Credentials(), &port);
+  builder.RegisterService(&admin);
+  builder.RegisterService(&sync);
+  // Agents hold one stream for their lifetime: keepalives notice a dead peer.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Die(absl::StrCat("cannot listen on ", listen));
+  }
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  std::printf("spillway-cp listening on %s:%d (db %s, topology version %llu%s)\n", host.c_str(),
+              port, db.c_str(), static_cast<unsigned long long>(fleet.version()),
+              admin_token.empty() ? ", no tokens: loopback only" : "");
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("stopping");
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return 0;
+}
+
+}  // namespace
+}  // namespace spillway
+
+int main(int argc, char** argv) {
+  spillway::ParseCommandLine(
+      argc, argv,
+      {"spillway-cp",
+       "the Spillway control plane.\n"
+       "  spillway-cp --listen 127.0.0.1:7070 --db /var/lib/spillway/topology.db",
+       "controlplane/main.cc"});
+  return spillway::Run();
+}

@@ -1,0 +1,81 @@
+// The control plane's durable state in one SQLite file (WAL, foreign keys, versioned schema
+// with forward migrations): the topology entries, the topology version, agents and what
+// they acknowledged, and usage aggregates. Every change is one transaction that bumps the
+// version in the same transaction, so a crash exposes either the old or the new state.
+// Backend secrets are never stored (the schema only has references); client keys only as
+// SHA-256 hashes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "spillway/v1/admin.pb.h"
+#include "spillway/v1/agent_sync.pb.h"
+#include "spillway/v1/topology.pb.h"
+
+struct sqlite3;
+
+namespace spillway {
+
+struct StoredTopology {
+  uint64_t version = 0;  // 0: nothing applied yet
+  v1::Topology topology;
+};
+
+struct KeyMaterial {
+  std::string api_key;  // plaintext, returned once to the operator, never stored
+  uint64_t version = 0;
+};
+
+// Thread-safe: calls are serialized on one connection (the control plane's write rate is
+// tiny; reads of the current topology are served from memory by the callers).
+class TopologyStore {
+ public:
+  // Creates the file and schema if needed, runs pending migrations. Errors name the path.
+  static absl::StatusOr<std::unique_ptr<TopologyStore>> Open(const std::string& path);
+  ~TopologyStore();
+
+  absl::StatusOr<StoredTopology> Load();
+
+  // Replaces the whole desired state. Validates first (ValidateTopology): any problem is
+  // InvalidArgument listing them all, and nothing changes. An identical topology is a
+  // no-op (changed=false, version unchanged). dry_run validates and diffs only.
+  absl::StatusOr<v1::ApplyResponse> Apply(const v1::Topology& desired, bool dry_run);
+  // Adds or replaces the given entries, keeping the rest; validated as a whole.
+  absl::StatusOr<v1::ApplyResponse> Create(const v1::Topology& entries, bool dry_run);
+  // Removes one entry; NotFound if absent; validated as a whole (a deletion that leaves a
+  // dangling reference is refused, naming it). For deployments `name` is
+  // "instance/deployment"; for routes "stamp/route".
+  absl::StatusOr<v1::ApplyResponse> Delete(v1::Kind kind, const std::string& name, bool dry_run);
+
+  // Tenant keys: a fresh random key (at least 32 bytes of entropy), stored as its SHA-256.
+  absl::StatusOr<KeyMaterial> CreateKey(const std::string& tenant, const std::string& key_name);
+  // Adds a new key next to `key_name` (both valid until the old one is revoked).
+  absl::StatusOr<KeyMaterial> RotateKey(const std::string& tenant, const std::string& key_name,
+                                        const std::string& new_key_name);
+  absl::StatusOr<v1::ApplyResponse> RevokeKey(const std::string& tenant,
+                                              const std::string& key_name);
+
+  // Agents: upserted on hello and on every ack/nack.
+  absl::Status RecordAgent(const v1::AgentInfo& agent);
+  absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();
+
+  // Usage: a batch is stored once; a replay of the same (agent_id, sequence) is a no-op
+  // that still returns OK (so the agent can drop it from its spool).
+  absl::Status StoreUsage(const v1::UsageBatch& batch);
+  absl::StatusOr<v1::UsageQueryResponse> QueryUsage(const v1::UsageQuery& query);
+
+ private:
+  friend class TopologyStoreTestPeer;  // tests inspect the connection's pragmas
+
+  explicit TopologyStore(sqlite3* db);
+  sqlite3* db_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace spillway

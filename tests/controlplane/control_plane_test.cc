@@ -1,0 +1,210 @@
+// The control plane end to end: a real spillway-cp on a SQLite file, agents in two regions
+// of the us stamp and one of the eu stamp, mock backends for every instance of the
+// reference topology.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/topology_compile.h"
+#include "tests/controlplane/fleet_fixture.h"
+
+namespace spillway::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ChatTarget(const std::string& route) {
+  return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
+}
+constexpr char kChat[] = R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":4})";
+// SHA-256("test") is checkout-assistant's key in the reference topology.
+const HttpHeaders kCheckoutKey = {{"api-key", "test"}};
+
+std::set<std::string> BackendIds(const std::string& status_json) {
+  std::set<std::string> ids;
+  const boost::json::value status = boost::json::parse(status_json);
+  for (const auto& backend : status.at("backends").as_array()) {
+    ids.insert(std::string(backend.at("id").as_string()));
+  }
+  return ids;
+}
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::vector<std::pair<std::string, std::string>> mocks = {
+        {"aoai-eus2-ptu", "gpt-4o-ptu:model=gpt-4o"},
+        {"aoai-wus3-ptu", "gpt-4o-pool:model=gpt-4o"},
+        {"aoai-eus2-std", "gpt-4o,gpt-4o-next:model=gpt-4o,embed-3:model=text-embedding-3-large"},
+        {"aoai-wus3-std", "gpt-4o"},
+        {"aoai-swc-std", "gpt-4o"},
+        {"aoai-frc-std", "gpt-4o"}};
+    for (const auto& [name, deployments] : mocks) {
+      ASSERT_TRUE(fleet_.AddMock(name, {"--deployments", deployments}).ok());
+    }
+    ASSERT_TRUE(fleet_.StartControlPlane().ok());
+    absl::StatusOr<v1::Topology> topology = ReferenceTopologyOnMocks(fleet_);
+    ASSERT_TRUE(topology.ok()) << topology.status();
+    topology_ = *topology;
+    absl::StatusOr<v1::ApplyResponse> applied = fleet_.Apply(topology_);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_EQ(applied->version(), 1u);
+    ASSERT_TRUE(fleet_.StartAgent("eus2", "eastus2").ok());
+    ASSERT_TRUE(fleet_.StartAgent("wus3", "westus3").ok());
+    ASSERT_TRUE(fleet_.StartAgent("swc", "swedencentral").ok());
+    ASSERT_TRUE(fleet_.WaitForAcks(1, 3).ok());
+  }
+
+  ControlPlaneFleet fleet_;
+  v1::Topology topology_;
+};
+
+TEST_F(ControlPlaneTest, EachAgentReceivesExactlyItsRegionsTable) {
+  for (const auto& [agent, region] : std::vector<std::pair<std::string, std::string>>{
+           {"eus2", "eastus2"}, {"wus3", "westus3"}, {"swc", "swedencentral"}}) {
+    absl::StatusOr<std::string> status = fleet_.AgentStatus(agent);
+    ASSERT_TRUE(status.ok());
+    EXPECT_THAT(*status, HasSubstr(absl::StrCat("\"region\":\"", region, "\"")));
+    absl::StatusOr<v1::RoutingTable> expected = CompileRoutingTable(topology_, region, 1);
+    ASSERT_TRUE(expected.ok());
+    std::set<std::string> want;
+    for (const v1::Backend& backend : expected->backends()) {
+      want.insert(backend.id());
+    }
+    EXPECT_EQ(BackendIds(*status), want) << agent;
+  }
+  // Data sovereignty: the us agents know nothing of eu backends, and the eu agent nothing of us.
+  EXPECT_THAT(*fleet_.AgentStatus("eus2"), ::testing::Not(HasSubstr("aoai-swc-std")));
+  EXPECT_THAT(*fleet_.AgentStatus("swc"), ::testing::Not(HasSubstr("aoai-eus2")));
+  // And they serve: the us route through the eastus2 agent, the eu route through swc.
+  absl::StatusOr<HttpResponse> us =
+      fleet_.AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(us.ok());
+  EXPECT_EQ(us->status, 200) << us->body;
+  EXPECT_EQ(us->Header("x-spillway-backend"), "aoai-eus2-ptu/gpt-4o-ptu");
+  absl::StatusOr<HttpResponse> eu =
+      fleet_.AgentClient("swc")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(eu.ok());
+  EXPECT_EQ(eu->status, 401) << "a us tenant's key means nothing in the eu stamp";
+}
+
+TEST_F(ControlPlaneTest, AnApplyReachesEveryAgentAndIsAcknowledged) {
+  v1::Topology changed = topology_;
+  changed.mutable_pools(5)->mutable_members(1)->set_weight(3);  // eu-standard
+  changed.mutable_tenants(0)->mutable_limits()->set_requests_per_minute(900);
+  absl::StatusOr<v1::ApplyResponse> applied = fleet_.Apply(changed);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->version(), 2u);
+  EXPECT_TRUE(applied->changed());
+  ASSERT_GE(applied->diff_size(), 2);
+  ASSERT_TRUE(fleet_.WaitForAcks(2, 3).ok());
+  for (const char* agent : {"eus2", "wus3", "swc"}) {
+    EXPECT_TRUE(fleet_.WaitForAgentVersion(agent, 2).ok()) << agent;
+  }
+  // The same apply again changes nothing and pushes nothing.
+  absl::StatusOr<v1::ApplyResponse> again = fleet_.Apply(changed);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed());
+  EXPECT_EQ(again->version(), 2u);
+}
+
+TEST_F(ControlPlaneTest, AnInvalidApplyIsRefusedWithNamedErrorsAndChangesNothing) {
+  v1::Topology broken = topology_;
+  broken.mutable_routes(0)->set_tiers(1, "no-such-pool");
+  broken.mutable_tenants(2)->add_routes("gpt-4o-canary");  // an eu tenant naming a us route
+  absl::StatusOr<v1::ApplyResponse> applied = fleet_.Apply(broken);
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(applied.status().message());
+  EXPECT_THAT(message, HasSubstr("no-such-pool"));
+  EXPECT_THAT(message, HasSubstr("route 'gpt-4o'"));
+  EXPECT_THAT(message, HasSubstr("tenant 'eu-helpdesk'"));
+  grpc::ClientContext context;
+  v1::GetResponse current;
+  ASSERT_TRUE(fleet_.admin().Get(&context, {}, &current).ok());
+  EXPECT_EQ(current.version(), 1u);
+  EXPECT_EQ(current.topology().routes(0).tiers(1), "us-enterprise-ptu");
+  EXPECT_TRUE(fleet_.WaitForAgentVersion("eus2", 1).ok());
+}
+
+TEST_F(ControlPlaneTest, AKilledControlPlaneComesBackWithEveryAcknowledgedChange) {
+  v1::Topology changed = topology_;
+  changed.mutable_stamps(0)->set_description("acknowledged before the crash");
+  absl::StatusOr<v1::ApplyResponse> applied = fleet_.Apply(changed);
+  ASSERT_TRUE(applied.ok());
+  ASSERT_EQ(applied->version(), 2u);
+  fleet_.KillControlPlane();  // SIGKILL: no shutdown path runs
+  ASSERT_TRUE(fleet_.StartControlPlane().ok());
+  grpc::ClientContext context;
+  v1::GetResponse current;
+  ASSERT_TRUE(fleet_.admin().Get(&context, {}, &current).ok());
+  EXPECT_EQ(current.version(), 2u);
+  EXPECT_EQ(current.topology().stamps(0).description(), "acknowledged before the crash");
+  // The agents reconnect on their own and, already on version 2, are told nothing new.
+  EXPECT_TRUE(fleet_.WaitForAcks(2, 3, absl::Seconds(20)).ok());
+}
+
+TEST_F(ControlPlaneTest, AnAgentRestartedWhileTheControlPlaneIsDownServesItsPersistedTable) {
+  fleet_.KillControlPlane();
+  fleet_.KillAgent("eus2");
+  ASSERT_TRUE(fleet_.StartAgent("eus2", "eastus2").ok());
+  EXPECT_TRUE(fleet_.WaitForAgentVersion("eus2", 1, absl::Seconds(2)).ok());
+  absl::StatusOr<HttpResponse> response =
+      fleet_.AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 200) << response->body;
+}
+
+TEST_F(ControlPlaneTest, AThrottleSeenByOneAgentSteersTheOtherAway) {
+  // The workload PTU (first tier) is down for everyone; the enterprise PTU pool (second
+  // tier, westus3) answers 429 once, asking for 5 s.
+  auto workload = std::make_unique<HttpClient>("127.0.0.1", fleet_.mock("aoai-eus2-ptu").port());
+  ASSERT_TRUE(workload->Send("POST", "/mock/faults", {}, R"({"status":503})").ok());
+  auto pool = std::make_unique<HttpClient>("127.0.0.1", fleet_.mock("aoai-wus3-ptu").port());
+  absl::StatusOr<HttpResponse> fault =
+      pool->Send("POST", "/mock/faults", {}, R"({"status":429,"count":1,"retry_after_ms":5000})");
+  ASSERT_TRUE(fault.ok() && fault->status / 100 == 2);
+
+  // The westus3 agent meets the 429 and spills to Standard.
+  absl::StatusOr<HttpResponse> first =
+      fleet_.AgentClient("wus3")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->status, 200) << first->body;
+  EXPECT_EQ(first->Header("x-spillway-attempts"), "3");
+
+  // The eastus2 agent hears of it through the control plane...
+  bool throttled = false;
+  for (int i = 0; i < 200 && !throttled; ++i) {
+    absl::StatusOr<std::string> status = fleet_.AgentStatus("eus2");
+    ASSERT_TRUE(status.ok());
+    const boost::json::value parsed = boost::json::parse(*status);
+    for (const auto& backend : parsed.at("backends").as_array()) {
+      throttled |= backend.at("id").as_string() == "aoai-wus3-ptu/gpt-4o-pool" &&
+                   backend.at("state").as_string() == "throttled";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(throttled) << "the throttle never reached the other agent";
+  // ...and skips the throttled pool instead of trying it.
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<HttpResponse> response =
+        fleet_.AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+    ASSERT_TRUE(response.ok());
+    EXPECT_EQ(response->status, 200);
+    EXPECT_NE(response->Header("x-spillway-backend"), "aoai-wus3-ptu/gpt-4o-pool");
+  }
+  absl::StatusOr<HttpResponse> stats = pool->Send("GET", "/mock/stats");
+  ASSERT_TRUE(stats.ok());
+  const boost::json::value parsed = boost::json::parse(stats->body);
+  const auto& entry = parsed.at("deployments").at("gpt-4o-pool");
+  EXPECT_EQ(entry.at("requests").as_int64(), 1) << "only the first agent's request reached it";
+}
+
+}  // namespace
+}  // namespace spillway::test

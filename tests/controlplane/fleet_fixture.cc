@@ -1,0 +1,198 @@
+// See fleet_fixture.h.
+#include "tests/controlplane/fleet_fixture.h"
+
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/topology_yaml.h"
+
+namespace spillway::test {
+namespace {
+
+ScopedTempDir MakeDir() {
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+  if (!dir.ok()) {
+    std::abort();  // the test cannot run without a scratch directory
+  }
+  return *std::move(dir);
+}
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) {
+    return absl::OkStatus();
+  }
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+}  // namespace
+
+ControlPlaneFleet::ControlPlaneFleet() : dir_(MakeDir()) {}
+
+absl::Status ControlPlaneFleet::StartControlPlane() {
+  ChildProcessOptions options;
+  options.name = "cp";
+  const std::string listen = absl::StrCat("127.0.0.1:", cp_port_);
+  absl::StatusOr<std::unique_ptr<ChildProcess>> cp = ChildProcess::Start(
+      SPILLWAY_CP_BIN, {"--listen", listen, "--db", dir_.path() + "/topology.db"}, options);
+  if (!cp.ok()) {
+    return cp.status();
+  }
+  cp_ = *std::move(cp);
+  absl::StatusOr<int> port = cp_->WaitForListenPort(absl::Seconds(10));
+  if (!port.ok()) {
+    return port.status();
+  }
+  cp_port_ = *port;
+  admin_ = v1::Admin::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", cp_port_),
+                                                  grpc::InsecureChannelCredentials()));
+  return absl::OkStatus();
+}
+
+void ControlPlaneFleet::KillControlPlane() {
+  if (cp_ != nullptr) {
+    cp_->Kill();
+    (void)cp_->Wait();
+    cp_.reset();
+  }
+}
+
+absl::Status ControlPlaneFleet::AddMock(const std::string& name, std::vector<std::string> args) {
+  args.push_back("--api-keys");
+  args.push_back(kFleetBackendKey);
+  absl::StatusOr<std::unique_ptr<MockAoaiProcess>> mock = MockAoaiProcess::Start(args);
+  if (!mock.ok()) {
+    return mock.status();
+  }
+  mocks_[name] = *std::move(mock);
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::string& region) {
+  Agent& agent = agents_[name];
+  agent.process.reset();
+  agent.region = region;
+  const std::string state_dir = absl::StrCat(dir_.path(), "/agent-", name);
+  ::mkdir(state_dir.c_str(), 0700);
+  ChildProcessOptions options;
+  options.name = name;
+  options.env.push_back(absl::StrCat("FLEET_BACKEND_KEY=", kFleetBackendKey));
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+      ChildProcess::Start(SPILLWAY_AGENT_BIN,
+                          {"--region", region, "--listen", absl::StrCat("127.0.0.1:", agent.port),
+                           "--control-plane", absl::StrCat("127.0.0.1:", cp_port_), "--state-dir",
+                           state_dir, "--access-log", state_dir + "/access.log"},
+                          options);
+  if (!process.ok()) {
+    return process.status();
+  }
+  agent.process = *std::move(process);
+  absl::StatusOr<int> port = agent.process->WaitForListenPort(absl::Seconds(10));
+  if (!port.ok()) {
+    return port.status();
+  }
+  agent.port = *port;
+  return absl::OkStatus();
+}
+
+void ControlPlaneFleet::KillAgent(const std::string& name) {
+  Agent& agent = agents_.at(name);
+  if (agent.process != nullptr) {
+    agent.process->Kill();
+    (void)agent.process->Wait();
+    agent.process.reset();
+  }
+}
+
+std::unique_ptr<HttpClient> ControlPlaneFleet::AgentClient(const std::string& name) const {
+  return std::make_unique<HttpClient>("127.0.0.1", agents_.at(name).port);
+}
+
+absl::StatusOr<std::string> ControlPlaneFleet::AgentStatus(const std::string& name) const {
+  absl::StatusOr<HttpResponse> response = AgentClient(name)->Send("GET", "/status");
+  if (!response.ok()) {
+    return response.status();
+  }
+  return response->body;
+}
+
+absl::Status ControlPlaneFleet::WaitForAgentVersion(const std::string& name, uint64_t version,
+                                                    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  const std::string want = absl::StrCat("\"version\":", version, ",");
+  std::string last;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<std::string> status = AgentStatus(name);
+    if (status.ok()) {
+      last = *status;
+      if (absl::StrContains(last, want)) {
+        return absl::OkStatus();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("agent ", name, " never served version ", version, "; status: ", last));
+}
+
+absl::StatusOr<v1::ApplyResponse> ControlPlaneFleet::Apply(const v1::Topology& topology,
+                                                           bool dry_run) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ApplyRequest request;
+  *request.mutable_topology() = topology;
+  request.set_dry_run(dry_run);
+  v1::ApplyResponse response;
+  if (absl::Status status = FromGrpc(admin_->Apply(&context, request, &response)); !status.ok()) {
+    return status;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListAgentsResponse> ControlPlaneFleet::ListAgents() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListAgentsResponse response;
+  if (absl::Status status = FromGrpc(admin_->ListAgents(&context, {}, &response)); !status.ok()) {
+    return status;
+  }
+  return response;
+}
+
+absl::Status ControlPlaneFleet::WaitForAcks(uint64_t version, int agents, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<v1::ListAgentsResponse> list = ListAgents();
+    if (list.ok()) {
+      int acked = 0;
+      for (const v1::AgentInfo& agent : list->agents()) {
+        acked += agent.connected() && agent.acked_version() == version;
+      }
+      last = list->DebugString();
+      if (acked == agents) {
+        return absl::OkStatus();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat(agents, " agents never acked version ", version, ": ", last));
+}
+
+absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet) {
+  absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
+  if (!topology.ok()) {
+    return topology.status();
+  }
+  for (v1::Instance& instance : *topology->mutable_instances()) {
+    instance.set_endpoint(fleet.MockEndpoint(instance.name()));
+    instance.mutable_auth()->Clear();
+    instance.mutable_auth()->set_api_key_env("FLEET_BACKEND_KEY");
+  }
+  return topology;
+}
+
+}  // namespace spillway::test

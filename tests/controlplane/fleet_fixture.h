@@ -1,0 +1,74 @@
+// A whole fleet on 127.0.0.1 for control-plane tests: spillway-cp on a SQLite file, agents
+// in chosen regions following it, mock backends behind them. Ports are picked at run time;
+// every process dies with the fixture.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "spillway/v1/admin.grpc.pb.h"
+#include "tests/support/child_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/mock_aoai_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace spillway::test {
+
+inline constexpr char kFleetBackendKey[] = "fleet-backend-secret";
+
+class ControlPlaneFleet {
+ public:
+  ControlPlaneFleet();
+
+  // Starts (or restarts, on the same port and database) the control plane.
+  absl::Status StartControlPlane();
+  void KillControlPlane();
+  int cp_port() const { return cp_port_; }
+  v1::Admin::Stub& admin() { return *admin_; }
+
+  absl::Status AddMock(const std::string& name, std::vector<std::string> args);
+  MockAoaiProcess& mock(const std::string& name) { return *mocks_.at(name); }
+  std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
+
+  // Starts (or restarts with the same state directory) an agent named `name`.
+  absl::Status StartAgent(const std::string& name, const std::string& region);
+  void KillAgent(const std::string& name);
+  int agent_port(const std::string& name) const { return agents_.at(name).port; }
+  std::unique_ptr<HttpClient> AgentClient(const std::string& name) const;
+  // The agent's /status JSON.
+  absl::StatusOr<std::string> AgentStatus(const std::string& name) const;
+  // Polls /status until the agent serves `version`.
+  absl::Status WaitForAgentVersion(const std::string& name, uint64_t version,
+                                   absl::Duration timeout = absl::Seconds(10));
+
+  absl::StatusOr<v1::ApplyResponse> Apply(const v1::Topology& topology, bool dry_run = false);
+  absl::StatusOr<v1::ListAgentsResponse> ListAgents();
+  // Polls ListAgents until every connected agent acknowledged `version`.
+  absl::Status WaitForAcks(uint64_t version, int agents,
+                           absl::Duration timeout = absl::Seconds(10));
+
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  struct Agent {
+    std::unique_ptr<ChildProcess> process;
+    int port = 0;
+    std::string region;
+  };
+  ScopedTempDir dir_;
+  std::unique_ptr<ChildProcess> cp_;
+  int cp_port_ = 0;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+  std::map<std::string, std::unique_ptr<MockAoaiProcess>> mocks_;
+  std::map<std::string, Agent> agents_;
+};
+
+// The reference topology (../shared/examples/topology.yaml) with every instance pointed at
+// the mock of the same name (mocks must exist for all six) and authenticated by api-key.
+absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet);
+
+}  // namespace spillway::test
