@@ -18,17 +18,19 @@ bool CircuitBreaker::TryAcquire(SteadyTime now) {
   return probe_in_flight_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
 }
 
-void CircuitBreaker::OnSuccess() {
+bool CircuitBreaker::OnSuccess() {
   if (!tripped_.load(std::memory_order_acquire) &&
       consecutive_failures_.load(std::memory_order_acquire) == 0) {
-    return;  // the common case: nothing to reset
+    return false;  // the common case: nothing to reset
   }
   absl::MutexLock lock(&mu_);
+  const bool was_tripped = tripped_.load(std::memory_order_acquire);
   consecutive_failures_.store(0, std::memory_order_release);
   open_count_ = 0;
   throttled_ = false;
   tripped_.store(false, std::memory_order_release);
   probe_in_flight_.store(false, std::memory_order_release);
+  return was_tripped;
 }
 
 void CircuitBreaker::OnThrottled(SteadyTime now, std::chrono::milliseconds retry_after) {
@@ -49,13 +51,13 @@ void CircuitBreaker::OnThrottled(SteadyTime now, std::chrono::milliseconds retry
   }
 }
 
-void CircuitBreaker::OnFailure(SteadyTime now) {
+std::chrono::milliseconds CircuitBreaker::OnFailure(SteadyTime now) {
   absl::MutexLock lock(&mu_);
   throttled_ = false;
   const int failures = consecutive_failures_.fetch_add(1, std::memory_order_acq_rel) + 1;
   const bool probing = tripped_.load(std::memory_order_acquire);
   if (!probing && failures < options_.failure_threshold) {
-    return;
+    return std::chrono::milliseconds::zero();
   }
   // Open (or reopen after a failed probe) with a backoff that doubles while failures go on.
   const int shift = std::min(open_count_, 16);
@@ -67,6 +69,7 @@ void CircuitBreaker::OnFailure(SteadyTime now) {
   if (until > blocked_until_.load(std::memory_order_acquire)) {
     blocked_until_.store(until, std::memory_order_release);
   }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(backoff);
 }
 
 void CircuitBreaker::OnAbandoned() { probe_in_flight_.store(false, std::memory_order_release); }

@@ -31,10 +31,12 @@ class CircuitBreaker {
   // reports its outcome.
   bool TryAcquire(SteadyTime now);
 
-  // Outcomes of a request that TryAcquire admitted.
-  void OnSuccess();
+  // Outcomes of a request that TryAcquire admitted. OnSuccess returns true when it closed an
+  // open circuit (a probe succeeded); OnFailure returns how long the circuit is now open
+  // for when this failure opened or reopened it, zero otherwise.
+  bool OnSuccess();
   void OnThrottled(SteadyTime now, std::chrono::milliseconds retry_after);
-  void OnFailure(SteadyTime now);
+  std::chrono::milliseconds OnFailure(SteadyTime now);
   // An admitted request that ended without an outcome (client went away): frees the probe.
   void OnAbandoned();
 

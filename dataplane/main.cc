@@ -194,7 +194,7 @@ int Run() {
       spdlog::info("serving persisted routing table version {} until {} answers", version,
                    control_plane);
     }
-    context.throttle_observer = sync.get();
+    context.backend_observer = sync.get();
   }
 
   // Signals are taken synchronously by this thread; I/O threads never see them.

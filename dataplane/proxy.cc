@@ -356,7 +356,10 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       const auto done = SteadyClock::now();
       switch (result.kind) {
         case AttemptKind::kRelayed:
-          backend.state->breaker.OnSuccess();
+          if (backend.state->breaker.OnSuccess() && observer_ != nullptr) {
+            observer_->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_HEALTHY,
+                                        milliseconds(0), "probe succeeded");
+          }
           if (outcome.usage.reported) {
             backend.state->load.Add(done, outcome.usage.total_tokens - estimated_tokens);
           }
@@ -372,14 +375,16 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
           saw_throttle = true;
           break;
         case AttemptKind::kTimedOut:
-          backend.state->breaker.OnFailure(done);
-          saw_timeout = true;
-          break;
         case AttemptKind::kFailed:
-        case AttemptKind::kStale:
-          backend.state->breaker.OnFailure(done);
-          saw_failure = true;
+        case AttemptKind::kStale: {
+          (result.kind == AttemptKind::kTimedOut ? saw_timeout : saw_failure) = true;
+          const milliseconds open_for = backend.state->breaker.OnFailure(done);
+          if (open_for.count() > 0 && observer_ != nullptr) {
+            observer_->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_UNHEALTHY, open_for,
+                                        result.error);
+          }
           break;
+        }
       }
       last_error = result.error;
     }

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <string>
 
+#include "dataplane/backend_observer.h"
 #include "dataplane/request_facts.h"
 #include "dataplane/router.h"
-#include "dataplane/throttle_observer.h"
 #include "dataplane/upstream_pool.h"
 #include "dataplane/usage_scanner.h"
 
@@ -57,7 +57,7 @@ struct ProxyOutcome {
 class Proxy {
  public:
   // `observer` (may be null) hears of every 429 a backend answers.
-  Proxy(const ProxyOptions& options, ThrottleObserver* observer)
+  Proxy(const ProxyOptions& options, BackendObserver* observer)
       : options_(options), observer_(observer) {}
 
   asio::awaitable<ProxyOutcome> Forward(beast::tcp_stream& client, const ProxyRequest& request,
@@ -67,7 +67,7 @@ class Proxy {
 
  private:
   ProxyOptions options_;
-  ThrottleObserver* observer_;
+  BackendObserver* observer_;
 };
 
 }  // namespace spillway

@@ -26,7 +26,7 @@ struct AgentContext {
   uint64_t body_limit = 32 * 1024 * 1024;  // Azure accepts large multimodal bodies
   SnapshotSource snapshots;
   AccessLog* access_log = nullptr;
-  ThrottleObserver* throttle_observer = nullptr;  // set when a control plane is in use
+  BackendObserver* backend_observer = nullptr;  // set when a control plane is in use
   std::atomic<int64_t> requests_in_flight{0};
   std::atomic<bool> draining{false};
 };
@@ -39,7 +39,7 @@ class RequestHandler {
         pool_(pool),
         snapshot_(context.snapshots),
         random_(seed),
-        proxy_(context.proxy, context.throttle_observer) {}
+        proxy_(context.proxy, context.backend_observer) {}
 
   // Answers one request on `client`; returns whether the connection may serve another.
   asio::awaitable<bool> Handle(beast::tcp_stream& client,

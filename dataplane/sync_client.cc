@@ -113,6 +113,23 @@ void SyncClient::OnThrottled(const std::string& backend_id, std::chrono::millise
   Enqueue(std::move(message));
 }
 
+void SyncClient::OnCircuitChanged(const std::string& backend_id, v1::HealthState state,
+                                  std::chrono::milliseconds open_for, absl::string_view reason) {
+  v1::AgentMessage message;
+  v1::HealthTransition* transition = message.mutable_health()->add_transitions();
+  const int64_t now = WallMillis();
+  transition->set_backend_id(backend_id);
+  transition->set_from(state == v1::HEALTH_STATE_HEALTHY ? v1::HEALTH_STATE_UNHEALTHY
+                                                         : v1::HEALTH_STATE_HEALTHY);
+  transition->set_to(state);
+  transition->set_reason(std::string(reason.substr(0, 200)));
+  transition->set_at_unix_ms(now);
+  if (open_for.count() > 0) {
+    transition->set_until_unix_ms(now + open_for.count());
+  }
+  Enqueue(std::move(message));
+}
+
 void SyncClient::Enqueue(v1::AgentMessage message) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "dataplane/backend_observer.h"
 #include "dataplane/backend_state.h"
 #include "dataplane/routing_snapshot.h"
 #include "dataplane/snapshot_source.h"
-#include "dataplane/throttle_observer.h"
 #include "spillway/v1/agent_sync.pb.h"
 
 namespace grpc {
@@ -36,7 +36,7 @@ struct SyncClientOptions {
   std::chrono::milliseconds max_backoff{10000};
 };
 
-class SyncClient : public ThrottleObserver {
+class SyncClient : public BackendObserver {
  public:
   SyncClient(SyncClientOptions options, SnapshotSource& snapshots, BackendStateRegistry& states);
   ~SyncClient() override;
@@ -50,6 +50,8 @@ class SyncClient : public ThrottleObserver {
   void Stop();
 
   void OnThrottled(const std::string& backend_id, std::chrono::milliseconds retry_after) override;
+  void OnCircuitChanged(const std::string& backend_id, v1::HealthState state,
+                        std::chrono::milliseconds open_for, absl::string_view reason) override;
 
  private:
   void Run();

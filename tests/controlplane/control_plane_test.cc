@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/topology_compile.h"
 #include "tests/controlplane/fleet_fixture.h"
@@ -59,6 +60,50 @@ class ControlPlaneTest : public ::testing::Test {
     ASSERT_TRUE(fleet_.StartAgent("wus3", "westus3").ok());
     ASSERT_TRUE(fleet_.StartAgent("swc", "swedencentral").ok());
     ASSERT_TRUE(fleet_.WaitForAcks(1, 3).ok());
+  }
+
+  // Polls the agent's /status until `backend_id` is in `state` (any state but healthy when
+  // `state` is empty).
+  bool WaitForBackendState(const std::string& agent, const std::string& backend_id,
+                           const std::string& state) {
+    for (int i = 0; i < 200; ++i) {
+      absl::StatusOr<std::string> status = fleet_.AgentStatus(agent);
+      if (!status.ok()) {
+        return false;
+      }
+      const boost::json::value parsed = boost::json::parse(*status);
+      for (const auto& backend : parsed.at("backends").as_array()) {
+        const auto& seen = backend.at("state").as_string();
+        if (backend.at("id").as_string() == backend_id &&
+            (state.empty() ? seen != "healthy" : seen == state)) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // Five chats through `agent` all succeed without touching `backend_id`.
+  void ExpectChatsAvoid(const std::string& agent, const std::string& backend_id) {
+    for (int i = 0; i < 5; ++i) {
+      absl::StatusOr<HttpResponse> response =
+          fleet_.AgentClient(agent)->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+      ASSERT_TRUE(response.ok());
+      EXPECT_EQ(response->status, 200);
+      EXPECT_NE(response->Header("x-spillway-backend"), backend_id);
+    }
+  }
+
+  // Requests the mock `mock` received for `deployment`.
+  int64_t MockRequests(const std::string& mock, const std::string& deployment) {
+    HttpClient client("127.0.0.1", fleet_.mock(mock).port());
+    absl::StatusOr<HttpResponse> stats = client.Send("GET", "/mock/stats");
+    if (!stats.ok()) {
+      return -1;
+    }
+    const boost::json::value parsed = boost::json::parse(stats->body);
+    return parsed.at("deployments").at(deployment).at("requests").as_int64();
   }
 
   ControlPlaneFleet fleet_;
@@ -179,31 +224,48 @@ TEST_F(ControlPlaneTest, AThrottleSeenByOneAgentSteersTheOtherAway) {
   EXPECT_EQ(first->Header("x-spillway-attempts"), "3");
 
   // The eastus2 agent hears of it through the control plane...
-  bool throttled = false;
-  for (int i = 0; i < 200 && !throttled; ++i) {
-    absl::StatusOr<std::string> status = fleet_.AgentStatus("eus2");
-    ASSERT_TRUE(status.ok());
-    const boost::json::value parsed = boost::json::parse(*status);
-    for (const auto& backend : parsed.at("backends").as_array()) {
-      throttled |= backend.at("id").as_string() == "aoai-wus3-ptu/gpt-4o-pool" &&
-                   backend.at("state").as_string() == "throttled";
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(throttled) << "the throttle never reached the other agent";
+  ASSERT_TRUE(WaitForBackendState("eus2", "aoai-wus3-ptu/gpt-4o-pool", "throttled"))
+      << "the throttle never reached the other agent";
   // ...and skips the throttled pool instead of trying it.
-  for (int i = 0; i < 5; ++i) {
+  ExpectChatsAvoid("eus2", "aoai-wus3-ptu/gpt-4o-pool");
+  EXPECT_EQ(MockRequests("aoai-wus3-ptu", "gpt-4o-pool"), 1)
+      << "only the first agent's request reached it";
+}
+
+TEST_F(ControlPlaneTest, ACircuitOpenedByOneAgentIsAvoidedByTheOthers) {
+  // The westus3 agent runs with a long open period so the test does not race it.
+  fleet_.KillAgent("wus3");
+  ASSERT_TRUE(fleet_.StartAgent("wus3", "westus3", {"--circuit-open-ms", "60000"}).ok());
+  ASSERT_TRUE(fleet_.WaitForAgentVersion("wus3", 1).ok());
+  auto workload = std::make_unique<HttpClient>("127.0.0.1", fleet_.mock("aoai-eus2-ptu").port());
+  ASSERT_TRUE(workload->Send("POST", "/mock/faults", {}, R"({"status":503})").ok());
+
+  // Three failures in a row open the westus3 agent's circuit to the workload PTU.
+  for (int i = 0; i < 3; ++i) {
     absl::StatusOr<HttpResponse> response =
-        fleet_.AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+        fleet_.AgentClient("wus3")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
     ASSERT_TRUE(response.ok());
-    EXPECT_EQ(response->status, 200);
-    EXPECT_NE(response->Header("x-spillway-backend"), "aoai-wus3-ptu/gpt-4o-pool");
+    EXPECT_EQ(response->status, 200) << "the next tier answers: " << response->body;
   }
-  absl::StatusOr<HttpResponse> stats = pool->Send("GET", "/mock/stats");
-  ASSERT_TRUE(stats.ok());
-  const boost::json::value parsed = boost::json::parse(stats->body);
-  const auto& entry = parsed.at("deployments").at("gpt-4o-pool");
-  EXPECT_EQ(entry.at("requests").as_int64(), 1) << "only the first agent's request reached it";
+
+  // The eastus2 agent never met the failure, yet hears the circuit is open...
+  ASSERT_TRUE(WaitForBackendState("eus2", "aoai-eus2-ptu/gpt-4o-ptu", ""))
+      << "the open circuit never reached the other agent";
+  // ...and the fleet health names the backend and who found it.
+  v1::HealthOverlay health;
+  grpc::Status got = fleet_.admin().FleetHealth(fleet_.AdminContext().get(), {}, &health);
+  ASSERT_TRUE(got.ok()) << got.error_message();
+  bool reported = false;
+  for (const v1::BackendHealth& backend : health.backends()) {
+    reported |= backend.backend_id() == "aoai-eus2-ptu/gpt-4o-ptu" &&
+                backend.state() == v1::HEALTH_STATE_UNHEALTHY &&
+                absl::StartsWith(backend.reported_by(), "vm-westus3-");
+  }
+  EXPECT_TRUE(reported) << health.DebugString();
+
+  ExpectChatsAvoid("eus2", "aoai-eus2-ptu/gpt-4o-ptu");
+  EXPECT_EQ(MockRequests("aoai-eus2-ptu", "gpt-4o-ptu"), 3)
+      << "only the westus3 agent's three requests reached it";
 }
 
 }  // namespace

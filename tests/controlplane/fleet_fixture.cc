@@ -31,12 +31,17 @@ absl::Status FromGrpc(const grpc::Status& status) {
 
 ControlPlaneFleet::ControlPlaneFleet() : dir_(MakeDir()) {}
 
-absl::Status ControlPlaneFleet::StartControlPlane() {
+absl::Status ControlPlaneFleet::StartControlPlane(std::vector<std::string> extra_args) {
   ChildProcessOptions options;
   options.name = "cp";
-  const std::string listen = absl::StrCat("127.0.0.1:", cp_port_);
-  absl::StatusOr<std::unique_ptr<ChildProcess>> cp = ChildProcess::Start(
-      SPILLWAY_CP_BIN, {"--listen", listen, "--db", dir_.path() + "/topology.db"}, options);
+  if (!extra_args.empty()) {
+    cp_args_ = std::move(extra_args);
+  }
+  std::vector<std::string> args = {"--listen", absl::StrCat("127.0.0.1:", cp_port_), "--db",
+                                   dir_.path() + "/topology.db"};
+  args.insert(args.end(), cp_args_.begin(), cp_args_.end());
+  absl::StatusOr<std::unique_ptr<ChildProcess>> cp =
+      ChildProcess::Start(SPILLWAY_CP_BIN, args, options);
   if (!cp.ok()) {
     return cp.status();
   }
@@ -46,9 +51,29 @@ absl::Status ControlPlaneFleet::StartControlPlane() {
     return port.status();
   }
   cp_port_ = *port;
-  admin_ = v1::Admin::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", cp_port_),
-                                                  grpc::InsecureChannelCredentials()));
+  admin_ = v1::Admin::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", cp_port_),
+      admin_credentials_ != nullptr ? admin_credentials_ : grpc::InsecureChannelCredentials()));
   return absl::OkStatus();
+}
+
+void ControlPlaneFleet::SetAdminCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                            std::string token) {
+  admin_credentials_ = std::move(credentials);
+  admin_token_ = std::move(token);
+  if (cp_port_ != 0) {
+    admin_ = v1::Admin::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", cp_port_), admin_credentials_));
+  }
+}
+
+std::unique_ptr<grpc::ClientContext> ControlPlaneFleet::AdminContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!admin_token_.empty()) {
+    context->AddMetadata("authorization", "Bearer " + admin_token_);
+  }
+  return context;
 }
 
 void ControlPlaneFleet::KillControlPlane() {
@@ -70,7 +95,8 @@ absl::Status ControlPlaneFleet::AddMock(const std::string& name, std::vector<std
   return absl::OkStatus();
 }
 
-absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::string& region) {
+absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::string& region,
+                                           std::vector<std::string> extra_args) {
   Agent& agent = agents_[name];
   agent.process.reset();
   agent.region = region;
@@ -79,12 +105,14 @@ absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::s
   ChildProcessOptions options;
   options.name = name;
   options.env.push_back(absl::StrCat("FLEET_BACKEND_KEY=", kFleetBackendKey));
+  std::vector<std::string> args = {"--region",        region,
+                                   "--listen",        absl::StrCat("127.0.0.1:", agent.port),
+                                   "--control-plane", absl::StrCat("127.0.0.1:", cp_port_),
+                                   "--state-dir",     state_dir,
+                                   "--access-log",    state_dir + "/access.log"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-      ChildProcess::Start(SPILLWAY_AGENT_BIN,
-                          {"--region", region, "--listen", absl::StrCat("127.0.0.1:", agent.port),
-                           "--control-plane", absl::StrCat("127.0.0.1:", cp_port_), "--state-dir",
-                           state_dir, "--access-log", state_dir + "/access.log"},
-                          options);
+      ChildProcess::Start(SPILLWAY_AGENT_BIN, args, options);
   if (!process.ok()) {
     return process.status();
   }
@@ -139,23 +167,23 @@ absl::Status ControlPlaneFleet::WaitForAgentVersion(const std::string& name, uin
 
 absl::StatusOr<v1::ApplyResponse> ControlPlaneFleet::Apply(const v1::Topology& topology,
                                                            bool dry_run) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::unique_ptr<grpc::ClientContext> context = AdminContext();
   v1::ApplyRequest request;
   *request.mutable_topology() = topology;
   request.set_dry_run(dry_run);
   v1::ApplyResponse response;
-  if (absl::Status status = FromGrpc(admin_->Apply(&context, request, &response)); !status.ok()) {
+  if (absl::Status status = FromGrpc(admin_->Apply(context.get(), request, &response));
+      !status.ok()) {
     return status;
   }
   return response;
 }
 
 absl::StatusOr<v1::ListAgentsResponse> ControlPlaneFleet::ListAgents() {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::unique_ptr<grpc::ClientContext> context = AdminContext();
   v1::ListAgentsResponse response;
-  if (absl::Status status = FromGrpc(admin_->ListAgents(&context, {}, &response)); !status.ok()) {
+  if (absl::Status status = FromGrpc(admin_->ListAgents(context.get(), {}, &response));
+      !status.ok()) {
     return status;
   }
   return response;

@@ -3,6 +3,8 @@
 // every process dies with the fixture.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -24,8 +26,13 @@ class ControlPlaneFleet {
  public:
   ControlPlaneFleet();
 
-  // Starts (or restarts, on the same port and database) the control plane.
-  absl::Status StartControlPlane();
+  // Starts (or restarts, on the same port and database) the control plane. `extra_args`
+  // are remembered for restarts (tokens, TLS).
+  absl::Status StartControlPlane(std::vector<std::string> extra_args = {});
+  ChildProcess& cp_process() { return *cp_; }
+  // The Admin channel's credentials and token (for TLS or token-protected control planes).
+  void SetAdminCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                           std::string token);
   void KillControlPlane();
   int cp_port() const { return cp_port_; }
   v1::Admin::Stub& admin() { return *admin_; }
@@ -34,8 +41,11 @@ class ControlPlaneFleet {
   MockAoaiProcess& mock(const std::string& name) { return *mocks_.at(name); }
   std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
 
-  // Starts (or restarts with the same state directory) an agent named `name`.
-  absl::Status StartAgent(const std::string& name, const std::string& region);
+  // Starts (or restarts with the same state directory) an agent named `name`; `extra_args`
+  // are added to its command line (token file, CA).
+  absl::Status StartAgent(const std::string& name, const std::string& region,
+                          std::vector<std::string> extra_args = {});
+  ChildProcess& agent_process(const std::string& name) { return *agents_.at(name).process; }
   void KillAgent(const std::string& name);
   int agent_port(const std::string& name) const { return agents_.at(name).port; }
   std::unique_ptr<HttpClient> AgentClient(const std::string& name) const;
@@ -45,6 +55,8 @@ class ControlPlaneFleet {
   absl::Status WaitForAgentVersion(const std::string& name, uint64_t version,
                                    absl::Duration timeout = absl::Seconds(10));
 
+  // A client context carrying the admin token (if any) and a 10 s deadline.
+  std::unique_ptr<grpc::ClientContext> AdminContext() const;
   absl::StatusOr<v1::ApplyResponse> Apply(const v1::Topology& topology, bool dry_run = false);
   absl::StatusOr<v1::ListAgentsResponse> ListAgents();
   // Polls ListAgents until every connected agent acknowledged `version`.
@@ -62,6 +74,9 @@ class ControlPlaneFleet {
   ScopedTempDir dir_;
   std::unique_ptr<ChildProcess> cp_;
   int cp_port_ = 0;
+  std::vector<std::string> cp_args_;
+  std::shared_ptr<grpc::ChannelCredentials> admin_credentials_;
+  std::string admin_token_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::map<std::string, std::unique_ptr<MockAoaiProcess>> mocks_;
   std::map<std::string, Agent> agents_;

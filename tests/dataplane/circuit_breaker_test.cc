@@ -63,6 +63,24 @@ TEST(CircuitBreaker, OpensAfterThresholdAndProbesOnce) {
   EXPECT_TRUE(breaker.TryAcquire(t1));
 }
 
+TEST(CircuitBreaker, ReportsTheTransitionsItMakes) {
+  // The sync client forwards exactly these to the control plane: an opening (with how long)
+  // and a closing; the failures and successes in between are not news.
+  CircuitBreaker breaker(Options());
+  const SteadyTime t0 = SteadyTime(std::chrono::seconds(100));
+  EXPECT_FALSE(breaker.OnSuccess()) << "a closed circuit closing is no transition";
+  EXPECT_EQ(breaker.OnFailure(t0), milliseconds(0));
+  EXPECT_EQ(breaker.OnFailure(t0), milliseconds(0));
+  EXPECT_EQ(breaker.OnFailure(t0), milliseconds(1000)) << "the third failure opens it";
+  const SteadyTime t1 = t0 + milliseconds(1000);
+  ASSERT_TRUE(breaker.TryAcquire(t1));
+  EXPECT_EQ(breaker.OnFailure(t1), milliseconds(2000)) << "a failed probe reopens it, longer";
+  const SteadyTime t2 = t1 + milliseconds(2000);
+  ASSERT_TRUE(breaker.TryAcquire(t2));
+  EXPECT_TRUE(breaker.OnSuccess()) << "the probe that closes it is reported";
+  EXPECT_FALSE(breaker.OnSuccess());
+}
+
 TEST(CircuitBreaker, BackoffGrowsWhileFailuresContinue) {
   CircuitBreaker breaker(Options());
   SteadyTime t = SteadyTime(std::chrono::seconds(100));
