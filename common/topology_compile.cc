@@ -64,6 +64,7 @@ class Compiler {
         CompileTenant(tenant);
       }
     }
+    table_.set_open_access(topology_.tenants().empty());
     return std::move(table_);
   }
 

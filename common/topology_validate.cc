@@ -13,10 +13,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/topology_index.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/topology_index.h"
 
 namespace spillway {
 namespace {
@@ -560,10 +560,13 @@ absl::Status ValidationStatus(const std::vector<ValidationProblem>& problems) {
   if (problems.empty()) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(
-      absl::StrJoin(problems, "\n", [](std::string* out, const ValidationProblem& problem) {
-        absl::StrAppend(out, problem.kind, " '", problem.name, "': ", problem.message);
-      }));
+  // A header then one indented line per problem: readable when printed as is by a CLI.
+  std::string message = absl::StrCat("topology invalid (", problems.size(),
+                                     problems.size() == 1 ? " problem):" : " problems):");
+  for (const ValidationProblem& problem : problems) {
+    absl::StrAppend(&message, "\n  ", problem.kind, " '", problem.name, "': ", problem.message);
+  }
+  return absl::InvalidArgumentError(message);
 }
 
 }  // namespace spillway

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "controlplane/topology_diff.h"
 
 namespace spillway {
 namespace {
@@ -95,7 +96,7 @@ grpc::Status AdminService::Get(grpc::ServerContext* context, const v1::GetReques
   if (!request->name().empty() && response->topology().ByteSizeLong() == 0) {
     return grpc::Status(
         grpc::StatusCode::NOT_FOUND,
-        absl::StrCat(v1::Kind_Name(request->kind()), " '", request->name(), "' does not exist"));
+        absl::StrCat(KindName(request->kind()), " '", request->name(), "' does not exist"));
   }
   return grpc::Status::OK;
 }
@@ -146,7 +147,7 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
     return ToGrpc(key.status());
   }
   response->set_tenant(request->tenant());
-  response->set_key_name(request->new_key_name());
+  response->set_key_name(key->key_name);
   response->set_api_key(key->api_key);
   response->set_version(key->version);
   (void)fleet_.OnTopologyChanged();

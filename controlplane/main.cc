@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <cstdio>
 #include <memory>
 
@@ -44,9 +45,34 @@ std::string TokenFromFile(const std::string& path) {
   return *token;
 }
 
+// Only literal loopback addresses count: a host name could resolve anywhere.
 bool IsLoopback(const std::string& listen) {
-  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
-         absl::StartsWith(listen, "[::1]:");
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return false;
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code error;
+  const boost::asio::ip::address address = boost::asio::ip::make_address(host, error);
+  return !error && address.is_loopback();
+}
+
+// Either audience without a token is open to anyone who can reach the port: the listening
+// line says which, so an operator reading the log knows why the address must stay loopback.
+const char* LoopbackOnlyNote(const std::string& admin_token, const std::string& agent_token) {
+  if (admin_token.empty() && agent_token.empty()) {
+    return ", no tokens: loopback only";
+  }
+  if (admin_token.empty()) {
+    return ", no admin token: loopback only";
+  }
+  if (agent_token.empty()) {
+    return ", no agent token: loopback only";
+  }
+  return "";
 }
 
 std::shared_ptr<grpc::ServerCredentials> Credentials() {
@@ -54,6 +80,11 @@ std::shared_ptr<grpc::ServerCredentials> Credentials() {
   const std::string key = absl::GetFlag(FLAGS_tls_key);
   if (cert.empty() != key.empty()) {
     Die("--tls-cert and --tls-key go together");
+  }
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  if (cert.empty() && !client_ca.empty()) {
+    // Ignoring it would serve plaintext to an operator who asked for mutual TLS.
+    Die("--tls-client-ca needs --tls-cert and --tls-key");
   }
   if (cert.empty()) {
     return grpc::InsecureServerCredentials();
@@ -65,7 +96,6 @@ std::shared_ptr<grpc::ServerCredentials> Credentials() {
     Die(std::string((!cert_pem.ok() ? cert_pem.status() : key_pem.status()).message()));
   }
   options.pem_key_cert_pairs.push_back({*key_pem, *cert_pem});
-  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   if (!client_ca.empty()) {
     absl::StatusOr<std::string> ca = ReadFile(client_ca);
     if (!ca.ok()) {
@@ -126,7 +156,7 @@ int Run() {
   const std::string host = listen.substr(0, listen.rfind(':'));
   std::printf("spillway-cp listening on %s:%d (db %s, topology version %llu%s)\n", host.c_str(),
               port, db.c_str(), static_cast<unsigned long long>(fleet.version()),
-              admin_token.empty() ? ", no tokens: loopback only" : "");
+              LoopbackOnlyNote(admin_token, agent_token));
   std::fflush(stdout);
 
   int signal = 0;

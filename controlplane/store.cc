@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -228,6 +229,26 @@ int FindKey(const v1::Tenant& tenant, absl::string_view name) {
   return -1;
 }
 
+// The name a rotation without a new name gives: "prod" -> "prod-2", "prod-2" -> "prod-3",
+// skipping names the tenant already has, so unnamed rotations never collide.
+std::string NextKeyName(const v1::Tenant& tenant, const std::string& key_name) {
+  absl::string_view base = key_name;
+  int next = 2;
+  if (const std::size_t dash = base.rfind('-'); dash != absl::string_view::npos) {
+    int number = 0;
+    if (absl::SimpleAtoi(base.substr(dash + 1), &number) && number > 0) {
+      base = base.substr(0, dash);
+      next = number + 1;
+    }
+  }
+  for (;; ++next) {
+    std::string name = absl::StrCat(base, "-", next);
+    if (FindKey(tenant, name) < 0) {
+      return name;
+    }
+  }
+}
+
 // A new client key and the ApiKey entry that records only its hash. The agent hashes the
 // whole presented key, prefix included.
 absl::StatusOr<v1::ApiKey> MintKey(absl::string_view name, std::string& plaintext) {
@@ -416,6 +437,7 @@ absl::StatusOr<KeyMaterial> TopologyStore::CreateKey(const std::string& tenant,
                                                      const std::string& key_name) {
   absl::MutexLock lock(&impl_->mu);
   KeyMaterial key;
+  key.key_name = key_name;
   absl::StatusOr<v1::ApplyResponse> response = ChangeTopology(
       db_, absl::StrCat("create key ", tenant, "/", key_name), /*dry_run=*/false,
       [&](v1::Topology& topology) { return AddKey(topology, tenant, key_name, key.api_key); });
@@ -429,21 +451,20 @@ absl::StatusOr<KeyMaterial> TopologyStore::CreateKey(const std::string& tenant,
 absl::StatusOr<KeyMaterial> TopologyStore::RotateKey(const std::string& tenant,
                                                      const std::string& key_name,
                                                      const std::string& new_key_name) {
-  const std::string name = new_key_name.empty()
-                               ? absl::StrCat(key_name, "-", absl::ToUnixSeconds(absl::Now()))
-                               : new_key_name;
   absl::MutexLock lock(&impl_->mu);
   KeyMaterial key;
-  absl::StatusOr<v1::ApplyResponse> response =
-      ChangeTopology(db_, absl::StrCat("rotate key ", tenant, "/", key_name, " to ", name),
-                     /*dry_run=*/false, [&](v1::Topology& topology) {
-                       v1::Tenant* entry = FindTenant(topology, tenant);
-                       if (entry != nullptr && FindKey(*entry, key_name) < 0) {
-                         return absl::NotFoundError(absl::StrCat(
-                             "tenant '", tenant, "' has no key named '", key_name, "'"));
-                       }
-                       return AddKey(topology, tenant, name, key.api_key);
-                     });
+  absl::StatusOr<v1::ApplyResponse> response = ChangeTopology(
+      db_, absl::StrCat("rotate key ", tenant, "/", key_name), /*dry_run=*/false,
+      [&](v1::Topology& topology) {
+        v1::Tenant* entry = FindTenant(topology, tenant);
+        if (entry != nullptr && FindKey(*entry, key_name) < 0) {
+          return absl::NotFoundError(
+              absl::StrCat("tenant '", tenant, "' has no key named '", key_name, "'"));
+        }
+        key.key_name =
+            new_key_name.empty() && entry != nullptr ? NextKeyName(*entry, key_name) : new_key_name;
+        return AddKey(topology, tenant, key.key_name, key.api_key);
+      });
   if (!response.ok()) {
     return response.status();
   }

@@ -27,7 +27,8 @@ struct StoredTopology {
 };
 
 struct KeyMaterial {
-  std::string api_key;  // plaintext, returned once to the operator, never stored
+  std::string api_key;   // plaintext, returned once to the operator, never stored
+  std::string key_name;  // as stored: RotateKey names the key itself when not told a name
   uint64_t version = 0;
 };
 

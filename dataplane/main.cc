@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <thread>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
@@ -32,6 +33,10 @@ ABSL_FLAG(std::string, state_dir, "",
 ABSL_FLAG(std::string, token_file, "", "file with the agents' bearer token for spillway-cp");
 ABSL_FLAG(std::string, control_plane_ca, "",
           "PEM CA to verify spillway-cp with (TLS); empty: plaintext gRPC");
+ABSL_FLAG(std::string, control_plane_cert, "",
+          "PEM client certificate chain presented to spillway-cp (mutual TLS; needs "
+          "--control-plane-ca and --control-plane-key)");
+ABSL_FLAG(std::string, control_plane_key, "", "PEM private key of --control-plane-cert");
 ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
 ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
@@ -94,7 +99,7 @@ void LogUnusableBackends(const RoutingSnapshot& snapshot) {
     }
   }
   if (snapshot.open_access()) {
-    spdlog::warn("the topology has no tenants in this stamp: every client is admitted");
+    spdlog::warn("the topology defines no tenants: every client is admitted without a key");
   }
 }
 
@@ -177,6 +182,25 @@ int Run() {
     sync_options.region = region;
     sync_options.listen_address = listen;
     sync_options.ca_file = absl::GetFlag(FLAGS_control_plane_ca);
+    sync_options.cert_file = absl::GetFlag(FLAGS_control_plane_cert);
+    sync_options.key_file = absl::GetFlag(FLAGS_control_plane_key);
+    if (sync_options.cert_file.empty() != sync_options.key_file.empty()) {
+      Die("--control-plane-cert and --control-plane-key go together");
+    }
+    if (!sync_options.cert_file.empty() && sync_options.ca_file.empty()) {
+      Die("--control-plane-cert needs --control-plane-ca: client certificates are sent over TLS");
+    }
+    // The sync client rereads these on every reconnect; a path that is wrong from the start
+    // is a bad flag, not something to log on every retry.
+    for (const auto& [flag, path] : {std::pair{"--control-plane-ca", sync_options.ca_file},
+                                     {"--control-plane-cert", sync_options.cert_file},
+                                     {"--control-plane-key", sync_options.key_file}}) {
+      if (!path.empty()) {
+        if (absl::StatusOr<std::string> pem = ReadFile(path); !pem.ok()) {
+          Die(absl::StrCat(flag, ": ", pem.status().message()));
+        }
+      }
+    }
     if (const std::string token_file = absl::GetFlag(FLAGS_token_file); !token_file.empty()) {
       absl::StatusOr<std::string> token = ReadFile(token_file);
       if (!token.ok()) {

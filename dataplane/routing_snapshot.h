@@ -88,8 +88,9 @@ class RoutingSnapshot {
   const SnapshotRoute* FindRoute(absl::string_view name) const;
   // The tenant whose key this is, comparing SHA-256 digests in constant time; null if none.
   const SnapshotTenant* FindTenantByKey(absl::string_view presented_key) const;
-  // A table without tenants admits every client (single-team standalone mode).
-  bool open_access() const { return tenants_.empty(); }
+  // Only a topology without any tenant admits every client (single-team mode); an empty
+  // tenant list because this stamp has none admits nobody.
+  bool open_access() const { return table_.open_access(); }
 
  private:
   RoutingSnapshot() = default;

@@ -27,16 +27,26 @@ int64_t WallMillis() {
 std::string TablePath(const std::string& dir) { return dir + "/routing-table.pb"; }
 std::string AgentIdPath(const std::string& dir) { return dir + "/agent-id"; }
 
+// A PEM file's content, or empty (logged) if it cannot be read.
+std::string ReadPem(const char* what, const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) {
+    spdlog::error("cannot read control plane {}: {}", what, std::string(pem.status().message()));
+    return "";
+  }
+  return *std::move(pem);
+}
+
+// Read on every connection, so certificates renewed on disk are used without a restart.
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const SyncClientOptions& options) {
   if (options.ca_file.empty()) {
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
-  absl::StatusOr<std::string> ca = ReadFile(options.ca_file);
-  if (ca.ok()) {
-    ssl.pem_root_certs = *ca;
-  } else {
-    spdlog::error("cannot read control plane CA: {}", std::string(ca.status().message()));
+  ssl.pem_root_certs = ReadPem("CA", options.ca_file);
+  if (!options.cert_file.empty()) {
+    ssl.pem_cert_chain = ReadPem("client certificate", options.cert_file);
+    ssl.pem_private_key = ReadPem("client key", options.key_file);
   }
   return grpc::SslCredentials(ssl);
 }
@@ -189,6 +199,7 @@ bool SyncClient::RunStream() {
   hello.mutable_hello()->set_applied_version(applied_version_);
   hello.mutable_hello()->set_listen_address(options_.listen_address);
   bool progressed = false;
+  grpc::Status status;
   if (stream->Write(hello)) {
     std::atomic<bool> reading{true};
     std::thread writer([&] {
@@ -224,15 +235,19 @@ bool SyncClient::RunStream() {
           break;
       }
     }
+    // The status before the cancel: cancelling first would replace the control plane's
+    // reason (an invalid token, say) with CANCELLED in the log below.
+    status = stream->Finish();
     {
       std::lock_guard<std::mutex> lock(mu_);
       reading = false;
     }
     wake_.notify_all();
-    context.TryCancel();
+    context.TryCancel();  // ends a Write still in flight
     writer.join();
+  } else {
+    status = stream->Finish();
   }
-  grpc::Status status = stream->Finish();
   {
     std::lock_guard<std::mutex> lock(mu_);
     context_ = nullptr;

@@ -29,6 +29,8 @@ struct SyncClientOptions {
   std::string target;     // host:port of spillway-cp
   std::string token;      // agent bearer token; empty: none
   std::string ca_file;    // non-empty: TLS, verifying the control plane with this CA
+  std::string cert_file;  // with ca_file: PEM client certificate chain for mutual TLS
+  std::string key_file;   // the private key of cert_file
   std::string state_dir;  // where tables and the agent id persist
   std::string region;
   std::string listen_address;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, then runs a small Spillway fleet on this
-# machine (mock Azure OpenAI backends + a standalone agent on the embedded topology in
-# deploy/demo/) and walks through what the gateway does. Everything listens on 127.0.0.1
+# machine -- mock Azure OpenAI backends, spillway-cp on a SQLite file, agents in eastus2,
+# westus3 and swedencentral following it -- applies the embedded topology in deploy/demo/
+# with spillwayctl and walks through what the gateway does. Everything listens on 127.0.0.1
 # on free ports and is stopped when the demo ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +10,14 @@ deploy/install-deps.sh
 deploy/build.sh >/dev/null
 BIN=build
 WORK=$(mktemp -d /tmp/spillway-demo.XXXXXX)
-PIDS=()
+# `start` runs inside $(...), a subshell, so pids go to a file rather than a variable.
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  if [ -f "$WORK/pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$WORK/pids"
+    while read -r pid; do
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done <"$WORK/pids"
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -23,7 +28,7 @@ start() {
   local name=$1
   shift
   "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
+  echo $! >>"$WORK/pids"
   for _ in $(seq 1 100); do
     local port
     port=$(grep -m1 -o 'listening on [0-9.]*:[0-9]*' "$WORK/$name.log" 2>/dev/null | sed 's/.*://') || true
@@ -53,11 +58,32 @@ echo "PTU eastus2 :$PTU_PORT  Standard eastus2 :$EUS2_PORT  Standard westus3 :$W
 sed -e "s/@PTU_PORT@/$PTU_PORT/" -e "s/@EUS2_PORT@/$EUS2_PORT/" -e "s/@WUS3_PORT@/$WUS3_PORT/" \
   -e "s/@SWC_PORT@/$SWC_PORT/" deploy/demo/topology.yaml.in >"$WORK/topology.yaml"
 
-say "Starting spillway-agent in eastus2, standalone on the demo topology"
-AGENT_PORT=$(start agent "$BIN/dataplane/spillway-agent" --region eastus2 --listen 127.0.0.1:0 \
-  --topology "$WORK/topology.yaml" --access-log "$WORK/access.log")
+say "Starting spillway-cp (control plane, SQLite at \$WORK/spillway.db)"
+CP_PORT=$(start cp "$BIN/controlplane/spillway-cp" --listen 127.0.0.1:0 --db "$WORK/spillway.db")
+grep -m1 listening "$WORK/cp.log"
+CTL=("$BIN/controlplane/cli/spillwayctl" --server "127.0.0.1:$CP_PORT")
+
+say "spillwayctl apply -f topology.yaml --dry-run, then for real"
+"${CTL[@]}" apply -f "$WORK/topology.yaml" --dry-run >"$WORK/dry-run"
+head -n 12 "$WORK/dry-run"
+"${CTL[@]}" apply -f "$WORK/topology.yaml" | tail -n 3
+
+say "Starting three agents that follow the control plane"
+agent() {
+  mkdir -p "$WORK/agent-$1"
+  start "agent-$1" "$BIN/dataplane/spillway-agent" --region "$2" --listen 127.0.0.1:0 \
+    --control-plane "127.0.0.1:$CP_PORT" --state-dir "$WORK/agent-$1" \
+    --access-log "$WORK/agent-$1/access.log"
+}
+AGENT_PORT=$(agent eus2 eastus2)
+WUS3_AGENT_PORT=$(agent wus3 westus3)
+SWC_AGENT_PORT=$(agent swc swedencentral)
 AGENT=http://127.0.0.1:$AGENT_PORT
-grep -m1 listening "$WORK/agent.log"
+for _ in $(seq 1 100); do
+  curl -sS "$AGENT/status" | grep -q '"version":1' && break
+  sleep 0.1
+done
+"${CTL[@]}" agents
 
 CHAT='{"messages":[{"role":"user","content":"Say hello to the platform team."}],"max_tokens":32}'
 post() { curl -sS -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -H 'content-type: application/json' "$@"; }
@@ -71,7 +97,8 @@ head -c 300 "$WORK/body"; echo
 say "2. A streamed completion arrives chunk by chunk (SSE)"
 curl -sS -N -H 'api-key: demo-key' -H 'content-type: application/json' \
   -d '{"messages":[{"role":"user","content":"Count to five."}],"max_tokens":5,"stream":true,"stream_options":{"include_usage":true}}' \
-  "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21" | head -c 700; echo
+  "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21" >"$WORK/stream"
+head -c 700 "$WORK/stream"; echo
 
 say "3. The PTU deployment fills up: requests spill over to Standard with no client error"
 declare -A served=()
@@ -91,7 +118,7 @@ for i in $(seq 1 6); do
   echo "  HTTP $code via $(header x-spillway-backend) (attempts: $(header x-spillway-attempts))"
 done
 curl -sS -X DELETE "http://127.0.0.1:$EUS2_PORT/mock/faults" >/dev/null
-echo "  backend states:"; curl -sS "$AGENT/status" | head -c 900; echo
+echo "  backend states:"; curl -sS "$AGENT/status" >"$WORK/status"; head -c 900 "$WORK/status"; echo
 
 say "5. What clients get wrong is answered in Azure's error shape"
 code=$(post -H 'api-key: wrong' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"); echo "wrong key      -> $code $(cat "$WORK/body")"
@@ -99,6 +126,31 @@ code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-5/c
 code=$(post -H 'api-key: demo-key' -d '{"messages":' "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"); echo "broken JSON    -> $code $(cat "$WORK/body")"
 
 say "6. The access log: one JSON line per request, no keys in it"
-tail -n 3 "$WORK/access.log"
+tail -n 3 "$WORK/agent-eus2/access.log"
 
-say "Done. (The control plane and spillwayctl join this demo with issue 4.)"
+say "7. A 429 seen by the westus3 agent steers the eastus2 agent away from that PTU too"
+curl -sS -X POST -d '{"status":429,"count":1,"retry_after_ms":30000}' "http://127.0.0.1:$PTU_PORT/mock/faults" >/dev/null
+code=$(post -H 'api-key: demo-key' -d "$CHAT" "http://127.0.0.1:$WUS3_AGENT_PORT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+echo "  westus3 agent: HTTP $code via $(header x-spillway-backend) (attempts: $(header x-spillway-attempts))"
+sleep 0.3
+"${CTL[@]}" health
+for i in 1 2 3; do
+  code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+  echo "  eastus2 agent: HTTP $code via $(header x-spillway-backend) (attempts: $(header x-spillway-attempts))"
+done
+
+say "8. Keys are minted by the control plane and reach every agent; the plaintext is shown once"
+NEW_KEY=$("${CTL[@]}" keys create demo-app demo-2)
+for _ in $(seq 1 50); do
+  code=$(post -H "api-key: $NEW_KEY" -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+  [ "$code" = 200 ] && break
+  sleep 0.1
+done
+echo "new key -> HTTP $code"
+"${CTL[@]}" get tenants
+
+say "9. The swedencentral agent holds only its stamp's table: a us tenant's key means nothing there"
+code=$(post -H 'api-key: demo-key' -d "$CHAT" "http://127.0.0.1:$SWC_AGENT_PORT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+echo "us tenant in the eu stamp -> $code $(cat "$WORK/body")"
+
+say "Done."

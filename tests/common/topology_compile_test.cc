@@ -316,6 +316,15 @@ TEST(TopologyCompile, RegionOfAStampWithoutRoutes) {
   EXPECT_THAT(table.backends(), IsEmpty());
   EXPECT_THAT(table.routes(), IsEmpty());
   EXPECT_THAT(table.tenants(), IsEmpty());
+  EXPECT_FALSE(table.open_access()) << "tenants elsewhere do not open this stamp to everyone";
+}
+
+TEST(TopologyCompile, OnlyATopologyWithoutTenantsAdmitsEveryClient) {
+  EXPECT_FALSE(MustCompile(Reference(), "eastus2").open_access());
+  v1::Topology topology = Reference();
+  topology.clear_tenants();
+  EXPECT_TRUE(MustCompile(topology, "eastus2").open_access());
+  EXPECT_TRUE(MustCompile(topology, "swedencentral").open_access());
 }
 
 TEST(TopologyCompile, Deterministic) {

@@ -459,9 +459,10 @@ TEST(TopologyValidate, ReportsEveryProblemNotJustTheFirst) {
   const absl::Status status = ValidationStatus(problems);
   ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   const std::vector<std::string> lines = absl::StrSplit(status.message(), '\n');
-  EXPECT_EQ(lines.size(), problems.size());
-  EXPECT_THAT(lines, Contains("region 'westus3': stamp 'apac' does not exist"));
-  EXPECT_THAT(lines, Contains("route 'gpt-4o': (stamp us) tier 'eu-standard' reaches deployment "
+  EXPECT_EQ(lines.size(), problems.size() + 1);
+  EXPECT_EQ(lines[0], absl::StrCat("topology invalid (", problems.size(), " problems):"));
+  EXPECT_THAT(lines, Contains("  region 'westus3': stamp 'apac' does not exist"));
+  EXPECT_THAT(lines, Contains("  route 'gpt-4o': (stamp us) tier 'eu-standard' reaches deployment "
                               "'aoai-swc-std/gpt-4o' in stamp eu"));
 }
 

@@ -39,16 +39,8 @@ std::set<std::string> BackendIds(const std::string& status_json) {
 class ControlPlaneTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::vector<std::pair<std::string, std::string>> mocks = {
-        {"aoai-eus2-ptu", "gpt-4o-ptu:model=gpt-4o"},
-        {"aoai-wus3-ptu", "gpt-4o-pool:model=gpt-4o"},
-        {"aoai-eus2-std", "gpt-4o,gpt-4o-next:model=gpt-4o,embed-3:model=text-embedding-3-large"},
-        {"aoai-wus3-std", "gpt-4o"},
-        {"aoai-swc-std", "gpt-4o"},
-        {"aoai-frc-std", "gpt-4o"}};
-    for (const auto& [name, deployments] : mocks) {
-      ASSERT_TRUE(fleet_.AddMock(name, {"--deployments", deployments}).ok());
-    }
+    absl::Status mocks = fleet_.AddReferenceMocks();
+    ASSERT_TRUE(mocks.ok()) << mocks;
     ASSERT_TRUE(fleet_.StartControlPlane().ok());
     absl::StatusOr<v1::Topology> topology = ReferenceTopologyOnMocks(fleet_);
     ASSERT_TRUE(topology.ok()) << topology.status();

@@ -210,6 +210,22 @@ absl::Status ControlPlaneFleet::WaitForAcks(uint64_t version, int agents, absl::
       absl::StrCat(agents, " agents never acked version ", version, ": ", last));
 }
 
+absl::Status ControlPlaneFleet::AddReferenceMocks() {
+  const std::vector<std::pair<std::string, std::string>> mocks = {
+      {"aoai-eus2-ptu", "gpt-4o-ptu:model=gpt-4o"},
+      {"aoai-wus3-ptu", "gpt-4o-pool:model=gpt-4o"},
+      {"aoai-eus2-std", "gpt-4o,gpt-4o-next:model=gpt-4o,embed-3:model=text-embedding-3-large"},
+      {"aoai-wus3-std", "gpt-4o"},
+      {"aoai-swc-std", "gpt-4o"},
+      {"aoai-frc-std", "gpt-4o"}};
+  for (const auto& [name, deployments] : mocks) {
+    if (absl::Status status = AddMock(name, {"--deployments", deployments}); !status.ok()) {
+      return absl::Status(status.code(), absl::StrCat(name, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet) {
   absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
   if (!topology.ok()) {

@@ -38,6 +38,8 @@ class ControlPlaneFleet {
   v1::Admin::Stub& admin() { return *admin_; }
 
   absl::Status AddMock(const std::string& name, std::vector<std::string> args);
+  // One mock per instance of the reference topology, serving its deployments.
+  absl::Status AddReferenceMocks();
   MockAoaiProcess& mock(const std::string& name) { return *mocks_.at(name); }
   std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
 

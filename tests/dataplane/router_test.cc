@@ -1,10 +1,10 @@
 // Routing snapshot construction and the router's candidate order and admission rules.
 #include "dataplane/router.h"
 
-#include <map>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <map>
 
 namespace spillway {
 namespace {
@@ -146,8 +146,11 @@ TEST(Router, SplitsFollowTheirPercentages) {
 TEST(Admit, RefusesBlockedUnusableAndOutOfHeadroom) {
   v1::RoutingTable table = ExampleTable(v1::LOCALITY_PREFER_LOCAL);
   table.mutable_backends(3)->mutable_auth()->set_api_key_env("MISSING_KEY");
-  table.mutable_routes(0)->mutable_splits(0)->mutable_tiers(0)->mutable_priority_limits()->set_batch(
-      70);
+  table.mutable_routes(0)
+      ->mutable_splits(0)
+      ->mutable_tiers(0)
+      ->mutable_priority_limits()
+      ->set_batch(70);
   Fixture f(table);
   const SteadyTime now = SteadyClock::now();
   const auto& backends = f.snapshot->backends();
@@ -169,8 +172,7 @@ TEST(Admit, RefusesBlockedUnusableAndOutOfHeadroom) {
   EXPECT_EQ(Admit(backends[0], ptu_tier, v1::PRIORITY_BATCH, 1000, now), Refusal::kNone);
   EXPECT_EQ(Admit(backends[0], ptu_tier, v1::PRIORITY_BATCH, 1500, now), Refusal::kNoHeadroom);
   EXPECT_EQ(Admit(backends[0], ptu_tier, v1::PRIORITY_CRITICAL, 1500, now), Refusal::kNone);
-  EXPECT_EQ(Admit(backends[0], ptu_tier, v1::PRIORITY_CRITICAL, 20000, now),
-            Refusal::kNoHeadroom);
+  EXPECT_EQ(Admit(backends[0], ptu_tier, v1::PRIORITY_CRITICAL, 20000, now), Refusal::kNoHeadroom);
 }
 
 TEST(RoutingSnapshot, BackendStateSurvivesANewTable) {
@@ -181,6 +183,13 @@ TEST(RoutingSnapshot, BackendStateSurvivesANewTable) {
   auto second = RoutingSnapshot::Build(ExampleTable(v1::LOCALITY_ANY), states, options);
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ((*first)->backends()[1].state, (*second)->backends()[1].state);
+}
+
+TEST(RoutingSnapshot, AnEmptyTenantListIsNotOpenAccess) {
+  v1::RoutingTable table = ExampleTable(v1::LOCALITY_ANY);
+  EXPECT_FALSE(Fixture(table).snapshot->open_access()) << "a stamp without its own tenants";
+  table.set_open_access(true);
+  EXPECT_TRUE(Fixture(table).snapshot->open_access()) << "a topology without tenants";
 }
 
 TEST(RoutingSnapshot, FindsTenantsByKeyHash) {

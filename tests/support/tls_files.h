@@ -17,4 +17,13 @@ struct TlsFiles {
 // to `dir`/cert.pem and `dir`/key.pem.
 absl::StatusOr<TlsFiles> MakeSelfSignedCert(const std::string& dir);
 
+// A P-256 certificate authority, for tests of client certificates: `dir`/`name`.pem (the
+// file a server trusts, e.g. spillway-cp --tls-client-ca) and `dir`/`name`-key.pem.
+absl::StatusOr<TlsFiles> MakeCertificateAuthority(const std::string& dir, const std::string& name);
+
+// A client certificate (extendedKeyUsage clientAuth) for common name `name`, signed by `ca`:
+// `dir`/`name`.pem and `dir`/`name`-key.pem.
+absl::StatusOr<TlsFiles> MakeClientCert(const TlsFiles& ca, const std::string& dir,
+                                        const std::string& name);
+
 }  // namespace spillway::test

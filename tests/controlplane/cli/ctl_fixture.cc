@@ -1,25 +1,10 @@
 // See ctl_fixture.h.
 #include "tests/controlplane/cli/ctl_fixture.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "common/topology_yaml.h"
-#include "tests/support/child_process.h"
 
 namespace spillway::test {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-void WriteTextFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
 
 v1::Topology ReferenceTopology() {
   absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
@@ -44,27 +29,10 @@ std::string SpillwayctlTest::Path(absl::string_view name) const {
 
 CtlResult SpillwayctlTest::RunRaw(const std::vector<std::string>& args,
                                   std::vector<std::string> env, const std::string& stdin_path) {
-  const std::string err_path = Path(absl::StrCat("stderr-", runs_++));
-  std::vector<std::string> shell_args = {
-      "-c", absl::StrCat("exec \"$0\" \"$@\" <'", stdin_path, "' 2>'", err_path, "'"),
-      SPILLWAY_CTL_BIN};
-  shell_args.insert(shell_args.end(), args.begin(), args.end());
-  ChildProcessOptions options;
-  options.name = "spillwayctl";
+  CtlRunOptions options;
   options.env = std::move(env);
-  CtlResult result;
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
-      ChildProcess::Start("/bin/sh", shell_args, options);
-  EXPECT_TRUE(child.ok()) << child.status();
-  if (!child.ok()) {
-    return result;
-  }
-  absl::StatusOr<int> exit_code = (*child)->Wait(absl::Seconds(20));
-  EXPECT_TRUE(exit_code.ok()) << exit_code.status();
-  result.exit_code = exit_code.value_or(-1);
-  result.out = (*child)->Output();
-  result.err = ReadAll(err_path);
-  return result;
+  options.stdin_path = stdin_path;
+  return RunCtl(SPILLWAY_CTL_BIN, args, Path(absl::StrCat("stderr-", runs_++)), options);
 }
 
 CtlResult SpillwayctlTest::Run(const std::vector<std::string>& args, std::vector<std::string> env) {

@@ -10,21 +10,13 @@
 
 #include "absl/strings/string_view.h"
 #include "spillway/v1/admin.pb.h"
+#include "tests/controlplane/cli/ctl_runner.h"
 #include "tests/controlplane/cli/fake_admin_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace spillway::test {
 
 inline constexpr char kOperatorToken[] = "operator-secret-token";
-
-struct CtlResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadAll(const std::string& path);
-void WriteTextFile(const std::string& path, const std::string& text);
 
 // The reference topology of ../shared/examples, parsed.
 v1::Topology ReferenceTopology();

@@ -1,0 +1,29 @@
+// Runs the real spillwayctl binary as a child process with stdout and stderr captured apart;
+// shared by the CLI tests against a fake server and the end-to-end ones against spillway-cp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace spillway::test {
+
+struct CtlResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+struct CtlRunOptions {
+  std::vector<std::string> env;  // extra NAME=value entries
+  std::string stdin_path = "/dev/null";
+  bool echo = true;  // copy stdout to the test log as it arrives
+};
+
+// Runs `binary` with `args`; stderr goes through `stderr_path` (a fresh file per run).
+CtlResult RunCtl(const std::string& binary, const std::vector<std::string>& args,
+                 const std::string& stderr_path, CtlRunOptions options = {});
+
+std::string ReadAll(const std::string& path);
+void WriteTextFile(const std::string& path, const std::string& text);
+
+}  // namespace spillway::test
