@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/topology_index.h"
@@ -54,14 +55,21 @@ class Compiler {
     table_.set_region(region.name());
     table_.set_stamp(region.stamp());
     table_.set_compiled_at_unix_ms(options_.now_unix_ms);
+    absl::flat_hash_set<std::string> served;
     for (const v1::Route& route : topology_.routes()) {
       if (route.stamp() == region.stamp()) {
         CompileRoute(route);
+        served.insert(route.name());
       }
     }
     for (const v1::Tenant& tenant : topology_.tenants()) {
       if (tenant.stamp() == region.stamp()) {
         CompileTenant(tenant);
+      }
+    }
+    for (const v1::Route& route : topology_.routes()) {
+      if (route.stamp() != region.stamp() && !served.contains(route.name())) {
+        (*table_.mutable_foreign_routes())[route.name()] = route.stamp();
       }
     }
     table_.set_open_access(topology_.tenants().empty());

@@ -117,6 +117,9 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
           fleet_.ReportHealth(transition, info_.agent_id());
         }
         return grpc::Status::OK;
+      case v1::AgentMessage::kDemand:
+        fleet_.ReportDemand(this, message.demand());
+        return grpc::Status::OK;
       case v1::AgentMessage::kUsage: {
         absl::Status stored = store_.StoreUsage(message.usage());
         if (!stored.ok()) {

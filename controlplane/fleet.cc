@@ -27,6 +27,7 @@ absl::Status Fleet::Init() {
   absl::MutexLock lock(&mu_);
   current_ = *std::move(loaded);
   tables_.clear();
+  budgets_.SetTopology(current_.topology);
   return absl::OkStatus();
 }
 
@@ -41,6 +42,9 @@ absl::Status Fleet::OnTopologyChanged() {
   }
   current_ = *std::move(loaded);
   tables_.clear();
+  // New shares before new tables: a lowered limit is never enforced with the old split.
+  budgets_.SetTopology(current_.topology);
+  PushBudgets();
   for (auto& [stream, connected] : streams_) {
     absl::StatusOr<v1::RoutingTable> table = TableFor(connected.identity.region);
     if (!table.ok()) {
@@ -96,6 +100,10 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   absl::MutexLock lock(&mu_);
   Connected& connected = streams_[stream];
   connected.identity = identity;
+  // Its shares go out before its table, so it never serves a tenant without one.
+  connected.budget_key = ++next_budget_key_;
+  budgets_.AddAgent(connected.budget_key, identity.region);
+  PushBudgets();
   absl::StatusOr<v1::RoutingTable> table = TableFor(identity.region);
   if (!table.ok()) {
     return std::string(table.status().message());
@@ -118,7 +126,44 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
 
 void Fleet::Unregister(AgentStream* stream) {
   absl::MutexLock lock(&mu_);
-  streams_.erase(stream);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) {
+    return;
+  }
+  budgets_.RemoveAgent(it->second.budget_key);
+  streams_.erase(it);
+  PushBudgets();  // its shares go to the agents that remain
+}
+
+void Fleet::ReportDemand(AgentStream* stream, const v1::DemandReport& report) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) {
+    return;
+  }
+  budgets_.ReportDemand(it->second.budget_key, report);
+  PushBudgets();
+}
+
+void Fleet::PushBudgets() {
+  std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> budgets =
+      budgets_.Rebalance(std::chrono::steady_clock::now());
+  if (budgets.empty()) {
+    return;
+  }
+  absl::flat_hash_map<BudgetAllocator::AgentKey, AgentStream*> by_key;
+  for (const auto& [stream, connected] : streams_) {
+    by_key[connected.budget_key] = stream;
+  }
+  for (auto& [key, message_budgets] : budgets) {
+    auto it = by_key.find(key);
+    if (it == by_key.end()) {
+      continue;
+    }
+    v1::ControlMessage message;
+    *message.mutable_budgets() = std::move(message_budgets);
+    it->second->Send(message);
+  }
 }
 
 bool Fleet::IsConnected(const std::string& agent_id) const {

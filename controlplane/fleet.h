@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/topology_compile.h"
+#include "controlplane/budget_allocator.h"
 #include "controlplane/store.h"
 #include "spillway/v1/agent_sync.pb.h"
 
@@ -55,10 +56,14 @@ class Fleet {
   void ReportHealth(const v1::HealthTransition& transition, const std::string& reporter);
   v1::HealthOverlay Health() const;
 
+  // An agent's per-tenant demand: tenants' limits are re-split among the stamp's agents.
+  void ReportDemand(AgentStream* stream, const v1::DemandReport& report);
+
  private:
   struct Connected {
     AgentIdentity identity;
     absl::flat_hash_set<std::string> backend_ids;  // what its table lets it see
+    uint64_t budget_key = 0;                       // its key in budgets_
   };
 
   absl::StatusOr<v1::RoutingTable> TableFor(const std::string& region)
@@ -67,6 +72,8 @@ class Fleet {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PruneExpired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends each agent whose tenant budget split changed its new shares.
+  void PushBudgets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   TopologyStore& store_;
   const CompileOptions options_;
@@ -75,6 +82,8 @@ class Fleet {
   absl::flat_hash_map<std::string, v1::RoutingTable> tables_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, v1::BackendHealth> health_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<AgentStream*, Connected> streams_ ABSL_GUARDED_BY(mu_);
+  BudgetAllocator budgets_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 int64_t UnixMillisNow();

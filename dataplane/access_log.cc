@@ -49,13 +49,13 @@ void AccessLog::Write(const AccessRecord& r) {
     return;
   }
   logger_->info(absl::StrFormat(
-      R"({"ts":%s,"method":%s,"route":%s,"tenant":%s,"backend":%s,"status":%u,"attempts":%d,)"
-      R"("latency_ms":%.3f,"stream":%s,"prompt_tokens":%d,"completion_tokens":%d,)"
-      R"("total_tokens":%d,"cached_tokens":%d,"error":%s})",
+      R"({"ts":%s,"method":%s,"route":%s,"tenant":%s,"backend":%s,"region":%s,"status":%u,)"
+      R"("attempts":%d,"latency_ms":%.3f,"stream":%s,"prompt_tokens":%d,)"
+      R"("completion_tokens":%d,"total_tokens":%d,"cached_tokens":%d,"error":%s})",
       Quoted(absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone())),
-      Quoted(r.method), Quoted(r.route), Quoted(r.tenant), Quoted(r.backend), r.status, r.attempts,
-      r.latency_ms, r.stream ? "true" : "false", r.usage.prompt_tokens, r.usage.completion_tokens,
-      r.usage.total_tokens, r.usage.cached_tokens, Quoted(r.error)));
+      Quoted(r.method), Quoted(r.route), Quoted(r.tenant), Quoted(r.backend), Quoted(r.region),
+      r.status, r.attempts, r.latency_ms, r.stream ? "true" : "false", r.usage.prompt_tokens,
+      r.usage.completion_tokens, r.usage.total_tokens, r.usage.cached_tokens, Quoted(r.error)));
 }
 
 }  // namespace spillway

@@ -21,12 +21,15 @@ struct AccessRecord {
   absl::string_view route;
   absl::string_view tenant;
   absl::string_view backend;
+  absl::string_view instance;  // of the backend that answered
+  absl::string_view region;    // of the backend that answered
   absl::string_view error;
   unsigned status = 0;
   int attempts = 0;
   double latency_ms = 0;
   bool stream = false;
   Usage usage;
+  bool metered = false;  // the client was identified: the request counts in usage
 };
 
 class AccessLog {

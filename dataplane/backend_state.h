@@ -14,6 +14,8 @@
 
 namespace spillway {
 
+class EntraTokenRegistry;
+
 // Tokens charged to a backend over the last `kSlots` seconds, lock-free: one slot per
 // second, each tagged with the second it counts so stale slots read as zero.
 class LoadWindow {
@@ -45,8 +47,14 @@ class BackendStateRegistry {
   explicit BackendStateRegistry(const CircuitBreakerOptions& options) : options_(options) {}
   std::shared_ptr<BackendState> Get(const std::string& backend_id);
 
+  // Entra ID token sources outlive tables for the same reason, so snapshots find them here.
+  // Set once at start; null: backends with Entra ID auth are unusable.
+  void set_entra_tokens(EntraTokenRegistry* tokens) { entra_tokens_ = tokens; }
+  EntraTokenRegistry* entra_tokens() const { return entra_tokens_; }
+
  private:
   const CircuitBreakerOptions options_;
+  EntraTokenRegistry* entra_tokens_ = nullptr;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<BackendState>> states_ ABSL_GUARDED_BY(mu_);
 };

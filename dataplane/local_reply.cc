@@ -18,6 +18,7 @@ http::response<http::string_body> MakeErrorResponse(const ErrorReply& error, boo
     response.set("retry-after-ms", std::to_string(ms));
     response.set(http::field::retry_after, std::to_string((ms + 999) / 1000));
   }
+  error.rate_limit.ApplyTo(response);
   response.body() = AzureErrorBody(error.code, error.message);
   response.keep_alive(keep_alive);
   response.prepare_payload();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "dataplane/rate_limit_headers.h"
 
 namespace spillway {
 
@@ -26,6 +27,7 @@ struct ErrorReply {
   std::chrono::milliseconds retry_after{0};  // > 0: retry-after and retry-after-ms headers
   // SDKs retry 408/409/429/5xx unless told otherwise; say no where retrying cannot help.
   bool should_retry = false;
+  RateLimitHeaders rate_limit{};  // the tenant's quota headers, when it has limits
 };
 
 http::response<http::string_body> MakeErrorResponse(const ErrorReply& error, bool keep_alive);

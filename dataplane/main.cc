@@ -18,7 +18,10 @@
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
 #include "dataplane/agent_server.h"
+#include "dataplane/demand_reporter.h"
+#include "dataplane/entra_token_registry.h"
 #include "dataplane/sync_client.h"
+#include "dataplane/usage_shipper.h"
 
 ABSL_FLAG(std::string, region, "", "Azure region this agent serves (required), e.g. eastus2");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
@@ -58,13 +61,30 @@ ABSL_FLAG(int64_t, circuit_max_open_ms, 60000, "longest open period of a circuit
 ABSL_FLAG(int64_t, default_retry_after_ms, 1000,
           "how long a 429 without retry-after blocks a backend");
 ABSL_FLAG(int64_t, default_max_tokens, 1024,
-          "output tokens assumed for headroom when a request sets no max_tokens");
+          "output tokens assumed (headroom, tenant quotas) when a request sets no max_tokens");
+ABSL_FLAG(int64_t, demand_report_ms, 2000,
+          "control-plane mode: how often each tenant's demand is reported, so the control "
+          "plane can split tenants' TPM/RPM limits among the agents of a stamp");
 ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
           "tokens per minute one PTU is assumed to serve (headroom estimates)");
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "PEM CA bundle to verify backends with (default: system store)");
+ABSL_FLAG(std::string, imds_endpoint, "http://169.254.169.254",
+          "Azure instance metadata service for managed identity tokens (unless IDENTITY_ENDPOINT "
+          "and IDENTITY_HEADER are set, as on App Service and Container Apps)");
+ABSL_FLAG(std::string, entra_authority, "https://login.microsoftonline.com",
+          "Microsoft Entra ID authority for client-credentials tokens");
+ABSL_FLAG(int64_t, entra_timeout_ms, 10000,
+          "one Entra ID token request, connect included; also the longest a request waits for "
+          "a token");
 ABSL_FLAG(std::string, access_log, "-",
           "access log destination: a file path, '-' for stdout, 'off'");
+ABSL_FLAG(int64_t, usage_flush_ms, 10000,
+          "control-plane mode: how often per-minute usage is sealed into a batch, spooled in "
+          "<state-dir>/usage-spool and sent to the control plane");
+ABSL_FLAG(uint64_t, usage_spool_warn_mb, 256,
+          "warn when unacknowledged usage batches in the spool exceed this size (nothing is "
+          "ever dropped)");
 ABSL_FLAG(int64_t, drain_timeout_ms, 20000,
           "on SIGTERM, how long in-flight requests may take to finish");
 
@@ -141,6 +161,21 @@ int Run() {
   breaker.max_open = std::chrono::milliseconds(absl::GetFlag(FLAGS_circuit_max_open_ms));
   breaker.default_throttle = std::chrono::milliseconds(absl::GetFlag(FLAGS_default_retry_after_ms));
   BackendStateRegistry states(breaker);
+  EntraOptions entra_options;
+  entra_options.endpoints.imds = absl::GetFlag(FLAGS_imds_endpoint);
+  entra_options.endpoints.authority = absl::GetFlag(FLAGS_entra_authority);
+  entra_options.ca_file = server_options.upstream_ca_file;
+  entra_options.timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_entra_timeout_ms));
+  if (entra_options.timeout.count() < 1) {
+    Die("--entra-timeout-ms must be positive");
+  }
+  // Declared before the snapshots' holders, so it outlives every token source they share.
+  absl::StatusOr<std::unique_ptr<EntraTokenRegistry>> entra_tokens =
+      EntraTokenRegistry::Start(entra_options);
+  if (!entra_tokens.ok()) {
+    Die(std::string(entra_tokens.status().message()));
+  }
+  states.set_entra_tokens(entra_tokens->get());
 
   AgentContext context;
   context.region = region;
@@ -157,6 +192,22 @@ int Run() {
   context.proxy.client_write_timeout =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_client_write_timeout_ms));
   context.proxy.default_max_output_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+  TenantLimiterOptions limiter_options;
+  limiter_options.control_plane = !control_plane.empty();
+  limiter_options.demand_window = std::chrono::milliseconds(absl::GetFlag(FLAGS_demand_report_ms));
+  limiter_options.zero_share_retry_after = limiter_options.demand_window;
+  if (limiter_options.demand_window.count() < 100) {
+    Die("--demand-report-ms must be at least 100");
+  }
+  if (!control_plane.empty()) {
+    limiter_options.budgets_path = state_dir + "/tenant-budgets.pb";
+  }
+  TenantLimiter tenant_limiter(limiter_options);
+  if (absl::Status loaded = tenant_limiter.LoadPersistedBudgets(SteadyClock::now()); !loaded.ok()) {
+    spdlog::warn("ignoring the persisted tenant budget split: {}", std::string(loaded.message()));
+  }
+  context.tenant_limiter = &tenant_limiter;
+  std::unique_ptr<DemandReporter> demand_reporter;
 
   absl::StatusOr<std::unique_ptr<AccessLog>> access_log =
       AccessLog::Open(absl::GetFlag(FLAGS_access_log));
@@ -166,6 +217,9 @@ int Run() {
   context.access_log = access_log->get();
 
   uint64_t version = 1;
+  // Declared before the sync client, whose callbacks reach the shipper.
+  UsageMeter usage_meter;
+  std::unique_ptr<UsageShipper> usage_shipper;
   std::unique_ptr<SyncClient> sync;
   if (control_plane.empty()) {
     absl::StatusOr<RoutingSnapshotPtr> snapshot =
@@ -208,11 +262,34 @@ int Run() {
       }
       sync_options.token = std::string(absl::StripAsciiWhitespace(*token));
     }
+    sync_options.on_budgets = [&tenant_limiter](const v1::TenantBudgets& budgets) {
+      tenant_limiter.ApplyBudgets(budgets, SteadyClock::now());
+    };
+    sync_options.on_stream_started = [&usage_shipper] { usage_shipper->OnStreamStarted(); };
+    sync_options.on_stream_ended = [&usage_shipper] { usage_shipper->OnStreamEnded(); };
+    sync_options.on_usage_ack = [&usage_shipper](uint64_t sequence) {
+      usage_shipper->OnUsageAck(sequence);
+    };
     sync = std::make_unique<SyncClient>(sync_options, context.snapshots, states);
     absl::StatusOr<uint64_t> persisted = sync->LoadState();
     if (!persisted.ok()) {
       Die(std::string(persisted.status().message()));
     }
+    absl::StatusOr<UsageSpool> spool = UsageSpool::Open(state_dir);
+    if (!spool.ok()) {
+      Die(std::string(spool.status().message()));
+    }
+    UsageShipperOptions shipper_options;
+    shipper_options.flush_interval =
+        std::chrono::milliseconds(absl::GetFlag(FLAGS_usage_flush_ms));
+    shipper_options.spool_warn_bytes = absl::GetFlag(FLAGS_usage_spool_warn_mb) << 20;
+    if (shipper_options.flush_interval.count() < 10) {
+      Die("--usage-flush-ms must be at least 10");
+    }
+    usage_shipper = std::make_unique<UsageShipper>(
+        shipper_options, usage_meter, *std::move(spool), sync->agent_id(),
+        [&sync](v1::AgentMessage message) { sync->SendIfConnected(std::move(message)); });
+    context.usage_meter = &usage_meter;
     version = *persisted;
     if (version > 0) {
       spdlog::info("serving persisted routing table version {} until {} answers", version,
@@ -235,7 +312,12 @@ int Run() {
   }
   (*server)->Start();
   if (sync != nullptr) {
+    usage_shipper->Start();
     sync->Start();
+    demand_reporter = std::make_unique<DemandReporter>(
+        tenant_limiter, limiter_options.demand_window,
+        [&sync](v1::AgentMessage message) { sync->SendIfConnected(std::move(message)); });
+    demand_reporter->Start();
   }
   std::printf("spillway-agent listening on %s:%u (region %s, %d thread%s, table version %llu)\n",
               server_options.listen_host.c_str(), (*server)->port(), region.c_str(),
@@ -265,8 +347,8 @@ int Run() {
     }
     break;
   }
-  if (sync != nullptr) {
-    sync->Stop();
+  if (demand_reporter != nullptr) {
+    demand_reporter->Stop();
   }
   spdlog::info("draining: no new connections, waiting for {} request(s) in flight",
                context.requests_in_flight.load());
@@ -280,6 +362,15 @@ int Run() {
   }
   (*server)->Stop();
   (*server)->Join();
+  (*entra_tokens)->Stop();  // before the I/O threads' loops are destroyed with the server
+  // Every request is counted now: seal and spool the rest, and give the control plane a
+  // moment to take it (what it does not ack stays spooled for the next start).
+  if (usage_shipper != nullptr) {
+    usage_shipper->Stop(std::chrono::milliseconds(3000));
+  }
+  if (sync != nullptr) {
+    sync->Stop();
+  }
   spdlog::info("stopped");
   spdlog::shutdown();
   return 0;

@@ -16,7 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "dataplane/entra_token_source.h"
 #include "dataplane/local_reply.h"
+#include "dataplane/sse_usage_stripper.h"
+#include "dataplane/stream_usage.h"
 
 namespace spillway {
 namespace {
@@ -101,6 +104,8 @@ struct Attempt {
   SteadyTime deadline;
   ProxyOutcome* outcome;
   bool* release_connection;  // the upstream connection may go back to the pool
+  // The agent added stream_options.include_usage: strip what it adds from the stream.
+  bool strip_stream_usage = false;
 
   template <class Stream>
   asio::awaitable<AttemptResult> Run(Stream& upstream, beast::tcp_stream& upstream_tcp,
@@ -164,6 +169,7 @@ struct Attempt {
     result.status = parser.get().result_int();
     outcome->status = result.status;
     outcome->backend_id = backend.config->id();
+    outcome->backend_config = backend.config;
     auto& response = parser.get();
     const bool upstream_keep_alive = parser.keep_alive();
     const bool event_stream = IsEventStream(response.base());
@@ -172,9 +178,15 @@ struct Attempt {
     }
     response.set("x-spillway-backend", backend.config->id());
     response.set("x-spillway-attempts", std::to_string(attempt_number));
+    request.rate_limit.ApplyTo(response);
     response.keep_alive(request.client_keep_alive);
 
     UsageScanner usage;
+    const bool strip_usage = strip_stream_usage && event_stream;
+    SseUsageStripper stripper;
+    if (strip_usage) {
+      response.chunked(true);  // stripping changes the length
+    }
     char chunk[kRelayChunk];
     http::response_serializer<http::buffer_body> serializer{response};
     bool upstream_failed = false;
@@ -194,10 +206,14 @@ struct Attempt {
         }
         const std::size_t got = sizeof(chunk) - response.body().size;
         usage.Feed(absl::string_view(chunk, got));
+        absl::string_view relayed(chunk, got);
+        if (strip_usage) {
+          relayed = stripper.Filter(relayed, parser.is_done());
+        }
         // An empty buffer with more=true would go out as a zero-size chunk, which ends a
         // chunked body; no buffer at all just flushes what is pending (the header).
-        response.body().data = got > 0 ? chunk : nullptr;
-        response.body().size = got;
+        response.body().data = relayed.empty() ? nullptr : const_cast<char*>(relayed.data());
+        response.body().size = relayed.size();
         response.body().more = !parser.is_done();
       } else {
         response.body().data = nullptr;
@@ -265,6 +281,14 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
   }
   upstream_request.keep_alive(true);
   std::string rewritten_body;
+  std::string rewritten_for;  // the deployment rewritten_body names
+  // Streams that did not ask for usage get it anyway so metering is exact (stream_usage.h).
+  const absl::string_view client_target(client_request.target().data(),
+                                        client_request.target().size());
+  const std::string usage_body = ShouldAddStreamUsage(request.facts, client_target)
+                                     ? AddStreamUsage(client_request.body())
+                                     : std::string();
+  const std::string& client_body = usage_body.empty() ? client_request.body() : usage_body;
 
   CandidatePlan plan = Router::Plan(*request.route, &FastRandom::Thunk, &random);
   SteadyTime soonest = SteadyTime::max();
@@ -301,19 +325,35 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       if (refusal != Refusal::kNone) {
         continue;
       }
-      if (request.v1_surface && rewritten_body.empty() &&
-          request.facts.model != backend.config->deployment()) {
+      // /openai/v1 names the deployment in the body: each backend gets its own name, so a
+      // failover to a differently named deployment rewrites again.
+      const bool needs_rewrite =
+          request.v1_surface && request.facts.model != backend.config->deployment();
+      if (needs_rewrite && rewritten_for != backend.config->deployment()) {
         absl::StatusOr<std::string> body =
-            ReplaceModel(client_request.body(), backend.config->deployment());
-        rewritten_body = body.ok() ? *std::move(body) : client_request.body();
+            ReplaceModel(client_body, backend.config->deployment());
+        rewritten_body = body.ok() ? *std::move(body) : client_body;
+        rewritten_for = backend.config->deployment();
       }
-      const std::string& body =
-          request.v1_surface && !rewritten_body.empty() ? rewritten_body : client_request.body();
+      const std::string& body = needs_rewrite ? rewritten_body : client_body;
       upstream_request.target(request.v1_surface
                                   ? std::string(client_request.target())
                                   : absl::StrCat(backend.path_prefix, request.upstream_suffix));
       upstream_request.set(http::field::host, backend.address.host_header);
-      upstream_request.set("api-key", backend.api_key);
+      if (backend.entra_token == nullptr) {
+        upstream_request.erase(http::field::authorization);  // an earlier Entra ID attempt's
+        upstream_request.set("api-key", backend.api_key);
+      } else if (!backend.entra_token->Authorize(upstream_request, now)) {
+        // No cached token: wait for the fetch in flight; if none can be had, skip the backend.
+        absl::Status auth =
+            co_await backend.entra_token->AwaitAndAuthorize(upstream_request, deadline);
+        if (!auth.ok()) {
+          backend.state->breaker.OnAbandoned();
+          saw_failure = true;
+          last_error = std::string(auth.message());
+          continue;
+        }
+      }
       upstream_request.content_length(body.size());
       upstream_request.body().data = const_cast<char*>(body.data());
       upstream_request.body().size = body.size();
@@ -339,6 +379,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
         bool release = false;
         Attempt attempt{options_,         client,   request,  backend, upstream_request,
                         outcome.attempts, deadline, &outcome, &release};
+        attempt.strip_stream_usage = !usage_body.empty();
         UpstreamConnection& conn = **connection;
         if (conn.is_tls()) {
           result = co_await attempt.Run(conn.tls(), conn.tcp(), conn.reused);
@@ -418,6 +459,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
   }
   outcome.status = error.status;
   outcome.error = error.message;
+  error.rate_limit = request.rate_limit;
   auto response = MakeErrorResponse(error, request.client_keep_alive);
   response.set("x-spillway-attempts", std::to_string(outcome.attempts));
   outcome.keep_alive = co_await WriteResponse(client, response, options_.client_write_timeout) &&

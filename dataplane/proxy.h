@@ -13,6 +13,7 @@
 #include <string>
 
 #include "dataplane/backend_observer.h"
+#include "dataplane/rate_limit_headers.h"
 #include "dataplane/request_facts.h"
 #include "dataplane/router.h"
 #include "dataplane/upstream_pool.h"
@@ -43,11 +44,14 @@ struct ProxyRequest {
   std::string upstream_suffix;
   bool v1_surface = false;  // /openai/v1/...: the body's "model" names the deployment
   bool client_keep_alive = true;
+  // The tenant's quota after this request's charge: replaces the backend's x-ratelimit-*.
+  RateLimitHeaders rate_limit{};
 };
 
 struct ProxyOutcome {
   unsigned status = 0;
   std::string backend_id;  // the backend that answered, empty if none did
+  const v1::Backend* backend_config = nullptr;  // ... and its config (owned by the snapshot)
   int attempts = 0;
   Usage usage;
   bool keep_alive = false;  // the client connection may serve another request

@@ -10,7 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/api_path.h"
+#include "dataplane/entra_token_source.h"
 #include "dataplane/local_reply.h"
+#include "dataplane/quota_claim.h"
 
 namespace spillway {
 namespace {
@@ -57,7 +59,9 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
                                              const http::request<http::string_body>& request) {
   const SteadyTime start = SteadyClock::now();
   const bool keep_alive = request.keep_alive() && !context_.draining.load();
-  const RoutingSnapshotPtr& snapshot = snapshot_.Get();
+  // A copy, not a reference into the per-thread cache: a table published while this request
+  // is suspended must not free the routes and backends it is using.
+  const RoutingSnapshotPtr snapshot = snapshot_.Get();
   const ApiPath path = ClassifyTarget(View(request.target()));
   AccessRecord record;
   record.method = View(request.method_string());
@@ -114,6 +118,7 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
     }
     record.tenant = tenant->name;
   }
+  record.metered = true;  // the client is known: from here on every answer is charged
 
   ProxyRequest proxy_request;
   proxy_request.client_request = &request;
@@ -147,6 +152,16 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   record.route = route_name;
 
   proxy_request.route = snapshot->FindRoute(route_name);
+  if (proxy_request.route == nullptr && tenant != nullptr) {
+    const auto& foreign = snapshot->table().foreign_routes();
+    if (auto it = foreign.find(route_name); it != foreign.end()) {
+      ErrorReply error{403, "403",
+                       absl::StrCat("Route '", route_name, "' is served only in stamp '",
+                                    it->second, "'; tenant '", tenant->name,
+                                    "' belongs to another stamp and cannot use it.")};
+      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
+    }
+  }
   if (proxy_request.route == nullptr) {
     ErrorReply error{
         404, "DeploymentNotFound",
@@ -161,16 +176,37 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
     co_return co_await Reply(client, std::move(error), keep_alive, record, start);
   }
 
+  // The tenant's TPM/RPM quota: charged up front, corrected once the response has ended.
+  QuotaClaim quota;
+  if (tenant != nullptr &&
+      (tenant->limits.tokens_per_minute() > 0 || tenant->limits.requests_per_minute() > 0)) {
+    quota = QuotaClaim(quotas_.Find(tenant->name), tenant->limits,
+                       QuotaCost(proxy_request.facts, View(request.target()),
+                                 context_.proxy.default_max_output_tokens),
+                       SteadyClock::now());
+    if (quota.refused()) {
+      ErrorReply refusal = quota.Refusal(tenant->name, tenant->limits, View(request.target()));
+      co_return co_await Reply(client, std::move(refusal), keep_alive, record, start);
+    }
+    proxy_request.rate_limit = quota.headers();
+  }
+
   context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
   context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
   record.status = outcome.status;
   record.backend = outcome.backend_id;
   record.attempts = outcome.attempts;
   record.usage = outcome.usage;
   record.error = outcome.error;
+  if (outcome.backend_config != nullptr) {
+    record.instance = outcome.backend_config->instance();
+    record.region = outcome.backend_config->region();
+  }
   record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
   context_.access_log->Write(record);
+  Meter(record);
   co_return outcome.keep_alive;
 }
 
@@ -184,7 +220,16 @@ asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, ErrorRepl
   record.error = error.message;
   record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
   context_.access_log->Write(record);
+  Meter(record);
   co_return written&& keep_alive;
+}
+
+void RequestHandler::Meter(const AccessRecord& record) {
+  if (usage_shard_ != nullptr && record.metered) {
+    usage_shard_->Add(record, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+  }
 }
 
 asio::awaitable<bool> RequestHandler::ServeLocal(beast::tcp_stream& client,
@@ -246,6 +291,9 @@ std::string RequestHandler::StatusJson(const RoutingSnapshot* snapshot) const {
         {"region", backend.config->region()},
         {"state", backend.unusable_reason.empty() ? HealthName(breaker.State(now)) : "unusable"},
         {"unusable_reason", backend.unusable_reason},
+        {"entra_token", backend.entra_token != nullptr
+                            ? boost::json::value(backend.entra_token->StatusJson(now))
+                            : boost::json::value(nullptr)},
         {"available_in_ms", wait.count() > 0 ? wait.count() : 0},
         {"consecutive_failures", breaker.consecutive_failures()},
         {"in_flight", backend.state->in_flight.load()},
@@ -257,6 +305,9 @@ std::string RequestHandler::StatusJson(const RoutingSnapshot* snapshot) const {
     routes.push_back(boost::json::string(route.name()));
   }
   status["routes"] = std::move(routes);
+  if (context_.tenant_limiter != nullptr) {
+    status["tenant_quotas"] = context_.tenant_limiter->Describe(now);
+  }
   return boost::json::serialize(status);
 }
 

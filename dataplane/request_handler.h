@@ -15,6 +15,8 @@
 #include "dataplane/local_reply.h"
 #include "dataplane/proxy.h"
 #include "dataplane/snapshot_source.h"
+#include "dataplane/tenant_limiter.h"
+#include "dataplane/usage_meter.h"
 
 namespace spillway {
 
@@ -27,6 +29,8 @@ struct AgentContext {
   SnapshotSource snapshots;
   AccessLog* access_log = nullptr;
   BackendObserver* backend_observer = nullptr;  // set when a control plane is in use
+  TenantLimiter* tenant_limiter = nullptr;      // tenants' TPM/RPM quotas (null: none)
+  UsageMeter* usage_meter = nullptr;  // per-minute usage for chargeback (control-plane mode)
   std::atomic<int64_t> requests_in_flight{0};
   std::atomic<bool> draining{false};
 };
@@ -39,7 +43,9 @@ class RequestHandler {
         pool_(pool),
         snapshot_(context.snapshots),
         random_(seed),
-        proxy_(context.proxy, context.backend_observer) {}
+        proxy_(context.proxy, context.backend_observer),
+        quotas_(context.tenant_limiter),
+        usage_shard_(context.usage_meter != nullptr ? context.usage_meter->AddShard() : nullptr) {}
 
   // Answers one request on `client`; returns whether the connection may serve another.
   asio::awaitable<bool> Handle(beast::tcp_stream& client,
@@ -54,6 +60,8 @@ class RequestHandler {
                                    const http::request<http::string_body>& request, unsigned status,
                                    std::string body, const char* content_type);
   std::string StatusJson(const RoutingSnapshot* snapshot) const;
+  // Adds a finished request to this thread's usage sums (if it is metered).
+  void Meter(const AccessRecord& record);
   bool Ready(const RoutingSnapshot* snapshot, std::string* why) const;
 
   AgentContext& context_;
@@ -61,6 +69,8 @@ class RequestHandler {
   CachedSnapshot snapshot_;
   FastRandom random_;
   Proxy proxy_;
+  TenantQuotaCache quotas_;
+  UsageShard* usage_shard_;  // this thread's part of the usage meter; null: not metering
 };
 
 }  // namespace spillway

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/file_io.h"
+#include "dataplane/entra_token_registry.h"
 
 namespace spillway {
 namespace {
@@ -46,7 +47,8 @@ absl::StatusOr<std::string> ResolveApiKey(const v1::InstanceAuth& auth,
     }
     case v1::InstanceAuth::kManagedIdentity:
     case v1::InstanceAuth::kClientCredentials:
-      return absl::UnimplementedError("Microsoft Entra ID backend auth is not supported yet");
+      // Build takes these to EntraSourceFor instead.
+      return absl::InvalidArgumentError("Microsoft Entra ID auth has no api-key");
     default:
       return absl::FailedPreconditionError("instance has no auth method");
   }
@@ -105,8 +107,15 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     }
     backend.address = *std::move(address);
     backend.path_prefix = absl::StrCat("/openai/deployments/", config.deployment());
-    absl::StatusOr<std::string> key = ResolveApiKey(config.auth(), options);
-    if (key.ok()) {
+    if (config.auth().has_managed_identity() || config.auth().has_client_credentials()) {
+      absl::StatusOr<std::shared_ptr<EntraTokenSource>> source =
+          EntraSourceFor(config.auth(), states.entra_tokens());
+      if (source.ok()) {
+        backend.entra_token = *std::move(source);
+      } else {
+        backend.unusable_reason = std::string(source.status().message());
+      }
+    } else if (absl::StatusOr<std::string> key = ResolveApiKey(config.auth(), options); key.ok()) {
       backend.api_key = *std::move(key);
     } else {
       backend.unusable_reason = std::string(key.status().message());

@@ -19,6 +19,8 @@
 
 namespace spillway {
 
+class EntraTokenSource;
+
 struct UpstreamAddress {
   bool tls = false;
   std::string host;
@@ -34,6 +36,8 @@ struct SnapshotBackend {
   UpstreamAddress address;
   std::string path_prefix;      // "/openai/deployments/<deployment>"
   std::string api_key;          // resolved from the agent host's env or file; never logged
+  // Microsoft Entra ID auth instead of api_key: the credential's shared token source.
+  std::shared_ptr<EntraTokenSource> entra_token;
   std::string unusable_reason;  // non-empty: skipped by the router (e.g. missing key)
   bool local = false;
   int64_t window_capacity_tokens = 0;  // estimated TPM scaled to LoadWindow::kSlots seconds

@@ -140,6 +140,16 @@ void SyncClient::OnCircuitChanged(const std::string& backend_id, v1::HealthState
   Enqueue(std::move(message));
 }
 
+void SyncClient::SendIfConnected(v1::AgentMessage message) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (context_ == nullptr) {
+      return;
+    }
+  }
+  Enqueue(std::move(message));
+}
+
 void SyncClient::Enqueue(v1::AgentMessage message) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -201,6 +211,9 @@ bool SyncClient::RunStream() {
   bool progressed = false;
   grpc::Status status;
   if (stream->Write(hello)) {
+    if (options_.on_stream_started) {
+      options_.on_stream_started();
+    }
     std::atomic<bool> reading{true};
     std::thread writer([&] {
       for (;;) {
@@ -231,6 +244,16 @@ bool SyncClient::RunStream() {
         case v1::ControlMessage::kHealth:
           ApplyHealth(message.health());
           break;
+        case v1::ControlMessage::kUsageAck:
+          if (options_.on_usage_ack) {
+            options_.on_usage_ack(message.usage_ack().sequence());
+          }
+          break;
+        case v1::ControlMessage::kBudgets:
+          if (options_.on_budgets) {
+            options_.on_budgets(message.budgets());
+          }
+          break;
         default:
           break;
       }
@@ -245,6 +268,9 @@ bool SyncClient::RunStream() {
     wake_.notify_all();
     context.TryCancel();  // ends a Write still in flight
     writer.join();
+    if (options_.on_stream_ended) {
+      options_.on_stream_ended();
+    }
   } else {
     status = stream->Finish();
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,13 @@ struct SyncClientOptions {
   std::string listen_address;
   std::chrono::milliseconds min_backoff{200};
   std::chrono::milliseconds max_backoff{10000};
+  // Called on the sync thread with each tenant budget split the control plane sends.
+  std::function<void(const v1::TenantBudgets&)> on_budgets;
+  // Called on the sync thread when a stream starts (after the hello) and ends, and with each
+  // usage ack: the usage shipper replays its spool on each new stream.
+  std::function<void()> on_stream_started;
+  std::function<void()> on_stream_ended;
+  std::function<void(uint64_t sequence)> on_usage_ack;
 };
 
 class SyncClient : public BackendObserver {
@@ -50,6 +58,9 @@ class SyncClient : public BackendObserver {
 
   void Start();
   void Stop();
+
+  // Queues `message` only while a stream is up (for reports that are stale by the next one).
+  void SendIfConnected(v1::AgentMessage message);
 
   void OnThrottled(const std::string& backend_id, std::chrono::milliseconds retry_after) override;
   void OnCircuitChanged(const std::string& backend_id, v1::HealthState state,

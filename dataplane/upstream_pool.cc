@@ -43,8 +43,11 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Acquire(
 
 asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
     const SnapshotBackend& backend) {
-  const UpstreamAddress& address = backend.address;
-  const std::string& endpoint = backend.config->endpoint();
+  co_return co_await Connect(backend.address, backend.config->endpoint());
+}
+
+asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
+    UpstreamAddress address, std::string endpoint) {
   auto resolved = resolved_.find(endpoint);
   if (resolved == resolved_.end()) {
     // Resolution is cached for the life of the thread's pool; endpoints are Azure

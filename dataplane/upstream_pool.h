@@ -54,6 +54,10 @@ class UpstreamPool {
   // An idle connection to the backend's endpoint, or a new one. Errors name the endpoint.
   asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Acquire(const SnapshotBackend& backend);
   asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(const SnapshotBackend& backend);
+  // A new connection to any address (`origin`, scheme://host:port, names it in errors and
+  // keys the resolver cache), e.g. a token endpoint.
+  asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(UpstreamAddress address,
+                                                                 std::string origin);
   // Returns a connection whose last exchange ended cleanly with keep-alive.
   void Release(const SnapshotBackend& backend, UpstreamConnectionPtr connection);
 

@@ -20,6 +20,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
 
 const v1::Topology& Reference() {
   static const v1::Topology* const topology = [] {
@@ -232,6 +234,12 @@ TEST(TopologyCompile, SwedenCentral) {
   EXPECT_THAT(Members(table, split.tiers(0)),
               ElementsAre("aoai-swc-std/gpt-4o w2 local", "aoai-frc-std/gpt-4o w1 remote"));
   EXPECT_THAT(TenantNames(table), ElementsAre("eu-helpdesk"));
+  // Only the names of the us routes cross, so an agent can say "outside your stamp".
+  EXPECT_THAT(table.foreign_routes(),
+              UnorderedElementsAre(Pair("gpt-4o-canary", "us"),
+                                   Pair("text-embedding-3-large", "us")));
+  EXPECT_THAT(MustCompile(Reference(), "eastus2").foreign_routes(), IsEmpty())
+      << "gpt-4o exists in both stamps: served here, so not foreign";
   EXPECT_EQ(table.tenants(0).priority(), v1::PRIORITY_STANDARD);
   EXPECT_EQ(table.tenants(0).limits().requests_per_minute(), 0u);
 
@@ -259,8 +267,11 @@ TEST(TopologyCompile, NothingCrossesAStamp) {
     for (const v1::CompiledTenant& tenant : table.tenants()) {
       EXPECT_EQ(stamp_of_tenant[tenant.name()], stamp) << tenant.name();
     }
-    // Every name of the other stamp's regions, instances, pools and tenants is absent.
-    const std::string text = table.DebugString();
+    // Every name of the other stamp's regions, instances, pools and tenants is absent. Only
+    // its route names cross, in foreign_routes (checked in SwedenCentral), for the 403.
+    v1::RoutingTable without_route_names = table;
+    without_route_names.clear_foreign_routes();
+    const std::string text = without_route_names.DebugString();
     const std::vector<std::string> foreign =
         stamp == "us"
             ? std::vector<std::string>{"swedencentral", "francecentral", "aoai-swc",

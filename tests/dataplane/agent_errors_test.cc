@@ -20,20 +20,24 @@ using ::testing::HasSubstr;
 
 // Two routes (one the tenant may not use) and a tenant: more than SingleBackendTopology.
 constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
+stamps: [ { name: us }, { name: eu } ]
+regions: [ { name: eastus2, stamp: us }, { name: swedencentral, stamp: eu } ]
 subscriptions: [ { name: s } ]
 instances:
   - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: b, region: swedencentral, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
   - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
   - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 100 }
+  - { instance: b, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
 pools:
   - { name: chat-pool, members: [ { deployment: a/chat } ] }
   - { name: embed-pool, members: [ { deployment: a/embed } ] }
+  - { name: eu-pool, members: [ { deployment: b/chat } ] }
 routes:
   - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
   - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
+  - { name: eu-chat, stamp: eu, tiers: [ eu-pool ] }
 tenants:
   - { name: app, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } ] }
 )";
@@ -108,6 +112,12 @@ TEST_F(AgentErrors, RouteNotAllowedIs403) {
   HttpResponse r = Expect(403, "/openai/deployments/embeddings/embeddings?api-version=2024-10-21",
                           Key(), R"({"input":"hello"})");
   EXPECT_THAT(r.body, HasSubstr("not allowed to use route 'embeddings'"));
+}
+
+TEST_F(AgentErrors, ARouteOfAnotherStampIs403) {
+  HttpResponse r = Expect(403, ChatTarget("eu-chat"), Key(), ChatBody());
+  EXPECT_THAT(r.body, HasSubstr("served only in stamp 'eu'"));
+  EXPECT_THAT(r.body, HasSubstr("tenant 'app'"));
 }
 
 TEST_F(AgentErrors, UnknownRouteIs404) {

@@ -53,6 +53,7 @@ absl::Status AgentFleet::StartAgent(const std::string& yaml, const std::string& 
   ChildProcessOptions options;
   options.name = "agent";
   options.env.push_back(absl::StrCat(kBackendKeyEnv, "=", kBackendKey));
+  options.env.insert(options.env.end(), agent_env.begin(), agent_env.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> agent =
       ChildProcess::Start(SPILLWAY_AGENT_BIN, args, options);
   if (!agent.ok()) {

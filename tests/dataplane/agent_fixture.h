@@ -39,6 +39,8 @@ class AgentFleet {
   int agent_port() const { return agent_port_; }
   const std::string& topology_path() const { return topology_path_; }
   std::string temp_dir() const { return dir_->path(); }
+  // More KEY=VALUE environment entries for the agent started next (e.g. client secrets).
+  std::vector<std::string> agent_env;
 
   // A fresh client for the agent, or for a mock.
   std::unique_ptr<HttpClient> AgentClient() const;

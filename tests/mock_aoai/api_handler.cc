@@ -28,18 +28,40 @@ bool Contains(const std::vector<std::string>& list, absl::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-bool Authorized(const MockConfig& config, const RequestView& request) {
+// What Azure OpenAI says to a bearer token that is expired, forged or for another audience.
+constexpr absl::string_view kBadToken =
+    "Unauthorized. Access token is missing, invalid, audience is incorrect "
+    "(https://cognitiveservices.azure.com), or have expired.";
+
+enum class AuthVerdict { kOk, kBadKey, kExpiredToken, kInvalidToken };
+
+// Tokens this mock issued are always checked (an expired one is refused even by a mock that
+// requires no key, as Azure would); other credentials as configured.
+AuthVerdict Authorize(const MockConfig& config, const TokenIssuer& tokens,
+                      const RequestView& request) {
+  absl::string_view authorization = request.authorization;
+  absl::string_view bearer;
+  if (authorization.size() > 7 && absl::EqualsIgnoreCase(authorization.substr(0, 7), "Bearer ")) {
+    bearer = absl::StripAsciiWhitespace(authorization.substr(7));
+    switch (tokens.Check(bearer)) {
+      case TokenVerdict::kValid:
+        return AuthVerdict::kOk;
+      case TokenVerdict::kExpired:
+        return AuthVerdict::kExpiredToken;
+      case TokenVerdict::kInvalid:
+        return AuthVerdict::kInvalidToken;
+      case TokenVerdict::kNotIssuedHere:
+        break;
+    }
+  }
   if (config.api_keys.empty() && config.bearer_tokens.empty()) {
-    return true;
+    return AuthVerdict::kOk;
   }
   if (!request.api_key.empty() && Contains(config.api_keys, request.api_key)) {
-    return true;
+    return AuthVerdict::kOk;
   }
-  absl::string_view authorization = request.authorization;
-  if (authorization.size() > 7 && absl::EqualsIgnoreCase(authorization.substr(0, 7), "Bearer ")) {
-    return Contains(config.bearer_tokens, absl::StripAsciiWhitespace(authorization.substr(7)));
-  }
-  return false;
+  return !bearer.empty() && Contains(config.bearer_tokens, bearer) ? AuthVerdict::kOk
+                                                                   : AuthVerdict::kBadKey;
 }
 
 // Whole milliseconds, rounded up so waiting that long is always enough.
@@ -154,7 +176,38 @@ void ApiHandler::Handle(const RequestView& request, std::string& out, std::strin
     case Route::Kind::kApi:
       HandleApi(route, request, out, scratch, reply, arrival);
       return;
+    case Route::Kind::kToken:
+      HandleToken(route, request, out, reply);
+      return;
   }
+}
+
+void ApiHandler::HandleToken(const Route& route, const RequestView& request, std::string& out,
+                             Reply& reply) {
+  TokenRequest token_request;
+  token_request.endpoint = route.token;
+  token_request.tenant = route.tenant;
+  token_request.query = route.query;
+  token_request.metadata_header = request.metadata;
+  token_request.identity_header = request.identity_header;
+  token_request.content_type = request.content_type;
+  token_request.body = request.body;
+  const TokenAnswer answer = state_.tokens().Handle(token_request);
+  if (answer.issued) {
+    state_.stats().CountTokenIssued(TokenGrantName(answer.grant));
+  } else {
+    state_.stats().CountTokenRefused();
+  }
+  out.clear();
+  AppendStatusLine(out, answer.status);
+  // Token answers must not be cached by anything in between.
+  out += "Cache-Control: no-store, no-cache\r\nPragma: no-cache\r\n";
+  if (!request.keep_alive) {
+    out += "Connection: close\r\n";
+  }
+  AppendBody(out, kJson, answer.body);
+  // Lets tests hold a token fetch in flight (to see that concurrent requests share it).
+  reply.first_byte_delay = state_.tokens().config().answer_delay;
 }
 
 void ApiHandler::HandleApi(const Route& route, const RequestView& request, std::string& out,
@@ -167,8 +220,14 @@ void ApiHandler::HandleApi(const Route& route, const RequestView& request, std::
     state_.stats().Record(arrival, deployment, status, false, "");
   };
 
-  if (!Authorized(config, request)) {
+  const AuthVerdict auth = Authorize(config, state_.tokens(), request);
+  if (auth == AuthVerdict::kBadKey) {
     fail(401, route.deployment, "401", kUnauthorized, nullptr);
+    return;
+  }
+  if (auth != AuthVerdict::kOk) {
+    state_.stats().CountBearerRejected(auth == AuthVerdict::kExpiredToken);
+    fail(401, route.deployment, "401", kBadToken, nullptr);
     return;
   }
   // The classic surface requires api-version; without it the resource "does not exist".

@@ -22,6 +22,9 @@ struct RequestView {
   absl::string_view target;
   absl::string_view api_key;        // the api-key header
   absl::string_view authorization;  // the Authorization header
+  absl::string_view metadata;       // Metadata (IMDS requires "true")
+  absl::string_view identity_header;  // X-IDENTITY-HEADER (App Service managed identity)
+  absl::string_view content_type;
   absl::string_view body;
   bool keep_alive = true;
   bool http10 = false;
@@ -69,6 +72,7 @@ class ApiHandler {
  private:
   void HandleApi(const Route& route, const RequestView& request, std::string& out,
                  std::string& scratch, Reply& reply, absl::Time arrival);
+  void HandleToken(const Route& route, const RequestView& request, std::string& out, Reply& reply);
 
   MockState& state_;
 };

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/mock_aoai/faults.h"
+#include "tests/mock_aoai/token_issuer.h"
 
 namespace spillway::mock {
 
@@ -53,6 +54,7 @@ struct MockConfig {
   uint64_t body_limit = 16 * 1024 * 1024;
   absl::Duration idle_timeout = absl::Seconds(60);
   std::vector<FaultSpec> initial_faults;  // active from start-up
+  EntraConfig entra;                      // the token endpoints
 };
 
 }  // namespace spillway::mock

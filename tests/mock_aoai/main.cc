@@ -50,6 +50,18 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
 ABSL_FLAG(uint64_t, body_limit, 16 * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
 ABSL_FLAG(int64_t, idle_timeout_ms, 60000, "keep-alive idle timeout (and per-read deadline)");
+ABSL_FLAG(std::string, entra_clients, "",
+          "comma-separated service principals TENANT:CLIENT_ID:SECRET the client-credentials "
+          "endpoint accepts (TENANT '*': any)");
+ABSL_FLAG(std::string, managed_identity_client_ids, "",
+          "comma-separated client ids of user-assigned managed identities the token endpoints "
+          "know; empty: any client_id is accepted");
+ABSL_FLAG(std::string, identity_header, "",
+          "X-IDENTITY-HEADER value GET /msi/token requires (App Service / Container Apps "
+          "managed identity); empty: that endpoint answers 404");
+ABSL_FLAG(int64_t, token_lifetime_s, 3600, "lifetime of the Entra ID tokens issued, seconds");
+ABSL_FLAG(int64_t, token_delay_ms, 0,
+          "delay before every token endpoint answer (to hold a token fetch in flight)");
 ABSL_FLAG(std::string, fault, "",
           "faults active from start-up, in the grammar described above (e.g. "
           "'status=503,count=5')");
@@ -66,6 +78,26 @@ headers, streaming (SSE), and a control endpoint on the same port (no auth):
   GET    /mock/stats    counts by status, usage reported, log of the last 10000 requests
   POST   /mock/faults   add a fault (JSON below);  GET lists them;  DELETE clears them
   POST   /mock/reset    clear stats, buckets, faults and the prompt cache
+
+Microsoft Entra ID token endpoints, on the same port (point the agent's --imds-endpoint and
+--entra-authority here, or IDENTITY_ENDPOINT at /msi/token):
+  GET  /metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=C]
+       Azure IMDS managed identity: needs "Metadata: true"; answers access_token,
+       expires_in, expires_on, ext_expires_in, not_before, resource, token_type (numbers as
+       strings, as IMDS does); an unknown user-assigned client_id is "Identity not found"
+  GET  /msi/token?api-version=2019-08-01&resource=R[&client_id=C]
+       App Service / Container Apps: needs X-IDENTITY-HEADER (--identity-header); answers
+       expires_on but no expires_in
+  POST /{tenant}/oauth2/v2.0/token   (form: grant_type=client_credentials, client_id,
+       client_secret, scope=https://cognitiveservices.azure.com/.default)
+       checks them against --entra-clients: AADSTS900144 (missing parameter), 70003 (grant),
+       1002012/500011 (scope), 90002 (tenant), 700016 (client), 7000215 (wrong secret, 401)
+  Only the https://cognitiveservices.azure.com resource is issued tokens. Tokens are signed
+  by this process and expire after --token-lifetime-s; the data plane accepts a valid one as
+  "Authorization: Bearer <token>" next to --api-keys, and answers an expired or forged one
+  with Azure's 401 "Access token is missing, invalid, audience is incorrect ... or have
+  expired" (even when no key is required). /mock/stats counts them under "entra":
+  tokens_issued per grant, token_requests_refused, bearer_rejected {expired, invalid}.
 
 Faults (POST /mock/faults body, or --fault):
   {"mode": "status"|"reset"|"hang"|"slow_drip"|"cut", "status": 503, "count": N,
@@ -145,6 +177,16 @@ MockConfig ConfigFromFlags() {
   auto faults = ParseFaultFlag(absl::GetFlag(FLAGS_fault));
   if (!faults.ok()) Die(absl::StrCat("--fault: ", faults.status().message()));
   config.initial_faults = *std::move(faults);
+  auto clients = ParseEntraClientList(absl::GetFlag(FLAGS_entra_clients));
+  if (!clients.ok()) Die(absl::StrCat("--entra-clients: ", clients.status().message()));
+  config.entra.clients = *std::move(clients);
+  config.entra.managed_identity_client_ids =
+      SplitList(absl::GetFlag(FLAGS_managed_identity_client_ids));
+  config.entra.identity_header = absl::GetFlag(FLAGS_identity_header);
+  if (absl::GetFlag(FLAGS_token_lifetime_s) < 1) Die("--token-lifetime-s must be at least 1");
+  config.entra.token_lifetime = absl::Seconds(absl::GetFlag(FLAGS_token_lifetime_s));
+  if (absl::GetFlag(FLAGS_token_delay_ms) < 0) Die("--token-delay-ms must not be negative");
+  config.entra.answer_delay = absl::Milliseconds(absl::GetFlag(FLAGS_token_delay_ms));
   return config;
 }
 

@@ -4,7 +4,10 @@
 namespace spillway::mock {
 
 MockState::MockState(MockConfig config, Clock clock)
-    : config_(std::move(config)), clock_(std::move(clock)), faults_(clock_) {
+    : config_(std::move(config)),
+      clock_(std::move(clock)),
+      faults_(clock_),
+      tokens_(config_.entra, clock_) {
   deployments_.reserve(config_.deployments.size());
   for (const DeploymentSpec& spec : config_.deployments) {
     LimitSpec limits;

@@ -13,6 +13,7 @@
 #include "tests/mock_aoai/prompt_cache.h"
 #include "tests/mock_aoai/rate_limiter.h"
 #include "tests/mock_aoai/stats.h"
+#include "tests/mock_aoai/token_issuer.h"
 
 namespace spillway::mock {
 
@@ -33,6 +34,7 @@ class MockState {
   FaultTable& faults() { return faults_; }
   Stats& stats() { return stats_; }
   PromptCache& prompt_cache() { return prompt_cache_; }
+  const TokenIssuer& tokens() const { return tokens_; }
 
   // POST /mock/reset: stats, buckets, faults and the prompt cache back to their start.
   void Reset();
@@ -45,6 +47,7 @@ class MockState {
   FaultTable faults_;
   Stats stats_;
   PromptCache prompt_cache_;
+  TokenIssuer tokens_;
 };
 
 }  // namespace spillway::mock

@@ -146,6 +146,7 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
+  route.query = query;
   for (absl::string_view param : absl::StrSplit(query, '&')) {
     if (absl::ConsumePrefix(&param, "api-version=")) {
       route.has_api_version = true;
@@ -169,7 +170,23 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
     }
     return route;
   }
+  if (path == "/metadata/identity/oauth2/token" || path == "/msi/token") {
+    if (method == "GET") {
+      route.kind = Route::Kind::kToken;
+      route.token = path == "/msi/token" ? TokenEndpoint::kAppService : TokenEndpoint::kImds;
+    }
+    return route;
+  }
   if (method != "POST") {
+    return route;
+  }
+  if (absl::EndsWith(path, "/oauth2/v2.0/token")) {
+    const absl::string_view tenant = path.substr(1, path.size() - 1 - 18);
+    if (absl::StartsWith(path, "/") && !tenant.empty() && !absl::StrContains(tenant, '/')) {
+      route.kind = Route::Kind::kToken;
+      route.token = TokenEndpoint::kClientCredentials;
+      route.tenant = tenant;
+    }
     return route;
   }
   if (absl::ConsumePrefix(&path, "/openai/v1/")) {

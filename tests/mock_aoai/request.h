@@ -9,6 +9,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "tests/mock_aoai/token_issuer.h"
 
 namespace spillway::mock {
 
@@ -20,7 +21,7 @@ absl::string_view OperationName(Operation op);
 enum class ControlAction { kGetStats, kAddFault, kClearFaults, kListFaults, kReset };
 
 struct Route {
-  enum class Kind { kNotFound, kApi, kControl };
+  enum class Kind { kNotFound, kApi, kControl, kToken };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
   ControlAction control = ControlAction::kGetStats;
@@ -28,6 +29,9 @@ struct Route {
   absl::string_view deployment;  // classic surface only; a view into the target
   bool has_api_version = false;
   absl::string_view api_version;  // a view into the target
+  TokenEndpoint token = TokenEndpoint::kImds;  // kToken: which Entra ID endpoint
+  absl::string_view tenant;                    // kToken, client credentials: path segment
+  absl::string_view query;                     // everything after '?'
 };
 
 Route MatchRoute(absl::string_view method, absl::string_view target);

@@ -67,6 +67,9 @@ class Session {
       view.target = View(request.target());
       view.api_key = View(request["api-key"]);
       view.authorization = View(request[http::field::authorization]);
+      view.metadata = View(request["Metadata"]);
+      view.identity_header = View(request["X-IDENTITY-HEADER"]);
+      view.content_type = View(request[http::field::content_type]);
       view.body = request.body();
       view.keep_alive = request.keep_alive();
       view.http10 = request.version() == 10;

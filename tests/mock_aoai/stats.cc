@@ -56,6 +56,21 @@ void Stats::AddUsage(absl::string_view deployment, const Usage& usage) {
   sum.total_tokens += usage.total_tokens;
 }
 
+void Stats::CountTokenIssued(absl::string_view grant) {
+  absl::MutexLock lock(&mu_);
+  ++tokens_issued_[std::string(grant)];
+}
+
+void Stats::CountTokenRefused() {
+  absl::MutexLock lock(&mu_);
+  ++token_requests_refused_;
+}
+
+void Stats::CountBearerRejected(bool expired) {
+  absl::MutexLock lock(&mu_);
+  ++(expired ? expired_bearer_rejected_ : invalid_bearer_rejected_);
+}
+
 std::string Stats::ToJson() {
   absl::MutexLock lock(&mu_);
   std::string out;
@@ -91,7 +106,18 @@ std::string Stats::ToJson() {
                     ",\"stream\":", entry.stream ? "true" : "false", ",\"fault\":\"", entry.fault,
                     "\"}");
   }
-  absl::StrAppend(&out, "],\"log_dropped\":", log_total_ - kept, "}");
+  absl::StrAppend(&out, "],\"log_dropped\":", log_total_ - kept, ",\"entra\":{\"tokens_issued\":{");
+  // Every grant is listed, zero or not, so readers need no defaults.
+  bool first_grant = true;
+  for (const char* grant : {"managed_identity", "app_service_identity", "client_credentials"}) {
+    const auto it = tokens_issued_.find(grant);
+    absl::StrAppend(&out, first_grant ? "" : ",", "\"", grant,
+                    "\":", it == tokens_issued_.end() ? 0 : it->second);
+    first_grant = false;
+  }
+  absl::StrAppend(&out, "},\"token_requests_refused\":", token_requests_refused_,
+                  ",\"bearer_rejected\":{\"expired\":", expired_bearer_rejected_,
+                  ",\"invalid\":", invalid_bearer_rejected_, "}}}");
   return out;
 }
 
@@ -100,6 +126,10 @@ void Stats::Reset() {
   deployments_.clear();
   log_next_ = 0;
   log_total_ = 0;
+  tokens_issued_.clear();
+  token_requests_refused_ = 0;
+  expired_bearer_rejected_ = 0;
+  invalid_bearer_rejected_ = 0;
 }
 
 }  // namespace spillway::mock

@@ -38,9 +38,17 @@ class Stats {
   void EndAnswer(absl::string_view deployment);
   // Usage the mock reported to the client in a response body.
   void AddUsage(absl::string_view deployment, const Usage& usage);
+  // The Entra ID side: tokens issued per grant (TokenGrantName), token requests refused, and
+  // data-plane requests refused for an expired or invalid bearer token.
+  void CountTokenIssued(absl::string_view grant);
+  void CountTokenRefused();
+  void CountBearerRejected(bool expired);
   // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
   //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":""}],
-  //  "log_dropped":N}
+  //  "log_dropped":N,
+  //  "entra":{"tokens_issued":{"managed_identity":N,"app_service_identity":N,
+  //           "client_credentials":N},"token_requests_refused":N,
+  //           "bearer_rejected":{"expired":N,"invalid":N}}}
   std::string ToJson();
   void Reset();
 
@@ -66,6 +74,10 @@ class Stats {
   std::vector<Entry> log_ ABSL_GUARDED_BY(mu_);  // ring of kLogCapacity
   size_t log_next_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t log_total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int64_t> tokens_issued_ ABSL_GUARDED_BY(mu_);
+  int64_t token_requests_refused_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t expired_bearer_rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t invalid_bearer_rejected_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace spillway::mock

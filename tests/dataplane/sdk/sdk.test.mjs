@@ -125,6 +125,25 @@ test('streaming chat completion arrives as SDK chunks with usage', async () => {
   assert.equal(usage.completion_tokens, 12);
 });
 
+test('a stream without include_usage reaches the SDK exactly as Azure sends it', async () => {
+  // The agent asks the backend for usage (to meter the stream) and strips that chunk again.
+  const collect = async (c, model) => {
+    const stream = await c.chat.completions.create({
+      model, messages: [{ role: 'user', content: 'Stream please' }], max_tokens: 6, stream: true,
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return chunks;
+  };
+  const viaAgent = await collect(client(), 'gpt-4o');
+  const direct = await collect(new AzureOpenAI({
+    endpoint: mockUrl, apiKey: 'backend-secret', apiVersion: '2024-10-21', maxRetries: 0,
+  }), 'gpt-4o-eus2');
+  const shape = (chunks) => chunks.map((c) => JSON.stringify({ ...c, id: '', created: 0 }));
+  assert.deepEqual(shape(viaAgent), shape(direct));
+  assert.ok(viaAgent.every((c) => c.usage === undefined), 'no usage chunk reached the SDK');
+});
+
 test('a wrong key is a 401 AuthenticationError in the SDK', async () => {
   await assert.rejects(
     client('not-a-key').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),

@@ -1,0 +1,81 @@
+// Splits each tenant's stamp-wide TPM and RPM limits among the agents of that stamp that are
+// connected, by their recent demand: every agent keeps a small floor (so a burst can start
+// anywhere) and the rest goes in proportion to smoothed demand. Shares are integers that sum
+// to the limit exactly, and every agent of a stamp receives a new split at the same epoch.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "spillway/v1/agent_sync.pb.h"
+#include "spillway/v1/topology.pb.h"
+
+namespace spillway {
+
+struct BudgetOptions {
+  // Part of each limit split evenly among the agents as their floors.
+  double floor_fraction = 0.05;
+  // Time constant of the demand's exponential smoothing.
+  std::chrono::milliseconds smoothing{5000};
+  // A new split goes out when some share moved by more than this part of its limit (or by
+  // one unit for small limits), at most once per `min_push_interval` per stamp; at once
+  // when agents or limits changed.
+  double hysteresis = 0.02;
+  std::chrono::milliseconds min_push_interval{1000};
+};
+
+// `limit` split by `demand`: `floor_fraction` of it evenly, the rest in proportion to demand
+// (evenly if there is none); integers summing to `limit` (largest remainders round up).
+std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& demand,
+                                 double floor_fraction);
+
+class BudgetAllocator {
+ public:
+  using AgentKey = uint64_t;  // one per connected stream
+
+  explicit BudgetAllocator(BudgetOptions options = {}) : options_(options) {}
+
+  // Which regions form which stamp, and the tenants with limits in each.
+  void SetTopology(const v1::Topology& topology);
+  void AddAgent(AgentKey agent, const std::string& region);
+  void RemoveAgent(AgentKey agent);
+  void ReportDemand(AgentKey agent, const v1::DemandReport& report);
+
+  // The splits that must go out now, one message per agent, for every stamp whose split
+  // changed enough (see BudgetOptions).
+  std::vector<std::pair<AgentKey, v1::TenantBudgets>> Rebalance(
+      std::chrono::steady_clock::time_point now);
+
+  // Smoothed demand per minute (tokens, requests) of one agent for one tenant, for tests.
+  std::pair<double, double> Demand(AgentKey agent, const std::string& tenant) const;
+
+ private:
+  struct TenantLimit {
+    std::string name;
+    uint64_t tokens_per_minute = 0;
+    uint64_t requests_per_minute = 0;
+  };
+  struct Agent {
+    std::string region;
+    std::string stamp;
+    // tenant -> smoothed (tokens, requests) per minute
+    absl::flat_hash_map<std::string, std::pair<double, double>> demand;
+    // tenant -> the share last sent
+    absl::flat_hash_map<std::string, v1::TenantBudget> sent;
+  };
+
+  BudgetOptions options_;
+  absl::flat_hash_map<std::string, std::string> stamp_of_region_;
+  absl::flat_hash_map<std::string, std::vector<TenantLimit>> tenants_of_stamp_;
+  absl::flat_hash_map<AgentKey, Agent> agents_;
+  absl::flat_hash_set<std::string> changed_stamps_;  // agents or limits changed
+  absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point> last_push_;
+  uint64_t epoch_ = 0;
+};
+
+}  // namespace spillway

@@ -1,0 +1,40 @@
+// Takes back out of an SSE stream what the agent's own stream_options.include_usage added,
+// so the client sees the stream it asked for: the usage-only event (empty `choices`, a
+// `usage` object) before [DONE], and `"usage":null` members of the other events. Forwards
+// event by event, holding back at most the event still being received; events that pass
+// unchanged are not copied.
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace spillway {
+
+class SseUsageStripper {
+ public:
+  // The bytes to forward for `input`, valid until the next call. `end`: the stream is over,
+  // so whatever is held back goes out too (an unfinished event is forwarded as it came).
+  absl::string_view Filter(absl::string_view input, bool end);
+
+  // Usage-only events removed so far.
+  int stripped_events() const { return stripped_events_; }
+
+ private:
+  struct Edit {
+    enum Action { kKeep, kDrop, kCut } action = kKeep;
+    std::size_t from = 0;  // kCut: the bytes [from, to) of the event go
+    std::size_t to = 0;
+  };
+  // What to do with one whole event (its blank line included).
+  static Edit Inspect(absl::string_view event);
+
+  std::string event_;        // the start of an event held back from earlier reads
+  std::string out_;          // what Filter returns when that is not a prefix of its input
+  bool line_empty_ = true;   // nothing but the terminator so far on the current line
+  bool cr_pending_ = false;  // the previous byte was CR: an LF now belongs to it
+  bool blank_cr_ = false;    // ... and that CR ended a blank line (the event is over)
+  int stripped_events_ = 0;
+};
+
+}  // namespace spillway
