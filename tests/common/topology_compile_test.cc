@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/topology_yaml.h"
+#include "tests/support/reference_topology.h"
 
 namespace spillway {
 namespace {
@@ -23,14 +24,7 @@ using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
-const v1::Topology& Reference() {
-  static const v1::Topology* const topology = [] {
-    absl::StatusOr<v1::Topology> loaded = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
-    EXPECT_TRUE(loaded.ok()) << loaded.status();
-    return new v1::Topology(loaded.value_or(v1::Topology()));
-  }();
-  return *topology;
-}
+using test::ReferenceTopology;
 
 v1::RoutingTable MustCompile(const v1::Topology& topology, const std::string& region,
                              const CompileOptions& options = {}) {
@@ -105,7 +99,7 @@ std::string DeterministicBytes(const v1::RoutingTable& table) {
 TEST(TopologyCompile, EastUs2) {
   CompileOptions options;
   options.now_unix_ms = 1700000000123;
-  const v1::RoutingTable table = MustCompile(Reference(), "eastus2", options);
+  const v1::RoutingTable table = MustCompile(ReferenceTopology(), "eastus2", options);
   EXPECT_EQ(table.region(), "eastus2");
   EXPECT_EQ(table.stamp(), "us");
   EXPECT_EQ(table.version(), 7u);
@@ -162,7 +156,7 @@ TEST(TopologyCompile, EastUs2) {
 }
 
 TEST(TopologyCompile, BackendFields) {
-  const v1::RoutingTable table = MustCompile(Reference(), "eastus2");
+  const v1::RoutingTable table = MustCompile(ReferenceTopology(), "eastus2");
   ASSERT_EQ(table.backends_size(), 6);
 
   const v1::Backend& ptu = table.backends(0);
@@ -203,14 +197,14 @@ TEST(TopologyCompile, BackendFields) {
 TEST(TopologyCompile, PtuRateComesFromOptions) {
   CompileOptions options;
   options.tokens_per_ptu_minute = 1000;
-  const v1::RoutingTable table = MustCompile(Reference(), "eastus2", options);
+  const v1::RoutingTable table = MustCompile(ReferenceTopology(), "eastus2", options);
   EXPECT_EQ(table.backends(0).estimated_tokens_per_minute(), 100u * 1000u);
   EXPECT_EQ(table.backends(2).estimated_tokens_per_minute(), 450u * 1000u);  // Standard: as is
 }
 
 TEST(TopologyCompile, WestUs3SeesTheSameRoutesWithItsOwnLocality) {
-  const v1::RoutingTable east = MustCompile(Reference(), "eastus2");
-  const v1::RoutingTable west = MustCompile(Reference(), "westus3");
+  const v1::RoutingTable east = MustCompile(ReferenceTopology(), "eastus2");
+  const v1::RoutingTable west = MustCompile(ReferenceTopology(), "westus3");
   EXPECT_EQ(west.stamp(), "us");
   EXPECT_EQ(BackendIds(west), BackendIds(east));
   EXPECT_EQ(RouteNames(west), RouteNames(east));
@@ -223,7 +217,7 @@ TEST(TopologyCompile, WestUs3SeesTheSameRoutesWithItsOwnLocality) {
 }
 
 TEST(TopologyCompile, SwedenCentral) {
-  const v1::RoutingTable table = MustCompile(Reference(), "swedencentral");
+  const v1::RoutingTable table = MustCompile(ReferenceTopology(), "swedencentral");
   EXPECT_EQ(table.stamp(), "eu");
   EXPECT_THAT(BackendIds(table), ElementsAre("aoai-swc-std/gpt-4o", "aoai-frc-std/gpt-4o"));
   EXPECT_THAT(RouteNames(table), ElementsAre("gpt-4o"));
@@ -235,31 +229,30 @@ TEST(TopologyCompile, SwedenCentral) {
               ElementsAre("aoai-swc-std/gpt-4o w2 local", "aoai-frc-std/gpt-4o w1 remote"));
   EXPECT_THAT(TenantNames(table), ElementsAre("eu-helpdesk"));
   // Only the names of the us routes cross, so an agent can say "outside your stamp".
-  EXPECT_THAT(table.foreign_routes(),
-              UnorderedElementsAre(Pair("gpt-4o-canary", "us"),
-                                   Pair("text-embedding-3-large", "us")));
-  EXPECT_THAT(MustCompile(Reference(), "eastus2").foreign_routes(), IsEmpty())
+  EXPECT_THAT(table.foreign_routes(), UnorderedElementsAre(Pair("gpt-4o-canary", "us"),
+                                                           Pair("text-embedding-3-large", "us")));
+  EXPECT_THAT(MustCompile(ReferenceTopology(), "eastus2").foreign_routes(), IsEmpty())
       << "gpt-4o exists in both stamps: served here, so not foreign";
   EXPECT_EQ(table.tenants(0).priority(), v1::PRIORITY_STANDARD);
   EXPECT_EQ(table.tenants(0).limits().requests_per_minute(), 0u);
 
-  const v1::RoutingTable france = MustCompile(Reference(), "francecentral");
+  const v1::RoutingTable france = MustCompile(ReferenceTopology(), "francecentral");
   EXPECT_THAT(Members(france, france.routes(0).splits(0).tiers(0)),
               ElementsAre("aoai-swc-std/gpt-4o w2 remote", "aoai-frc-std/gpt-4o w1 local"));
 }
 
 TEST(TopologyCompile, NothingCrossesAStamp) {
   absl::flat_hash_map<std::string, std::string> stamp_of_region;
-  for (const v1::Region& region : Reference().regions()) {
+  for (const v1::Region& region : ReferenceTopology().regions()) {
     stamp_of_region[region.name()] = region.stamp();
   }
   absl::flat_hash_map<std::string, std::string> stamp_of_tenant;
-  for (const v1::Tenant& tenant : Reference().tenants()) {
+  for (const v1::Tenant& tenant : ReferenceTopology().tenants()) {
     stamp_of_tenant[tenant.name()] = tenant.stamp();
   }
   for (const std::string region : {"eastus2", "swedencentral"}) {
     SCOPED_TRACE(region);
-    const v1::RoutingTable table = MustCompile(Reference(), region);
+    const v1::RoutingTable table = MustCompile(ReferenceTopology(), region);
     const std::string& stamp = stamp_of_region[region];
     for (const v1::Backend& backend : table.backends()) {
       EXPECT_EQ(stamp_of_region[backend.region()], stamp) << backend.id();
@@ -284,8 +277,8 @@ TEST(TopologyCompile, NothingCrossesAStamp) {
     }
   }
   // The same route name compiles to each stamp's own backends.
-  const v1::RoutingTable us = MustCompile(Reference(), "eastus2");
-  const v1::RoutingTable eu = MustCompile(Reference(), "swedencentral");
+  const v1::RoutingTable us = MustCompile(ReferenceTopology(), "eastus2");
+  const v1::RoutingTable eu = MustCompile(ReferenceTopology(), "swedencentral");
   const v1::CompiledRoute* us_route = FindRoute(us, "gpt-4o");
   const v1::CompiledRoute* eu_route = FindRoute(eu, "gpt-4o");
   ASSERT_NE(us_route, nullptr);
@@ -303,7 +296,7 @@ TEST(TopologyCompile, NothingCrossesAStamp) {
 }
 
 TEST(TopologyCompile, DefaultsAndCopiedLimits) {
-  v1::Topology topology = Reference();
+  v1::Topology topology = ReferenceTopology();
   topology.mutable_tenants(0)->clear_priority();
   topology.mutable_routes(0)->set_locality(v1::LOCALITY_LOCAL_ONLY);
   topology.mutable_pools(0)->mutable_priority_limits()->set_standard(80);
@@ -317,7 +310,7 @@ TEST(TopologyCompile, DefaultsAndCopiedLimits) {
 }
 
 TEST(TopologyCompile, RegionOfAStampWithoutRoutes) {
-  v1::Topology topology = Reference();
+  v1::Topology topology = ReferenceTopology();
   topology.add_stamps()->set_name("apac");
   v1::Region* region = topology.add_regions();
   region->set_name("japaneast");
@@ -331,8 +324,8 @@ TEST(TopologyCompile, RegionOfAStampWithoutRoutes) {
 }
 
 TEST(TopologyCompile, OnlyATopologyWithoutTenantsAdmitsEveryClient) {
-  EXPECT_FALSE(MustCompile(Reference(), "eastus2").open_access());
-  v1::Topology topology = Reference();
+  EXPECT_FALSE(MustCompile(ReferenceTopology(), "eastus2").open_access());
+  v1::Topology topology = ReferenceTopology();
   topology.clear_tenants();
   EXPECT_TRUE(MustCompile(topology, "eastus2").open_access());
   EXPECT_TRUE(MustCompile(topology, "swedencentral").open_access());
@@ -342,15 +335,16 @@ TEST(TopologyCompile, Deterministic) {
   CompileOptions options;
   options.now_unix_ms = 42;
   for (const std::string region : {"eastus2", "westus3", "swedencentral"}) {
-    const std::string first = DeterministicBytes(MustCompile(Reference(), region, options));
-    const std::string second = DeterministicBytes(MustCompile(Reference(), region, options));
+    const std::string first = DeterministicBytes(MustCompile(ReferenceTopology(), region, options));
+    const std::string second =
+        DeterministicBytes(MustCompile(ReferenceTopology(), region, options));
     EXPECT_FALSE(first.empty());
     EXPECT_EQ(first, second) << region;
   }
 }
 
 TEST(TopologyCompile, InvalidTopologyIsRefusedWithItsProblems) {
-  v1::Topology topology = Reference();
+  v1::Topology topology = ReferenceTopology();
   topology.mutable_routes(0)->add_tiers("eu-standard");
   topology.mutable_deployments(0)->set_capacity(0);
   absl::StatusOr<v1::RoutingTable> table = CompileRoutingTable(topology, "eastus2", 1);
@@ -361,7 +355,7 @@ TEST(TopologyCompile, InvalidTopologyIsRefusedWithItsProblems) {
 }
 
 TEST(TopologyCompile, UnknownRegionIsNotFound) {
-  absl::StatusOr<v1::RoutingTable> table = CompileRoutingTable(Reference(), "centralus", 1);
+  absl::StatusOr<v1::RoutingTable> table = CompileRoutingTable(ReferenceTopology(), "centralus", 1);
   ASSERT_EQ(table.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(table.status().message(), HasSubstr("centralus"));
 }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/topology_yaml.h"
+#include "tests/support/reference_topology.h"
 
 namespace spillway {
 
@@ -29,14 +30,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-const v1::Topology& Reference() {
-  static const v1::Topology* const topology = [] {
-    absl::StatusOr<v1::Topology> loaded = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
-    EXPECT_TRUE(loaded.ok()) << loaded.status();
-    return new v1::Topology(loaded.value_or(v1::Topology()));
-  }();
-  return *topology;
-}
+using test::ReferenceTopology;
 
 auto Problem(const std::string& kind, const std::string& name, const std::string& message) {
   return AllOf(Field(&ValidationProblem::kind, kind), Field(&ValidationProblem::name, name),
@@ -44,15 +38,15 @@ auto Problem(const std::string& kind, const std::string& name, const std::string
 }
 
 std::vector<ValidationProblem> ValidateMutated(const std::function<void(v1::Topology&)>& mutate) {
-  v1::Topology topology = Reference();
+  v1::Topology topology = ReferenceTopology();
   mutate(topology);
   return ValidateTopology(topology);
 }
 
 TEST(TopologyValidate, ReferenceTopologyIsValid) {
-  ASSERT_GT(Reference().routes_size(), 0);
-  EXPECT_THAT(ValidateTopology(Reference()), IsEmpty());
-  EXPECT_TRUE(ValidationStatus(ValidateTopology(Reference())).ok());
+  ASSERT_GT(ReferenceTopology().routes_size(), 0);
+  EXPECT_THAT(ValidateTopology(ReferenceTopology()), IsEmpty());
+  EXPECT_TRUE(ValidationStatus(ValidateTopology(ReferenceTopology())).ok());
 }
 
 // Variations the rules must keep accepting.
@@ -468,9 +462,9 @@ TEST(TopologyValidate, ReportsEveryProblemNotJustTheFirst) {
 
 TEST(TopologyValidate, SplitsMayServeDifferentVersions) {
   // gpt-4o-canary sends 10 % to 2024-11-20 and 90 % to 2024-08-06: the blue-green exception.
-  const std::vector<ValidationProblem> problems = ValidateTopology(Reference());
+  const std::vector<ValidationProblem> problems = ValidateTopology(ReferenceTopology());
   EXPECT_THAT(problems, Not(Contains(Field(&ValidationProblem::name, "gpt-4o-canary"))));
-  EXPECT_EQ(Reference().routes(1).split(1).tiers(0), "us-standard-next");
+  EXPECT_EQ(ReferenceTopology().routes(1).split(1).tiers(0), "us-standard-next");
 }
 
 TEST(TopologyValidate, CrossStampReachIsReportedOncePerDeployment) {

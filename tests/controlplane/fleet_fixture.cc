@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/topology_yaml.h"
+#include "tests/support/reference_topology.h"
 
 namespace spillway::test {
 namespace {
@@ -226,17 +227,19 @@ absl::Status ControlPlaneFleet::AddReferenceMocks() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet) {
-  absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
-  if (!topology.ok()) {
-    return topology.status();
-  }
-  for (v1::Instance& instance : *topology->mutable_instances()) {
-    instance.set_endpoint(fleet.MockEndpoint(instance.name()));
+v1::Topology ReferenceTopologyAt(absl::FunctionRef<std::string(const std::string&)> endpoint_of) {
+  v1::Topology topology = ReferenceTopology();
+  for (v1::Instance& instance : *topology.mutable_instances()) {
+    instance.set_endpoint(endpoint_of(instance.name()));
     instance.mutable_auth()->Clear();
     instance.mutable_auth()->set_api_key_env("FLEET_BACKEND_KEY");
   }
   return topology;
+}
+
+absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet) {
+  return ReferenceTopologyAt(
+      [&fleet](const std::string& instance) { return fleet.MockEndpoint(instance); });
 }
 
 }  // namespace spillway::test

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "spillway/v1/admin.grpc.pb.h"
@@ -87,5 +88,8 @@ class ControlPlaneFleet {
 // The reference topology (../shared/examples/topology.yaml) with every instance pointed at
 // the mock of the same name (mocks must exist for all six) and authenticated by api-key.
 absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet);
+// The reference topology with every instance at endpoint_of(instance name), authenticated
+// by the api-key in FLEET_BACKEND_KEY.
+v1::Topology ReferenceTopologyAt(absl::FunctionRef<std::string(const std::string&)> endpoint_of);
 
 }  // namespace spillway::test

@@ -22,12 +22,12 @@
 namespace spillway {
 namespace {
 
-using test::Reference;
+using test::ReferenceTopology;
 
 // The topology of version `version`: several entries carry the number, so a topology that
 // mixes two versions (a half-applied change) cannot match any single one.
 v1::Topology Versioned(uint64_t version) {
-  v1::Topology topology = Reference();
+  v1::Topology topology = ReferenceTopology();
   topology.mutable_stamps(0)->set_description(absl::StrCat("version ", version));
   topology.mutable_deployments(3)->set_capacity(static_cast<uint32_t>(1 + version % 1000));
   topology.mutable_tenants(2)->mutable_limits()->set_tokens_per_minute(1000 + version);
@@ -120,7 +120,7 @@ TEST_F(StoreCrashTest, KilledWriterLeavesTheLastCommittedTopologyIntact) {
 }
 
 TEST_F(StoreCrashTest, ConcurrentCallersAreSerialized) {
-  ASSERT_TRUE(Store().Apply(Reference(), false).ok());
+  ASSERT_TRUE(Store().Apply(ReferenceTopology(), false).ok());
   constexpr int kThreads = 3;
   constexpr int kChangesPerThread = 8;
   std::vector<std::thread> threads;
@@ -149,7 +149,7 @@ TEST_F(StoreCrashTest, ConcurrentCallersAreSerialized) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->version, 1u + kThreads * kChangesPerThread);
   EXPECT_EQ(stored->topology.stamps_size(),
-            Reference().stamps_size() + kThreads * kChangesPerThread);
+            ReferenceTopology().stamps_size() + kThreads * kChangesPerThread);
   absl::StatusOr<v1::UsageQueryResponse> usage = Store().QueryUsage(v1::UsageQuery());
   ASSERT_TRUE(usage.ok()) << usage.status();
   ASSERT_EQ(usage->rows_size(), 1);

@@ -24,7 +24,7 @@ namespace spillway {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
-using test::Reference;
+using test::ReferenceTopology;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -95,7 +95,7 @@ class TopologyStoreTest : public test::StoreTest {
   }
 
   void ApplyReference() {
-    absl::StatusOr<v1::ApplyResponse> applied = Store().Apply(Reference(), false);
+    absl::StatusOr<v1::ApplyResponse> applied = Store().Apply(ReferenceTopology(), false);
     ASSERT_TRUE(applied.ok()) << applied.status();
     ASSERT_EQ(applied->version(), 1u);
   }
@@ -139,7 +139,7 @@ TEST_F(TopologyStoreTest, RecordsTheSchemaVersion) {
 TEST_F(TopologyStoreTest, ReopenKeepsTopologyAndVersion) {
   ApplyReference();
   Close();
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
 }
 
 TEST_F(TopologyStoreTest, RefusesADatabaseFromANewerSchema) {
@@ -188,15 +188,16 @@ TEST_F(TopologyStoreTest, MigrationsRunOnlyPendingStepsEachWhole) {
 }
 
 TEST_F(TopologyStoreTest, ApplyStoresTheReferenceAsVersionOne) {
-  absl::StatusOr<v1::ApplyResponse> applied = Store().Apply(Reference(), false);
+  absl::StatusOr<v1::ApplyResponse> applied = Store().Apply(ReferenceTopology(), false);
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(applied->version(), 1u);
   EXPECT_TRUE(applied->changed());
-  ASSERT_EQ(static_cast<std::size_t>(applied->diff_size()), TopologyEntries(Reference()).size());
+  ASSERT_EQ(static_cast<std::size_t>(applied->diff_size()),
+            TopologyEntries(ReferenceTopology()).size());
   for (const v1::DiffEntry& entry : applied->diff()) {
     EXPECT_EQ(entry.change(), v1::DiffEntry::CHANGE_ADDED);
   }
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
   sqlite3* db = TopologyStoreTestPeer::Connection(Store());
   EXPECT_EQ(RawDb::QueryText(db, "SELECT operation FROM topology_history WHERE version = 1"),
             "apply");
@@ -206,7 +207,7 @@ TEST_F(TopologyStoreTest, ApplyStoresTheReferenceAsVersionOne) {
 
 TEST_F(TopologyStoreTest, ReapplyingTheSameTopologyIsANoOp) {
   ApplyReference();
-  absl::StatusOr<v1::ApplyResponse> again = Store().Apply(Reference(), false);
+  absl::StatusOr<v1::ApplyResponse> again = Store().Apply(ReferenceTopology(), false);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(again->changed());
   EXPECT_EQ(again->version(), 1u);
@@ -215,7 +216,7 @@ TEST_F(TopologyStoreTest, ReapplyingTheSameTopologyIsANoOp) {
 }
 
 v1::Topology Modified() {
-  v1::Topology modified = Reference();
+  v1::Topology modified = ReferenceTopology();
   modified.mutable_deployments(2)->set_capacity(500);  // aoai-eus2-std/gpt-4o
   modified.mutable_tenants()->erase(modified.mutable_tenants()->begin() + 1);
   v1::Pool* pool = modified.add_pools();
@@ -240,11 +241,12 @@ TEST_F(TopologyStoreTest, ChangedApplyBumpsTheVersionWithTheExactDiff) {
 }
 
 TEST_F(TopologyStoreTest, DryRunDiffsAndWritesNothing) {
-  absl::StatusOr<v1::ApplyResponse> first = Store().Apply(Reference(), true);
+  absl::StatusOr<v1::ApplyResponse> first = Store().Apply(ReferenceTopology(), true);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->version(), 0u);
   EXPECT_FALSE(first->changed());
-  EXPECT_EQ(static_cast<std::size_t>(first->diff_size()), TopologyEntries(Reference()).size());
+  EXPECT_EQ(static_cast<std::size_t>(first->diff_size()),
+            TopologyEntries(ReferenceTopology()).size());
   ExpectStored(0, v1::Topology());
 
   ApplyReference();
@@ -253,12 +255,12 @@ TEST_F(TopologyStoreTest, DryRunDiffsAndWritesNothing) {
   EXPECT_EQ(dry->version(), 1u);
   EXPECT_FALSE(dry->changed());
   EXPECT_EQ(dry->diff_size(), 3);
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
   EXPECT_EQ(HistoryCount(), "1");
 }
 
 TEST_F(TopologyStoreTest, InvalidApplyNamesEveryProblemAndChangesNothing) {
-  v1::Topology invalid = Reference();
+  v1::Topology invalid = ReferenceTopology();
   invalid.mutable_routes(0)->set_tiers(1, "no-such-pool");
   invalid.mutable_tenants(0)->set_stamp("mars");
   absl::StatusOr<v1::ApplyResponse> refused = Store().Apply(invalid, false);
@@ -273,7 +275,7 @@ TEST_F(TopologyStoreTest, InvalidApplyNamesEveryProblemAndChangesNothing) {
                 AllOf(HasSubstr("route 'gpt-4o': (stamp us) pool 'no-such-pool' does not exist"),
                       HasSubstr("tenant 'checkout-assistant': stamp 'mars' does not exist")));
   }
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
   EXPECT_EQ(HistoryCount(), "1");
 }
 
@@ -283,13 +285,13 @@ TEST_F(TopologyStoreTest, CreateAddsOrReplacesEntriesValidatedAsAWhole) {
   v1::Region* region = entries.add_regions();
   region->set_name("centralus");
   region->set_stamp("us");
-  *entries.add_deployments() = Reference().deployments(0);
+  *entries.add_deployments() = ReferenceTopology().deployments(0);
   entries.mutable_deployments(0)->set_capacity(200);
 
   absl::StatusOr<v1::ApplyResponse> dry = Store().Create(entries, true);
   ASSERT_TRUE(dry.ok()) << dry.status();
   EXPECT_EQ(dry->version(), 1u);
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
 
   absl::StatusOr<v1::ApplyResponse> created = Store().Create(entries, false);
   ASSERT_TRUE(created.ok()) << created.status();
@@ -297,7 +299,7 @@ TEST_F(TopologyStoreTest, CreateAddsOrReplacesEntriesValidatedAsAWhole) {
   EXPECT_THAT(Describe(*created),
               ElementsAre("CHANGE_ADDED region centralus",
                           "CHANGE_CHANGED deployment aoai-eus2-ptu/gpt-4o-ptu"));
-  v1::Topology expected = Reference();
+  v1::Topology expected = ReferenceTopology();
   *expected.add_regions() = *region;                   // appended
   expected.mutable_deployments(0)->set_capacity(200);  // replaced where it stood
   ExpectStored(2, expected);
@@ -309,7 +311,7 @@ TEST_F(TopologyStoreTest, CreateAddsOrReplacesEntriesValidatedAsAWhole) {
 
   v1::Topology dangling;
   v1::Instance* instance = dangling.add_instances();
-  *instance = Reference().instances(0);
+  *instance = ReferenceTopology().instances(0);
   instance->set_name("aoai-cus");
   instance->set_region("nowhere");
   absl::StatusOr<v1::ApplyResponse> refused = Store().Create(dangling, false);
@@ -330,12 +332,12 @@ TEST_F(TopologyStoreTest, DeleteRemovesOneEntryUnlessItIsStillUsed) {
   refused = Store().Delete(v1::KIND_DEPLOYMENT, "aoai-eus2-std/embed-3", false);
   EXPECT_THAT(refused.status().message(),
               HasSubstr("pool 'us-embeddings': member deployment 'aoai-eus2-std/embed-3'"));
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
 
   absl::StatusOr<v1::ApplyResponse> dry = Store().Delete(v1::KIND_TENANT, "eu-helpdesk", true);
   ASSERT_TRUE(dry.ok()) << dry.status();
   EXPECT_THAT(Describe(*dry), ElementsAre("CHANGE_REMOVED tenant eu-helpdesk"));
-  ExpectStored(1, Reference());
+  ExpectStored(1, ReferenceTopology());
 
   absl::StatusOr<v1::ApplyResponse> deleted = Store().Delete(v1::KIND_TENANT, "eu-helpdesk", false);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
@@ -343,7 +345,7 @@ TEST_F(TopologyStoreTest, DeleteRemovesOneEntryUnlessItIsStillUsed) {
   deleted = Store().Delete(v1::KIND_ROUTE, "us/gpt-4o-canary", false);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_THAT(Describe(*deleted), ElementsAre("CHANGE_REMOVED route us/gpt-4o-canary"));
-  v1::Topology expected = Reference();
+  v1::Topology expected = ReferenceTopology();
   expected.mutable_tenants()->RemoveLast();
   expected.mutable_routes()->erase(expected.mutable_routes()->begin() + 1);
   ExpectStored(3, expected);
@@ -428,7 +430,7 @@ TEST_F(TopologyStoreTest, RotateKeepsBothKeysAndRevokeRemovesOne) {
     const StoredTopology stored = MustLoad();
     const v1::Tenant& tenant = TenantOf(stored, "checkout-assistant");
     ASSERT_EQ(tenant.api_keys_size(), 3);
-    EXPECT_EQ(tenant.api_keys(0).sha256(), Reference().tenants(0).api_keys(0).sha256());
+    EXPECT_EQ(tenant.api_keys(0).sha256(), ReferenceTopology().tenants(0).api_keys(0).sha256());
     EXPECT_EQ(tenant.api_keys(1).name(), "prod-2");
     EXPECT_EQ(tenant.api_keys(1).sha256(), Sha256Hex(rotated->api_key));
     EXPECT_EQ(tenant.api_keys(2).name(), "prod-b");
@@ -466,7 +468,7 @@ TEST_F(TopologyStoreTest, ReapplyingTheYamlKeepsMintedKeys) {
   ApplyReference();
   absl::StatusOr<KeyMaterial> key = Store().CreateKey("checkout-assistant", "ci");
   ASSERT_TRUE(key.ok()) << key.status();
-  v1::Topology changed = Reference();
+  v1::Topology changed = ReferenceTopology();
   changed.mutable_stamps(0)->set_description("re-applied");
   absl::StatusOr<v1::ApplyResponse> applied = Store().Apply(changed, false);
   ASSERT_TRUE(applied.ok()) << applied.status();

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/topology_yaml.h"
 #include "controlplane/store.h"
+#include "tests/support/reference_topology.h"
 
 namespace spillway {
 
@@ -23,15 +24,6 @@ class TopologyStoreTestPeer {
 };
 
 namespace test {
-
-inline const v1::Topology& Reference() {
-  static const v1::Topology* const topology = [] {
-    absl::StatusOr<v1::Topology> loaded = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
-    EXPECT_TRUE(loaded.ok()) << loaded.status();
-    return new v1::Topology(loaded.value_or(v1::Topology()));
-  }();
-  return *topology;
-}
 
 // A fresh directory for the test's database, removed afterwards.
 class StoreTest : public ::testing::Test {

@@ -6,12 +6,6 @@
 
 namespace spillway::test {
 
-v1::Topology ReferenceTopology() {
-  absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  return topology.value_or(v1::Topology());
-}
-
 void SpillwayctlTest::SetUp() {
   absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
   ASSERT_TRUE(dir.ok()) << dir.status();

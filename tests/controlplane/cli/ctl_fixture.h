@@ -12,14 +12,12 @@
 #include "spillway/v1/admin.pb.h"
 #include "tests/controlplane/cli/ctl_runner.h"
 #include "tests/controlplane/cli/fake_admin_server.h"
+#include "tests/support/reference_topology.h"
 #include "tests/support/temp_dir.h"
 
 namespace spillway::test {
 
 inline constexpr char kOperatorToken[] = "operator-secret-token";
-
-// The reference topology of ../shared/examples, parsed.
-v1::Topology ReferenceTopology();
 
 class SpillwayctlTest : public ::testing::Test {
  protected:

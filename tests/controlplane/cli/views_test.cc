@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/topology_yaml.h"
+#include "tests/support/reference_topology.h"
 
 namespace spillway::cli {
 namespace {
@@ -17,12 +18,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'750'000'000);
-
-v1::Topology Reference() {
-  absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  return topology.value_or(v1::Topology());
-}
 
 std::vector<std::string> Row(const Table& table, size_t i) {
   return i < table.rows.size() ? table.rows[i] : std::vector<std::string>{};
@@ -39,7 +34,7 @@ TEST(KindsTest, SingularAndPluralNamesParse) {
 }
 
 TEST(KindTableTest, KeyColumnsOfEveryKind) {
-  const v1::Topology topology = Reference();
+  const v1::Topology topology = test::ReferenceTopology();
   EXPECT_THAT(KindTable(topology, v1::KIND_REGION).headers, ElementsAre("NAME", "STAMP"));
   EXPECT_THAT(Row(KindTable(topology, v1::KIND_REGION), 2), ElementsAre("swedencentral", "eu"));
   EXPECT_THAT(Row(KindTable(topology, v1::KIND_STAMP), 0), ElementsAre("us", ""));
@@ -91,7 +86,7 @@ TEST(KindTableTest, PoolLimitsAndUnsetPriority) {
 }
 
 TEST(KindTableTest, TablesNeverShowKeyHashes) {
-  const v1::Topology topology = Reference();
+  const v1::Topology topology = test::ReferenceTopology();
   const std::string all = RenderTopologyTables(topology);
   for (const v1::Tenant& tenant : topology.tenants()) {
     for (const v1::ApiKey& key : tenant.api_keys()) {
@@ -119,7 +114,7 @@ TEST(RenderTopologyTablesTest, OneTitledTablePerNonEmptyKind) {
 }
 
 TEST(TopologyYamlTest, YamlOfTheReferenceReparsesToTheSameTopology) {
-  const v1::Topology topology = Reference();
+  const v1::Topology topology = test::ReferenceTopology();
   const std::string yaml = "# topology version 3\n" + TopologyToYaml(topology);
   absl::StatusOr<v1::Topology> reparsed = ParseTopologyYaml(yaml, "get-output");
   ASSERT_TRUE(reparsed.ok()) << reparsed.status();
