@@ -3,8 +3,10 @@
 #include "dataplane/proxy.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -17,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/entra_token_source.h"
+#include "dataplane/http_head.h"
 #include "dataplane/local_reply.h"
 #include "dataplane/sse_usage_stripper.h"
 #include "dataplane/stream_usage.h"
@@ -43,6 +46,8 @@ struct AttemptResult {
   milliseconds retry_after{0};
   std::string error;
 };
+
+absl::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
 bool IsHopByHop(absl::string_view name) {
   static constexpr absl::string_view kNames[] = {
@@ -103,7 +108,8 @@ struct Attempt {
   int attempt_number;
   SteadyTime deadline;
   ProxyOutcome* outcome;
-  bool* release_connection;  // the upstream connection may go back to the pool
+  bool* release_connection;   // the upstream connection may go back to the pool
+  std::string* request_head;  // reused across attempts
   // The agent added stream_options.include_usage: strip what it adds from the stream.
   bool strip_stream_usage = false;
 
@@ -115,8 +121,11 @@ struct Attempt {
     const auto first_byte_budget = std::min<SteadyClock::duration>(
         options.first_byte_timeout, std::max<SteadyClock::duration>(deadline - now, {}));
     upstream_tcp.expires_after(first_byte_budget);
-    http::request_serializer<http::buffer_body> request_serializer{upstream_request};
-    auto [write_ec, written] = co_await http::async_write(upstream, request_serializer, kNoThrow);
+    WriteRequestHead(upstream_request, *request_head);
+    const std::array<asio::const_buffer, 2> request_bytes{
+        asio::buffer(*request_head),
+        asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};
+    auto [write_ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
     if (write_ec) {
       result.kind = reused ? AttemptKind::kStale
                            : (write_ec == beast::error::timeout ? AttemptKind::kTimedOut
@@ -173,24 +182,47 @@ struct Attempt {
     auto& response = parser.get();
     const bool upstream_keep_alive = parser.keep_alive();
     const bool event_stream = IsEventStream(response.base());
-    for (absl::string_view hop : {"keep-alive", "proxy-connection"}) {
-      response.erase(beast::string_view(hop.data(), hop.size()));
+    const bool strip_usage = strip_stream_usage && event_stream;
+    // Framing towards the client: the backend's Content-Length when its bytes pass unchanged,
+    // chunked when the agent changes them or the backend gave no length; none for 204/304.
+    const boost::optional<std::uint64_t> length = parser.content_length();
+    const bool body_less = parser.is_done() && !length.has_value();
+    const bool chunked_out = !body_less && (strip_usage || !length.has_value());
+
+    std::string head;
+    head.reserve(1024);
+    AppendStatusLine(head, result.status, View(response.reason()));
+    for (const auto& field : response) {
+      const absl::string_view name = View(field.name_string());
+      if (!IsHopByHop(name) && field.name() != http::field::content_length &&
+          !request.rate_limit.Replaces(name) && !absl::StartsWithIgnoreCase(name, "x-spillway-")) {
+        AppendHeaderLine(head, name, View(field.value()));
+      }
     }
-    response.set("x-spillway-backend", backend.config->id());
-    response.set("x-spillway-attempts", std::to_string(attempt_number));
-    request.rate_limit.ApplyTo(response);
-    response.keep_alive(request.client_keep_alive);
+    AppendHeaderLine(head, "x-spillway-backend", backend.config->id());
+    absl::StrAppend(&head, "x-spillway-attempts: ", attempt_number, kCrlf);
+    request.rate_limit.AppendTo(head);
+    if (chunked_out) {
+      AppendHeaderLine(head, "Transfer-Encoding", "chunked");
+    } else if (length.has_value()) {
+      absl::StrAppend(&head, "Content-Length: ", *length, kCrlf);
+    }
+    if (!request.client_keep_alive) {
+      AppendHeaderLine(head, "Connection", "close");
+    } else if (request.client_request->version() < 11) {
+      AppendHeaderLine(head, "Connection", "keep-alive");
+    }
+    head += "\r\n";
 
     UsageScanner usage;
-    const bool strip_usage = strip_stream_usage && event_stream;
     SseUsageStripper stripper;
-    if (strip_usage) {
-      response.chunked(true);  // stripping changes the length
-    }
     char chunk[kRelayChunk];
-    http::response_serializer<http::buffer_body> serializer{response};
+    std::string size_line;
+    bool head_sent = false;
     bool upstream_failed = false;
+    // One read, one write: a slow client slows the backend down instead of growing a buffer.
     do {
+      absl::string_view relayed;
       if (!parser.is_done()) {
         response.body().data = chunk;
         response.body().size = sizeof(chunk);
@@ -206,23 +238,33 @@ struct Attempt {
         }
         const std::size_t got = sizeof(chunk) - response.body().size;
         usage.Feed(absl::string_view(chunk, got));
-        absl::string_view relayed(chunk, got);
+        relayed = absl::string_view(chunk, got);
         if (strip_usage) {
           relayed = stripper.Filter(relayed, parser.is_done());
         }
-        // An empty buffer with more=true would go out as a zero-size chunk, which ends a
-        // chunked body; no buffer at all just flushes what is pending (the header).
-        response.body().data = relayed.empty() ? nullptr : const_cast<char*>(relayed.data());
-        response.body().size = relayed.size();
-        response.body().more = !parser.is_done();
-      } else {
-        response.body().data = nullptr;
-        response.body().size = 0;
-        response.body().more = false;
+      }
+      const bool last = parser.is_done();
+      std::array<asio::const_buffer, 5> out;  // unused entries stay empty
+      if (!head_sent) {
+        out[0] = asio::buffer(head);
+      }
+      if (!relayed.empty()) {
+        if (chunked_out) {
+          WriteChunkSizeLine(relayed.size(), size_line);
+          out[1] = asio::buffer(size_line);
+          out[3] = asio::buffer(kCrlf.data(), kCrlf.size());
+        }
+        out[2] = asio::buffer(relayed.data(), relayed.size());
+      }
+      if (last && chunked_out) {
+        out[4] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+      }
+      if (asio::buffer_size(out) == 0) {
+        continue;
       }
       client.expires_after(options.client_write_timeout);
-      auto [write_ec, write_bytes] = co_await http::async_write(client, serializer, kNoThrow);
-      if (write_ec && write_ec != http::error::need_buffer) {
+      auto [write_ec, write_bytes] = co_await asio::async_write(client, out, kNoThrow);
+      if (write_ec) {
         // The client went away: the backend's answer has nowhere to go.
         outcome->keep_alive = false;
         outcome->error = absl::StrCat("client write failed: ", write_ec.message());
@@ -230,23 +272,26 @@ struct Attempt {
         *release_connection = false;
         co_return result;
       }
-    } while (!serializer.is_done());
+      head_sent = true;
+    } while (!parser.is_done());
 
     if (upstream_failed) {
       outcome->error = result.error;
       outcome->keep_alive = false;
       *release_connection = false;
-      if (event_stream && response.chunked() && !serializer.is_done()) {
-        // Bytes already went out, so no retry: end the stream with an event the SDKs
+      if (event_stream && chunked_out) {
+        // Bytes may already have gone out, so no retry: end the stream with an event the SDKs
         // surface as an error, and close the chunked body properly.
-        std::string event = absl::StrCat(
-            "event: error\ndata: {\"error\":{\"code\":\"upstream_error\",\"message\":\"",
-            "The backend stopped sending before the response was complete.\"}}\n\n");
-        response.body().data = event.data();
-        response.body().size = event.size();
-        response.body().more = false;
+        constexpr absl::string_view kEvent =
+            "event: error\ndata: {\"error\":{\"code\":\"upstream_error\",\"message\":\"The "
+            "backend stopped sending before the response was complete.\"}}\n\n";
+        WriteChunkSizeLine(kEvent.size(), size_line);
+        std::array<asio::const_buffer, 5> out{
+            head_sent ? asio::const_buffer() : asio::buffer(head), asio::buffer(size_line),
+            asio::buffer(kEvent.data(), kEvent.size()), asio::buffer(kCrlf.data(), kCrlf.size()),
+            asio::buffer(kLastChunk.data(), kLastChunk.size())};
         client.expires_after(options.client_write_timeout);
-        co_await http::async_write(client, serializer, kNoThrow);
+        co_await asio::async_write(client, out, kNoThrow);
       }
       outcome->usage = usage.Finish();
       co_return result;
@@ -280,6 +325,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
     }
   }
   upstream_request.keep_alive(true);
+  std::string request_head;
   std::string rewritten_body;
   std::string rewritten_for;  // the deployment rewritten_body names
   // Streams that did not ask for usage get it anyway so metering is exact (stream_usage.h).
@@ -330,8 +376,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       const bool needs_rewrite =
           request.v1_surface && request.facts.model != backend.config->deployment();
       if (needs_rewrite && rewritten_for != backend.config->deployment()) {
-        absl::StatusOr<std::string> body =
-            ReplaceModel(client_body, backend.config->deployment());
+        absl::StatusOr<std::string> body = ReplaceModel(client_body, backend.config->deployment());
         rewritten_body = body.ok() ? *std::move(body) : client_body;
         rewritten_for = backend.config->deployment();
       }
@@ -377,8 +422,8 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
           break;
         }
         bool release = false;
-        Attempt attempt{options_,         client,   request,  backend, upstream_request,
-                        outcome.attempts, deadline, &outcome, &release};
+        Attempt attempt{options_,         client,   request,  backend,  upstream_request,
+                        outcome.attempts, deadline, &outcome, &release, &request_head};
         attempt.strip_stream_usage = !usage_body.empty();
         UpstreamConnection& conn = **connection;
         if (conn.is_tls()) {

@@ -4,6 +4,9 @@
 
 #include <boost/beast/http/fields.hpp>
 #include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
 
 namespace spillway {
 
@@ -16,6 +19,11 @@ struct RateLimitHeaders {
 
   // Replaces any x-ratelimit-* the backend sent; does nothing when not active.
   void ApplyTo(boost::beast::http::fields& headers) const;
+
+  // For heads written by hand: whether a backend header of this name gives way to ours,
+  // and our lines ("name: value\r\n") to append.
+  bool Replaces(absl::string_view header_name) const;
+  void AppendTo(std::string& head) const;
 };
 
 }  // namespace spillway

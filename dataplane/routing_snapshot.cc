@@ -3,9 +3,12 @@
 #include "dataplane/routing_snapshot.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <array>
+#include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -19,10 +22,30 @@
 namespace spillway {
 namespace {
 
-std::string Sha256(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+using Sha256Digest = std::array<char, SHA256_DIGEST_LENGTH>;
+
+// OpenSSL 3's one-shot SHA256() fetches the algorithm under a lock and allocates a context
+// on every call; every request digests its client key, so each thread keeps one context
+// and the algorithm is fetched once.
+Sha256Digest Sha256(absl::string_view data) {
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(
+      EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  Sha256Digest digest{};
+  unsigned int size = 0;
+  if (kSha256 == nullptr || context == nullptr ||
+      EVP_DigestInit_ex2(context.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), reinterpret_cast<unsigned char*>(digest.data()), &size) !=
+          1) {
+    // Unreachable with a working libcrypto; an all-zero digest matches no stored key.
+    digest.fill(0);
+  }
+  return digest;
+}
+
+absl::string_view View(const Sha256Digest& digest) {
+  return absl::string_view(digest.data(), digest.size());
 }
 
 // The api-key for a backend, from the agent host only. Returns an error naming the
@@ -190,8 +213,8 @@ const SnapshotRoute* RoutingSnapshot::FindRoute(absl::string_view name) const {
 }
 
 const SnapshotTenant* RoutingSnapshot::FindTenantByKey(absl::string_view presented_key) const {
-  const std::string digest = Sha256(presented_key);
-  auto it = tenant_by_digest_.find(digest);
+  const Sha256Digest digest = Sha256(presented_key);
+  auto it = tenant_by_digest_.find(View(digest));
   // The hash lookup already decided; the constant-time compare keeps a timing side channel
   // from telling how many leading bytes of a guessed digest matched the stored one.
   if (it == tenant_by_digest_.end() ||

@@ -1,0 +1,29 @@
+// HTTP/1.1 heads and chunk framing written by hand into reused strings. On the request path
+// Beast's serializer cost more instructions than the rest of the agent's work together
+// (callgrind, README "Performance"); its parsers are still what reads every message.
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <cstddef>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace spillway {
+
+// Appends "name: value\r\n".
+void AppendHeaderLine(std::string& head, absl::string_view name, absl::string_view value);
+
+// Replaces `head` with the request line, every field of `request` and the blank line.
+void WriteRequestHead(const boost::beast::http::request_header<>& request, std::string& head);
+
+// Appends "HTTP/1.1 <status> <reason>\r\n"; an empty reason gets the standard one.
+void AppendStatusLine(std::string& head, unsigned status, absl::string_view reason);
+
+// Replaces `line` with the size line of a chunk of `size` bytes ("1a2\r\n").
+void WriteChunkSizeLine(std::size_t size, std::string& line);
+
+inline constexpr absl::string_view kCrlf = "\r\n";
+inline constexpr absl::string_view kLastChunk = "0\r\n\r\n";
+
+}  // namespace spillway
