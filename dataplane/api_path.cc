@@ -16,6 +16,8 @@ ApiPath ClassifyTarget(absl::string_view target) {
     path.surface = ApiSurface::kReadyz;
   } else if (route_part == "/status") {
     path.surface = ApiSurface::kStatus;
+  } else if (route_part == "/metrics") {
+    path.surface = ApiSurface::kMetrics;
   } else if (absl::string_view rest = target; absl::ConsumePrefix(&rest, "/openai/deployments/")) {
     const std::size_t end = rest.find_first_of("/?");
     path.route = std::string(rest.substr(0, end));

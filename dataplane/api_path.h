@@ -14,6 +14,7 @@ enum class ApiSurface {
   kHealthz,
   kReadyz,
   kStatus,
+  kMetrics,        // Prometheus
   kUnknownOpenAi,  // another /openai/... path (stateful APIs: not served yet)
   kNotFound,
 };

@@ -80,8 +80,8 @@ ABSL_FLAG(int64_t, entra_timeout_ms, 10000,
 ABSL_FLAG(std::string, access_log, "-",
           "access log destination: a file path, '-' for stdout, 'off'");
 ABSL_FLAG(int64_t, usage_flush_ms, 10000,
-          "control-plane mode: how often per-minute usage is sealed into a batch, spooled in "
-          "<state-dir>/usage-spool and sent to the control plane");
+          "how often per-minute usage is sealed: with a control plane into a batch, spooled in "
+          "<state-dir>/usage-spool and sent; standalone into /metrics' tenant counters");
 ABSL_FLAG(uint64_t, usage_spool_warn_mb, 256,
           "warn when unacknowledged usage batches in the spool exceed this size (nothing is "
           "ever dropped)");
@@ -217,8 +217,16 @@ int Run() {
   context.access_log = access_log->get();
 
   uint64_t version = 1;
-  // Declared before the sync client, whose callbacks reach the shipper.
+  AgentMetrics metrics;
+  context.metrics = &metrics;
+  // Declared before the sync client, whose callbacks reach the shipper. Standalone agents
+  // meter too: their usage goes to /metrics (spillway_tenant_tokens_total).
   UsageMeter usage_meter;
+  context.usage_meter = &usage_meter;
+  const auto usage_flush = std::chrono::milliseconds(absl::GetFlag(FLAGS_usage_flush_ms));
+  if (usage_flush.count() < 10) {
+    Die("--usage-flush-ms must be at least 10");
+  }
   std::unique_ptr<UsageShipper> usage_shipper;
   std::unique_ptr<SyncClient> sync;
   if (control_plane.empty()) {
@@ -280,16 +288,11 @@ int Run() {
       Die(std::string(spool.status().message()));
     }
     UsageShipperOptions shipper_options;
-    shipper_options.flush_interval =
-        std::chrono::milliseconds(absl::GetFlag(FLAGS_usage_flush_ms));
+    shipper_options.flush_interval = usage_flush;
     shipper_options.spool_warn_bytes = absl::GetFlag(FLAGS_usage_spool_warn_mb) << 20;
-    if (shipper_options.flush_interval.count() < 10) {
-      Die("--usage-flush-ms must be at least 10");
-    }
     usage_shipper = std::make_unique<UsageShipper>(
         shipper_options, usage_meter, *std::move(spool), sync->agent_id(),
         [&sync](v1::AgentMessage message) { sync->SendIfConnected(std::move(message)); });
-    context.usage_meter = &usage_meter;
     version = *persisted;
     if (version > 0) {
       spdlog::info("serving persisted routing table version {} until {} answers", version,
@@ -325,9 +328,19 @@ int Run() {
               static_cast<unsigned long long>(version));
   std::fflush(stdout);
 
+  // Standalone, this thread also moves metered usage to /metrics between signals.
+  const timespec usage_tick{usage_flush.count() / 1000, (usage_flush.count() % 1000) * 1000000};
   for (;;) {
     int signal = 0;
-    sigwait(&signals, &signal);
+    if (sync == nullptr) {
+      signal = sigtimedwait(&signals, nullptr, &usage_tick);
+      if (signal < 0) {
+        metrics.AddUsage(usage_meter.Collect());
+        continue;
+      }
+    } else {
+      sigwait(&signals, &signal);
+    }
     if (signal == SIGHUP && sync == nullptr) {
       absl::StatusOr<RoutingSnapshotPtr> reloaded =
           LoadStandalone(topology_path, region, version + 1, states);
@@ -370,6 +383,9 @@ int Run() {
   }
   if (sync != nullptr) {
     sync->Stop();
+  }
+  if (sync == nullptr) {
+    metrics.AddUsage(usage_meter.Collect());
   }
   spdlog::info("stopped");
   spdlog::shutdown();

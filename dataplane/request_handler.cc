@@ -84,6 +84,19 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
       std::string body = StatusJson(snapshot.get());
       co_return co_await ServeLocal(client, request, 200, std::move(body), "application/json");
     }
+    case ApiSurface::kMetrics: {
+      if (context_.metrics == nullptr) {
+        std::string body = "metrics are off\n";
+        co_return co_await ServeLocal(client, request, 404, std::move(body), "text/plain");
+      }
+      std::string body = context_.metrics->Render(
+          {{"spillway_requests_in_flight",
+            static_cast<double>(context_.requests_in_flight.load(std::memory_order_relaxed))},
+           {"spillway_routing_table_version",
+            snapshot == nullptr ? 0.0 : static_cast<double>(snapshot->table().version())}});
+      co_return co_await ServeLocal(client, request, 200, std::move(body),
+                                    "text/plain; version=0.0.4");
+    }
     default:
       break;
   }
@@ -225,6 +238,9 @@ asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, ErrorRepl
 }
 
 void RequestHandler::Meter(const AccessRecord& record) {
+  if (metrics_shard_ != nullptr) {
+    metrics_shard_->Record(record);
+  }
   if (usage_shard_ != nullptr && record.metered) {
     usage_shard_->Add(record, std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dataplane/access_log.h"
+#include "dataplane/agent_metrics.h"
 #include "dataplane/local_reply.h"
 #include "dataplane/proxy.h"
 #include "dataplane/snapshot_source.h"
@@ -30,7 +31,8 @@ struct AgentContext {
   AccessLog* access_log = nullptr;
   BackendObserver* backend_observer = nullptr;  // set when a control plane is in use
   TenantLimiter* tenant_limiter = nullptr;      // tenants' TPM/RPM quotas (null: none)
-  UsageMeter* usage_meter = nullptr;  // per-minute usage for chargeback (control-plane mode)
+  UsageMeter* usage_meter = nullptr;            // per-minute usage for chargeback
+  AgentMetrics* metrics = nullptr;              // GET /metrics (null: none)
   std::atomic<int64_t> requests_in_flight{0};
   std::atomic<bool> draining{false};
 };
@@ -45,7 +47,8 @@ class RequestHandler {
         random_(seed),
         proxy_(context.proxy, context.backend_observer),
         quotas_(context.tenant_limiter),
-        usage_shard_(context.usage_meter != nullptr ? context.usage_meter->AddShard() : nullptr) {}
+        usage_shard_(context.usage_meter != nullptr ? context.usage_meter->AddShard() : nullptr),
+        metrics_shard_(context.metrics != nullptr ? context.metrics->AddShard() : nullptr) {}
 
   // Answers one request on `client`; returns whether the connection may serve another.
   asio::awaitable<bool> Handle(beast::tcp_stream& client,
@@ -60,7 +63,7 @@ class RequestHandler {
                                    const http::request<http::string_body>& request, unsigned status,
                                    std::string body, const char* content_type);
   std::string StatusJson(const RoutingSnapshot* snapshot) const;
-  // Adds a finished request to this thread's usage sums (if it is metered).
+  // Adds a finished request to this thread's metrics and usage sums (if it is metered).
   void Meter(const AccessRecord& record);
   bool Ready(const RoutingSnapshot* snapshot, std::string* why) const;
 
@@ -70,7 +73,8 @@ class RequestHandler {
   FastRandom random_;
   Proxy proxy_;
   TenantQuotaCache quotas_;
-  UsageShard* usage_shard_;  // this thread's part of the usage meter; null: not metering
+  UsageShard* usage_shard_;      // this thread's part of the usage meter; null: not metering
+  MetricsShard* metrics_shard_;  // this thread's part of the metrics; null: none
 };
 
 }  // namespace spillway
