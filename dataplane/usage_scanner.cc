@@ -1,16 +1,103 @@
 // See usage_scanner.h.
 #include "dataplane/usage_scanner.h"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
+#include <algorithm>
+#include <boost/json/basic_parser_impl.hpp>
+#include <cstdint>
 
 namespace spillway {
 namespace {
 
-int64_t Int(const boost::json::object& o, const char* key) {
-  const boost::json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_int64() ? v->get_int64() : 0;
-}
+namespace json = boost::json;
+
+// Boost.JSON's SAX interface over the usage object: takes the four counts without building
+// a DOM, which cost ~10k instructions per request (most of the scanner, callgrind).
+class UsageHandler {
+ public:
+  static constexpr std::size_t max_array_size = -1;
+  static constexpr std::size_t max_object_size = -1;
+  static constexpr std::size_t max_string_size = -1;
+  static constexpr std::size_t max_key_size = -1;
+
+  explicit UsageHandler(Usage* usage) : usage_(usage) {}
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_array_begin(json::error_code&) { return Enter(false); }
+  bool on_array_end(std::size_t, json::error_code&) { return Leave(); }
+  bool on_object_begin(json::error_code&) { return Enter(next_is_details_); }
+  bool on_object_end(std::size_t, json::error_code&) { return Leave(); }
+  bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, json::error_code&) { return Value(); }
+  bool on_key_part(json::string_view part, std::size_t, json::error_code&) {
+    key_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_key(json::string_view part, std::size_t, json::error_code&) {
+    key_.append(part.data(), part.size());
+    target_ = nullptr;
+    next_is_details_ = depth_ == 1 && key_ == "prompt_tokens_details";
+    if (depth_ == 1) {
+      if (key_ == "prompt_tokens") {
+        target_ = &usage_->prompt_tokens;
+      } else if (key_ == "completion_tokens") {
+        target_ = &usage_->completion_tokens;
+      } else if (key_ == "total_tokens") {
+        target_ = &usage_->total_tokens;
+      }
+    } else if (depth_ == 2 && in_details_ && key_ == "cached_tokens") {
+      target_ = &usage_->cached_tokens;
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(int64_t value, json::string_view, json::error_code&) { return Set(value); }
+  bool on_uint64(uint64_t value, json::string_view, json::error_code&) {
+    return Set(static_cast<int64_t>(std::min<uint64_t>(value, INT64_MAX)));
+  }
+  bool on_double(double, json::string_view, json::error_code&) { return Value(); }
+  bool on_bool(bool, json::error_code&) { return Value(); }
+  bool on_null(json::error_code&) { return Value(); }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  bool Enter(bool details) {
+    ++depth_;
+    if (depth_ == 2) {
+      in_details_ = details;
+    }
+    next_is_details_ = false;
+    target_ = nullptr;
+    return true;
+  }
+  bool Leave() {
+    if (depth_ == 2) {
+      in_details_ = false;
+    }
+    --depth_;
+    return true;
+  }
+  bool Set(int64_t value) {
+    if (target_ != nullptr) {
+      *target_ = value;
+    }
+    return Value();
+  }
+  bool Value() {
+    target_ = nullptr;
+    next_is_details_ = false;
+    return true;
+  }
+
+  Usage* usage_;
+  int depth_ = 0;
+  bool in_details_ = false;       // inside usage.prompt_tokens_details
+  bool next_is_details_ = false;  // the value about to open is prompt_tokens_details
+  int64_t* target_ = nullptr;     // where the next number goes
+  std::string key_;               // short keys: stays in the small-string buffer
+};
 
 }  // namespace
 
@@ -26,7 +113,6 @@ void UsageScanner::Feed(absl::string_view bytes) {
 }
 
 Usage UsageScanner::Finish() const {
-  Usage usage;
   constexpr absl::string_view kKey = "\"usage\"";
   std::size_t at = tail_.rfind(kKey.data(), std::string::npos, kKey.size());
   while (at != std::string::npos) {
@@ -44,20 +130,13 @@ Usage UsageScanner::Finish() const {
       }
     }
     if (close < tail_.size()) {
-      boost::system::error_code ec;
-      boost::json::value v =
-          boost::json::parse(boost::json::string_view(tail_.data() + open, close - open + 1), ec);
-      if (!ec && v.is_object()) {
-        const boost::json::object& o = v.get_object();
-        usage.reported = true;
-        usage.prompt_tokens = Int(o, "prompt_tokens");
-        usage.completion_tokens = Int(o, "completion_tokens");
-        usage.total_tokens = Int(o, "total_tokens");
-        if (const auto* details = o.if_contains("prompt_tokens_details");
-            details != nullptr && details->is_object()) {
-          usage.cached_tokens = Int(details->get_object(), "cached_tokens");
-        }
-        return usage;
+      Usage parsed;
+      json::basic_parser<UsageHandler> parser(json::parse_options{}, &parsed);
+      json::error_code ec;
+      parser.write_some(false, tail_.data() + open, close - open + 1, ec);
+      if (!ec && parser.done()) {
+        parsed.reported = true;
+        return parsed;
       }
     }
     if (at == 0) {
@@ -65,7 +144,7 @@ Usage UsageScanner::Finish() const {
     }
     at = tail_.rfind(kKey.data(), at - 1, kKey.size());  // "usage": null in an earlier chunk
   }
-  return usage;
+  return Usage{};
 }
 
 }  // namespace spillway
