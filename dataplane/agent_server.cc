@@ -63,7 +63,9 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
 struct AgentServer::Worker {
   Worker(AgentContext& context, asio::ssl::context& tls_context,
          const UpstreamPoolOptions& upstream, uint64_t seed)
-      : io(1),
+      // Each socket and timer of a worker is used by its thread alone, so the reactor's
+      // per-descriptor locks can go; the scheduler keeps its lock for posts from main().
+      : io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
         acceptor(io),
         pool(io.get_executor(), tls_context, upstream),
         handler(context, pool, seed) {}

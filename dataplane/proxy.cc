@@ -49,24 +49,36 @@ struct AttemptResult {
 
 absl::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
-bool IsHopByHop(absl::string_view name) {
-  static constexpr absl::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "proxy-authorization",
-      "te",         "trailer",    "upgrade",          "transfer-encoding"};
-  for (absl::string_view hop : kNames) {
-    if (absl::EqualsIgnoreCase(name, hop)) {
+// By Beast's field code: every hop-by-hop header is a known field, so no string compares.
+bool IsHopByHop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+    case http::field::transfer_encoding:
       return true;
-    }
+    default:
+      return false;
   }
-  return false;
 }
 
 // Client headers that never go upstream: hop-by-hop ones, the client's own credentials
 // (the backend gets its own), and what the agent sets itself.
-bool DropFromClientRequest(absl::string_view name) {
-  return IsHopByHop(name) || absl::EqualsIgnoreCase(name, "api-key") ||
-         absl::EqualsIgnoreCase(name, "authorization") || absl::EqualsIgnoreCase(name, "host") ||
-         absl::EqualsIgnoreCase(name, "content-length");
+bool DropFromClientRequest(const http::fields::value_type& field) {
+  switch (field.name()) {
+    case http::field::authorization:
+    case http::field::host:
+    case http::field::content_length:
+      return true;
+    case http::field::unknown:
+      return beast::iequals(field.name_string(), "api-key");
+    default:
+      return IsHopByHop(field.name());
+  }
 }
 
 // retry-after-ms, else retry-after in seconds; Azure sends both on 429.
@@ -194,10 +206,16 @@ struct Attempt {
     AppendStatusLine(head, result.status, View(response.reason()));
     for (const auto& field : response) {
       const absl::string_view name = View(field.name_string());
-      if (!IsHopByHop(name) && field.name() != http::field::content_length &&
-          !request.rate_limit.Replaces(name) && !absl::StartsWithIgnoreCase(name, "x-spillway-")) {
-        AppendHeaderLine(head, name, View(field.value()));
+      if (IsHopByHop(field.name()) || field.name() == http::field::content_length) {
+        continue;
       }
+      // Ours replace the backend's x-ratelimit-* (when the tenant has quotas) and x-spillway-*.
+      if (field.name() == http::field::unknown && name.size() > 2 && name[1] == '-' &&
+          (name[0] == 'x' || name[0] == 'X') &&
+          (request.rate_limit.Replaces(name) || absl::StartsWithIgnoreCase(name, "x-spillway-"))) {
+        continue;
+      }
+      AppendHeaderLine(head, name, View(field.value()));
     }
     AppendHeaderLine(head, "x-spillway-backend", backend.config->id());
     absl::StrAppend(&head, "x-spillway-attempts: ", attempt_number, kCrlf);
@@ -319,9 +337,8 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
   // /openai/v1 surface the body's model) change.
   http::request<http::buffer_body> upstream_request{client_request.method(), "", 11};
   for (const auto& field : client_request) {
-    const beast::string_view name = field.name_string();
-    if (!DropFromClientRequest(absl::string_view(name.data(), name.size()))) {
-      upstream_request.insert(name, field.value());
+    if (!DropFromClientRequest(field)) {
+      upstream_request.insert(field.name(), field.name_string(), field.value());
     }
   }
   upstream_request.keep_alive(true);
