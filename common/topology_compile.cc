@@ -33,28 +33,43 @@ const T& Get(const Index<T>& index, const std::string& name) {
   return *index.at(name);
 }
 
-class Compiler {
- public:
-  Compiler(const v1::Topology& topology, const CompileOptions& options)
-      : topology_(topology), options_(options) {
-    IndexByName(topology.regions(), regions_);
-    IndexByName(topology.instances(), instances_);
-    IndexByName(topology.pools(), pools_);
+}  // namespace
+
+// Name lookups over one topology, built once per RoutingTableCompiler.
+struct RoutingTableCompiler::Indexes {
+  Indexes(const v1::Topology& topology, const CompileOptions& options)
+      : topology(topology), options(options) {
+    IndexByName(topology.regions(), regions);
+    IndexByName(topology.instances(), instances);
+    IndexByName(topology.pools(), pools);
     for (const v1::Deployment& d : topology.deployments()) {
-      deployments_.try_emplace(absl::StrCat(d.instance(), "/", d.name()), &d);
+      deployments.try_emplace(absl::StrCat(d.instance(), "/", d.name()), &d);
     }
   }
 
-  const v1::Region* FindRegion(absl::string_view name) const {
-    auto it = regions_.find(name);
-    return it == regions_.end() ? nullptr : it->second;
-  }
+  const v1::Topology& topology;
+  const CompileOptions options;
+  Index<v1::Region> regions;
+  Index<v1::Instance> instances;
+  Index<v1::Deployment> deployments;  // by "<instance>/<name>"
+  Index<v1::Pool> pools;
+};
 
-  v1::RoutingTable Compile(const v1::Region& region, uint64_t version) {
+namespace {
+
+// One region's table: the state of a single compile, written into an empty `table`.
+class Compiler {
+ public:
+  using Indexes = RoutingTableCompiler::Indexes;
+
+  Compiler(const Indexes& indexes, v1::RoutingTable& table)
+      : indexes_(indexes), topology_(indexes.topology), options_(indexes.options), table_(table) {}
+
+  void Compile(const v1::Region& region, uint64_t version, int64_t now_unix_ms) {
     table_.set_version(version);
     table_.set_region(region.name());
     table_.set_stamp(region.stamp());
-    table_.set_compiled_at_unix_ms(options_.now_unix_ms);
+    table_.set_compiled_at_unix_ms(now_unix_ms);
     absl::flat_hash_set<std::string> served;
     for (const v1::Route& route : topology_.routes()) {
       if (route.stamp() == region.stamp()) {
@@ -73,7 +88,6 @@ class Compiler {
       }
     }
     table_.set_open_access(topology_.tenants().empty());
-    return std::move(table_);
   }
 
  private:
@@ -98,7 +112,7 @@ class Compiler {
   void CompileTiers(const google::protobuf::RepeatedPtrField<std::string>& tiers,
                     v1::CompiledSplit* split) {
     for (const std::string& name : tiers) {
-      const v1::Pool& pool = Get(pools_, name);
+      const v1::Pool& pool = Get(indexes_.pools, name);
       v1::CompiledTier* tier = split->add_tiers();
       tier->set_pool(pool.name());
       if (pool.has_priority_limits()) {
@@ -121,8 +135,8 @@ class Compiler {
     if (!inserted) {
       return it->second;
     }
-    const v1::Deployment& deployment = Get(deployments_, id);
-    const v1::Instance& instance = Get(instances_, deployment.instance());
+    const v1::Deployment& deployment = Get(indexes_.deployments, id);
+    const v1::Instance& instance = Get(indexes_.instances, deployment.instance());
     v1::Backend* backend = table_.add_backends();
     backend->set_id(id);
     backend->set_instance(instance.name());
@@ -156,30 +170,58 @@ class Compiler {
     *out->mutable_api_keys() = tenant.api_keys();
   }
 
+  const Indexes& indexes_;
   const v1::Topology& topology_;
   const CompileOptions& options_;
-  Index<v1::Region> regions_;
-  Index<v1::Instance> instances_;
-  Index<v1::Deployment> deployments_;  // by "<instance>/<name>"
-  Index<v1::Pool> pools_;
   absl::flat_hash_map<std::string, uint32_t> backend_index_;
-  v1::RoutingTable table_;
+  v1::RoutingTable& table_;
 };
 
 }  // namespace
 
-absl::StatusOr<v1::RoutingTable> CompileRoutingTable(const v1::Topology& topology,
-                                                     absl::string_view region, uint64_t version,
-                                                     const CompileOptions& options) {
+absl::StatusOr<RoutingTableCompiler> RoutingTableCompiler::Create(const v1::Topology& topology,
+                                                                  const CompileOptions& options) {
   if (absl::Status status = ValidationStatus(ValidateTopology(topology)); !status.ok()) {
     return status;
   }
-  Compiler compiler(topology, options);
-  const v1::Region* found = compiler.FindRegion(region);
-  if (found == nullptr) {
+  return RoutingTableCompiler(std::make_unique<const Indexes>(topology, options));
+}
+
+RoutingTableCompiler::RoutingTableCompiler(std::unique_ptr<const Indexes> indexes)
+    : indexes_(std::move(indexes)) {}
+RoutingTableCompiler::RoutingTableCompiler(RoutingTableCompiler&&) noexcept = default;
+RoutingTableCompiler& RoutingTableCompiler::operator=(RoutingTableCompiler&&) noexcept = default;
+RoutingTableCompiler::~RoutingTableCompiler() = default;
+
+absl::StatusOr<v1::RoutingTable> RoutingTableCompiler::Compile(absl::string_view region,
+                                                               uint64_t version,
+                                                               int64_t now_unix_ms) const {
+  v1::RoutingTable table;
+  if (absl::Status status = CompileInto(region, version, now_unix_ms, &table); !status.ok()) {
+    return status;
+  }
+  return table;
+}
+
+absl::Status RoutingTableCompiler::CompileInto(absl::string_view region, uint64_t version,
+                                               int64_t now_unix_ms, v1::RoutingTable* table) const {
+  auto found = indexes_->regions.find(region);
+  if (found == indexes_->regions.end()) {
     return absl::NotFoundError(absl::StrCat("region '", region, "' is not in the topology"));
   }
-  return compiler.Compile(*found, version);
+  table->Clear();
+  Compiler(*indexes_, *table).Compile(*found->second, version, now_unix_ms);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::RoutingTable> CompileRoutingTable(const v1::Topology& topology,
+                                                     absl::string_view region, uint64_t version,
+                                                     const CompileOptions& options) {
+  absl::StatusOr<RoutingTableCompiler> compiler = RoutingTableCompiler::Create(topology, options);
+  if (!compiler.ok()) {
+    return compiler.status();
+  }
+  return compiler->Compile(region, version, options.now_unix_ms);
 }
 
 }  // namespace spillway

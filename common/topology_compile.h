@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -17,6 +18,33 @@ struct CompileOptions {
   uint64_t tokens_per_ptu_minute = 2500;
   // Stamped into the table as compiled_at_unix_ms; a parameter so compiles are reproducible.
   int64_t now_unix_ms = 0;
+};
+
+// Compiles the tables of many regions from one topology, validating and indexing it once
+// (the control plane compiles every region of each new version). The topology must stay
+// alive and unchanged while the compiler is used.
+class RoutingTableCompiler {
+ public:
+  // The error is ValidationStatus's when `topology` is invalid.
+  static absl::StatusOr<RoutingTableCompiler> Create(const v1::Topology& topology,
+                                                     const CompileOptions& options = {});
+  RoutingTableCompiler(RoutingTableCompiler&&) noexcept;
+  RoutingTableCompiler& operator=(RoutingTableCompiler&&) noexcept;
+  ~RoutingTableCompiler();
+
+  struct Indexes;  // defined in the .cc: the name lookups, built once
+
+  // As CompileRoutingTable, stamped with `now_unix_ms` as compiled_at_unix_ms.
+  absl::StatusOr<v1::RoutingTable> Compile(absl::string_view region, uint64_t version,
+                                           int64_t now_unix_ms) const;
+  // The same into `table` (cleared first), which may live on an arena: a table is hundreds
+  // of thousands of small fields, and allocating them one by one was most of its cost.
+  absl::Status CompileInto(absl::string_view region, uint64_t version, int64_t now_unix_ms,
+                           v1::RoutingTable* table) const;
+
+ private:
+  explicit RoutingTableCompiler(std::unique_ptr<const Indexes> indexes);
+  std::unique_ptr<const Indexes> indexes_;
 };
 
 // The table an agent in `region` receives: its stamp's routes, the backends they reach and

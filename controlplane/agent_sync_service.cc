@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -26,15 +27,15 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     StartRead(&in_);
   }
 
-  void Send(const v1::ControlMessage& message) override {
+  void Send(std::shared_ptr<const v1::ControlMessage> message) override {
     absl::MutexLock lock(&mu_);
     if (done_) {
       return;
     }
-    queue_.push_back(message);
+    queue_.push_back(std::move(message));
     if (!writing_) {
       writing_ = true;
-      StartWrite(&queue_.front());
+      StartWrite(queue_.front().get());
     }
   }
 
@@ -57,7 +58,7 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       }
       return;
     }
-    StartWrite(&queue_.front());
+    StartWrite(queue_.front().get());
   }
 
   void OnReadDone(bool ok) override {
@@ -128,9 +129,9 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
                         info_.agent_id(), std::string(stored.message()));
           return grpc::Status::OK;
         }
-        v1::ControlMessage ack;
-        ack.mutable_usage_ack()->set_sequence(message.usage().sequence());
-        Send(ack);
+        auto ack = std::make_shared<v1::ControlMessage>();
+        ack->mutable_usage_ack()->set_sequence(message.usage().sequence());
+        Send(std::move(ack));
         return grpc::Status::OK;
       }
       default:
@@ -190,7 +191,9 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   bool registered_ = false;  // touched only from reads, which never overlap
 
   absl::Mutex mu_;
-  std::deque<v1::ControlMessage> queue_ ABSL_GUARDED_BY(mu_);
+  // Shared with the fleet (one region's table goes to all its agents); gRPC serializes each
+  // write, so nothing here changes them.
+  std::deque<std::shared_ptr<const v1::ControlMessage>> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;

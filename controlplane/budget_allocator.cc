@@ -62,15 +62,30 @@ void BudgetAllocator::SetTopology(const v1::Topology& topology) {
     tenants_of_stamp[tenant.stamp()].push_back({tenant.name(), tenant.limits().tokens_per_minute(),
                                                 tenant.limits().requests_per_minute()});
   }
+  // A stamp whose tenants or limits changed gets a new split at once. The others keep theirs
+  // (the shares sent stay valid: same tenants in the same order), so an apply that changes
+  // one tenant does not resend every agent of every stamp thousands of unchanged shares.
+  for (const auto* stamps : {&tenants_of_stamp_, &tenants_of_stamp}) {
+    for (const auto& [stamp, unused] : *stamps) {
+      auto before = tenants_of_stamp_.find(stamp);
+      auto after = tenants_of_stamp.find(stamp);
+      if (before == tenants_of_stamp_.end() || after == tenants_of_stamp.end() ||
+          before->second != after->second) {
+        changed_stamps_.insert(stamp);
+      }
+    }
+  }
   stamp_of_region_ = std::move(stamp_of_region);
   tenants_of_stamp_ = std::move(tenants_of_stamp);
-  // A region may have moved to another stamp; the next Rebalance compares every stamp's
-  // split with what was sent, so changed limits go out then.
+  // A region may have moved to another stamp: both stamps' agents changed.
   for (auto& [key, agent] : agents_) {
-    changed_stamps_.insert(agent.stamp);
     auto it = stamp_of_region_.find(agent.region);
-    agent.stamp = it == stamp_of_region_.end() ? "" : it->second;
-    changed_stamps_.insert(agent.stamp);
+    std::string stamp = it == stamp_of_region_.end() ? "" : it->second;
+    if (stamp != agent.stamp) {
+      changed_stamps_.insert(agent.stamp);
+      changed_stamps_.insert(stamp);
+      agent.stamp = std::move(stamp);
+    }
   }
 }
 
@@ -127,34 +142,45 @@ void BudgetAllocator::ReportDemand(AgentKey key, const v1::DemandReport& report)
 std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAllocator::Rebalance(
     std::chrono::steady_clock::time_point now) {
   std::vector<std::pair<AgentKey, v1::TenantBudgets>> out;
+  Rebalance(
+      now, [&out](AgentKey agent) { return &out.emplace_back(agent, v1::TenantBudgets()).second; });
+  return out;
+}
+
+void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
+                                absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
   absl::flat_hash_map<std::string, std::vector<AgentKey>> agents_of_stamp;
   for (const auto& [key, agent] : agents_) {
     agents_of_stamp[agent.stamp].push_back(key);
   }
+  const std::vector<TenantLimit> no_tenants;
   for (auto& [stamp, keys] : agents_of_stamp) {
     std::sort(keys.begin(), keys.end());
-    const std::vector<TenantLimit>* tenants = nullptr;
-    if (auto it = tenants_of_stamp_.find(stamp); it != tenants_of_stamp_.end()) {
-      tenants = &it->second;
-    }
-    // tenant index -> per agent share
-    std::vector<std::vector<v1::TenantBudget>> split(keys.size());
     const bool forced = changed_stamps_.contains(stamp);
     if (auto last = last_push_.find(stamp);
         !forced && last != last_push_.end() && now - last->second < options_.min_push_interval) {
       continue;  // demand moves splits at most once per interval; a later report catches up
     }
+    const std::vector<TenantLimit>* tenants = &no_tenants;
+    if (auto it = tenants_of_stamp_.find(stamp); it != tenants_of_stamp_.end()) {
+      tenants = &it->second;
+    }
+    std::vector<Agent*> agents;
+    for (AgentKey key : keys) {
+      agents.push_back(&agents_.at(key));
+    }
+    // Plain structs, not messages: a stamp of thousands of tenants and tens of agents splits
+    // hundreds of thousands of shares on every topology change.
+    std::vector<std::vector<Share>> split(agents.size(), std::vector<Share>(tenants->size()));
     bool moved = forced;
-    for (std::size_t t = 0; tenants != nullptr && t < tenants->size(); ++t) {
+    std::vector<double> token_demand(agents.size());
+    std::vector<double> request_demand(agents.size());
+    for (std::size_t t = 0; t < tenants->size(); ++t) {
       const TenantLimit& tenant = (*tenants)[t];
-      std::vector<double> token_demand(keys.size());
-      std::vector<double> request_demand(keys.size());
-      for (std::size_t a = 0; a < keys.size(); ++a) {
-        const Agent& agent = agents_.at(keys[a]);
-        if (auto it = agent.demand.find(tenant.name); it != agent.demand.end()) {
-          token_demand[a] = it->second.first;
-          request_demand[a] = it->second.second;
-        }
+      for (std::size_t a = 0; a < agents.size(); ++a) {
+        auto it = agents[a]->demand.find(tenant.name);
+        token_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.first;
+        request_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.second;
       }
       const std::vector<uint64_t> tokens =
           SplitLimit(tenant.tokens_per_minute, token_demand, options_.floor_fraction);
@@ -164,25 +190,27 @@ std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAlloc
           std::max(1.0, options_.hysteresis * static_cast<double>(tenant.tokens_per_minute));
       const double request_step =
           std::max(1.0, options_.hysteresis * static_cast<double>(tenant.requests_per_minute));
-      for (std::size_t a = 0; a < keys.size(); ++a) {
-        v1::TenantBudget budget;
-        budget.set_tenant(tenant.name);
-        budget.set_tokens_per_minute(tokens[a]);
-        budget.set_requests_per_minute(requests[a]);
-        budget.set_limit_tokens_per_minute(tenant.tokens_per_minute);
-        budget.set_limit_requests_per_minute(tenant.requests_per_minute);
-        const Agent& agent = agents_.at(keys[a]);
-        auto sent = agent.sent.find(tenant.name);
-        if (sent == agent.sent.end() ||
-            sent->second.limit_tokens_per_minute() != tenant.tokens_per_minute ||
-            sent->second.limit_requests_per_minute() != tenant.requests_per_minute ||
-            std::abs(static_cast<double>(sent->second.tokens_per_minute()) -
-                     static_cast<double>(tokens[a])) >= token_step ||
-            std::abs(static_cast<double>(sent->second.requests_per_minute()) -
-                     static_cast<double>(requests[a])) >= request_step) {
-          moved = true;
+      for (std::size_t a = 0; a < agents.size(); ++a) {
+        Share& share = split[a][t];
+        share.tokens_per_minute = tokens[a];
+        share.requests_per_minute = requests[a];
+        share.limit_tokens_per_minute = tenant.tokens_per_minute;
+        share.limit_requests_per_minute = tenant.requests_per_minute;
+        if (moved) {
+          continue;  // going out anyway: no need to compare
         }
-        split[a].push_back(std::move(budget));
+        const Agent& agent = *agents[a];
+        if (agent.sent.size() != tenants->size()) {
+          moved = true;
+          continue;
+        }
+        const Share& sent = agent.sent[t];
+        moved = sent.limit_tokens_per_minute != tenant.tokens_per_minute ||
+                sent.limit_requests_per_minute != tenant.requests_per_minute ||
+                std::abs(static_cast<double>(sent.tokens_per_minute) -
+                         static_cast<double>(tokens[a])) >= token_step ||
+                std::abs(static_cast<double>(sent.requests_per_minute) -
+                         static_cast<double>(requests[a])) >= request_step;
       }
     }
     if (!moved) {
@@ -192,20 +220,24 @@ std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAlloc
     // to the limits.
     ++epoch_;
     last_push_[stamp] = now;
-    for (std::size_t a = 0; a < keys.size(); ++a) {
-      Agent& agent = agents_.at(keys[a]);
-      v1::TenantBudgets message;
+    for (std::size_t a = 0; a < agents.size(); ++a) {
+      Agent& agent = *agents[a];
+      v1::TenantBudgets& message = *message_for(keys[a]);
       message.set_epoch(epoch_);
-      agent.sent.clear();
-      for (v1::TenantBudget& budget : split[a]) {
-        agent.sent[budget.tenant()] = budget;
-        *message.add_budgets() = std::move(budget);
+      message.mutable_budgets()->Reserve(static_cast<int>(tenants->size()));
+      for (std::size_t t = 0; t < tenants->size(); ++t) {
+        const Share& share = split[a][t];
+        v1::TenantBudget* budget = message.add_budgets();
+        budget->set_tenant((*tenants)[t].name);
+        budget->set_tokens_per_minute(share.tokens_per_minute);
+        budget->set_requests_per_minute(share.requests_per_minute);
+        budget->set_limit_tokens_per_minute(share.limit_tokens_per_minute);
+        budget->set_limit_requests_per_minute(share.limit_requests_per_minute);
       }
-      out.emplace_back(keys[a], std::move(message));
+      agent.sent = std::move(split[a]);
     }
   }
   changed_stamps_.clear();
-  return out;
 }
 
 std::pair<double, double> BudgetAllocator::Demand(AgentKey key, const std::string& tenant) const {

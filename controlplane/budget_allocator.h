@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "spillway/v1/agent_sync.pb.h"
 #include "spillway/v1/topology.pb.h"
 
@@ -50,6 +51,11 @@ class BudgetAllocator {
   // changed enough (see BudgetOptions).
   std::vector<std::pair<AgentKey, v1::TenantBudgets>> Rebalance(
       std::chrono::steady_clock::time_point now);
+  // The same, each agent's message built into the one `message_for(agent)` returns (the
+  // fleet puts them on arenas: a split is thousands of small messages per agent). Calls
+  // come one agent at a time, each message complete before the next call.
+  void Rebalance(std::chrono::steady_clock::time_point now,
+                 absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for);
 
   // Smoothed demand per minute (tokens, requests) of one agent for one tenant, for tests.
   std::pair<double, double> Demand(AgentKey agent, const std::string& tenant) const;
@@ -59,14 +65,24 @@ class BudgetAllocator {
     std::string name;
     uint64_t tokens_per_minute = 0;
     uint64_t requests_per_minute = 0;
+    bool operator==(const TenantLimit&) const = default;
+  };
+  // One agent's share of one tenant's limits, and the limits it was split from.
+  struct Share {
+    uint64_t tokens_per_minute = 0;
+    uint64_t requests_per_minute = 0;
+    uint64_t limit_tokens_per_minute = 0;
+    uint64_t limit_requests_per_minute = 0;
   };
   struct Agent {
     std::string region;
     std::string stamp;
     // tenant -> smoothed (tokens, requests) per minute
     absl::flat_hash_map<std::string, std::pair<double, double>> demand;
-    // tenant -> the share last sent
-    absl::flat_hash_map<std::string, v1::TenantBudget> sent;
+    // The shares last sent, by position in tenants_of_stamp_[stamp] (a change of that list
+    // forces a new split, so positions stay meaningful). A vector, not a map by name:
+    // rebuilding hundreds of thousands of map entries on every push was the cost.
+    std::vector<Share> sent;
   };
 
   BudgetOptions options_;

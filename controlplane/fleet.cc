@@ -1,7 +1,9 @@
-// See fleet.h. Tables are compiled once per (region, version) and shared by the agents of
-// that region; pushes happen under the fleet lock so every stream sees versions in order.
+// See fleet.h. Tables are compiled once per (region, version) and one message is shared by
+// the agents of that region; pushes happen under the fleet lock so every stream sees versions
+// in order.
 #include "controlplane/fleet.h"
 
+#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,6 +11,22 @@
 #include "absl/strings/str_cat.h"
 
 namespace spillway {
+namespace {
+
+// An empty message on an arena of its own, freed with the last reference. A region's table
+// is hundreds of thousands of small fields; on an arena that is a few large allocations,
+// and freeing it takes one free per block.
+std::shared_ptr<v1::ControlMessage> NewArenaMessage() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 64 << 10;
+  options.max_block_size = 1 << 20;
+  auto arena = std::make_shared<google::protobuf::Arena>(options);
+  v1::ControlMessage* message =
+      google::protobuf::Arena::CreateMessage<v1::ControlMessage>(arena.get());
+  return std::shared_ptr<v1::ControlMessage>(std::move(arena), message);
+}
+
+}  // namespace
 
 int64_t UnixMillisNow() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -26,6 +44,7 @@ absl::Status Fleet::Init() {
   }
   absl::MutexLock lock(&mu_);
   current_ = *std::move(loaded);
+  compiler_.reset();
   tables_.clear();
   budgets_.SetTopology(current_.topology);
   return absl::OkStatus();
@@ -41,25 +60,21 @@ absl::Status Fleet::OnTopologyChanged() {
     return absl::OkStatus();
   }
   current_ = *std::move(loaded);
+  compiler_.reset();
   tables_.clear();
   // New shares before new tables: a lowered limit is never enforced with the old split.
   budgets_.SetTopology(current_.topology);
   PushBudgets();
+  PruneExpired();
   for (auto& [stream, connected] : streams_) {
-    absl::StatusOr<v1::RoutingTable> table = TableFor(connected.identity.region);
+    absl::StatusOr<const RegionTable*> table = TableFor(connected.identity.region);
     if (!table.ok()) {
       spdlog::warn("no table for agent {} in region {}: {}", connected.identity.agent_id,
                    connected.identity.region, std::string(table.status().message()));
       continue;
     }
-    connected.backend_ids.clear();
-    for (const v1::Backend& backend : table->backends()) {
-      connected.backend_ids.insert(backend.id());
-    }
-    v1::ControlMessage message;
-    *message.mutable_table() = *std::move(table);
-    *message.mutable_table()->mutable_health() = OverlayFor(connected.backend_ids);
-    stream->Send(message);
+    connected.backend_ids = (*table)->backend_ids;
+    stream->Send((*table)->message);
   }
   spdlog::info("topology version {} pushed to {} connected agent(s)", current_.version,
                streams_.size());
@@ -76,23 +91,47 @@ v1::Topology Fleet::topology() const {
   return current_.topology;
 }
 
-absl::StatusOr<v1::RoutingTable> Fleet::TableFor(const std::string& region) {
+absl::StatusOr<const Fleet::RegionTable*> Fleet::TableFor(const std::string& region) {
   if (current_.version == 0) {
     return absl::FailedPreconditionError("no topology has been applied yet");
   }
   auto cached = tables_.find(region);
   if (cached != tables_.end()) {
-    return cached->second;
+    RegionTable& entry = cached->second;
+    if (entry.health_generation != health_generation_) {
+      // Health moved since: one copy per region, not one per agent.
+      std::shared_ptr<v1::ControlMessage> message = NewArenaMessage();
+      *message = *entry.message;
+      *message->mutable_table()->mutable_health() = OverlayFor(entry.backend_ids);
+      entry.message = std::move(message);
+      entry.health_generation = health_generation_;
+    }
+    return &entry;
   }
-  CompileOptions options = options_;
-  options.now_unix_ms = UnixMillisNow();
-  absl::StatusOr<v1::RoutingTable> table =
-      CompileRoutingTable(current_.topology, region, current_.version, options);
-  if (!table.ok()) {
-    return table.status();
+  if (!compiler_.has_value()) {
+    absl::StatusOr<RoutingTableCompiler> compiler =
+        RoutingTableCompiler::Create(current_.topology, options_);
+    if (!compiler.ok()) {
+      return compiler.status();
+    }
+    compiler_ = *std::move(compiler);
   }
-  tables_.emplace(region, *table);
-  return table;
+  std::shared_ptr<v1::ControlMessage> message = NewArenaMessage();
+  if (absl::Status status = compiler_->CompileInto(region, current_.version, UnixMillisNow(),
+                                                   message->mutable_table());
+      !status.ok()) {
+    return status;
+  }
+  auto backend_ids = std::make_shared<absl::flat_hash_set<std::string>>();
+  for (const v1::Backend& backend : message->table().backends()) {
+    backend_ids->insert(backend.id());
+  }
+  RegionTable entry;
+  entry.backend_ids = std::move(backend_ids);
+  *message->mutable_table()->mutable_health() = OverlayFor(entry.backend_ids);
+  entry.message = std::move(message);
+  entry.health_generation = health_generation_;
+  return &tables_.insert_or_assign(region, std::move(entry)).first->second;
 }
 
 std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
@@ -104,23 +143,20 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   connected.budget_key = ++next_budget_key_;
   budgets_.AddAgent(connected.budget_key, identity.region);
   PushBudgets();
-  absl::StatusOr<v1::RoutingTable> table = TableFor(identity.region);
+  PruneExpired();
+  absl::StatusOr<const RegionTable*> table = TableFor(identity.region);
   if (!table.ok()) {
     return std::string(table.status().message());
   }
-  for (const v1::Backend& backend : table->backends()) {
-    connected.backend_ids.insert(backend.id());
-  }
-  PruneExpired();
-  v1::ControlMessage message;
+  connected.backend_ids = (*table)->backend_ids;
   if (applied_version != current_.version) {
-    *message.mutable_table() = *std::move(table);
-    *message.mutable_table()->mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send((*table)->message);
   } else {
     // It has this version already (a reconnect): only what changed meanwhile, the health.
-    *message.mutable_health() = OverlayFor(connected.backend_ids);
+    auto message = std::make_shared<v1::ControlMessage>();
+    *message->mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send(std::move(message));
   }
-  stream->Send(message);
   return "";
 }
 
@@ -146,23 +182,21 @@ void Fleet::ReportDemand(AgentStream* stream, const v1::DemandReport& report) {
 }
 
 void Fleet::PushBudgets() {
-  std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> budgets =
-      budgets_.Rebalance(std::chrono::steady_clock::now());
-  if (budgets.empty()) {
-    return;
-  }
   absl::flat_hash_map<BudgetAllocator::AgentKey, AgentStream*> by_key;
   for (const auto& [stream, connected] : streams_) {
     by_key[connected.budget_key] = stream;
   }
-  for (auto& [key, message_budgets] : budgets) {
+  std::vector<std::pair<AgentStream*, std::shared_ptr<v1::ControlMessage>>> messages;
+  budgets_.Rebalance(std::chrono::steady_clock::now(), [&](BudgetAllocator::AgentKey key) {
     auto it = by_key.find(key);
-    if (it == by_key.end()) {
-      continue;
+    std::shared_ptr<v1::ControlMessage> message = NewArenaMessage();
+    messages.emplace_back(it == by_key.end() ? nullptr : it->second, message);
+    return message->mutable_budgets();
+  });
+  for (auto& [stream, message] : messages) {
+    if (stream != nullptr) {
+      stream->Send(std::move(message));
     }
-    v1::ControlMessage message;
-    *message.mutable_budgets() = std::move(message_budgets);
-    it->second->Send(message);
   }
 }
 
@@ -188,6 +222,7 @@ void Fleet::ReportThrottle(const v1::ThrottleEvent& event, const std::string& re
   health.set_until_unix_ms(until);
   health.set_reported_by(reporter);
   health.set_reason(absl::StrCat("429, retry after ", event.retry_after_ms(), " ms"));
+  ++health_generation_;
   PushHealth();
 }
 
@@ -203,6 +238,7 @@ void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::stri
     health.set_reported_by(reporter);
     health.set_reason(transition.reason());
   }
+  ++health_generation_;
   PushHealth();
 }
 
@@ -218,11 +254,11 @@ v1::HealthOverlay Fleet::Health() const {
   return overlay;
 }
 
-v1::HealthOverlay Fleet::OverlayFor(const absl::flat_hash_set<std::string>& backend_ids) const {
+v1::HealthOverlay Fleet::OverlayFor(const BackendIds& backend_ids) const {
   v1::HealthOverlay overlay;
   overlay.set_generated_at_unix_ms(UnixMillisNow());
   for (const auto& [id, health] : health_) {
-    if (backend_ids.contains(id)) {
+    if (backend_ids != nullptr && backend_ids->contains(id)) {
       *overlay.add_backends() = health;
     }
   }
@@ -232,17 +268,19 @@ v1::HealthOverlay Fleet::OverlayFor(const absl::flat_hash_set<std::string>& back
 void Fleet::PushHealth() {
   PruneExpired();
   for (const auto& [stream, connected] : streams_) {
-    v1::ControlMessage message;
-    *message.mutable_health() = OverlayFor(connected.backend_ids);
-    stream->Send(message);
+    auto message = std::make_shared<v1::ControlMessage>();
+    *message->mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send(std::move(message));
   }
 }
 
 void Fleet::PruneExpired() {
   const int64_t now = UnixMillisNow();
-  absl::erase_if(health_, [now](const auto& entry) {
-    return entry.second.until_unix_ms() != 0 && entry.second.until_unix_ms() <= now;
-  });
+  if (absl::erase_if(health_, [now](const auto& entry) {
+        return entry.second.until_unix_ms() != 0 && entry.second.until_unix_ms() <= now;
+      }) > 0) {
+    ++health_generation_;
+  }
 }
 
 }  // namespace spillway

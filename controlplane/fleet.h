@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +20,12 @@
 
 namespace spillway {
 
-// One connected agent's stream, as the fleet sees it. Send must not block.
+// One connected agent's stream, as the fleet sees it. Send must not block. Messages are
+// shared and immutable: one region's table goes to all of that region's agents uncopied.
 class AgentStream {
  public:
   virtual ~AgentStream() = default;
-  virtual void Send(const v1::ControlMessage& message) = 0;
+  virtual void Send(std::shared_ptr<const v1::ControlMessage> message) = 0;
 };
 
 struct AgentIdentity {
@@ -60,15 +63,24 @@ class Fleet {
   void ReportDemand(AgentStream* stream, const v1::DemandReport& report);
 
  private:
+  using BackendIds = std::shared_ptr<const absl::flat_hash_set<std::string>>;
   struct Connected {
     AgentIdentity identity;
-    absl::flat_hash_set<std::string> backend_ids;  // what its table lets it see
-    uint64_t budget_key = 0;                       // its key in budgets_
+    BackendIds backend_ids;   // what its table lets it see; null until it has one
+    uint64_t budget_key = 0;  // its key in budgets_
+  };
+  // A region's table of the current version, ready to send with the health overlay as of
+  // `health_generation`.
+  struct RegionTable {
+    std::shared_ptr<const v1::ControlMessage> message;
+    BackendIds backend_ids;
+    uint64_t health_generation = 0;
   };
 
-  absl::StatusOr<v1::RoutingTable> TableFor(const std::string& region)
+  // Compiled on first use per (region, version); the overlay is refreshed when health moved.
+  absl::StatusOr<const RegionTable*> TableFor(const std::string& region)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::HealthOverlay OverlayFor(const absl::flat_hash_set<std::string>& backend_ids) const
+  v1::HealthOverlay OverlayFor(const BackendIds& backend_ids) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PushHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PruneExpired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -79,8 +91,11 @@ class Fleet {
   const CompileOptions options_;
   mutable absl::Mutex mu_;
   StoredTopology current_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, v1::RoutingTable> tables_ ABSL_GUARDED_BY(mu_);
+  // Validates and indexes current_ once for all its regions; empty until first needed.
+  std::optional<RoutingTableCompiler> compiler_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, RegionTable> tables_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, v1::BackendHealth> health_ ABSL_GUARDED_BY(mu_);
+  uint64_t health_generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change of health_
   absl::flat_hash_map<AgentStream*, Connected> streams_ ABSL_GUARDED_BY(mu_);
   BudgetAllocator budgets_ ABSL_GUARDED_BY(mu_);
   uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;

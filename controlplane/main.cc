@@ -2,6 +2,7 @@
 // operators and the AgentSync stream to agents, and pushes each region its routing table.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -107,7 +108,18 @@ std::shared_ptr<grpc::ServerCredentials> Credentials() {
   return grpc::SslServerCredentials(options);
 }
 
+// Applying a large fleet allocates and frees over a hundred MB (copies of the topology, one
+// table per region, budget splits). By default glibc hands freed memory back to the kernel
+// at once, so every apply faulted it all in again, page by page; keeping it makes repeated
+// applies about a tenth cheaper. The resident size stays that of the largest apply.
+void KeepFreedMemory() {
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+}
+
 int Run() {
+  KeepFreedMemory();
   const std::string db = absl::GetFlag(FLAGS_db);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   if (db.empty()) {

@@ -11,9 +11,9 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -88,31 +88,11 @@ absl::StatusOr<StoredTopology> ReadTopology(sqlite3* db) {
   return stored;
 }
 
-// Writes what turns `from` into `to` (entries whose bytes or position changed, removals),
-// the new version and its history row. The caller holds the write transaction.
-absl::Status WriteTopology(sqlite3* db, const v1::Topology& from, const v1::Topology& to,
+// Writes what turns `before` into `after` (entries whose bytes or position changed,
+// removals), the new version and its history row. The caller holds the write transaction.
+absl::Status WriteTopology(sqlite3* db, const EntryMap& before, const EntryMap& after,
                            uint64_t version, absl::string_view operation,
                            const std::vector<v1::DiffEntry>& diff) {
-  using Key = std::pair<int, std::string>;
-  struct Stored {
-    int position;
-    std::string bytes;
-  };
-  // Position counts within a kind; TopologyEntries lists kind by kind.
-  auto positioned = [](const v1::Topology& topology) {
-    std::map<Key, Stored> result;
-    int position = 0;
-    int kind = -1;
-    for (const TopologyEntry& entry : TopologyEntries(topology)) {
-      position = entry.kind == kind ? position + 1 : 0;
-      kind = entry.kind;
-      result.try_emplace(Key(entry.kind, entry.name), Stored{position, EntryBytes(*entry.message)});
-    }
-    return result;
-  };
-  const std::map<Key, Stored> before = positioned(from);
-  const std::map<Key, Stored> after = positioned(to);
-
   absl::StatusOr<Statement> upsert = Statement::Prepare(
       db,
       "INSERT INTO entries (kind, name, position, body) VALUES (?1, ?2, ?3, ?4) "
@@ -182,14 +162,18 @@ absl::StatusOr<v1::ApplyResponse> ChangeTopology(
   if (!current.ok()) {
     return current.status();
   }
-  v1::Topology desired = current->topology;
+  // The current entries' bytes serve the diff and the write; the topology itself becomes
+  // the desired one in place (no copy of a large fleet's topology per change).
+  const EntryMap before = EntriesByKey(current->topology);
+  v1::Topology desired = std::move(current->topology);
   if (absl::Status status = edit(desired); !status.ok()) {
     return status;
   }
   if (absl::Status status = ValidationStatus(ValidateTopology(desired)); !status.ok()) {
     return status;
   }
-  std::vector<v1::DiffEntry> diff = DiffTopologies(current->topology, desired);
+  const EntryMap after = EntriesByKey(desired);
+  std::vector<v1::DiffEntry> diff = DiffEntries(before, after);
   v1::ApplyResponse response;
   response.set_version(current->version);
   for (v1::DiffEntry& entry : diff) {
@@ -199,7 +183,7 @@ absl::StatusOr<v1::ApplyResponse> ChangeTopology(
     return response;  // the transaction rolls back; it wrote nothing
   }
   const uint64_t version = current->version + 1;
-  if (absl::Status status = WriteTopology(db, current->topology, desired, version, operation, diff);
+  if (absl::Status status = WriteTopology(db, before, after, version, operation, diff);
       !status.ok()) {
     return status;
   }
@@ -366,22 +350,31 @@ namespace {
 // them, so re-applying a file never locks a tenant's clients out. A YAML key of the same
 // name replaces one; `keys revoke` removes one.
 void KeepMintedKeys(const v1::Topology& current, v1::Topology& desired) {
-  for (v1::Tenant& tenant : *desired.mutable_tenants()) {
-    for (const v1::Tenant& before : current.tenants()) {
-      if (before.name() != tenant.name()) {
-        continue;
+  // By tenant name, only the tenants holding minted keys: few, and a fleet has thousands
+  // of tenants, so no pass over one list per entry of the other.
+  absl::flat_hash_map<absl::string_view, std::vector<const v1::ApiKey*>> minted;
+  for (const v1::Tenant& before : current.tenants()) {
+    for (const v1::ApiKey& key : before.api_keys()) {
+      if (!key.created_at().empty()) {
+        minted[before.name()].push_back(&key);
       }
-      for (const v1::ApiKey& key : before.api_keys()) {
-        if (key.created_at().empty()) {
-          continue;
-        }
-        bool named = false;
-        for (const v1::ApiKey& given : tenant.api_keys()) {
-          named |= given.name() == key.name();
-        }
-        if (!named) {
-          *tenant.add_api_keys() = key;
-        }
+    }
+  }
+  if (minted.empty()) {
+    return;
+  }
+  for (v1::Tenant& tenant : *desired.mutable_tenants()) {
+    auto keys = minted.find(tenant.name());
+    if (keys == minted.end()) {
+      continue;
+    }
+    for (const v1::ApiKey* key : keys->second) {
+      bool named = false;
+      for (const v1::ApiKey& given : tenant.api_keys()) {
+        named |= given.name() == key->name();
+      }
+      if (!named) {
+        *tenant.add_api_keys() = *key;
       }
     }
   }
@@ -492,17 +485,16 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::RevokeKey(const std::string& te
       });
 }
 
-absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
-  if (agent.agent_id().empty()) {
-    return absl::InvalidArgumentError("agent: agent_id is empty");
-  }
-  absl::MutexLock lock(&impl_->mu);
-  Transaction transaction(db_);
+namespace {
+
+// One agent row, inserted or replaced, in its own transaction.
+absl::Status UpsertAgent(sqlite3* db, const v1::AgentInfo& agent) {
+  Transaction transaction(db);
   if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
     return status;
   }
   absl::StatusOr<Statement> upsert = Statement::Prepare(
-      db_,
+      db,
       "INSERT INTO agents (agent_id, region, acked_version, connected, last_seen_unix_ms, "
       "last_nack_reason, listen_address) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
       "ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, "
@@ -522,6 +514,30 @@ absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
                             .Bind(7, agent.listen_address())
                             .Run();
   return status.ok() ? transaction.Commit() : status;
+}
+
+}  // namespace
+
+absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
+  if (agent.agent_id().empty()) {
+    return absl::InvalidArgumentError("agent: agent_id is empty");
+  }
+  absl::MutexLock lock(&impl_->mu);
+  // Every agent's hello and every ack lands here, 100 of them within a second of an apply,
+  // on the threads that serve the streams. An agent row is advisory (the agent states its
+  // version again on every hello), so it is committed without waiting for the disk: the
+  // next topology commit (synchronous FULL) syncs it along, and a crash can lose only the
+  // last few acks, never a topology change, and never consistency (WAL).
+  if (absl::Status status = sqlite::Exec(db_, "PRAGMA synchronous = NORMAL", "agent record");
+      !status.ok()) {
+    return status;
+  }
+  absl::Status recorded = UpsertAgent(db_, agent);
+  if (absl::Status status = sqlite::Exec(db_, "PRAGMA synchronous = FULL", "agent record");
+      !status.ok()) {
+    return status;
+  }
+  return recorded;
 }
 
 absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {

@@ -77,17 +77,6 @@ std::optional<int> IndexOf(const google::protobuf::RepeatedPtrField<T>& field,
   return std::nullopt;
 }
 
-using EntryKey = std::pair<int, std::string>;  // kind, qualified name
-
-// Entry bytes by (kind, name); the first declaration of a name wins.
-std::map<EntryKey, std::string> BytesByKey(const v1::Topology& topology) {
-  std::map<EntryKey, std::string> bytes;
-  for (const TopologyEntry& entry : TopologyEntries(topology)) {
-    bytes.try_emplace(EntryKey(entry.kind, entry.name), EntryBytes(*entry.message));
-  }
-  return bytes;
-}
-
 v1::DiffEntry MakeDiffEntry(const EntryKey& key, v1::DiffEntry::Change change) {
   v1::DiffEntry entry;
   entry.set_kind(static_cast<v1::Kind>(key.first));
@@ -142,9 +131,25 @@ std::string EntryBytes(const google::protobuf::Message& message) {
   return bytes;
 }
 
+EntryMap EntriesByKey(const v1::Topology& topology) {
+  EntryMap entries;
+  // Position counts within a kind; TopologyEntries lists kind by kind.
+  int position = 0;
+  int kind = -1;
+  for (const TopologyEntry& entry : TopologyEntries(topology)) {
+    position = entry.kind == kind ? position + 1 : 0;
+    kind = entry.kind;
+    entries.try_emplace(EntryKey(entry.kind, entry.name),
+                        EntryRecord{position, EntryBytes(*entry.message)});
+  }
+  return entries;
+}
+
 std::vector<v1::DiffEntry> DiffTopologies(const v1::Topology& from, const v1::Topology& to) {
-  const std::map<EntryKey, std::string> before = BytesByKey(from);
-  const std::map<EntryKey, std::string> after = BytesByKey(to);
+  return DiffEntries(EntriesByKey(from), EntriesByKey(to));
+}
+
+std::vector<v1::DiffEntry> DiffEntries(const EntryMap& before, const EntryMap& after) {
   std::vector<v1::DiffEntry> diff;
   auto b = before.begin();
   auto a = after.begin();
@@ -157,7 +162,7 @@ std::vector<v1::DiffEntry> DiffTopologies(const v1::Topology& from, const v1::To
       diff.push_back(MakeDiffEntry(a->first, v1::DiffEntry::CHANGE_ADDED));
       ++a;
     } else {
-      if (a->second != b->second) {
+      if (a->second.bytes != b->second.bytes) {
         diff.push_back(MakeDiffEntry(a->first, v1::DiffEntry::CHANGE_CHANGED));
       }
       ++a;

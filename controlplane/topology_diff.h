@@ -2,7 +2,9 @@
 // diff of two topologies in those terms: what Apply reports and what the store rewrites.
 #pragma once
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -30,10 +32,21 @@ std::vector<TopologyEntry> TopologyEntries(const v1::Topology& topology);
 // bytes are what the store keeps and what the diff compares.
 std::string EntryBytes(const google::protobuf::Message& message);
 
+// Every entry by (kind, qualified name): its position within its kind and its EntryBytes.
+// Names declared twice (which validation refuses) count once, by their first declaration.
+// Computed once per topology, it serves both the diff and the store's write.
+struct EntryRecord {
+  int position = 0;
+  std::string bytes;
+};
+using EntryKey = std::pair<int, std::string>;  // kind, qualified name
+using EntryMap = std::map<EntryKey, EntryRecord>;
+EntryMap EntriesByKey(const v1::Topology& topology);
+
 // What turns `from` into `to`: ADDED, CHANGED (bytes differ) and REMOVED entries, ordered by
-// kind, then by qualified name. Order within a kind is not a change. Names declared twice
-// (which validation refuses) count once, by their first declaration.
+// kind, then by qualified name. Order within a kind is not a change.
 std::vector<v1::DiffEntry> DiffTopologies(const v1::Topology& from, const v1::Topology& to);
+std::vector<v1::DiffEntry> DiffEntries(const EntryMap& from, const EntryMap& to);
 
 // One line per entry, e.g. "added route us/gpt-4o", for the topology history.
 std::string FormatDiff(const std::vector<v1::DiffEntry>& diff);
