@@ -22,6 +22,21 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 using tcp = asio::ip::tcp;
 
+// A coroutine of its own: its locals would otherwise sit in every idle session's frame.
+asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_code ec,
+                                      AgentContext& context) {
+  ErrorReply error{400, "BadRequest", absl::StrCat("Malformed HTTP request: ", ec.message())};
+  if (ec == http::error::body_limit) {
+    error = {413, "RequestEntityTooLarge",
+             absl::StrCat("The request body exceeds this gateway's limit of ", context.body_limit,
+                          " bytes.")};
+  } else if (ec == beast::error::timeout) {
+    error = {408, "RequestTimeout", "The request was not received in time."};
+  }
+  auto response = MakeErrorResponse(error, false);
+  co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
+}
+
 asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
                                  RequestHandler& handler) {
   beast::tcp_stream stream(std::move(socket));
@@ -37,16 +52,7 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       break;
     }
     if (ec) {
-      ErrorReply error{400, "BadRequest", absl::StrCat("Malformed HTTP request: ", ec.message())};
-      if (ec == http::error::body_limit) {
-        error = {413, "RequestEntityTooLarge",
-                 absl::StrCat("The request body exceeds this gateway's limit of ",
-                              context.body_limit, " bytes.")};
-      } else if (ec == beast::error::timeout) {
-        error = {408, "RequestTimeout", "The request was not received in time."};
-      }
-      auto response = MakeErrorResponse(error, false);
-      co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
+      co_await RefuseMalformed(stream, ec, context);
       break;
     }
     const bool keep_alive = co_await handler.Handle(stream, parser.get());

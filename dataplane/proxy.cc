@@ -29,7 +29,8 @@ namespace {
 
 using std::chrono::milliseconds;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kRelayChunk = 16 * 1024;
+// nginx's proxy buffer size: every open stream holds one, in its coroutine frame.
+constexpr std::size_t kRelayChunk = 4 * 1024;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 
 enum class AttemptKind {
@@ -188,6 +189,7 @@ struct Attempt {
     AttemptResult result;
     result.kind = AttemptKind::kRelayed;
     result.status = parser.get().result_int();
+    std::string().swap(*request_head);  // no further attempt: free it for the stream's life
     outcome->status = result.status;
     outcome->backend_id = backend.config->id();
     outcome->backend_config = backend.config;
@@ -254,6 +256,16 @@ struct Attempt {
               read_ec == beast::error::timeout ? std::string("idle timeout") : read_ec.message());
           break;
         }
+        // Parse what has already arrived into the same chunk, so a burst of events leaves in
+        // one write instead of one per event (as nginx does with proxy_buffering off).
+        while (!parser.is_done() && buffer.size() > 0 && response.body().size > 0) {
+          beast::error_code put_ec;
+          const std::size_t used = parser.put(buffer.data(), put_ec);
+          buffer.consume(used);
+          if (put_ec || used == 0) {
+            break;  // an incomplete chunk, a full buffer, or an error the next read reports
+          }
+        }
         const std::size_t got = sizeof(chunk) - response.body().size;
         usage.Feed(absl::string_view(chunk, got));
         relayed = absl::string_view(chunk, got);
@@ -290,7 +302,10 @@ struct Attempt {
         *release_connection = false;
         co_return result;
       }
-      head_sent = true;
+      if (!head_sent) {
+        head_sent = true;
+        std::string().swap(head);  // a long stream need not keep it: 10k streams, 10 MB
+      }
     } while (!parser.is_done());
 
     if (upstream_failed) {

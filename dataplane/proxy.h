@@ -50,7 +50,7 @@ struct ProxyRequest {
 
 struct ProxyOutcome {
   unsigned status = 0;
-  std::string backend_id;  // the backend that answered, empty if none did
+  std::string backend_id;                       // the backend that answered, empty if none did
   const v1::Backend* backend_config = nullptr;  // ... and its config (owned by the snapshot)
   int attempts = 0;
   Usage usage;

@@ -34,8 +34,8 @@ absl::StatusOr<UpstreamAddress> ParseEndpoint(absl::string_view url);
 struct SnapshotBackend {
   const v1::Backend* config = nullptr;  // points into the snapshot's own table
   UpstreamAddress address;
-  std::string path_prefix;      // "/openai/deployments/<deployment>"
-  std::string api_key;          // resolved from the agent host's env or file; never logged
+  std::string path_prefix;  // "/openai/deployments/<deployment>"
+  std::string api_key;      // resolved from the agent host's env or file; never logged
   // Microsoft Entra ID auth instead of api_key: the credential's shared token source.
   std::shared_ptr<EntraTokenSource> entra_token;
   std::string unusable_reason;  // non-empty: skipped by the router (e.g. missing key)

@@ -109,6 +109,12 @@ void UsageScanner::Feed(absl::string_view bytes) {
   if (tail_.size() + bytes.size() > kTailBytes) {
     tail_.erase(0, tail_.size() + bytes.size() - kTailBytes);
   }
+  if (tail_.size() + bytes.size() > tail_.capacity()) {
+    // Exactly the tail's size at most: a doubling string would hold up to twice that for the
+    // life of every long stream.
+    tail_.reserve(
+        std::min(kTailBytes, std::max(tail_.size() + bytes.size(), 2 * tail_.capacity())));
+  }
   tail_.append(bytes.data(), bytes.size());
 }
 
