@@ -1,0 +1,1548 @@
+#!/usr/bin/env python3
+"""Spillway data-plane benchmark (issue 6): the agent against nginx on this machine.
+
+Starts every process itself (mock backends, an nginx reverse proxy, spillway-agent with
+everything a production request does switched on, wrk, spillway-bench-client) on ports chosen
+at run time, measures the scenarios alternating direct / nginx / agent, prints a table and one
+PASS/FAIL line per target, and writes tests/bench/results/latest.{json,md}. Exit code 0 when
+every target passes. Python 3 standard library only; tests/bench/run.sh is the one command.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESULTS_DIR = os.path.join(ROOT, "tests", "bench", "results")
+EXAMPLE_TOPOLOGY = os.path.join(os.path.dirname(ROOT), "shared", "examples", "topology.yaml")
+
+API_VERSION = "2024-10-21"
+BACKEND_KEY = "bench-backend-key"
+BACKEND_KEY_ENV = "SPILLWAY_BENCH_BACKEND_KEY"
+TENANT_KEY = "bench-tenant-key"
+REGION = "eastus2"
+SMALL_TOKENS = 16  # completion tokens of a "small" non-streaming chat completion
+STREAM_CHUNKS = 50  # content chunks per SSE stream
+STREAMS_TARGET = 10000
+MIB = 1024 * 1024
+
+CHAT_BODY = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
+                        "max_tokens": SMALL_TOKENS}, separators=(",", ":"))
+STREAM_BODY = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
+                          "max_tokens": STREAM_CHUNKS, "stream": True}, separators=(",", ":"))
+
+# Limits far above anything a 2-core machine can reach, so nothing ever throttles: the
+# benchmark measures the work of checking them, not their effect.
+HUGE_TPM = 10_000_000_000
+HUGE_RPM = 100_000_000
+HUGE_CAPACITY = 100_000
+
+# The main mock: the PTU and Standard deployments of route "chat", and "-sse" twins for streams
+# (an nginx backend with canned replies can only tell streams apart by the path).
+MAIN_MOCK_ARGS = [
+    "--deployments", "ptu:ptu=%d,std:tpm=%d,ptu-sse:ptu=%d,std-sse:tpm=%d" % (
+        HUGE_CAPACITY, HUGE_TPM, HUGE_CAPACITY, HUGE_TPM),
+    "--tokens-per-ptu-minute", "100000000",
+    "--completion-tokens", str(STREAM_CHUNKS)]
+
+ALL_SCENARIOS = ["c1", "c32", "c256", "sse", "failover", "streams10k", "idle", "allocs",
+                 "controlplane"]
+WRK_SCENARIOS = {  # name -> (connections, streaming)
+    "c1": (1, False),
+    "c32": (32, False),
+    "c256": (256, False),
+    "sse": (32, True),
+}
+
+
+class BenchError(Exception):
+    """A scenario could not be measured (a process died, a port never opened, ...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+def raise_nofile():
+    """preexec_fn: children get the hard open-file limit as their soft limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Process:
+    """A child in its own process group, output to a log file; stop() ends the whole group."""
+
+    registry = []
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.log = open(log_path, "wb")
+        self.popen = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=full_env,
+                                      start_new_session=True, preexec_fn=raise_nofile)
+        self.pid = self.popen.pid
+        Process.registry.append(self)
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def wait_for_line(self, pattern, timeout=15.0):
+        """Waits until the log holds a line matching `pattern`; returns the match."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.log_path, "r", errors="replace") as f:
+                for line in f:
+                    m = regex.search(line)
+                    if m:
+                        return m
+            if not self.alive():
+                raise BenchError("%s exited with %s before saying %r:\n%s" % (
+                    self.name, self.popen.returncode, pattern, self.tail()))
+            time.sleep(0.02)
+        raise BenchError("%s did not say %r within %.0f s:\n%s" % (
+            self.name, pattern, timeout, self.tail()))
+
+    def tail(self, lines=15):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout=5.0):
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left of the group (nginx workers, a stuck child) goes now.
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.log.close()
+        if self in Process.registry:
+            Process.registry.remove(self)
+
+    @classmethod
+    def stop_all(cls):
+        for proc in reversed(list(cls.registry)):
+            proc.stop()
+
+
+def run_command(argv, timeout, env=None):
+    """Runs a short-lived child to completion in its own group; returns (rc, stdout, stderr)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, env=full_env, start_new_session=True,
+                             preexec_fn=raise_nofile)
+    try:
+        out, err = popen.communicate(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        popen.communicate()
+        raise
+    return popen.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if not proc.alive():
+                raise BenchError("%s exited with %s:\n%s" % (proc.name, proc.popen.returncode,
+                                                             proc.tail()))
+            time.sleep(0.02)
+    raise BenchError("%s never listened on port %d:\n%s" % (proc.name, port, proc.tail()))
+
+
+# --------------------------------------------------------------------------------------------
+# /proc
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (every thread), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid):
+    """Resets VmHWM to the current RSS (Linux 4.0+), so each run reports its own peak."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+def children_of(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def machine_info():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/loadavg") as f:
+        loadavg = " ".join(f.read().split()[:3])
+    def first_line(argv):
+        try:
+            rc, out, err = run_command(argv, 10)
+        except OSError:
+            return ""
+        text = (out + err).strip()
+        return text.splitlines()[0] if text else ""
+
+    nginx_version = first_line(["nginx", "-v"])
+    wrk_version = first_line(["wrk", "--version"]).split(" Copyright")[0]
+    commit = first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    if first_line(["git", "-C", ROOT, "status", "--porcelain"]):
+        commit += " (modified)"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "loadavg_at_start": loadavg,
+        "nginx": nginx_version,
+        "wrk": wrk_version,
+        "commit": commit,
+        "rlimit_nofile_hard": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP helpers (for set-up only; load comes from wrk and spillway-bench-client)
+
+
+def http_request(url, body=None, headers=None, timeout=10.0):
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(url, data=data, headers=headers or {},
+                                     method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise BenchError("%s: %s" % (url, e))
+
+
+def chat_path(deployment):
+    return "/openai/deployments/%s/chat/completions?api-version=%s" % (deployment, API_VERSION)
+
+
+# --------------------------------------------------------------------------------------------
+# configuration files
+
+
+def sha256_hex(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def agent_topology(instances, routes):
+    """A standalone topology: `instances` maps instance name -> (endpoint, [(deployment, sku)]);
+    `routes` maps route name -> tiers, each tier a list of "instance/deployment". One pool per
+    tier, one tenant with a key, TPM/RPM limits and every route."""
+    lines = ["# Written by tests/bench/bench.py.",
+             "stamps: [ { name: us } ]",
+             "regions: [ { name: %s, stamp: us } ]" % REGION,
+             "subscriptions: [ { name: bench } ]",
+             "instances:"]
+    for name, (endpoint, _) in instances.items():
+        lines.append('  - { name: %s, region: %s, subscription: bench, endpoint: "%s", '
+                     "auth: { api_key_env: %s } }" % (name, REGION, endpoint, BACKEND_KEY_ENV))
+    lines.append("deployments:")
+    for name, (_, deployments) in instances.items():
+        for deployment, sku in deployments:
+            lines.append('  - { instance: %s, name: %s, model: gpt-4o, version: "1", sku: %s, '
+                         "capacity: %d }" % (name, deployment, sku, HUGE_CAPACITY))
+    lines.append("pools:")
+    route_lines = []
+    for route, tiers in routes.items():
+        pools = []
+        for i, members in enumerate(tiers):
+            pool = "%s-t%d" % (route, i + 1)
+            pools.append(pool)
+            lines.append("  - { name: %s, members: [ %s ] }" % (
+                pool, ", ".join("{ deployment: %s }" % m for m in members)))
+        route_lines.append("  - { name: %s, stamp: us, tiers: [ %s ] }" % (route, ", ".join(pools)))
+    lines.append("routes:")
+    lines.extend(route_lines)
+    lines.extend([
+        "tenants:",
+        "  - name: bench",
+        "    stamp: us",
+        "    priority: standard",
+        "    routes: [ %s ]" % ", ".join(routes),
+        "    limits: { tokens_per_minute: %d, requests_per_minute: %d }" % (HUGE_TPM, HUGE_RPM),
+        "    api_keys: [ { name: bench, sha256: %s } ]" % sha256_hex(TENANT_KEY),
+    ])
+    return "\n".join(lines) + "\n"
+
+
+def nginx_common(tmp, name, port, workers=1):
+    """The parts of an nginx.conf both nginx roles share; everything lives under tmp/name."""
+    prefix = os.path.join(tmp, name)
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(prefix, sub), exist_ok=True)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    head = """# Written by tests/bench/bench.py.
+daemon off;
+worker_processes %d;
+worker_rlimit_nofile %d;
+pid %s/nginx.pid;
+error_log %s/error.log warn;
+events { worker_connections %d; }
+""" % (workers, hard, prefix, prefix, max(1024, hard // 2 - 16))
+    http = """  client_body_temp_path %s/client_body;
+  proxy_temp_path %s/proxy;
+  fastcgi_temp_path %s/fastcgi;
+  uwsgi_temp_path %s/uwsgi;
+  scgi_temp_path %s/scgi;
+  client_max_body_size 32m;
+  keepalive_requests 10000000;
+  keepalive_timeout 75s;
+""" % ((prefix,) * 5)
+    return prefix, head, http
+
+
+def nginx_proxy_conf(tmp, name, port, backend_port):
+    """nginx as a reverse proxy: one worker, keep-alive upstream, no response buffering (SSE),
+    default access log, the backend's key set on every request."""
+    prefix, head, http = nginx_common(tmp, name, port)
+    conf = head + """http {
+%s  access_log %s/access.log;
+  upstream backend {
+    server 127.0.0.1:%d;
+    keepalive 512;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:%d backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header api-key "%s";
+      proxy_buffering off;
+      proxy_read_timeout 120s;
+    }
+  }
+}
+""" % (http, prefix, backend_port, port, BACKEND_KEY)
+    path = os.path.join(prefix, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return prefix, path
+
+
+def canned_words(count):
+    words = ["Hello", " from", " a", " canned", " backend", " of", " fixed", " words", ":",
+             " tokens", " are", " words", " and", " words", " are", " tokens."]
+    return [words[i % len(words)] for i in range(count)]
+
+
+def canned_completion():
+    content = "".join(canned_words(SMALL_TOKENS))
+    return json.dumps({
+        "choices": [{"content_filter_results": {}, "finish_reason": "stop", "index": 0,
+                     "logprobs": None,
+                     "message": {"content": content, "refusal": None, "role": "assistant"}}],
+        "created": 1700000000, "id": "chatcmpl-canned", "model": "gpt-4o",
+        "object": "chat.completion", "prompt_filter_results": [],
+        "system_fingerprint": "fp_canned",
+        "usage": {"completion_tokens": SMALL_TOKENS, "prompt_tokens": 5,
+                  "total_tokens": SMALL_TOKENS + 5,
+                  "prompt_tokens_details": {"cached_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0}}},
+        separators=(",", ":"))
+
+
+def canned_stream():
+    """Azure's stream shape: a prompt-filter event, 50 deltas, a finish event, [DONE]."""
+    def chunk(choices):
+        return "data: " + json.dumps({"choices": choices, "created": 1700000000,
+                                      "id": "chatcmpl-canned", "model": "gpt-4o",
+                                      "object": "chat.completion.chunk",
+                                      "system_fingerprint": "fp_canned"},
+                                     separators=(",", ":")) + "\n\n"
+    events = ['data: {"choices":[],"created":0,"id":"","model":"","object":"",'
+              '"prompt_filter_results":[]}\n\n']
+    for i, word in enumerate(canned_words(STREAM_CHUNKS)):
+        delta = {"content": word}
+        if i == 0:
+            delta["role"] = "assistant"
+        events.append(chunk([{"content_filter_results": {}, "delta": delta,
+                              "finish_reason": None, "index": 0, "logprobs": None}]))
+    events.append(chunk([{"content_filter_results": {}, "delta": {}, "finish_reason": "stop",
+                          "index": 0, "logprobs": None}]))
+    events.append("data: [DONE]\n\n")
+    return "".join(events)
+
+
+def nginx_canned_conf(tmp, port):
+    """nginx as the backend: a fixed Azure-shaped chat.completion, or a fixed 50-chunk SSE
+    body for deployments whose name ends in -sse (nginx cannot look into the request body).
+    The stream is too long for a `return` string, so it is a file; nginx serves files only to
+    GET, hence the 405 -> error_page detour (which also discards the request body)."""
+    prefix, head, http = nginx_common(tmp, "nginx-canned", port)
+    completion = canned_completion()
+    if "'" in completion or "$" in completion or "\\" in completion:
+        raise BenchError("the canned completion cannot be quoted for nginx")
+    root = os.path.join(prefix, "root")
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "stream.sse"), "w") as f:
+        f.write(canned_stream())
+    conf = head + """http {
+%s  access_log off;
+  etag off;
+  open_file_cache max=16;
+  server {
+    listen 127.0.0.1:%d backlog=4096;
+    root %s;
+    add_header x-ratelimit-remaining-requests 1000000;
+    add_header x-ratelimit-remaining-tokens 100000000;
+    location ~ ^/openai/deployments/[^/]+-sse/ {
+      error_page 405 =200 /stream.sse;
+      return 405;
+    }
+    location = /stream.sse {
+      default_type text/event-stream;
+    }
+    location / {
+      default_type application/json;
+      return 200 '%s';
+    }
+  }
+}
+""" % (http, port, root, completion)
+    path = os.path.join(prefix, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return prefix, path
+
+
+def wrk_script(tmp, name, body, headers):
+    """A wrk script: POST `body`; done() prints one JSON line (latencies in microseconds)."""
+    path = os.path.join(tmp, "wrk-%s.lua" % name)
+    header_lines = "".join('wrk.headers["%s"] = "%s"\n' % kv for kv in headers.items())
+    with open(path, "w") as f:
+        f.write("""-- Written by tests/bench/bench.py.
+wrk.method = "POST"
+wrk.body = [==[%s]==]
+wrk.headers["Content-Type"] = "application/json"
+%s
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%%.0f,"duration_us":%%.0f,"bytes":%%.0f,"connect_errors":%%.0f,' ..
+    '"read_errors":%%.0f,"write_errors":%%.0f,"status_errors":%%.0f,"timeouts":%%.0f,' ..
+    '"p50":%%.0f,"p99":%%.0f,"p999":%%.0f,"mean":%%.1f,"max":%%.0f}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+    latency.mean, latency.max))
+end
+""" % (body, header_lines))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# the systems under test
+
+
+class Stack:
+    """One backend with an nginx proxy and an agent in front of it: the three targets a wrk
+    scenario alternates between."""
+
+    def __init__(self, bench, backend_kind):
+        self.bench = bench
+        self.kind = backend_kind  # "mock" or "nginx-canned"
+        self.backend = None
+        self.backend_pid = None
+        self.backend_port = None
+        self.nginx = None
+        self.nginx_worker = None
+        self.nginx_port = None
+        self.nginx_access_log = None
+        self.agent = None
+        self.agent_port = None
+        self.agent_access_log = None
+        self.metrics_status = None
+        self.metrics_headers = {}
+        self.metrics_has_tokens = False
+
+    def start(self):
+        b = self.bench
+        if self.kind == "mock":
+            self.backend = b.start_mock("mock-main", MAIN_MOCK_ARGS)
+            self.backend_port = b.mock_port(self.backend)
+            self.backend_pid = self.backend.pid
+        else:
+            self.backend_port = free_port()
+            prefix, conf = nginx_canned_conf(b.tmp, self.backend_port)
+            self.backend = Process("nginx-canned", ["nginx", "-p", prefix, "-e",
+                                                    prefix + "/error.log", "-c", conf],
+                                   os.path.join(b.tmp, "nginx-canned.out"))
+            wait_for_port(self.backend_port, self.backend)
+            self.backend_pid = b.nginx_worker_pid(self.backend)
+        self.nginx_port = free_port()
+        prefix, conf = nginx_proxy_conf(b.tmp, "nginx-proxy-" + self.kind, self.nginx_port,
+                                        self.backend_port)
+        self.nginx_access_log = os.path.join(prefix, "access.log")
+        self.nginx = Process("nginx-proxy-" + self.kind, ["nginx", "-p", prefix, "-e",
+                                                          prefix + "/error.log", "-c", conf],
+                             os.path.join(b.tmp, "nginx-proxy-%s.out" % self.kind))
+        wait_for_port(self.nginx_port, self.nginx)
+        self.nginx_worker = b.nginx_worker_pid(self.nginx)
+
+        instances = {"main": ("http://127.0.0.1:%d" % self.backend_port,
+                              [("ptu", "ProvisionedManaged"), ("std", "Standard"),
+                               ("ptu-sse", "ProvisionedManaged"), ("std-sse", "Standard")])}
+        routes = {"chat": [["main/ptu"], ["main/std"]],
+                  "chat-sse": [["main/ptu-sse"], ["main/std-sse"]]}
+        if b.failover_mocks is not None:
+            (a, b_) = b.failover_mocks
+            instances["fo-a"] = ("http://127.0.0.1:%d" % b.mock_port(a), [("fo", "Standard")])
+            instances["fo-b"] = ("http://127.0.0.1:%d" % b.mock_port(b_), [("fo", "Standard")])
+            routes["failover"] = [["fo-a/fo"], ["fo-b/fo"]]
+        self.agent, self.agent_port, self.agent_access_log = b.start_agent(
+            "agent-" + self.kind, agent_topology(instances, routes))
+        self.check_targets()
+
+    def check_targets(self):
+        """One request through each target before measuring, so a misconfiguration is an
+        error message and not a table of failures."""
+        for target in ("direct", "nginx", "agent"):
+            for stream in (False, True):
+                url, headers = self.url(target, stream)
+                body = STREAM_BODY if stream else CHAT_BODY
+                status, answer_headers, payload = http_request(url, body, dict(headers, **{
+                    "Content-Type": "application/json"}))
+                if status != 200:
+                    raise BenchError("%s (%s backend, stream=%s) answered %d: %s" % (
+                        target, self.kind, stream, status, payload[:300]))
+                if target == "agent":
+                    # Tier 1 (the PTU deployment) must serve: the Standard tier is a fallback.
+                    served = {k.lower(): v for k, v in answer_headers.items()}.get(
+                        "x-spillway-backend")
+                    expected = "main/ptu-sse" if stream else "main/ptu"
+                    if served is not None and served != expected:
+                        self.bench.note("the agent served %s from %s, not tier 1 (%s)" % (
+                            "streams" if stream else "requests", served, expected))
+        # Scraped the way Prometheus would, without a key; with the tenant key if that fails.
+        self.metrics_headers = {}
+        for headers in ({}, {"api-key": TENANT_KEY}):
+            status, _, _ = http_request("http://127.0.0.1:%d/metrics" % self.agent_port,
+                                        headers=headers)
+            self.metrics_status = status
+            self.metrics_headers = headers
+            if status == 200:
+                break
+
+    def url(self, target, stream):
+        if target == "direct":
+            deployment = "ptu-sse" if stream else "ptu"
+            return ("http://127.0.0.1:%d%s" % (self.backend_port, chat_path(deployment)),
+                    {"api-key": BACKEND_KEY})
+        if target == "nginx":
+            deployment = "ptu-sse" if stream else "ptu"
+            return ("http://127.0.0.1:%d%s" % (self.nginx_port, chat_path(deployment)),
+                    {"api-key": TENANT_KEY})
+        route = "chat-sse" if stream else "chat"
+        return ("http://127.0.0.1:%d%s" % (self.agent_port, chat_path(route)),
+                {"api-key": TENANT_KEY})
+
+    def measured_pid(self, target):
+        """The process whose CPU and memory a run reports: the proxy, or the backend when
+        measured directly."""
+        return {"direct": self.backend_pid, "nginx": self.nginx_worker,
+                "agent": self.agent.pid}[target]
+
+    def access_log(self, target):
+        return {"direct": None, "nginx": self.nginx_access_log,
+                "agent": self.agent_access_log}[target]
+
+    def process(self, target):
+        return {"direct": self.backend, "nginx": self.nginx, "agent": self.agent}[target]
+
+    def scrape_metrics(self):
+        if self.metrics_status != 200:
+            return None
+        try:
+            status, _, payload = http_request("http://127.0.0.1:%d/metrics" % self.agent_port,
+                                              headers=self.metrics_headers)
+        except BenchError:
+            return None
+        text = payload.decode(errors="replace")
+        samples = [l for l in text.splitlines() if l and not l.startswith("#")]
+        # Metered usage reaches /metrics on the agent's usage tick (seconds), not per request.
+        tenant_tokens = [l for l in samples if "tenant" in l and "token" in l]
+        self.metrics_has_tokens = self.metrics_has_tokens or bool(tenant_tokens)
+        return {"status": status, "bytes": len(payload), "samples": len(samples),
+                "tenant_token_samples": len(tenant_tokens)}
+
+    def stop(self):
+        for proc in (self.agent, self.nginx, self.backend):
+            if proc is not None:
+                proc.stop()
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(os.path.join(ROOT, args.build))
+        self.tmp = tempfile.mkdtemp(prefix="spillway-bench-")
+        os.chmod(self.tmp, 0o755)  # nginx workers may run as another user
+        self.failover_mocks = None
+        self.results = {"machine": machine_info(), "settings": {}, "scenarios": {},
+                        "targets": [], "notes": []}
+        self.quick = args.quick
+        self.duration = args.duration or (2 if args.quick else 5)
+        self.rounds = args.rounds or 3
+        self.results["settings"] = {"quick": self.quick, "duration_s": self.duration,
+                                    "rounds": self.rounds, "build": self.build,
+                                    "agent_threads": 1, "wrk_threads": 1}
+        self.binaries = {
+            "agent": os.path.join(self.build, "dataplane", "spillway-agent"),
+            "mock": os.path.join(self.build, "tests", "mock_aoai", "spillway-mock-aoai"),
+            "client": os.path.join(self.build, "tests", "bench", "spillway-bench-client"),
+            "alloc": os.path.join(self.build, "tests", "bench", "libspillway_alloc_counter.so"),
+            "controlplane": os.path.join(self.build, "tests", "bench",
+                                         "spillway-bench-controlplane"),
+        }
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def note(self, text):
+        print("note: " + text, flush=True)
+        self.results["notes"].append(text)
+
+    def target(self, name, value, limit, unit, passed, detail="", kind="max"):
+        """Records one target line. kind: 'max' (value <= limit), 'min' (value >= limit)."""
+        entry = {"name": name, "value": value, "limit": limit, "unit": unit,
+                 "pass": bool(passed), "kind": kind, "detail": detail}
+        self.results["targets"].append(entry)
+        print(format_target(entry), flush=True)
+
+    def error(self, name, exception):
+        entry = {"name": name, "value": None, "limit": None, "unit": "", "pass": False,
+                 "kind": "error", "detail": "could not run: %s" % exception}
+        self.results["targets"].append(entry)
+        print(format_target(entry), flush=True)
+
+    def info(self, name, value, unit, detail=""):
+        entry = {"name": name, "value": value, "limit": None, "unit": unit, "pass": None,
+                 "kind": "info", "detail": detail}
+        self.results["targets"].append(entry)
+        print(format_target(entry), flush=True)
+
+    def start_mock(self, name, args):
+        proc = Process(name, [self.binaries["mock"], "--listen", "127.0.0.1:0", "--api-keys",
+                              BACKEND_KEY] + args, os.path.join(self.tmp, name + ".log"))
+        proc.wait_for_line(r"listening on [^:]+:(\d+)")
+        return proc
+
+    def mock_port(self, proc):
+        return int(proc.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
+
+    def start_agent(self, name, topology, extra_env=None, extra_args=None):
+        path = os.path.join(self.tmp, name + "-topology.yaml")
+        with open(path, "w") as f:
+            f.write(topology)
+        access_log = os.path.join(self.tmp, name + "-access.log")
+        env = {BACKEND_KEY_ENV: BACKEND_KEY}
+        env.update(extra_env or {})
+        proc = Process(name, [self.binaries["agent"], "--region", REGION, "--topology", path,
+                              "--listen", "127.0.0.1:0", "--threads", "1", "--access-log",
+                              access_log, "--drain-timeout-ms", "1000"] + (extra_args or []),
+                       os.path.join(self.tmp, name + ".log"), env=env)
+        port = int(proc.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
+        return proc, port, access_log
+
+    def nginx_worker_pid(self, master):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kids = children_of(master.pid)
+            if kids:
+                return kids[0]
+            time.sleep(0.05)
+        raise BenchError("%s started no worker:\n%s" % (master.name, master.tail()))
+
+    def client(self, args, timeout):
+        rc, out, err = run_command([self.binaries["client"]] + args, timeout)
+        for line in reversed(out.splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        raise BenchError("spillway-bench-client printed no summary (rc %d): %s" % (rc, err[-800:]))
+
+    def check_binaries(self):
+        missing = [path for key, path in self.binaries.items()
+                   if key != "controlplane" and not os.path.exists(path)]
+        if missing:
+            raise BenchError("not built: %s (run tests/bench/run.sh, or pass --build DIR)" %
+                             ", ".join(missing))
+        for tool in ("nginx", "wrk"):
+            if shutil.which(tool) is None:
+                raise BenchError("%s is not installed (tests/bench/run.sh installs it)" % tool)
+
+    # --- wrk scenarios --------------------------------------------------------------------------
+
+    def run_wrk(self, stack, target, connections, stream, duration):
+        url, headers = stack.url(target, stream)
+        script = wrk_script(self.tmp, "%s-%s-%s" % (stack.kind, target, "sse" if stream else
+                                                     "chat"), STREAM_BODY if stream else
+                            CHAT_BODY, headers)
+        pid = stack.measured_pid(target)
+        proxy = stack.process(target)
+        log = stack.access_log(target)
+        if log:
+            os.truncate(log, 0)
+        peak_reset = reset_peak_rss(pid)
+        cpu_before = cpu_seconds(pid)
+        rc, out, err = run_command(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration,
+                                    "--timeout", "10s", "-s", script, url], duration + 60)
+        cpu_after = cpu_seconds(pid) if proxy.alive() else cpu_before
+        if not proxy.alive():
+            raise BenchError("%s died during the run (exit %s):\n%s" % (
+                proxy.name, proxy.popen.returncode, proxy.tail()))
+        line = next((l for l in out.splitlines() if l.startswith("BENCHJSON ")), None)
+        if line is None:
+            raise BenchError("wrk printed no summary (rc %d): %s %s" % (rc, out[-500:], err[-500:]))
+        w = json.loads(line[len("BENCHJSON "):])
+        requests = w["requests"]
+        seconds = w["duration_us"] / 1e6
+        errors = (w["connect_errors"] + w["read_errors"] + w["write_errors"] +
+                  w["status_errors"] + w["timeouts"])
+        run = {
+            "requests": requests,
+            "rps": requests / seconds if seconds > 0 else 0.0,
+            "p50_us": w["p50"], "p99_us": w["p99"], "p999_us": w["p999"],
+            "mean_us": w["mean"], "max_us": w["max"],
+            "errors": errors,
+            "non_2xx": w["status_errors"],
+            "error_detail": {k: w[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                               "status_errors", "timeouts") if w[k]},
+            "cpu_s_per_10k": (cpu_after - cpu_before) / requests * 10000 if requests else None,
+            "peak_rss_mib": status_kib(pid, "VmHWM") / 1024.0,
+            "peak_is_per_run": peak_reset,
+        }
+        if log:
+            time.sleep(0.2)  # the agent writes its log asynchronously
+            run["access_log_lines"] = count_lines(log)
+            os.truncate(log, 0)
+        return run
+
+    def wrk_scenario(self, stack, name):
+        connections, stream = WRK_SCENARIOS[name]
+        print("== %s: %d connection%s, %s, %s backend" % (
+            name, connections, "" if connections == 1 else "s",
+            "SSE streams of %d chunks" % STREAM_CHUNKS if stream else
+            "small chat completions (%d tokens)" % SMALL_TOKENS, stack.kind), flush=True)
+        targets = ("direct", "nginx", "agent")
+        for target in targets:  # warm pools, caches and allocator arenas; not measured
+            self.run_wrk(stack, target, connections, stream, 1)
+        rounds = {t: [] for t in targets}
+        for r in range(self.rounds):
+            for target in targets:
+                run = self.run_wrk(stack, target, connections, stream, self.duration)
+                rounds[target].append(run)
+                print("   round %d %-6s %9.0f req/s  p50 %6.0f us  p99 %7.0f us  errors %d" % (
+                    r + 1, target, run["rps"], run["p50_us"], run["p99_us"], run["errors"]),
+                    flush=True)
+        result = {"kind": "wrk", "connections": connections, "stream": stream,
+                  "backend": stack.kind, "targets": {}}
+        for target in targets:
+            ordered = sorted(rounds[target], key=lambda run: run["rps"])
+            median = dict(ordered[len(ordered) // 2])
+            median["errors_all_rounds"] = sum(run["errors"] for run in rounds[target])
+            median["rounds"] = rounds[target]
+            result["targets"][target] = median
+        for target in ("nginx", "agent"):
+            short = [run for run in rounds[target]
+                     if run.get("access_log_lines", run["requests"]) < run["requests"]]
+            if short:
+                self.note("%s %s: the access log has fewer lines than requests answered (%d < %d)"
+                          % (name, target, short[0]["access_log_lines"], short[0]["requests"]))
+        a, n = result["targets"]["agent"], result["targets"]["nginx"]
+        result["ratios"] = ratios(a, n)
+        metrics = stack.scrape_metrics()
+        if metrics is not None:
+            result["agent_metrics_scrape"] = metrics
+        return result
+
+    # --- scenario drivers ------------------------------------------------------------------------
+
+    def backend_headroom(self, scenarios):
+        """Direct throughput over the best proxied figure at the throughput levels."""
+        worst = None
+        for name in ("c32", "c256", "sse"):
+            if name not in scenarios:
+                continue
+            t = scenarios[name]["targets"]
+            best_proxied = max(t["nginx"]["rps"], t["agent"]["rps"])
+            factor = t["direct"]["rps"] / best_proxied if best_proxied else float("inf")
+            worst = factor if worst is None else min(worst, factor)
+        return worst
+
+    def judge_wrk(self, scenarios, backend):
+        suffix = " (%s backend)" % backend
+        if "c1" in scenarios:
+            t = scenarios["c1"]["targets"]
+            added = t["agent"]["p50_us"] - t["direct"]["p50_us"]
+            errs = t["agent"]["errors_all_rounds"] + t["direct"]["errors_all_rounds"]
+            self.target("added_latency_c1", added, 50, "us", added <= 50 and errs == 0,
+                        "agent p50 %.0f us - direct p50 %.0f us%s%s" % (
+                            t["agent"]["p50_us"], t["direct"]["p50_us"], suffix,
+                            "; %d errors" % errs if errs else ""))
+        for name in ("c32", "c256"):
+            if name not in scenarios:
+                continue
+            t = scenarios[name]["targets"]
+            errs = t["agent"]["errors_all_rounds"] + t["nginx"]["errors_all_rounds"]
+            err_text = "; %d errors/non-2xx" % errs if errs else ""
+            rps_ratio = t["agent"]["rps"] / t["nginx"]["rps"] if t["nginx"]["rps"] else 0.0
+            self.target("throughput_%s_vs_nginx" % name, round(rps_ratio, 3), 0.8, "x",
+                        rps_ratio >= 0.8 and errs == 0,
+                        "agent %.0f req/s, nginx %.0f req/s%s%s" % (
+                            t["agent"]["rps"], t["nginx"]["rps"], suffix, err_text), kind="min")
+            p99_ratio = t["agent"]["p99_us"] / t["nginx"]["p99_us"] if t["nginx"]["p99_us"] \
+                else float("inf")
+            self.target("p99_%s_vs_nginx" % name, round(p99_ratio, 3), 1.25, "x",
+                        p99_ratio <= 1.25 and errs == 0,
+                        "agent p99 %.0f us, nginx p99 %.0f us%s%s" % (
+                            t["agent"]["p99_us"], t["nginx"]["p99_us"], suffix, err_text))
+        if "sse" in scenarios:
+            t = scenarios["sse"]["targets"]
+            errs = t["agent"]["errors_all_rounds"]
+            rps_ratio = t["agent"]["rps"] / t["nginx"]["rps"] if t["nginx"]["rps"] else 0.0
+            self.info("sse_streams_vs_nginx", round(rps_ratio, 3), "x",
+                      "agent %.0f streams/s, nginx %.0f streams/s, agent p99 %.0f us vs %.0f%s%s"
+                      % (t["agent"]["rps"], t["nginx"]["rps"], t["agent"]["p99_us"],
+                         t["nginx"]["p99_us"], suffix, "; %d agent errors" % errs if errs else ""))
+
+    def failover_scenario(self, stack):
+        print("== failover: tier 1 answers 429 (retry-after 1 ms), tier 2 serves", flush=True)
+        a, b = self.failover_mocks
+        requests = 300 if self.quick else 1000
+        pause_us = 3000
+        direct_url = "http://127.0.0.1:%d%s" % (self.mock_port(b), chat_path("fo"))
+        agent_url = "http://127.0.0.1:%d%s" % (stack.agent_port, chat_path("failover"))
+        runs = {"direct_b": [], "agent": []}
+        for r in range(self.rounds):
+            for which, url, key in (("direct_b", direct_url, BACKEND_KEY),
+                                    ("agent", agent_url, TENANT_KEY)):
+                summary = self.client(["--mode", "paced", "--url", url, "--header",
+                                       "api-key:" + key, "--body", CHAT_BODY, "--requests",
+                                       str(requests), "--warmup", "20", "--pause-us",
+                                       str(pause_us), "--count-header", "x-spillway-attempts"],
+                                      timeout=300)
+                runs[which].append(summary)
+                print("   round %d %-8s p50 %6d us  p99 %6d us  status %s  attempts %s" % (
+                    r + 1, which, summary["latency_us"]["p50"], summary["latency_us"]["p99"],
+                    summary["status"], summary.get("header_values")), flush=True)
+        if not stack.agent.alive():
+            raise BenchError("the agent died in the failover scenario:\n" + stack.agent.tail())
+        direct_p50 = statistics.median(s["latency_us"]["p50"] for s in runs["direct_b"])
+        agent_p50 = statistics.median(s["latency_us"]["p50"] for s in runs["agent"])
+        total = sum(s["requests"] for s in runs["agent"])
+        twice = sum(s.get("header_values", {}).get("2", 0) for s in runs["agent"])
+        bad = sum(s["errors"] + s["non_2xx"] for s in runs["agent"] + runs["direct_b"])
+        added = agent_p50 - direct_p50
+        share = twice / total if total else 0.0
+        result = {"kind": "paced", "pause_us": pause_us, "requests_per_round": requests,
+                  "runs": runs, "direct_b_p50_us": direct_p50, "agent_p50_us": agent_p50,
+                  "added_us": added, "attempts_2_share": share, "errors_or_non_2xx": bad}
+        ok = added <= 300 and share >= 0.99 and bad == 0
+        self.target("failover_added_latency", added, 300, "us", ok,
+                    "agent p50 %.0f us (x-spillway-attempts=2 on %.1f%%) - backend B p50 %.0f us"
+                    "%s" % (agent_p50, share * 100, direct_p50,
+                            "; %d errors/non-2xx" % bad if bad else ""))
+        return result
+
+    def streams_scenario(self):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        # The agent holds two sockets per stream (client and upstream) plus a few of its own.
+        fit = (hard - 64) // 2
+        n = min(STREAMS_TARGET, fit)
+        # "Idle-ish" streams of about 50 s: long enough that all of them are open at once even
+        # when the ramp through the agent takes half a minute on a busy 2-core machine.
+        ms_per_token = 1000
+        print("== streams10k: %d concurrent SSE streams of %d chunks, %d ms apart, one agent" % (
+            n, STREAM_CHUNKS, ms_per_token), flush=True)
+        port_range = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        ports = int(port_range[1]) - int(port_range[0]) + 1
+        if ports < 2 * n + 1000:
+            self.note("ephemeral port range %s-%s may be too small for %d streams" % (
+                port_range[0], port_range[1], n))
+        slow = self.start_mock("mock-slow", [
+            "--deployments", "slow:tpm=%d" % HUGE_TPM, "--completion-tokens",
+            str(STREAM_CHUNKS), "--ms-per-token", str(ms_per_token)])
+        agent = None
+        try:
+            agent, port, access_log = self.start_agent("agent-streams", agent_topology(
+                {"slow": ("http://127.0.0.1:%d" % self.mock_port(slow), [("slow", "Standard")])},
+                {"chat-slow": [["slow/slow"]]}))
+            expected = self.expected_content()
+            hold = os.path.join(self.tmp, "streams.hold")
+            time.sleep(0.5)
+            idle_rss = status_kib(agent.pid, "VmRSS")
+            reset_peak_rss(agent.pid)
+            cpu_before = cpu_seconds(agent.pid)
+            argv = [self.binaries["client"], "--mode", "streams", "--connections", str(n),
+                    "--ramp", "500", "--url",
+                    "http://127.0.0.1:%d%s" % (port, chat_path("chat-slow")), "--header",
+                    "api-key:" + TENANT_KEY, "--body", STREAM_BODY, "--expect-chunks",
+                    str(STREAM_CHUNKS), "--expect-content", expected, "--hold-file", hold]
+            client_log = os.path.join(self.tmp, "streams-client.out")
+            client = Process("bench-client-streams", argv, client_log)
+            max_rss = 0
+            at_hold = None
+            deadline = time.monotonic() + 300
+            while client.alive() and time.monotonic() < deadline:
+                if not agent.alive():
+                    break
+                max_rss = max(max_rss, status_kib(agent.pid, "VmRSS"))
+                if at_hold is None and os.path.exists(hold):
+                    at_hold = {"rss_mib": status_kib(agent.pid, "VmRSS") / 1024.0,
+                               "fds": open_fds(agent.pid),
+                               "hold_line": open(hold).read().strip()}
+                    print("   all streams open: %s; agent RSS %.1f MiB, %d fds" % (
+                        at_hold["hold_line"], at_hold["rss_mib"], at_hold["fds"]), flush=True)
+                time.sleep(0.1)
+            agent_alive = agent.alive()
+            hwm = status_kib(agent.pid, "VmHWM") if agent_alive else 0
+            agent_cpu = cpu_seconds(agent.pid) - cpu_before if agent_alive else None
+            if client.alive():
+                client.stop()
+                raise BenchError("the streams client did not finish within 300 s")
+            client.stop()
+            with open(client_log) as f:
+                lines = [l for l in f.read().splitlines() if l.startswith("{")]
+            if not lines:
+                raise BenchError("the streams client printed no summary:\n" + client.tail())
+            summary = json.loads(lines[-1])
+            if not agent_alive:
+                self.note("the agent died during the 10k-stream scenario:\n" + agent.tail())
+            peak_mib = max(hwm, max_rss) / 1024.0
+            result = {"kind": "streams", "streams": n, "target_streams": STREAMS_TARGET,
+                      "rlimit_nofile_hard": hard, "ms_per_token": ms_per_token,
+                      "client": summary, "agent_idle_rss_mib": idle_rss / 1024.0,
+                      "agent_at_all_open": at_hold, "agent_peak_rss_mib": peak_mib,
+                      "agent_alive_after": agent_alive, "agent_cpu_s": agent_cpu,
+                      "access_log_lines": count_lines(access_log)}
+            print("   %d of %d streams OK, %d failed %s; %d content chunks; all open after %.1f s "
+                  "(%d at once); agent peak RSS %.1f MiB, CPU %.1f s" % (
+                      summary["ok"], n, summary["failed"], summary["failures"] or "",
+                      summary["content_chunks"], summary["all_open_seconds"],
+                      summary.get("open_at_all_open", -1), peak_mib, agent_cpu or 0), flush=True)
+            concurrent = summary.get("open_at_all_open", -1)
+            all_ok = (summary["ok"] == n and summary["failed"] == 0 and agent_alive and
+                      concurrent == n)
+            if n < STREAMS_TARGET:
+                detail = ("%s streams: RLIMIT_NOFILE hard limit %d allows at most %s (2 sockets per "
+                          "stream + 64); %d open at once, %d completed in order" % (
+                              "{:,}".format(n), hard, "{:,}".format(fit), concurrent,
+                              summary["ok"]))
+                self.target("sse_10k_streams", summary["ok"], STREAMS_TARGET, "streams", False,
+                            detail, kind="min")
+            else:
+                self.target("sse_10k_streams", summary["ok"], STREAMS_TARGET, "streams", all_ok,
+                            "%d open at once; every chunk in order, [DONE] last; failures %s"
+                            % (concurrent, summary["failures"] or "none"), kind="min")
+            self.target("sse_10k_rss", round(peak_mib, 1), 300, "MiB",
+                        peak_mib <= 300 and agent_alive,
+                        "agent peak RSS with %s concurrent streams" % "{:,}".format(n))
+            return result
+        finally:
+            if agent is not None:
+                agent.stop()
+            slow.stop()
+
+    def expected_content(self):
+        """The text a 50-token answer of the mock holds: streams must concatenate to it."""
+        stack_mock = self.mock_for_content
+        status, _, payload = http_request(
+            "http://127.0.0.1:%d%s" % (self.mock_port(stack_mock), chat_path("ptu")),
+            json.dumps({"messages": [{"role": "user", "content": "x"}],
+                        "max_tokens": STREAM_CHUNKS}),
+            {"api-key": BACKEND_KEY, "Content-Type": "application/json"})
+        if status != 200:
+            raise BenchError("mock answered %d to the content probe" % status)
+        return json.loads(payload)["choices"][0]["message"]["content"]
+
+    def idle_scenario(self):
+        print("== idle: agent RSS with the example topology", flush=True)
+        if not os.path.exists(EXAMPLE_TOPOLOGY):
+            raise BenchError("no example topology at " + EXAMPLE_TOPOLOGY)
+        with open(EXAMPLE_TOPOLOGY) as f:
+            topology = f.read()
+        # Keys for the api_key_env instances; managed identity points at a closed local port so
+        # an idle agent never waits on the network (it only has to start and sit).
+        env = {name: "idle-key" for name in re.findall(r"api_key_env:\s*(\w+)", topology)}
+        agent, port, _ = self.start_agent("agent-idle", topology, extra_env=env, extra_args=[
+            "--imds-endpoint", "http://127.0.0.1:%d" % free_port()])
+        try:
+            time.sleep(2.0)
+            if not agent.alive():
+                raise BenchError("the idle agent exited:\n" + agent.tail())
+            rss = status_kib(agent.pid, "VmRSS") / 1024.0
+            result = {"kind": "idle", "topology": EXAMPLE_TOPOLOGY, "rss_mib": rss,
+                      "hwm_mib": status_kib(agent.pid, "VmHWM") / 1024.0,
+                      "threads": status_kib(agent.pid, "Threads"),
+                      "log_tail": agent.tail(6)}
+            self.target("idle_rss", round(rss, 1), 30, "MiB", rss <= 30,
+                        "agent VmRSS after 2 s idle, example topology, region %s" % REGION)
+            return result
+        finally:
+            agent.stop()
+
+    def allocs_scenario(self, mock_port):
+        print("== allocs: heap allocations per request (LD_PRELOAD counter)", flush=True)
+        count_file = os.path.join(self.tmp, "alloc-count.json")
+        instances = {"main": ("http://127.0.0.1:%d" % mock_port,
+                              [("ptu", "ProvisionedManaged"), ("std", "Standard"),
+                               ("ptu-sse", "ProvisionedManaged"), ("std-sse", "Standard")])}
+        routes = {"chat": [["main/ptu"], ["main/std"]],
+                  "chat-sse": [["main/ptu-sse"], ["main/std-sse"]]}
+        agent, port, _ = self.start_agent(
+            "agent-allocs", agent_topology(instances, routes),
+            extra_env={"LD_PRELOAD": self.binaries["alloc"],
+                       "SPILLWAY_ALLOC_COUNT_FILE": count_file})
+
+        def read_count():
+            time.sleep(0.35)  # the counter rewrites its file every 100 ms
+            with open(count_file) as f:
+                return json.load(f)
+
+        def paced(route, body, requests):
+            summary = self.client(["--mode", "paced", "--url", "http://127.0.0.1:%d%s" % (
+                port, chat_path(route)), "--header", "api-key:" + TENANT_KEY, "--body", body,
+                "--requests", str(requests), "--warmup", "0", "--pause-us", "0"], timeout=300)
+            if summary["errors"] or summary["non_2xx"]:
+                raise BenchError("allocation run had errors: %s" % summary)
+
+        try:
+            result = {"kind": "allocs"}
+            idle0 = read_count()
+            time.sleep(1.0)
+            idle1 = read_count()
+            result["idle_allocations_per_s"] = (idle1["allocations"] - idle0["allocations"]) / (
+                1.35)
+            n1, n2 = (100, 1100) if self.quick else (500, 5500)
+            for label, route, body in (("request", "chat", CHAT_BODY),
+                                       ("stream", "chat-sse", STREAM_BODY)):
+                paced(route, body, n1)  # connections, pools and caches warm
+                c1 = read_count()
+                paced(route, body, n2 - n1)
+                c2 = read_count()
+                per = (c2["allocations"] - c1["allocations"]) / float(n2 - n1)
+                per_bytes = (c2["bytes"] - c1["bytes"]) / float(n2 - n1)
+                result["per_" + label] = {"allocations": per, "bytes": per_bytes,
+                                          "n1": n1, "n2": n2}
+                self.info("allocations_per_%s" % label, round(per, 1), "allocs",
+                          "%s, %.0f bytes requested per %s; agent --threads 1, counted from "
+                          "%d to %d sequential requests" % (
+                              "non-streaming chat completion" if label == "request" else
+                              "SSE stream of %d chunks" % STREAM_CHUNKS, per_bytes, label, n1,
+                              n2))
+            if not agent.alive():
+                raise BenchError("the agent died under the allocation counter:\n" + agent.tail())
+            return result
+        finally:
+            agent.stop()
+
+    def controlplane_scenario(self):
+        binary = self.binaries["controlplane"]
+        print("== controlplane: %s" % binary, flush=True)
+        if not os.path.exists(binary):
+            self.error("controlplane_bench", "not built: " + binary)
+            return {"kind": "controlplane", "ran": False}
+        out_json = os.path.join(self.tmp, "controlplane.json")
+        rc, out, err = run_command([binary, "--json", out_json], 600)
+        sys.stdout.write(out)
+        try:
+            with open(out_json) as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            self.error("controlplane_bench", "no JSON from %s (exit %d, %s): %s" % (
+                binary, rc, e, err[-500:]))
+            return {"kind": "controlplane", "ran": True, "rc": rc}
+        for t in data.get("targets", []):
+            name = str(t.get("name", "?"))
+            if not name.startswith("controlplane"):
+                name = "controlplane." + name
+            entry = {"name": name, "value": t.get("value"),
+                     "limit": t.get("limit"), "unit": t.get("unit", ""),
+                     "pass": bool(t.get("pass")), "kind": "given", "detail": "spillway-bench-"
+                     "controlplane"}
+            self.results["targets"].append(entry)
+            print(format_target(entry), flush=True)
+        return {"kind": "controlplane", "ran": True, "rc": rc, "report": data}
+
+    # --- the whole run -----------------------------------------------------------------------------
+
+    def run(self, only):
+        self.check_binaries()
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        raise_nofile()
+        print("spillway benchmark: %s, %s cores, nofile hard limit %d, temp %s" % (
+            self.results["machine"]["cpu_model"], self.results["machine"]["nproc"], hard,
+            self.tmp), flush=True)
+        scenarios = self.results["scenarios"]
+        wrk_names = [n for n in ("c1", "c32", "c256", "sse") if n in only]
+        need_stack = bool(wrk_names) or "failover" in only
+        # One mock always runs: it is the backend and it tells what a stream must contain.
+        stack = Stack(self, "mock")
+        if "failover" in only:
+            self.failover_mocks = (
+                self.start_mock("mock-fo-a", ["--deployments", "fo:tpm=%d" % HUGE_TPM,
+                                              "--fault", "status=429,retry_after_ms=1"]),
+                self.start_mock("mock-fo-b", ["--deployments", "fo:tpm=%d" % HUGE_TPM]))
+        if need_stack:
+            try:
+                stack.start()
+            except BenchError as e:
+                # Without the stack no wrk or failover line can be measured; the scenarios
+                # that start processes of their own still run.
+                self.error("start_mock_stack", e)
+                stack.stop()
+                wrk_names = []
+                only = [n for n in only if n != "failover"]
+                need_stack = False
+        if need_stack:
+            self.mock_for_content = stack.backend
+        else:
+            self.mock_for_content = self.start_mock("mock-main", MAIN_MOCK_ARGS)
+        self.results["backend"] = "mock"
+        try:
+            for name in wrk_names:
+                self.guard(name, lambda: scenarios.__setitem__(
+                    name, self.wrk_scenario(stack, name)))
+            if "failover" in only:
+                self.guard("failover", lambda: scenarios.__setitem__(
+                    "failover", self.failover_scenario(stack)))
+            if need_stack:
+                stack.scrape_metrics()
+                self.record_agent_features(stack)
+            if wrk_names:
+                self.choose_backend(stack, wrk_names)
+            if need_stack:
+                stack.agent.stop()  # the other scenarios start agents of their own
+                stack.nginx.stop()
+            if "streams10k" in only:
+                self.guard("streams10k", lambda: scenarios.__setitem__(
+                    "streams10k", self.streams_scenario()))
+            if "idle" in only:
+                self.guard("idle", lambda: scenarios.__setitem__("idle", self.idle_scenario()))
+            if "allocs" in only:
+                self.guard("allocs", lambda: scenarios.__setitem__(
+                    "allocs", self.allocs_scenario(self.mock_port(self.mock_for_content))))
+        finally:
+            stack.stop()
+        if "controlplane" in only:
+            self.guard("controlplane", lambda: scenarios.__setitem__(
+                "controlplane", self.controlplane_scenario()))
+
+    def guard(self, name, action):
+        """Runs one scenario; a scenario that cannot be measured is a failed line, not the end
+        of the benchmark."""
+        try:
+            action()
+        except BenchError as e:
+            self.error("scenario_" + name, e)
+
+    def record_agent_features(self, stack):
+        self.results["agent_features"] = {
+            "client_key_check": "tenant api key (sha256 in the topology)",
+            "routing": "route 'chat' -> tier 1 PTU deployment, tier 2 Standard deployment",
+            "tenant_limits": "tokens_per_minute %d, requests_per_minute %d" % (HUGE_TPM, HUGE_RPM),
+            "access_log": "JSON lines to a file (line counts checked per run)",
+            "metrics": "GET /metrics answered %s%s" % (
+                stack.metrics_status, "" if stack.metrics_status == 200 else
+                " (no metrics endpoint yet: not scraped)"),
+            "usage_metering": "per-tenant token usage%s" % (
+                " (tenant token counters seen in /metrics)" if stack.metrics_has_tokens else
+                " (no tenant token counters in /metrics by the end of the run)"),
+        }
+        if stack.metrics_status != 200:
+            self.note("the agent's GET /metrics answered %s: metrics are not measured" %
+                      stack.metrics_status)
+
+    def choose_backend(self, stack, wrk_names):
+        """Keeps the mock when it is at least 3x faster than any proxy; otherwise measures the
+        throughput scenarios again with nginx serving canned replies as the backend."""
+        mock_scenarios = {n: self.results["scenarios"][n] for n in wrk_names
+                          if n in self.results["scenarios"]}
+        factor = self.backend_headroom(mock_scenarios)
+        forced = self.args.backend
+        use_canned = forced == "canned" or (forced == "auto" and factor is not None and
+                                            factor < 3)
+        if factor is not None:
+            print("mock backend headroom: direct is %.2fx the best proxied throughput" % factor,
+                  flush=True)
+        if not use_canned:
+            if factor is not None:
+                self.target("backend_not_bottleneck", round(factor, 2), 3, "x", factor >= 3,
+                            "mock direct / best proxied req/s at c32, c256, sse", kind="min")
+            self.judge_wrk(mock_scenarios, "mock")
+            return
+        self.note("the mock backend is only %.2fx faster than the best proxy (< 3x): measured "
+                  "again with nginx serving canned replies as the backend" % (factor or 0))
+        # The mock stack's proxies go; the canned stack gets proxies of its own.
+        stack.agent.stop()
+        stack.nginx.stop()
+        canned = Stack(self, "nginx-canned")
+        try:
+            canned.start()
+            results = {}
+            for name in wrk_names:
+                try:
+                    results[name] = self.wrk_scenario(canned, name)
+                except BenchError as e:
+                    self.error("scenario_%s_canned" % name, e)
+            self.results["scenarios_mock_backend"] = mock_scenarios
+            for name, value in results.items():
+                self.results["scenarios"][name] = value
+            self.results["backend"] = "nginx-canned"
+            canned_factor = self.backend_headroom(results)
+            if canned_factor is not None:
+                self.target("backend_not_bottleneck", round(canned_factor, 2), 3, "x",
+                            canned_factor >= 3, "nginx-canned direct / best proxied req/s "
+                            "(the mock reached only %.2fx)" % (factor or 0), kind="min")
+            self.judge_wrk(results, "nginx-canned")
+        finally:
+            canned.stop()
+
+
+def ratios(agent, nginx):
+    def div(a, b):
+        return round(a / b, 3) if a is not None and b else None
+    return {"rps": div(agent["rps"], nginx["rps"]),
+            "p50": div(agent["p50_us"], nginx["p50_us"]),
+            "p99": div(agent["p99_us"], nginx["p99_us"]),
+            "p999": div(agent["p999_us"], nginx["p999_us"]),
+            "cpu_per_10k": div(agent["cpu_s_per_10k"], nginx["cpu_s_per_10k"]),
+            "peak_rss": div(agent["peak_rss_mib"], nginx["peak_rss_mib"])}
+
+
+# --------------------------------------------------------------------------------------------
+# reporting
+
+
+def format_value(value):
+    if isinstance(value, float):
+        return "%.3g" % value if abs(value) < 10 else "{:,.0f}".format(value)
+    if isinstance(value, int):
+        return "{:,}".format(value)
+    return str(value)
+
+
+def format_target(t):
+    if t["kind"] == "error":
+        return "FAIL %s %s" % (t["name"], t["detail"])
+    if t["kind"] == "info":
+        return "INFO %s %s %s%s" % (t["name"], format_value(t["value"]), t["unit"],
+                                    " (%s)" % t["detail"] if t["detail"] else "")
+    op = {"max": "<=", "min": ">="}.get(t["kind"], "limit")
+    return "%s %s %s %s (target %s %s %s%s)" % (
+        "PASS" if t["pass"] else "FAIL", t["name"], format_value(t["value"]), t["unit"], op,
+        format_value(t["limit"]), t["unit"], "; " + t["detail"] if t["detail"] else "")
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "-"
+    return ("{:,.%df}" % digits).format(value)
+
+
+def table_rows(scenarios):
+    rows = []
+    for name in ("c1", "c32", "c256", "sse"):
+        s = scenarios.get(name)
+        if not s:
+            continue
+        for target in ("direct", "nginx", "agent"):
+            t = s["targets"][target]
+            rows.append([name, target, fmt(t["rps"]), fmt(t["p50_us"]), fmt(t["p99_us"]),
+                         fmt(t["p999_us"]), fmt(t["cpu_s_per_10k"], 2),
+                         fmt(t["peak_rss_mib"], 1), str(t["errors_all_rounds"])])
+        r = s["ratios"]
+        rows.append([name, "agent/nginx", fmt(r["rps"], 2) + "x", fmt(r["p50"], 2) + "x",
+                     fmt(r["p99"], 2) + "x", fmt(r["p999"], 2) + "x",
+                     fmt(r["cpu_per_10k"], 2) + "x", fmt(r["peak_rss"], 2) + "x", ""])
+    return rows
+
+
+HEADER = ["scenario", "target", "req/s", "p50 us", "p99 us", "p99.9 us", "CPU s/10k req",
+          "peak RSS MiB", "errors"]
+
+
+def text_table(rows):
+    widths = [max(len(str(r[i])) for r in [HEADER] + rows) for i in range(len(HEADER))]
+    lines = ["  ".join(str(c).rjust(w) if i >= 2 else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [HEADER] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def detail_lines(scenarios):
+    """One line per non-wrk scenario, with the figures behind its target lines."""
+    lines = []
+    f = scenarios.get("failover")
+    if f:
+        lines.append("failover: paced requests %d us apart; agent p50 %s us (tier 1 answers 429 "
+                     "with retry-after-ms 1, tier 2 serves; x-spillway-attempts=2 on %.1f%%), "
+                     "backend B directly p50 %s us, added %s us" % (
+                         f["pause_us"], fmt(f["agent_p50_us"]), f["attempts_2_share"] * 100,
+                         fmt(f["direct_b_p50_us"]), fmt(f["added_us"])))
+    st = scenarios.get("streams10k")
+    if st:
+        c = st["client"]
+        at = st.get("agent_at_all_open") or {}
+        lines.append("streams10k: %s streams (%d ms per chunk), %s OK, %s failed %s; all open "
+                     "after %.1f s with %s in flight; first event p50 %s us, p99 %s us; agent "
+                     "RSS %s MiB with all open (%s fds), peak %s MiB, idle before %s MiB; agent "
+                     "CPU %s s" % (
+                         "{:,}".format(st["streams"]), st["ms_per_token"], c["ok"], c["failed"],
+                         c["failures"] or "", c["all_open_seconds"],
+                         c.get("open_at_all_open"), fmt(c["first_event_us"]["p50"]),
+                         fmt(c["first_event_us"]["p99"]), fmt(at.get("rss_mib"), 1),
+                         at.get("fds"), fmt(st["agent_peak_rss_mib"], 1),
+                         fmt(st["agent_idle_rss_mib"], 1), fmt(st.get("agent_cpu_s"), 1)))
+    i = scenarios.get("idle")
+    if i:
+        lines.append("idle: agent with %s, VmRSS %s MiB after 2 s, %s threads" % (
+            os.path.basename(i["topology"]), fmt(i["rss_mib"], 1), i["threads"]))
+    a = scenarios.get("allocs")
+    if a:
+        parts = []
+        for label in ("request", "stream"):
+            p = a.get("per_" + label)
+            if p:
+                parts.append("%s allocations (%s bytes) per %s" % (
+                    fmt(p["allocations"], 1), fmt(p["bytes"]), label))
+        lines.append("allocs: %s; %s allocations/s idle" % (
+            ", ".join(parts), fmt(a.get("idle_allocations_per_s"), 1)))
+    return lines
+
+
+def markdown(results):
+    m = results["machine"]
+    out = ["# Spillway benchmark: agent vs nginx", "",
+           "Machine: %s cores, %s, Linux %s; %s; load average at start %s; %s; %s; commit %s." % (
+               m["nproc"], m["cpu_model"], m["kernel"], m["date"], m["loadavg_at_start"],
+               m["nginx"], m["wrk"], m["commit"]), "",
+           "Settings: wrk -t1, %s s per run, %s rounds alternating direct/nginx/agent (median "
+           "round by req/s shown), agent --threads 1, nginx 1 worker; backend: **%s**%s." % (
+               results["settings"]["duration_s"], results["settings"]["rounds"],
+               results.get("backend", "mock"), " (quick run)" if results["settings"]["quick"]
+               else ""), ""]
+    rows = table_rows(results["scenarios"])
+    if rows:
+        out.append("| " + " | ".join(HEADER) + " |")
+        out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(HEADER))) + "|")
+        for row in rows:
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+        out.append("c1/c32/c256: small non-streaming chat completions (%d tokens) at 1, 32 and "
+                   "256 connections; sse: streams of %d chunks at 32 connections. CPU: the "
+                   "proxy process (the backend for 'direct'); peak RSS: VmHWM, reset before "
+                   "each run." % (SMALL_TOKENS, STREAM_CHUNKS))
+        out.append("")
+    if results.get("scenarios_mock_backend"):
+        out.append("With the mock as the backend (too slow to judge the proxies by, so not used "
+                   "for the targets):")
+        out.append("")
+        out.append("| " + " | ".join(HEADER) + " |")
+        out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(HEADER))) + "|")
+        for row in table_rows(results["scenarios_mock_backend"]):
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    out.append("## Targets")
+    out.append("")
+    out.append("| result | target | value | limit | detail |")
+    out.append("|---|---|---:|---:|---|")
+    for t in results["targets"]:
+        result = "INFO" if t["kind"] == "info" else ("PASS" if t["pass"] else "FAIL")
+        op = {"max": "≤ ", "min": "≥ "}.get(t["kind"], "")
+        if t["kind"] == "error":
+            out.append("| FAIL | %s | | | %s |" % (t["name"], str(t["detail"]).replace(
+                "|", "/").replace("\n", " ")[:400]))
+            continue
+        limit = "" if t["limit"] is None else op + format_value(t["limit"]) + " " + t["unit"]
+        out.append("| %s | %s | %s %s | %s | %s |" % (
+            result, t["name"], format_value(t["value"]), t["unit"], limit,
+            (t.get("detail") or "").replace("|", "/").replace("\n", " ")))
+    out.append("")
+    details = detail_lines(results["scenarios"])
+    if details:
+        out.append("## Other scenarios")
+        out.append("")
+        out.extend("- " + line for line in details)
+        out.append("")
+    if results.get("agent_features"):
+        out.append("## Agent configuration")
+        out.append("")
+        for k, v in results["agent_features"].items():
+            out.append("- %s: %s" % (k, v))
+        out.append("")
+    if results["notes"]:
+        out.append("## Notes")
+        out.append("")
+        for note in results["notes"]:
+            out.append("- " + note.replace("\n", " "))
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default="build", help="build directory (relative to the "
+                        "repository root or absolute); default build/")
+    parser.add_argument("--quick", action="store_true", help="short runs, for iterating")
+    parser.add_argument("--only", default="", help="comma-separated scenarios, of: " +
+                        ",".join(ALL_SCENARIOS))
+    parser.add_argument("--duration", type=int, default=0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds per wrk scenario (3)")
+    parser.add_argument("--backend", choices=["auto", "mock", "canned"], default="auto",
+                        help="auto: the mock unless it is < 3x faster than the proxies")
+    parser.add_argument("--keep-temp", action="store_true", help="keep configs and logs")
+    parser.add_argument("--results", default=RESULTS_DIR, help="where latest.{json,md} go")
+    args = parser.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()] or ALL_SCENARIOS
+    unknown = [s for s in only if s not in ALL_SCENARIOS]
+    if unknown:
+        parser.error("unknown scenario(s) %s; known: %s" % (",".join(unknown),
+                                                             ",".join(ALL_SCENARIOS)))
+
+    # SIGTERM/SIGHUP end the run through the finally blocks, which stop every child.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
+
+    bench = Bench(args)
+    started = time.monotonic()
+    try:
+        bench.run(only)
+    except BenchError as e:
+        bench.error("benchmark", e)
+    finally:
+        Process.stop_all()
+        if args.keep_temp:
+            print("temp files kept in " + bench.tmp)
+        else:
+            shutil.rmtree(bench.tmp, ignore_errors=True)
+    results = bench.results
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    results["only"] = only
+
+    print()
+    if results.get("scenarios_mock_backend"):
+        print("mock backend (not used for the targets):")
+        print(text_table(table_rows(results["scenarios_mock_backend"])))
+        print()
+        print("%s backend:" % results["backend"])
+    rows = table_rows(results["scenarios"])
+    if rows:
+        print(text_table(rows))
+        print()
+    for line in detail_lines(results["scenarios"]):
+        print(line)
+    for t in results["targets"]:
+        print(format_target(t))
+    failed = [t for t in results["targets"] if t["pass"] is False]
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "latest.json"), "w") as f:
+        json.dump(results, f, indent=2, sort_keys=False)
+        f.write("\n")
+    with open(os.path.join(args.results, "latest.md"), "w") as f:
+        f.write(markdown(results))
+    print("\n%d target(s) failed, %d passed; %.0f s; results in %s/latest.{json,md}" % (
+        len(failed), len([t for t in results["targets"] if t["pass"] is True]),
+        results["elapsed_s"], args.results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

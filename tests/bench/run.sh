@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The one command for issue 6's benchmark: installs nginx and wrk from Debian if missing, builds
+# what the benchmark runs, then tests/bench/bench.py (arguments are passed on: --quick,
+# --only c1,c32,..., --build DIR, --keep-temp). Results: tests/bench/results/latest.{json,md}.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bench.py runs from --build DIR (default build/); build that directory.
+build=build
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --build) build="${args[i + 1]:-build}" ;;
+    --build=*) build="${args[i]#--build=}" ;;
+  esac
+done
+targets=(spillway-agent spillway-mock-aoai spillway-bench-client spillway_alloc_counter)
+jobs=$(nproc)
+[ "$jobs" -le 2 ] || jobs=2
+build_targets() {
+  if [ "$build" = build ]; then
+    deploy/build.sh --target "$@"
+  else
+    [ -f "$build/CMakeCache.txt" ] ||
+      cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$build" -j"$jobs" --target "$@"
+  fi
+}
+build_targets "${targets[@]}"
+# The control-plane benchmark is optional here: without it bench.py reports that line as FAIL.
+build_targets spillway-bench-controlplane ||
+  echo "warning: spillway-bench-controlplane did not build; its targets will fail" >&2
+
+exec python3 tests/bench/bench.py "$@"
