@@ -55,6 +55,9 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       co_await RefuseMalformed(stream, ec, context);
       break;
     }
+    if (buffer.size() == 0) {
+      buffer.shrink_to_fit();  // nothing pipelined: a long stream need not hold it
+    }
     const bool keep_alive = co_await handler.Handle(stream, parser.get());
     if (!keep_alive || context.draining.load(std::memory_order_relaxed)) {
       break;
