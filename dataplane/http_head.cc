@@ -6,11 +6,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace spillway {
-namespace {
-
-absl::string_view View(boost::beast::string_view s) { return {s.data(), s.size()}; }
-
-}  // namespace
 
 void AppendHeaderLine(std::string& head, absl::string_view name, absl::string_view value) {
   absl::StrAppend(&head, name, ": ", value, kCrlf);

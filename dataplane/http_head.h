@@ -11,6 +11,9 @@
 
 namespace spillway {
 
+// Beast's string_view as Abseil's (Debian's Abseil has a string_view type of its own).
+inline absl::string_view View(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
 // Appends "name: value\r\n".
 void AppendHeaderLine(std::string& head, absl::string_view name, absl::string_view value);
 

@@ -49,8 +49,6 @@ struct AttemptResult {
   std::string error;
 };
 
-absl::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
-
 // By Beast's field code: every hop-by-hop header is a known field, so no string compares.
 bool IsHopByHop(http::field name) {
   switch (name) {
@@ -87,15 +85,13 @@ bool DropFromClientRequest(const http::fields::value_type& field) {
 milliseconds RetryAfter(const http::fields& headers) {
   if (auto ms = headers.find("retry-after-ms"); ms != headers.end()) {
     double value = 0;
-    if (absl::SimpleAtod(absl::string_view(ms->value().data(), ms->value().size()), &value) &&
-        value > 0) {
+    if (absl::SimpleAtod(View(ms->value()), &value) && value > 0) {
       return milliseconds(static_cast<int64_t>(value + 0.999));
     }
   }
   if (auto s = headers.find(http::field::retry_after); s != headers.end()) {
     int64_t seconds = 0;
-    if (absl::SimpleAtoi(absl::string_view(s->value().data(), s->value().size()), &seconds) &&
-        seconds > 0) {
+    if (absl::SimpleAtoi(View(s->value()), &seconds) && seconds > 0) {
       return milliseconds(seconds * 1000);
     }
   }
@@ -108,9 +104,7 @@ bool IsRetryableStatus(unsigned status) {
 
 bool IsEventStream(const http::fields& headers) {
   auto it = headers.find(http::field::content_type);
-  return it != headers.end() &&
-         absl::StartsWithIgnoreCase(absl::string_view(it->value().data(), it->value().size()),
-                                    "text/event-stream");
+  return it != headers.end() && absl::StartsWithIgnoreCase(View(it->value()), "text/event-stream");
 }
 
 struct Attempt {

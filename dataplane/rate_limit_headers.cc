@@ -9,29 +9,44 @@
 namespace spillway {
 namespace {
 
-constexpr absl::string_view kNames[] = {"x-ratelimit-remaining-tokens",
-                                        "x-ratelimit-remaining-requests",
-                                        "x-ratelimit-limit-tokens", "x-ratelimit-limit-requests"};
+constexpr absl::string_view kRemainingTokens = "x-ratelimit-remaining-tokens";
+constexpr absl::string_view kRemainingRequests = "x-ratelimit-remaining-requests";
+constexpr absl::string_view kLimitTokens = "x-ratelimit-limit-tokens";
+constexpr absl::string_view kLimitRequests = "x-ratelimit-limit-requests";
+constexpr absl::string_view kNames[] = {kRemainingTokens, kRemainingRequests, kLimitTokens,
+                                        kLimitRequests};
+
+boost::beast::string_view Beast(absl::string_view s) { return {s.data(), s.size()}; }
 
 }  // namespace
+
+template <class Emit>
+void RateLimitHeaders::ForEachHeader(Emit emit) const {
+  if (!active) {
+    return;
+  }
+  // A dimension the tenant is not limited on gets no header of ours; ApplyTo and Replaces
+  // still drop the backend's, whose figure would say nothing about the tenant.
+  if (remaining_tokens >= 0) {
+    emit(kRemainingTokens, absl::AlphaNum(remaining_tokens));
+    emit(kLimitTokens, absl::AlphaNum(limit_tokens));
+  }
+  if (remaining_requests >= 0) {
+    emit(kRemainingRequests, absl::AlphaNum(remaining_requests));
+    emit(kLimitRequests, absl::AlphaNum(limit_requests));
+  }
+}
 
 void RateLimitHeaders::ApplyTo(boost::beast::http::fields& headers) const {
   if (!active) {
     return;
   }
-  // A dimension the tenant is not limited on would otherwise show one backend's figure,
-  // which says nothing about the tenant.
   for (absl::string_view name : kNames) {
-    headers.erase(boost::beast::string_view(name.data(), name.size()));
+    headers.erase(Beast(name));
   }
-  if (remaining_tokens >= 0) {
-    headers.set("x-ratelimit-remaining-tokens", std::to_string(remaining_tokens));
-    headers.set("x-ratelimit-limit-tokens", std::to_string(limit_tokens));
-  }
-  if (remaining_requests >= 0) {
-    headers.set("x-ratelimit-remaining-requests", std::to_string(remaining_requests));
-    headers.set("x-ratelimit-limit-requests", std::to_string(limit_requests));
-  }
+  ForEachHeader([&headers](absl::string_view name, const absl::AlphaNum& value) {
+    headers.set(Beast(name), Beast(value.Piece()));
+  });
 }
 
 bool RateLimitHeaders::Replaces(absl::string_view header_name) const {
@@ -47,17 +62,9 @@ bool RateLimitHeaders::Replaces(absl::string_view header_name) const {
 }
 
 void RateLimitHeaders::AppendTo(std::string& head) const {
-  if (!active) {
-    return;
-  }
-  if (remaining_tokens >= 0) {
-    absl::StrAppend(&head, "x-ratelimit-remaining-tokens: ", remaining_tokens,
-                    "\r\nx-ratelimit-limit-tokens: ", limit_tokens, "\r\n");
-  }
-  if (remaining_requests >= 0) {
-    absl::StrAppend(&head, "x-ratelimit-remaining-requests: ", remaining_requests,
-                    "\r\nx-ratelimit-limit-requests: ", limit_requests, "\r\n");
-  }
+  ForEachHeader([&head](absl::string_view name, const absl::AlphaNum& value) {
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
+  });
 }
 
 }  // namespace spillway

@@ -24,6 +24,11 @@ struct RateLimitHeaders {
   // and our lines ("name: value\r\n") to append.
   bool Replaces(absl::string_view header_name) const;
   void AppendTo(std::string& head) const;
+
+ private:
+  // Calls emit(name, value) for each header of ours, in order.
+  template <class Emit>
+  void ForEachHeader(Emit emit) const;
 };
 
 }  // namespace spillway

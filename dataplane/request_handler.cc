@@ -11,13 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane/api_path.h"
 #include "dataplane/entra_token_source.h"
+#include "dataplane/http_head.h"
 #include "dataplane/local_reply.h"
 #include "dataplane/quota_claim.h"
 
 namespace spillway {
 namespace {
-
-absl::string_view View(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // The client's key: `api-key`, or `Authorization: Bearer <key>` as the SDKs send it.
 absl::string_view ClientKey(const http::request<http::string_body>& request) {
