@@ -50,6 +50,10 @@ ABSL_FLAG(int64_t, first_byte_timeout_ms, 60000,
           "per-attempt wait for a backend's response headers");
 ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000,
           "longest silence allowed inside a backend's response");
+ABSL_FLAG(bool, upstream_http2, false,
+          "talk to backends over HTTP/2: h2c (prior knowledge) to http:// endpoints, ALPN h2 to "
+          "https:// ones (HTTP/1.1 where the endpoint declines); one connection carries many "
+          "requests and streams");
 ABSL_FLAG(int64_t, connect_timeout_ms, 3000, "TCP connect + TLS handshake timeout per backend");
 ABSL_FLAG(int64_t, client_idle_timeout_ms, 60000, "keep-alive idle timeout for client connections");
 ABSL_FLAG(int64_t, client_write_timeout_ms, 60000, "timeout for each write to a client");
@@ -152,6 +156,7 @@ int Run() {
     Die("--threads must be between 1 and 256");
   }
   server_options.upstream_ca_file = absl::GetFlag(FLAGS_upstream_ca_file);
+  server_options.upstream.http2 = absl::GetFlag(FLAGS_upstream_http2);
   server_options.upstream.connect_timeout =
       std::chrono::milliseconds(absl::GetFlag(FLAGS_connect_timeout_ms));
 

@@ -8,11 +8,15 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/h2_session.h"
 
 namespace spillway {
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+// ALPN wire format: length-prefixed protocol names, preferred first.
+constexpr unsigned char kAlpnH2OrHttp11[] = {2,   'h', '2', 8,   'h', 't',
+                                             't', 'p', '/', '1', '.', '1'};
 
 }  // namespace
 
@@ -48,6 +52,11 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
 
 asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
     UpstreamAddress address, std::string endpoint) {
+  co_return co_await Connect(std::move(address), std::move(endpoint), false);
+}
+
+asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
+    UpstreamAddress address, std::string endpoint, bool offer_h2) {
   auto resolved = resolved_.find(endpoint);
   if (resolved == resolved_.end()) {
     // Resolution is cached for the life of the thread's pool; endpoints are Azure
@@ -77,11 +86,19 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
       co_return absl::InternalError(absl::StrCat("cannot set SNI for ", endpoint));
     }
     tls.set_verify_callback(asio::ssl::host_name_verification(address.host));
+    if (offer_h2 &&
+        SSL_set_alpn_protos(tls.native_handle(), kAlpnH2OrHttp11, sizeof(kAlpnH2OrHttp11)) != 0) {
+      co_return absl::InternalError(absl::StrCat("cannot offer ALPN to ", endpoint));
+    }
     auto [hs_ec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kNoThrow);
     if (hs_ec) {
       co_return absl::UnavailableError(
           absl::StrCat("TLS handshake with ", endpoint, " failed: ", hs_ec.message()));
     }
+    const unsigned char* protocol = nullptr;
+    unsigned int protocol_size = 0;
+    SSL_get0_alpn_selected(tls.native_handle(), &protocol, &protocol_size);
+    connection->negotiated_h2 = protocol_size == 2 && protocol[0] == 'h' && protocol[1] == '2';
   }
   tcp.expires_never();
   co_return connection;
@@ -93,6 +110,22 @@ void UpstreamPool::Release(const SnapshotBackend& backend, UpstreamConnectionPtr
     connection->tcp().expires_never();
     idle.push_back(std::move(connection));
   }
+}
+
+bool UpstreamPool::UsesHttp2(const SnapshotBackend& backend) const {
+  return options_.http2 && !http1_only_.contains(backend.config->endpoint());
+}
+
+std::shared_ptr<H2Session> UpstreamPool::AcquireH2(const SnapshotBackend& backend) {
+  std::vector<std::shared_ptr<H2Session>>& sessions = h2_[backend.config->endpoint()];
+  std::erase_if(sessions, [](const std::shared_ptr<H2Session>& s) { return s->closed(); });
+  for (const std::shared_ptr<H2Session>& session : sessions) {
+    if (session->Accepting()) {
+      return session;
+    }
+  }
+  sessions.push_back(H2Session::Start(*this, backend.address, backend.config->endpoint()));
+  return sessions.back();
 }
 
 }  // namespace spillway

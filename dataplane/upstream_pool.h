@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "dataplane/routing_snapshot.h"
 
@@ -33,6 +34,7 @@ class UpstreamConnection {
   // Taken from the idle pool: a failure before any response byte may just mean the
   // backend closed it while idle, which is retried on a fresh connection.
   bool reused = false;
+  bool negotiated_h2 = false;  // TLS ALPN chose h2
 
  private:
   std::optional<beast::tcp_stream> tcp_;
@@ -44,7 +46,12 @@ using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 struct UpstreamPoolOptions {
   std::chrono::milliseconds connect_timeout{3000};
   std::size_t max_idle_per_backend = 256;
+  // Backends over HTTP/2: h2c with prior knowledge for http:// endpoints, ALPN for https://
+  // ones (an endpoint that answers ALPN with http/1.1 is used over HTTP/1.1).
+  bool http2 = false;
 };
+
+class H2Session;
 
 class UpstreamPool {
  public:
@@ -61,6 +68,16 @@ class UpstreamPool {
   // Returns a connection whose last exchange ended cleanly with keep-alive.
   void Release(const SnapshotBackend& backend, UpstreamConnectionPtr connection);
 
+  // HTTP/2 (options.http2): whether requests to the backend go over HTTP/2, and a connection
+  // to its endpoint with room for another stream (a new one when all are full).
+  bool UsesHttp2(const SnapshotBackend& backend) const;
+  std::shared_ptr<H2Session> AcquireH2(const SnapshotBackend& backend);
+  void MarkHttp1Only(const std::string& endpoint) { http1_only_.insert(endpoint); }
+  // As Connect, offering h2 by ALPN on TLS (the connection says whether it was chosen).
+  asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(UpstreamAddress address,
+                                                                 std::string origin, bool offer_h2);
+  const asio::any_io_executor& executor() const { return executor_; }
+
  private:
   asio::any_io_executor executor_;
   asio::ssl::context& tls_context_;
@@ -69,6 +86,8 @@ class UpstreamPool {
   // Keyed by endpoint (scheme://host:port): deployments on one instance share connections.
   absl::flat_hash_map<std::string, std::vector<UpstreamConnectionPtr>> idle_;
   absl::flat_hash_map<std::string, asio::ip::tcp::resolver::results_type> resolved_;
+  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<H2Session>>> h2_;
+  absl::flat_hash_set<std::string> http1_only_;
 };
 
 }  // namespace spillway

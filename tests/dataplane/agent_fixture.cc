@@ -1,13 +1,16 @@
 // See agent_fixture.h.
 #include "tests/dataplane/agent_fixture.h"
 
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/file_io.h"
-#include "absl/strings/str_replace.h"
 
 namespace spillway::test {
 
@@ -46,9 +49,9 @@ absl::Status AgentFleet::StartAgent(const std::string& yaml, const std::string& 
   }
   topology_path_ = dir_->path() + "/topology.yaml";
   std::ofstream(topology_path_) << absl::StrReplaceAll(yaml, replacements);
-  std::vector<std::string> args = {"--region", region, "--listen", "127.0.0.1:0", "--topology",
-                                   topology_path_, "--access-log",
-                                   dir_->path() + "/access.log"};
+  std::vector<std::string> args = {
+      "--region",   region,         "--listen",     "127.0.0.1:0",
+      "--topology", topology_path_, "--access-log", dir_->path() + "/access.log"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ChildProcessOptions options;
   options.name = "agent";
@@ -145,6 +148,54 @@ absl::StatusOr<std::string> WaitForFileContaining(const std::string& path,
   } while (absl::Now() < deadline);
   return absl::DeadlineExceededError(
       absl::StrCat(path, " does not contain '", substring, "'; it holds: ", content));
+}
+
+std::string TieredTopology(const std::vector<std::string>& standard, const std::string& locality) {
+  std::string yaml = R"(
+stamps: [ { name: us } ]
+regions: [ { name: eastus2, stamp: us }, { name: westus3, stamp: us } ]
+subscriptions: [ { name: s } ]
+instances:
+  - { name: ptu, region: eastus2, subscription: s, endpoint: "{ptu}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+)";
+  for (const std::string& name : standard) {
+    absl::StrAppend(&yaml, "  - { name: ", name,
+                    ", region: westus3, subscription: s, endpoint: \"{", name,
+                    "}\", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }\n");
+  }
+  absl::StrAppend(&yaml, R"(deployments:
+  - { instance: ptu, name: gpt-4o-ptu, model: gpt-4o, version: "1", sku: ProvisionedManaged, capacity: 100 }
+)");
+  for (const std::string& name : standard) {
+    absl::StrAppend(
+        &yaml, "  - { instance: ", name,
+        ", name: gpt-4o, model: gpt-4o, version: \"1\", sku: Standard, capacity: 100 }\n");
+  }
+  absl::StrAppend(&yaml,
+                  "pools:\n  - { name: ptu-pool, members: [ { deployment: ptu/gpt-4o-ptu } ] }\n"
+                  "  - name: std-pool\n    members:\n");
+  for (const std::string& name : standard) {
+    absl::StrAppend(&yaml, "      - { deployment: ", name, "/gpt-4o }\n");
+  }
+  absl::StrAppend(&yaml, "routes:\n  - { name: gpt-4o, stamp: us, locality: ", locality,
+                  ", tiers: [ ptu-pool, std-pool ] }\n");
+  return yaml;
+}
+
+boost::json::object MockStatsJson(AgentFleet& fleet, const std::string& mock) {
+  absl::StatusOr<std::string> body = fleet.MockStats(mock);
+  EXPECT_TRUE(body.ok()) << body.status();
+  return boost::json::parse(body.value_or("{}")).as_object();
+}
+
+int64_t StatusCount(const boost::json::object& stats, const std::string& deployment, int status) {
+  const auto* d = stats.at("deployments").as_object().if_contains(deployment);
+  if (d == nullptr) {
+    return 0;
+  }
+  const auto* count =
+      d->as_object().at("by_status").as_object().if_contains(std::to_string(status));
+  return count == nullptr ? 0 : count->as_int64();
 }
 
 std::string ChatTarget(const std::string& route) {

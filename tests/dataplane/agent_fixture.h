@@ -2,6 +2,8 @@
 // points at them, and spillway-agent in standalone mode. Everything dies with the fixture.
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,5 +76,14 @@ absl::StatusOr<std::string> WaitForFileContaining(const std::string& path,
                                                   absl::Duration timeout);
 // The target for a chat completion on `route`.
 std::string ChatTarget(const std::string& route);
+
+// Two tiers: a PTU pool with mock "{ptu}"'s deployment gpt-4o-ptu (eastus2), then a Standard
+// pool of deployment gpt-4o on each mock in `standard` (westus3), behind route "gpt-4o".
+std::string TieredTopology(const std::vector<std::string>& standard,
+                           const std::string& locality = "any");
+// GET /mock/stats of a mock, parsed (a failed fetch fails the test and gives {}).
+boost::json::object MockStatsJson(AgentFleet& fleet, const std::string& mock);
+// Answers of `status` the mock gave `deployment`.
+int64_t StatusCount(const boost::json::object& stats, const std::string& deployment, int status);
 
 }  // namespace spillway::test

@@ -1,11 +1,11 @@
 // The agent against several real mock backends: spillover from a throttled PTU tier,
 // failover past a dead backend, circuits that open and close, and 429 retry-after honoured
 // to the millisecond.
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <csignal>
 #include <map>
 #include <thread>
@@ -18,64 +18,18 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Two tiers: a PTU pool with one deployment, then a Standard pool with `standard` members.
-std::string TieredTopology(const std::vector<std::string>& standard,
-                           const std::string& locality = "any") {
-  std::string yaml = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us }, { name: westus3, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: ptu, region: eastus2, subscription: s, endpoint: "{ptu}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-)";
-  for (const std::string& name : standard) {
-    absl::StrAppend(&yaml, "  - { name: ", name, ", region: westus3, subscription: s, endpoint: \"{",
-                    name, "}\", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }\n");
-  }
-  absl::StrAppend(&yaml, R"(deployments:
-  - { instance: ptu, name: gpt-4o-ptu, model: gpt-4o, version: "1", sku: ProvisionedManaged, capacity: 100 }
-)");
-  for (const std::string& name : standard) {
-    absl::StrAppend(&yaml, "  - { instance: ", name,
-                    ", name: gpt-4o, model: gpt-4o, version: \"1\", sku: Standard, capacity: 100 }\n");
-  }
-  absl::StrAppend(&yaml, "pools:\n  - { name: ptu-pool, members: [ { deployment: ptu/gpt-4o-ptu } ] }\n"
-                         "  - name: std-pool\n    members:\n");
-  for (const std::string& name : standard) {
-    absl::StrAppend(&yaml, "      - { deployment: ", name, "/gpt-4o }\n");
-  }
-  absl::StrAppend(&yaml, "routes:\n  - { name: gpt-4o, stamp: us, locality: ", locality,
-                  ", tiers: [ ptu-pool, std-pool ] }\n");
-  return yaml;
-}
-
-boost::json::object Stats(AgentFleet& fleet, const std::string& mock) {
-  absl::StatusOr<std::string> body = fleet.MockStats(mock);
-  EXPECT_TRUE(body.ok()) << body.status();
-  return boost::json::parse(body.value_or("{}")).as_object();
-}
-
-int64_t StatusCount(const boost::json::object& stats, const std::string& deployment,
-                    int status) {
-  const auto* d = stats.at("deployments").as_object().if_contains(deployment);
-  if (d == nullptr) {
-    return 0;
-  }
-  const auto* count = d->as_object().at("by_status").as_object().if_contains(std::to_string(status));
-  return count == nullptr ? 0 : count->as_int64();
-}
-
 TEST(AgentRouting, ThrottledPtuSpillsToStandardWithNoClientErrors) {
   AgentFleet fleet;
   // 1 PTU at 600 tokens/minute over a 10 s window: about 100 tokens, two requests, then 429.
-  ASSERT_TRUE(fleet.AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o:ptu=1",
-                                    "--tokens-per-ptu-minute", "600"})
+  ASSERT_TRUE(fleet
+                  .AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o:ptu=1",
+                                   "--tokens-per-ptu-minute", "600"})
                   .ok());
   ASSERT_TRUE(fleet.AddMock("std1", {"--deployments", "gpt-4o"}).ok());
   // The agent's own PTU estimate is generous, so the backend's 429 is what moves traffic.
-  ASSERT_TRUE(fleet.StartAgent(TieredTopology({"std1"}), "eastus2",
-                               {"--tokens-per-ptu-minute", "1000000"})
-                  .ok());
+  ASSERT_TRUE(
+      fleet.StartAgent(TieredTopology({"std1"}), "eastus2", {"--tokens-per-ptu-minute", "1000000"})
+          .ok());
   auto client = fleet.AgentClient();
   std::map<std::string, int> served_by;
   for (int i = 0; i < 20; ++i) {
@@ -87,7 +41,7 @@ TEST(AgentRouting, ThrottledPtuSpillsToStandardWithNoClientErrors) {
   }
   EXPECT_GE(served_by["ptu/gpt-4o-ptu"], 1) << "the PTU tier is tried first";
   EXPECT_GE(served_by["std1/gpt-4o"], 10) << "then traffic spills to Standard";
-  boost::json::object ptu = Stats(fleet, "ptu");
+  boost::json::object ptu = MockStatsJson(fleet, "ptu");
   EXPECT_EQ(StatusCount(ptu, "gpt-4o-ptu", 429), 1)
       << "one 429 is enough: the PTU is skipped for its retry-after";
 }
@@ -98,8 +52,7 @@ TEST(AgentRouting, KilledBackendCostsNoClientError) {
   ASSERT_TRUE(fleet.AddMock("std1", {"--deployments", "gpt-4o"}).ok());
   ASSERT_TRUE(fleet.StartAgent(TieredTopology({"std1"}), "eastus2").ok());
   auto client = fleet.AgentClient();
-  absl::StatusOr<HttpResponse> warm =
-      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  absl::StatusOr<HttpResponse> warm = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
   ASSERT_TRUE(warm.ok() && warm->status == 200);
   EXPECT_EQ(warm->Header("x-spillway-backend"), "ptu/gpt-4o-ptu");
 
@@ -118,8 +71,9 @@ TEST(AgentRouting, FailingBackendIsTakenOutAndReadmittedAfterRecovery) {
   AgentFleet fleet;
   ASSERT_TRUE(fleet.AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o"}).ok());
   ASSERT_TRUE(fleet.AddMock("std1", {"--deployments", "gpt-4o"}).ok());
-  ASSERT_TRUE(fleet.StartAgent(TieredTopology({"std1"}), "eastus2",
-                               {"--failure-threshold", "3", "--circuit-open-ms", "300"})
+  ASSERT_TRUE(fleet
+                  .StartAgent(TieredTopology({"std1"}), "eastus2",
+                              {"--failure-threshold", "3", "--circuit-open-ms", "300"})
                   .ok());
   ASSERT_TRUE(fleet.SetFault("ptu", R"({"mode":"status","status":503})").ok());
   auto client = fleet.AgentClient();
@@ -131,7 +85,7 @@ TEST(AgentRouting, FailingBackendIsTakenOutAndReadmittedAfterRecovery) {
     EXPECT_EQ(response->Header("x-spillway-backend"), "std1/gpt-4o");
   }
   // Ten requests, but the open circuit kept most of them away from the failing backend.
-  const int64_t failed = StatusCount(Stats(fleet, "ptu"), "gpt-4o-ptu", 503);
+  const int64_t failed = StatusCount(MockStatsJson(fleet, "ptu"), "gpt-4o-ptu", 503);
   EXPECT_GE(failed, 3);
   EXPECT_LT(failed, 10);
   absl::StatusOr<HttpResponse> status = client->Send("GET", "/status");
@@ -174,7 +128,7 @@ TEST(AgentRouting, RetryAfterIsHonouredToTheMillisecond) {
   }
   EXPECT_GT(served_by_ptu_after, 0) << "the backend is used again after its retry-after";
   // In the backend's own log: nothing arrived between the 429 and 700 ms after it.
-  boost::json::object stats = Stats(fleet, "ptu");
+  boost::json::object stats = MockStatsJson(fleet, "ptu");
   double throttled_at = -1;
   int after = 0;
   for (const auto& entry : stats.at("log").as_array()) {

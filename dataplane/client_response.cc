@@ -1,0 +1,137 @@
+// See client_response.h.
+#include "dataplane/client_response.h"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "dataplane/http_head.h"
+
+namespace spillway {
+namespace {
+
+namespace http = beast::http;
+using std::chrono::milliseconds;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace
+
+// By Beast's field code: every hop-by-hop header is a known field, so no string compares.
+bool IsHopByHop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+    case http::field::transfer_encoding:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsRetryableStatus(unsigned status) {
+  return status == 408 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+milliseconds RetryAfter(absl::string_view retry_after_ms, absl::string_view retry_after) {
+  double ms = 0;
+  if (absl::SimpleAtod(retry_after_ms, &ms) && ms > 0) {
+    return milliseconds(static_cast<int64_t>(ms + 0.999));
+  }
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(retry_after, &seconds) && seconds > 0) {
+    return milliseconds(seconds * 1000);
+  }
+  return milliseconds(0);
+}
+
+bool IsEventStreamType(absl::string_view content_type) {
+  return absl::StartsWithIgnoreCase(content_type, "text/event-stream");
+}
+
+ClientResponse::ClientResponse(unsigned status, absl::string_view reason,
+                               const RateLimitHeaders& rate_limit)
+    : rate_limit_(rate_limit) {
+  head_.reserve(1024);
+  AppendStatusLine(head_, status, reason);
+}
+
+void ClientResponse::AddBackendHeader(absl::string_view name, absl::string_view value) {
+  // Ours replace the backend's x-ratelimit-* (when the tenant has quotas) and x-spillway-*.
+  if (name.size() > 2 && name[1] == '-' && (name[0] == 'x' || name[0] == 'X') &&
+      (rate_limit_.Replaces(name) || absl::StartsWithIgnoreCase(name, "x-spillway-"))) {
+    return;
+  }
+  AppendHeaderLine(head_, name, value);
+}
+
+void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number, bool chunked,
+                                std::optional<uint64_t> length, bool client_keep_alive,
+                                bool client_http10) {
+  chunked_ = chunked;
+  AppendHeaderLine(head_, "x-spillway-backend", backend_id);
+  absl::StrAppend(&head_, "x-spillway-attempts: ", attempt_number, kCrlf);
+  rate_limit_.AppendTo(head_);
+  if (chunked) {
+    AppendHeaderLine(head_, "Transfer-Encoding", "chunked");
+  } else if (length.has_value()) {
+    absl::StrAppend(&head_, "Content-Length: ", *length, kCrlf);
+  }
+  if (!client_keep_alive) {
+    AppendHeaderLine(head_, "Connection", "close");
+  } else if (client_http10) {
+    AppendHeaderLine(head_, "Connection", "keep-alive");
+  }
+  head_ += "\r\n";
+}
+
+asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& client,
+                                                        absl::string_view body, bool last,
+                                                        milliseconds timeout) {
+  std::array<asio::const_buffer, 5> out;  // unused entries stay empty
+  if (!head_sent_) {
+    out[0] = asio::buffer(head_);
+  }
+  if (!body.empty()) {
+    if (chunked_) {
+      WriteChunkSizeLine(body.size(), size_line_);
+      out[1] = asio::buffer(size_line_);
+      out[3] = asio::buffer(kCrlf.data(), kCrlf.size());
+    }
+    out[2] = asio::buffer(body.data(), body.size());
+  }
+  if (last && chunked_) {
+    out[4] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+  }
+  if (asio::buffer_size(out) == 0) {
+    co_return beast::error_code();
+  }
+  client.expires_after(timeout);
+  auto [ec, written] = co_await asio::async_write(client, out, kNoThrow);
+  if (!ec && !head_sent_) {
+    head_sent_ = true;
+    std::string().swap(head_);  // a long stream need not keep it: 10k streams, 10 MB
+  }
+  co_return ec;
+}
+
+asio::awaitable<void> ClientResponse::EndWithErrorEvent(beast::tcp_stream& client,
+                                                        milliseconds timeout) {
+  if (!chunked_) {
+    co_return;
+  }
+  constexpr absl::string_view kEvent =
+      "event: error\ndata: {\"error\":{\"code\":\"upstream_error\",\"message\":\"The "
+      "backend stopped sending before the response was complete.\"}}\n\n";
+  co_await Send(client, kEvent, /*last=*/true, timeout);
+}
+
+}  // namespace spillway

@@ -1,0 +1,205 @@
+// See upstream_attempt.h: the HTTP/1.1 exchange, written once as a template over the stream
+// type (plain TCP or TLS), read with Beast's parser straight into a relay buffer.
+#include <algorithm>
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/client_response.h"
+#include "dataplane/http_head.h"
+#include "dataplane/sse_usage_stripper.h"
+#include "dataplane/upstream_attempt.h"
+
+namespace spillway {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+// Every open stream holds one in its coroutine frame and one as its read buffer: 10k open
+// streams must fit in 300 MB (issue 6), so half of nginx's 4 KB proxy buffer.
+constexpr std::size_t kRelayChunk = 2 * 1024;
+constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+
+absl::string_view Header(const http::fields& headers, http::field name) {
+  auto it = headers.find(name);
+  return it == headers.end() ? absl::string_view() : View(it->value());
+}
+
+}  // namespace
+
+SteadyClock::duration Attempt::FirstByteBudget() const {
+  return std::min<SteadyClock::duration>(
+      options.first_byte_timeout,
+      std::max<SteadyClock::duration>(deadline - SteadyClock::now(), {}));
+}
+
+void Attempt::BeginRelay(AttemptResult& result) {
+  result.kind = AttemptKind::kRelayed;
+  std::string().swap(*request_head);  // no further attempt: free it for the stream's life
+  outcome->status = result.status;
+  outcome->backend_id = backend.config->id();
+  outcome->backend_config = backend.config;
+}
+
+asio::awaitable<AttemptResult> Attempt::OverHttp1(UpstreamConnection& connection) {
+  if (connection.is_tls()) {
+    co_return co_await RunHttp1(connection.tls(), connection.tcp(), connection.reused);
+  }
+  co_return co_await RunHttp1(connection.tcp(), connection.tcp(), connection.reused);
+}
+
+template <class Stream>
+asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
+                                                 bool reused) {
+  AttemptResult result;
+  const auto first_byte_budget = FirstByteBudget();
+  upstream_tcp.expires_after(first_byte_budget);
+  WriteRequestHead(upstream_request, *request_head);
+  const std::array<asio::const_buffer, 2> request_bytes{
+      asio::buffer(*request_head),
+      asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};
+  auto [write_ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
+  if (write_ec) {
+    result.kind = reused ? AttemptKind::kStale
+                         : (write_ec == beast::error::timeout ? AttemptKind::kTimedOut
+                                                              : AttemptKind::kFailed);
+    result.error = absl::StrCat("sending to ", backend.config->id(), ": ", write_ec.message());
+    co_return result;
+  }
+  // Beast reads at most the buffer's free capacity (512 bytes to start): without room, a
+  // 13 KB burst of events took 26 reads and 26 writes.
+  beast::flat_buffer buffer;
+  buffer.reserve(kRelayChunk);
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  auto [header_ec, header_bytes] =
+      co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
+  if (header_ec) {
+    if (header_ec == beast::error::timeout) {
+      result.kind = AttemptKind::kTimedOut;
+      result.error =
+          absl::StrCat(backend.config->id(), " sent no response within ",
+                       std::chrono::duration_cast<milliseconds>(first_byte_budget).count(), " ms");
+    } else {
+      result.kind = reused && header_bytes == 0 ? AttemptKind::kStale : AttemptKind::kFailed;
+      result.error = absl::StrCat("reading from ", backend.config->id(), ": ", header_ec.message());
+    }
+    co_return result;
+  }
+  result.status = parser.get().result_int();
+  if (result.status == 429 || IsRetryableStatus(result.status)) {
+    result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
+    const http::fields& headers = parser.get().base();
+    auto retry_after_ms = headers.find("retry-after-ms");
+    result.retry_after = RetryAfter(
+        retry_after_ms == headers.end() ? absl::string_view() : View(retry_after_ms->value()),
+        Header(headers, http::field::retry_after));
+    result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
+    // Read the (small) error body so the connection can be reused.
+    http::response_parser<http::string_body> error_parser{std::move(parser)};
+    error_parser.body_limit(kErrorBodyLimit);
+    auto [body_ec, body_bytes] =
+        co_await http::async_read(upstream, buffer, error_parser, kNoThrow);
+    *release_connection = !body_ec && error_parser.keep_alive() && buffer.size() == 0;
+    co_return result;
+  }
+  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, parser);
+}
+
+// Streams the upstream response to the client as it arrives: one read, one write, so a slow
+// client slows the backend down instead of growing a buffer.
+template <class Stream, class Parser>
+asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
+                                                   beast::tcp_stream& upstream_tcp,
+                                                   beast::flat_buffer& buffer, Parser& parser) {
+  AttemptResult result;
+  result.status = parser.get().result_int();
+  BeginRelay(result);
+  auto& response = parser.get();
+  const bool upstream_keep_alive = parser.keep_alive();
+  const bool event_stream = IsEventStreamType(Header(response.base(), http::field::content_type));
+  const bool strip_usage = strip_stream_usage && event_stream;
+  // Framing towards the client: the backend's Content-Length when its bytes pass unchanged,
+  // chunked when the agent changes them or the backend gave no length; none for 204/304.
+  const boost::optional<std::uint64_t> length = parser.content_length();
+  const bool body_less = parser.is_done() && !length.has_value();
+  const bool chunked_out = !body_less && (strip_usage || !length.has_value());
+
+  ClientResponse client_response(result.status, View(response.reason()), request.rate_limit);
+  for (const auto& field : response) {
+    if (!IsHopByHop(field.name()) && field.name() != http::field::content_length) {
+      client_response.AddBackendHeader(View(field.name_string()), View(field.value()));
+    }
+  }
+  client_response.FinishHead(backend.config->id(), attempt_number, chunked_out,
+                             length.has_value() ? std::optional<uint64_t>(*length) : std::nullopt,
+                             request.client_keep_alive, request.client_request->version() < 11);
+
+  UsageScanner usage;
+  SseUsageStripper stripper;
+  char chunk[kRelayChunk];
+  bool upstream_failed = false;
+  do {
+    absl::string_view relayed;
+    if (!parser.is_done()) {
+      response.body().data = chunk;
+      response.body().size = sizeof(chunk);
+      upstream_tcp.expires_after(options.stream_idle_timeout);
+      auto [read_ec, read_bytes] =
+          co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
+      if (read_ec && read_ec != http::error::need_buffer) {
+        upstream_failed = true;
+        result.error = absl::StrCat(
+            backend.config->id(), " failed mid-response: ",
+            read_ec == beast::error::timeout ? std::string("idle timeout") : read_ec.message());
+        break;
+      }
+      // Parse what has already arrived into the same chunk, so a burst of events leaves in
+      // one write instead of one per event (as nginx does with proxy_buffering off).
+      while (!parser.is_done() && buffer.size() > 0 && response.body().size > 0) {
+        beast::error_code put_ec;
+        const std::size_t used = parser.put(buffer.data(), put_ec);
+        buffer.consume(used);
+        if (put_ec || used == 0) {
+          break;  // an incomplete chunk, a full buffer, or an error the next read reports
+        }
+      }
+      const std::size_t got = sizeof(chunk) - response.body().size;
+      usage.Feed(absl::string_view(chunk, got));
+      relayed = absl::string_view(chunk, got);
+      if (strip_usage) {
+        relayed = stripper.Filter(relayed, parser.is_done());
+      }
+    }
+    const beast::error_code write_ec = co_await client_response.Send(
+        client, relayed, parser.is_done(), options.client_write_timeout);
+    if (write_ec) {
+      // The client went away: the backend's answer has nowhere to go.
+      outcome->keep_alive = false;
+      outcome->error = absl::StrCat("client write failed: ", write_ec.message());
+      outcome->usage = usage.Finish();
+      *release_connection = false;
+      co_return result;
+    }
+  } while (!parser.is_done());
+
+  outcome->usage = usage.Finish();
+  if (upstream_failed) {
+    outcome->error = result.error;
+    outcome->keep_alive = false;
+    *release_connection = false;
+    if (event_stream) {
+      co_await client_response.EndWithErrorEvent(client, options.client_write_timeout);
+    }
+    co_return result;
+  }
+  outcome->keep_alive = request.client_keep_alive;
+  *release_connection = upstream_keep_alive && buffer.size() == 0;
+  co_return result;
+}
+
+}  // namespace spillway

@@ -1,0 +1,235 @@
+// The agent over HTTP/2 to its backends (--upstream-http2): requests and streams share one
+// connection per backend, and failover, streaming, metering and errors behave as over HTTP/1.1.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "tests/dataplane/agent_fixture.h"
+#include "tests/support/sse.h"
+#include "tests/support/tls_files.h"
+
+namespace spillway::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kTopology = SingleBackendTopology();
+const std::vector<std::string> kHttp2 = {"--upstream-http2"};
+
+int64_t Connections(const boost::json::object& stats, const char* protocol) {
+  return stats.at("connections").at(protocol).as_int64();
+}
+
+int64_t InFlight(AgentFleet& fleet, const std::string& mock, const std::string& deployment) {
+  const boost::json::object stats = MockStatsJson(fleet, mock);
+  const auto* d = stats.at("deployments").as_object().if_contains(deployment);
+  return d == nullptr ? 0 : d->at("in_flight").as_int64();
+}
+
+TEST(AgentHttp2, ConcurrentRequestsShareOneConnection) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o", "--region", "eastus2"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", kHttp2).ok());
+  constexpr int kClients = 8;
+  constexpr int kRequestsEach = 5;
+  std::vector<std::thread> clients;
+  std::vector<int> ok(kClients, 0);
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto client = fleet.AgentClient();
+      for (int i = 0; i < kRequestsEach; ++i) {
+        absl::StatusOr<HttpResponse> r = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+        if (r.ok() && r->status == 200 &&
+            r->body.find("\"chat.completion\"") != std::string::npos &&
+            r->Header("x-ms-region") == "eastus2" && r->HasHeader("x-request-id") &&
+            r->Header("x-spillway-backend") == "a/gpt-4o") {
+          ++ok[c];
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_EQ(ok[c], kRequestsEach) << "client " << c;
+  }
+  const boost::json::object stats = MockStatsJson(fleet, "a");
+  EXPECT_EQ(StatusCount(stats, "gpt-4o", 200), kClients * kRequestsEach);
+  EXPECT_EQ(Connections(stats, "h2"), 1) << "every request multiplexed on one connection";
+  EXPECT_EQ(Connections(stats, "http1"), 0);
+}
+
+TEST(AgentHttp2, StreamsArriveInOrderAndAreMetered) {
+  AgentFleet fleet;
+  ASSERT_TRUE(
+      fleet.AddMock("a", {"--deployments", "gpt-4o", "--ttft-ms", "10", "--ms-per-token", "10"})
+          .ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", kHttp2).ok());
+  auto client = fleet.AgentClient();
+  SseCollector events;
+  int pieces = 0;
+  // No include_usage: the agent asks for usage upstream and strips that event again.
+  absl::StatusOr<HttpResponse> response =
+      client->SendStreaming("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, /*stream=*/true),
+                            [&](absl::string_view piece, absl::Time arrival) {
+                              ++pieces;
+                              events.Feed(piece, arrival);
+                            });
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_THAT(response->Header("content-type").value_or(""), HasSubstr("text/event-stream"));
+  const auto& e = events.events();
+  ASSERT_GE(e.size(), 12u);  // filter results, 10 deltas, finish, [DONE]
+  EXPECT_EQ(e.back().data, "[DONE]");
+  std::string content;
+  for (const auto& event : e) {
+    EXPECT_THAT(event.data, ::testing::Not(HasSubstr("\"usage\":{")));
+    if (event.data == "[DONE]") {
+      continue;
+    }
+    boost::json::value v = boost::json::parse(event.data);
+    for (const auto& choice : v.at("choices").as_array()) {
+      if (const auto* delta = choice.as_object().if_contains("delta")) {
+        if (const auto* text = delta->as_object().if_contains("content")) {
+          content += std::string(text->as_string());
+        }
+      }
+    }
+  }
+  EXPECT_FALSE(content.empty());
+  EXPECT_GE(pieces, 10) << "forwarded event by event, not buffered";
+  // Metered from the usage the backend sent on the stream the client never saw.
+  EXPECT_TRUE(WaitForFileContaining(fleet.temp_dir() + "/access.log", "\"completion_tokens\":10",
+                                    absl::Seconds(5))
+                  .ok());
+  EXPECT_EQ(Connections(MockStatsJson(fleet, "a"), "h2"), 1);
+}
+
+TEST(AgentHttp2, ThrottledBackendFailsOver) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.AddMock("std1", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(TieredTopology({"std1"}), "eastus2", kHttp2).ok());
+  ASSERT_TRUE(
+      fleet.SetFault("ptu", R"({"mode":"status","status":429,"count":1,"retry_after_ms":5000})")
+          .ok());
+  auto client = fleet.AgentClient();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<HttpResponse> r = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->Header("x-spillway-backend"), "std1/gpt-4o");
+    EXPECT_EQ(r->Header("x-spillway-attempts"), i == 0 ? "2" : "1")
+        << "after the 429 the PTU is skipped for its retry-after";
+  }
+  const boost::json::object ptu = MockStatsJson(fleet, "ptu");
+  EXPECT_EQ(StatusCount(ptu, "gpt-4o-ptu", 429), 1);
+  EXPECT_EQ(Connections(ptu, "h2"), 1);
+  EXPECT_EQ(StatusCount(MockStatsJson(fleet, "std1"), "gpt-4o", 200), 3);
+}
+
+TEST(AgentHttp2, StreamResetBeforeTheAnswerFailsOverAndKeepsTheConnection) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.AddMock("std1", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(TieredTopology({"std1"}), "eastus2", kHttp2).ok());
+  auto client = fleet.AgentClient();
+  absl::StatusOr<HttpResponse> warm = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(warm.ok() && warm->status == 200);
+  EXPECT_EQ(warm->Header("x-spillway-backend"), "ptu/gpt-4o-ptu");
+  ASSERT_TRUE(fleet.SetFault("ptu", R"({"mode":"reset","count":1})").ok());
+  absl::StatusOr<HttpResponse> r = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->Header("x-spillway-backend"), "std1/gpt-4o");
+  EXPECT_THAT(std::string(r->Header("x-spillway-attempts").value_or("")), "2");
+  // Only that stream was reset: the PTU's connection carried the next request as well.
+  absl::StatusOr<HttpResponse> after = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(after.ok() && after->status == 200);
+  EXPECT_EQ(after->Header("x-spillway-backend"), "ptu/gpt-4o-ptu");
+  EXPECT_EQ(Connections(MockStatsJson(fleet, "ptu"), "h2"), 1);
+}
+
+TEST(AgentHttp2, BackendCutMidStreamEndsWithAnErrorEvent) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", kHttp2).ok());
+  ASSERT_TRUE(fleet.SetFault("a", R"({"mode":"cut","cut_after_chunks":3,"count":1})").ok());
+  auto client = fleet.AgentClient();
+  absl::StatusOr<HttpResponse> response =
+      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, true));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  std::vector<std::string> data = ParseSseData(response->body);
+  ASSERT_FALSE(data.empty());
+  EXPECT_THAT(response->body, HasSubstr("event: error"));
+  EXPECT_THAT(data.back(), HasSubstr("upstream_error"));
+  // The next request on the same backend connection is served normally.
+  absl::StatusOr<HttpResponse> next =
+      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, true));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(ParseSseData(next->body).back(), "[DONE]");
+}
+
+TEST(AgentHttp2, ClientLeavingMidStreamCancelsTheBackendStream) {
+  AgentFleet fleet;
+  // 1,000 tokens at 100 ms each: the stream would run for 100 s.
+  ASSERT_TRUE(fleet
+                  .AddMock("a", {"--deployments", "gpt-4o", "--ms-per-token", "100",
+                                 "--completion-tokens", "1000"})
+                  .ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", kHttp2).ok());
+  {
+    auto client = fleet.AgentClient();
+    int pieces = 0;
+    absl::StatusOr<HttpResponse> response = client->SendStreaming(
+        "POST", ChatTarget("gpt-4o"), {}, ChatBody(1000, true),
+        [&](absl::string_view, absl::Time) { ++pieces; }, absl::Seconds(1));
+    EXPECT_FALSE(response.ok());  // the client gave up after a second
+    EXPECT_GT(pieces, 0);
+  }
+  // The agent reset the backend's stream: the mock stops producing it long before its end.
+  int64_t in_flight = 1;
+  for (int i = 0; i < 100 && in_flight != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    in_flight = InFlight(fleet, "a", "gpt-4o");
+  }
+  EXPECT_EQ(in_flight, 0);
+}
+
+TEST(AgentHttp2, TlsBackendNegotiatesH2ByAlpn) {
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.ok());
+  absl::StatusOr<TlsFiles> tls = MakeSelfSignedCert(dir->path());
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet
+                  .AddMock("a", {"--deployments", "gpt-4o", "--tls-cert", tls->cert_file,
+                                 "--tls-key", tls->key_file})
+                  .ok());
+  const std::string yaml = absl::StrReplaceAll(
+      kTopology, {{"{a}", "https://127.0.0.1:" + std::to_string(fleet.mock("a").port())}});
+  ASSERT_TRUE(
+      fleet.StartAgent(yaml, "eastus2", {"--upstream-http2", "--upstream-ca-file", tls->cert_file})
+          .ok());
+  auto client = fleet.AgentClient();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<HttpResponse> r =
+        client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(5, /*stream=*/i == 1));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  const boost::json::object stats = MockStatsJson(fleet, "a");
+  EXPECT_EQ(Connections(stats, "h2"), 1);
+  EXPECT_EQ(Connections(stats, "http1"), 0);
+}
+
+}  // namespace
+}  // namespace spillway::test
