@@ -78,12 +78,12 @@ void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number
                                 bool client_http10) {
   chunked_ = chunked;
   AppendHeaderLine(head_, "x-spillway-backend", backend_id);
-  absl::StrAppend(&head_, "x-spillway-attempts: ", attempt_number, kCrlf);
+  AppendHeaderLine(head_, "x-spillway-attempts", static_cast<uint64_t>(attempt_number));
   rate_limit_.AppendTo(head_);
   if (chunked) {
     AppendHeaderLine(head_, "Transfer-Encoding", "chunked");
   } else if (length.has_value()) {
-    absl::StrAppend(&head_, "Content-Length: ", *length, kCrlf);
+    AppendHeaderLine(head_, "Content-Length", *length);
   }
   if (!client_keep_alive) {
     AppendHeaderLine(head_, "Connection", "close");

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "dataplane/http_head.h"
 
 namespace spillway {
 namespace {
@@ -63,7 +64,7 @@ bool RateLimitHeaders::Replaces(absl::string_view header_name) const {
 
 void RateLimitHeaders::AppendTo(std::string& head) const {
   ForEachHeader([&head](absl::string_view name, const absl::AlphaNum& value) {
-    absl::StrAppend(&head, name, ": ", value, "\r\n");
+    AppendHeaderLine(head, name, value.Piece());
   });
 }
 

@@ -1,6 +1,8 @@
 // See usage_scanner.h.
 #include "dataplane/usage_scanner.h"
 
+#include <string.h>
+
 #include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
@@ -119,36 +121,35 @@ void UsageScanner::Feed(absl::string_view bytes) {
 }
 
 Usage UsageScanner::Finish() const {
+  // Backwards from the end (usage comes last), quote by quote rather than byte by byte as
+  // std::string::rfind does.
   constexpr absl::string_view kKey = "\"usage\"";
-  std::size_t at = tail_.rfind(kKey.data(), std::string::npos, kKey.size());
-  while (at != std::string::npos) {
-    const std::size_t open = tail_.find('{', at + kKey.size());
-    if (open == std::string::npos) {
+  const char* const begin = tail_.data();
+  std::size_t end = tail_.size();
+  while (end > 0) {
+    const void* quote = memrchr(begin, '"', end);
+    if (quote == nullptr) {
       break;
     }
-    // Match braces to find the object's end; strings inside usage hold no braces.
-    int depth = 0;
-    std::size_t close = open;
-    for (; close < tail_.size(); ++close) {
-      depth += tail_[close] == '{' ? 1 : tail_[close] == '}' ? -1 : 0;
-      if (depth == 0) {
-        break;
-      }
+    const std::size_t at = static_cast<const char*>(quote) - begin;
+    end = at;
+    if (absl::string_view(tail_).substr(at, kKey.size()) != kKey) {
+      continue;
     }
-    if (close < tail_.size()) {
-      Usage parsed;
-      json::basic_parser<UsageHandler> parser(json::parse_options{}, &parsed);
-      json::error_code ec;
-      parser.write_some(false, tail_.data() + open, close - open + 1, ec);
-      if (!ec && parser.done()) {
-        parsed.reported = true;
-        return parsed;
-      }
+    // The value must be an object: "usage": null (stream chunks before the last) is skipped.
+    const std::size_t open = tail_.find_first_not_of(" \t\r\n:", at + kKey.size());
+    if (open == std::string::npos || tail_[open] != '{') {
+      continue;
     }
-    if (at == 0) {
-      break;
+    // The parser stops at the end of the object: whatever follows is not its business.
+    Usage parsed;
+    json::basic_parser<UsageHandler> parser(json::parse_options{}, &parsed);
+    json::error_code ec;
+    parser.write_some(false, tail_.data() + open, tail_.size() - open, ec);
+    if (!ec && parser.done()) {
+      parsed.reported = true;
+      return parsed;
     }
-    at = tail_.rfind(kKey.data(), at - 1, kKey.size());  // "usage": null in an earlier chunk
   }
   return Usage{};
 }
