@@ -53,6 +53,8 @@ struct MockConfig {
   std::string tls_key;
   uint64_t body_limit = 16 * 1024 * 1024;
   absl::Duration idle_timeout = absl::Seconds(60);
+  // SETTINGS_MAX_CONCURRENT_STREAMS advertised to HTTP/2 clients.
+  uint32_t h2_max_concurrent_streams = 1000;
   std::vector<FaultSpec> initial_faults;  // active from start-up
   EntraConfig entra;                      // the token endpoints
 };

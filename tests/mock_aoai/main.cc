@@ -49,7 +49,11 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve HTTPS (needs 
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
 ABSL_FLAG(uint64_t, body_limit, 16 * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
-ABSL_FLAG(int64_t, idle_timeout_ms, 60000, "keep-alive idle timeout (and per-read deadline)");
+ABSL_FLAG(int64_t, idle_timeout_ms, 60000,
+          "keep-alive idle timeout (and per-read deadline); HTTP/2: how long a connection may "
+          "stay without an open stream");
+ABSL_FLAG(uint32_t, h2_max_concurrent_streams, 1000,
+          "SETTINGS_MAX_CONCURRENT_STREAMS advertised on HTTP/2 connections");
 ABSL_FLAG(std::string, entra_clients, "",
           "comma-separated service principals TENANT:CLIENT_ID:SECRET the client-credentials "
           "endpoint accepts (TENANT '*': any)");
@@ -70,6 +74,12 @@ namespace spillway::mock {
 namespace {
 
 constexpr char kUsage[] = R"(a stand-in for Azure OpenAI's data plane.
+
+Speaks HTTP/1.1 and HTTP/2 on the same port: h2c by prior knowledge (a connection that
+starts with the HTTP/2 preface) and, with --tls-cert, h2 by ALPN (h2 preferred when the
+client offers it, else http/1.1). Every HTTP/2 stream is answered like an HTTP/1.1 request
+(faults included: reset and cut reset the stream with INTERNAL_ERROR, not the connection);
+/mock/stats counts connections by protocol under "connections": {"http1": N, "h2": N}.
 
 Serves POST /openai/deployments/{d}/chat/completions|completions|embeddings?api-version=...
 and POST /openai/v1/chat/completions|completions|embeddings (deployment = body's "model"),
@@ -110,12 +120,14 @@ Faults (POST /mock/faults body, or --fault):
   not charged).
     status     answer `status` with {"error":{"code":"<status>","message":...}}; a 429
                also carries retry-after(-ms) from retry_after_ms
-    reset      close the connection with a TCP RST, unanswered
-    hang       read the request, never answer, keep the connection open
+    reset      close the connection with a TCP RST, unanswered (HTTP/2: RST_STREAM
+               INTERNAL_ERROR on that stream only)
+    hang       read the request, never answer, keep the connection (HTTP/2: the
+               stream) open until the client gives up
     slow_drip  answer normally with drip_ms between SSE events (non-streamed: between
                64-byte pieces of the body)
     cut        send the headers and cut_after_chunks SSE events, then close (non-streamed:
-               half of the body)
+               half of the body); HTTP/2 resets the stream instead of closing
   --fault takes the same keys as key=value pairs, comma-separated, several faults
   separated by ';': --fault='status=503,count=5;mode=hang,deployment=d2'
 
@@ -174,6 +186,8 @@ MockConfig ConfigFromFlags() {
   if (config.body_limit == 0) Die("--body-limit must be positive");
   if (absl::GetFlag(FLAGS_idle_timeout_ms) < 1) Die("--idle-timeout-ms must be positive");
   config.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
+  config.h2_max_concurrent_streams = absl::GetFlag(FLAGS_h2_max_concurrent_streams);
+  if (config.h2_max_concurrent_streams < 1) Die("--h2-max-concurrent-streams must be at least 1");
   auto faults = ParseFaultFlag(absl::GetFlag(FLAGS_fault));
   if (!faults.ok()) Die(absl::StrCat("--fault: ", faults.status().message()));
   config.initial_faults = *std::move(faults);

@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const MockCon
     return absl::InvalidArgumentError(
         absl::StrCat("cannot load --tls-key '", config.tls_key, "': ", ec.message()));
   }
+  SSL_CTX_set_alpn_select_cb(tls->native_handle(), SelectAlpn, nullptr);
   return tls;
 }
 
@@ -76,7 +77,7 @@ struct MockServer::Impl {
   explicit Impl(MockConfig config)
       : state(std::move(config), [] { return absl::Now(); }),
         handler(state),
-        context{handler, state.config()} {}
+        context{handler, state.config(), state.stats()} {}
 
   asio::awaitable<void> Accept(Worker& worker) {
     asio::steady_timer backoff(worker.io);

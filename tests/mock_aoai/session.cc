@@ -13,11 +13,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cstring>
 #include <optional>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/h2_session.h"
 #include "tests/mock_aoai/http_reply.h"
 
 namespace spillway::mock {
@@ -39,8 +42,12 @@ absl::string_view View(std::string_view s) { return absl::string_view(s.data(), 
 template <class Stream>
 class Session {
  public:
-  Session(Stream& stream, SessionContext& context)
-      : stream_(stream), context_(context), timer_(stream.get_executor()) {
+  // `buffer` holds what was read before (the bytes that told HTTP/1 from HTTP/2).
+  Session(Stream& stream, SessionContext& context, beast::flat_buffer buffer)
+      : stream_(stream),
+        context_(context),
+        timer_(stream.get_executor()),
+        buffer_(std::move(buffer)) {
     out_.reserve(4096);
     scratch_.reserve(4096);
   }
@@ -283,11 +290,46 @@ class Session {
   Reply reply_;
 };
 
+enum class Protocol { kNone, kHttp1, kH2 };
+
+// Reads until the bytes either are the HTTP/2 preface or cannot become it; whatever was read
+// stays in `buffer` for the session that serves the connection.
+asio::awaitable<Protocol> Sniff(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                const MockConfig& config) {
+  for (;;) {
+    const absl::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (!absl::StartsWith(kH2Preface, seen.substr(0, kH2Preface.size()))) {
+      co_return Protocol::kHttp1;
+    }
+    if (seen.size() >= kH2Preface.size()) {
+      co_return Protocol::kH2;
+    }
+    stream.expires_after(absl::ToChronoNanoseconds(config.idle_timeout));
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
+    if (ec) {
+      // A partial preface is left to the HTTP/1 session, which ends it as it always did.
+      co_return buffer.size() == 0 ? Protocol::kNone : Protocol::kHttp1;
+    }
+    buffer.commit(n);
+  }
+}
+
 }  // namespace
 
 asio::awaitable<void> ServePlain(tcp::socket socket, SessionContext& context) {
   beast::tcp_stream stream(std::move(socket));
-  Session<beast::tcp_stream> session(stream, context);
+  beast::flat_buffer buffer;
+  const Protocol protocol = co_await Sniff(stream, buffer, context.config);
+  if (protocol == Protocol::kNone) {
+    co_return;
+  }
+  context.stats.CountConnection(protocol == Protocol::kH2);
+  if (protocol == Protocol::kH2) {
+    const absl::string_view read(static_cast<const char*>(buffer.data().data()), buffer.size());
+    co_await ServeH2(std::move(stream), context, read);
+    co_return;
+  }
+  Session<beast::tcp_stream> session(stream, context, std::move(buffer));
   co_await session.Run();
 }
 
@@ -299,8 +341,37 @@ asio::awaitable<void> ServeTls(tcp::socket socket, asio::ssl::context& tls,
   if (ec) {
     co_return;  // not a TLS client, or one that rejected our certificate
   }
-  Session<beast::ssl_stream<beast::tcp_stream>> session(stream, context);
+  const unsigned char* protocol = nullptr;
+  unsigned int protocol_size = 0;
+  SSL_get0_alpn_selected(stream.native_handle(), &protocol, &protocol_size);
+  const bool h2 = protocol_size == 2 && std::memcmp(protocol, "h2", 2) == 0;
+  context.stats.CountConnection(h2);
+  if (h2) {
+    co_await ServeH2(std::move(stream), context);
+    co_return;
+  }
+  Session<beast::ssl_stream<beast::tcp_stream>> session(stream, context, beast::flat_buffer());
   co_await session.Run();
+}
+
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_size,
+               const unsigned char* offered, unsigned int offered_size, void*) {
+  // The offer is a list of length-prefixed names; h2 wins whatever the client's order.
+  for (const absl::string_view wanted : {absl::string_view("h2"), absl::string_view("http/1.1")}) {
+    for (unsigned int at = 0; at < offered_size;) {
+      const unsigned int size = offered[at];
+      if (at + 1 + size > offered_size) {
+        break;  // malformed: OpenSSL validates the list, but be safe
+      }
+      if (absl::string_view(reinterpret_cast<const char*>(offered + at + 1), size) == wanted) {
+        *out = offered + at + 1;
+        *out_size = static_cast<unsigned char>(size);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      at += 1 + size;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
 }
 
 }  // namespace spillway::mock

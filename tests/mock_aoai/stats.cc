@@ -71,6 +71,11 @@ void Stats::CountBearerRejected(bool expired) {
   ++(expired ? expired_bearer_rejected_ : invalid_bearer_rejected_);
 }
 
+void Stats::CountConnection(bool h2) {
+  absl::MutexLock lock(&mu_);
+  ++(h2 ? h2_connections_ : http1_connections_);
+}
+
 std::string Stats::ToJson() {
   absl::MutexLock lock(&mu_);
   std::string out;
@@ -117,7 +122,9 @@ std::string Stats::ToJson() {
   }
   absl::StrAppend(&out, "},\"token_requests_refused\":", token_requests_refused_,
                   ",\"bearer_rejected\":{\"expired\":", expired_bearer_rejected_,
-                  ",\"invalid\":", invalid_bearer_rejected_, "}}}");
+                  ",\"invalid\":", invalid_bearer_rejected_,
+                  "}},\"connections\":{\"http1\":", http1_connections_, ",\"h2\":", h2_connections_,
+                  "}}");
   return out;
 }
 
@@ -130,6 +137,8 @@ void Stats::Reset() {
   token_requests_refused_ = 0;
   expired_bearer_rejected_ = 0;
   invalid_bearer_rejected_ = 0;
+  http1_connections_ = 0;
+  h2_connections_ = 0;
 }
 
 }  // namespace spillway::mock
