@@ -32,15 +32,6 @@ void AppendHeaderLine(std::string& head, absl::string_view name, uint64_t value)
   AppendPieces(head, {name, ": ", absl::string_view(digits, end - digits), kCrlf});
 }
 
-void WriteRequestHead(const boost::beast::http::request_header<>& request, std::string& head) {
-  head.clear();
-  AppendPieces(head, {View(request.method_string()), " ", View(request.target()), " HTTP/1.1\r\n"});
-  for (const auto& field : request) {
-    AppendHeaderLine(head, View(field.name_string()), View(field.value()));
-  }
-  head += "\r\n";
-}
-
 void AppendStatusLine(std::string& head, unsigned status, absl::string_view reason) {
   if (reason.empty()) {
     reason =

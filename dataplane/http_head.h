@@ -24,9 +24,6 @@ void AppendPieces(std::string& out, std::initializer_list<absl::string_view> pie
 void AppendHeaderLine(std::string& head, absl::string_view name, absl::string_view value);
 void AppendHeaderLine(std::string& head, absl::string_view name, uint64_t value);
 
-// Replaces `head` with the request line, every field of `request` and the blank line.
-void WriteRequestHead(const boost::beast::http::request_header<>& request, std::string& head);
-
 // Appends "HTTP/1.1 <status> <reason>\r\n"; an empty reason gets the standard one.
 void AppendStatusLine(std::string& head, unsigned status, absl::string_view reason);
 

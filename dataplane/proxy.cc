@@ -17,21 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Client headers that never go upstream: hop-by-hop ones, the client's own credentials
-// (the backend gets its own), and what the agent sets itself.
-bool DropFromClientRequest(const http::fields::value_type& field) {
-  switch (field.name()) {
-    case http::field::authorization:
-    case http::field::host:
-    case http::field::content_length:
-      return true;
-    case http::field::unknown:
-      return beast::iequals(field.name_string(), "api-key");
-    default:
-      return IsHopByHop(field.name());
-  }
-}
-
 }  // namespace
 
 asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const ProxyRequest& request,
@@ -44,15 +29,11 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
   const int64_t estimated_tokens =
       request.facts.EstimatedTokens(options_.default_max_output_tokens);
 
-  // The upstream request is built once; per attempt only target, host, key (and for the
-  // /openai/v1 surface the body's model) change.
+  // What the agent sets on the upstream request: target, host, the backend's credentials and
+  // the length (the /openai/v1 surface's body may be rewritten). The client's other headers
+  // are written straight from its request (ForwardedUpstream), not copied into a second
+  // header container: that copy was ~3k instructions per request (callgrind).
   http::request<http::buffer_body> upstream_request{client_request.method(), "", 11};
-  for (const auto& field : client_request) {
-    if (!DropFromClientRequest(field)) {
-      upstream_request.insert(field.name(), field.name_string(), field.value());
-    }
-  }
-  upstream_request.keep_alive(true);
   std::string request_head;
   std::string rewritten_body;
   std::string rewritten_for;  // the deployment rewritten_body names

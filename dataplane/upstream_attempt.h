@@ -33,12 +33,16 @@ struct AttemptResult {
   std::string error;
 };
 
+// Client headers that go upstream as they are: not hop-by-hop ones, not the client's own
+// credentials (the backend gets its own), not what the agent sets itself.
+bool ForwardedUpstream(const http::fields::value_type& field);
+
 struct Attempt {
   const ProxyOptions& options;
   beast::tcp_stream& client;
   const ProxyRequest& request;
   const SnapshotBackend& backend;
-  http::request<http::buffer_body>& upstream_request;
+  http::request<http::buffer_body>& upstream_request;  // only what the agent sets
   int attempt_number;
   SteadyTime deadline;
   ProxyOutcome* outcome;

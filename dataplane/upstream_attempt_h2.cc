@@ -30,10 +30,14 @@ absl::string_view Find(const std::vector<std::pair<std::string, std::string>>& h
 }
 
 // HTTP/2 wants lowercase names and no connection-specific headers; `names` holds the lowercase
-// copies the returned views point into.
+// copies the returned views point into. The client's forwarded headers, then the agent's own.
 std::vector<H2Header> RequestHeaders(const http::request<http::buffer_body>& request,
-                                     const UpstreamAddress& address, std::string& names) {
+                                     const http::fields& client, const UpstreamAddress& address,
+                                     std::string& names) {
   std::size_t total = 0;
+  for (const auto& field : client) {
+    total += field.name_string().size();
+  }
   for (const auto& field : request) {
     total += field.name_string().size();
   }
@@ -45,15 +49,22 @@ std::vector<H2Header> RequestHeaders(const http::request<http::buffer_body>& req
   headers.push_back({":scheme", address.tls ? "https" : "http"});
   headers.push_back({":authority", address.host_header});
   headers.push_back({":path", View(request.target())});
-  for (const auto& field : request) {
-    if (IsHopByHop(field.name()) || field.name() == http::field::host) {
-      continue;
-    }
+  auto add = [&](const http::fields::value_type& field) {
     const std::size_t start = names.size();
     for (char c : field.name_string()) {
       names.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
     }
     headers.push_back({absl::string_view(names).substr(start), View(field.value())});
+  };
+  for (const auto& field : client) {
+    if (ForwardedUpstream(field)) {
+      add(field);
+    }
+  }
+  for (const auto& field : request) {
+    if (field.name() != http::field::host) {  // :authority says it
+      add(field);
+    }
   }
   return headers;
 }
@@ -67,7 +78,8 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
   H2Stream stream(client.get_executor());
   {
     std::string names;
-    const std::vector<H2Header> headers = RequestHeaders(upstream_request, backend.address, names);
+    const std::vector<H2Header> headers =
+        RequestHeaders(upstream_request, request.client_request->base(), backend.address, names);
     absl::Status opened =
         session.Open(stream, headers,
                      absl::string_view(static_cast<const char*>(upstream_request.body().data),

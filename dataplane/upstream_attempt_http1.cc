@@ -29,7 +29,36 @@ absl::string_view Header(const http::fields& headers, http::field name) {
   return it == headers.end() ? absl::string_view() : View(it->value());
 }
 
+// The request line, the client's forwarded headers, then the agent's own.
+void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::fields& client,
+                       std::string& head) {
+  head.clear();
+  AppendPieces(head, {View(own.method_string()), " ", View(own.target()), " HTTP/1.1\r\n"});
+  for (const auto& field : client) {
+    if (ForwardedUpstream(field)) {
+      AppendHeaderLine(head, View(field.name_string()), View(field.value()));
+    }
+  }
+  for (const auto& field : own) {
+    AppendHeaderLine(head, View(field.name_string()), View(field.value()));
+  }
+  head += "\r\n";
+}
+
 }  // namespace
+
+bool ForwardedUpstream(const http::fields::value_type& field) {
+  switch (field.name()) {
+    case http::field::authorization:
+    case http::field::host:
+    case http::field::content_length:
+      return false;
+    case http::field::unknown:
+      return !beast::iequals(field.name_string(), "api-key");
+    default:
+      return !IsHopByHop(field.name());
+  }
+}
 
 SteadyClock::duration Attempt::FirstByteBudget() const {
   return std::min<SteadyClock::duration>(
@@ -58,7 +87,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   AttemptResult result;
   const auto first_byte_budget = FirstByteBudget();
   upstream_tcp.expires_after(first_byte_budget);
-  WriteRequestHead(upstream_request, *request_head);
+  WriteUpstreamHead(upstream_request, request.client_request->base(), *request_head);
   const std::array<asio::const_buffer, 2> request_bytes{
       asio::buffer(*request_head),
       asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};

@@ -63,7 +63,6 @@ TEST(AgentHttp2, ConcurrentRequestsShareOneConnection) {
   const boost::json::object stats = MockStatsJson(fleet, "a");
   EXPECT_EQ(StatusCount(stats, "gpt-4o", 200), kClients * kRequestsEach);
   EXPECT_EQ(Connections(stats, "h2"), 1) << "every request multiplexed on one connection";
-  EXPECT_EQ(Connections(stats, "http1"), 0);
 }
 
 TEST(AgentHttp2, StreamsArriveInOrderAndAreMetered) {
@@ -171,11 +170,13 @@ TEST(AgentHttp2, BackendCutMidStreamEndsWithAnErrorEvent) {
   ASSERT_FALSE(data.empty());
   EXPECT_THAT(response->body, HasSubstr("event: error"));
   EXPECT_THAT(data.back(), HasSubstr("upstream_error"));
-  // The next request on the same backend connection is served normally.
+  // The agent closed that client connection; the next request, on the same backend
+  // connection, is served normally.
   absl::StatusOr<HttpResponse> next =
-      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, true));
+      fleet.AgentClient()->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, true));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(ParseSseData(next->body).back(), "[DONE]");
+  EXPECT_EQ(Connections(MockStatsJson(fleet, "a"), "h2"), 1);
 }
 
 TEST(AgentHttp2, ClientLeavingMidStreamCancelsTheBackendStream) {
@@ -226,9 +227,46 @@ TEST(AgentHttp2, TlsBackendNegotiatesH2ByAlpn) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->status, 200) << r->body;
   }
-  const boost::json::object stats = MockStatsJson(fleet, "a");
-  EXPECT_EQ(Connections(stats, "h2"), 1);
-  EXPECT_EQ(Connections(stats, "http1"), 0);
+  // The mock's stats, over HTTPS/1.1 (the fixture's stats client speaks plain HTTP).
+  HttpClient stats_client("127.0.0.1", fleet.mock("a").port(), /*tls=*/true, tls->cert_file);
+  absl::StatusOr<HttpResponse> stats = stats_client.Send("GET", "/mock/stats");
+  ASSERT_TRUE(stats.ok() && stats->status == 200) << stats.status();
+  const boost::json::object parsed = boost::json::parse(stats->body).as_object();
+  EXPECT_EQ(Connections(parsed, "h2"), 1) << "three requests, one ALPN-negotiated h2 connection";
+  EXPECT_EQ(Connections(parsed, "http1"), 1) << "only the stats request itself";
+}
+
+TEST(AgentHttp2, TlsBackendWithoutH2IsUsedOverHttp11) {
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.ok());
+  absl::StatusOr<TlsFiles> tls = MakeSelfSignedCert(dir->path());
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet
+                  .AddMock("a", {"--deployments", "gpt-4o", "--tls-cert", tls->cert_file,
+                                 "--tls-key", tls->key_file, "--http2=false"})
+                  .ok());
+  const std::string yaml = absl::StrReplaceAll(
+      kTopology, {{"{a}", "https://127.0.0.1:" + std::to_string(fleet.mock("a").port())}});
+  ASSERT_TRUE(
+      fleet.StartAgent(yaml, "eastus2", {"--upstream-http2", "--upstream-ca-file", tls->cert_file})
+          .ok());
+  auto client = fleet.AgentClient();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<HttpResponse> r =
+        client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(5, /*stream=*/i == 1));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    // Finding out costs a connection, not an attempt: the backend is not blamed.
+    EXPECT_EQ(r->Header("x-spillway-attempts"), "1");
+  }
+  HttpClient stats_client("127.0.0.1", fleet.mock("a").port(), /*tls=*/true, tls->cert_file);
+  absl::StatusOr<HttpResponse> stats = stats_client.Send("GET", "/mock/stats");
+  ASSERT_TRUE(stats.ok() && stats->status == 200) << stats.status();
+  const boost::json::object parsed = boost::json::parse(stats->body).as_object();
+  EXPECT_EQ(Connections(parsed, "h2"), 0);
+  // The ALPN probe, one pooled HTTP/1.1 connection for all three requests, and this one.
+  EXPECT_EQ(Connections(parsed, "http1"), 3);
 }
 
 }  // namespace

@@ -53,6 +53,9 @@ struct MockConfig {
   std::string tls_key;
   uint64_t body_limit = 16 * 1024 * 1024;
   absl::Duration idle_timeout = absl::Seconds(60);
+  // false: HTTP/1.1 only (no h2c preface detection, no ALPN), like a backend that never
+  // learned HTTP/2.
+  bool http2 = true;
   // SETTINGS_MAX_CONCURRENT_STREAMS advertised to HTTP/2 clients.
   uint32_t h2_max_concurrent_streams = 1000;
   std::vector<FaultSpec> initial_faults;  // active from start-up

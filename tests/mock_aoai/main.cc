@@ -52,6 +52,8 @@ ABSL_FLAG(uint64_t, body_limit, 16 * 1024 * 1024,
 ABSL_FLAG(int64_t, idle_timeout_ms, 60000,
           "keep-alive idle timeout (and per-read deadline); HTTP/2: how long a connection may "
           "stay without an open stream");
+ABSL_FLAG(bool, http2, true,
+          "speak HTTP/2 (h2c by prior knowledge, h2 by ALPN); false: HTTP/1.1 only");
 ABSL_FLAG(uint32_t, h2_max_concurrent_streams, 1000,
           "SETTINGS_MAX_CONCURRENT_STREAMS advertised on HTTP/2 connections");
 ABSL_FLAG(std::string, entra_clients, "",
@@ -186,6 +188,7 @@ MockConfig ConfigFromFlags() {
   if (config.body_limit == 0) Die("--body-limit must be positive");
   if (absl::GetFlag(FLAGS_idle_timeout_ms) < 1) Die("--idle-timeout-ms must be positive");
   config.idle_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
+  config.http2 = absl::GetFlag(FLAGS_http2);
   config.h2_max_concurrent_streams = absl::GetFlag(FLAGS_h2_max_concurrent_streams);
   if (config.h2_max_concurrent_streams < 1) Die("--h2-max-concurrent-streams must be at least 1");
   auto faults = ParseFaultFlag(absl::GetFlag(FLAGS_fault));

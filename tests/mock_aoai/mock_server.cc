@@ -62,7 +62,9 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const MockCon
     return absl::InvalidArgumentError(
         absl::StrCat("cannot load --tls-key '", config.tls_key, "': ", ec.message()));
   }
-  SSL_CTX_set_alpn_select_cb(tls->native_handle(), SelectAlpn, nullptr);
+  if (config.http2) {
+    SSL_CTX_set_alpn_select_cb(tls->native_handle(), SelectAlpn, nullptr);
+  }
   return tls;
 }
 

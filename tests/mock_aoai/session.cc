@@ -319,7 +319,10 @@ asio::awaitable<Protocol> Sniff(beast::tcp_stream& stream, beast::flat_buffer& b
 asio::awaitable<void> ServePlain(tcp::socket socket, SessionContext& context) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
-  const Protocol protocol = co_await Sniff(stream, buffer, context.config);
+  Protocol protocol = Protocol::kHttp1;
+  if (context.config.http2) {
+    protocol = co_await Sniff(stream, buffer, context.config);
+  }
   if (protocol == Protocol::kNone) {
     co_return;
   }
