@@ -396,19 +396,40 @@ events { worker_connections %d; }
     return prefix, head, http
 
 
-def nginx_proxy_conf(tmp, name, port, backend_port):
+def nginx_proxy_conf(tmp, name, port, backend_port, failover_ports=None):
     """nginx as a reverse proxy: one worker, keep-alive upstream, no response buffering (SSE),
-    default access log, the backend's key set on every request."""
+    default access log, the backend's key set on every request. With `failover_ports` (A, B),
+    /failover/ goes to A and on a 429 to B, as the agent's failover route does (nginx's
+    weighted round robin sends 1 request in 1,001 to B first)."""
     prefix, head, http = nginx_common(tmp, name, port)
-    conf = head + """http {
+    failover_upstream = failover_location = ""
+    if failover_ports:
+        failover_upstream = """  upstream failover {
+    server 127.0.0.1:%d weight=1000 max_fails=0;
+    server 127.0.0.1:%d weight=1 max_fails=0;
+    keepalive 32;
+  }
+""" % failover_ports
+        failover_location = """    location /failover/ {
+      rewrite ^/failover/(.*)$ /$1 break;
+      proxy_pass http://failover;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header api-key "%s";
+      proxy_next_upstream error timeout http_429 non_idempotent;
+      proxy_next_upstream_tries 2;
+    }
+""" % BACKEND_KEY
+    conf = head + ("""http {
 %s  access_log %s/access.log;
   upstream backend {
     server 127.0.0.1:%d;
     keepalive 512;
     keepalive_requests 10000000;
   }
-  server {
+""" + failover_upstream + """  server {
     listen 127.0.0.1:%d backlog=4096;
+""" + failover_location + """
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -419,7 +440,7 @@ def nginx_proxy_conf(tmp, name, port, backend_port):
     }
   }
 }
-""" % (http, prefix, backend_port, port, BACKEND_KEY)
+""") % (http, prefix, backend_port, port, BACKEND_KEY)
     path = os.path.join(prefix, "nginx.conf")
     with open(path, "w") as f:
         f.write(conf)
@@ -576,8 +597,11 @@ class Stack:
             wait_for_port(self.backend_port, self.backend)
             self.backend_pid = b.nginx_worker_pid(self.backend)
         self.nginx_port = free_port()
+        failover_ports = None
+        if b.failover_mocks is not None:
+            failover_ports = tuple(b.mock_port(m) for m in b.failover_mocks)
         prefix, conf = nginx_proxy_conf(b.tmp, "nginx-proxy-" + self.kind, self.nginx_port,
-                                        self.backend_port)
+                                        self.backend_port, failover_ports)
         self.nginx_access_log = os.path.join(prefix, "access.log")
         self.nginx = Process("nginx-proxy-" + self.kind, ["nginx", "-p", prefix, "-e",
                                                           prefix + "/error.log", "-c", conf],
@@ -917,10 +941,14 @@ class Bench:
         pause_us = 3000
         direct_url = "http://127.0.0.1:%d%s" % (self.mock_port(b), chat_path("fo"))
         agent_url = "http://127.0.0.1:%d%s" % (stack.agent_port, chat_path("failover"))
-        runs = {"direct_b": [], "agent": []}
+        # nginx doing the same (proxy_next_upstream http_429), for scale: in this paced mode
+        # every hop pays idle processes' wake-ups, whoever proxies.
+        nginx_url = "http://127.0.0.1:%d/failover%s" % (stack.nginx_port, chat_path("fo"))
+        runs = {"direct_b": [], "agent": [], "nginx": []}
         for r in range(self.rounds):
             for which, url, key in (("direct_b", direct_url, BACKEND_KEY),
-                                    ("agent", agent_url, TENANT_KEY)):
+                                    ("agent", agent_url, TENANT_KEY),
+                                    ("nginx", nginx_url, BACKEND_KEY)):
                 summary = self.client(["--mode", "paced", "--url", url, "--header",
                                        "api-key:" + key, "--body", CHAT_BODY, "--requests",
                                        str(requests), "--warmup", "20", "--pause-us",
@@ -934,6 +962,8 @@ class Bench:
             raise BenchError("the agent died in the failover scenario:\n" + stack.agent.tail())
         direct_p50 = statistics.median(s["latency_us"]["p50"] for s in runs["direct_b"])
         agent_p50 = statistics.median(s["latency_us"]["p50"] for s in runs["agent"])
+        nginx_p50 = statistics.median(s["latency_us"]["p50"] for s in runs["nginx"])
+        nginx_bad = sum(s["errors"] + s["non_2xx"] for s in runs["nginx"])
         total = sum(s["requests"] for s in runs["agent"])
         twice = sum(s.get("header_values", {}).get("2", 0) for s in runs["agent"])
         bad = sum(s["errors"] + s["non_2xx"] for s in runs["agent"] + runs["direct_b"])
@@ -941,12 +971,15 @@ class Bench:
         share = twice / total if total else 0.0
         result = {"kind": "paced", "pause_us": pause_us, "requests_per_round": requests,
                   "runs": runs, "direct_b_p50_us": direct_p50, "agent_p50_us": agent_p50,
-                  "added_us": added, "attempts_2_share": share, "errors_or_non_2xx": bad}
+                  "added_us": added, "attempts_2_share": share, "errors_or_non_2xx": bad,
+                  "nginx_p50_us": nginx_p50, "nginx_added_us": nginx_p50 - direct_p50,
+                  "nginx_errors_or_non_2xx": nginx_bad}
         ok = added <= 300 and share >= 0.99 and bad == 0
         self.target("failover_added_latency", added, 300, "us", ok,
                     "agent p50 %.0f us (x-spillway-attempts=2 on %.1f%%) - backend B p50 %.0f us"
-                    "%s" % (agent_p50, share * 100, direct_p50,
-                            "; %d errors/non-2xx" % bad if bad else ""))
+                    "%s; nginx doing the same adds %.0f us" % (
+                        agent_p50, share * 100, direct_p50,
+                        "; %d errors/non-2xx" % bad if bad else "", nginx_p50 - direct_p50))
         return result
 
     def streams_scenario(self):
@@ -1396,9 +1429,11 @@ def detail_lines(scenarios):
     if f:
         lines.append("failover: paced requests %d us apart; agent p50 %s us (tier 1 answers 429 "
                      "with retry-after-ms 1, tier 2 serves; x-spillway-attempts=2 on %.1f%%), "
-                     "backend B directly p50 %s us, added %s us" % (
+                     "backend B directly p50 %s us, added %s us; nginx with proxy_next_upstream "
+                     "http_429: p50 %s us, added %s us" % (
                          f["pause_us"], fmt(f["agent_p50_us"]), f["attempts_2_share"] * 100,
-                         fmt(f["direct_b_p50_us"]), fmt(f["added_us"])))
+                         fmt(f["direct_b_p50_us"]), fmt(f["added_us"]),
+                         fmt(f.get("nginx_p50_us")), fmt(f.get("nginx_added_us"))))
     st = scenarios.get("streams10k")
     if st:
         c = st["client"]
