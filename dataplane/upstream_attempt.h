@@ -15,6 +15,7 @@
 
 namespace spillway {
 
+class ClientResponse;
 class H2Session;
 class UsageScanner;
 
@@ -59,6 +60,12 @@ struct Attempt {
   SteadyClock::duration FirstByteBudget() const;
   // The answer is going to the client: no further attempt.
   void BeginRelay(AttemptResult& result);
+  // The client went away mid-answer: the backend's answer has nowhere to go.
+  void ClientGone(const beast::error_code& ec, const UsageScanner& usage);
+  // The answer ended: whole, or (`failure` not empty) cut by the backend, which an SSE stream
+  // tells the client with an error event.
+  asio::awaitable<void> EndRelay(ClientResponse& response, const UsageScanner& usage,
+                                 bool event_stream, std::string failure);
   template <class Stream>
   asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
                                           bool reused);

@@ -157,9 +157,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
     const beast::error_code write_ec =
         co_await client_response.Send(client, relayed, last, options.client_write_timeout);
     if (write_ec) {
-      outcome->keep_alive = false;
-      outcome->error = absl::StrCat("client write failed: ", write_ec.message());
-      outcome->usage = usage.Finish();
+      ClientGone(write_ec, usage);
       co_return result;
     }
     stream.Consumed(taken.size());
@@ -167,16 +165,12 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
       break;
     }
   }
-  outcome->usage = usage.Finish();
+  // (Named first: GCC 12 miscompiles ?: inside a co_await expression.)
+  std::string failure;
   if (upstream_failed) {
-    outcome->error = result.error;
-    outcome->keep_alive = false;
-    if (event_stream) {
-      co_await client_response.EndWithErrorEvent(client, options.client_write_timeout);
-    }
-    co_return result;
+    failure = result.error;
   }
-  outcome->keep_alive = request.client_keep_alive;
+  co_await EndRelay(client_response, usage, event_stream, std::move(failure));
   co_return result;
 }
 

@@ -74,6 +74,26 @@ void Attempt::BeginRelay(AttemptResult& result) {
   outcome->backend_config = backend.config;
 }
 
+void Attempt::ClientGone(const beast::error_code& ec, const UsageScanner& usage) {
+  outcome->keep_alive = false;
+  outcome->error = absl::StrCat("client write failed: ", ec.message());
+  outcome->usage = usage.Finish();
+}
+
+asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageScanner& usage,
+                                        bool event_stream, std::string failure) {
+  outcome->usage = usage.Finish();
+  if (failure.empty()) {
+    outcome->keep_alive = request.client_keep_alive;
+    co_return;
+  }
+  outcome->error = std::move(failure);
+  outcome->keep_alive = false;
+  if (event_stream) {
+    co_await response.EndWithErrorEvent(client, options.client_write_timeout);
+  }
+}
+
 asio::awaitable<AttemptResult> Attempt::OverHttp1(UpstreamConnection& connection) {
   if (connection.is_tls()) {
     co_return co_await RunHttp1(connection.tls(), connection.tcp(), connection.reused);
@@ -207,27 +227,19 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     const beast::error_code write_ec = co_await client_response.Send(
         client, relayed, parser.is_done(), options.client_write_timeout);
     if (write_ec) {
-      // The client went away: the backend's answer has nowhere to go.
-      outcome->keep_alive = false;
-      outcome->error = absl::StrCat("client write failed: ", write_ec.message());
-      outcome->usage = usage.Finish();
+      ClientGone(write_ec, usage);
       *release_connection = false;
       co_return result;
     }
   } while (!parser.is_done());
 
-  outcome->usage = usage.Finish();
+  *release_connection = !upstream_failed && upstream_keep_alive && buffer.size() == 0;
+  // (Named first: GCC 12 miscompiles ?: inside a co_await expression.)
+  std::string failure;
   if (upstream_failed) {
-    outcome->error = result.error;
-    outcome->keep_alive = false;
-    *release_connection = false;
-    if (event_stream) {
-      co_await client_response.EndWithErrorEvent(client, options.client_write_timeout);
-    }
-    co_return result;
+    failure = result.error;
   }
-  outcome->keep_alive = request.client_keep_alive;
-  *release_connection = upstream_keep_alive && buffer.size() == 0;
+  co_await EndRelay(client_response, usage, event_stream, std::move(failure));
   co_return result;
 }
 
