@@ -15,11 +15,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/local_reply.h"
+#include "dataplane/no_throw.h"
 
 namespace spillway {
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 using tcp = asio::ip::tcp;
 
 // A coroutine of its own: its locals would otherwise sit in every idle session's frame.

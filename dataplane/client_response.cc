@@ -10,13 +10,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/http_head.h"
+#include "dataplane/no_throw.h"
 
 namespace spillway {
 namespace {
 
 namespace http = beast::http;
 using std::chrono::milliseconds;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "dataplane/no_throw.h"
 
 namespace spillway {
 namespace {
@@ -25,7 +26,6 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 using std::chrono::milliseconds;
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kAnswerLimit = 64 * 1024;
 constexpr std::size_t kDescriptionLimit = 300;
 

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/no_throw.h"
 
 namespace spillway {
 namespace {
@@ -20,8 +21,6 @@ namespace {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using std::chrono::milliseconds;
-
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 int64_t MillisUntil(SteadyTime then, SteadyTime now) {
   return std::max<int64_t>(0, std::chrono::ceil<milliseconds>(then - now).count());

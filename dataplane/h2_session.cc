@@ -13,11 +13,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "dataplane/no_throw.h"
 
 namespace spillway {
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // Per-stream receive window: what one stream may have in flight towards a slow client. 64 KB
 // (the protocol's default) keeps 10k stalled streams bounded; the connection window is large so
 // one stalled stream never holds up the others.

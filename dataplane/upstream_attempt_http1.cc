@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane/client_response.h"
 #include "dataplane/http_head.h"
+#include "dataplane/no_throw.h"
 #include "dataplane/sse_usage_stripper.h"
 #include "dataplane/upstream_attempt.h"
 
@@ -18,7 +19,6 @@ namespace spillway {
 namespace {
 
 using std::chrono::milliseconds;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // Every open stream holds one in its coroutine frame and one as its read buffer: 10k open
 // streams must fit in 300 MB (issue 6), so half of nginx's 4 KB proxy buffer.
 constexpr std::size_t kRelayChunk = 2 * 1024;

@@ -9,11 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/h2_session.h"
+#include "dataplane/no_throw.h"
 
 namespace spillway {
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // ALPN wire format: length-prefixed protocol names, preferred first.
 constexpr unsigned char kAlpnH2OrHttp11[] = {2,   'h', '2', 8,   'h', 't',
                                              't', 'p', '/', '1', '.', '1'};

@@ -1,14 +1,14 @@
 // Every way a request can fail reaches the client as a clear status with Azure's JSON error
 // shape, never a hang or a bare close.
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "tests/dataplane/agent_fixture.h"
@@ -102,8 +102,8 @@ TEST_F(AgentErrors, MissingAndWrongKeysAre401) {
   Expect(401, ChatTarget("gpt-4o"), Key("wrong"), ChatBody());
   // The SDKs' other form: a bearer key.
   auto client = fleet_.AgentClient();
-  absl::StatusOr<HttpResponse> bearer = client->Send(
-      "POST", ChatTarget("gpt-4o"), {{"authorization", "Bearer test"}}, ChatBody());
+  absl::StatusOr<HttpResponse> bearer =
+      client->Send("POST", ChatTarget("gpt-4o"), {{"authorization", "Bearer test"}}, ChatBody());
   ASSERT_TRUE(bearer.ok());
   EXPECT_EQ(bearer->status, 200);
 }
@@ -127,8 +127,8 @@ TEST_F(AgentErrors, UnknownRouteIs404) {
 }
 
 TEST_F(AgentErrors, OversizedBodyIs413) {
-  const std::string big = absl::StrCat(R"({"messages":[{"role":"user","content":")",
-                                       std::string(5000, 'x'), R"("}]})");
+  const std::string big =
+      absl::StrCat(R"({"messages":[{"role":"user","content":")", std::string(5000, 'x'), R"("}]})");
   HttpResponse r = Expect(413, ChatTarget("gpt-4o"), Key(), big);
   EXPECT_THAT(r.body, HasSubstr("2000 bytes"));
 }
@@ -155,6 +155,8 @@ TEST_F(AgentErrors, BackendErrorsAre502) {
 
 TEST_F(AgentErrors, DeadBackendIs502) {
   fleet_.mock("a").process().Kill();
+  // Gone for good before the next request: a dying listener still completes handshakes.
+  ASSERT_TRUE(fleet_.mock("a").process().Wait(absl::Seconds(5)).ok());
   HttpResponse r = Expect(502, ChatTarget("gpt-4o"), Key(), ChatBody());
   EXPECT_THAT(r.body, HasSubstr("cannot connect"));
 }
@@ -174,7 +176,8 @@ TEST_F(AgentErrors, OpenCircuitEverywhereIs503) {
                   .ok());
   ASSERT_TRUE(fleet.SetFault("a", R"({"status":503})").ok());
   auto client = fleet.AgentClient();
-  absl::StatusOr<HttpResponse> first = client->Send("POST", ChatTarget("gpt-4o"), Key(), ChatBody());
+  absl::StatusOr<HttpResponse> first =
+      client->Send("POST", ChatTarget("gpt-4o"), Key(), ChatBody());
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->status, 502);
   absl::StatusOr<HttpResponse> second =

@@ -65,6 +65,38 @@ TEST(AgentHttp2, ConcurrentRequestsShareOneConnection) {
   EXPECT_EQ(Connections(stats, "h2"), 1) << "every request multiplexed on one connection";
 }
 
+TEST(AgentHttp2, AFullConnectionMakesTheAgentOpenAnother) {
+  AgentFleet fleet;
+  // Two streams per connection at most; six slow streams at once need three connections.
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o", "--h2-max-concurrent-streams", "2",
+                                  "--ms-per-token", "50"})
+                  .ok());
+  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", kHttp2).ok());
+  // One request first, so the backend's SETTINGS (the limit) are known before the burst.
+  ASSERT_TRUE(fleet.AgentClient()->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(1)).ok());
+  constexpr int kStreams = 6;
+  std::vector<std::thread> clients;
+  std::vector<std::string> last_event(kStreams);
+  for (int c = 0; c < kStreams; ++c) {
+    clients.emplace_back([&, c] {
+      absl::StatusOr<HttpResponse> r = fleet.AgentClient()->Send(
+          "POST", ChatTarget("gpt-4o"), {}, ChatBody(10, /*stream=*/true), absl::Seconds(30));
+      if (r.ok() && r->status == 200) {
+        std::vector<std::string> data = ParseSseData(r->body);
+        last_event[c] = data.empty() ? "" : data.back();
+      }
+    });
+  }
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  for (int c = 0; c < kStreams; ++c) {
+    EXPECT_EQ(last_event[c], "[DONE]") << "stream " << c;
+  }
+  EXPECT_GE(Connections(MockStatsJson(fleet, "a"), "h2"), 3)
+      << "the agent honours SETTINGS_MAX_CONCURRENT_STREAMS instead of queueing";
+}
+
 TEST(AgentHttp2, StreamsArriveInOrderAndAreMetered) {
   AgentFleet fleet;
   ASSERT_TRUE(

@@ -175,6 +175,8 @@ routes:
     EXPECT_EQ(response->Header("x-spillway-backend"), "local/gpt-4o");
   }
   fleet.mock("local").process().Kill();
+  // Gone for good before the next request: a dying listener still completes handshakes.
+  ASSERT_TRUE(fleet.mock("local").process().Wait(absl::Seconds(5)).ok());
   absl::StatusOr<HttpResponse> response =
       client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
   ASSERT_TRUE(response.ok());
