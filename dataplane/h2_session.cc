@@ -158,6 +158,12 @@ void H2Session::Consume(H2Stream& stream, std::size_t bytes) {
   }
 }
 
+void H2Session::SuspectSilence(std::chrono::steady_clock::time_point opened_at) {
+  if (last_read_ < opened_at) {
+    going_away_ = true;
+  }
+}
+
 H2Stream* H2Session::Find(int32_t id) const {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second;
@@ -210,6 +216,7 @@ asio::awaitable<void> H2Session::ReadLoop() {
       Close(absl::StrCat("HTTP/2 connection to ", endpoint_, " failed: ", ec.message()), true);
       break;
     }
+    last_read_ = std::chrono::steady_clock::now();
     const ssize_t used = nghttp2_session_mem_recv(session_, buffer.get(), n);
     if (used < 0) {
       Close(absl::StrCat("HTTP/2 protocol error from ", endpoint_, ": ", nghttp2_strerror(used)),

@@ -74,7 +74,8 @@ std::vector<H2Header> RequestHeaders(const http::request<http::buffer_body>& req
 asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
   AttemptResult result;
   const auto first_byte_budget = FirstByteBudget();
-  const SteadyTime first_byte_deadline = SteadyClock::now() + first_byte_budget;
+  const SteadyTime opened_at = SteadyClock::now();
+  const SteadyTime first_byte_deadline = opened_at + first_byte_budget;
   H2Stream stream(client.get_executor());
   {
     std::string names;
@@ -92,6 +93,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
   }
   while (!stream.has_response() && !stream.failed()) {
     if (!co_await stream.Wait(first_byte_deadline)) {
+      session.SuspectSilence(opened_at);
       result.kind = AttemptKind::kTimedOut;
       result.error =
           absl::StrCat(backend.config->id(), " sent no response within ",

@@ -68,8 +68,9 @@ TEST(AgentHttp2, ConcurrentRequestsShareOneConnection) {
 TEST(AgentHttp2, AFullConnectionMakesTheAgentOpenAnother) {
   AgentFleet fleet;
   // Two streams per connection at most; six slow streams at once need three connections.
-  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o", "--h2-max-concurrent-streams", "2",
-                                  "--ms-per-token", "50"})
+  ASSERT_TRUE(fleet
+                  .AddMock("a", {"--deployments", "gpt-4o", "--h2-max-concurrent-streams", "2",
+                                 "--ms-per-token", "50"})
                   .ok());
   ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", kHttp2).ok());
   // One request first, so the backend's SETTINGS (the limit) are known before the burst.
@@ -186,6 +187,29 @@ TEST(AgentHttp2, StreamResetBeforeTheAnswerFailsOverAndKeepsTheConnection) {
   ASSERT_TRUE(after.ok() && after->status == 200);
   EXPECT_EQ(after->Header("x-spillway-backend"), "ptu/gpt-4o-ptu");
   EXPECT_EQ(Connections(MockStatsJson(fleet, "ptu"), "h2"), 1);
+}
+
+TEST(AgentHttp2, ASilentConnectionGetsNoNewStreams) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet
+                  .StartAgent(kTopology, "eastus2",
+                              {"--upstream-http2", "--first-byte-timeout-ms", "300",
+                               "--failure-threshold", "10"})
+                  .ok());
+  auto client = fleet.AgentClient();
+  ASSERT_TRUE(client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody()).ok());
+  // Nothing comes back for this stream, nor anything else on its connection: that connection
+  // might be dead without a reset, so the next request opens a new one.
+  ASSERT_TRUE(fleet.SetFault("a", R"({"mode":"hang","count":1})").ok());
+  absl::StatusOr<HttpResponse> hung = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(hung.ok()) << hung.status();
+  EXPECT_EQ(hung->status, 504) << hung->body;
+  absl::StatusOr<HttpResponse> next =
+      fleet.AgentClient()->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->status, 200) << next->body;
+  EXPECT_EQ(Connections(MockStatsJson(fleet, "a"), "h2"), 2);
 }
 
 TEST(AgentHttp2, BackendCutMidStreamEndsWithAnErrorEvent) {
