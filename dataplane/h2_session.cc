@@ -92,7 +92,7 @@ H2Session::H2Session(const asio::any_io_executor& executor, std::string endpoint
 H2Session::~H2Session() { nghttp2_session_del(session_); }
 
 bool H2Session::Accepting() const {
-  if (closed_ || going_away_ || http1_only_) {
+  if (closed_ || going_away_) {
     return false;
   }
   // (Until the backend's SETTINGS arrive nghttp2 reports 100, as RFC 9113 suggests.)
@@ -182,13 +182,11 @@ asio::awaitable<void> H2Session::Connect(UpstreamPool& pool, UpstreamAddress add
   }
   if ((*connection)->is_tls() && !(*connection)->negotiated_h2) {
     // The endpoint speaks HTTP/1.1 only: queued requests go again over HTTP/1.1.
-    http1_only_ = true;
     pool.MarkHttp1Only(endpoint_);
     Close(absl::StrCat(endpoint_, " does not offer HTTP/2 (ALPN)"), true);
     co_return;
   }
   connection_ = *std::move(connection);
-  connected_ = true;
   Flush();
   co_await ReadLoop();
 }
@@ -232,7 +230,7 @@ asio::awaitable<void> H2Session::ReadLoop() {
 }
 
 void H2Session::Flush() {
-  if (connected_ && !writing_ && !closed_ && nghttp2_session_want_write(session_)) {
+  if (connection_ != nullptr && !writing_ && !closed_ && nghttp2_session_want_write(session_)) {
     writing_ = true;
     asio::co_spawn(executor_, WriteLoop(), asio::detached);
   }

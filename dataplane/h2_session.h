@@ -94,9 +94,6 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   // connection since then, it may be silently dead (no RST ever comes): new streams go to a
   // new connection; the ones open here run out their own deadlines.
   void SuspectSilence(std::chrono::steady_clock::time_point opened_at);
-  // The endpoint answered TLS ALPN without h2: use HTTP/1.1 there.
-  bool fell_back_to_http1() const { return http1_only_; }
-  std::size_t open_streams() const { return streams_.size(); }
 
  private:
   friend class H2Stream;
@@ -127,11 +124,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   std::string endpoint_;
   nghttp2_session* session_ = nullptr;
   UpstreamConnectionPtr connection_;  // null until connected
-  bool connected_ = false;
   bool writing_ = false;
   bool closed_ = false;
   bool going_away_ = false;
-  bool http1_only_ = false;
   std::chrono::steady_clock::time_point last_read_{};  // when bytes last arrived
   absl::flat_hash_map<int32_t, H2Stream*> streams_;
   std::string out_;  // frames being written

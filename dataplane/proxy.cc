@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <memory>
 
-#include "dataplane/client_response.h"
 #include "dataplane/entra_token_source.h"
 #include "dataplane/h2_session.h"
 #include "dataplane/local_reply.h"

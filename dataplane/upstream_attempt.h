@@ -62,10 +62,11 @@ struct Attempt {
   void BeginRelay(AttemptResult& result);
   // The client went away mid-answer: the backend's answer has nowhere to go.
   void ClientGone(const beast::error_code& ec, const UsageScanner& usage);
-  // The answer ended: whole, or (`failure` not empty) cut by the backend, which an SSE stream
-  // tells the client with an error event.
+  // The answer ended: whole, or cut by the backend (`upstream_failed`, why in `error`), which
+  // an SSE stream tells the client with an error event. (No ?: at the call: GCC 12
+  // miscompiles it inside a co_await expression.)
   asio::awaitable<void> EndRelay(ClientResponse& response, const UsageScanner& usage,
-                                 bool event_stream, std::string failure);
+                                 bool event_stream, bool upstream_failed, std::string error);
   template <class Stream>
   asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
                                           bool reused);

@@ -167,12 +167,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
       break;
     }
   }
-  // (Named first: GCC 12 miscompiles ?: inside a co_await expression.)
-  std::string failure;
-  if (upstream_failed) {
-    failure = result.error;
-  }
-  co_await EndRelay(client_response, usage, event_stream, std::move(failure));
+  co_await EndRelay(client_response, usage, event_stream, upstream_failed, result.error);
   co_return result;
 }
 

@@ -81,13 +81,14 @@ void Attempt::ClientGone(const beast::error_code& ec, const UsageScanner& usage)
 }
 
 asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageScanner& usage,
-                                        bool event_stream, std::string failure) {
+                                        bool event_stream, bool upstream_failed,
+                                        std::string error) {
   outcome->usage = usage.Finish();
-  if (failure.empty()) {
+  if (!upstream_failed) {
     outcome->keep_alive = request.client_keep_alive;
     co_return;
   }
-  outcome->error = std::move(failure);
+  outcome->error = std::move(error);
   outcome->keep_alive = false;
   if (event_stream) {
     co_await response.EndWithErrorEvent(client, options.client_write_timeout);
@@ -234,12 +235,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   } while (!parser.is_done());
 
   *release_connection = !upstream_failed && upstream_keep_alive && buffer.size() == 0;
-  // (Named first: GCC 12 miscompiles ?: inside a co_await expression.)
-  std::string failure;
-  if (upstream_failed) {
-    failure = result.error;
-  }
-  co_await EndRelay(client_response, usage, event_stream, std::move(failure));
+  co_await EndRelay(client_response, usage, event_stream, upstream_failed, result.error);
   co_return result;
 }
 

@@ -7,14 +7,14 @@
 #include "absl/strings/string_view.h"
 
 namespace spillway::mock {
-namespace {
 
 nghttp2_nv Nv(absl::string_view name, absl::string_view value) {
-  // nghttp2 copies both (no NO_COPY flag), so they only need to live until the submit call.
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
                     value.size(), NGHTTP2_NV_FLAG_NONE};
 }
+
+namespace {
 
 bool IsConnectionSpecific(absl::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "transfer-encoding" ||

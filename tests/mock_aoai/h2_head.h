@@ -8,7 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 namespace spillway::mock {
+
+// A header for nghttp2, pointing at `name` and `value` (nghttp2 copies both when it is given
+// them, so they need only live until that call).
+nghttp2_nv Nv(absl::string_view name, absl::string_view value);
 
 struct H2Head {
   size_t size = 0;                  // bytes of the head in `out`, blank line included

@@ -14,15 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/mock_aoai/h2_head.h"
 
 namespace spillway::mock {
 namespace {
-
-nghttp2_nv Nv(absl::string_view name, absl::string_view value) {
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
-}
 
 H2TestClient& Self(void* user_data) { return *static_cast<H2TestClient*>(user_data); }
 
