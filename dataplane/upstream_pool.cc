@@ -51,11 +51,6 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
 }
 
 asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
-    UpstreamAddress address, std::string endpoint) {
-  co_return co_await Connect(std::move(address), std::move(endpoint), false);
-}
-
-asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
     UpstreamAddress address, std::string endpoint, bool offer_h2) {
   auto resolved = resolved_.find(endpoint);
   if (resolved == resolved_.end()) {

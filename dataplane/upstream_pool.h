@@ -62,9 +62,11 @@ class UpstreamPool {
   asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Acquire(const SnapshotBackend& backend);
   asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(const SnapshotBackend& backend);
   // A new connection to any address (`origin`, scheme://host:port, names it in errors and
-  // keys the resolver cache), e.g. a token endpoint.
+  // keys the resolver cache), e.g. a token endpoint. `offer_h2`: ALPN offers h2 on TLS (the
+  // connection says whether it was chosen).
   asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(UpstreamAddress address,
-                                                                 std::string origin);
+                                                                 std::string origin,
+                                                                 bool offer_h2 = false);
   // Returns a connection whose last exchange ended cleanly with keep-alive.
   void Release(const SnapshotBackend& backend, UpstreamConnectionPtr connection);
 
@@ -73,9 +75,6 @@ class UpstreamPool {
   bool UsesHttp2(const SnapshotBackend& backend) const;
   std::shared_ptr<H2Session> AcquireH2(const SnapshotBackend& backend);
   void MarkHttp1Only(const std::string& endpoint) { http1_only_.insert(endpoint); }
-  // As Connect, offering h2 by ALPN on TLS (the connection says whether it was chosen).
-  asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(UpstreamAddress address,
-                                                                 std::string origin, bool offer_h2);
   const asio::any_io_executor& executor() const { return executor_; }
 
  private:
