@@ -62,9 +62,10 @@ ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000,
 ABSL_FLAG(int64_t, stream_timeout_ms, 600000, "streams mode: longest a stream may take");
 ABSL_FLAG(int, requests, 2000, "paced mode: measured requests");
 ABSL_FLAG(int, warmup, 50, "paced mode: requests sent first and not measured");
-ABSL_FLAG(int64_t, pause_us, 3000, "paced mode: pause after each response");
+ABSL_FLAG(int64_t, pause_us, 3000, "paced mode: pause after each response (0: back to back)");
 ABSL_FLAG(std::string, count_header, "",
-          "paced mode: count measured responses by the value of this response header");
+          "paced mode: count measured responses, and summarise their latencies, by the value of "
+          "this response header");
 ABSL_FLAG(int64_t, request_timeout_ms, 30000, "paced mode: longest a request may take");
 
 namespace spillway::bench {
@@ -511,7 +512,9 @@ int RunPaced(const Target& target, const std::string& body) {
   std::vector<int64_t> latencies;
   latencies.reserve(requests);
   std::map<std::string, int> statuses;
-  std::map<std::string, int> header_values;
+  // Latencies by the value of --count-header: e.g. failovers (x-spillway-attempts 2) apart
+  // from requests served by the first backend tried.
+  std::map<std::string, std::vector<int64_t>> header_values;
   std::map<std::string, int> errors;
   int reconnects = 0;
   const Clock::time_point start = Clock::now();
@@ -532,12 +535,14 @@ int RunPaced(const Target& target, const std::string& body) {
       }
     } else {
       if (measured) {
-        latencies.push_back(
-            std::chrono::duration_cast<std::chrono::microseconds>(received - sent).count());
+        const int64_t latency =
+            std::chrono::duration_cast<std::chrono::microseconds>(received - sent).count();
+        latencies.push_back(latency);
         ++statuses[std::to_string(response.result_int())];
         if (!count_header.empty()) {
           const auto it = response.find(count_header);
-          ++header_values[it == response.end() ? "(absent)" : std::string(it->value())];
+          header_values[it == response.end() ? "(absent)" : std::string(it->value())].push_back(
+              latency);
         }
       }
       if (!response.keep_alive()) {
@@ -578,11 +583,14 @@ int RunPaced(const Target& target, const std::string& body) {
   out["non_2xx"] = non_2xx;
   if (!count_header.empty()) {
     json::object values;
-    for (const auto& [value, count] : header_values) {
-      values[value] = count;
+    json::object latency_by_value;
+    for (auto& [value, value_latencies] : header_values) {
+      values[value] = value_latencies.size();
+      latency_by_value[value] = LatencySummary(std::move(value_latencies));
     }
     out["header"] = count_header;
     out["header_values"] = std::move(values);
+    out["latency_us_by_header_value"] = std::move(latency_by_value);
   }
   out["duration_seconds"] = seconds;
   out["latency_us"] = LatencySummary(std::move(latencies));
