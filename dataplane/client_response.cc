@@ -2,15 +2,12 @@
 #include "dataplane/client_response.h"
 
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/http_head.h"
-#include "dataplane/no_throw.h"
+#include "dataplane/socket_write.h"
 
 namespace spillway {
 namespace {
@@ -114,8 +111,7 @@ asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& clien
   if (asio::buffer_size(out) == 0) {
     co_return beast::error_code();
   }
-  client.expires_after(timeout);
-  auto [ec, written] = co_await asio::async_write(client, out, kNoThrow);
+  const beast::error_code ec = co_await WriteNowOrAwait(client, out, timeout);
   if (!ec && !head_sent_) {
     head_sent_ = true;
     std::string().swap(head_);  // a long stream need not keep it: 10k streams, 10 MB

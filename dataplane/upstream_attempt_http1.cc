@@ -7,11 +7,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/client_response.h"
 #include "dataplane/http_head.h"
 #include "dataplane/no_throw.h"
+#include "dataplane/socket_write.h"
 #include "dataplane/sse_usage_stripper.h"
 #include "dataplane/upstream_attempt.h"
 
@@ -112,7 +114,13 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   const std::array<asio::const_buffer, 2> request_bytes{
       asio::buffer(*request_head),
       asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};
-  auto [write_ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
+  beast::error_code write_ec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    write_ec = co_await WriteNowOrAwait(upstream, request_bytes, first_byte_budget);
+  } else {
+    auto [ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
+    write_ec = ec;
+  }
   if (write_ec) {
     result.kind = reused ? AttemptKind::kStale
                          : (write_ec == beast::error::timeout ? AttemptKind::kTimedOut
