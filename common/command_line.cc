@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
 
 namespace spillway {
 namespace {
@@ -90,6 +91,10 @@ void ParseCommandLine(int argc, char** argv, const CommandLineSpec& spec) {
   }
   std::signal(SIGPIPE, SIG_IGN);
   RaiseFileLimit();
+  // Debian's Abseil is built with deadlock detection on: every Mutex::Lock then records the
+  // lock in a process-wide graph under a global spinlock (~1k instructions per agent request,
+  // callgrind, and one more lock every I/O thread shares). Tests keep it; servers do not.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 void DieWithReason(absl::string_view program, absl::string_view reason) {

@@ -14,8 +14,8 @@ struct CommandLineSpec {
 };
 
 // Parses argv into the absl flags (exits 0 after --help, non-zero on unknown flags or
-// stray arguments). Also ignores SIGPIPE and raises the open-file limit to its maximum,
-// which every long-running Spillway server wants.
+// stray arguments). Also ignores SIGPIPE, raises the open-file limit to its maximum and turns
+// off Abseil's mutex deadlock detection, which every long-running Spillway server wants.
 void ParseCommandLine(int argc, char** argv, const CommandLineSpec& spec);
 
 [[noreturn]] void DieWithReason(absl::string_view program, absl::string_view reason);
