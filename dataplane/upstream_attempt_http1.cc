@@ -47,6 +47,20 @@ void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::
   head += "\r\n";
 }
 
+// Parses bytes already read into the body buffer the parser was given, until that is full,
+// the message ends, or only an incomplete piece is left (the next read completes it).
+template <class Parser>
+void ParseBuffered(Parser& parser, beast::flat_buffer& buffer) {
+  while (!parser.is_done() && buffer.size() > 0 && parser.get().body().size > 0) {
+    beast::error_code ec;
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec || used == 0) {
+      break;  // an incomplete chunk, a full buffer, or an error the next read reports
+    }
+  }
+}
+
 }  // namespace
 
 bool ForwardedUpstream(const http::fields::value_type& field) {
@@ -206,25 +220,23 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     if (!parser.is_done()) {
       response.body().data = chunk;
       response.body().size = sizeof(chunk);
-      upstream_tcp.expires_after(options.stream_idle_timeout);
-      auto [read_ec, read_bytes] =
-          co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
-      if (read_ec && read_ec != http::error::need_buffer) {
-        upstream_failed = true;
-        result.error = absl::StrCat(
-            backend.config->id(), " failed mid-response: ",
-            read_ec == beast::error::timeout ? std::string("idle timeout") : read_ec.message());
-        break;
-      }
-      // Parse what has already arrived into the same chunk, so a burst of events leaves in
-      // one write instead of one per event (as nginx does with proxy_buffering off).
-      while (!parser.is_done() && buffer.size() > 0 && response.body().size > 0) {
-        beast::error_code put_ec;
-        const std::size_t used = parser.put(buffer.data(), put_ec);
-        buffer.consume(used);
-        if (put_ec || used == 0) {
-          break;  // an incomplete chunk, a full buffer, or an error the next read reports
+      // What has already arrived is parsed first: a small body usually came with the head,
+      // and an awaited read that completes at once still costs a trip round the event loop.
+      ParseBuffered(parser, buffer);
+      if (!parser.is_done() && response.body().size == sizeof(chunk)) {
+        upstream_tcp.expires_after(options.stream_idle_timeout);
+        auto [read_ec, read_bytes] =
+            co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
+        if (read_ec && read_ec != http::error::need_buffer) {
+          upstream_failed = true;
+          result.error = absl::StrCat(
+              backend.config->id(), " failed mid-response: ",
+              read_ec == beast::error::timeout ? std::string("idle timeout") : read_ec.message());
+          break;
         }
+        // A burst of events leaves in one write instead of one per event (as nginx does
+        // with proxy_buffering off).
+        ParseBuffered(parser, buffer);
       }
       const std::size_t got = sizeof(chunk) - response.body().size;
       usage.Feed(absl::string_view(chunk, got));

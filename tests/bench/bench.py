@@ -1481,13 +1481,15 @@ def detail_lines(scenarios):
         for mode, what in (("back_to_back", "back to back at 1 connection"),
                            ("paced", "paced, requests %d us apart" % f["paced"]["pause_us"])):
             m = f[mode]
+            straight = ""
+            if m["agent_one_attempt_count"]:
+                straight = ", %s us on the %d sent straight to tier 2 during the retry-after" % (
+                    fmt(m["agent_one_attempt_p50_us"]), m["agent_one_attempt_count"])
             lines.append(
                 "failover, %s (tier 1 answers 429 with retry-after-ms 1, tier 2 serves): agent "
-                "p50 %s us on the %d requests that failed over, %s us on the %d sent straight to "
-                "tier 2 during the retry-after; backend B directly p50 %s us, added %s us; nginx "
-                "with proxy_next_upstream http_429: p50 %s us, added %s us" % (
-                    what, fmt(m["agent_failover_p50_us"]), m["agent_failover_count"],
-                    fmt(m["agent_one_attempt_p50_us"]), m["agent_one_attempt_count"],
+                "p50 %s us on the %d requests that failed over%s; backend B directly p50 %s us, "
+                "added %s us; nginx with proxy_next_upstream http_429: p50 %s us, added %s us" % (
+                    what, fmt(m["agent_failover_p50_us"]), m["agent_failover_count"], straight,
                     fmt(m["direct_b_p50_us"]), fmt(m["added_us"]), fmt(m["nginx_p50_us"]),
                     fmt(m["nginx_added_us"])))
     st = scenarios.get("streams10k")
