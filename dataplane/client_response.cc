@@ -61,13 +61,15 @@ ClientResponse::ClientResponse(unsigned status, absl::string_view reason,
   AppendStatusLine(head_, status, reason);
 }
 
+bool AgentSetsHeader(absl::string_view name, const RateLimitHeaders& rate_limit) {
+  return name.size() > 2 && name[1] == '-' && (name[0] == 'x' || name[0] == 'X') &&
+         (rate_limit.Replaces(name) || absl::StartsWithIgnoreCase(name, "x-spillway-"));
+}
+
 void ClientResponse::AddBackendHeader(absl::string_view name, absl::string_view value) {
-  // Ours replace the backend's x-ratelimit-* (when the tenant has quotas) and x-spillway-*.
-  if (name.size() > 2 && name[1] == '-' && (name[0] == 'x' || name[0] == 'X') &&
-      (rate_limit_.Replaces(name) || absl::StartsWithIgnoreCase(name, "x-spillway-"))) {
-    return;
+  if (!AgentSetsHeader(name, rate_limit_)) {
+    AppendHeaderLine(head_, name, value);
   }
-  AppendHeaderLine(head_, name, value);
 }
 
 void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number, bool chunked,

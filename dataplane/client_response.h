@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 #include "dataplane/rate_limit_headers.h"
@@ -26,11 +27,18 @@ bool IsRetryableStatus(unsigned status);
 std::chrono::milliseconds RetryAfter(absl::string_view retry_after_ms,
                                      absl::string_view retry_after);
 bool IsEventStreamType(absl::string_view content_type);
+// Backend headers the agent sets itself, so drops from the backend's answer: x-spillway-*, and
+// x-ratelimit-* when `rate_limit` is active (the tenant's quota replaces the backend's figures).
+bool AgentSetsHeader(absl::string_view name, const RateLimitHeaders& rate_limit);
 
 class ClientResponse {
  public:
   // `rate_limit` (must outlive this) replaces the backend's x-ratelimit-* when active.
   ClientResponse(unsigned status, absl::string_view reason, const RateLimitHeaders& rate_limit);
+  // A head begun elsewhere: the status line and the backend headers the client gets (as
+  // RelayResponseParser writes them).
+  ClientResponse(std::string head, const RateLimitHeaders& rate_limit)
+      : rate_limit_(rate_limit), head_(std::move(head)) {}
 
   // A backend header, dropped when the agent sets its own of that name. Content-Length and
   // hop-by-hop headers are the caller's to leave out.

@@ -17,6 +17,7 @@ namespace spillway {
 
 class ClientResponse;
 class H2Session;
+class RelayResponseParser;
 class UsageScanner;
 
 enum class AttemptKind {
@@ -70,9 +71,10 @@ struct Attempt {
   template <class Stream>
   asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
                                           bool reused);
-  template <class Stream, class Parser>
+  template <class Stream>
   asio::awaitable<AttemptResult> RelayHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
-                                            beast::flat_buffer& buffer, Parser& parser);
+                                            beast::flat_buffer& buffer,
+                                            RelayResponseParser& parser);
 };
 
 }  // namespace spillway

@@ -13,6 +13,7 @@
 #include "dataplane/client_response.h"
 #include "dataplane/http_head.h"
 #include "dataplane/no_throw.h"
+#include "dataplane/relay_response_parser.h"
 #include "dataplane/socket_write.h"
 #include "dataplane/sse_usage_stripper.h"
 #include "dataplane/upstream_attempt.h"
@@ -25,11 +26,6 @@ using std::chrono::milliseconds;
 // streams must fit in 300 MB (issue 6), so half of nginx's 4 KB proxy buffer.
 constexpr std::size_t kRelayChunk = 2 * 1024;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
-
-absl::string_view Header(const http::fields& headers, http::field name) {
-  auto it = headers.find(name);
-  return it == headers.end() ? absl::string_view() : View(it->value());
-}
 
 // The request line, the client's forwarded headers, then the agent's own.
 void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::fields& client,
@@ -49,9 +45,8 @@ void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::
 
 // Parses bytes already read into the body buffer the parser was given, until that is full,
 // the message ends, or only an incomplete piece is left (the next read completes it).
-template <class Parser>
-void ParseBuffered(Parser& parser, beast::flat_buffer& buffer) {
-  while (!parser.is_done() && buffer.size() > 0 && parser.get().body().size > 0) {
+void ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
+  while (!parser.is_done() && buffer.size() > 0 && parser.body_room() > 0) {
     beast::error_code ec;
     const std::size_t used = parser.put(buffer.data(), ec);
     buffer.consume(used);
@@ -146,7 +141,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   // 13 KB burst of events took 26 reads and 26 writes.
   beast::flat_buffer buffer;
   buffer.reserve(kRelayChunk);
-  http::response_parser<http::buffer_body> parser;
+  RelayResponseParser parser(request.rate_limit);
   parser.body_limit(boost::none);
   auto [header_ec, header_bytes] =
       co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
@@ -162,21 +157,16 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     }
     co_return result;
   }
-  result.status = parser.get().result_int();
+  result.status = parser.status();
   if (result.status == 429 || IsRetryableStatus(result.status)) {
     result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
-    const http::fields& headers = parser.get().base();
-    auto retry_after_ms = headers.find("retry-after-ms");
-    result.retry_after = RetryAfter(
-        retry_after_ms == headers.end() ? absl::string_view() : View(retry_after_ms->value()),
-        Header(headers, http::field::retry_after));
+    result.retry_after = parser.retry_after();
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
     // Read the (small) error body so the connection can be reused.
-    http::response_parser<http::string_body> error_parser{std::move(parser)};
-    error_parser.body_limit(kErrorBodyLimit);
-    auto [body_ec, body_bytes] =
-        co_await http::async_read(upstream, buffer, error_parser, kNoThrow);
-    *release_connection = !body_ec && error_parser.keep_alive() && buffer.size() == 0;
+    parser.DiscardBody();
+    parser.body_limit(kErrorBodyLimit);
+    auto [body_ec, body_bytes] = co_await http::async_read(upstream, buffer, parser, kNoThrow);
+    *release_connection = !body_ec && parser.keep_alive() && buffer.size() == 0;
     co_return result;
   }
   co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, parser);
@@ -184,16 +174,16 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
 
 // Streams the upstream response to the client as it arrives: one read, one write, so a slow
 // client slows the backend down instead of growing a buffer.
-template <class Stream, class Parser>
+template <class Stream>
 asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
                                                    beast::tcp_stream& upstream_tcp,
-                                                   beast::flat_buffer& buffer, Parser& parser) {
+                                                   beast::flat_buffer& buffer,
+                                                   RelayResponseParser& parser) {
   AttemptResult result;
-  result.status = parser.get().result_int();
+  result.status = parser.status();
   BeginRelay(result);
-  auto& response = parser.get();
   const bool upstream_keep_alive = parser.keep_alive();
-  const bool event_stream = IsEventStreamType(Header(response.base(), http::field::content_type));
+  const bool event_stream = parser.event_stream();
   const bool strip_usage = strip_stream_usage && event_stream;
   // Framing towards the client: the backend's Content-Length when its bytes pass unchanged,
   // chunked when the agent changes them or the backend gave no length; none for 204/304.
@@ -201,12 +191,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   const bool body_less = parser.is_done() && !length.has_value();
   const bool chunked_out = !body_less && (strip_usage || !length.has_value());
 
-  ClientResponse client_response(result.status, View(response.reason()), request.rate_limit);
-  for (const auto& field : response) {
-    if (!IsHopByHop(field.name()) && field.name() != http::field::content_length) {
-      client_response.AddBackendHeader(View(field.name_string()), View(field.value()));
-    }
-  }
+  ClientResponse client_response(std::move(parser.head()), request.rate_limit);
   client_response.FinishHead(backend.config->id(), attempt_number, chunked_out,
                              length.has_value() ? std::optional<uint64_t>(*length) : std::nullopt,
                              request.client_keep_alive, request.client_request->version() < 11);
@@ -218,12 +203,11 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   do {
     absl::string_view relayed;
     if (!parser.is_done()) {
-      response.body().data = chunk;
-      response.body().size = sizeof(chunk);
+      parser.SetBodyBuffer(chunk, sizeof(chunk));
       // What has already arrived is parsed first: a small body usually came with the head,
       // and an awaited read that completes at once still costs a trip round the event loop.
       ParseBuffered(parser, buffer);
-      if (!parser.is_done() && response.body().size == sizeof(chunk)) {
+      if (!parser.is_done() && parser.body_room() == sizeof(chunk)) {
         upstream_tcp.expires_after(options.stream_idle_timeout);
         auto [read_ec, read_bytes] =
             co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
@@ -238,7 +222,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         // with proxy_buffering off).
         ParseBuffered(parser, buffer);
       }
-      const std::size_t got = sizeof(chunk) - response.body().size;
+      const std::size_t got = sizeof(chunk) - parser.body_room();
       usage.Feed(absl::string_view(chunk, got));
       relayed = absl::string_view(chunk, got);
       if (strip_usage) {
