@@ -91,6 +91,22 @@ TEST_F(AgentErrors, BadJsonIs400) {
   EXPECT_EQ(r.Header("x-should-retry"), "false");
 }
 
+TEST_F(AgentErrors, JsonBodiesAreKnownByTheirContentTypeInAnyCase) {
+  HttpHeaders json_upper = Key();
+  json_upper.emplace_back("Content-Type", "Application/JSON; charset=utf-8");
+  HttpResponse r = Expect(400, ChatTarget("gpt-4o"), json_upper, R"({"messages": [)");
+  EXPECT_THAT(r.body, HasSubstr("not valid JSON"));
+  EXPECT_FALSE(r.Header("x-spillway-backend").has_value()) << "the agent read it, not the backend";
+
+  // Not JSON (an upload, say): the agent does not read it; the backend gets it and answers.
+  HttpHeaders form = Key();
+  form.emplace_back("Content-Type", "multipart/form-data; boundary=x");
+  absl::StatusOr<HttpResponse> passed =
+      fleet_.AgentClient()->Send("POST", ChatTarget("gpt-4o"), form, R"({"messages": [)");
+  ASSERT_TRUE(passed.ok()) << passed.status();
+  EXPECT_TRUE(passed->Header("x-spillway-backend").has_value()) << passed->body;
+}
+
 TEST_F(AgentErrors, V1WithoutModelIs400) {
   HttpResponse r = Expect(400, "/openai/v1/chat/completions", Key(), R"({"messages":[]})");
   EXPECT_THAT(r.body, HasSubstr("model"));
