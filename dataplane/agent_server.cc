@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataplane/local_reply.h"
 #include "dataplane/no_throw.h"
+#include "dataplane/socket_deadline.h"
 
 namespace spillway {
 namespace {
@@ -24,11 +25,11 @@ namespace {
 using tcp = asio::ip::tcp;
 
 // Asio reprograms the kernel timer (timerfd_settime) whenever a newly armed timer becomes the
-// soonest of its thread. Every socket operation arms a deadline (expires_after), and an idle
-// thread's soonest timer was often that very deadline: four syscalls per request, ~1.3 us each
-// on this VM. A timer that always fires sooner than any per-operation deadline keeps those
-// out of the heap's top, so arming one costs no syscall; the anchor itself costs one a second.
-constexpr std::chrono::seconds kTimerAnchorPeriod{1};
+// soonest of its thread: when socket operations still armed Beast's deadlines, an idle
+// thread's soonest timer was often that very deadline (four syscalls per request, ~1.3 us each
+// on this VM). The thread's ticker, which sweeps its SocketDeadlines, fires sooner than any
+// deadline an operation may still arm, so arming one costs no syscall.
+constexpr std::chrono::milliseconds kTickPeriod = SocketDeadlines::kTick;
 
 // A coroutine of its own: its locals would otherwise sit in every idle session's frame.
 asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_code ec,
@@ -48,13 +49,16 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
 asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
                                  RequestHandler& handler) {
   beast::tcp_stream stream(std::move(socket));
+  SocketDeadline deadline(stream);
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(context.body_limit);
     parser.header_limit(64 * 1024);
-    stream.expires_after(context.client_idle_timeout);
-    auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    deadline.Arm(context.client_idle_timeout);
+    auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    beast::error_code ec = read_ec;
+    deadline.Disarm(ec);
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || (ec == beast::error::timeout && bytes == 0)) {
       break;
@@ -102,18 +106,20 @@ struct AgentServer::Worker {
     }
   }
 
-  asio::awaitable<void> HoldTimerAnchor() {
+  asio::awaitable<void> Tick() {
     for (;;) {
-      timer_anchor.expires_after(kTimerAnchorPeriod);
-      auto [ec] = co_await timer_anchor.async_wait(kNoThrow);
+      ticker.expires_after(kTickPeriod);
+      auto [ec] = co_await ticker.async_wait(kNoThrow);
       if (ec == asio::error::operation_aborted) {
         co_return;
       }
+      deadlines.Sweep(SocketDeadlines::Clock::now());
     }
   }
 
   asio::io_context io;
-  asio::steady_timer timer_anchor{io};
+  asio::steady_timer ticker{io};
+  SocketDeadlines deadlines;
   tcp::acceptor acceptor;
   UpstreamPool pool;
   RequestHandler handler;
@@ -179,8 +185,11 @@ void AgentServer::Start() {
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     asio::co_spawn(w->io, w->Accept(context_), asio::detached);
-    asio::co_spawn(w->io, w->HoldTimerAnchor(), asio::detached);
-    threads_.emplace_back([w] { w->io.run(); });
+    asio::co_spawn(w->io, w->Tick(), asio::detached);
+    threads_.emplace_back([w] {
+      w->deadlines.BindToThisThread();
+      w->io.run();
+    });
   }
 }
 

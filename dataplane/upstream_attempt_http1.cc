@@ -14,6 +14,7 @@
 #include "dataplane/http_head.h"
 #include "dataplane/no_throw.h"
 #include "dataplane/relay_response_parser.h"
+#include "dataplane/socket_deadline.h"
 #include "dataplane/socket_write.h"
 #include "dataplane/sse_usage_stripper.h"
 #include "dataplane/upstream_attempt.h"
@@ -118,7 +119,10 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
                                                  bool reused) {
   AttemptResult result;
   const auto first_byte_budget = FirstByteBudget();
-  upstream_tcp.expires_after(first_byte_budget);
+  // One deadline for sending the request, the answer's head and an error body.
+  const SteadyTime first_byte_deadline = SteadyClock::now() + first_byte_budget;
+  SocketDeadline deadline(upstream_tcp);
+  deadline.ArmAt(first_byte_deadline);
   WriteUpstreamHead(upstream_request, request.client_request->base(), *request_head);
   const std::array<asio::const_buffer, 2> request_bytes{
       asio::buffer(*request_head),
@@ -129,6 +133,9 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   } else {
     auto [ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
     write_ec = ec;
+  }
+  if (write_ec && deadline.expired()) {
+    write_ec = beast::error::timeout;
   }
   if (write_ec) {
     result.kind = reused ? AttemptKind::kStale
@@ -143,8 +150,10 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   buffer.reserve(kRelayChunk);
   RelayResponseParser parser(request.rate_limit);
   parser.body_limit(boost::none);
-  auto [header_ec, header_bytes] =
+  auto [read_ec, header_bytes] =
       co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
+  beast::error_code header_ec = read_ec;
+  deadline.Disarm(header_ec);
   if (header_ec) {
     if (header_ec == beast::error::timeout) {
       result.kind = AttemptKind::kTimedOut;
@@ -165,7 +174,9 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     // Read the (small) error body so the connection can be reused.
     parser.DiscardBody();
     parser.body_limit(kErrorBodyLimit);
+    deadline.ArmAt(first_byte_deadline);
     auto [body_ec, body_bytes] = co_await http::async_read(upstream, buffer, parser, kNoThrow);
+    deadline.Disarm(body_ec);
     *release_connection = !body_ec && parser.keep_alive() && buffer.size() == 0;
     co_return result;
   }
@@ -198,6 +209,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
 
   UsageScanner usage;
   SseUsageStripper stripper;
+  SocketDeadline deadline(upstream_tcp);
   char chunk[kRelayChunk];
   bool upstream_failed = false;
   do {
@@ -208,9 +220,11 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       // and an awaited read that completes at once still costs a trip round the event loop.
       ParseBuffered(parser, buffer);
       if (!parser.is_done() && parser.body_room() == sizeof(chunk)) {
-        upstream_tcp.expires_after(options.stream_idle_timeout);
-        auto [read_ec, read_bytes] =
+        deadline.Arm(options.stream_idle_timeout);
+        auto [some_ec, read_bytes] =
             co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
+        beast::error_code read_ec = some_ec;
+        deadline.Disarm(read_ec);
         if (read_ec && read_ec != http::error::need_buffer) {
           upstream_failed = true;
           result.error = absl::StrCat(
