@@ -205,15 +205,8 @@ TEST_F(AgentErrors, OpenCircuitEverywhereIs503) {
 }
 
 TEST_F(AgentErrors, MalformedHttpIs400AndClosed) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectRaw(fleet_.agent_port(), 5);
   ASSERT_GE(fd, 0);
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(fleet_.agent_port()));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   const std::string garbage = "POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n";
   ASSERT_EQ(::write(fd, garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
   std::string reply;

@@ -1,7 +1,11 @@
 // See agent_fixture.h.
 #include "tests/dataplane/agent_fixture.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <fstream>
@@ -200,6 +204,24 @@ int64_t StatusCount(const boost::json::object& stats, const std::string& deploym
 
 std::string ChatTarget(const std::string& route) {
   return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
+}
+
+int ConnectRaw(int port, int read_timeout_s) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    return -1;
+  }
+  timeval timeout{read_timeout_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace spillway::test

@@ -77,6 +77,10 @@ absl::StatusOr<std::string> WaitForFileContaining(const std::string& path,
 // The target for a chat completion on `route`.
 std::string ChatTarget(const std::string& route);
 
+// A raw TCP connection to 127.0.0.1:`port` whose reads give up after `read_timeout_s`, for
+// bytes no HTTP client would send; -1 when it cannot connect.
+int ConnectRaw(int port, int read_timeout_s);
+
 // Two tiers: a PTU pool with mock "{ptu}"'s deployment gpt-4o-ptu (eastus2), then a Standard
 // pool of deployment gpt-4o on each mock in `standard` (westus3), behind route "gpt-4o".
 std::string TieredTopology(const std::vector<std::string>& standard,

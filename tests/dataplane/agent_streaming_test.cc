@@ -19,9 +19,9 @@ const std::string kTopology = SingleBackendTopology();
 
 TEST(AgentStreaming, ChunksArriveIncrementally) {
   AgentFleet fleet;
-  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o", "--ttft-ms", "20",
-                                  "--ms-per-token", "40"})
-                  .ok());
+  ASSERT_TRUE(
+      fleet.AddMock("a", {"--deployments", "gpt-4o", "--ttft-ms", "20", "--ms-per-token", "40"})
+          .ok());
   ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2").ok());
   auto client = fleet.AgentClient();
   SseCollector events;
@@ -62,7 +62,7 @@ TEST(AgentStreaming, BackendCutMidStreamEndsWithAnErrorEvent) {
   EXPECT_THAT(data.back(), HasSubstr("upstream_error"));
   // The agent logged it.
   EXPECT_TRUE(WaitForFileContaining(fleet.temp_dir() + "/access.log", "failed mid-response",
-                                   absl::Seconds(5))
+                                    absl::Seconds(5))
                   .ok());
 }
 

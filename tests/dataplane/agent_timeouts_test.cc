@@ -1,11 +1,8 @@
 // The agent's socket deadlines (dataplane/socket_deadline): an idle client connection is
 // closed, before its first request and between requests, and a backend that goes quiet
 // mid-stream ends the client's stream with an error event.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -31,16 +28,10 @@ class AgentTimeouts : public ::testing::Test {
             .ok());
   }
 
-  // A raw connection to the agent whose reads give up after 20 s (far past any deadline here).
+  // A raw connection whose reads give up after 20 s, far past any deadline here.
   int Connect() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{20, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(fleet_.agent_port()));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    const int fd = ConnectRaw(fleet_.agent_port(), 20);
+    EXPECT_GE(fd, 0);
     return fd;
   }
 

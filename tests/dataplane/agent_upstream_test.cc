@@ -4,10 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <fstream>
 
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -23,14 +22,14 @@ const std::string kTopology = SingleBackendTopology({"gpt-4o-2024-08-06"});
 
 TEST(AgentUpstream, RouteNameBecomesTheDeploymentAndTheBackendKeyIsUsed) {
   AgentFleet fleet;
-  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o",
-                                  "--region", "eastus2"})
-                  .ok());
+  ASSERT_TRUE(
+      fleet.AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o", "--region", "eastus2"})
+          .ok());
   ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2").ok());
   auto client = fleet.AgentClient();
   // The client's own key must not reach the backend (the mock would answer 401).
-  absl::StatusOr<HttpResponse> r = client->Send("POST", ChatTarget("gpt-4o"),
-                                                {{"api-key", "client-key"}}, ChatBody());
+  absl::StatusOr<HttpResponse> r =
+      client->Send("POST", ChatTarget("gpt-4o"), {{"api-key", "client-key"}}, ChatBody());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_THAT(r->body, HasSubstr("\"chat.completion\""));
@@ -62,8 +61,9 @@ TEST(AgentUpstream, HttpsBackendsAreVerified) {
   absl::StatusOr<TlsFiles> tls = MakeSelfSignedCert(dir->path());
   ASSERT_TRUE(tls.ok()) << tls.status();
   AgentFleet fleet;
-  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o",
-                                  "--tls-cert", tls->cert_file, "--tls-key", tls->key_file})
+  ASSERT_TRUE(fleet
+                  .AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o", "--tls-cert",
+                                 tls->cert_file, "--tls-key", tls->key_file})
                   .ok());
   // The fixture would expand {a} to http://; this backend speaks https.
   const std::string yaml = absl::StrReplaceAll(
@@ -140,8 +140,8 @@ TEST(AgentUpstream, AccessLogHasOneJsonLinePerRequestAndNoKeys) {
   ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o"}).ok());
   ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2").ok());
   auto client = fleet.AgentClient();
-  absl::StatusOr<HttpResponse> ok = client->Send("POST", ChatTarget("gpt-4o"),
-                                                 {{"api-key", "client-secret-key"}}, ChatBody(5));
+  absl::StatusOr<HttpResponse> ok =
+      client->Send("POST", ChatTarget("gpt-4o"), {{"api-key", "client-secret-key"}}, ChatBody(5));
   ASSERT_TRUE(ok.ok() && ok->status == 200);
   absl::StatusOr<HttpResponse> missing = client->Send("POST", ChatTarget("nope"), {}, ChatBody());
   ASSERT_TRUE(missing.ok() && missing->status == 404);

@@ -60,10 +60,15 @@ void Start(asio::io_context& io, beast::tcp_stream& stream,
   });
 }
 
-TEST(SocketDeadline, ASweepPastTheDeadlineEndsTheReadAsATimeout) {
+// An I/O thread's setup: its loop and its SocketDeadlines, bound to this (the test's) thread.
+class SocketDeadlineTest : public ::testing::Test {
+ protected:
+  SocketDeadlineTest() { deadlines.BindToThisThread(); }
   asio::io_context io;
   SocketDeadlines deadlines;
-  deadlines.BindToThisThread();
+};
+
+TEST_F(SocketDeadlineTest, ASweepPastTheDeadlineEndsTheReadAsATimeout) {
   SocketPair pair(io);
   ReadOutcome outcome;
   Start(io, pair.reader, milliseconds(50), outcome);
@@ -85,10 +90,7 @@ TEST(SocketDeadline, ASweepPastTheDeadlineEndsTheReadAsATimeout) {
   EXPECT_TRUE(deadlines.empty());
 }
 
-TEST(SocketDeadline, AReadThatEndedInTimeIsNotCutByALaterSweep) {
-  asio::io_context io;
-  SocketDeadlines deadlines;
-  deadlines.BindToThisThread();
+TEST_F(SocketDeadlineTest, AReadThatEndedInTimeIsNotCutByALaterSweep) {
   SocketPair pair(io);
   ReadOutcome outcome;
   Start(io, pair.reader, milliseconds(50), outcome);
@@ -104,10 +106,7 @@ TEST(SocketDeadline, AReadThatEndedInTimeIsNotCutByALaterSweep) {
   EXPECT_TRUE(pair.reader.socket().is_open());
 }
 
-TEST(SocketDeadline, DeadlinesOfSeveralSocketsFireByTheirOwnTimes) {
-  asio::io_context io;
-  SocketDeadlines deadlines;
-  deadlines.BindToThisThread();
+TEST_F(SocketDeadlineTest, DeadlinesOfSeveralSocketsFireByTheirOwnTimes) {
   SocketPair soon(io);
   SocketPair late(io);
   ReadOutcome soon_outcome;
