@@ -57,8 +57,7 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
     parser.header_limit(64 * 1024);
     deadline.Arm(context.client_idle_timeout);
     auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-    beast::error_code ec = read_ec;
-    deadline.Disarm(ec);
+    const beast::error_code ec = deadline.Disarm(read_ec);
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || (ec == beast::error::timeout && bytes == 0)) {
       break;

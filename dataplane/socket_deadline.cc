@@ -79,13 +79,11 @@ void SocketDeadline::ArmAt(SocketDeadlines::Clock::time_point deadline) {
   }
 }
 
-void SocketDeadline::Disarm(beast::error_code& ec) {
+beast::error_code SocketDeadline::Disarm(beast::error_code ec) {
   if (linked_) {
     owner_->Unlink(*this);
   }
-  if (expired_) {
-    ec = beast::error::timeout;
-  }
+  return expired_ ? beast::error_code(beast::error::timeout) : ec;
 }
 
 }  // namespace spillway

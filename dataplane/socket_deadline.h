@@ -57,8 +57,8 @@ class SocketDeadline {
     ArmAt(SocketDeadlines::Clock::now() + timeout);
   }
   void ArmAt(SocketDeadlines::Clock::time_point deadline);
-  // After the operation: `ec` becomes beast::error::timeout when the deadline cut it.
-  void Disarm(beast::error_code& ec);
+  // After the operation: its error, or beast::error::timeout when the deadline cut it.
+  [[nodiscard]] beast::error_code Disarm(beast::error_code ec);
   // Whether the deadline passed and closed the socket (still armed or not).
   bool expired() const { return expired_; }
 

@@ -152,8 +152,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   parser.body_limit(boost::none);
   auto [read_ec, header_bytes] =
       co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
-  beast::error_code header_ec = read_ec;
-  deadline.Disarm(header_ec);
+  const beast::error_code header_ec = deadline.Disarm(read_ec);
   if (header_ec) {
     if (header_ec == beast::error::timeout) {
       result.kind = AttemptKind::kTimedOut;
@@ -175,8 +174,8 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     parser.DiscardBody();
     parser.body_limit(kErrorBodyLimit);
     deadline.ArmAt(first_byte_deadline);
-    auto [body_ec, body_bytes] = co_await http::async_read(upstream, buffer, parser, kNoThrow);
-    deadline.Disarm(body_ec);
+    auto [body_read_ec, body_bytes] = co_await http::async_read(upstream, buffer, parser, kNoThrow);
+    const beast::error_code body_ec = deadline.Disarm(body_read_ec);
     *release_connection = !body_ec && parser.keep_alive() && buffer.size() == 0;
     co_return result;
   }
@@ -223,8 +222,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         deadline.Arm(options.stream_idle_timeout);
         auto [some_ec, read_bytes] =
             co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
-        beast::error_code read_ec = some_ec;
-        deadline.Disarm(read_ec);
+        const beast::error_code read_ec = deadline.Disarm(some_ec);
         if (read_ec && read_ec != http::error::need_buffer) {
           upstream_failed = true;
           result.error = absl::StrCat(

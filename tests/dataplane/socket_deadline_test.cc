@@ -45,10 +45,8 @@ asio::awaitable<void> ReadOnce(beast::tcp_stream& stream, SocketDeadlines::Clock
   deadline.Arm(timeout);
   char byte = 0;
   auto [read_ec, bytes] = co_await stream.async_read_some(asio::buffer(&byte, 1), kNoThrow);
-  beast::error_code ec = read_ec;
-  deadline.Disarm(ec);
+  outcome.ec = deadline.Disarm(read_ec);
   outcome.expired = deadline.expired();
-  outcome.ec = ec;
 }
 
 void Start(asio::io_context& io, beast::tcp_stream& stream,
