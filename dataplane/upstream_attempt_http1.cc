@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <optional>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,12 @@ using std::chrono::milliseconds;
 // streams must fit in 300 MB (issue 6), so half of nginx's 4 KB proxy buffer.
 constexpr std::size_t kRelayChunk = 2 * 1024;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+// Interim (1xx) answers skipped before the final one; a backend sending more is broken.
+constexpr int kMaxInterimResponses = 8;
+
+// 100 Continue, 102 Processing, 103 Early Hints: the final answer follows on the same
+// connection. (101 is not interim: the agent never asks to switch protocols.)
+bool IsInterim(unsigned status) { return status >= 100 && status < 200 && status != 101; }
 
 // The request line, the client's forwarded headers, then the agent's own.
 void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::fields& client,
@@ -64,6 +71,9 @@ bool ForwardedUpstream(const http::fields::value_type& field) {
     case http::field::authorization:
     case http::field::host:
     case http::field::content_length:
+    // The agent holds the whole body already; forwarded, it makes a front end answer an
+    // interim 100 that a careless reader takes for the final answer.
+    case http::field::expect:
       return false;
     case http::field::unknown:
       return !beast::iequals(field.name_string(), "api-key");
@@ -148,10 +158,21 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   // 13 KB burst of events took 26 reads and 26 writes.
   beast::flat_buffer buffer;
   buffer.reserve(kRelayChunk);
-  RelayResponseParser parser(request.rate_limit);
-  parser.body_limit(boost::none);
-  auto [read_ec, header_bytes] =
-      co_await http::async_read_header(upstream, buffer, parser, kNoThrow);
+  // Interim answers are read and dropped: the final one is the client's. A parser reads one
+  // message, so each answer gets a fresh one.
+  std::optional<RelayResponseParser> parser;
+  beast::error_code read_ec;
+  std::size_t header_bytes = 0;
+  for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
+    parser.emplace(request.rate_limit);
+    parser->body_limit(boost::none);
+    auto [ec, bytes] = co_await http::async_read_header(upstream, buffer, *parser, kNoThrow);
+    read_ec = ec;
+    header_bytes += bytes;
+    if (ec || !IsInterim(parser->status())) {
+      break;
+    }
+  }
   const beast::error_code header_ec = deadline.Disarm(read_ec);
   if (header_ec) {
     if (header_ec == beast::error::timeout) {
@@ -165,21 +186,31 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     }
     co_return result;
   }
-  result.status = parser.status();
-  if (result.status == 429 || IsRetryableStatus(result.status)) {
-    result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
-    result.retry_after = parser.retry_after();
-    result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
-    // Read the (small) error body so the connection can be reused.
-    parser.DiscardBody();
-    parser.body_limit(kErrorBodyLimit);
-    deadline.ArmAt(first_byte_deadline);
-    auto [body_read_ec, body_bytes] = co_await http::async_read(upstream, buffer, parser, kNoThrow);
-    const beast::error_code body_ec = deadline.Disarm(body_read_ec);
-    *release_connection = !body_ec && parser.keep_alive() && buffer.size() == 0;
+  if (parser->status() < 200) {
+    // 101 unasked for, or interim answers without end: nothing on this connection can be
+    // trusted to belong to this request.
+    result.kind = AttemptKind::kFailed;
+    result.error = absl::StrCat(backend.config->id(), " answered ", parser->status(),
+                                " where a final response was due");
     co_return result;
   }
-  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, parser);
+  result.status = parser->status();
+  if (result.status == 429 || IsRetryableStatus(result.status)) {
+    result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
+    result.retry_after = parser->retry_after();
+    result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
+    // Read the (small) error body so the connection can be reused.
+    parser->DiscardBody();
+    parser->body_limit(kErrorBodyLimit);
+    deadline.ArmAt(first_byte_deadline);
+    auto [body_read_ec, body_bytes] =
+        co_await http::async_read(upstream, buffer, *parser, kNoThrow);
+    const beast::error_code body_ec = deadline.Disarm(body_read_ec);
+    *release_connection =
+        !body_ec && parser->is_done() && parser->keep_alive() && buffer.size() == 0;
+    co_return result;
+  }
+  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, *parser);
 }
 
 // Streams the upstream response to the client as it arrives: one read, one write, so a slow
@@ -250,7 +281,10 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     }
   } while (!parser.is_done());
 
-  *release_connection = !upstream_failed && upstream_keep_alive && buffer.size() == 0;
+  // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for
+  // another request: anything more on it would be read as the next request's answer.
+  *release_connection =
+      !upstream_failed && parser.is_done() && upstream_keep_alive && buffer.size() == 0;
   co_await EndRelay(client_response, usage, event_stream, upstream_failed, result.error);
   co_return result;
 }

@@ -305,6 +305,9 @@ void ApiHandler::HandleApi(const Route& route, const RequestView& request, std::
         reply.cut_after = fault->cut_after_chunks;
         reply.keep_alive = false;
         break;
+      case FaultMode::kInterim:
+        reply.interim_status = fault->status;
+        break;
     }
   }
 

@@ -44,6 +44,7 @@ struct Reply {
   absl::Duration per_token = absl::ZeroDuration();  // kStream: before each later token
   absl::Duration drip = absl::ZeroDuration();       // slow_drip: between events / body pieces
   int64_t cut_after = -1;                           // cut: events (or body pieces) before close
+  int interim_status = 0;  // interim: a 1xx answer first (HTTP/1.1; HTTP/2 ignores it)
   std::optional<SseStream> stream;
 
   // Settled once the reply is written or abandoned.

@@ -24,8 +24,9 @@ absl::StatusOr<FaultMode> ParseMode(absl::string_view name) {
   if (name == "hang") return FaultMode::kHang;
   if (name == "slow_drip") return FaultMode::kSlowDrip;
   if (name == "cut") return FaultMode::kCut;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown fault mode '", name, "' (known: status, reset, hang, slow_drip, cut)"));
+  if (name == "interim") return FaultMode::kInterim;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown fault mode '", name, "' (known: status, reset, hang, slow_drip, cut, interim)"));
 }
 
 // Builds a fault from key/value pairs, whichever grammar they came from.
@@ -103,6 +104,14 @@ class FaultBuilder {
     if (fault_.mode == FaultMode::kStatus && fault_.status == 0) {
       return absl::InvalidArgumentError("mode 'status' needs a 'status'");
     }
+    if (fault_.mode == FaultMode::kInterim) {
+      if (fault_.status == 0) {
+        fault_.status = 103;
+      }
+      if (fault_.status >= 200 || fault_.status == 101) {
+        return absl::InvalidArgumentError("mode 'interim' needs a 1xx 'status' other than 101");
+      }
+    }
     return fault_;
   }
 
@@ -125,6 +134,8 @@ absl::string_view FaultModeName(FaultMode mode) {
       return "slow_drip";
     case FaultMode::kCut:
       return "cut";
+    case FaultMode::kInterim:
+      return "interim";
   }
   return "unknown";
 }
@@ -192,6 +203,9 @@ std::string FaultToJson(const FaultSpec& fault) {
   json::object object;
   const absl::string_view mode = FaultModeName(fault.mode);
   object["mode"] = json::string_view(mode.data(), mode.size());
+  if (fault.mode == FaultMode::kInterim) {
+    object["status"] = fault.status;
+  }
   if (fault.mode == FaultMode::kStatus) {
     object["status"] = fault.status;
     if (fault.status == 429) {

@@ -23,6 +23,7 @@ enum class FaultMode {
   kHang,      // read the request, never answer, keep the socket open
   kSlowDrip,  // answer normally, `drip_ms` between SSE events (or body pieces)
   kCut,       // send headers and `cut_after_chunks` events, then close mid-body
+  kInterim,   // HTTP/1.1: an interim `status` (1xx, default 103) before the normal answer
 };
 
 absl::string_view FaultModeName(FaultMode mode);

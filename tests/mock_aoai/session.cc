@@ -132,6 +132,13 @@ class Session {
   }
 
   asio::awaitable<bool> Execute(Reply& reply) {
+    if (reply.interim_status != 0) {
+      const std::string interim =
+          absl::StrCat("HTTP/1.1 ", reply.interim_status, " Interim\r\n\r\n");
+      if (!co_await Write(interim)) {
+        co_return false;
+      }
+    }
     switch (reply.kind) {
       case Reply::Kind::kReset:
         Reset();
