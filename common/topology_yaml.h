@@ -1,4 +1,4 @@
-// Loads the operators' topology YAML (../shared/examples/topology.yaml is the reference)
+// Loads the operators' topology YAML (examples/topology.yaml is the reference)
 // into the spillway.v1.Topology proto, with file:line:column errors.
 #pragma once
 

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
 #include "common/file_io.h"
-#include "controlplane/admin_service.h"
-#include "controlplane/agent_sync_service.h"
+#include "controlplane/admin/admin_service.h"
+#include "controlplane/fleet/agent_sync_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port for gRPC (port 0 picks a free one)");
 ABSL_FLAG(std::string, db, "", "SQLite file holding the topology (created if missing; required)");

@@ -17,11 +17,11 @@
 #include "common/file_io.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
-#include "dataplane/agent_server.h"
-#include "dataplane/demand_reporter.h"
-#include "dataplane/entra_token_registry.h"
-#include "dataplane/sync_client.h"
-#include "dataplane/usage_shipper.h"
+#include "dataplane/server/agent_server.h"
+#include "dataplane/tenants/demand_reporter.h"
+#include "dataplane/auth/entra_token_registry.h"
+#include "dataplane/sync/sync_client.h"
+#include "dataplane/usage/usage_shipper.h"
 
 ABSL_FLAG(std::string, region, "", "Azure region this agent serves (required), e.g. eastus2");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
@@ -180,7 +180,9 @@ int Run() {
   if (!entra_tokens.ok()) {
     Die(std::string(entra_tokens.status().message()));
   }
-  states.set_entra_tokens(entra_tokens->get());
+  states.set_entra_lookup([registry = entra_tokens->get()](const v1::InstanceAuth& auth) {
+    return EntraSourceFor(auth, registry);
+  });
 
   AgentContext context;
   context.region = region;

@@ -85,7 +85,7 @@ class ControlPlaneFleet {
   std::map<std::string, Agent> agents_;
 };
 
-// The reference topology (../shared/examples/topology.yaml) with every instance pointed at
+// The reference topology (examples/topology.yaml) with every instance pointed at
 // the mock of the same name (mocks must exist for all six) and authenticated by api-key.
 absl::StatusOr<v1::Topology> ReferenceTopologyOnMocks(ControlPlaneFleet& fleet);
 // The reference topology with every instance at endpoint_of(instance name), authenticated

@@ -1,4 +1,4 @@
-// The reference topology of ../shared/examples, loaded once per test binary. A target that
+// The reference topology of examples/, loaded once per test binary. A target that
 // includes this defines SPILLWAY_REFERENCE_TOPOLOGY as the file's path.
 #pragma once
 

@@ -1,0 +1,56 @@
+// The operators' Admin API over the store, with the Fleet told of every committed change
+// so agents get new tables at once.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "controlplane/auth/auth.h"
+#include "controlplane/fleet/fleet.h"
+#include "controlplane/store/store.h"
+#include "spillway/v1/admin.grpc.pb.h"
+
+namespace spillway {
+
+class AdminService final : public v1::Admin::Service {
+ public:
+  AdminService(Fleet& fleet, TopologyStore& store, TokenCheck token)
+      : fleet_(fleet), store_(store), token_(std::move(token)) {}
+
+  grpc::Status Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
+                     v1::ApplyResponse* response) override;
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetRequest* request,
+                   v1::GetResponse* response) override;
+  grpc::Status Create(grpc::ServerContext* context, const v1::CreateRequest* request,
+                      v1::ApplyResponse* response) override;
+  grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
+                      v1::ApplyResponse* response) override;
+  grpc::Status CreateKey(grpc::ServerContext* context, const v1::CreateKeyRequest* request,
+                         v1::CreateKeyResponse* response) override;
+  grpc::Status RotateKey(grpc::ServerContext* context, const v1::RotateKeyRequest* request,
+                         v1::CreateKeyResponse* response) override;
+  grpc::Status RevokeKey(grpc::ServerContext* context, const v1::RevokeKeyRequest* request,
+                         v1::ApplyResponse* response) override;
+  grpc::Status ListAgents(grpc::ServerContext* context, const v1::ListAgentsRequest* request,
+                          v1::ListAgentsResponse* response) override;
+  grpc::Status FleetHealth(grpc::ServerContext* context, const v1::FleetHealthRequest* request,
+                           v1::HealthOverlay* response) override;
+  grpc::Status QueryUsage(grpc::ServerContext* context, const v1::UsageQuery* request,
+                          v1::UsageQueryResponse* response) override;
+
+ private:
+  // Runs a mutation: on success tells the Fleet (unless nothing changed).
+  grpc::Status Commit(const absl::StatusOr<v1::ApplyResponse>& result, v1::ApplyResponse* response);
+
+  Fleet& fleet_;
+  TopologyStore& store_;
+  const TokenCheck token_;
+};
+
+// Maps an absl::Status onto gRPC, keeping the message (which names the offending input).
+grpc::Status ToGrpc(const absl::Status& status);
+
+// The entries of `topology` of one kind (all when unspecified), optionally one by name
+// ("instance/deployment" for deployments, "stamp/route" or "route" for routes).
+v1::Topology FilterTopology(const v1::Topology& topology, v1::Kind kind, const std::string& name);
+
+}  // namespace spillway

@@ -1,0 +1,252 @@
+// See budget_allocator.h. Everything here runs under the fleet's lock, on demand reports
+// (every few seconds per agent) and connection changes, so plain containers suffice.
+#include "controlplane/fleet/budget_allocator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace spillway {
+
+std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& demand,
+                                 double floor_fraction) {
+  const std::size_t n = demand.size();
+  std::vector<uint64_t> shares(n, 0);
+  if (n == 0) {
+    return shares;
+  }
+  floor_fraction = std::clamp(floor_fraction, 0.0, 1.0);
+  double total_demand = 0;
+  for (double d : demand) {
+    total_demand += std::max(0.0, d);
+  }
+  const double total = static_cast<double>(limit);
+  const double floor = total * floor_fraction / static_cast<double>(n);
+  const double rest = total * (1.0 - floor_fraction);
+  std::vector<double> remainders(n);
+  uint64_t assigned = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double ideal = floor + (total_demand > 0 ? rest * std::max(0.0, demand[i]) / total_demand
+                                                   : rest / static_cast<double>(n));
+    shares[i] = std::min(limit, static_cast<uint64_t>(std::floor(ideal)));
+    remainders[i] = ideal - static_cast<double>(shares[i]);
+    assigned += shares[i];
+  }
+  // Whatever the floors left over goes to the largest fractions, so the sum is exact.
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return remainders[a] > remainders[b]; });
+  for (std::size_t k = 0; assigned < limit; k = (k + 1) % n) {
+    ++shares[order[k]];
+    ++assigned;
+  }
+  while (assigned > limit) {  // only if floating point overshot; take from the largest
+    auto largest = std::max_element(shares.begin(), shares.end());
+    --*largest;
+    --assigned;
+  }
+  return shares;
+}
+
+void BudgetAllocator::SetTopology(const v1::Topology& topology) {
+  absl::flat_hash_map<std::string, std::string> stamp_of_region;
+  for (const v1::Region& region : topology.regions()) {
+    stamp_of_region[region.name()] = region.stamp();
+  }
+  absl::flat_hash_map<std::string, std::vector<TenantLimit>> tenants_of_stamp;
+  for (const v1::Tenant& tenant : topology.tenants()) {
+    if (tenant.limits().tokens_per_minute() == 0 && tenant.limits().requests_per_minute() == 0) {
+      continue;
+    }
+    tenants_of_stamp[tenant.stamp()].push_back({tenant.name(), tenant.limits().tokens_per_minute(),
+                                                tenant.limits().requests_per_minute()});
+  }
+  // A stamp whose tenants or limits changed gets a new split at once. The others keep theirs
+  // (the shares sent stay valid: same tenants in the same order), so an apply that changes
+  // one tenant does not resend every agent of every stamp thousands of unchanged shares.
+  for (const auto* stamps : {&tenants_of_stamp_, &tenants_of_stamp}) {
+    for (const auto& [stamp, unused] : *stamps) {
+      auto before = tenants_of_stamp_.find(stamp);
+      auto after = tenants_of_stamp.find(stamp);
+      if (before == tenants_of_stamp_.end() || after == tenants_of_stamp.end() ||
+          before->second != after->second) {
+        changed_stamps_.insert(stamp);
+      }
+    }
+  }
+  stamp_of_region_ = std::move(stamp_of_region);
+  tenants_of_stamp_ = std::move(tenants_of_stamp);
+  // A region may have moved to another stamp: both stamps' agents changed.
+  for (auto& [key, agent] : agents_) {
+    auto it = stamp_of_region_.find(agent.region);
+    std::string stamp = it == stamp_of_region_.end() ? "" : it->second;
+    if (stamp != agent.stamp) {
+      changed_stamps_.insert(agent.stamp);
+      changed_stamps_.insert(stamp);
+      agent.stamp = std::move(stamp);
+    }
+  }
+}
+
+void BudgetAllocator::AddAgent(AgentKey key, const std::string& region) {
+  Agent& agent = agents_[key];
+  agent.region = region;
+  auto it = stamp_of_region_.find(region);
+  agent.stamp = it == stamp_of_region_.end() ? "" : it->second;
+  changed_stamps_.insert(agent.stamp);
+}
+
+void BudgetAllocator::RemoveAgent(AgentKey key) {
+  auto it = agents_.find(key);
+  if (it == agents_.end()) {
+    return;
+  }
+  changed_stamps_.insert(it->second.stamp);
+  agents_.erase(it);
+}
+
+void BudgetAllocator::ReportDemand(AgentKey key, const v1::DemandReport& report) {
+  auto agent_it = agents_.find(key);
+  if (agent_it == agents_.end()) {
+    return;
+  }
+  Agent& agent = agent_it->second;
+  auto tenants_it = tenants_of_stamp_.find(agent.stamp);
+  if (tenants_it == tenants_of_stamp_.end()) {
+    return;
+  }
+  const double window_ms = static_cast<double>(std::max<int64_t>(report.window_ms(), 1));
+  const double alpha =
+      1.0 -
+      std::exp(-window_ms / static_cast<double>(std::max<int64_t>(options_.smoothing.count(), 1)));
+  const double per_minute = 60000.0 / window_ms;
+  absl::flat_hash_map<absl::string_view, const v1::TenantDemand*> reported;
+  for (const v1::TenantDemand& demand : report.tenants()) {
+    reported[demand.tenant()] = &demand;
+  }
+  // Only tenants of the agent's stamp with limits are tracked; one that is missing from the
+  // report asked for nothing in the window, so its demand decays.
+  for (const TenantLimit& tenant : tenants_it->second) {
+    auto it = reported.find(tenant.name);
+    const double tokens =
+        it == reported.end() ? 0 : static_cast<double>(it->second->tokens()) * per_minute;
+    const double requests =
+        it == reported.end() ? 0 : static_cast<double>(it->second->requests()) * per_minute;
+    auto& [smooth_tokens, smooth_requests] = agent.demand[tenant.name];
+    smooth_tokens += alpha * (tokens - smooth_tokens);
+    smooth_requests += alpha * (requests - smooth_requests);
+  }
+}
+
+std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAllocator::Rebalance(
+    std::chrono::steady_clock::time_point now) {
+  std::vector<std::pair<AgentKey, v1::TenantBudgets>> out;
+  Rebalance(
+      now, [&out](AgentKey agent) { return &out.emplace_back(agent, v1::TenantBudgets()).second; });
+  return out;
+}
+
+void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
+                                absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
+  absl::flat_hash_map<std::string, std::vector<AgentKey>> agents_of_stamp;
+  for (const auto& [key, agent] : agents_) {
+    agents_of_stamp[agent.stamp].push_back(key);
+  }
+  const std::vector<TenantLimit> no_tenants;
+  for (auto& [stamp, keys] : agents_of_stamp) {
+    std::sort(keys.begin(), keys.end());
+    const bool forced = changed_stamps_.contains(stamp);
+    if (auto last = last_push_.find(stamp);
+        !forced && last != last_push_.end() && now - last->second < options_.min_push_interval) {
+      continue;  // demand moves splits at most once per interval; a later report catches up
+    }
+    const std::vector<TenantLimit>* tenants = &no_tenants;
+    if (auto it = tenants_of_stamp_.find(stamp); it != tenants_of_stamp_.end()) {
+      tenants = &it->second;
+    }
+    std::vector<Agent*> agents;
+    for (AgentKey key : keys) {
+      agents.push_back(&agents_.at(key));
+    }
+    // Plain structs, not messages: a stamp of thousands of tenants and tens of agents splits
+    // hundreds of thousands of shares on every topology change.
+    std::vector<std::vector<Share>> split(agents.size(), std::vector<Share>(tenants->size()));
+    bool moved = forced;
+    std::vector<double> token_demand(agents.size());
+    std::vector<double> request_demand(agents.size());
+    for (std::size_t t = 0; t < tenants->size(); ++t) {
+      const TenantLimit& tenant = (*tenants)[t];
+      for (std::size_t a = 0; a < agents.size(); ++a) {
+        auto it = agents[a]->demand.find(tenant.name);
+        token_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.first;
+        request_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.second;
+      }
+      const std::vector<uint64_t> tokens =
+          SplitLimit(tenant.tokens_per_minute, token_demand, options_.floor_fraction);
+      const std::vector<uint64_t> requests =
+          SplitLimit(tenant.requests_per_minute, request_demand, options_.floor_fraction);
+      const double token_step =
+          std::max(1.0, options_.hysteresis * static_cast<double>(tenant.tokens_per_minute));
+      const double request_step =
+          std::max(1.0, options_.hysteresis * static_cast<double>(tenant.requests_per_minute));
+      for (std::size_t a = 0; a < agents.size(); ++a) {
+        Share& share = split[a][t];
+        share.tokens_per_minute = tokens[a];
+        share.requests_per_minute = requests[a];
+        share.limit_tokens_per_minute = tenant.tokens_per_minute;
+        share.limit_requests_per_minute = tenant.requests_per_minute;
+        if (moved) {
+          continue;  // going out anyway: no need to compare
+        }
+        const Agent& agent = *agents[a];
+        if (agent.sent.size() != tenants->size()) {
+          moved = true;
+          continue;
+        }
+        const Share& sent = agent.sent[t];
+        moved = sent.limit_tokens_per_minute != tenant.tokens_per_minute ||
+                sent.limit_requests_per_minute != tenant.requests_per_minute ||
+                std::abs(static_cast<double>(sent.tokens_per_minute) -
+                         static_cast<double>(tokens[a])) >= token_step ||
+                std::abs(static_cast<double>(sent.requests_per_minute) -
+                         static_cast<double>(requests[a])) >= request_step;
+      }
+    }
+    if (!moved) {
+      continue;
+    }
+    // The whole stamp moves to the new epoch together, so the shares in force always sum
+    // to the limits.
+    ++epoch_;
+    last_push_[stamp] = now;
+    for (std::size_t a = 0; a < agents.size(); ++a) {
+      Agent& agent = *agents[a];
+      v1::TenantBudgets& message = *message_for(keys[a]);
+      message.set_epoch(epoch_);
+      message.mutable_budgets()->Reserve(static_cast<int>(tenants->size()));
+      for (std::size_t t = 0; t < tenants->size(); ++t) {
+        const Share& share = split[a][t];
+        v1::TenantBudget* budget = message.add_budgets();
+        budget->set_tenant((*tenants)[t].name);
+        budget->set_tokens_per_minute(share.tokens_per_minute);
+        budget->set_requests_per_minute(share.requests_per_minute);
+        budget->set_limit_tokens_per_minute(share.limit_tokens_per_minute);
+        budget->set_limit_requests_per_minute(share.limit_requests_per_minute);
+      }
+      agent.sent = std::move(split[a]);
+    }
+  }
+  changed_stamps_.clear();
+}
+
+std::pair<double, double> BudgetAllocator::Demand(AgentKey key, const std::string& tenant) const {
+  auto agent = agents_.find(key);
+  if (agent == agents_.end()) {
+    return {0, 0};
+  }
+  auto it = agent->second.demand.find(tenant);
+  return it == agent->second.demand.end() ? std::pair<double, double>{0, 0} : it->second;
+}
+
+}  // namespace spillway

@@ -1,0 +1,286 @@
+// See fleet.h. Tables are compiled once per (region, version) and one message is shared by
+// the agents of that region; pushes happen under the fleet lock so every stream sees versions
+// in order.
+#include "controlplane/fleet/fleet.h"
+
+#include <google/protobuf/arena.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace spillway {
+namespace {
+
+// An empty message on an arena of its own, freed with the last reference. A region's table
+// is hundreds of thousands of small fields; on an arena that is a few large allocations,
+// and freeing it takes one free per block.
+std::shared_ptr<v1::ControlMessage> NewArenaMessage() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 64 << 10;
+  options.max_block_size = 1 << 20;
+  auto arena = std::make_shared<google::protobuf::Arena>(options);
+  v1::ControlMessage* message =
+      google::protobuf::Arena::CreateMessage<v1::ControlMessage>(arena.get());
+  return std::shared_ptr<v1::ControlMessage>(std::move(arena), message);
+}
+
+}  // namespace
+
+int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Fleet::Fleet(TopologyStore& store, const CompileOptions& options)
+    : store_(store), options_(options) {}
+
+absl::Status Fleet::Init() {
+  absl::StatusOr<StoredTopology> loaded = store_.Load();
+  if (!loaded.ok()) {
+    return loaded.status();
+  }
+  absl::MutexLock lock(&mu_);
+  current_ = *std::move(loaded);
+  compiler_.reset();
+  tables_.clear();
+  budgets_.SetTopology(current_.topology);
+  return absl::OkStatus();
+}
+
+absl::Status Fleet::OnTopologyChanged() {
+  absl::StatusOr<StoredTopology> loaded = store_.Load();
+  if (!loaded.ok()) {
+    return loaded.status();
+  }
+  absl::MutexLock lock(&mu_);
+  if (loaded->version == current_.version) {
+    return absl::OkStatus();
+  }
+  current_ = *std::move(loaded);
+  compiler_.reset();
+  tables_.clear();
+  // New shares before new tables: a lowered limit is never enforced with the old split.
+  budgets_.SetTopology(current_.topology);
+  PushBudgets();
+  PruneExpired();
+  for (auto& [stream, connected] : streams_) {
+    absl::StatusOr<const RegionTable*> table = TableFor(connected.identity.region);
+    if (!table.ok()) {
+      spdlog::warn("no table for agent {} in region {}: {}", connected.identity.agent_id,
+                   connected.identity.region, std::string(table.status().message()));
+      continue;
+    }
+    connected.backend_ids = (*table)->backend_ids;
+    stream->Send((*table)->message);
+  }
+  spdlog::info("topology version {} pushed to {} connected agent(s)", current_.version,
+               streams_.size());
+  return absl::OkStatus();
+}
+
+uint64_t Fleet::version() const {
+  absl::MutexLock lock(&mu_);
+  return current_.version;
+}
+
+v1::Topology Fleet::topology() const {
+  absl::MutexLock lock(&mu_);
+  return current_.topology;
+}
+
+absl::StatusOr<const Fleet::RegionTable*> Fleet::TableFor(const std::string& region) {
+  if (current_.version == 0) {
+    return absl::FailedPreconditionError("no topology has been applied yet");
+  }
+  auto cached = tables_.find(region);
+  if (cached != tables_.end()) {
+    RegionTable& entry = cached->second;
+    if (entry.health_generation != health_generation_) {
+      // Health moved since: one copy per region, not one per agent.
+      std::shared_ptr<v1::ControlMessage> message = NewArenaMessage();
+      *message = *entry.message;
+      *message->mutable_table()->mutable_health() = OverlayFor(entry.backend_ids);
+      entry.message = std::move(message);
+      entry.health_generation = health_generation_;
+    }
+    return &entry;
+  }
+  if (!compiler_.has_value()) {
+    absl::StatusOr<RoutingTableCompiler> compiler =
+        RoutingTableCompiler::Create(current_.topology, options_);
+    if (!compiler.ok()) {
+      return compiler.status();
+    }
+    compiler_ = *std::move(compiler);
+  }
+  std::shared_ptr<v1::ControlMessage> message = NewArenaMessage();
+  if (absl::Status status = compiler_->CompileInto(region, current_.version, UnixMillisNow(),
+                                                   message->mutable_table());
+      !status.ok()) {
+    return status;
+  }
+  auto backend_ids = std::make_shared<absl::flat_hash_set<std::string>>();
+  for (const v1::Backend& backend : message->table().backends()) {
+    backend_ids->insert(backend.id());
+  }
+  RegionTable entry;
+  entry.backend_ids = std::move(backend_ids);
+  *message->mutable_table()->mutable_health() = OverlayFor(entry.backend_ids);
+  entry.message = std::move(message);
+  entry.health_generation = health_generation_;
+  return &tables_.insert_or_assign(region, std::move(entry)).first->second;
+}
+
+std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
+                            uint64_t applied_version) {
+  absl::MutexLock lock(&mu_);
+  Connected& connected = streams_[stream];
+  connected.identity = identity;
+  // Its shares go out before its table, so it never serves a tenant without one.
+  connected.budget_key = ++next_budget_key_;
+  budgets_.AddAgent(connected.budget_key, identity.region);
+  PushBudgets();
+  PruneExpired();
+  absl::StatusOr<const RegionTable*> table = TableFor(identity.region);
+  if (!table.ok()) {
+    return std::string(table.status().message());
+  }
+  connected.backend_ids = (*table)->backend_ids;
+  if (applied_version != current_.version) {
+    stream->Send((*table)->message);
+  } else {
+    // It has this version already (a reconnect): only what changed meanwhile, the health.
+    auto message = std::make_shared<v1::ControlMessage>();
+    *message->mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send(std::move(message));
+  }
+  return "";
+}
+
+void Fleet::Unregister(AgentStream* stream) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) {
+    return;
+  }
+  budgets_.RemoveAgent(it->second.budget_key);
+  streams_.erase(it);
+  PushBudgets();  // its shares go to the agents that remain
+}
+
+void Fleet::ReportDemand(AgentStream* stream, const v1::DemandReport& report) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) {
+    return;
+  }
+  budgets_.ReportDemand(it->second.budget_key, report);
+  PushBudgets();
+}
+
+void Fleet::PushBudgets() {
+  absl::flat_hash_map<BudgetAllocator::AgentKey, AgentStream*> by_key;
+  for (const auto& [stream, connected] : streams_) {
+    by_key[connected.budget_key] = stream;
+  }
+  std::vector<std::pair<AgentStream*, std::shared_ptr<v1::ControlMessage>>> messages;
+  budgets_.Rebalance(std::chrono::steady_clock::now(), [&](BudgetAllocator::AgentKey key) {
+    auto it = by_key.find(key);
+    std::shared_ptr<v1::ControlMessage> message = NewArenaMessage();
+    messages.emplace_back(it == by_key.end() ? nullptr : it->second, message);
+    return message->mutable_budgets();
+  });
+  for (auto& [stream, message] : messages) {
+    if (stream != nullptr) {
+      stream->Send(std::move(message));
+    }
+  }
+}
+
+bool Fleet::IsConnected(const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [stream, connected] : streams_) {
+    if (connected.identity.agent_id == agent_id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Fleet::ReportThrottle(const v1::ThrottleEvent& event, const std::string& reporter) {
+  absl::MutexLock lock(&mu_);
+  const int64_t until = event.at_unix_ms() + event.retry_after_ms();
+  v1::BackendHealth& health = health_[event.backend_id()];
+  if (health.until_unix_ms() >= until) {
+    return;  // already known to be blocked at least this long
+  }
+  health.set_backend_id(event.backend_id());
+  health.set_state(v1::HEALTH_STATE_THROTTLED);
+  health.set_until_unix_ms(until);
+  health.set_reported_by(reporter);
+  health.set_reason(absl::StrCat("429, retry after ", event.retry_after_ms(), " ms"));
+  ++health_generation_;
+  PushHealth();
+}
+
+void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::string& reporter) {
+  absl::MutexLock lock(&mu_);
+  if (transition.to() == v1::HEALTH_STATE_HEALTHY) {
+    health_.erase(transition.backend_id());
+  } else {
+    v1::BackendHealth& health = health_[transition.backend_id()];
+    health.set_backend_id(transition.backend_id());
+    health.set_state(transition.to());
+    health.set_until_unix_ms(transition.until_unix_ms());
+    health.set_reported_by(reporter);
+    health.set_reason(transition.reason());
+  }
+  ++health_generation_;
+  PushHealth();
+}
+
+v1::HealthOverlay Fleet::Health() const {
+  absl::MutexLock lock(&mu_);
+  v1::HealthOverlay overlay;
+  overlay.set_generated_at_unix_ms(UnixMillisNow());
+  for (const auto& [id, health] : health_) {
+    if (health.until_unix_ms() == 0 || health.until_unix_ms() > overlay.generated_at_unix_ms()) {
+      *overlay.add_backends() = health;
+    }
+  }
+  return overlay;
+}
+
+v1::HealthOverlay Fleet::OverlayFor(const BackendIds& backend_ids) const {
+  v1::HealthOverlay overlay;
+  overlay.set_generated_at_unix_ms(UnixMillisNow());
+  for (const auto& [id, health] : health_) {
+    if (backend_ids != nullptr && backend_ids->contains(id)) {
+      *overlay.add_backends() = health;
+    }
+  }
+  return overlay;
+}
+
+void Fleet::PushHealth() {
+  PruneExpired();
+  for (const auto& [stream, connected] : streams_) {
+    auto message = std::make_shared<v1::ControlMessage>();
+    *message->mutable_health() = OverlayFor(connected.backend_ids);
+    stream->Send(std::move(message));
+  }
+}
+
+void Fleet::PruneExpired() {
+  const int64_t now = UnixMillisNow();
+  if (absl::erase_if(health_, [now](const auto& entry) {
+        return entry.second.until_unix_ms() != 0 && entry.second.until_unix_ms() <= now;
+      }) > 0) {
+    ++health_generation_;
+  }
+}
+
+}  // namespace spillway

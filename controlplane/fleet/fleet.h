@@ -1,0 +1,106 @@
+// The control plane's live view: the current topology (mirroring the store), each region's
+// compiled routing table, the fleet-wide health overlay, and the agents connected right
+// now. Changes to any of them are pushed to the agents that need them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/topology_compile.h"
+#include "controlplane/fleet/budget_allocator.h"
+#include "controlplane/store/store.h"
+#include "spillway/v1/agent_sync.pb.h"
+
+namespace spillway {
+
+// One connected agent's stream, as the fleet sees it. Send must not block. Messages are
+// shared and immutable: one region's table goes to all of that region's agents uncopied.
+class AgentStream {
+ public:
+  virtual ~AgentStream() = default;
+  virtual void Send(std::shared_ptr<const v1::ControlMessage> message) = 0;
+};
+
+struct AgentIdentity {
+  std::string agent_id;
+  std::string region;
+  std::string listen_address;
+};
+
+class Fleet {
+ public:
+  Fleet(TopologyStore& store, const CompileOptions& options);
+
+  // Loads the stored topology; call once before serving.
+  absl::Status Init();
+  // After the store committed a change: reload, recompile, push to every connected agent.
+  absl::Status OnTopologyChanged();
+
+  uint64_t version() const;
+  v1::Topology topology() const;
+
+  // A stream said hello: it gets its region's table if it runs an older version, and the
+  // current health overlay. Returns the reason it got no table, if any.
+  std::string Register(AgentStream* stream, const AgentIdentity& identity,
+                       uint64_t applied_version);
+  void Unregister(AgentStream* stream);
+  bool IsConnected(const std::string& agent_id) const;
+
+  // What agents report about backends; folded into the overlay every agent of the stamp
+  // receives, so one agent's 429 steers the others away until retry-after passes.
+  void ReportThrottle(const v1::ThrottleEvent& event, const std::string& reporter);
+  void ReportHealth(const v1::HealthTransition& transition, const std::string& reporter);
+  v1::HealthOverlay Health() const;
+
+  // An agent's per-tenant demand: tenants' limits are re-split among the stamp's agents.
+  void ReportDemand(AgentStream* stream, const v1::DemandReport& report);
+
+ private:
+  using BackendIds = std::shared_ptr<const absl::flat_hash_set<std::string>>;
+  struct Connected {
+    AgentIdentity identity;
+    BackendIds backend_ids;   // what its table lets it see; null until it has one
+    uint64_t budget_key = 0;  // its key in budgets_
+  };
+  // A region's table of the current version, ready to send with the health overlay as of
+  // `health_generation`.
+  struct RegionTable {
+    std::shared_ptr<const v1::ControlMessage> message;
+    BackendIds backend_ids;
+    uint64_t health_generation = 0;
+  };
+
+  // Compiled on first use per (region, version); the overlay is refreshed when health moved.
+  absl::StatusOr<const RegionTable*> TableFor(const std::string& region)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::HealthOverlay OverlayFor(const BackendIds& backend_ids) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PushHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PruneExpired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends each agent whose tenant budget split changed its new shares.
+  void PushBudgets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  TopologyStore& store_;
+  const CompileOptions options_;
+  mutable absl::Mutex mu_;
+  StoredTopology current_ ABSL_GUARDED_BY(mu_);
+  // Validates and indexes current_ once for all its regions; empty until first needed.
+  std::optional<RoutingTableCompiler> compiler_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, RegionTable> tables_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, v1::BackendHealth> health_ ABSL_GUARDED_BY(mu_);
+  uint64_t health_generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change of health_
+  absl::flat_hash_map<AgentStream*, Connected> streams_ ABSL_GUARDED_BY(mu_);
+  BudgetAllocator budgets_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+int64_t UnixMillisNow();
+
+}  // namespace spillway

@@ -1,0 +1,194 @@
+// The schema's history, oldest step first, and the migration runner. Backend secrets have
+// no column anywhere: instances are stored as their topology entries, which only hold
+// references (env var, file, managed identity); client keys only as SHA-256 hashes.
+#include "controlplane/store/schema.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/store/sqlite_db.h"
+
+namespace spillway {
+namespace {
+
+// Version 1. Why each table looks the way it does:
+// - entries: one row per topology entry (the entry's deterministic protobuf bytes), keyed
+//   by kind and qualified name so a change rewrites only the entries it touches; position
+//   keeps the operator's order so a stored topology reads back equal to what was applied.
+// - meta.topology_version: bumped in the same transaction as the entries it describes.
+// - usage: per-minute aggregates summed in place (UPSERT); the primary key starts with the
+//   minute so time-range queries use it. usage_batches remembers every (agent, sequence)
+//   stored, so a replayed batch is recognized and not counted twice.
+constexpr char kInitialSchema[] = R"sql(
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('topology_version', 0);
+CREATE TABLE entries (
+  kind INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY (kind, name)
+);
+CREATE TABLE topology_history (
+  version INTEGER PRIMARY KEY,
+  applied_at_ms INTEGER NOT NULL,
+  operation TEXT NOT NULL,
+  diff TEXT NOT NULL
+);
+CREATE TABLE agents (
+  agent_id TEXT PRIMARY KEY,
+  region TEXT NOT NULL,
+  acked_version INTEGER NOT NULL,
+  connected INTEGER NOT NULL,
+  last_seen_unix_ms INTEGER NOT NULL,
+  last_nack_reason TEXT NOT NULL,
+  listen_address TEXT NOT NULL
+);
+CREATE TABLE usage_batches (
+  agent_id TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  stored_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (agent_id, sequence)
+);
+CREATE TABLE usage (
+  minute_unix_ms INTEGER NOT NULL,
+  tenant TEXT NOT NULL,
+  route TEXT NOT NULL,
+  backend_id TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  region TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cached_tokens INTEGER NOT NULL,
+  total_tokens INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  latency_ms_sum INTEGER NOT NULL,
+  PRIMARY KEY (minute_unix_ms, tenant, route, backend_id, instance, region, status)
+);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", kInitialSchema},
+};
+
+// The runner's own bookkeeping, created with the first step rather than by it, so that any
+// list of steps can be run (tests run lists of their own).
+absl::Status SetStoredVersion(sqlite3* db, int version) {
+  if (absl::Status status = sqlite::Exec(db,
+                                         "CREATE TABLE IF NOT EXISTS schema_version ("
+                                         "id INTEGER PRIMARY KEY CHECK (id = 1), "
+                                         "version INTEGER NOT NULL)",
+                                         "create schema_version");
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<sqlite::Statement> update =
+      sqlite::Statement::Prepare(db,
+                                 "INSERT INTO schema_version (id, version) VALUES (1, ?1) "
+                                 "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                                 "record schema version");
+  if (!update.ok()) {
+    return update.status();
+  }
+  return update->Bind(1, int64_t{version}).Run();
+}
+
+}  // namespace
+
+absl::Span<const Migration> SchemaMigrations() { return kMigrations; }
+
+int LatestSchemaVersion() { return SchemaMigrations().back().version; }
+
+absl::StatusOr<int> StoredSchemaVersion(sqlite3* db) {
+  absl::StatusOr<sqlite::Statement> has_table = sqlite::Statement::Prepare(
+      db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+      "look for the schema_version table");
+  if (!has_table.ok()) {
+    return has_table.status();
+  }
+  absl::StatusOr<bool> row = has_table->Step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row || has_table->Int(0) == 0) {
+    return 0;
+  }
+  absl::StatusOr<sqlite::Statement> read = sqlite::Statement::Prepare(
+      db, "SELECT version FROM schema_version WHERE id = 1", "read schema version");
+  if (!read.ok()) {
+    return read.status();
+  }
+  row = read->Step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  return *row ? static_cast<int>(read->Int(0)) : 0;
+}
+
+absl::Status MigrateSchema(sqlite3* db, absl::Span<const Migration> migrations) {
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  for (std::size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return absl::InternalError(absl::StrCat("schema step '", migrations[i].summary,
+                                              "' has version ", migrations[i].version,
+                                              ", expected ", i + 1));
+    }
+  }
+  const char* file = sqlite3_db_filename(db, "main");
+  const std::string path = file == nullptr ? "" : file;
+  auto check = [&](int stored) {
+    if (stored <= latest) {
+      return absl::OkStatus();
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": database schema version ", stored, " is newer than version ", latest,
+                     ", the newest this binary knows; run a newer spillway-cp"));
+  };
+  absl::StatusOr<int> stored = StoredSchemaVersion(db);
+  if (!stored.ok()) {
+    return stored.status();
+  }
+  if (absl::Status status = check(*stored); !status.ok()) {
+    return status;
+  }
+  for (const Migration& step : migrations) {
+    if (*stored >= step.version) {
+      continue;
+    }
+    sqlite::Transaction transaction(db);
+    if (absl::Status status = transaction.Begin(sqlite::Transaction::Mode::kWrite); !status.ok()) {
+      return status;
+    }
+    // Read again under the write lock: another process may have migrated meanwhile.
+    stored = StoredSchemaVersion(db);
+    if (!stored.ok()) {
+      return stored.status();
+    }
+    if (absl::Status status = check(*stored); !status.ok()) {
+      return status;
+    }
+    if (*stored >= step.version) {
+      continue;  // the transaction rolls back; nothing was written
+    }
+    const std::string label =
+        absl::StrCat("schema migration to version ", step.version, " (", step.summary, ")");
+    if (absl::Status status = sqlite::Exec(db, step.sql, label); !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = SetStoredVersion(db, step.version); !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = transaction.Commit(); !status.ok()) {
+      return status;
+    }
+    stored = step.version;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace spillway

@@ -1,0 +1,583 @@
+// TopologyStore on SQLite: every topology change reads the current state, applies one edit
+// in memory, validates the result as a whole and writes only what changed, together with
+// the version bump and a history row, in one IMMEDIATE transaction.
+#include "controlplane/store/store.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/topology_validate.h"
+#include "controlplane/store/schema.h"
+#include "controlplane/store/sqlite_db.h"
+#include "controlplane/store/topology_diff.h"
+#include "controlplane/store/usage_table.h"
+
+namespace spillway {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+// Long enough for another process (a backup, a second control plane during a hand-over)
+// to finish a write; short enough that a caller sees Unavailable instead of hanging.
+constexpr int kBusyTimeoutMs = 5000;
+// The prefix makes leaked keys recognizable by secret scanners; 32 random bytes follow.
+constexpr absl::string_view kKeyPrefix = "sk-spw-";
+constexpr int kKeyRandomBytes = 32;
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& value) {
+  return value.status();
+}
+
+// The stored version and entries; the caller holds a transaction so both are consistent.
+absl::StatusOr<StoredTopology> ReadTopology(sqlite3* db) {
+  StoredTopology stored;
+  absl::StatusOr<Statement> version = Statement::Prepare(
+      db, "SELECT value FROM meta WHERE key = 'topology_version'", "read topology version");
+  if (!version.ok()) {
+    return version.status();
+  }
+  absl::StatusOr<bool> row = version->Step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row) {
+    return absl::DataLossError(
+        absl::StrCat(sqlite3_db_filename(db, "main"), ": the topology version is missing"));
+  }
+  stored.version = static_cast<uint64_t>(version->Int(0));
+
+  absl::StatusOr<Statement> entries = Statement::Prepare(
+      db, "SELECT kind, name, body FROM entries ORDER BY kind, position", "read entries");
+  if (!entries.ok()) {
+    return entries.status();
+  }
+  while (true) {
+    row = entries->Step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      break;
+    }
+    const auto kind = static_cast<v1::Kind>(entries->Int(0));
+    if (!AppendEntryBytes(kind, entries->Blob(2), stored.topology)) {
+      return absl::DataLossError(absl::StrCat(sqlite3_db_filename(db, "main"), ": entry ",
+                                              entries->Int(0), " '", entries->Text(1),
+                                              "' cannot be read (unknown kind or bad bytes)"));
+    }
+  }
+  return stored;
+}
+
+// Writes what turns `before` into `after` (entries whose bytes or position changed,
+// removals), the new version and its history row. The caller holds the write transaction.
+absl::Status WriteTopology(sqlite3* db, const EntryMap& before, const EntryMap& after,
+                           uint64_t version, absl::string_view operation,
+                           const std::vector<v1::DiffEntry>& diff) {
+  absl::StatusOr<Statement> upsert = Statement::Prepare(
+      db,
+      "INSERT INTO entries (kind, name, position, body) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT (kind, name) DO UPDATE SET position = excluded.position, body = excluded.body",
+      "write entry");
+  absl::StatusOr<Statement> remove =
+      Statement::Prepare(db, "DELETE FROM entries WHERE kind = ?1 AND name = ?2", "delete entry");
+  absl::StatusOr<Statement> bump = Statement::Prepare(
+      db, "UPDATE meta SET value = ?1 WHERE key = 'topology_version'", "bump topology version");
+  absl::StatusOr<Statement> history =
+      Statement::Prepare(db,
+                         "INSERT INTO topology_history (version, applied_at_ms, operation, diff) "
+                         "VALUES (?1, ?2, ?3, ?4)",
+                         "record topology history");
+  for (const absl::Status& status :
+       {StatusOf(upsert), StatusOf(remove), StatusOf(bump), StatusOf(history)}) {
+    if (!status.ok()) {
+      return status;
+    }
+  }
+  for (const auto& [key, entry] : after) {
+    auto old = before.find(key);
+    if (old != before.end() && old->second.position == entry.position &&
+        old->second.bytes == entry.bytes) {
+      continue;
+    }
+    upsert->Bind(1, int64_t{key.first})
+        .Bind(2, key.second)
+        .Bind(3, int64_t{entry.position})
+        .BindBlob(4, entry.bytes);
+    if (absl::Status status = upsert->Run(); !status.ok()) {
+      return status;
+    }
+  }
+  for (const auto& [key, unused] : before) {
+    if (after.contains(key)) {
+      continue;
+    }
+    if (absl::Status status = remove->Bind(1, int64_t{key.first}).Bind(2, key.second).Run();
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (absl::Status status = bump->Bind(1, static_cast<int64_t>(version)).Run(); !status.ok()) {
+    return status;
+  }
+  return history->Bind(1, static_cast<int64_t>(version))
+      .Bind(2, NowMs())
+      .Bind(3, operation)
+      .Bind(4, FormatDiff(diff))
+      .Run();
+}
+
+// One topology change: `edit` turns the current topology into the desired one (or refuses),
+// the result is validated as a whole, and only a non-empty diff is written, with a new
+// version. Invalid input and dry runs write nothing.
+absl::StatusOr<v1::ApplyResponse> ChangeTopology(
+    sqlite3* db, absl::string_view operation, bool dry_run,
+    const std::function<absl::Status(v1::Topology&)>& edit) {
+  Transaction transaction(db);
+  if (absl::Status status =
+          transaction.Begin(dry_run ? Transaction::Mode::kRead : Transaction::Mode::kWrite);
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<StoredTopology> current = ReadTopology(db);
+  if (!current.ok()) {
+    return current.status();
+  }
+  // The current entries' bytes serve the diff and the write; the topology itself becomes
+  // the desired one in place (no copy of a large fleet's topology per change).
+  const EntryMap before = EntriesByKey(current->topology);
+  v1::Topology desired = std::move(current->topology);
+  if (absl::Status status = edit(desired); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = ValidationStatus(ValidateTopology(desired)); !status.ok()) {
+    return status;
+  }
+  const EntryMap after = EntriesByKey(desired);
+  std::vector<v1::DiffEntry> diff = DiffEntries(before, after);
+  v1::ApplyResponse response;
+  response.set_version(current->version);
+  for (v1::DiffEntry& entry : diff) {
+    *response.add_diff() = entry;
+  }
+  if (dry_run || diff.empty()) {
+    return response;  // the transaction rolls back; it wrote nothing
+  }
+  const uint64_t version = current->version + 1;
+  if (absl::Status status = WriteTopology(db, before, after, version, operation, diff);
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = transaction.Commit(); !status.ok()) {
+    return status;
+  }
+  response.set_version(version);
+  response.set_changed(true);
+  return response;
+}
+
+v1::Tenant* FindTenant(v1::Topology& topology, absl::string_view name) {
+  for (v1::Tenant& tenant : *topology.mutable_tenants()) {
+    if (tenant.name() == name) {
+      return &tenant;
+    }
+  }
+  return nullptr;
+}
+
+int FindKey(const v1::Tenant& tenant, absl::string_view name) {
+  for (int i = 0; i < tenant.api_keys_size(); ++i) {
+    if (tenant.api_keys(i).name() == name) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+// The name a rotation without a new name gives: "prod" -> "prod-2", "prod-2" -> "prod-3",
+// skipping names the tenant already has, so unnamed rotations never collide.
+std::string NextKeyName(const v1::Tenant& tenant, const std::string& key_name) {
+  absl::string_view base = key_name;
+  int next = 2;
+  if (const std::size_t dash = base.rfind('-'); dash != absl::string_view::npos) {
+    int number = 0;
+    if (absl::SimpleAtoi(base.substr(dash + 1), &number) && number > 0) {
+      base = base.substr(0, dash);
+      next = number + 1;
+    }
+  }
+  for (;; ++next) {
+    std::string name = absl::StrCat(base, "-", next);
+    if (FindKey(tenant, name) < 0) {
+      return name;
+    }
+  }
+}
+
+// A new client key and the ApiKey entry that records only its hash. The agent hashes the
+// whole presented key, prefix included.
+absl::StatusOr<v1::ApiKey> MintKey(absl::string_view name, std::string& plaintext) {
+  std::array<unsigned char, kKeyRandomBytes> random;
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return absl::InternalError("cannot mint a key: the OpenSSL random generator failed");
+  }
+  plaintext =
+      absl::StrCat(kKeyPrefix, absl::WebSafeBase64Escape(absl::string_view(
+                                   reinterpret_cast<const char*>(random.data()), random.size())));
+  OPENSSL_cleanse(random.data(), random.size());
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(), digest);
+  v1::ApiKey key;
+  key.set_name(std::string(name));
+  key.set_sha256(absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest))));
+  key.set_created_at(absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()));
+  return key;
+}
+
+// Adds a freshly minted key called `name` to `tenant` of `topology`.
+absl::Status AddKey(v1::Topology& topology, absl::string_view tenant, absl::string_view name,
+                    std::string& plaintext) {
+  v1::Tenant* entry = FindTenant(topology, tenant);
+  if (entry == nullptr) {
+    return absl::NotFoundError(absl::StrCat("tenant '", tenant, "' does not exist"));
+  }
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("tenant '", tenant, "': the key needs a name"));
+  }
+  if (FindKey(*entry, name) >= 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("tenant '", tenant, "' already has a key named '", name, "'"));
+  }
+  absl::StatusOr<v1::ApiKey> key = MintKey(name, plaintext);
+  if (!key.ok()) {
+    return key.status();
+  }
+  *entry->add_api_keys() = *std::move(key);
+  return absl::OkStatus();
+}
+
+// journal_mode answers with the mode it got, which is not WAL on every file system.
+absl::Status CheckJournalMode(sqlite3* db, const std::string& path) {
+  absl::StatusOr<Statement> mode = Statement::Prepare(db, "PRAGMA journal_mode", "journal mode");
+  if (!mode.ok()) {
+    return mode.status();
+  }
+  absl::StatusOr<bool> row = mode->Step();
+  if (!row.ok()) {
+    return row.status();
+  }
+  if (!*row || mode->Text(0) != "wal") {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": cannot use write-ahead logging (journal mode is '",
+                     *row ? mode->Text(0) : "", "')"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct TopologyStore::Impl {
+  // One connection, one caller at a time: SQLite connections are not safe to share.
+  absl::Mutex mu;
+};
+
+TopologyStore::TopologyStore(sqlite3* db) : db_(db), impl_(std::make_unique<Impl>()) {}
+
+TopologyStore::~TopologyStore() { sqlite3_close_v2(db_); }
+
+absl::StatusOr<std::unique_ptr<TopologyStore>> TopologyStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int code = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (code != SQLITE_OK) {
+    absl::Status status = sqlite::Error(db, code, absl::StrCat("open ", path));
+    sqlite3_close_v2(db);
+    return status;
+  }
+  // From here on the store owns the connection and closes it on every path.
+  std::unique_ptr<TopologyStore> store(new TopologyStore(db));
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  // synchronous=FULL: a change is acknowledged only once its WAL frame is on disk, so
+  // neither kill -9 nor power loss takes back an acknowledged change.
+  for (const char* pragma :
+       {"PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"}) {
+    if (absl::Status status = sqlite::Exec(db, pragma, pragma); !status.ok()) {
+      return status;
+    }
+  }
+  if (absl::Status status = CheckJournalMode(db, path); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = MigrateSchema(db, SchemaMigrations()); !status.ok()) {
+    return status;
+  }
+  return store;
+}
+
+absl::StatusOr<StoredTopology> TopologyStore::Load() {
+  absl::MutexLock lock(&impl_->mu);
+  Transaction transaction(db_);
+  if (absl::Status status = transaction.Begin(Transaction::Mode::kRead); !status.ok()) {
+    return status;
+  }
+  return ReadTopology(db_);
+}
+
+namespace {
+
+// Keys minted by the control plane (CreateKey/RotateKey, the ones with created_at) belong
+// to the key API, not to the operator's YAML: an apply that does not mention them keeps
+// them, so re-applying a file never locks a tenant's clients out. A YAML key of the same
+// name replaces one; `keys revoke` removes one.
+void KeepMintedKeys(const v1::Topology& current, v1::Topology& desired) {
+  // By tenant name, only the tenants holding minted keys: few, and a fleet has thousands
+  // of tenants, so no pass over one list per entry of the other.
+  absl::flat_hash_map<absl::string_view, std::vector<const v1::ApiKey*>> minted;
+  for (const v1::Tenant& before : current.tenants()) {
+    for (const v1::ApiKey& key : before.api_keys()) {
+      if (!key.created_at().empty()) {
+        minted[before.name()].push_back(&key);
+      }
+    }
+  }
+  if (minted.empty()) {
+    return;
+  }
+  for (v1::Tenant& tenant : *desired.mutable_tenants()) {
+    auto keys = minted.find(tenant.name());
+    if (keys == minted.end()) {
+      continue;
+    }
+    for (const v1::ApiKey* key : keys->second) {
+      bool named = false;
+      for (const v1::ApiKey& given : tenant.api_keys()) {
+        named |= given.name() == key->name();
+      }
+      if (!named) {
+        *tenant.add_api_keys() = *key;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ApplyResponse> TopologyStore::Apply(const v1::Topology& desired, bool dry_run) {
+  absl::MutexLock lock(&impl_->mu);
+  return ChangeTopology(db_, "apply", dry_run, [&](v1::Topology& topology) {
+    v1::Topology next = desired;
+    KeepMintedKeys(topology, next);
+    topology = std::move(next);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::ApplyResponse> TopologyStore::Create(const v1::Topology& entries, bool dry_run) {
+  const std::vector<TopologyEntry> given = TopologyEntries(entries);
+  if (given.empty()) {
+    return absl::InvalidArgumentError("create: no entries given");
+  }
+  std::vector<std::string> names;
+  for (const TopologyEntry& entry : given) {
+    names.push_back(absl::StrCat(KindName(entry.kind), " ", entry.name));
+  }
+  absl::MutexLock lock(&impl_->mu);
+  return ChangeTopology(db_, absl::StrCat("create ", absl::StrJoin(names, ", ")), dry_run,
+                        [&](v1::Topology& topology) {
+                          MergeEntries(entries, topology);
+                          return absl::OkStatus();
+                        });
+}
+
+absl::StatusOr<v1::ApplyResponse> TopologyStore::Delete(v1::Kind kind, const std::string& name,
+                                                        bool dry_run) {
+  if (KindName(kind).empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("delete: kind ", static_cast<int>(kind), " is not a kind of entry"));
+  }
+  absl::MutexLock lock(&impl_->mu);
+  return ChangeTopology(
+      db_, absl::StrCat("delete ", KindName(kind), " ", name), dry_run,
+      [&](v1::Topology& topology) {
+        if (!RemoveEntry(kind, name, topology)) {
+          return absl::NotFoundError(absl::StrCat(KindName(kind), " '", name, "' does not exist"));
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<KeyMaterial> TopologyStore::CreateKey(const std::string& tenant,
+                                                     const std::string& key_name) {
+  absl::MutexLock lock(&impl_->mu);
+  KeyMaterial key;
+  key.key_name = key_name;
+  absl::StatusOr<v1::ApplyResponse> response = ChangeTopology(
+      db_, absl::StrCat("create key ", tenant, "/", key_name), /*dry_run=*/false,
+      [&](v1::Topology& topology) { return AddKey(topology, tenant, key_name, key.api_key); });
+  if (!response.ok()) {
+    return response.status();
+  }
+  key.version = response->version();
+  return key;
+}
+
+absl::StatusOr<KeyMaterial> TopologyStore::RotateKey(const std::string& tenant,
+                                                     const std::string& key_name,
+                                                     const std::string& new_key_name) {
+  absl::MutexLock lock(&impl_->mu);
+  KeyMaterial key;
+  absl::StatusOr<v1::ApplyResponse> response = ChangeTopology(
+      db_, absl::StrCat("rotate key ", tenant, "/", key_name), /*dry_run=*/false,
+      [&](v1::Topology& topology) {
+        v1::Tenant* entry = FindTenant(topology, tenant);
+        if (entry != nullptr && FindKey(*entry, key_name) < 0) {
+          return absl::NotFoundError(
+              absl::StrCat("tenant '", tenant, "' has no key named '", key_name, "'"));
+        }
+        key.key_name =
+            new_key_name.empty() && entry != nullptr ? NextKeyName(*entry, key_name) : new_key_name;
+        return AddKey(topology, tenant, key.key_name, key.api_key);
+      });
+  if (!response.ok()) {
+    return response.status();
+  }
+  key.version = response->version();
+  return key;
+}
+
+absl::StatusOr<v1::ApplyResponse> TopologyStore::RevokeKey(const std::string& tenant,
+                                                           const std::string& key_name) {
+  absl::MutexLock lock(&impl_->mu);
+  return ChangeTopology(
+      db_, absl::StrCat("revoke key ", tenant, "/", key_name), /*dry_run=*/false,
+      [&](v1::Topology& topology) {
+        v1::Tenant* entry = FindTenant(topology, tenant);
+        if (entry == nullptr) {
+          return absl::NotFoundError(absl::StrCat("tenant '", tenant, "' does not exist"));
+        }
+        const int index = FindKey(*entry, key_name);
+        if (index < 0) {
+          return absl::NotFoundError(
+              absl::StrCat("tenant '", tenant, "' has no key named '", key_name, "'"));
+        }
+        entry->mutable_api_keys()->erase(entry->mutable_api_keys()->begin() + index);
+        return absl::OkStatus();
+      });
+}
+
+namespace {
+
+// One agent row, inserted or replaced, in its own transaction.
+absl::Status UpsertAgent(sqlite3* db, const v1::AgentInfo& agent) {
+  Transaction transaction(db);
+  if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<Statement> upsert = Statement::Prepare(
+      db,
+      "INSERT INTO agents (agent_id, region, acked_version, connected, last_seen_unix_ms, "
+      "last_nack_reason, listen_address) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, "
+      "acked_version = excluded.acked_version, connected = excluded.connected, "
+      "last_seen_unix_ms = excluded.last_seen_unix_ms, "
+      "last_nack_reason = excluded.last_nack_reason, listen_address = excluded.listen_address",
+      absl::StrCat("record agent '", agent.agent_id(), "'"));
+  if (!upsert.ok()) {
+    return upsert.status();
+  }
+  absl::Status status = upsert->Bind(1, agent.agent_id())
+                            .Bind(2, agent.region())
+                            .Bind(3, static_cast<int64_t>(agent.acked_version()))
+                            .Bind(4, int64_t{agent.connected() ? 1 : 0})
+                            .Bind(5, agent.last_seen_unix_ms())
+                            .Bind(6, agent.last_nack_reason())
+                            .Bind(7, agent.listen_address())
+                            .Run();
+  return status.ok() ? transaction.Commit() : status;
+}
+
+}  // namespace
+
+absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
+  if (agent.agent_id().empty()) {
+    return absl::InvalidArgumentError("agent: agent_id is empty");
+  }
+  absl::MutexLock lock(&impl_->mu);
+  // Every agent's hello and every ack lands here, 100 of them within a second of an apply,
+  // on the threads that serve the streams. An agent row is advisory (the agent states its
+  // version again on every hello), so it is committed without waiting for the disk: the
+  // next topology commit (synchronous FULL) syncs it along, and a crash can lose only the
+  // last few acks, never a topology change, and never consistency (WAL).
+  if (absl::Status status = sqlite::Exec(db_, "PRAGMA synchronous = NORMAL", "agent record");
+      !status.ok()) {
+    return status;
+  }
+  absl::Status recorded = UpsertAgent(db_, agent);
+  if (absl::Status status = sqlite::Exec(db_, "PRAGMA synchronous = FULL", "agent record");
+      !status.ok()) {
+    return status;
+  }
+  return recorded;
+}
+
+absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
+  absl::MutexLock lock(&impl_->mu);
+  absl::StatusOr<Statement> select = Statement::Prepare(
+      db_,
+      "SELECT agent_id, region, acked_version, connected, last_seen_unix_ms, last_nack_reason, "
+      "listen_address FROM agents ORDER BY region, agent_id",
+      "list agents");
+  if (!select.ok()) {
+    return select.status();
+  }
+  std::vector<v1::AgentInfo> agents;
+  while (true) {
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return agents;
+    }
+    v1::AgentInfo& agent = agents.emplace_back();
+    agent.set_agent_id(select->Text(0));
+    agent.set_region(select->Text(1));
+    agent.set_acked_version(static_cast<uint64_t>(select->Int(2)));
+    agent.set_connected(select->Int(3) != 0);
+    agent.set_last_seen_unix_ms(select->Int(4));
+    agent.set_last_nack_reason(select->Text(5));
+    agent.set_listen_address(select->Text(6));
+  }
+}
+
+absl::Status TopologyStore::StoreUsage(const v1::UsageBatch& batch) {
+  absl::MutexLock lock(&impl_->mu);
+  return StoreUsageBatch(db_, batch);
+}
+
+absl::StatusOr<v1::UsageQueryResponse> TopologyStore::QueryUsage(const v1::UsageQuery& query) {
+  absl::MutexLock lock(&impl_->mu);
+  return QueryUsageTable(db_, query);
+}
+
+}  // namespace spillway

@@ -1,0 +1,225 @@
+// Usage storage: per-minute sums upserted in place, replays recognized by their marker, and
+// GROUP BY queries built only from a fixed list of columns.
+#include "controlplane/store/usage_table.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "controlplane/store/sqlite_db.h"
+
+namespace spillway {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+constexpr int64_t kMinuteMs = 60'000;
+
+// Counters are stored in SQLite's signed 64-bit integers.
+absl::Status CheckCounters(const v1::UsageBatch& batch, int index) {
+  const v1::UsageAggregate& a = batch.aggregates(index);
+  const std::pair<absl::string_view, uint64_t> counters[] = {
+      {"requests", a.requests()},
+      {"prompt_tokens", a.prompt_tokens()},
+      {"completion_tokens", a.completion_tokens()},
+      {"cached_tokens", a.cached_tokens()},
+      {"total_tokens", a.total_tokens()},
+      {"attempts", a.attempts()},
+      {"latency_ms_sum", a.latency_ms_sum()}};
+  for (const auto& [field, value] : counters) {
+    if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("usage batch ", batch.sequence(), " of agent '", batch.agent_id(),
+                       "': aggregate ", index + 1, " ", field, " ", value, " is out of range"));
+    }
+  }
+  if (a.minute_unix_ms() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("usage batch ", batch.sequence(), " of agent '",
+                                                   batch.agent_id(), "': aggregate ", index + 1,
+                                                   " minute_unix_ms is negative"));
+  }
+  return absl::OkStatus();
+}
+
+// The dimensions a usage query may group by, and their columns. SQL is built only from
+// this table, never from the caller's strings.
+struct Dimension {
+  absl::string_view name;
+  absl::string_view column;
+};
+constexpr Dimension kDimensions[] = {
+    {"tenant", "tenant"},     {"route", "route"},   {"deployment", "backend_id"},
+    {"instance", "instance"}, {"region", "region"}, {"status", "status"},
+};
+
+}  // namespace
+
+absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch) {
+  if (batch.agent_id().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("usage batch ", batch.sequence(), ": agent_id is empty"));
+  }
+  for (int i = 0; i < batch.aggregates_size(); ++i) {
+    if (absl::Status status = CheckCounters(batch, i); !status.ok()) {
+      return status;
+    }
+  }
+  const std::string what =
+      absl::StrCat("store usage batch ", batch.sequence(), " of agent '", batch.agent_id(), "'");
+  Transaction transaction(db);
+  if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
+    return status;
+  }
+  // The marker and the sums commit together: a batch is either counted and marked, or
+  // neither, so a replay after any crash is counted exactly once.
+  absl::StatusOr<Statement> mark = Statement::Prepare(
+      db,
+      "INSERT INTO usage_batches (agent_id, sequence, stored_at_ms) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (agent_id, sequence) DO NOTHING",
+      what);
+  if (!mark.ok()) {
+    return mark.status();
+  }
+  if (absl::Status status = mark->Bind(1, batch.agent_id())
+                                .Bind(2, static_cast<int64_t>(batch.sequence()))
+                                .Bind(3, absl::ToUnixMillis(absl::Now()))
+                                .Run();
+      !status.ok()) {
+    return status;
+  }
+  if (sqlite3_changes(db) == 0) {
+    return absl::OkStatus();  // a replay: already counted
+  }
+  absl::StatusOr<Statement> add = Statement::Prepare(
+      db,
+      "INSERT INTO usage (minute_unix_ms, tenant, route, backend_id, instance, region, status, "
+      "requests, prompt_tokens, completion_tokens, cached_tokens, total_tokens, attempts, "
+      "latency_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+      "ON CONFLICT (minute_unix_ms, tenant, route, backend_id, instance, region, status) "
+      "DO UPDATE SET requests = requests + excluded.requests, "
+      "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
+      "completion_tokens = completion_tokens + excluded.completion_tokens, "
+      "cached_tokens = cached_tokens + excluded.cached_tokens, "
+      "total_tokens = total_tokens + excluded.total_tokens, "
+      "attempts = attempts + excluded.attempts, "
+      "latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
+      what);
+  if (!add.ok()) {
+    return add.status();
+  }
+  for (const v1::UsageAggregate& a : batch.aggregates()) {
+    // Keyed by the start of the minute, whatever instant within it the agent sent.
+    const int64_t minute = a.minute_unix_ms() - a.minute_unix_ms() % kMinuteMs;
+    add->Bind(1, minute)
+        .Bind(2, a.tenant())
+        .Bind(3, a.route())
+        .Bind(4, a.backend_id())
+        .Bind(5, a.instance())
+        .Bind(6, a.region())
+        .Bind(7, int64_t{a.status()})
+        .Bind(8, static_cast<int64_t>(a.requests()))
+        .Bind(9, static_cast<int64_t>(a.prompt_tokens()))
+        .Bind(10, static_cast<int64_t>(a.completion_tokens()))
+        .Bind(11, static_cast<int64_t>(a.cached_tokens()))
+        .Bind(12, static_cast<int64_t>(a.total_tokens()))
+        .Bind(13, static_cast<int64_t>(a.attempts()))
+        .Bind(14, static_cast<int64_t>(a.latency_ms_sum()));
+    if (absl::Status status = add->Run(); !status.ok()) {
+      return status;
+    }
+  }
+  return transaction.Commit();
+}
+
+absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query) {
+  std::vector<const Dimension*> group;
+  for (const std::string& name : query.group_by()) {
+    const Dimension* found = nullptr;
+    for (const Dimension& dimension : kDimensions) {
+      if (dimension.name == name) {
+        found = &dimension;
+      }
+    }
+    if (found == nullptr) {
+      std::vector<absl::string_view> known;
+      for (const Dimension& dimension : kDimensions) {
+        known.push_back(dimension.name);
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "usage: cannot group by '", name, "' (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+    if (std::find(group.begin(), group.end(), found) == group.end()) {
+      group.push_back(found);
+    }
+  }
+  const int64_t since = query.since_unix_ms();
+  const int64_t until =
+      query.until_unix_ms() == 0 ? std::numeric_limits<int64_t>::max() : query.until_unix_ms();
+  if (until < since) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("usage: until ", query.until_unix_ms(), " is before since ", since));
+  }
+  std::vector<absl::string_view> columns;
+  for (const Dimension* dimension : group) {
+    columns.push_back(dimension->column);
+  }
+  const std::string column_list = absl::StrJoin(columns, ", ");
+  // Outcome classes by the final status the client saw: 429 is "throttled"; any other 4xx
+  // or 5xx, and 0 (no response at all, e.g. the client went away), is "failed".
+  std::string sql = absl::StrCat(
+      "SELECT ", column_list, columns.empty() ? "" : ", ",
+      "SUM(requests), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), "
+      "SUM(total_tokens), "
+      "SUM(CASE WHEN status = 0 OR (status >= 400 AND status <> 429) THEN requests ELSE 0 END), "
+      "SUM(CASE WHEN status = 429 THEN requests ELSE 0 END) "
+      "FROM usage WHERE minute_unix_ms >= ?1 AND minute_unix_ms < ?2");
+  if (!columns.empty()) {
+    absl::StrAppend(&sql, " GROUP BY ", column_list);
+  }
+  // Without GROUP BY an empty range would still give one row of NULLs.
+  absl::StrAppend(&sql, " HAVING COUNT(*) > 0");
+  if (!columns.empty()) {
+    absl::StrAppend(&sql, " ORDER BY ", column_list);
+  }
+
+  absl::StatusOr<Statement> select = Statement::Prepare(db, sql, "query usage");
+  if (!select.ok()) {
+    return select.status();
+  }
+  select->Bind(1, since).Bind(2, until);
+  v1::UsageQueryResponse response;
+  while (true) {
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) {
+      return row.status();
+    }
+    if (!*row) {
+      return response;
+    }
+    v1::UsageRow& out = *response.add_rows();
+    const int n = static_cast<int>(group.size());
+    for (int i = 0; i < n; ++i) {
+      (*out.mutable_key())[std::string(group[i]->name)] = select->Text(i);
+    }
+    out.set_requests(static_cast<uint64_t>(select->Int(n)));
+    out.set_prompt_tokens(static_cast<uint64_t>(select->Int(n + 1)));
+    out.set_completion_tokens(static_cast<uint64_t>(select->Int(n + 2)));
+    out.set_cached_tokens(static_cast<uint64_t>(select->Int(n + 3)));
+    out.set_total_tokens(static_cast<uint64_t>(select->Int(n + 4)));
+    out.set_failed_requests(static_cast<uint64_t>(select->Int(n + 5)));
+    out.set_throttled_requests(static_cast<uint64_t>(select->Int(n + 6)));
+  }
+}
+
+}  // namespace spillway

@@ -1,0 +1,135 @@
+// See client_response.h.
+#include "dataplane/http/client_response.h"
+
+#include <array>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "dataplane/http/http_head.h"
+#include "dataplane/http/socket_write.h"
+
+namespace spillway {
+namespace {
+
+namespace http = beast::http;
+using std::chrono::milliseconds;
+
+}  // namespace
+
+// By Beast's field code: every hop-by-hop header is a known field, so no string compares.
+bool IsHopByHop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+    case http::field::transfer_encoding:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsRetryableStatus(unsigned status) {
+  return status == 408 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+milliseconds RetryAfter(absl::string_view retry_after_ms, absl::string_view retry_after) {
+  double ms = 0;
+  if (absl::SimpleAtod(retry_after_ms, &ms) && ms > 0) {
+    return milliseconds(static_cast<int64_t>(ms + 0.999));
+  }
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(retry_after, &seconds) && seconds > 0) {
+    return milliseconds(seconds * 1000);
+  }
+  return milliseconds(0);
+}
+
+bool IsEventStreamType(absl::string_view content_type) {
+  return absl::StartsWithIgnoreCase(content_type, "text/event-stream");
+}
+
+ClientResponse::ClientResponse(unsigned status, absl::string_view reason,
+                               const RateLimitHeaders& rate_limit)
+    : rate_limit_(rate_limit) {
+  head_.reserve(1024);
+  AppendStatusLine(head_, status, reason);
+}
+
+bool AgentSetsHeader(absl::string_view name, const RateLimitHeaders& rate_limit) {
+  return name.size() > 2 && name[1] == '-' && (name[0] == 'x' || name[0] == 'X') &&
+         (rate_limit.Replaces(name) || absl::StartsWithIgnoreCase(name, "x-spillway-"));
+}
+
+void ClientResponse::AddBackendHeader(absl::string_view name, absl::string_view value) {
+  if (!AgentSetsHeader(name, rate_limit_)) {
+    AppendHeaderLine(head_, name, value);
+  }
+}
+
+void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number, bool chunked,
+                                std::optional<uint64_t> length, bool client_keep_alive,
+                                bool client_http10) {
+  chunked_ = chunked;
+  AppendHeaderLine(head_, "x-spillway-backend", backend_id);
+  AppendHeaderLine(head_, "x-spillway-attempts", static_cast<uint64_t>(attempt_number));
+  rate_limit_.AppendTo(head_);
+  if (chunked) {
+    AppendHeaderLine(head_, "Transfer-Encoding", "chunked");
+  } else if (length.has_value()) {
+    AppendHeaderLine(head_, "Content-Length", *length);
+  }
+  if (!client_keep_alive) {
+    AppendHeaderLine(head_, "Connection", "close");
+  } else if (client_http10) {
+    AppendHeaderLine(head_, "Connection", "keep-alive");
+  }
+  head_ += "\r\n";
+}
+
+asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& client,
+                                                        absl::string_view body, bool last,
+                                                        milliseconds timeout) {
+  std::array<asio::const_buffer, 5> out;  // unused entries stay empty
+  if (!head_sent_) {
+    out[0] = asio::buffer(head_);
+  }
+  if (!body.empty()) {
+    if (chunked_) {
+      WriteChunkSizeLine(body.size(), size_line_);
+      out[1] = asio::buffer(size_line_);
+      out[3] = asio::buffer(kCrlf.data(), kCrlf.size());
+    }
+    out[2] = asio::buffer(body.data(), body.size());
+  }
+  if (last && chunked_) {
+    out[4] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+  }
+  if (asio::buffer_size(out) == 0) {
+    co_return beast::error_code();
+  }
+  const beast::error_code ec = co_await WriteNowOrAwait(client, out, timeout);
+  if (!ec && !head_sent_) {
+    head_sent_ = true;
+    std::string().swap(head_);  // a long stream need not keep it: 10k streams, 10 MB
+  }
+  co_return ec;
+}
+
+asio::awaitable<void> ClientResponse::EndWithErrorEvent(beast::tcp_stream& client,
+                                                        milliseconds timeout) {
+  if (!chunked_) {
+    co_return;
+  }
+  constexpr absl::string_view kEvent =
+      "event: error\ndata: {\"error\":{\"code\":\"upstream_error\",\"message\":\"The "
+      "backend stopped sending before the response was complete.\"}}\n\n";
+  co_await Send(client, kEvent, /*last=*/true, timeout);
+}
+
+}  // namespace spillway

@@ -1,0 +1,69 @@
+// The response the client gets for a backend's answer, whichever protocol that came over: the
+// head (the backend's headers less hop-by-hop ones and those the agent replaces, plus
+// x-spillway-* and the tenant's quota) and the body's framing, written as it arrives.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/field.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+#include "dataplane/http/rate_limit_headers.h"
+
+namespace spillway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+// Connection-specific headers: never forwarded (and forbidden in HTTP/2).
+bool IsHopByHop(beast::http::field name);
+bool IsRetryableStatus(unsigned status);
+// retry-after-ms, else retry-after in seconds (Azure sends both on 429); empty when absent.
+std::chrono::milliseconds RetryAfter(absl::string_view retry_after_ms,
+                                     absl::string_view retry_after);
+bool IsEventStreamType(absl::string_view content_type);
+// Backend headers the agent sets itself, so drops from the backend's answer: x-spillway-*, and
+// x-ratelimit-* when `rate_limit` is active (the tenant's quota replaces the backend's figures).
+bool AgentSetsHeader(absl::string_view name, const RateLimitHeaders& rate_limit);
+
+class ClientResponse {
+ public:
+  // `rate_limit` (must outlive this) replaces the backend's x-ratelimit-* when active.
+  ClientResponse(unsigned status, absl::string_view reason, const RateLimitHeaders& rate_limit);
+  // A head begun elsewhere: the status line and the backend headers the client gets (as
+  // RelayResponseParser writes them).
+  ClientResponse(std::string head, const RateLimitHeaders& rate_limit)
+      : rate_limit_(rate_limit), head_(std::move(head)) {}
+
+  // A backend header, dropped when the agent sets its own of that name. Content-Length and
+  // hop-by-hop headers are the caller's to leave out.
+  void AddBackendHeader(absl::string_view name, absl::string_view value);
+  // Ends the head: who answered, the tenant's quota, and the body's framing: the backend's
+  // length when its bytes pass unchanged, else chunked; neither for a body-less answer.
+  void FinishHead(absl::string_view backend_id, int attempt_number, bool chunked,
+                  std::optional<uint64_t> length, bool client_keep_alive, bool client_http10);
+
+  // One write: the head if not yet sent, `body` framed, and the last chunk when `last`.
+  asio::awaitable<beast::error_code> Send(beast::tcp_stream& client, absl::string_view body,
+                                          bool last, std::chrono::milliseconds timeout);
+  // The backend failed mid-stream: bytes may already be out, so no retry; an SSE stream ends
+  // with an error event the SDKs surface, and a properly closed chunked body.
+  asio::awaitable<void> EndWithErrorEvent(beast::tcp_stream& client,
+                                          std::chrono::milliseconds timeout);
+
+  bool chunked() const { return chunked_; }
+
+ private:
+  const RateLimitHeaders& rate_limit_;
+  std::string head_;
+  std::string size_line_;
+  bool chunked_ = false;
+  bool head_sent_ = false;
+};
+
+}  // namespace spillway

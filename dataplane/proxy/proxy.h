@@ -1,0 +1,77 @@
+// Forwards one client request through its route: tries candidates in the router's order
+// until one answers with something other than 429/5xx/timeout, then relays that response
+// to the client chunk by chunk. Retries happen only before the first byte reaches the
+// client; afterwards a failure ends the stream with an SSE error event.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "dataplane/routing/backend_observer.h"
+#include "dataplane/http/rate_limit_headers.h"
+#include "dataplane/routing/request_facts.h"
+#include "dataplane/routing/router.h"
+#include "dataplane/upstream/upstream_pool.h"
+#include "dataplane/usage/usage_scanner.h"
+
+namespace spillway {
+
+namespace http = beast::http;
+
+struct ProxyOptions {
+  int max_attempts = 4;
+  // One deadline for the whole request until its response starts (all attempts).
+  std::chrono::milliseconds request_timeout{120000};
+  std::chrono::milliseconds first_byte_timeout{60000};   // per attempt
+  std::chrono::milliseconds stream_idle_timeout{60000};  // between two upstream reads
+  std::chrono::milliseconds client_write_timeout{60000};
+  int64_t default_max_output_tokens = 1024;  // charged when a request names no max_tokens
+};
+
+// A request the session has authenticated, routed and parsed.
+struct ProxyRequest {
+  const http::request<http::string_body>* client_request = nullptr;
+  const RoutingSnapshot* snapshot = nullptr;
+  const SnapshotRoute* route = nullptr;
+  v1::Priority priority = v1::PRIORITY_STANDARD;
+  RequestFacts facts;
+  // What follows the route in the upstream target, e.g. "/chat/completions?api-version=...".
+  std::string upstream_suffix;
+  bool v1_surface = false;  // /openai/v1/...: the body's "model" names the deployment
+  bool client_keep_alive = true;
+  // The tenant's quota after this request's charge: replaces the backend's x-ratelimit-*.
+  RateLimitHeaders rate_limit{};
+};
+
+struct ProxyOutcome {
+  unsigned status = 0;
+  std::string backend_id;                       // the backend that answered, empty if none did
+  const v1::Backend* backend_config = nullptr;  // ... and its config (owned by the snapshot)
+  int attempts = 0;
+  Usage usage;
+  bool keep_alive = false;  // the client connection may serve another request
+  std::string error;        // why the request failed, for the access log
+};
+
+class Proxy {
+ public:
+  // `observer` (may be null) hears of every 429 a backend answers.
+  Proxy(const ProxyOptions& options, BackendObserver* observer)
+      : options_(options), observer_(observer) {}
+
+  asio::awaitable<ProxyOutcome> Forward(beast::tcp_stream& client, const ProxyRequest& request,
+                                        UpstreamPool& pool, FastRandom& random) const;
+
+  const ProxyOptions& options() const { return options_; }
+
+ private:
+  ProxyOptions options_;
+  BackendObserver* observer_;
+};
+
+}  // namespace spillway

@@ -1,0 +1,292 @@
+// See upstream_attempt.h: the HTTP/1.1 exchange, written once as a template over the stream
+// type (plain TCP or TLS), read with Beast's parser straight into a relay buffer.
+#include <algorithm>
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <optional>
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/http/client_response.h"
+#include "dataplane/http/http_head.h"
+#include "dataplane/http/no_throw.h"
+#include "dataplane/upstream/relay_response_parser.h"
+#include "dataplane/http/socket_deadline.h"
+#include "dataplane/http/socket_write.h"
+#include "dataplane/usage/sse_usage_stripper.h"
+#include "dataplane/proxy/upstream_attempt.h"
+
+namespace spillway {
+namespace {
+
+using std::chrono::milliseconds;
+// Every open stream holds one in its coroutine frame and one as its read buffer: 10k open
+// streams must fit in 300 MB (issue 6), so half of nginx's 4 KB proxy buffer.
+constexpr std::size_t kRelayChunk = 2 * 1024;
+constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+// Interim (1xx) answers skipped before the final one; a backend sending more is broken.
+constexpr int kMaxInterimResponses = 8;
+
+// 100 Continue, 102 Processing, 103 Early Hints: the final answer follows on the same
+// connection. (101 is not interim: the agent never asks to switch protocols.)
+bool IsInterim(unsigned status) { return status >= 100 && status < 200 && status != 101; }
+
+// The request line, the client's forwarded headers, then the agent's own.
+void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::fields& client,
+                       std::string& head) {
+  head.clear();
+  AppendPieces(head, {View(own.method_string()), " ", View(own.target()), " HTTP/1.1\r\n"});
+  for (const auto& field : client) {
+    if (ForwardedUpstream(field)) {
+      AppendHeaderLine(head, View(field.name_string()), View(field.value()));
+    }
+  }
+  for (const auto& field : own) {
+    AppendHeaderLine(head, View(field.name_string()), View(field.value()));
+  }
+  head += "\r\n";
+}
+
+// Parses bytes already read into the body buffer the parser was given, until that is full,
+// the message ends, or only an incomplete piece is left (the next read completes it).
+void ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
+  while (!parser.is_done() && buffer.size() > 0 && parser.body_room() > 0) {
+    beast::error_code ec;
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec || used == 0) {
+      break;  // an incomplete chunk, a full buffer, or an error the next read reports
+    }
+  }
+}
+
+}  // namespace
+
+bool ForwardedUpstream(const http::fields::value_type& field) {
+  switch (field.name()) {
+    case http::field::authorization:
+    case http::field::host:
+    case http::field::content_length:
+    // The agent holds the whole body already; forwarded, it makes a front end answer an
+    // interim 100 that a careless reader takes for the final answer.
+    case http::field::expect:
+      return false;
+    case http::field::unknown:
+      return !beast::iequals(field.name_string(), "api-key");
+    default:
+      return !IsHopByHop(field.name());
+  }
+}
+
+SteadyClock::duration Attempt::FirstByteBudget() const {
+  return std::min<SteadyClock::duration>(
+      options.first_byte_timeout,
+      std::max<SteadyClock::duration>(deadline - SteadyClock::now(), {}));
+}
+
+void Attempt::BeginRelay(AttemptResult& result) {
+  result.kind = AttemptKind::kRelayed;
+  std::string().swap(*request_head);  // no further attempt: free it for the stream's life
+  outcome->status = result.status;
+  outcome->backend_id = backend.config->id();
+  outcome->backend_config = backend.config;
+}
+
+void Attempt::ClientGone(const beast::error_code& ec, const UsageScanner& usage) {
+  outcome->keep_alive = false;
+  outcome->error = absl::StrCat("client write failed: ", ec.message());
+  outcome->usage = usage.Finish();
+}
+
+asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageScanner& usage,
+                                        bool event_stream, bool upstream_failed,
+                                        std::string error) {
+  outcome->usage = usage.Finish();
+  if (!upstream_failed) {
+    outcome->keep_alive = request.client_keep_alive;
+    co_return;
+  }
+  outcome->error = std::move(error);
+  outcome->keep_alive = false;
+  if (event_stream) {
+    co_await response.EndWithErrorEvent(client, options.client_write_timeout);
+  }
+}
+
+asio::awaitable<AttemptResult> Attempt::OverHttp1(UpstreamConnection& connection) {
+  if (connection.is_tls()) {
+    co_return co_await RunHttp1(connection.tls(), connection.tcp(), connection.reused);
+  }
+  co_return co_await RunHttp1(connection.tcp(), connection.tcp(), connection.reused);
+}
+
+template <class Stream>
+asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
+                                                 bool reused) {
+  AttemptResult result;
+  const auto first_byte_budget = FirstByteBudget();
+  // One deadline for sending the request, the answer's head and an error body.
+  const SteadyTime first_byte_deadline = SteadyClock::now() + first_byte_budget;
+  SocketDeadline deadline(upstream_tcp);
+  deadline.ArmAt(first_byte_deadline);
+  WriteUpstreamHead(upstream_request, request.client_request->base(), *request_head);
+  const std::array<asio::const_buffer, 2> request_bytes{
+      asio::buffer(*request_head),
+      asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};
+  beast::error_code write_ec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    write_ec = co_await WriteNowOrAwait(upstream, request_bytes, first_byte_budget);
+  } else {
+    auto [ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
+    write_ec = ec;
+  }
+  if (write_ec && deadline.expired()) {
+    write_ec = beast::error::timeout;
+  }
+  if (write_ec) {
+    result.kind = reused ? AttemptKind::kStale
+                         : (write_ec == beast::error::timeout ? AttemptKind::kTimedOut
+                                                              : AttemptKind::kFailed);
+    result.error = absl::StrCat("sending to ", backend.config->id(), ": ", write_ec.message());
+    co_return result;
+  }
+  // Beast reads at most the buffer's free capacity (512 bytes to start): without room, a
+  // 13 KB burst of events took 26 reads and 26 writes.
+  beast::flat_buffer buffer;
+  buffer.reserve(kRelayChunk);
+  // Interim answers are read and dropped: the final one is the client's. A parser reads one
+  // message, so each answer gets a fresh one.
+  std::optional<RelayResponseParser> parser;
+  beast::error_code read_ec;
+  std::size_t header_bytes = 0;
+  for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
+    parser.emplace(request.rate_limit);
+    parser->body_limit(boost::none);
+    auto [ec, bytes] = co_await http::async_read_header(upstream, buffer, *parser, kNoThrow);
+    read_ec = ec;
+    header_bytes += bytes;
+    if (ec || !IsInterim(parser->status())) {
+      break;
+    }
+  }
+  const beast::error_code header_ec = deadline.Disarm(read_ec);
+  if (header_ec) {
+    if (header_ec == beast::error::timeout) {
+      result.kind = AttemptKind::kTimedOut;
+      result.error =
+          absl::StrCat(backend.config->id(), " sent no response within ",
+                       std::chrono::duration_cast<milliseconds>(first_byte_budget).count(), " ms");
+    } else {
+      result.kind = reused && header_bytes == 0 ? AttemptKind::kStale : AttemptKind::kFailed;
+      result.error = absl::StrCat("reading from ", backend.config->id(), ": ", header_ec.message());
+    }
+    co_return result;
+  }
+  if (parser->status() < 200) {
+    // 101 unasked for, or interim answers without end: nothing on this connection can be
+    // trusted to belong to this request.
+    result.kind = AttemptKind::kFailed;
+    result.error = absl::StrCat(backend.config->id(), " answered ", parser->status(),
+                                " where a final response was due");
+    co_return result;
+  }
+  result.status = parser->status();
+  if (result.status == 429 || IsRetryableStatus(result.status)) {
+    result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
+    result.retry_after = parser->retry_after();
+    result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
+    // Read the (small) error body so the connection can be reused.
+    parser->DiscardBody();
+    parser->body_limit(kErrorBodyLimit);
+    deadline.ArmAt(first_byte_deadline);
+    auto [body_read_ec, body_bytes] =
+        co_await http::async_read(upstream, buffer, *parser, kNoThrow);
+    const beast::error_code body_ec = deadline.Disarm(body_read_ec);
+    *release_connection =
+        !body_ec && parser->is_done() && parser->keep_alive() && buffer.size() == 0;
+    co_return result;
+  }
+  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, *parser);
+}
+
+// Streams the upstream response to the client as it arrives: one read, one write, so a slow
+// client slows the backend down instead of growing a buffer.
+template <class Stream>
+asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
+                                                   beast::tcp_stream& upstream_tcp,
+                                                   beast::flat_buffer& buffer,
+                                                   RelayResponseParser& parser) {
+  AttemptResult result;
+  result.status = parser.status();
+  BeginRelay(result);
+  const bool upstream_keep_alive = parser.keep_alive();
+  const bool event_stream = parser.event_stream();
+  const bool strip_usage = strip_stream_usage && event_stream;
+  // Framing towards the client: the backend's Content-Length when its bytes pass unchanged,
+  // chunked when the agent changes them or the backend gave no length; none for 204/304.
+  const boost::optional<std::uint64_t> length = parser.content_length();
+  const bool body_less = parser.is_done() && !length.has_value();
+  const bool chunked_out = !body_less && (strip_usage || !length.has_value());
+
+  ClientResponse client_response(std::move(parser.head()), request.rate_limit);
+  client_response.FinishHead(backend.config->id(), attempt_number, chunked_out,
+                             length.has_value() ? std::optional<uint64_t>(*length) : std::nullopt,
+                             request.client_keep_alive, request.client_request->version() < 11);
+
+  UsageScanner usage;
+  SseUsageStripper stripper;
+  SocketDeadline deadline(upstream_tcp);
+  char chunk[kRelayChunk];
+  bool upstream_failed = false;
+  do {
+    absl::string_view relayed;
+    if (!parser.is_done()) {
+      parser.SetBodyBuffer(chunk, sizeof(chunk));
+      // What has already arrived is parsed first: a small body usually came with the head,
+      // and an awaited read that completes at once still costs a trip round the event loop.
+      ParseBuffered(parser, buffer);
+      if (!parser.is_done() && parser.body_room() == sizeof(chunk)) {
+        deadline.Arm(options.stream_idle_timeout);
+        auto [some_ec, read_bytes] =
+            co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
+        const beast::error_code read_ec = deadline.Disarm(some_ec);
+        if (read_ec && read_ec != http::error::need_buffer) {
+          upstream_failed = true;
+          result.error = absl::StrCat(
+              backend.config->id(), " failed mid-response: ",
+              read_ec == beast::error::timeout ? std::string("idle timeout") : read_ec.message());
+          break;
+        }
+        // A burst of events leaves in one write instead of one per event (as nginx does
+        // with proxy_buffering off).
+        ParseBuffered(parser, buffer);
+      }
+      const std::size_t got = sizeof(chunk) - parser.body_room();
+      usage.Feed(absl::string_view(chunk, got));
+      relayed = absl::string_view(chunk, got);
+      if (strip_usage) {
+        relayed = stripper.Filter(relayed, parser.is_done());
+      }
+    }
+    const beast::error_code write_ec = co_await client_response.Send(
+        client, relayed, parser.is_done(), options.client_write_timeout);
+    if (write_ec) {
+      ClientGone(write_ec, usage);
+      *release_connection = false;
+      co_return result;
+    }
+  } while (!parser.is_done());
+
+  // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for
+  // another request: anything more on it would be read as the next request's answer.
+  *release_connection =
+      !upstream_failed && parser.is_done() && upstream_keep_alive && buffer.size() == 0;
+  co_await EndRelay(client_response, usage, event_stream, upstream_failed, result.error);
+  co_return result;
+}
+
+}  // namespace spillway

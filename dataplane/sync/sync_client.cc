@@ -1,0 +1,335 @@
+// See sync_client.h. The sync gRPC API on a dedicated thread pair is the simple choice for
+// one long-lived stream: the reader thread applies what arrives, a writer thread drains
+// the outbox (gRPC allows one reader and one writer at a time on a stream).
+#include "dataplane/sync/sync_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/file_io.h"
+#include "spillway/v1/agent_sync.grpc.pb.h"
+
+namespace spillway {
+namespace {
+
+int64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string TablePath(const std::string& dir) { return dir + "/routing-table.pb"; }
+std::string AgentIdPath(const std::string& dir) { return dir + "/agent-id"; }
+
+// A PEM file's content, or empty (logged) if it cannot be read.
+std::string ReadPem(const char* what, const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) {
+    spdlog::error("cannot read control plane {}: {}", what, std::string(pem.status().message()));
+    return "";
+  }
+  return *std::move(pem);
+}
+
+// Read on every connection, so certificates renewed on disk are used without a restart.
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const SyncClientOptions& options) {
+  if (options.ca_file.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadPem("CA", options.ca_file);
+  if (!options.cert_file.empty()) {
+    ssl.pem_cert_chain = ReadPem("client certificate", options.cert_file);
+    ssl.pem_private_key = ReadPem("client key", options.key_file);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
+SyncClient::SyncClient(SyncClientOptions options, SnapshotSource& snapshots,
+                       BackendStateRegistry& states)
+    : options_(std::move(options)), snapshots_(snapshots), states_(states) {}
+
+SyncClient::~SyncClient() { Stop(); }
+
+absl::StatusOr<uint64_t> SyncClient::LoadState() {
+  absl::StatusOr<std::string> id = ReadFile(AgentIdPath(options_.state_dir));
+  if (id.ok() && !id->empty()) {
+    agent_id_ = *id;
+  } else {
+    unsigned char random[6];
+    RAND_bytes(random, sizeof(random));
+    char host[64] = {};
+    gethostname(host, sizeof(host) - 1);
+    agent_id_ = absl::StrCat(host, "-", options_.region, "-",
+                             absl::BytesToHexString(absl::string_view(
+                                 reinterpret_cast<const char*>(random), sizeof(random))));
+    if (absl::Status written = WriteFileAtomically(AgentIdPath(options_.state_dir), agent_id_);
+        !written.ok()) {
+      return written;
+    }
+  }
+  absl::StatusOr<std::string> persisted = ReadFile(TablePath(options_.state_dir));
+  if (!persisted.ok()) {
+    return 0;  // first start: nothing to serve until the control plane answers
+  }
+  v1::RoutingTable table;
+  if (!table.ParseFromString(*persisted)) {
+    spdlog::error("ignoring unreadable {}", TablePath(options_.state_dir));
+    return 0;
+  }
+  absl::StatusOr<RoutingSnapshotPtr> snapshot = RoutingSnapshot::Build(table, states_);
+  if (!snapshot.ok()) {
+    spdlog::error("ignoring persisted table version {}: {}", table.version(),
+                  std::string(snapshot.status().message()));
+    return 0;
+  }
+  snapshots_.Publish(*snapshot);
+  applied_version_ = table.version();
+  return applied_version_;
+}
+
+void SyncClient::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void SyncClient::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (context_ != nullptr) {
+      context_->TryCancel();
+    }
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void SyncClient::OnThrottled(const std::string& backend_id, std::chrono::milliseconds retry_after) {
+  v1::AgentMessage message;
+  v1::ThrottleEvent* event = message.mutable_throttle()->add_events();
+  event->set_backend_id(backend_id);
+  event->set_at_unix_ms(WallMillis());
+  event->set_retry_after_ms(static_cast<uint32_t>(retry_after.count()));
+  Enqueue(std::move(message));
+}
+
+void SyncClient::OnCircuitChanged(const std::string& backend_id, v1::HealthState state,
+                                  std::chrono::milliseconds open_for, absl::string_view reason) {
+  v1::AgentMessage message;
+  v1::HealthTransition* transition = message.mutable_health()->add_transitions();
+  const int64_t now = WallMillis();
+  transition->set_backend_id(backend_id);
+  transition->set_from(state == v1::HEALTH_STATE_HEALTHY ? v1::HEALTH_STATE_UNHEALTHY
+                                                         : v1::HEALTH_STATE_HEALTHY);
+  transition->set_to(state);
+  transition->set_reason(std::string(reason.substr(0, 200)));
+  transition->set_at_unix_ms(now);
+  if (open_for.count() > 0) {
+    transition->set_until_unix_ms(now + open_for.count());
+  }
+  Enqueue(std::move(message));
+}
+
+void SyncClient::SendIfConnected(v1::AgentMessage message) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (context_ == nullptr) {
+      return;
+    }
+  }
+  Enqueue(std::move(message));
+}
+
+void SyncClient::Enqueue(v1::AgentMessage message) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Bounded: while the control plane is away only the most recent reports matter.
+    if (outbox_.size() >= 1000) {
+      outbox_.pop_front();
+    }
+    outbox_.push_back(std::move(message));
+  }
+  wake_.notify_all();
+}
+
+void SyncClient::Run() {
+  std::mt19937_64 random(std::random_device{}());
+  auto backoff = options_.min_backoff;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        return;
+      }
+    }
+    if (RunStream()) {
+      backoff = options_.min_backoff;
+    }
+    // Jittered backoff, so a fleet of agents does not reconnect in lockstep.
+    const auto wait = std::chrono::milliseconds(
+        backoff.count() / 2 + static_cast<int64_t>(random() % (backoff.count() / 2 + 1)));
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, wait, [this] { return stopping_; });
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+bool SyncClient::RunStream() {
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  auto channel = grpc::CreateCustomChannel(options_.target, Credentials(options_), arguments);
+  auto stub = v1::AgentSync::NewStub(channel);
+  grpc::ClientContext context;
+  if (!options_.token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + options_.token);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      return false;
+    }
+    context_ = &context;
+  }
+  auto stream = stub->Sync(&context);
+  v1::AgentMessage hello;
+  hello.mutable_hello()->set_agent_id(agent_id_);
+  hello.mutable_hello()->set_region(options_.region);
+  hello.mutable_hello()->set_applied_version(applied_version_);
+  hello.mutable_hello()->set_listen_address(options_.listen_address);
+  bool progressed = false;
+  grpc::Status status;
+  if (stream->Write(hello)) {
+    if (options_.on_stream_started) {
+      options_.on_stream_started();
+    }
+    std::atomic<bool> reading{true};
+    std::thread writer([&] {
+      for (;;) {
+        v1::AgentMessage message;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          wake_.wait(lock, [&] { return stopping_ || !reading || !outbox_.empty(); });
+          if (stopping_ || !reading) {
+            return;
+          }
+          message = std::move(outbox_.front());
+          outbox_.pop_front();
+        }
+        if (!stream->Write(message)) {
+          // Lost with the stream; throttle reports are advisory and go stale anyway.
+          return;
+        }
+      }
+    });
+    v1::ControlMessage message;
+    while (stream->Read(&message)) {
+      progressed = true;
+      switch (message.message_case()) {
+        case v1::ControlMessage::kTable:
+          ApplyTable(message.table());
+          ApplyHealth(message.table().health());
+          break;
+        case v1::ControlMessage::kHealth:
+          ApplyHealth(message.health());
+          break;
+        case v1::ControlMessage::kUsageAck:
+          if (options_.on_usage_ack) {
+            options_.on_usage_ack(message.usage_ack().sequence());
+          }
+          break;
+        case v1::ControlMessage::kBudgets:
+          if (options_.on_budgets) {
+            options_.on_budgets(message.budgets());
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    // The status before the cancel: cancelling first would replace the control plane's
+    // reason (an invalid token, say) with CANCELLED in the log below.
+    status = stream->Finish();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading = false;
+    }
+    wake_.notify_all();
+    context.TryCancel();  // ends a Write still in flight
+    writer.join();
+    if (options_.on_stream_ended) {
+      options_.on_stream_ended();
+    }
+  } else {
+    status = stream->Finish();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = nullptr;
+    if (stopping_) {
+      return progressed;
+    }
+  }
+  spdlog::warn("control plane stream to {} ended: {} {}; serving table version {} meanwhile",
+               options_.target, static_cast<int>(status.error_code()), status.error_message(),
+               applied_version_);
+  return progressed;
+}
+
+void SyncClient::ApplyTable(const v1::RoutingTable& table) {
+  v1::AgentMessage reply;
+  absl::StatusOr<RoutingSnapshotPtr> snapshot = RoutingSnapshot::Build(table, states_);
+  if (!snapshot.ok()) {
+    spdlog::error("refusing table version {}: {}", table.version(),
+                  std::string(snapshot.status().message()));
+    reply.mutable_nack()->set_version(table.version());
+    reply.mutable_nack()->set_reason(std::string(snapshot.status().message()));
+    Enqueue(std::move(reply));
+    return;
+  }
+  // Persist before acknowledging: an acked version must survive a restart.
+  absl::Status persisted =
+      WriteFileAtomically(TablePath(options_.state_dir), table.SerializeAsString());
+  if (!persisted.ok()) {
+    spdlog::error("cannot persist table version {}: {}", table.version(),
+                  std::string(persisted.message()));
+  }
+  snapshots_.Publish(*snapshot);
+  applied_version_ = table.version();
+  for (const SnapshotBackend& backend : (*snapshot)->backends()) {
+    if (!backend.unusable_reason.empty()) {
+      spdlog::warn("backend {} is unusable: {}", backend.config->id(), backend.unusable_reason);
+    }
+  }
+  spdlog::info("applied routing table version {} ({} backends, {} routes)", table.version(),
+               table.backends_size(), table.routes_size());
+  reply.mutable_ack()->set_version(table.version());
+  Enqueue(std::move(reply));
+}
+
+void SyncClient::ApplyHealth(const v1::HealthOverlay& overlay) {
+  const int64_t wall_now = WallMillis();
+  const SteadyTime steady_now = SteadyClock::now();
+  for (const v1::BackendHealth& health : overlay.backends()) {
+    if (health.until_unix_ms() <= wall_now) {
+      continue;
+    }
+    // Wall-clock deadlines from another host become local steady-clock ones.
+    states_.Get(health.backend_id())
+        ->breaker.BlockUntil(steady_now +
+                             std::chrono::milliseconds(health.until_unix_ms() - wall_now));
+  }
+}
+
+}  // namespace spillway

@@ -1,0 +1,91 @@
+// The agent's end of AgentSync: keeps one stream to the control plane, applies and
+// persists each routing table it receives (acking or nacking it), folds the fleet's health
+// overlay into local circuit state, and reports throttles. The request path never waits
+// on it: it runs on its own threads and publishes snapshots.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "dataplane/routing/backend_observer.h"
+#include "dataplane/routing/backend_state.h"
+#include "dataplane/routing/routing_snapshot.h"
+#include "dataplane/routing/snapshot_source.h"
+#include "spillway/v1/agent_sync.pb.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace spillway {
+
+struct SyncClientOptions {
+  std::string target;     // host:port of spillway-cp
+  std::string token;      // agent bearer token; empty: none
+  std::string ca_file;    // non-empty: TLS, verifying the control plane with this CA
+  std::string cert_file;  // with ca_file: PEM client certificate chain for mutual TLS
+  std::string key_file;   // the private key of cert_file
+  std::string state_dir;  // where tables and the agent id persist
+  std::string region;
+  std::string listen_address;
+  std::chrono::milliseconds min_backoff{200};
+  std::chrono::milliseconds max_backoff{10000};
+  // Called on the sync thread with each tenant budget split the control plane sends.
+  std::function<void(const v1::TenantBudgets&)> on_budgets;
+  // Called on the sync thread when a stream starts (after the hello) and ends, and with each
+  // usage ack: the usage shipper replays its spool on each new stream.
+  std::function<void()> on_stream_started;
+  std::function<void()> on_stream_ended;
+  std::function<void(uint64_t sequence)> on_usage_ack;
+};
+
+class SyncClient : public BackendObserver {
+ public:
+  SyncClient(SyncClientOptions options, SnapshotSource& snapshots, BackendStateRegistry& states);
+  ~SyncClient() override;
+
+  // Reads (or creates) the agent id and publishes the last persisted table, if any, so the
+  // agent serves before the control plane answers. Returns the version loaded (0: none).
+  absl::StatusOr<uint64_t> LoadState();
+  const std::string& agent_id() const { return agent_id_; }
+
+  void Start();
+  void Stop();
+
+  // Queues `message` only while a stream is up (for reports that are stale by the next one).
+  void SendIfConnected(v1::AgentMessage message);
+
+  void OnThrottled(const std::string& backend_id, std::chrono::milliseconds retry_after) override;
+  void OnCircuitChanged(const std::string& backend_id, v1::HealthState state,
+                        std::chrono::milliseconds open_for, absl::string_view reason) override;
+
+ private:
+  void Run();
+  // One connection: returns when the stream ends; true if a table or health arrived.
+  bool RunStream();
+  void ApplyTable(const v1::RoutingTable& table);
+  void ApplyHealth(const v1::HealthOverlay& overlay);
+  void Enqueue(v1::AgentMessage message);
+
+  const SyncClientOptions options_;
+  SnapshotSource& snapshots_;
+  BackendStateRegistry& states_;
+  std::string agent_id_;
+  uint64_t applied_version_ = 0;  // touched by the sync thread only (and LoadState before it)
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<v1::AgentMessage> outbox_;     // guarded by mu_
+  grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream, to cancel
+  bool stopping_ = false;                   // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace spillway

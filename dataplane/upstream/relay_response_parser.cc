@@ -1,0 +1,105 @@
+// See relay_response_parser.h.
+#include "dataplane/upstream/relay_response_parser.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/http/client_response.h"
+#include "dataplane/http/http_head.h"
+
+namespace spillway {
+
+namespace http = boost::beast::http;
+
+RelayResponseParser::RelayResponseParser(const RateLimitHeaders& rate_limit)
+    : rate_limit_(rate_limit) {}
+
+std::chrono::milliseconds RelayResponseParser::retry_after() const {
+  return RetryAfter(retry_after_ms_, retry_after_);
+}
+
+void RelayResponseParser::on_request_impl(http::verb, string_view, string_view, int,
+                                          error_code& ec) {
+  ec = http::error::bad_version;  // unreachable: this is a response parser
+}
+
+void RelayResponseParser::on_response_impl(int code, string_view reason, int /*version*/,
+                                           error_code& ec) {
+  ec = {};
+  status_ = static_cast<unsigned>(code);
+  // Here, not before the backend answers: memory taken while a request waits on its backend
+  // is cold by the time the answer comes (hundreds of requests wait at once at c256).
+  head_.reserve(1024);  // the agent's own headers follow: one allocation for the whole head
+  AppendStatusLine(head_, status_, View(reason));
+}
+
+void RelayResponseParser::on_field_impl(field name, string_view name_string, string_view value,
+                                        error_code& ec) {
+  ec = {};
+  switch (name) {
+    case field::content_type:
+      event_stream_ = IsEventStreamType(View(value));
+      break;
+    case field::retry_after:
+      retry_after_.assign(value.data(), value.size());
+      break;
+    case field::content_length:
+      return;  // the agent frames the body itself
+    case field::unknown:
+      if (beast::iequals(name_string, "retry-after-ms")) {
+        retry_after_ms_.assign(value.data(), value.size());
+      }
+      break;
+    default:
+      if (IsHopByHop(name)) {
+        return;
+      }
+      break;
+  }
+  if (!AgentSetsHeader(View(name_string), rate_limit_)) {
+    AppendHeaderLine(head_, View(name_string), View(value));
+  }
+}
+
+void RelayResponseParser::on_header_impl(error_code& ec) { ec = {}; }
+
+void RelayResponseParser::on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) {
+  ec = {};
+}
+
+std::size_t RelayResponseParser::on_body_impl(string_view body, error_code& ec) {
+  return TakeBody(body, ec);
+}
+
+void RelayResponseParser::on_chunk_header_impl(std::uint64_t, string_view, error_code& ec) {
+  ec = {};
+}
+
+std::size_t RelayResponseParser::on_chunk_body_impl(std::uint64_t, string_view body,
+                                                    error_code& ec) {
+  return TakeBody(body, ec);
+}
+
+void RelayResponseParser::on_finish_impl(error_code& ec) { ec = {}; }
+
+// As Beast's buffer_body: copy what fits, and need_buffer once the room is full.
+std::size_t RelayResponseParser::TakeBody(string_view body, error_code& ec) {
+  if (discard_body_) {
+    ec = {};
+    return body.size();
+  }
+  const std::size_t n = std::min(body.size(), body_room_);
+  if (n > 0) {
+    std::memcpy(body_data_, body.data(), n);
+    body_data_ += n;
+    body_room_ -= n;
+  }
+  if (n == body.size()) {
+    ec = {};
+  } else {
+    ec = http::error::need_buffer;
+  }
+  return n;
+}
+
+}  // namespace spillway

@@ -1,0 +1,70 @@
+// An HTTP/1 response parser for relaying a backend's answer: the status line and the headers
+// the client gets are written straight into the client's head as they are parsed, and the body
+// into a buffer the caller hands in, so no header is stored field by field (Beast's own parser
+// made two allocations and a tree insert per header, and freed them cold at c256).
+#pragma once
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "dataplane/http/rate_limit_headers.h"
+
+namespace spillway {
+
+class RelayResponseParser final : public boost::beast::http::basic_parser<false> {
+ public:
+  // `rate_limit` (must outlive the parser) says which backend x-ratelimit-* headers are
+  // replaced by the agent's own, and so left out of the head.
+  explicit RelayResponseParser(const RateLimitHeaders& rate_limit);
+
+  unsigned status() const { return status_; }
+  // "HTTP/1.1 <status> <reason>\r\n" and the backend headers the client gets, each a line.
+  std::string& head() { return head_; }
+  bool event_stream() const { return event_stream_; }
+  // From retry-after-ms, else retry-after; zero when neither.
+  std::chrono::milliseconds retry_after() const;
+
+  // The body goes to [data, data + size); the parser stops (need_buffer) once that is full.
+  void SetBodyBuffer(char* data, std::size_t size) {
+    body_data_ = data;
+    body_room_ = size;
+  }
+  std::size_t body_room() const { return body_room_; }
+  // The body is read and dropped (an error body read only to keep the connection).
+  void DiscardBody() { discard_body_ = true; }
+
+ private:
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+  using field = boost::beast::http::field;
+
+  void on_request_impl(boost::beast::http::verb, string_view, string_view, int,
+                       error_code& ec) override;
+  void on_response_impl(int code, string_view reason, int version, error_code& ec) override;
+  void on_field_impl(field name, string_view name_string, string_view value,
+                     error_code& ec) override;
+  void on_header_impl(error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         error_code& ec) override;
+  std::size_t on_body_impl(string_view body, error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t size, string_view extensions, error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t remain, string_view body, error_code& ec) override;
+  void on_finish_impl(error_code& ec) override;
+
+  std::size_t TakeBody(string_view body, error_code& ec);
+
+  const RateLimitHeaders& rate_limit_;
+  std::string head_;
+  std::string retry_after_ms_;
+  std::string retry_after_;
+  char* body_data_ = nullptr;
+  std::size_t body_room_ = 0;
+  unsigned status_ = 0;
+  bool event_stream_ = false;
+  bool discard_body_ = false;
+};
+
+}  // namespace spillway

@@ -1,0 +1,276 @@
+// See sse_usage_stripper.h. Events are split at blank lines with LF, CRLF or CR endings, as
+// the SSE specification allows; only events whose data mentions "usage" are looked into,
+// with a scan of the top-level JSON members that allocates nothing.
+#include "dataplane/usage/sse_usage_stripper.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/match.h"
+
+namespace spillway {
+namespace {
+
+constexpr absl::string_view kWhitespace = " \t\r\n";
+
+// Skips a JSON string starting at json[i] == '"'; returns the index after its closing quote.
+std::size_t SkipString(absl::string_view json, std::size_t i) {
+  for (++i; i < json.size(); ++i) {
+    if (json[i] == '\\') {
+      ++i;
+    } else if (json[i] == '"') {
+      return i + 1;
+    }
+  }
+  return absl::string_view::npos;
+}
+
+// Skips the JSON value starting at json[i]; returns the index after it.
+std::size_t SkipValue(absl::string_view json, std::size_t i) {
+  if (i >= json.size()) {
+    return absl::string_view::npos;
+  }
+  if (json[i] == '"') {
+    return SkipString(json, i);
+  }
+  if (json[i] == '{' || json[i] == '[') {
+    int depth = 0;
+    for (; i < json.size(); ++i) {
+      const char c = json[i];
+      if (c == '"') {
+        i = SkipString(json, i);
+        if (i == absl::string_view::npos) {
+          return i;
+        }
+        --i;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return i + 1;
+      }
+    }
+    return absl::string_view::npos;
+  }
+  const std::size_t end = json.find_first_of(",}] \t\r\n", i);
+  return end == absl::string_view::npos ? json.size() : end;
+}
+
+struct Member {
+  std::size_t key = absl::string_view::npos;  // the key's opening quote
+  std::size_t value = 0;
+  std::size_t value_end = 0;
+  bool found() const { return key != absl::string_view::npos; }
+};
+
+// The top-level member `name` of the JSON object `json`, if the text is well formed up to it.
+Member FindMember(absl::string_view json, absl::string_view name) {
+  Member member;
+  std::size_t i = json.find_first_not_of(kWhitespace);
+  if (i == absl::string_view::npos || json[i] != '{') {
+    return member;
+  }
+  ++i;
+  for (;;) {
+    i = json.find_first_not_of(kWhitespace, i);
+    if (i == absl::string_view::npos || json[i] != '"') {
+      return member;  // '}' (no such member) or malformed
+    }
+    const std::size_t key = i;
+    i = SkipString(json, i);
+    if (i == absl::string_view::npos) {
+      return member;
+    }
+    const absl::string_view key_text = json.substr(key + 1, i - key - 2);
+    i = json.find_first_not_of(kWhitespace, i);
+    if (i == absl::string_view::npos || json[i] != ':') {
+      return member;
+    }
+    const std::size_t value = json.find_first_not_of(kWhitespace, i + 1);
+    const std::size_t value_end = SkipValue(json, value);
+    if (value_end == absl::string_view::npos) {
+      return member;
+    }
+    if (key_text == name) {
+      member.key = key;
+      member.value = value;
+      member.value_end = value_end;
+      return member;
+    }
+    i = json.find_first_not_of(kWhitespace, value_end);
+    if (i == absl::string_view::npos || json[i] != ',') {
+      return member;
+    }
+    ++i;
+  }
+}
+
+// The payload of the event's only `data:` line (one leading space removed), with its
+// offset in `event`; empty when the event has no data line or several.
+absl::string_view SingleData(absl::string_view event, std::size_t* offset) {
+  absl::string_view data;
+  int lines = 0;
+  std::size_t start = 0;
+  while (start < event.size()) {
+    std::size_t end = event.find_first_of("\r\n", start);
+    if (end == absl::string_view::npos) {
+      end = event.size();
+    }
+    absl::string_view line = event.substr(start, end - start);
+    if (absl::StartsWith(line, "data:")) {
+      ++lines;
+      line.remove_prefix(5);
+      if (absl::StartsWith(line, " ")) {
+        line.remove_prefix(1);
+      }
+      data = line;
+      *offset = static_cast<std::size_t>(line.data() - event.data());
+    }
+    start = end + (event.substr(end, 2) == "\r\n" ? 2 : 1);
+  }
+  return lines == 1 ? data : absl::string_view();
+}
+
+bool IsEmptyArray(absl::string_view value) {
+  if (value.size() < 2 || value.front() != '[' || value.back() != ']') {
+    return false;
+  }
+  value.remove_prefix(1);
+  value.remove_suffix(1);
+  return value.find_first_not_of(kWhitespace) == absl::string_view::npos;
+}
+
+}  // namespace
+
+// What to do with one complete event.
+SseUsageStripper::Edit SseUsageStripper::Inspect(absl::string_view event) {
+  Edit edit;
+  // Most events never mention usage: one memmem and they pass untouched.
+  if (::memmem(event.data(), event.size(), "\"usage\"", 7) == nullptr) {
+    return edit;
+  }
+  std::size_t offset = 0;
+  const absl::string_view data = SingleData(event, &offset);
+  const Member usage = FindMember(data, "usage");
+  if (!usage.found()) {
+    return edit;
+  }
+  const absl::string_view value = data.substr(usage.value, usage.value_end - usage.value);
+  if (!value.empty() && value.front() == '{') {
+    const Member choices = FindMember(data, "choices");
+    if (choices.found() &&
+        IsEmptyArray(data.substr(choices.value, choices.value_end - choices.value))) {
+      edit.action = Edit::kDrop;  // the usage-only event: the client never asked for it
+    }
+  } else if (value == "null") {
+    // Drop the member with one of its commas, so the JSON stays valid.
+    std::size_t from = usage.key;
+    std::size_t to = usage.value_end;
+    const std::size_t before = data.find_last_not_of(kWhitespace, usage.key - 1);
+    if (before != absl::string_view::npos && data[before] == ',') {
+      from = before;
+    } else if (const std::size_t after = data.find_first_not_of(kWhitespace, to);
+               after != absl::string_view::npos && data[after] == ',') {
+      to = std::min(data.find_first_not_of(kWhitespace, after + 1), data.size());
+    }
+    edit.action = Edit::kCut;
+    edit.from = offset + from;
+    edit.to = offset + to;
+  }
+  return edit;
+}
+
+absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end) {
+  out_.clear();
+  // While every event is kept as it came and nothing was held back from an earlier read,
+  // the output is a prefix of `input` and nothing is copied; out_ is used from the first
+  // event that differs.
+  bool copying = !event_.empty();
+  std::size_t start = 0;  // where the current event's bytes in `input` begin
+  auto switch_to_copying = [&] {
+    if (!copying) {
+      out_.assign(input.data(), start);
+      copying = true;
+    }
+  };
+  // The current event ends at input[stop]; `inspect` false forwards it as it is.
+  auto finish_event = [&](std::size_t stop, bool inspect) {
+    absl::string_view event = input.substr(start, stop - start);
+    if (!event_.empty()) {
+      event_.append(event.data(), event.size());
+      event = event_;
+    }
+    const Edit edit = inspect ? Inspect(event) : Edit();
+    if (edit.action != Edit::kKeep) {
+      switch_to_copying();
+    }
+    if (copying) {
+      if (edit.action == Edit::kDrop) {
+        ++stripped_events_;
+      } else if (edit.action == Edit::kCut) {
+        out_.append(event.data(), edit.from);
+        out_.append(event.data() + edit.to, event.size() - edit.to);
+      } else {
+        out_.append(event.data(), event.size());
+      }
+    }
+    event_.clear();
+    start = stop;
+  };
+
+  const char* const data = input.data();
+  const std::size_t n = input.size();
+  std::size_t i = 0;
+  if (cr_pending_ && n > 0) {
+    cr_pending_ = false;
+    const bool was_blank = blank_cr_;
+    blank_cr_ = false;
+    if (data[0] == '\n') {
+      i = 1;  // the LF of a CRLF
+    }
+    if (was_blank) {
+      finish_event(i, true);
+    }
+  }
+  while (i < n) {
+    // Jump to the next line terminator: memchr, not a loop over every byte.
+    const char* lf = static_cast<const char*>(std::memchr(data + i, '\n', n - i));
+    const std::size_t lf_at = lf == nullptr ? n : static_cast<std::size_t>(lf - data);
+    const char* cr = static_cast<const char*>(std::memchr(data + i, '\r', lf_at - i));
+    const std::size_t at = cr == nullptr ? lf_at : static_cast<std::size_t>(cr - data);
+    if (at > i) {
+      line_empty_ = false;
+    }
+    if (at == n) {
+      break;
+    }
+    const bool blank = line_empty_;
+    line_empty_ = true;
+    i = at + 1;
+    if (data[at] == '\r') {
+      if (i == n) {
+        cr_pending_ = true;  // an LF in the next read may belong to this CR
+        blank_cr_ = blank;
+        break;
+      }
+      if (data[i] == '\n') {
+        ++i;
+      }
+    }
+    if (blank) {
+      finish_event(i, true);
+    }
+  }
+  if (end) {
+    if (start < n || !event_.empty()) {
+      // A blank line cut by the end of the stream ends the event; an unfinished event is
+      // forwarded as it came.
+      finish_event(n, blank_cr_);
+    }
+    cr_pending_ = blank_cr_ = false;
+  } else if (start < n) {
+    event_.append(data + start, n - start);  // held back; the output stays a prefix
+  }
+  return copying ? absl::string_view(out_) : input.substr(0, start);
+}
+
+}  // namespace spillway

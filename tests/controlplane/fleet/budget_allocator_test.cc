@@ -1,0 +1,254 @@
+// The control plane's split of tenants' limits among agents: exact sums, floors, demand
+// proportions, hysteresis, and reassignment when agents come and go.
+#include "controlplane/fleet/budget_allocator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+
+namespace spillway {
+namespace {
+
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// Rebalances happen on reports, seconds apart.
+struct Clock {
+  std::chrono::steady_clock::time_point now =
+      std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  std::chrono::steady_clock::time_point Next() { return now += seconds(2); }
+};
+
+uint64_t Sum(const std::vector<uint64_t>& shares) {
+  return std::accumulate(shares.begin(), shares.end(), uint64_t{0});
+}
+
+TEST(SplitLimit, SumsToTheLimitExactly) {
+  for (uint64_t limit : {0ull, 1ull, 2ull, 7ull, 100ull, 6000ull, 999'999ull}) {
+    for (const std::vector<double>& demand : std::vector<std::vector<double>>{
+             {0}, {0, 0, 0}, {1, 1, 1}, {3, 1, 1}, {1e9, 0, 1e-9}, {5, 0, 0, 0, 0, 0, 7}}) {
+      EXPECT_EQ(Sum(SplitLimit(limit, demand, 0.05)), limit) << limit;
+    }
+  }
+  EXPECT_THAT(SplitLimit(6000, {}, 0.05), IsEmpty());
+}
+
+TEST(SplitLimit, FloorsThenDemand) {
+  // 5 % of 6000 = 300 as three floors of 100; 5700 split 3:1:1.
+  EXPECT_THAT(SplitLimit(6000, {3, 1, 1}, 0.05), ElementsAre(3520, 1240, 1240));
+  // Nobody asked for anything: even.
+  EXPECT_THAT(SplitLimit(6000, {0, 0, 0}, 0.05), ElementsAre(2000, 2000, 2000));
+  // Only one asked: the others keep their floors.
+  EXPECT_THAT(SplitLimit(6000, {0, 42, 0}, 0.05), ElementsAre(100, 5800, 100));
+  EXPECT_THAT(SplitLimit(6000, {17}, 0.05), ElementsAre(6000));
+  // Remainders go to the largest fractions: 10 / 3 = 3.33 each, the first gets the extra.
+  EXPECT_THAT(SplitLimit(10, {1, 1, 1}, 0.05), ElementsAre(4, 3, 3));
+}
+
+v1::Topology TwoStamps() {
+  v1::Topology topology;
+  auto region = [&](const char* name, const char* stamp) {
+    v1::Region* r = topology.add_regions();
+    r->set_name(name);
+    r->set_stamp(stamp);
+  };
+  region("eastus2", "us");
+  region("westus3", "us");
+  region("swedencentral", "eu");
+  auto tenant = [&](const char* name, const char* stamp, uint64_t tpm, uint64_t rpm) {
+    v1::Tenant* t = topology.add_tenants();
+    t->set_name(name);
+    t->set_stamp(stamp);
+    t->mutable_limits()->set_tokens_per_minute(tpm);
+    t->mutable_limits()->set_requests_per_minute(rpm);
+  };
+  tenant("app", "us", 6000, 60);
+  tenant("unlimited", "us", 0, 0);
+  tenant("eu-app", "eu", 1000, 0);
+  return topology;
+}
+
+v1::DemandReport Demand(const char* tenant, uint64_t tokens, uint64_t requests,
+                        int64_t window_ms = 2000) {
+  v1::DemandReport report;
+  report.set_window_ms(window_ms);
+  v1::TenantDemand* demand = report.add_tenants();
+  demand->set_tenant(tenant);
+  demand->set_tokens(tokens);
+  demand->set_requests(requests);
+  return report;
+}
+
+// agent -> tenant -> (tpm, rpm) from one Rebalance.
+using Split = std::map<uint64_t, std::map<std::string, std::pair<uint64_t, uint64_t>>>;
+
+Split ToSplit(const std::vector<std::pair<uint64_t, v1::TenantBudgets>>& pushed,
+              uint64_t* epoch = nullptr) {
+  Split split;
+  for (const auto& [agent, budgets] : pushed) {
+    if (epoch != nullptr) {
+      *epoch = budgets.epoch();
+    }
+    for (const v1::TenantBudget& b : budgets.budgets()) {
+      split[agent][b.tenant()] = {b.tokens_per_minute(), b.requests_per_minute()};
+    }
+  }
+  return split;
+}
+
+TEST(BudgetAllocator, ANewAgentGetsItsShareAtOnceAndTheOthersShrink) {
+  BudgetAllocator allocator;
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  allocator.AddAgent(1, "eastus2");
+  uint64_t epoch = 0;
+  Split split = ToSplit(allocator.Rebalance(clock.Next()), &epoch);
+  EXPECT_EQ(split[1]["app"], std::make_pair(uint64_t{6000}, uint64_t{60}));
+  EXPECT_FALSE(split[1].contains("unlimited"));
+  EXPECT_FALSE(split[1].contains("eu-app")) << "another stamp's tenant";
+  const uint64_t first_epoch = epoch;
+
+  allocator.AddAgent(2, "westus3");
+  allocator.AddAgent(3, "swedencentral");
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = allocator.Rebalance(clock.Next());
+  split = ToSplit(pushed, &epoch);
+  EXPECT_GT(epoch, first_epoch);
+  EXPECT_EQ(split[1]["app"], std::make_pair(uint64_t{3000}, uint64_t{30}));
+  EXPECT_EQ(split[2]["app"], std::make_pair(uint64_t{3000}, uint64_t{30}));
+  EXPECT_EQ(split[3]["eu-app"], std::make_pair(uint64_t{1000}, uint64_t{0}));
+  EXPECT_TRUE(allocator.Rebalance(clock.Next()).empty()) << "nothing changed: nothing to send";
+}
+
+TEST(BudgetAllocator, SplitsByDemandAndSumsToTheLimitAtEveryEpoch) {
+  BudgetAllocator allocator;
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  for (uint64_t agent : {1, 2, 3}) {
+    allocator.AddAgent(agent, "eastus2");
+  }
+  (void)allocator.Rebalance(clock.Next());
+  // Agent 1 asks three times as much as the others, for a while.
+  Split split;
+  for (int round = 0; round < 30; ++round) {
+    allocator.ReportDemand(1, Demand("app", 600, 6));
+    allocator.ReportDemand(2, Demand("app", 200, 2));
+    allocator.ReportDemand(3, Demand("app", 200, 2));
+    std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = allocator.Rebalance(clock.Next());
+    if (pushed.empty()) {
+      continue;
+    }
+    ASSERT_EQ(pushed.size(), 3u) << "every agent of the stamp moves to the new epoch";
+    for (const auto& [agent, budgets] : pushed) {
+      EXPECT_EQ(budgets.epoch(), pushed[0].second.epoch());
+    }
+    split = ToSplit(pushed);
+    EXPECT_EQ(split[1]["app"].first + split[2]["app"].first + split[3]["app"].first, 6000u);
+    EXPECT_EQ(split[1]["app"].second + split[2]["app"].second + split[3]["app"].second, 60u);
+  }
+  // Converged to floors of 100 plus 5700 split 3:1:1, within the hysteresis of 2 %.
+  EXPECT_NEAR(split[1]["app"].first, 3520, 120);
+  EXPECT_NEAR(split[2]["app"].first, 1240, 120);
+  EXPECT_NEAR(split[3]["app"].first, 1240, 120);
+  EXPECT_NEAR(split[1]["app"].second, 35, 2);
+  EXPECT_NEAR(allocator.Demand(1, "app").first, 600 * 30, 200) << "tokens per minute";
+}
+
+TEST(BudgetAllocator, DemandThatStopsDecays) {
+  BudgetOptions options;
+  options.smoothing = std::chrono::milliseconds(2000);
+  BudgetAllocator allocator(options);
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  allocator.AddAgent(1, "eastus2");
+  allocator.AddAgent(2, "eastus2");
+  allocator.ReportDemand(1, Demand("app", 1000, 10));
+  (void)allocator.Rebalance(clock.Next());
+  const double before = allocator.Demand(1, "app").first;
+  EXPECT_GT(before, 0);
+  v1::DemandReport nothing;  // a window in which the agent saw no demand at all
+  nothing.set_window_ms(2000);
+  allocator.ReportDemand(1, nothing);
+  EXPECT_LT(allocator.Demand(1, "app").first, before * 0.5);
+}
+
+TEST(BudgetAllocator, ADisconnectedAgentsShareIsReassigned) {
+  BudgetAllocator allocator;
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  for (uint64_t agent : {1, 2, 3}) {
+    allocator.AddAgent(agent, "eastus2");
+  }
+  allocator.ReportDemand(1, Demand("app", 100, 1));
+  allocator.ReportDemand(2, Demand("app", 100, 1));
+  (void)allocator.Rebalance(clock.Next());
+  allocator.RemoveAgent(1);
+  Split split = ToSplit(allocator.Rebalance(clock.Next()));
+  EXPECT_FALSE(split.contains(1));
+  EXPECT_EQ(split[2]["app"].first + split[3]["app"].first, 6000u);
+  EXPECT_GT(split[2]["app"].first, split[3]["app"].first) << "2 asked, 3 did not";
+  EXPECT_EQ(split[3]["app"].first, 150u) << "its floor: 5 % of 6000 over 2 agents";
+}
+
+TEST(BudgetAllocator, SmallMovesWaitAndChangedLimitsGoOutAtOnce) {
+  BudgetAllocator allocator;
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  allocator.AddAgent(1, "eastus2");
+  allocator.AddAgent(2, "eastus2");
+  for (int round = 0; round < 30; ++round) {  // steady, equal demand
+    allocator.ReportDemand(1, Demand("app", 1000, 10));
+    allocator.ReportDemand(2, Demand("app", 1000, 10));
+    (void)allocator.Rebalance(clock.Next());
+  }
+  allocator.ReportDemand(1, Demand("app", 1020, 10));
+  allocator.ReportDemand(2, Demand("app", 980, 10));
+  EXPECT_TRUE(allocator.Rebalance(clock.Next()).empty()) << "a move under 2 % of the limit";
+
+  v1::Topology topology = TwoStamps();
+  topology.mutable_tenants(0)->mutable_limits()->set_tokens_per_minute(12000);
+  allocator.SetTopology(topology);
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = allocator.Rebalance(clock.Next());
+  ASSERT_EQ(pushed.size(), 2u);
+  EXPECT_EQ(pushed[0].second.budgets(0).limit_tokens_per_minute(), 12000u);
+  Split split = ToSplit(pushed);
+  EXPECT_EQ(split[1]["app"].first + split[2]["app"].first, 12000u);
+}
+
+TEST(BudgetAllocator, DemandMovesASplitAtMostOncePerIntervalButAgentsAtOnce) {
+  BudgetAllocator allocator;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  allocator.SetTopology(TwoStamps());
+  allocator.AddAgent(1, "eastus2");
+  allocator.AddAgent(2, "eastus2");
+  ASSERT_EQ(allocator.Rebalance(t0).size(), 2u);
+  allocator.ReportDemand(1, Demand("app", 5000, 50));
+  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(500)).empty());
+  allocator.AddAgent(3, "eastus2");
+  EXPECT_EQ(allocator.Rebalance(t0 + std::chrono::milliseconds(600)).size(), 3u)
+      << "a new agent does not wait";
+  allocator.ReportDemand(2, Demand("app", 5000, 50));
+  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(1500)).empty());
+  EXPECT_EQ(allocator.Rebalance(t0 + std::chrono::milliseconds(1600)).size(), 3u);
+}
+
+TEST(BudgetAllocator, ReportsFromUnknownAgentsOrTenantsAreIgnored) {
+  BudgetAllocator allocator;
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  allocator.ReportDemand(9, Demand("app", 1000, 10));
+  allocator.AddAgent(1, "eastus2");
+  allocator.ReportDemand(1, Demand("nobody", 1000, 10));
+  allocator.ReportDemand(1, Demand("eu-app", 1000, 10));
+  EXPECT_EQ(allocator.Demand(1, "nobody").first, 0);
+  EXPECT_EQ(allocator.Demand(1, "eu-app").first, 0);
+  allocator.AddAgent(2, "nowhere");  // a region the topology does not know
+  Split split = ToSplit(allocator.Rebalance(clock.Next()));
+  EXPECT_EQ(split[1]["app"].first, 6000u);
+  EXPECT_TRUE(split[2].empty());
+}
+
+}  // namespace
+}  // namespace spillway

@@ -1,0 +1,90 @@
+// ReadRequestFacts: what one SAX pass over a request body finds, on the body shapes of every
+// Azure OpenAI surface, and the errors bad bodies get.
+#include "dataplane/routing/request_facts.h"
+
+#include <gtest/gtest.h>
+
+namespace spillway {
+namespace {
+
+TEST(RequestFacts, ChatCompletionCountsMessageTextAndReadsFlags) {
+  absl::StatusOr<RequestFacts> facts = ReadRequestFacts(R"({
+    "model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true},
+    "messages": [
+      {"role": "system", "content": "You are terse."},
+      {"role": "user", "content": [{"type": "text", "text": "Hello there"},
+                                   {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+      {"role": "assistant", "content": null,
+       "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+      {"role": "tool", "name": "lookup", "content": "42"}
+    ],
+    "max_tokens": 100, "max_completion_tokens": 250, "n": 3, "temperature": 0.5,
+    "metadata": {"content": "not prompt text", "role": "not a message"}})");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->model, "gpt-4o");
+  EXPECT_TRUE(facts->stream);
+  EXPECT_TRUE(facts->include_usage);
+  EXPECT_EQ(facts->max_output_tokens, 250);
+  EXPECT_EQ(facts->choices, 3);
+  // "You are terse." 14 + "Hello there" 11 + "lookup" 6 + "42" 2 = 33 chars in 4 messages;
+  // tool call arguments sit under tool_calls (not a text key) and the metadata is no prompt.
+  EXPECT_EQ(facts->prompt_tokens_estimate, EstimateTokensFromChars(33, 4));
+  EXPECT_EQ(facts->EstimatedTokens(1024), EstimateTokensFromChars(33, 4) + 250 * 3);
+}
+
+TEST(RequestFacts, PromptStringsArraysAndResponsesInput) {
+  absl::StatusOr<RequestFacts> completions =
+      ReadRequestFacts(R"({"prompt": ["abcd", "efgh"], "best_of": 2, "max_tokens": 5})");
+  ASSERT_TRUE(completions.ok());
+  EXPECT_EQ(completions->prompt_tokens_estimate, EstimateTokensFromChars(8, 0));
+  EXPECT_EQ(completions->choices, 2);
+  EXPECT_FALSE(completions->stream);
+
+  absl::StatusOr<RequestFacts> responses = ReadRequestFacts(
+      R"({"model":"m","instructions":"Be brief","previous_response_id":"resp_1",)"
+      R"("input":[{"role":"user","content":[{"type":"input_text","text":"Hi \u00e9"}]}],)"
+      R"("max_output_tokens":64,"stream":false})");
+  ASSERT_TRUE(responses.ok()) << responses.status();
+  EXPECT_EQ(responses->previous_response_id, "resp_1");
+  EXPECT_EQ(responses->max_output_tokens, 64);
+  // "Be brief" 8 + "Hi é" 5 (bytes after unescaping: é is 2 in UTF-8) = 13, 1 message.
+  EXPECT_EQ(responses->prompt_tokens_estimate, EstimateTokensFromChars(13, 1));
+}
+
+TEST(RequestFacts, AbsentFieldsTakeDefaults) {
+  absl::StatusOr<RequestFacts> facts = ReadRequestFacts(R"({"input": "embed me"})");
+  ASSERT_TRUE(facts.ok());
+  EXPECT_EQ(facts->model, "");
+  EXPECT_FALSE(facts->include_usage);
+  EXPECT_EQ(facts->max_output_tokens, 0);
+  EXPECT_EQ(facts->choices, 1);
+  EXPECT_EQ(facts->EstimatedTokens(16), EstimateTokensFromChars(8, 0) + 16);
+  EXPECT_TRUE(ReadRequestFacts("").ok());
+  // stream_options that is not an object, and a huge unsigned max, are tolerated.
+  absl::StatusOr<RequestFacts> odd = ReadRequestFacts(
+      R"({"stream_options": true, "max_tokens": 18446744073709551615, "stream": "yes"})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_FALSE(odd->include_usage);
+  EXPECT_FALSE(odd->stream);
+  EXPECT_EQ(odd->max_output_tokens, INT64_MAX);
+}
+
+TEST(RequestFacts, BadBodiesAreRejectedWithTheReason) {
+  for (const char* body : {"[1,2]", "\"text\"", "42", "null"}) {
+    absl::StatusOr<RequestFacts> facts = ReadRequestFacts(body);
+    ASSERT_FALSE(facts.ok()) << body;
+    EXPECT_EQ(facts.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(facts.status().message(), "request body must be a JSON object") << body;
+  }
+  for (const char* body : {"{\"model\": ", "{\"a\":1} {\"b\":2}", "{'a':1}", "{\"a\":1,}"}) {
+    absl::StatusOr<RequestFacts> facts = ReadRequestFacts(body);
+    ASSERT_FALSE(facts.ok()) << body;
+    EXPECT_NE(facts.status().message().find("request body is not valid JSON"),
+              absl::string_view::npos)
+        << body << ": " << facts.status();
+  }
+  EXPECT_TRUE(ReadRequestFacts("{\"a\":1}  \n").ok()) << "trailing whitespace is fine";
+}
+
+}  // namespace
+}  // namespace spillway

@@ -1,0 +1,183 @@
+// The SSE usage stripper and the include_usage injection: the client gets exactly the bytes
+// Azure would have sent without stream_options.include_usage, however the stream is cut
+// into reads.
+#include "dataplane/usage/sse_usage_stripper.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "dataplane/usage/stream_usage.h"
+
+namespace spillway {
+namespace {
+
+constexpr char kFilter[] =
+    "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+    "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n";
+constexpr char kDelta[] =
+    "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"},\"finish_reason\":null,\"index\":0}],"
+    "\"id\":\"c1\",\"object\":\"chat.completion.chunk\"}\n\n";
+constexpr char kFinish[] =
+    "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\",\"index\":0}],\"id\":\"c1\","
+    "\"object\":\"chat.completion.chunk\"}\n\n";
+constexpr char kUsage[] =
+    "data: {\"choices\":[],\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"usage\":"
+    "{\"completion_tokens\":3,\"prompt_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":0},"
+    "\"total_tokens\":10}}\n\n";
+constexpr char kDone[] = "data: [DONE]\n\n";
+
+std::string WithoutUsage() { return absl::StrCat(kFilter, kDelta, kDelta, kFinish, kDone); }
+std::string WithUsage() { return absl::StrCat(kFilter, kDelta, kDelta, kFinish, kUsage, kDone); }
+
+// Feeds `stream` in pieces of `piece` bytes (the last call marks the end) and returns what
+// would reach the client.
+std::string Strip(absl::string_view stream, std::size_t piece, int* stripped = nullptr) {
+  SseUsageStripper stripper;
+  std::string out;
+  for (std::size_t at = 0; at < stream.size(); at += piece) {
+    const absl::string_view part = stream.substr(at, piece);
+    const absl::string_view relayed = stripper.Filter(part, at + piece >= stream.size());
+    out.append(relayed.data(), relayed.size());
+  }
+  if (stream.empty()) {
+    const absl::string_view relayed = stripper.Filter("", true);
+    out.append(relayed.data(), relayed.size());
+  }
+  if (stripped != nullptr) {
+    *stripped = stripper.stripped_events();
+  }
+  return out;
+}
+
+TEST(SseUsageStripper, RemovesOnlyTheUsageOnlyEvent) {
+  int stripped = 0;
+  EXPECT_EQ(Strip(WithUsage(), 1 << 20, &stripped), WithoutUsage());
+  EXPECT_EQ(stripped, 1);
+}
+
+TEST(SseUsageStripper, AnyReadBoundaryGivesTheSameBytes) {
+  // Boundaries inside "data:", inside the JSON, between the two newlines of a separator...
+  const std::string stream = WithUsage();
+  for (std::size_t piece = 1; piece <= 64; ++piece) {
+    EXPECT_EQ(Strip(stream, piece), WithoutUsage()) << "pieces of " << piece;
+  }
+}
+
+TEST(SseUsageStripper, CrlfAndCrLineEndings) {
+  for (const char* eol : {"\r\n", "\r"}) {
+    const std::string stream = absl::StrReplaceAll(WithUsage(), {{"\n", eol}});
+    const std::string want = absl::StrReplaceAll(WithoutUsage(), {{"\n", eol}});
+    for (std::size_t piece : {1, 2, 3, 7, 1000}) {
+      int stripped = 0;
+      EXPECT_EQ(Strip(stream, piece, &stripped), want) << "piece " << piece;
+      EXPECT_EQ(stripped, 1);
+    }
+  }
+}
+
+TEST(SseUsageStripper, HoldsBackAtMostTheCurrentEvent) {
+  SseUsageStripper stripper;
+  const std::string delta = kDelta;
+  // Half an event: nothing goes out yet.
+  EXPECT_EQ(stripper.Filter(absl::string_view(delta).substr(0, 20), false), "");
+  // The rest of it plus half the next: exactly the first event goes out.
+  const std::string rest = absl::StrCat(delta.substr(20), delta.substr(0, 10));
+  EXPECT_EQ(stripper.Filter(rest, false), delta);
+  // A whole event in one read passes at once.
+  EXPECT_EQ(stripper.Filter(absl::StrCat(delta.substr(10), kFinish), false),
+            absl::StrCat(delta, kFinish));
+}
+
+TEST(SseUsageStripper, UnchangedEventsAreForwardedWithoutCopying) {
+  SseUsageStripper stripper;
+  const std::string reads = absl::StrCat(kFilter, kDelta);
+  const absl::string_view out = stripper.Filter(reads, false);
+  EXPECT_EQ(out, reads);
+  EXPECT_EQ(out.data(), reads.data());  // a view of the read itself
+}
+
+TEST(SseUsageStripper, UnfinishedEventAtTheEndIsForwardedAsItCame) {
+  const std::string cut = absl::StrCat(kFilter, "data: {\"choices\":[{\"delta\"");
+  EXPECT_EQ(Strip(cut, 5), cut);
+}
+
+TEST(SseUsageStripper, KeepsEventsThatMerelyMentionUsage) {
+  // Content that says "usage", an event with choices and a usage object (not usage-only),
+  // and a multi-line data event are all left alone.
+  const std::string with_choices =
+      "data: {\"choices\":[{\"index\":0}],\"usage\":{\"total_tokens\":1}}\n\n";
+  const std::string escaped = "data: {\"choices\":[],\"note\":\"\\\"usage\\\":{}\"}\n\n";
+  const std::string multi_line = "data: {\"choices\":[],\ndata: \"usage\":{}}\n\n";
+  const std::string stream = absl::StrCat(kDelta, with_choices, escaped, multi_line, kDone);
+  int stripped = 0;
+  EXPECT_EQ(Strip(stream, 3, &stripped), stream);
+  EXPECT_EQ(stripped, 0);
+}
+
+TEST(SseUsageStripper, RemovesNullUsageMembers) {
+  // OpenAI-style chunks carry "usage":null once include_usage is on.
+  const std::string last = "data: {\"choices\":[{\"index\":0}],\"id\":\"c1\",\"usage\":null}\n\n";
+  const std::string first = "data: {\"usage\": null , \"choices\":[{\"index\":0}]}\n\n";
+  const std::string only = "data: {\"usage\":null}\n\n";
+  EXPECT_EQ(Strip(absl::StrCat(last, first, only, kUsage, kDone), 4),
+            absl::StrCat("data: {\"choices\":[{\"index\":0}],\"id\":\"c1\"}\n\n",
+                         "data: {\"choices\":[{\"index\":0}]}\n\n", "data: {}\n\n", kDone));
+}
+
+TEST(SseUsageStripper, EventAndCommentLinesAreKept) {
+  const std::string stream =
+      absl::StrCat(": keep-alive\n\n", "event: message\nid: 4\n", kUsage + 0, kDone);
+  // The usage event here has extra fields (event:, id:) but one data line: still usage-only.
+  EXPECT_EQ(Strip(stream, 2), absl::StrCat(": keep-alive\n\n", kDone));
+}
+
+TEST(StreamUsage, InjectsOnlyForStreamingChatWithoutIncludeUsage) {
+  RequestFacts stream;
+  stream.stream = true;
+  const char* chat = "/openai/deployments/r/chat/completions?api-version=2024-10-21";
+  EXPECT_TRUE(ShouldAddStreamUsage(stream, chat));
+  EXPECT_TRUE(ShouldAddStreamUsage(stream, "/openai/v1/chat/completions"));
+  EXPECT_TRUE(ShouldAddStreamUsage(stream, "/openai/v1/chat/completions?api-version=preview"));
+  EXPECT_TRUE(ShouldAddStreamUsage(
+      stream, "/openai/deployments/r/chat/completions?x=1&api-version=2025-01-01-preview"));
+  // Azure answers 400 to stream_options before 2024-09-01.
+  EXPECT_FALSE(ShouldAddStreamUsage(
+      stream, "/openai/deployments/r/chat/completions?api-version=2024-06-01"));
+  EXPECT_FALSE(ShouldAddStreamUsage(
+      stream, "/openai/deployments/r/chat/completions?api-version=2024-05-01-preview"));
+  EXPECT_FALSE(
+      ShouldAddStreamUsage(stream, "/openai/deployments/r/completions?api-version=2024-10-21"));
+  EXPECT_FALSE(
+      ShouldAddStreamUsage(stream, "/openai/deployments/r/embeddings?api-version=2024-10-21"));
+  RequestFacts asked = stream;
+  asked.include_usage = true;
+  EXPECT_FALSE(ShouldAddStreamUsage(asked, chat));
+  EXPECT_FALSE(ShouldAddStreamUsage(RequestFacts{}, chat));
+}
+
+TEST(StreamUsage, AppendsTheMemberKeepingTheClientsBytes) {
+  EXPECT_EQ(AddStreamUsage("{\"stream\": true, \"temperature\": 0.70}\n"),
+            "{\"stream\": true, \"temperature\": 0.70,\"stream_options\":{\"include_usage\":true}}"
+            "\n");
+  EXPECT_EQ(AddStreamUsage("[1]"), "");
+}
+
+TEST(StreamUsage, EditsAnExistingStreamOptions) {
+  const std::string edited =
+      AddStreamUsage(R"({"stream":true,"stream_options":{"include_usage":false,"other":1},"n":2})");
+  const boost::json::value v = boost::json::parse(edited);
+  EXPECT_EQ(v.at("stream_options").at("include_usage").as_bool(), true);
+  EXPECT_EQ(v.at("stream_options").at("other").as_int64(), 1);
+  EXPECT_EQ(v.at("n").as_int64(), 2);
+  const std::string from_null = AddStreamUsage(R"({"stream":true,"stream_options":null})");
+  EXPECT_EQ(boost::json::parse(from_null).at("stream_options").at("include_usage").as_bool(), true);
+}
+
+}  // namespace
+}  // namespace spillway

@@ -1,0 +1,68 @@
+// UsageScanner: the backend-reported usage is found at the end of a completion body or in
+// the last SSE event, however the bytes were split, and nothing else is mistaken for it.
+#include "dataplane/usage/usage_scanner.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace spillway {
+namespace {
+
+constexpr char kCompletion[] =
+    R"({"id":"chatcmpl-1","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],)"
+    R"("usage":{"completion_tokens":16,"completion_tokens_details":{"accepted_prediction_tokens":0,)"
+    R"("reasoning_tokens":3},"prompt_tokens":11,"prompt_tokens_details":{"audio_tokens":0,)"
+    R"("cached_tokens":5},"total_tokens":27}})";
+
+Usage Scan(const std::string& body, std::size_t piece) {
+  UsageScanner scanner;
+  for (std::size_t at = 0; at < body.size(); at += piece) {
+    scanner.Feed(absl::string_view(body).substr(at, piece));
+  }
+  return scanner.Finish();
+}
+
+TEST(UsageScanner, ReadsEveryCountOfACompletionHoweverItIsSplit) {
+  for (std::size_t piece : {1u, 7u, 64u, 100000u}) {
+    const Usage usage = Scan(kCompletion, piece);
+    ASSERT_TRUE(usage.reported) << piece;
+    EXPECT_EQ(usage.prompt_tokens, 11);
+    EXPECT_EQ(usage.completion_tokens, 16);
+    EXPECT_EQ(usage.total_tokens, 27);
+    // Only prompt_tokens_details holds cached_tokens; other nested counts are not taken.
+    EXPECT_EQ(usage.cached_tokens, 5);
+  }
+}
+
+TEST(UsageScanner, TakesTheLastStreamEventsUsageAndSkipsNullOnes) {
+  const std::string stream =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":50,"
+      "\"total_tokens\":54}}\n\n"
+      "data: [DONE]\n\n";
+  const Usage usage = Scan(stream, 13);
+  ASSERT_TRUE(usage.reported);
+  EXPECT_EQ(usage.prompt_tokens, 4);
+  EXPECT_EQ(usage.completion_tokens, 50);
+  EXPECT_EQ(usage.total_tokens, 54);
+  EXPECT_EQ(usage.cached_tokens, 0);
+}
+
+TEST(UsageScanner, ReportsNothingWithoutAUsageObject) {
+  EXPECT_FALSE(Scan(R"({"error":{"code":"429","message":"slow down"}})", 5).reported);
+  EXPECT_FALSE(Scan("data: {\"usage\":null}\n\ndata: [DONE]\n\n", 4).reported);
+  EXPECT_FALSE(Scan(R"({"usage":{"prompt_tokens":)", 100).reported) << "cut short";
+  EXPECT_FALSE(Scan("", 1).reported);
+}
+
+TEST(UsageScanner, KeepsOnlyTheTailOfALongBody) {
+  std::string body(3 * UsageScanner::kTailBytes, 'x');
+  body = "{\"pad\":\"" + body + "\"," + std::string(kCompletion).substr(1);
+  const Usage usage = Scan(body, 4096);
+  ASSERT_TRUE(usage.reported);
+  EXPECT_EQ(usage.total_tokens, 27);
+}
+
+}  // namespace
+}  // namespace spillway
