@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
-deploy/build.sh >/dev/null
+deploy/build.sh
+echo "starting the fleet ..."
 BIN=build
 WORK=$(mktemp -d /tmp/spillway-demo.XXXXXX)
 # `start` runs inside $(...), a subshell, so pids go to a file rather than a variable.

@@ -2,6 +2,8 @@
 # Installs what building and testing Spillway needs, from Debian 12 packages only.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source deploy/lib/steps.sh
 
 PACKAGES=(
   build-essential cmake ccache pkg-config git openssl ca-certificates
@@ -20,10 +22,9 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "install-deps: installing ${missing[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  step "installing ${missing[*]}" install.log \
+    bash -c "$SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends ${missing[*]}"
 fi

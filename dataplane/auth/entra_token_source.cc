@@ -154,7 +154,8 @@ asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(http::fields& 
   if (start_fetch) {
     StartFetch();  // outside the lock: a fetch that fails at once reports under it
   }
-  auto [ec] = co_await waiter->timer.async_wait(kNoThrow);
+  // Woken early (a token arrived) or at the deadline: either way the state below decides.
+  co_await waiter->timer.async_wait(kNoThrow);
   absl::MutexLock lock(&mu_);
   const SteadyTime now = SteadyClock::now();
   const Token* token = current_.load(std::memory_order_acquire);

@@ -386,7 +386,7 @@ int H2Session::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error
 
 ssize_t H2Session::ReadBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
                             size_t length, uint32_t* data_flags, nghttp2_data_source*,
-                            void* user_data) {
+                            void* /*user_data*/) {
   auto* stream = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
   if (stream == nullptr) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // cancelled: nghttp2 resets the stream

@@ -29,7 +29,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS_DIR = os.path.join(ROOT, "tests", "bench", "results")
-EXAMPLE_TOPOLOGY = os.path.join(os.path.dirname(ROOT), "shared", "examples", "topology.yaml")
+EXAMPLE_TOPOLOGY = os.path.join(ROOT, "examples", "topology.yaml")
 
 API_VERSION = "2024-10-21"
 BACKEND_KEY = "bench-backend-key"

@@ -1,4 +1,4 @@
-// The agent's socket deadlines (dataplane/socket_deadline): an idle client connection is
+// The agent's socket deadlines (dataplane/http/socket_deadline): an idle client connection is
 // closed, before its first request and between requests, and a backend that goes quiet
 // mid-stream ends the client's stream with an error event.
 #include <gmock/gmock.h>

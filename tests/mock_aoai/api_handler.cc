@@ -1,4 +1,4 @@
-// See api_handler.h. Wire shapes follow /work/shared/AZURE-OPENAI-WIRE.md; the 401, 404 and 429
+// See api_handler.h. Wire shapes follow Azure OpenAI's REST reference; the 401, 404 and 429
 // texts are the service's own, which SDKs and operators recognise.
 #include "tests/mock_aoai/api_handler.h"
 
