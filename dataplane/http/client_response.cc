@@ -2,10 +2,15 @@
 #include "dataplane/http/client_response.h"
 
 #include <array>
+#include <cmath>
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/socket_write.h"
 
@@ -40,12 +45,28 @@ bool IsRetryableStatus(unsigned status) {
 
 milliseconds RetryAfter(absl::string_view retry_after_ms, absl::string_view retry_after) {
   double ms = 0;
-  if (absl::SimpleAtod(retry_after_ms, &ms) && ms > 0) {
-    return milliseconds(static_cast<int64_t>(ms + 0.999));
+  if (absl::SimpleAtod(retry_after_ms, &ms) && ms > 0) {  // NaN is not > 0
+    return ms >= static_cast<double>(kMaxRetryAfter.count())
+               ? kMaxRetryAfter
+               : milliseconds(std::llround(ms + 0.499));
   }
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(retry_after, &seconds) && seconds > 0) {
+  retry_after = absl::StripAsciiWhitespace(retry_after);
+  if (!retry_after.empty() && absl::c_all_of(retry_after, absl::ascii_isdigit)) {
+    int64_t seconds = 0;
+    if (!absl::SimpleAtoi(retry_after, &seconds) || seconds >= kMaxRetryAfter.count() / 1000) {
+      return kMaxRetryAfter;  // digits too many for an int64_t are a long wait too
+    }
     return milliseconds(seconds * 1000);
+  }
+  // RFC 9110's other form: an HTTP-date (IMF-fixdate), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+  absl::Time when;
+  if (!retry_after.empty() && absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", retry_after,
+                                              absl::UTCTimeZone(), &when, nullptr)) {
+    const absl::Duration wait = absl::Ceil(when - absl::Now(), absl::Milliseconds(1));
+    if (wait <= absl::ZeroDuration()) {
+      return milliseconds(0);
+    }
+    return std::min(kMaxRetryAfter, absl::ToChronoMilliseconds(wait));
   }
   return milliseconds(0);
 }

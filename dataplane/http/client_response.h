@@ -23,7 +23,11 @@ namespace beast = boost::beast;
 // Connection-specific headers: never forwarded (and forbidden in HTTP/2).
 bool IsHopByHop(beast::http::field name);
 bool IsRetryableStatus(unsigned status);
-// retry-after-ms, else retry-after in seconds (Azure sends both on 429); empty when absent.
+// A backend's wait longer than this is not believed: a cooling-down backend comes back to be
+// tried (and can answer 429 again) instead of leaving the fleet for days on one header.
+inline constexpr std::chrono::milliseconds kMaxRetryAfter = std::chrono::minutes(10);
+// retry-after-ms, else retry-after in seconds or as an HTTP-date (Azure sends both numbers on
+// 429); zero when absent or unreadable, at most kMaxRetryAfter.
 std::chrono::milliseconds RetryAfter(absl::string_view retry_after_ms,
                                      absl::string_view retry_after);
 bool IsEventStreamType(absl::string_view content_type);

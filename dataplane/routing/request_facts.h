@@ -18,10 +18,21 @@ struct RequestFacts {
   int64_t prompt_tokens_estimate = 0;
   int64_t max_output_tokens = 0;  // max_tokens / max_completion_tokens / max_output_tokens
   int64_t choices = 1;            // max(n, best_of)
-  // What Azure charges against TPM before answering: prompt + max output, per choice.
+  // Above any per-minute limit, yet a sum of millions of them still fits in an int64_t.
+  static constexpr int64_t kMaxEstimate = int64_t{1'000'000'000'000};
+  // What Azure charges against TPM before answering: prompt + max output, per choice. A
+  // client's huge max_tokens or n saturates at kMaxEstimate instead of overflowing (an
+  // overflowed cost once wrapped to nothing charged).
   int64_t EstimatedTokens(int64_t default_max_output) const {
     const int64_t output = max_output_tokens > 0 ? max_output_tokens : default_max_output;
-    return prompt_tokens_estimate + output * choices;
+    int64_t per_choices = 0;
+    int64_t total = 0;
+    if (__builtin_mul_overflow(output, choices, &per_choices) ||
+        __builtin_add_overflow(prompt_tokens_estimate, per_choices, &total) ||
+        total > kMaxEstimate) {
+      return kMaxEstimate;
+    }
+    return total;
   }
 };
 

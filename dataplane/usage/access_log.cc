@@ -21,8 +21,16 @@ namespace {
 
 constexpr absl::Duration kFlushInterval = absl::Milliseconds(100);
 
-// Names are validated identifiers and need no escaping; error texts may quote input.
+// Names are validated identifiers and need no escaping; error texts may quote input. Cut to
+// AccessLog::kMaxField bytes, at a UTF-8 character boundary.
 void AppendJsonString(std::string& out, absl::string_view text) {
+  if (text.size() > AccessLog::kMaxField) {
+    std::size_t cut = AccessLog::kMaxField;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+    text = text.substr(0, cut);
+  }
   for (const char c : text) {
     if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
       out += boost::json::serialize(boost::json::string_view(text.data(), text.size()));
@@ -69,22 +77,24 @@ bool WriteAll(int fd, absl::string_view data) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(const std::string& destination) {
+absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(const std::string& destination,
+                                                           std::size_t max_buffered) {
   if (destination == "off") {
-    return std::unique_ptr<AccessLog>(new AccessLog(-1, false));
+    return std::unique_ptr<AccessLog>(new AccessLog(-1, false, max_buffered));
   }
   if (destination == "-") {
-    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false));
+    return std::unique_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, max_buffered));
   }
   const int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot open access log ", destination, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<AccessLog>(new AccessLog(fd, true));
+  return std::unique_ptr<AccessLog>(new AccessLog(fd, true, max_buffered));
 }
 
-AccessLog::AccessLog(int fd, bool owns_fd) : id_(NextId()), fd_(fd), owns_fd_(owns_fd) {
+AccessLog::AccessLog(int fd, bool owns_fd, std::size_t max_buffered)
+    : id_(NextId()), fd_(fd), owns_fd_(owns_fd), max_buffered_(max_buffered) {
   if (fd_ >= 0) {
     writer_ = std::thread([this] { FlushLoop(); });
   }
@@ -124,6 +134,10 @@ void AccessLog::Write(const AccessRecord& r) {
   const int64_t latency_us = std::llround(r.latency_ms * 1000);
   absl::MutexLock lock(&buffer.mu);
   std::string& out = buffer.lines;
+  if (out.size() >= max_buffered_) {
+    ++buffer.dropped;
+    return;
+  }
   out += R"({"ts":)";
   AppendTimestamp(out);
   out += R"(,"method":)";
@@ -175,9 +189,16 @@ void AccessLog::Flush() {
   }
   for (ThreadBuffer* buffer : buffers) {
     writing_.clear();
+    uint64_t dropped = 0;
     {
       absl::MutexLock lock(&buffer->mu);
       writing_.swap(buffer->lines);
+      std::swap(dropped, buffer->dropped);
+    }
+    if (dropped > 0) {
+      writing_ += R"({"ts":)";
+      AppendTimestamp(writing_);
+      absl::StrAppend(&writing_, R"(,"dropped_lines":)", dropped, "}\n");
     }
     // A full disk loses lines rather than stalling requests; there is nowhere to report it.
     WriteAll(fd_, writing_);

@@ -36,8 +36,15 @@ struct AccessRecord {
 
 class AccessLog {
  public:
+  // A thread's lines waiting for the writer beyond this are dropped (and counted in a line
+  // of their own): a stalled disk must not grow the agent without bound.
+  static constexpr std::size_t kDefaultMaxBuffered = 8 * 1024 * 1024;
+  // Each text field of a line is cut to this many bytes: routes and errors can quote input.
+  static constexpr std::size_t kMaxField = 1024;
+
   // `destination`: a file path (appended to), "-" for stdout, or "off".
-  static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const std::string& destination);
+  static absl::StatusOr<std::unique_ptr<AccessLog>> Open(
+      const std::string& destination, std::size_t max_buffered = kDefaultMaxBuffered);
   // Writes out every line written before it.
   ~AccessLog();
 
@@ -47,9 +54,10 @@ class AccessLog {
   struct ThreadBuffer {
     absl::Mutex mu;
     std::string lines ABSL_GUARDED_BY(mu);
+    uint64_t dropped ABSL_GUARDED_BY(mu) = 0;  // lines refused since the last flush
   };
 
-  AccessLog(int fd, bool owns_fd);
+  AccessLog(int fd, bool owns_fd, std::size_t max_buffered);
   ThreadBuffer& LocalBuffer();
   void FlushLoop();
   void Flush();
@@ -57,6 +65,7 @@ class AccessLog {
   const uint64_t id_;
   const int fd_;  // -1 when off
   const bool owns_fd_;
+  const std::size_t max_buffered_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<ThreadBuffer>> buffers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

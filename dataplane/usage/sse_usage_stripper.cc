@@ -12,6 +12,9 @@ namespace spillway {
 namespace {
 
 constexpr absl::string_view kWhitespace = " \t\r\n";
+// The most of one event held back. The events the agent edits are a few hundred bytes; a
+// longer one passes as it came, so a backend that never ends an event costs a bounded buffer.
+constexpr std::size_t kMaxHeldEvent = 64 * 1024;
 
 // Skips a JSON string starting at json[i] == '"'; returns the index after its closing quote.
 std::size_t SkipString(absl::string_view json, std::size_t i) {
@@ -228,7 +231,8 @@ absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end) {
       i = 1;  // the LF of a CRLF
     }
     if (was_blank) {
-      finish_event(i, true);
+      finish_event(i, !oversized_);
+      oversized_ = false;
     }
   }
   while (i < n) {
@@ -257,16 +261,20 @@ absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end) {
       }
     }
     if (blank) {
-      finish_event(i, true);
+      finish_event(i, !oversized_);
+      oversized_ = false;
     }
   }
   if (end) {
     if (start < n || !event_.empty()) {
       // A blank line cut by the end of the stream ends the event; an unfinished event is
       // forwarded as it came.
-      finish_event(n, blank_cr_);
+      finish_event(n, blank_cr_ && !oversized_);
     }
-    cr_pending_ = blank_cr_ = false;
+    cr_pending_ = blank_cr_ = oversized_ = false;
+  } else if (start < n && (oversized_ || event_.size() + (n - start) > kMaxHeldEvent)) {
+    finish_event(n, false);  // too long to be edited: what came of it goes out now
+    oversized_ = true;
   } else if (start < n) {
     event_.append(data + start, n - start);  // held back; the output stays a prefix
   }

@@ -34,6 +34,7 @@ class SseUsageStripper {
   bool line_empty_ = true;   // nothing but the terminator so far on the current line
   bool cr_pending_ = false;  // the previous byte was CR: an LF now belongs to it
   bool blank_cr_ = false;    // ... and that CR ended a blank line (the event is over)
+  bool oversized_ = false;   // the current event outgrew the hold-back cap: it passes as is
   int stripped_events_ = 0;
 };
 

@@ -88,3 +88,29 @@ TEST(RequestFacts, BadBodiesAreRejectedWithTheReason) {
 
 }  // namespace
 }  // namespace spillway
+
+namespace spillway {
+namespace {
+
+// max_tokens × n used to overflow and wrap, so a request asking for the most was charged
+// nothing (issue 15, item 7).
+TEST(RequestFacts, HugeMaxTokensAndChoicesSaturateInsteadOfOverflowing) {
+  for (const char* body :
+       {R"({"prompt":"x","max_tokens":9223372036854775807,"n":9223372036854775807})",
+        R"({"prompt":"x","max_tokens":18446744073709551615,"best_of":4})",
+        R"({"prompt":"x","max_tokens":4611686018427387904,"n":2})",
+        R"({"prompt":"x","max_completion_tokens":1000000000000,"n":128})"}) {
+    absl::StatusOr<RequestFacts> facts = ReadRequestFacts(body);
+    ASSERT_TRUE(facts.ok()) << body;
+    EXPECT_EQ(facts->EstimatedTokens(1024), RequestFacts::kMaxEstimate) << body;
+  }
+  // Negative counts are no discount: they take the defaults.
+  absl::StatusOr<RequestFacts> negative =
+      ReadRequestFacts(R"({"prompt":"abcd","max_tokens":-5,"n":-3})");
+  ASSERT_TRUE(negative.ok());
+  EXPECT_EQ(negative->EstimatedTokens(100), negative->prompt_tokens_estimate + 100);
+  EXPECT_GT(negative->prompt_tokens_estimate, 0);
+}
+
+}  // namespace
+}  // namespace spillway

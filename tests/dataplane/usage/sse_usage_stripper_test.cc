@@ -94,6 +94,32 @@ TEST(SseUsageStripper, HoldsBackAtMostTheCurrentEvent) {
             absl::StrCat(delta, kFinish));
 }
 
+// A backend that never ends an event must not grow the held-back buffer without bound: past
+// the cap what came goes out as it came, and the rest of that event follows unheld; the next
+// event is read normally again (issue 15, item 7).
+TEST(SseUsageStripper, AnEndlessEventIsForwardedInsteadOfHeld) {
+  SseUsageStripper stripper;
+  const std::string piece(4096, 'x');
+  std::string out;
+  std::size_t fed = 0;
+  bool passed_before_cap = false;
+  for (int i = 0; i < 64; ++i) {  // 256 KiB of one event's data line
+    const std::string part = i == 0 ? absl::StrCat("data: ", piece) : piece;
+    const absl::string_view relayed = stripper.Filter(part, false);
+    out.append(relayed.data(), relayed.size());
+    fed += part.size();
+    passed_before_cap |= fed <= 64 * 1024 && !relayed.empty();
+  }
+  EXPECT_FALSE(passed_before_cap) << "held back while under the cap";
+  EXPECT_GE(out.size(), fed - 64 * 1024) << "held back past the cap";
+  // The event ends; the usage-only event after it is still recognised and removed.
+  const std::string tail = absl::StrCat("\n\n", kUsage, kDone);
+  const absl::string_view relayed = stripper.Filter(tail, true);
+  out.append(relayed.data(), relayed.size());
+  EXPECT_EQ(out, absl::StrCat("data: ", std::string(64 * 4096, 'x'), "\n\n", kDone));
+  EXPECT_EQ(stripper.stripped_events(), 1);
+}
+
 TEST(SseUsageStripper, UnchangedEventsAreForwardedWithoutCopying) {
   SseUsageStripper stripper;
   const std::string reads = absl::StrCat(kFilter, kDelta);
