@@ -41,7 +41,7 @@ class MetricsShard {
  private:
   friend class AgentMetrics;
   std::mutex mu_;
-  absl::flat_hash_map<std::string, RouteCounters> routes_;  // guarded by mu_
+  absl::flat_hash_map<std::string, RouteCounters> routes_ ABSL_GUARDED_BY(mu_);
 };
 
 class AgentMetrics {

@@ -2,18 +2,13 @@
 // Azure's error shape, with x-should-retry: false where retrying cannot help.
 #include "dataplane/server/request_handler.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "dataplane/routing/api_path.h"
-#include "dataplane/auth/entra_token_source.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
-#include "dataplane/tenants/quota_claim.h"
 
 namespace spillway {
 namespace {
@@ -47,123 +42,128 @@ bool IsJsonBody(const http::request<http::string_body>& request) {
   return false;
 }
 
-const char* HealthName(v1::HealthState state) {
-  switch (state) {
-    case v1::HEALTH_STATE_HEALTHY:
-      return "healthy";
-    case v1::HEALTH_STATE_THROTTLED:
-      return "throttled";
-    case v1::HEALTH_STATE_UNHEALTHY:
-      return "open";
-    case v1::HEALTH_STATE_HALF_OPEN:
-      return "half-open";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace
 
 asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
                                              const http::request<http::string_body>& request) {
   const SteadyTime start = SteadyClock::now();
-  const bool keep_alive = request.keep_alive() && !context_.draining.load();
   // A copy, not a reference into the per-thread cache: a table published while this request
   // is suspended must not free the routes and backends it is using.
   const RoutingSnapshotPtr snapshot = snapshot_.Get();
   const ApiPath path = ClassifyTarget(View(request.target()));
+  if (OpsEndpoints::Serves(path.surface)) {
+    auto response = ops_.Answer(request, path.surface, snapshot.get());
+    const bool written =
+        co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
+    co_return written&& request.keep_alive();
+  }
+
+  const bool keep_alive = request.keep_alive() && !context_.draining.load();
   AccessRecord record;
   record.method = View(request.method_string());
-
-  // Bodies are named locals: GCC 12 destroys some temporaries twice inside co_await
-  // expressions (conditional operands especially).
-  switch (path.surface) {
-    case ApiSurface::kHealthz: {
-      std::string body = "ok\n";
-      co_return co_await ServeLocal(client, request, 200, std::move(body), "text/plain");
-    }
-    case ApiSurface::kReadyz: {
-      std::string why;
-      const bool ready = Ready(snapshot.get(), &why);
-      std::string body = ready ? std::string("ready\n") : why + "\n";
-      co_return co_await ServeLocal(client, request, ready ? 200 : 503, std::move(body),
-                                    "text/plain");
-    }
-    case ApiSurface::kStatus: {
-      std::string body = StatusJson(snapshot.get());
-      co_return co_await ServeLocal(client, request, 200, std::move(body), "application/json");
-    }
-    case ApiSurface::kMetrics: {
-      if (context_.metrics == nullptr) {
-        std::string body = "metrics are off\n";
-        co_return co_await ServeLocal(client, request, 404, std::move(body), "text/plain");
-      }
-      std::string body = context_.metrics->Render(
-          {{"spillway_requests_in_flight",
-            static_cast<double>(context_.requests_in_flight.load(std::memory_order_relaxed))},
-           {"spillway_routing_table_version",
-            snapshot == nullptr ? 0.0 : static_cast<double>(snapshot->table().version())}});
-      co_return co_await ServeLocal(client, request, 200, std::move(body),
-                                    "text/plain; version=0.0.4");
-    }
-    default:
-      break;
+  ProxyRequest proxy_request;
+  QuotaClaim quota;
+  std::optional<ErrorReply> refusal =
+      Admit(request, path, snapshot.get(), keep_alive, record, proxy_request, quota);
+  if (refusal.has_value()) {
+    co_return co_await Reply(client, *std::move(refusal), keep_alive, record, start);
   }
 
-  std::optional<ErrorReply> early;
-  if (path.surface == ApiSurface::kUnknownOpenAi) {
-    early = ErrorReply{404, "404",
-                       absl::StrCat("Path '", View(request.target()).substr(0, 200),
-                                    "' is not served by this gateway: use "
-                                    "/openai/deployments/{route}/... or /openai/v1/...")};
-  } else if (path.surface == ApiSurface::kNotFound) {
-    early = ErrorReply{404, "404", "Resource not found"};
-  } else if (snapshot == nullptr) {
-    early = ErrorReply{503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true};
-  }
-  if (early.has_value()) {
-    co_return co_await Reply(client, *std::move(early), keep_alive, record, start);
-  }
+  context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+  ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
+  context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
+  Record(outcome, start, record);
+  co_return outcome.keep_alive;
+}
 
+std::optional<ErrorReply> RequestHandler::Admit(const http::request<http::string_body>& request,
+                                                const ApiPath& path,
+                                                const RoutingSnapshot* snapshot, bool keep_alive,
+                                                AccessRecord& record, ProxyRequest& proxy_request,
+                                                QuotaClaim& quota) {
+  if (std::optional<ErrorReply> refusal = CheckPath(request, path, snapshot)) {
+    return refusal;
+  }
   const SnapshotTenant* tenant = nullptr;
-  if (!snapshot->open_access()) {
-    const absl::string_view key = ClientKey(request);
-    tenant = key.empty() ? nullptr : snapshot->FindTenantByKey(key);
-    if (tenant == nullptr) {
-      ErrorReply error{401, "401",
-                       key.empty()
-                           ? "Access denied: no api-key header or Authorization: Bearer key was "
-                             "given."
-                           : "Access denied due to invalid subscription key or wrong API endpoint. "
-                             "Make sure to provide a valid key for an active subscription."};
-      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
-    }
-    record.tenant = tenant->name;
+  if (std::optional<ErrorReply> refusal = Authenticate(request, *snapshot, tenant, record)) {
+    return refusal;
   }
   record.metered = true;  // the client is known: from here on every answer is charged
-
-  ProxyRequest proxy_request;
   proxy_request.client_request = &request;
-  proxy_request.snapshot = snapshot.get();
+  proxy_request.snapshot = snapshot;
   proxy_request.client_keep_alive = keep_alive;
+  if (std::optional<ErrorReply> refusal =
+          Route(request, path, *snapshot, tenant, record, proxy_request)) {
+    return refusal;
+  }
+  if (tenant == nullptr) {
+    return std::nullopt;
+  }
+  return ClaimQuota(request, *tenant, proxy_request, quota);
+}
+
+std::optional<ErrorReply> RequestHandler::CheckPath(const http::request<http::string_body>& request,
+                                                    const ApiPath& path,
+                                                    const RoutingSnapshot* snapshot) const {
+  if (path.surface == ApiSurface::kUnknownOpenAi) {
+    return ErrorReply{404, "404",
+                      absl::StrCat("Path '", View(request.target()).substr(0, 200),
+                                   "' is not served by this gateway: use "
+                                   "/openai/deployments/{route}/... or /openai/v1/...")};
+  }
+  if (path.surface == ApiSurface::kNotFound) {
+    return ErrorReply{404, "404", "Resource not found"};
+  }
+  if (snapshot == nullptr) {
+    return ErrorReply{503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true};
+  }
+  return std::nullopt;
+}
+
+std::optional<ErrorReply> RequestHandler::Authenticate(
+    const http::request<http::string_body>& request, const RoutingSnapshot& snapshot,
+    const SnapshotTenant*& tenant, AccessRecord& record) const {
+  if (snapshot.open_access()) {
+    return std::nullopt;
+  }
+  const absl::string_view key = ClientKey(request);
+  tenant = key.empty() ? nullptr : snapshot.FindTenantByKey(key);
+  if (tenant == nullptr) {
+    return ErrorReply{401, "401",
+                      key.empty()
+                          ? "Access denied: no api-key header or Authorization: Bearer key was "
+                            "given."
+                          : "Access denied due to invalid subscription key or wrong API endpoint. "
+                            "Make sure to provide a valid key for an active subscription."};
+  }
+  record.tenant = tenant->name;
+  return std::nullopt;
+}
+
+std::optional<ErrorReply> RequestHandler::Route(const http::request<http::string_body>& request,
+                                                const ApiPath& path,
+                                                const RoutingSnapshot& snapshot,
+                                                const SnapshotTenant* tenant, AccessRecord& record,
+                                                ProxyRequest& proxy_request) const {
   proxy_request.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_STANDARD;
   if (!request.body().empty() && IsJsonBody(request)) {
     absl::StatusOr<RequestFacts> facts = ReadRequestFacts(request.body());
     if (!facts.ok()) {
-      ErrorReply error{400, "BadRequest", std::string(facts.status().message())};
-      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
+      return ErrorReply{400, "BadRequest", std::string(facts.status().message())};
     }
     proxy_request.facts = *std::move(facts);
   }
   record.stream = proxy_request.facts.stream;
 
-  std::string route_name;
+  // A view into the body's facts or the path, both in Handle's frame: the record outlives
+  // this function.
+  absl::string_view route_name;
   if (path.surface == ApiSurface::kV1) {
     if (proxy_request.facts.model.empty()) {
-      ErrorReply error{400, "BadRequest",
-                       absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
-                                    " must name the route in the body's \"model\" field")};
-      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
+      return ErrorReply{400, "BadRequest",
+                        absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
+                                     " must name the route in the body's \"model\" field")};
     }
     route_name = proxy_request.facts.model;
     proxy_request.v1_surface = true;
@@ -173,63 +173,46 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   }
   record.route = route_name;
 
-  proxy_request.route = snapshot->FindRoute(route_name);
+  proxy_request.route = snapshot.FindRoute(route_name);
   if (proxy_request.route == nullptr && tenant != nullptr) {
-    const auto& foreign = snapshot->table().foreign_routes();
-    if (auto it = foreign.find(route_name); it != foreign.end()) {
-      ErrorReply error{403, "403",
-                       absl::StrCat("Route '", route_name, "' is served only in stamp '",
-                                    it->second, "'; tenant '", tenant->name,
-                                    "' belongs to another stamp and cannot use it.")};
-      co_return co_await Reply(client, std::move(error), keep_alive, record, start);
+    const auto& foreign = snapshot.table().foreign_routes();
+    // (A copy: this protobuf's map finds by its own key type only. Only unknown routes get here.)
+    if (auto it = foreign.find(std::string(route_name)); it != foreign.end()) {
+      return ErrorReply{403, "403",
+                        absl::StrCat("Route '", route_name, "' is served only in stamp '",
+                                     it->second, "'; tenant '", tenant->name,
+                                     "' belongs to another stamp and cannot use it.")};
     }
   }
   if (proxy_request.route == nullptr) {
-    ErrorReply error{
+    return ErrorReply{
         404, "DeploymentNotFound",
         absl::StrCat("The route '", route_name.substr(0, 200),
                      "' does not exist in this gateway's region '", context_.region, "'.")};
-    co_return co_await Reply(client, std::move(error), keep_alive, record, start);
   }
   if (tenant != nullptr && !tenant->routes.contains(route_name)) {
-    ErrorReply error{403, "403",
-                     absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '",
-                                  route_name, "'.")};
-    co_return co_await Reply(client, std::move(error), keep_alive, record, start);
+    return ErrorReply{403, "403",
+                      absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '",
+                                   route_name, "'.")};
   }
+  return std::nullopt;
+}
 
-  // The tenant's TPM/RPM quota: charged up front, corrected once the response has ended.
-  QuotaClaim quota;
-  if (tenant != nullptr &&
-      (tenant->limits.tokens_per_minute() > 0 || tenant->limits.requests_per_minute() > 0)) {
-    quota = QuotaClaim(quotas_.Find(tenant->name), tenant->limits,
-                       QuotaCost(proxy_request.facts, View(request.target()),
-                                 context_.proxy.default_max_output_tokens),
-                       SteadyClock::now());
-    if (quota.refused()) {
-      ErrorReply refusal = quota.Refusal(tenant->name, tenant->limits, View(request.target()));
-      co_return co_await Reply(client, std::move(refusal), keep_alive, record, start);
-    }
-    proxy_request.rate_limit = quota.headers();
+std::optional<ErrorReply> RequestHandler::ClaimQuota(
+    const http::request<http::string_body>& request, const SnapshotTenant& tenant,
+    ProxyRequest& proxy_request, QuotaClaim& quota) {
+  if (tenant.limits.tokens_per_minute() <= 0 && tenant.limits.requests_per_minute() <= 0) {
+    return std::nullopt;
   }
-
-  context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
-  ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
-  context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
-  quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
-  record.status = outcome.status;
-  record.backend = outcome.backend_id;
-  record.attempts = outcome.attempts;
-  record.usage = outcome.usage;
-  record.error = outcome.error;
-  if (outcome.backend_config != nullptr) {
-    record.instance = outcome.backend_config->instance();
-    record.region = outcome.backend_config->region();
+  quota = QuotaClaim(quotas_.Find(tenant.name), tenant.limits,
+                     QuotaCost(proxy_request.facts, View(request.target()),
+                               context_.proxy.default_max_output_tokens),
+                     SteadyClock::now());
+  if (quota.refused()) {
+    return quota.Refusal(tenant.name, tenant.limits, View(request.target()));
   }
-  record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
-  context_.access_log->Write(record);
-  Meter(record);
-  co_return outcome.keep_alive;
+  proxy_request.rate_limit = quota.headers();
+  return std::nullopt;
 }
 
 asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, ErrorReply error,
@@ -246,6 +229,21 @@ asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, ErrorRepl
   co_return written&& keep_alive;
 }
 
+void RequestHandler::Record(const ProxyOutcome& outcome, SteadyTime start, AccessRecord& record) {
+  record.status = outcome.status;
+  record.backend = outcome.backend_id;
+  record.attempts = outcome.attempts;
+  record.usage = outcome.usage;
+  record.error = outcome.error;
+  if (outcome.backend_config != nullptr) {
+    record.instance = outcome.backend_config->instance();
+    record.region = outcome.backend_config->region();
+  }
+  record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+  context_.access_log->Write(record);
+  Meter(record);
+}
+
 void RequestHandler::Meter(const AccessRecord& record) {
   if (metrics_shard_ != nullptr) {
     metrics_shard_->Record(record);
@@ -255,85 +253,6 @@ void RequestHandler::Meter(const AccessRecord& record) {
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count());
   }
-}
-
-asio::awaitable<bool> RequestHandler::ServeLocal(beast::tcp_stream& client,
-                                                 const http::request<http::string_body>& request,
-                                                 unsigned status, std::string body,
-                                                 const char* content_type) {
-  http::response<http::string_body> response{static_cast<http::status>(status), 11};
-  response.set(http::field::content_type, content_type);
-  response.body() = std::move(body);
-  response.keep_alive(request.keep_alive());
-  response.prepare_payload();
-  const bool written =
-      co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
-  co_return written&& request.keep_alive();
-}
-
-bool RequestHandler::Ready(const RoutingSnapshot* snapshot, std::string* why) const {
-  if (snapshot == nullptr) {
-    *why = "no routing table";
-    return false;
-  }
-  const SteadyTime now = SteadyClock::now();
-  for (const v1::CompiledRoute& route : snapshot->table().routes()) {
-    bool live = false;
-    for (const v1::CompiledSplit& split : route.splits()) {
-      for (const v1::CompiledTier& tier : split.tiers()) {
-        for (const v1::TierMember& member : tier.members()) {
-          const SnapshotBackend& backend = snapshot->backends()[member.backend()];
-          live |= backend.unusable_reason.empty() && backend.state->breaker.AvailableAt() <= now;
-        }
-      }
-    }
-    if (!live) {
-      *why = absl::StrCat("route ", route.name(), " has no live backend");
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string RequestHandler::StatusJson(const RoutingSnapshot* snapshot) const {
-  boost::json::object status;
-  status["region"] = context_.region;
-  status["requests_in_flight"] = context_.requests_in_flight.load();
-  if (snapshot == nullptr) {
-    status["version"] = nullptr;
-    return boost::json::serialize(status);
-  }
-  status["version"] = snapshot->version();
-  const SteadyTime now = SteadyClock::now();
-  boost::json::array backends;
-  for (const SnapshotBackend& backend : snapshot->backends()) {
-    const CircuitBreaker& breaker = backend.state->breaker;
-    const auto wait =
-        std::chrono::duration_cast<std::chrono::milliseconds>(breaker.AvailableAt() - now);
-    backends.push_back(boost::json::object{
-        {"id", backend.config->id()},
-        {"endpoint", backend.config->endpoint()},
-        {"region", backend.config->region()},
-        {"state", backend.unusable_reason.empty() ? HealthName(breaker.State(now)) : "unusable"},
-        {"unusable_reason", backend.unusable_reason},
-        {"entra_token", backend.entra_token != nullptr
-                            ? boost::json::value(backend.entra_token->StatusJson(now))
-                            : boost::json::value(nullptr)},
-        {"available_in_ms", wait.count() > 0 ? wait.count() : 0},
-        {"consecutive_failures", breaker.consecutive_failures()},
-        {"in_flight", backend.state->in_flight.load()},
-        {"tokens_last_10s", backend.state->load.Sum(now)}});
-  }
-  status["backends"] = std::move(backends);
-  boost::json::array routes;
-  for (const v1::CompiledRoute& route : snapshot->table().routes()) {
-    routes.push_back(boost::json::string(route.name()));
-  }
-  status["routes"] = std::move(routes);
-  if (context_.tenant_limiter != nullptr) {
-    status["tenant_quotas"] = context_.tenant_limiter->Describe(now);
-  }
-  return boost::json::serialize(status);
 }
 
 }  // namespace spillway

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "dataplane/tenants/tenant_limiter.h"
 #include "spillway/v1/agent_sync.pb.h"
 
@@ -32,7 +33,7 @@ class DemandReporter {
   const std::function<void(v1::AgentMessage)> send_;
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "dataplane/usage/usage_meter.h"
 #include "dataplane/usage/usage_spool.h"
 #include "spillway/v1/agent_sync.pb.h"
@@ -54,10 +55,10 @@ class UsageShipper {
 
  private:
   void Run();
-  void SealLocked();
-  void PumpLocked();
-  void SendLocked(uint64_t sequence);
-  void ResendStaleLocked();
+  void SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendLocked(uint64_t sequence) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ResendStaleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const UsageShipperOptions options_;
   UsageMeter& meter_;
@@ -66,13 +67,14 @@ class UsageShipper {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  UsageSpool spool_;                           // guarded by mu_
-  std::vector<v1::UsageAggregate> unspooled_;  // guarded by mu_: sealed, spool write failed
-  bool connected_ = false;                     // guarded by mu_
-  uint64_t next_to_send_ = 0;                  // guarded by mu_: lowest not yet sent on this stream
-  std::map<uint64_t, std::chrono::steady_clock::time_point> in_flight_;  // guarded by mu_
-  uint64_t warned_at_bytes_ = 0;                                         // guarded by mu_
-  bool stopping_ = false;                                                // guarded by mu_
+  UsageSpool spool_ ABSL_GUARDED_BY(mu_);
+  // Sealed, but the spool write failed.
+  std::vector<v1::UsageAggregate> unspooled_ ABSL_GUARDED_BY(mu_);
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_to_send_ ABSL_GUARDED_BY(mu_) = 0;  // lowest not yet sent on this stream
+  std::map<uint64_t, std::chrono::steady_clock::time_point> in_flight_ ABSL_GUARDED_BY(mu_);
+  uint64_t warned_at_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -1,0 +1,56 @@
+// The operations endpoints, /healthz, /readyz, /status and /metrics: answered by the agent
+// itself from its routing table and counters, never forwarded.
+#pragma once
+
+#include <atomic>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <string>
+
+#include "dataplane/ops/agent_metrics.h"
+#include "dataplane/routing/api_path.h"
+#include "dataplane/routing/routing_snapshot.h"
+#include "dataplane/tenants/tenant_limiter.h"
+
+namespace spillway {
+
+namespace http = boost::beast::http;
+
+// One per I/O thread. What it reads is the server's shared state, which ops/ cannot include:
+// the server hands it the parts in.
+class OpsEndpoints {
+ public:
+  // `tenant_limiter` and `metrics` may be null (no quotas, metrics off); every argument
+  // outlives this.
+  OpsEndpoints(const std::string& region, const std::atomic<int64_t>& requests_in_flight,
+               const TenantLimiter* tenant_limiter, const AgentMetrics* metrics)
+      : region_(region),
+        requests_in_flight_(requests_in_flight),
+        tenant_limiter_(tenant_limiter),
+        metrics_(metrics) {}
+
+  static bool Serves(ApiSurface surface) {
+    return surface == ApiSurface::kHealthz || surface == ApiSurface::kReadyz ||
+           surface == ApiSurface::kStatus || surface == ApiSurface::kMetrics;
+  }
+
+  // The answer to `request` for the endpoint `surface` names (one Serves accepts), keep-alive
+  // as the client asked. `snapshot` is the table served now, null before the first.
+  http::response<http::string_body> Answer(const http::request<http::string_body>& request,
+                                           ApiSurface surface,
+                                           const RoutingSnapshot* snapshot) const;
+
+ private:
+  // Ready when every route has a backend that is usable and not blocked; else `why` says
+  // which is not.
+  bool Ready(const RoutingSnapshot* snapshot, std::string* why) const;
+  std::string StatusJson(const RoutingSnapshot* snapshot) const;
+
+  const std::string& region_;
+  const std::atomic<int64_t>& requests_in_flight_;
+  const TenantLimiter* tenant_limiter_;
+  const AgentMetrics* metrics_;
+};
+
+}  // namespace spillway
