@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -323,6 +324,76 @@ YAML::Node JsonToNode(const boost::json::value& value) {
   return YAML::Node();
 }
 
+// Whether a '[', '{' or quote after `previous` (the last non-blank character on its line,
+// '\n' when none) starts a flow collection or a quoted scalar rather than sits inside a plain
+// scalar such as `a[1]` or `don't`.
+bool StartsToken(char previous) {
+  return previous == '\n' || previous == ':' || previous == '-' || previous == '?' ||
+         previous == ',' || previous == '[' || previous == '{';
+}
+
+// Where the innermost '[' or '{' still open at byte `end` of `text` was opened, or nothing.
+// Enough of YAML's lexical rules to skip brackets in comments and quoted scalars.
+std::optional<YAML::Mark> UnclosedFlowOpener(absl::string_view text, std::size_t end) {
+  std::vector<YAML::Mark> open;
+  YAML::Mark here;
+  char quote = 0;
+  bool comment = false;
+  char previous = '\n';
+  for (std::size_t i = 0; i < std::min(end, text.size()); ++i, ++here.pos, ++here.column) {
+    const char c = text[i];
+    if (c == '\n') {
+      comment = false;
+      previous = '\n';
+      ++here.line;
+      here.column = -1;  // the loop's increment makes it 0
+      continue;
+    }
+    if (comment || c == ' ' || c == '\t') {
+      continue;
+    }
+    const char next = i + 1 < text.size() ? text[i + 1] : '\n';
+    if (quote != 0) {
+      if (c == quote && (quote == '"' || next != '\'')) {
+        quote = 0;
+      } else if (((quote == '"' && c == '\\') || (quote == '\'' && c == '\'')) && next != '\n') {
+        ++i, ++here.pos, ++here.column;  // an escape: \x in double quotes, '' in single
+      }
+    } else if (c == '#' && (i == 0 || absl::ascii_isspace(text[i - 1]))) {
+      comment = true;
+    } else if ((c == '"' || c == '\'') && StartsToken(previous)) {
+      quote = c;
+    } else if ((c == '[' || c == '{') && (StartsToken(previous) || !open.empty())) {
+      open.push_back(here);
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      open.pop_back();
+    }
+    previous = c;
+  }
+  if (open.empty()) {
+    return std::nullopt;
+  }
+  return open.back();
+}
+
+// yaml-cpp notices an unclosed '[' or '{' only where the next token does not fit, often lines
+// later; the error then points at the bracket and says where the parser noticed.
+absl::Status SyntaxError(absl::string_view text, absl::string_view source,
+                         const YAML::Exception& e) {
+  if (e.msg == YAML::ErrorMsg::END_OF_SEQ_FLOW || e.msg == YAML::ErrorMsg::END_OF_MAP_FLOW) {
+    if (std::optional<YAML::Mark> opener =
+            UnclosedFlowOpener(text, static_cast<std::size_t>(e.mark.pos));
+        opener.has_value() && opener->line != e.mark.line) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ":", opener->line + 1, ":", opener->column + 1, ": this '",
+                       text.substr(static_cast<std::size_t>(opener->pos), 1), "' is not closed (",
+                       e.msg, ", noticed at line ", e.mark.line + 1, ")"));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
+}
+
 }  // namespace
 
 absl::Status ParseYamlInto(absl::string_view text, absl::string_view source_name,
@@ -332,8 +403,7 @@ absl::Status ParseYamlInto(absl::string_view text, absl::string_view source_name
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": ", e.msg));
+    return SyntaxError(text, source_name, e);
   }
   YamlReader reader(source_name);
   try {

@@ -217,7 +217,7 @@ TEST_F(SpillwayctlE2eTest, AYamlSyntaxErrorIsALocalErrorNamingTheFileAndLine) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_THAT(result.out, IsEmpty());
   EXPECT_THAT(result.err, HasSubstr(absl::StrCat(file, ":")));
-  EXPECT_THAT(result.err, ContainsRegex(":[34]:[0-9]+: ")) << "the line of the broken flow map";
+  EXPECT_THAT(result.err, HasSubstr(":3:5: this '{' is not closed")) << "the broken flow map";
   EXPECT_EQ(CurrentVersion(), 1u);
 }
 
