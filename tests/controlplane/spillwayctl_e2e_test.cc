@@ -249,10 +249,10 @@ TEST_F(SpillwayctlE2eTest, GetListsPrintsJsonAndRoundTripsYaml) {
   const CtlResult yaml = Ctl({"get", "-o", "yaml"});
   EXPECT_EQ(yaml.exit_code, 0) << yaml.err;
   EXPECT_THAT(yaml.out, StartsWith("# topology version 1\n"));
-  for (const std::string& format : {"yaml", "json"}) {
+  for (const char* format : {"yaml", "json"}) {
     const CtlResult got = Ctl({"get", "-o", format});
     EXPECT_EQ(got.exit_code, 0) << got.err;
-    const std::string exported = Path("exported." + format);
+    const std::string exported = Path(absl::StrCat("exported.", format));
     EXPECT_THAT(got.out, HasSubstr("critical")) << format;
     EXPECT_THAT(got.out, Not(HasSubstr("PRIORITY_"))) << format;
     WriteTextFile(exported, got.out);
