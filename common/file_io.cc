@@ -34,6 +34,18 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return content.str();
 }
 
+absl::StatusOr<std::string> ReadPemFile(absl::string_view what, const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", pem.status().message()));
+  }
+  // An empty file would only surface later as an opaque TLS handshake failure.
+  if (pem->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", path, " is empty"));
+  }
+  return pem;
+}
+
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view content) {
   const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

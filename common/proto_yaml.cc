@@ -2,19 +2,21 @@
 // is why it is used instead of a YAML->JSON->proto detour that would lose them).
 #include "common/proto_yaml.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <set>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/proto_json.h"
 #include "spillway/v1/options.pb.h"
 
 namespace spillway {
@@ -37,8 +39,9 @@ class YamlReader {
       return absl::OkStatus();  // `auth:` with nothing after it: an empty message
     }
     if (!node.IsMap()) {
-      return Error(node, path, absl::StrCat("expected a mapping of ", descriptor->name(),
-                                            " fields, found ", KindName(node)));
+      return Error(node, path,
+                   absl::StrCat("expected a mapping of ", descriptor->name(), " fields, found ",
+                                KindName(node)));
     }
     std::set<int> seen_fields;
     for (const auto& entry : node) {
@@ -288,66 +291,107 @@ class YamlReader {
   std::string source_;
 };
 
-YAML::Node ValueToYaml(const Message& message, const FieldDescriptor* field, int index);
-
-YAML::Node MessageToNode(const Message& message) {
-  YAML::Node node(YAML::NodeType::Map);
-  const Reflection* reflection = message.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const FieldDescriptor* field : fields) {
-    if (field->is_repeated()) {
-      YAML::Node list(YAML::NodeType::Sequence);
-      for (int i = 0; i < reflection->FieldSize(message, field); ++i) {
-        list.push_back(ValueToYaml(message, field, i));
+// The YAML twin of a JSON value: proto_json.cc already walked the message.
+YAML::Node JsonToNode(const boost::json::value& value) {
+  switch (value.kind()) {
+    case boost::json::kind::object: {
+      YAML::Node node(YAML::NodeType::Map);
+      for (const auto& [key, member] : value.get_object()) {
+        node[std::string(key)] = JsonToNode(member);
       }
-      node[field->name()] = list;
-    } else {
-      node[field->name()] = ValueToYaml(message, field, -1);
+      return node;
     }
-  }
-  return node;
-}
-
-YAML::Node ValueToYaml(const Message& message, const FieldDescriptor* field, int index) {
-  const Reflection* r = message.GetReflection();
-  const bool rep = index >= 0;
-  switch (field->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      return MessageToNode(rep ? r->GetRepeatedMessage(message, field, index)
-                               : r->GetMessage(message, field));
-    case FieldDescriptor::CPPTYPE_STRING:
-      return YAML::Node(rep ? r->GetRepeatedString(message, field, index)
-                            : r->GetString(message, field));
-    case FieldDescriptor::CPPTYPE_BOOL:
-      return YAML::Node(rep ? r->GetRepeatedBool(message, field, index)
-                            : r->GetBool(message, field));
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      const EnumValueDescriptor* value =
-          rep ? r->GetRepeatedEnum(message, field, index) : r->GetEnum(message, field);
-      const std::string& yaml_name = value->options().GetExtension(v1::yaml_name);
-      return YAML::Node(yaml_name.empty() ? value->name() : yaml_name);
+    case boost::json::kind::array: {
+      YAML::Node node(YAML::NodeType::Sequence);
+      for (const boost::json::value& element : value.get_array()) {
+        node.push_back(JsonToNode(element));
+      }
+      return node;
     }
-    case FieldDescriptor::CPPTYPE_INT32:
-      return YAML::Node(rep ? r->GetRepeatedInt32(message, field, index)
-                            : r->GetInt32(message, field));
-    case FieldDescriptor::CPPTYPE_INT64:
-      return YAML::Node(rep ? r->GetRepeatedInt64(message, field, index)
-                            : r->GetInt64(message, field));
-    case FieldDescriptor::CPPTYPE_UINT32:
-      return YAML::Node(rep ? r->GetRepeatedUInt32(message, field, index)
-                            : r->GetUInt32(message, field));
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return YAML::Node(rep ? r->GetRepeatedUInt64(message, field, index)
-                            : r->GetUInt64(message, field));
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return YAML::Node(rep ? r->GetRepeatedDouble(message, field, index)
-                            : r->GetDouble(message, field));
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      return YAML::Node(rep ? r->GetRepeatedFloat(message, field, index)
-                            : r->GetFloat(message, field));
+    case boost::json::kind::string:
+      return YAML::Node(std::string(value.get_string()));
+    case boost::json::kind::bool_:
+      return YAML::Node(value.get_bool());
+    case boost::json::kind::int64:
+      return YAML::Node(value.get_int64());
+    case boost::json::kind::uint64:
+      return YAML::Node(value.get_uint64());
+    case boost::json::kind::double_:
+      return YAML::Node(value.get_double());
+    case boost::json::kind::null:
+      break;
   }
   return YAML::Node();
+}
+
+// Whether a '[', '{' or quote after `previous` (the last non-blank character on its line,
+// '\n' when none) starts a flow collection or a quoted scalar rather than sits inside a plain
+// scalar such as `a[1]` or `don't`.
+bool StartsToken(char previous) {
+  return previous == '\n' || previous == ':' || previous == '-' || previous == '?' ||
+         previous == ',' || previous == '[' || previous == '{';
+}
+
+// Where the innermost '[' or '{' still open at byte `end` of `text` was opened, or nothing.
+// Enough of YAML's lexical rules to skip brackets in comments and quoted scalars.
+std::optional<YAML::Mark> UnclosedFlowOpener(absl::string_view text, std::size_t end) {
+  std::vector<YAML::Mark> open;
+  YAML::Mark here;
+  char quote = 0;
+  bool comment = false;
+  char previous = '\n';
+  for (std::size_t i = 0; i < std::min(end, text.size()); ++i, ++here.pos, ++here.column) {
+    const char c = text[i];
+    if (c == '\n') {
+      comment = false;
+      previous = '\n';
+      ++here.line;
+      here.column = -1;  // the loop's increment makes it 0
+      continue;
+    }
+    if (comment || c == ' ' || c == '\t') {
+      continue;
+    }
+    const char next = i + 1 < text.size() ? text[i + 1] : '\n';
+    if (quote != 0) {
+      if (c == quote && (quote == '"' || next != '\'')) {
+        quote = 0;
+      } else if (((quote == '"' && c == '\\') || (quote == '\'' && c == '\'')) && next != '\n') {
+        ++i, ++here.pos, ++here.column;  // an escape: \x in double quotes, '' in single
+      }
+    } else if (c == '#' && (i == 0 || absl::ascii_isspace(text[i - 1]))) {
+      comment = true;
+    } else if ((c == '"' || c == '\'') && StartsToken(previous)) {
+      quote = c;
+    } else if ((c == '[' || c == '{') && (StartsToken(previous) || !open.empty())) {
+      open.push_back(here);
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      open.pop_back();
+    }
+    previous = c;
+  }
+  if (open.empty()) {
+    return std::nullopt;
+  }
+  return open.back();
+}
+
+// yaml-cpp notices an unclosed '[' or '{' only where the next token does not fit, often lines
+// later; the error then points at the bracket and says where the parser noticed.
+absl::Status SyntaxError(absl::string_view text, absl::string_view source,
+                         const YAML::Exception& e) {
+  if (e.msg == YAML::ErrorMsg::END_OF_SEQ_FLOW || e.msg == YAML::ErrorMsg::END_OF_MAP_FLOW) {
+    if (std::optional<YAML::Mark> opener =
+            UnclosedFlowOpener(text, static_cast<std::size_t>(e.mark.pos));
+        opener.has_value() && opener->line != e.mark.line) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ":", opener->line + 1, ":", opener->column + 1, ": this '",
+                       text.substr(static_cast<std::size_t>(opener->pos), 1), "' is not closed (",
+                       e.msg, ", noticed at line ", e.mark.line + 1, ")"));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
 }
 
 }  // namespace
@@ -359,21 +403,25 @@ absl::Status ParseYamlInto(absl::string_view text, absl::string_view source_name
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": ", e.msg));
+    return SyntaxError(text, source_name, e);
   }
   YamlReader reader(source_name);
   try {
     return reader.ReadMessage(root, "", message);
   } catch (const YAML::Exception& e) {  // e.g. a non-scalar key
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
   }
+}
+
+const std::string& EnumYamlName(const EnumValueDescriptor* value) {
+  const std::string& yaml_name = value->options().GetExtension(v1::yaml_name);
+  return yaml_name.empty() ? value->name() : yaml_name;
 }
 
 std::string MessageToYaml(const Message& message) {
   YAML::Emitter out;
-  out << MessageToNode(message);
+  out << JsonToNode(MessageToJsonValue(message));
   return std::string(out.c_str()) + "\n";
 }
 

@@ -2,12 +2,12 @@
 // definition of what operators may write. Errors name the file, line, column and field path.
 #pragma once
 
-#include <string>
-#include "absl/strings/string_view.h"
-
 #include <google/protobuf/message.h>
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace spillway {
 
@@ -21,5 +21,8 @@ absl::Status ParseYamlInto(absl::string_view text, absl::string_view source_name
 
 // The inverse: fields that are set, in schema order, enums in their YAML spelling.
 std::string MessageToYaml(const google::protobuf::Message& message);
+
+// How an enum value is written in YAML: its (spillway.v1.yaml_name), or its name without one.
+const std::string& EnumYamlName(const google::protobuf::EnumValueDescriptor* value);
 
 }  // namespace spillway

@@ -1,5 +1,6 @@
 // The topology rules the control plane enforces before storing and a standalone agent
-// before serving: one pass that indexes the entries, then one check per entry kind.
+// before serving: one pass that indexes the entries, then one check per entry kind. Rules
+// that need no other entry live in topology_entry_rules.cc.
 #include "common/topology_validate.h"
 
 #include <cstdint>
@@ -10,104 +11,19 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
+#include "common/topology_entry_rules.h"
 #include "common/topology_index.h"
 
 namespace spillway {
 namespace {
 
-constexpr std::size_t kMaxNameLength = 64;
-constexpr uint32_t kMaxCapacity = 100000;
+using topology_rules::NameProblem;
+
 constexpr uint32_t kMaxWeight = 1000;
 constexpr int kMaxTiers = 8;
-constexpr uint64_t kMaxTokensPerMinute = 10'000'000'000ull;
-constexpr uint64_t kMaxRequestsPerMinute = 100'000'000ull;
-
-// Why `name` is not a usable name, or nothing. Names end up in URLs, metric labels and log
-// lines, so they are kept to a small alphabet.
-std::optional<std::string> NameProblem(absl::string_view name) {
-  if (name.empty()) {
-    return "name is empty";
-  }
-  if (name.size() > kMaxNameLength) {
-    return absl::StrCat("name is longer than ", kMaxNameLength, " characters");
-  }
-  for (char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return absl::StrCat("name '", name, "' may only contain letters, digits, '-', '_' and '.'");
-    }
-  }
-  return std::nullopt;
-}
-
-// The agent splits endpoints into host and port and appends the API path itself
-// (dataplane/routing_snapshot.cc), so anything beyond scheme://host[:port][/] is refused.
-std::optional<std::string> EndpointProblem(absl::string_view url) {
-  absl::string_view rest = url;
-  if (!absl::ConsumePrefix(&rest, "https://") && !absl::ConsumePrefix(&rest, "http://")) {
-    return absl::StrCat("endpoint '", url, "' must start with http:// or https://");
-  }
-  absl::ConsumeSuffix(&rest, "/");
-  for (char c : rest) {
-    if (c == '/' || c == '?' || c == '#' || c == '@' || absl::ascii_isspace(c)) {
-      return absl::StrCat("endpoint '", url,
-                          "' must be scheme://host[:port], without path, query or credentials");
-    }
-  }
-  absl::string_view host = rest;
-  absl::string_view port;
-  bool has_port = false;
-  if (const std::size_t colon = rest.rfind(':'); colon != absl::string_view::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    has_port = true;
-  }
-  if (host.empty()) {
-    return absl::StrCat("endpoint '", url, "' has no host");
-  }
-  // Host names ('_' for container networks) and IPv4 addresses only: the agent does not
-  // parse bracketed IPv6 literals.
-  for (char c : host) {
-    if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_') {
-      return absl::StrCat("endpoint '", url, "' has a malformed host");
-    }
-  }
-  uint32_t port_number = 0;
-  if (has_port &&
-      (!absl::SimpleAtoi(port, &port_number) || port_number == 0 || port_number > 65535)) {
-    return absl::StrCat("endpoint '", url, "' has a bad port");
-  }
-  return std::nullopt;
-}
-
-bool IsEnvVarName(absl::string_view name) {
-  if (name.empty() || absl::ascii_isdigit(name.front())) {
-    return false;
-  }
-  for (char c : name) {
-    if (!absl::ascii_isalnum(c) && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool IsLowerHexSha256(absl::string_view hash) {
-  if (hash.size() != 64) {
-    return false;
-  }
-  for (char c : hash) {
-    if (!absl::ascii_isdigit(c) && !(c >= 'a' && c <= 'f')) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string DeploymentId(const v1::Deployment& deployment) {
   return absl::StrCat(deployment.instance(), "/", deployment.name());
@@ -134,36 +50,43 @@ class Validator {
 
   std::vector<ValidationProblem> Run() {
     BuildIndexes();
-    for (int i = 0; i < topology_.stamps_size(); ++i) {
-      CheckNamed("stamp", topology_.stamps(i).name(), i, stamps_, &topology_.stamps(i));
-    }
-    for (int i = 0; i < topology_.regions_size(); ++i) {
-      CheckRegion(topology_.regions(i), i);
-    }
-    for (int i = 0; i < topology_.subscriptions_size(); ++i) {
-      CheckNamed("subscription", topology_.subscriptions(i).name(), i, subscriptions_,
-                 &topology_.subscriptions(i));
-    }
-    for (int i = 0; i < topology_.instances_size(); ++i) {
-      CheckInstance(topology_.instances(i), i);
-    }
-    for (int i = 0; i < topology_.deployments_size(); ++i) {
-      CheckDeployment(topology_.deployments(i), i);
-    }
-    for (int i = 0; i < topology_.pools_size(); ++i) {
-      CheckPool(topology_.pools(i), i);
-    }
-    for (int i = 0; i < topology_.routes_size(); ++i) {
-      CheckRoute(topology_.routes(i), i);
-    }
-    for (int i = 0; i < topology_.tenants_size(); ++i) {
-      CheckTenant(topology_.tenants(i), i);
-    }
+    CheckEach(topology_.stamps(), [this](const v1::Stamp& stamp, int i) {
+      CheckNamed("stamp", stamp.name(), i, stamps_, &stamp);
+    });
+    CheckEach(topology_.regions(), [this](const v1::Region& r, int i) { CheckRegion(r, i); });
+    CheckEach(topology_.subscriptions(), [this](const v1::Subscription& subscription, int i) {
+      CheckNamed("subscription", subscription.name(), i, subscriptions_, &subscription);
+    });
+    CheckEach(topology_.instances(), [this](const v1::Instance& e, int i) { CheckInstance(e, i); });
+    CheckEach(topology_.deployments(),
+              [this](const v1::Deployment& e, int i) { CheckDeployment(e, i); });
+    CheckEach(topology_.pools(), [this](const v1::Pool& e, int i) { CheckPool(e, i); });
+    CheckEach(topology_.routes(), [this](const v1::Route& e, int i) { CheckRoute(e, i); });
+    CheckEach(topology_.tenants(), [this](const v1::Tenant& e, int i) { CheckTenant(e, i); });
     return std::move(problems_);
   }
 
  private:
   using RouteKey = std::pair<std::string, std::string>;  // stamp, name
+
+  // A deployment a route's tiers reach, and through which tier.
+  struct Reached {
+    const v1::Deployment* deployment;
+    std::string tier;
+  };
+
+  // What one failover list has seen so far, to report each mismatch once.
+  struct TierWalk {
+    std::optional<Reached> first;
+    absl::flat_hash_set<const v1::Deployment*> mismatch_reported;
+  };
+
+  template <typename T, typename Check>
+  static void CheckEach(const google::protobuf::RepeatedPtrField<T>& entries, Check check) {
+    for (int i = 0; i < entries.size(); ++i) {
+      check(entries.Get(i), i);
+    }
+  }
 
   // The first entry of a name wins; later ones are reported as duplicates by the checks.
   void BuildIndexes() {
@@ -184,6 +107,12 @@ class Validator {
 
   void Add(absl::string_view kind, absl::string_view name, std::string message) {
     problems_.push_back({std::string(kind), std::string(name), std::move(message)});
+  }
+
+  void AddAll(absl::string_view kind, absl::string_view name, std::vector<std::string> messages) {
+    for (std::string& message : messages) {
+      Add(kind, name, std::move(message));
+    }
   }
 
   // Name rules and uniqueness for entries identified by their name alone.
@@ -234,54 +163,10 @@ class Validator {
     CheckNamed("instance", instance.name(), index, instances_, &instance);
     Resolve("instance", display, "region", instance.region(), regions_);
     Resolve("instance", display, "subscription", instance.subscription(), subscriptions_);
-    if (std::optional<std::string> problem = EndpointProblem(instance.endpoint())) {
+    if (std::optional<std::string> problem = topology_rules::EndpointProblem(instance.endpoint())) {
       Add("instance", display, *std::move(problem));
     }
-    const v1::InstanceAuth& auth = instance.auth();
-    switch (auth.method_case()) {
-      case v1::InstanceAuth::METHOD_NOT_SET:
-        Add("instance", display,
-            "auth sets no method; give one of managed_identity, api_key_env, api_key_file, "
-            "client_credentials");
-        break;
-      case v1::InstanceAuth::kManagedIdentity:
-        if (!auth.managed_identity()) {
-          Add("instance", display, "auth.managed_identity must be true when given");
-        }
-        break;
-      case v1::InstanceAuth::kApiKeyEnv:
-        if (!IsEnvVarName(auth.api_key_env())) {
-          Add("instance", display,
-              absl::StrCat("auth.api_key_env '", auth.api_key_env(),
-                           "' is not an environment variable name"));
-        }
-        break;
-      case v1::InstanceAuth::kApiKeyFile:
-        if (auth.api_key_file().empty()) {
-          Add("instance", display, "auth.api_key_file is empty");
-        }
-        break;
-      case v1::InstanceAuth::kClientCredentials: {
-        const v1::ClientCredentials& cc = auth.client_credentials();
-        if (cc.tenant_id().empty()) {
-          Add("instance", display, "auth.client_credentials.tenant_id is not set");
-        }
-        if (cc.client_id().empty()) {
-          Add("instance", display, "auth.client_credentials.client_id is not set");
-        }
-        if (cc.client_secret_env().empty() == cc.client_secret_file().empty()) {
-          Add("instance", display,
-              "auth.client_credentials needs exactly one of client_secret_env and "
-              "client_secret_file");
-        }
-        break;
-      }
-    }
-    if (!auth.managed_identity_client_id().empty() &&
-        auth.method_case() != v1::InstanceAuth::kManagedIdentity) {
-      Add("instance", display,
-          "auth.managed_identity_client_id is only used with managed_identity");
-    }
+    AddAll("instance", display, topology_rules::AuthProblems(instance.auth()));
   }
 
   void CheckDeployment(const v1::Deployment& deployment, int index) {
@@ -294,22 +179,7 @@ class Validator {
     } else if (Find(deployments_, id) != &deployment) {
       Add("deployment", display, "is declared more than once on its instance");
     }
-    if (deployment.sku() == v1::SKU_UNSPECIFIED) {
-      Add("deployment", display, "sku is not set");
-    } else if (!v1::Sku_IsValid(deployment.sku())) {
-      Add("deployment", display,
-          absl::StrCat("sku ", static_cast<int>(deployment.sku()), " is not a known value"));
-    }
-    if (deployment.model().empty()) {
-      Add("deployment", display, "model is not set");
-    }
-    if (deployment.version().empty()) {
-      Add("deployment", display, "version is not set");
-    }
-    if (deployment.capacity() < 1 || deployment.capacity() > kMaxCapacity) {
-      Add("deployment", display,
-          absl::StrCat("capacity ", deployment.capacity(), " is outside 1..", kMaxCapacity));
-    }
+    AddAll("deployment", display, topology_rules::DeploymentFieldProblems(deployment));
   }
 
   void CheckPool(const v1::Pool& pool, int index) {
@@ -318,8 +188,15 @@ class Validator {
     if (pool.members_size() == 0) {
       Add("pool", display, "has no members");
     }
+    CheckPoolStamps(display, CheckPoolMembers(pool, display));
+    AddAll("pool", display, topology_rules::PriorityLimitsProblems(pool.priority_limits()));
+  }
+
+  // Member references, repeats and weights. Returns the first member of each stamp the
+  // members live in, in member order, to explain a pool that crosses stamps.
+  std::vector<std::pair<std::string, std::string>> CheckPoolMembers(const v1::Pool& pool,
+                                                                    absl::string_view display) {
     absl::flat_hash_set<std::string> seen;
-    // First member of each stamp, in member order, to explain a pool that crosses stamps.
     std::vector<std::pair<std::string, std::string>> stamps;
     for (const v1::PoolMember& member : pool.members()) {
       const v1::Deployment* deployment =
@@ -344,86 +221,83 @@ class Validator {
         }
       }
     }
-    if (stamps.size() > 1) {
-      std::vector<std::string> where;
-      for (const auto& [stamp, deployment] : stamps) {
-        where.push_back(absl::StrCat("'", deployment, "' is in stamp ", stamp));
-      }
-      Add("pool", display,
-          absl::StrCat("members span stamps (", absl::StrJoin(where, ", "),
-                       "); a pool must stay within one stamp"));
-    }
-    const v1::PriorityLimits& limits = pool.priority_limits();
-    if (limits.has_standard() && (limits.standard() < 1 || limits.standard() > 100)) {
-      Add("pool", display,
-          absl::StrCat("priority_limits.standard ", limits.standard(), " is outside 1..100"));
-    }
-    if (limits.has_batch() && (limits.batch() < 1 || limits.batch() > 100)) {
-      Add("pool", display,
-          absl::StrCat("priority_limits.batch ", limits.batch(), " is outside 1..100"));
-    }
-    if (limits.has_standard() && limits.has_batch() && limits.batch() > limits.standard()) {
-      Add("pool", display,
-          absl::StrCat("priority_limits.batch ", limits.batch(),
-                       " is above priority_limits.standard ", limits.standard(),
-                       "; batch traffic must be shed first"));
-    }
+    return stamps;
   }
 
-  struct Reached {
-    const v1::Deployment* deployment;
-    std::string tier;
-  };
+  // `stamps` holds (stamp, first member there) pairs.
+  void CheckPoolStamps(absl::string_view display,
+                       const std::vector<std::pair<std::string, std::string>>& stamps) {
+    if (stamps.size() <= 1) {
+      return;
+    }
+    std::vector<std::string> where;
+    for (const auto& [stamp, deployment] : stamps) {
+      where.push_back(absl::StrCat("'", deployment, "' is in stamp ", stamp));
+    }
+    Add("pool", display,
+        absl::StrCat("members span stamps (", absl::StrJoin(where, ", "),
+                     "); a pool must stay within one stamp"));
+  }
 
   // One failover list. `where` is empty for a plain route and "split <n>: " for a split.
   void CheckTierList(const v1::Route& route, absl::string_view display, absl::string_view prefix,
                      absl::string_view where,
                      const google::protobuf::RepeatedPtrField<std::string>& tiers,
                      absl::flat_hash_set<std::string>& stamp_reported) {
-    auto add = [&](absl::string_view message) {
-      Add("route", display, absl::StrCat(prefix, message));
-    };
     if (tiers.size() > kMaxTiers) {
-      add(absl::StrCat(where, "lists ", tiers.size(), " tiers; at most ", kMaxTiers,
+      Add("route", display,
+          absl::StrCat(prefix, where, "lists ", tiers.size(), " tiers; at most ", kMaxTiers,
                        " are allowed"));
     }
-    const bool stamp_known = Find(stamps_, route.stamp()) != nullptr;
     absl::flat_hash_set<std::string> seen;
-    std::optional<Reached> first;
-    absl::flat_hash_set<const v1::Deployment*> mismatch_reported;
+    TierWalk walk;
     for (const std::string& tier : tiers) {
       if (!seen.insert(tier).second) {
-        add(absl::StrCat(where, "lists pool '", tier, "' more than once"));
+        Add("route", display,
+            absl::StrCat(prefix, where, "lists pool '", tier, "' more than once"));
         continue;
       }
       const v1::Pool* pool = Find(pools_, tier);
       if (pool == nullptr) {
-        add(absl::StrCat(where, "pool '", tier, "' does not exist"));
+        Add("route", display, absl::StrCat(prefix, where, "pool '", tier, "' does not exist"));
         continue;
       }
-      for (const v1::PoolMember& member : pool->members()) {
-        const v1::Deployment* deployment = Find(deployments_, member.deployment());
-        if (deployment == nullptr) {
-          continue;  // reported on the pool
-        }
-        const std::string stamp = StampOf(*deployment);
-        if (stamp_known && !stamp.empty() && stamp != route.stamp() &&
-            stamp_reported.insert(absl::StrCat(tier, "|", member.deployment())).second) {
-          add(absl::StrCat("tier '", tier, "' reaches deployment '", member.deployment(),
-                           "' in stamp ", stamp));
-        }
-        if (!first.has_value()) {
-          first = Reached{deployment, tier};
-          continue;
-        }
-        const v1::Deployment& f = *first->deployment;
-        if ((deployment->model() != f.model() || deployment->version() != f.version()) &&
-            mismatch_reported.insert(deployment).second) {
-          add(absl::StrCat(where, "tier '", tier, "' reaches '", member.deployment(), "' serving ",
-                           deployment->model(), " ", deployment->version(), ", but tier '",
-                           first->tier, "' reaches '", DeploymentId(f), "' serving ", f.model(),
-                           " ", f.version(), "; failover tiers must serve one model and version"));
-        }
+      CheckTierReach(route, display, prefix, where, *pool, walk, stamp_reported);
+    }
+  }
+
+  // The deployments one tier reaches: each in the route's stamp, and all serving the model and
+  // version of the first deployment the list reaches.
+  void CheckTierReach(const v1::Route& route, absl::string_view display, absl::string_view prefix,
+                      absl::string_view where, const v1::Pool& pool, TierWalk& walk,
+                      absl::flat_hash_set<std::string>& stamp_reported) {
+    const std::string& tier = pool.name();
+    const bool stamp_known = Find(stamps_, route.stamp()) != nullptr;
+    for (const v1::PoolMember& member : pool.members()) {
+      const v1::Deployment* deployment = Find(deployments_, member.deployment());
+      if (deployment == nullptr) {
+        continue;  // reported on the pool
+      }
+      const std::string stamp = StampOf(*deployment);
+      if (stamp_known && !stamp.empty() && stamp != route.stamp() &&
+          stamp_reported.insert(absl::StrCat(tier, "|", member.deployment())).second) {
+        Add("route", display,
+            absl::StrCat(prefix, "tier '", tier, "' reaches deployment '", member.deployment(),
+                         "' in stamp ", stamp));
+      }
+      if (!walk.first.has_value()) {
+        walk.first = Reached{deployment, tier};
+        continue;
+      }
+      const v1::Deployment& f = *walk.first->deployment;
+      if ((deployment->model() != f.model() || deployment->version() != f.version()) &&
+          walk.mismatch_reported.insert(deployment).second) {
+        Add("route", display,
+            absl::StrCat(prefix, where, "tier '", tier, "' reaches '", member.deployment(),
+                         "' serving ", deployment->model(), " ", deployment->version(),
+                         ", but tier '", walk.first->tier, "' reaches '", DeploymentId(f),
+                         "' serving ", f.model(), " ", f.version(),
+                         "; failover tiers must serve one model and version"));
       }
     }
   }
@@ -459,6 +333,14 @@ class Validator {
     if (has_tiers) {
       CheckTierList(route, display, prefix, "", route.tiers(), stamp_reported);
     }
+    CheckSplits(route, display, prefix, stamp_reported);
+  }
+
+  void CheckSplits(const v1::Route& route, absl::string_view display, absl::string_view prefix,
+                   absl::flat_hash_set<std::string>& stamp_reported) {
+    auto add = [&](absl::string_view message) {
+      Add("route", display, absl::StrCat(prefix, message));
+    };
     uint64_t total = 0;
     for (int i = 0; i < route.split_size(); ++i) {
       const v1::RouteSplit& split = route.split(i);
@@ -473,30 +355,24 @@ class Validator {
       CheckTierList(route, display, prefix, absl::StrCat(label, ": "), split.tiers(),
                     stamp_reported);
     }
-    if (has_split && total != 100) {
+    if (route.split_size() > 0 && total != 100) {
       add(absl::StrCat("split percents add up to ", total, ", not 100"));
     }
   }
 
   void CheckTenant(const v1::Tenant& tenant, int index) {
     const std::string display = Display(tenant.name(), index);
-    auto add = [&](std::string message) { Add("tenant", display, std::move(message)); };
     CheckNamed("tenant", tenant.name(), index, tenants_, &tenant);
     Resolve("tenant", display, "stamp", tenant.stamp(), stamps_);
-    if (!v1::Priority_IsValid(tenant.priority())) {
-      add(absl::StrCat("priority ", static_cast<int>(tenant.priority()), " is not a known value"));
-    }
-    if (tenant.limits().tokens_per_minute() > kMaxTokensPerMinute) {
-      add(absl::StrCat("limits.tokens_per_minute ", tenant.limits().tokens_per_minute(),
-                       " is above ", kMaxTokensPerMinute));
-    }
-    if (tenant.limits().requests_per_minute() > kMaxRequestsPerMinute) {
-      add(absl::StrCat("limits.requests_per_minute ", tenant.limits().requests_per_minute(),
-                       " is above ", kMaxRequestsPerMinute));
-    }
+    AddAll("tenant", display, topology_rules::TenantFieldProblems(tenant));
     if (tenant.routes_size() == 0) {
-      add("has no routes");
+      Add("tenant", display, "has no routes");
     }
+    CheckTenantRoutes(tenant, display);
+    CheckTenantKeys(tenant, display);
+  }
+
+  void CheckTenantRoutes(const v1::Tenant& tenant, absl::string_view display) {
     for (const std::string& route : tenant.routes()) {
       if (Find(routes_, RouteKey(tenant.stamp(), route)) != nullptr) {
         continue;
@@ -506,12 +382,18 @@ class Validator {
         continue;  // its stamp is the problem, already reported
       }
       if (elsewhere == route_stamp_by_name_.end()) {
-        add(absl::StrCat("route '", route, "' does not exist"));
+        Add("tenant", display, absl::StrCat("route '", route, "' does not exist"));
       } else {
-        add(absl::StrCat("route '", route, "' is in stamp ", elsewhere->second,
+        Add("tenant", display,
+            absl::StrCat("route '", route, "' is in stamp ", elsewhere->second,
                          ", tenant is in stamp ", tenant.stamp()));
       }
     }
+  }
+
+  // Key names are unique within a tenant, key hashes across the whole topology.
+  void CheckTenantKeys(const v1::Tenant& tenant, const std::string& display) {
+    auto add = [&](std::string message) { Add("tenant", display, std::move(message)); };
     absl::flat_hash_set<std::string> key_names;
     for (int i = 0; i < tenant.api_keys_size(); ++i) {
       const v1::ApiKey& key = tenant.api_keys(i);
@@ -522,7 +404,7 @@ class Validator {
       } else if (!key_names.insert(key.name()).second) {
         add(absl::StrCat("api key name '", key.name(), "' is used more than once"));
       }
-      if (!IsLowerHexSha256(key.sha256())) {
+      if (!topology_rules::IsLowerHexSha256(key.sha256())) {
         add(absl::StrCat("api key ", key_display, ": sha256 must be 64 lowercase hex characters"));
         continue;
       }

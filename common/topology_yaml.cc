@@ -2,12 +2,13 @@
 #include "common/topology_yaml.h"
 
 #include "common/file_io.h"
+#include "common/proto_json.h"
 #include "common/proto_yaml.h"
 
 namespace spillway {
 
 absl::StatusOr<v1::Topology> ParseTopologyYaml(absl::string_view text,
-                                                absl::string_view source_name) {
+                                               absl::string_view source_name) {
   v1::Topology topology;
   absl::Status status = ParseYamlInto(text, source_name, &topology);
   if (!status.ok()) {
@@ -25,5 +26,7 @@ absl::StatusOr<v1::Topology> LoadTopologyFile(const std::string& path) {
 }
 
 std::string TopologyToYaml(const v1::Topology& topology) { return MessageToYaml(topology); }
+
+std::string TopologyToJson(const v1::Topology& topology) { return MessageToJson(topology); }
 
 }  // namespace spillway

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
 #include "common/file_io.h"
+#include "common/grpc_keepalive.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
 
@@ -91,14 +92,14 @@ std::shared_ptr<grpc::ServerCredentials> Credentials() {
     return grpc::InsecureServerCredentials();
   }
   grpc::SslServerCredentialsOptions options;
-  absl::StatusOr<std::string> cert_pem = ReadFile(cert);
-  absl::StatusOr<std::string> key_pem = ReadFile(key);
+  absl::StatusOr<std::string> cert_pem = ReadPemFile("--tls-cert", cert);
+  absl::StatusOr<std::string> key_pem = ReadPemFile("--tls-key", key);
   if (!cert_pem.ok() || !key_pem.ok()) {
     Die(std::string((!cert_pem.ok() ? cert_pem.status() : key_pem.status()).message()));
   }
   options.pem_key_cert_pairs.push_back({*key_pem, *cert_pem});
   if (!client_ca.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(client_ca);
+    absl::StatusOr<std::string> ca = ReadPemFile("--tls-client-ca", client_ca);
     if (!ca.ok()) {
       Die(std::string(ca.status().message()));
     }
@@ -157,10 +158,7 @@ int Run() {
   builder.RegisterService(&admin);
   builder.RegisterService(&sync);
   // Agents hold one stream for their lifetime: keepalives notice a dead peer.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  AddKeepaliveArguments(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Die(absl::StrCat("cannot listen on ", listen));

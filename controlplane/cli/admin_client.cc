@@ -11,14 +11,6 @@ namespace {
 // Topologies of large estates run to megabytes; gRPC's default 4 MiB would cut them off.
 constexpr int kMaxMessageBytes = 64 << 20;
 
-absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view flag) {
-  absl::StatusOr<std::string> pem = ReadFile(path);
-  if (!pem.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", pem.status().message()));
-  }
-  return pem;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
@@ -42,18 +34,18 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Create(const Connectio
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca_file.empty()) {
-      absl::StatusOr<std::string> ca = ReadPem(options.tls_ca_file, "--tls-ca");
+      absl::StatusOr<std::string> ca = ReadPemFile("--tls-ca", options.tls_ca_file);
       if (!ca.ok()) {
         return ca.status();
       }
       ssl.pem_root_certs = *std::move(ca);
     }
     if (!options.tls_cert_file.empty()) {
-      absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file, "--tls-cert");
+      absl::StatusOr<std::string> cert = ReadPemFile("--tls-cert", options.tls_cert_file);
       if (!cert.ok()) {
         return cert.status();
       }
-      absl::StatusOr<std::string> key = ReadPem(options.tls_key_file, "--tls-key");
+      absl::StatusOr<std::string> key = ReadPemFile("--tls-key", options.tls_key_file);
       if (!key.ok()) {
         return key.status();
       }

@@ -80,7 +80,10 @@ int RunGet(const Command& command, OutputFormat format, AdminClient& client, con
   }
   switch (format) {
     case OutputFormat::kJson:
-      return PrintJson(*response, /*all_fields=*/false, io);
+      // The topology alone, spelled as in YAML, so it applies back as is (JSON is YAML); the
+      // version has no place in it that JSON could hide from the loader.
+      io.out << TopologyToJson(response->topology());
+      return kExitOk;
     case OutputFormat::kYaml:
       // A comment keeps the output re-appliable as is.
       io.out << "# topology version " << response->version() << "\n"

@@ -11,7 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "spillway/v1/options.pb.h"
+#include "common/proto_yaml.h"
 
 namespace spillway::cli {
 namespace {
@@ -39,8 +39,7 @@ std::string YamlName(const google::protobuf::EnumDescriptor* type, int number) {
   if (value == nullptr) {
     return absl::StrCat(number);
   }
-  const std::string& yaml_name = value->options().GetExtension(v1::yaml_name);
-  return yaml_name.empty() ? value->name() : yaml_name;
+  return EnumYamlName(value);
 }
 
 bool IsProvisioned(v1::Sku sku) {

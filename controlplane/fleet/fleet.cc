@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/wall_clock.h"
 
 namespace spillway {
 namespace {
@@ -27,12 +28,6 @@ std::shared_ptr<v1::ControlMessage> NewArenaMessage() {
 }
 
 }  // namespace
-
-int64_t UnixMillisNow() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Fleet::Fleet(TopologyStore& store, const CompileOptions& options)
     : store_(store), options_(options) {}

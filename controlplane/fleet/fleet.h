@@ -101,6 +101,4 @@ class Fleet {
   uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-int64_t UnixMillisNow();
-
 }  // namespace spillway

@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/topology_validate.h"
+#include "common/wall_clock.h"
 #include "controlplane/store/schema.h"
 #include "controlplane/store/sqlite_db.h"
 #include "controlplane/store/topology_diff.h"
@@ -39,8 +40,6 @@ constexpr int kBusyTimeoutMs = 5000;
 // The prefix makes leaked keys recognizable by secret scanners; 32 random bytes follow.
 constexpr absl::string_view kKeyPrefix = "sk-spw-";
 constexpr int kKeyRandomBytes = 32;
-
-int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 template <typename T>
 absl::Status StatusOf(const absl::StatusOr<T>& value) {
@@ -140,7 +139,7 @@ absl::Status WriteTopology(sqlite3* db, const EntryMap& before, const EntryMap& 
     return status;
   }
   return history->Bind(1, static_cast<int64_t>(version))
-      .Bind(2, NowMs())
+      .Bind(2, UnixMillisNow())
       .Bind(3, operation)
       .Bind(4, FormatDiff(diff))
       .Run();

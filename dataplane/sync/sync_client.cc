@@ -12,26 +12,24 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/file_io.h"
+#include "common/grpc_keepalive.h"
+#include "common/wall_clock.h"
 #include "spillway/v1/agent_sync.grpc.pb.h"
 
 namespace spillway {
 namespace {
 
-int64_t WallMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string TablePath(const std::string& dir) { return dir + "/routing-table.pb"; }
 std::string AgentIdPath(const std::string& dir) { return dir + "/agent-id"; }
 
-// A PEM file's content, or empty (logged) if it cannot be read.
-std::string ReadPem(const char* what, const std::string& path) {
-  absl::StatusOr<std::string> pem = ReadFile(path);
+// A PEM file's content, or empty (logged): the stream then fails its handshake and is
+// retried, rereading the file, instead of stopping the agent over a file being renewed.
+std::string ReadPemOrLog(absl::string_view what, const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadPemFile(what, path);
   if (!pem.ok()) {
-    spdlog::error("cannot read control plane {}: {}", what, std::string(pem.status().message()));
+    spdlog::error("{}", std::string(pem.status().message()));
     return "";
   }
   return *std::move(pem);
@@ -43,10 +41,10 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(const SyncClientOptions& o
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadPem("CA", options.ca_file);
+  ssl.pem_root_certs = ReadPemOrLog("control plane CA", options.ca_file);
   if (!options.cert_file.empty()) {
-    ssl.pem_cert_chain = ReadPem("client certificate", options.cert_file);
-    ssl.pem_private_key = ReadPem("client key", options.key_file);
+    ssl.pem_cert_chain = ReadPemOrLog("control plane client certificate", options.cert_file);
+    ssl.pem_private_key = ReadPemOrLog("control plane client key", options.key_file);
   }
   return grpc::SslCredentials(ssl);
 }
@@ -102,13 +100,12 @@ void SyncClient::Start() {
 
 void SyncClient::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     if (context_ != nullptr) {
       context_->TryCancel();
     }
   }
-  wake_.notify_all();
   if (thread_.joinable()) {
     thread_.join();
   }
@@ -118,7 +115,7 @@ void SyncClient::OnThrottled(const std::string& backend_id, std::chrono::millise
   v1::AgentMessage message;
   v1::ThrottleEvent* event = message.mutable_throttle()->add_events();
   event->set_backend_id(backend_id);
-  event->set_at_unix_ms(WallMillis());
+  event->set_at_unix_ms(UnixMillisNow());
   event->set_retry_after_ms(static_cast<uint32_t>(retry_after.count()));
   Enqueue(std::move(message));
 }
@@ -127,7 +124,7 @@ void SyncClient::OnCircuitChanged(const std::string& backend_id, v1::HealthState
                                   std::chrono::milliseconds open_for, absl::string_view reason) {
   v1::AgentMessage message;
   v1::HealthTransition* transition = message.mutable_health()->add_transitions();
-  const int64_t now = WallMillis();
+  const int64_t now = UnixMillisNow();
   transition->set_backend_id(backend_id);
   transition->set_from(state == v1::HEALTH_STATE_HEALTHY ? v1::HEALTH_STATE_UNHEALTHY
                                                          : v1::HEALTH_STATE_HEALTHY);
@@ -142,7 +139,7 @@ void SyncClient::OnCircuitChanged(const std::string& backend_id, v1::HealthState
 
 void SyncClient::SendIfConnected(v1::AgentMessage message) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (context_ == nullptr) {
       return;
     }
@@ -151,23 +148,22 @@ void SyncClient::SendIfConnected(v1::AgentMessage message) {
 }
 
 void SyncClient::Enqueue(v1::AgentMessage message) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Bounded: while the control plane is away only the most recent reports matter.
-    if (outbox_.size() >= 1000) {
-      outbox_.pop_front();
-    }
-    outbox_.push_back(std::move(message));
+  absl::MutexLock lock(&mu_);
+  // Bounded: while the control plane is away only the most recent reports matter.
+  if (outbox_.size() >= 1000) {
+    outbox_.pop_front();
   }
-  wake_.notify_all();
+  outbox_.push_back(std::move(message));
 }
+
+bool SyncClient::WriterHasWork() const { return stopping_ || !reading_ || !outbox_.empty(); }
 
 void SyncClient::Run() {
   std::mt19937_64 random(std::random_device{}());
   auto backoff = options_.min_backoff;
   for (;;) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) {
         return;
       }
@@ -178,17 +174,15 @@ void SyncClient::Run() {
     // Jittered backoff, so a fleet of agents does not reconnect in lockstep.
     const auto wait = std::chrono::milliseconds(
         backoff.count() / 2 + static_cast<int64_t>(random() % (backoff.count() / 2 + 1)));
-    std::unique_lock<std::mutex> lock(mu_);
-    wake_.wait_for(lock, wait, [this] { return stopping_; });
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(wait));
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
 
 bool SyncClient::RunStream() {
   grpc::ChannelArguments arguments;
-  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  SetKeepaliveArguments(arguments);
   auto channel = grpc::CreateCustomChannel(options_.target, Credentials(options_), arguments);
   auto stub = v1::AgentSync::NewStub(channel);
   grpc::ClientContext context;
@@ -196,11 +190,12 @@ bool SyncClient::RunStream() {
     context.AddMetadata("authorization", "Bearer " + options_.token);
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) {
       return false;
     }
     context_ = &context;
+    reading_ = true;
   }
   auto stream = stub->Sync(&context);
   v1::AgentMessage hello;
@@ -214,14 +209,13 @@ bool SyncClient::RunStream() {
     if (options_.on_stream_started) {
       options_.on_stream_started();
     }
-    std::atomic<bool> reading{true};
     std::thread writer([&] {
       for (;;) {
         v1::AgentMessage message;
         {
-          std::unique_lock<std::mutex> lock(mu_);
-          wake_.wait(lock, [&] { return stopping_ || !reading || !outbox_.empty(); });
-          if (stopping_ || !reading) {
+          absl::MutexLock lock(&mu_);
+          mu_.Await(absl::Condition(this, &SyncClient::WriterHasWork));
+          if (stopping_ || !reading_) {
             return;
           }
           message = std::move(outbox_.front());
@@ -262,10 +256,9 @@ bool SyncClient::RunStream() {
     // reason (an invalid token, say) with CANCELLED in the log below.
     status = stream->Finish();
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      reading = false;
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
     }
-    wake_.notify_all();
     context.TryCancel();  // ends a Write still in flight
     writer.join();
     if (options_.on_stream_ended) {
@@ -275,7 +268,7 @@ bool SyncClient::RunStream() {
     status = stream->Finish();
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     context_ = nullptr;
     if (stopping_) {
       return progressed;
@@ -319,7 +312,7 @@ void SyncClient::ApplyTable(const v1::RoutingTable& table) {
 }
 
 void SyncClient::ApplyHealth(const v1::HealthOverlay& overlay) {
-  const int64_t wall_now = WallMillis();
+  const int64_t wall_now = UnixMillisNow();
   const SteadyTime steady_now = SteadyClock::now();
   for (const v1::BackendHealth& health : overlay.backends()) {
     if (health.until_unix_ms() <= wall_now) {

@@ -5,15 +5,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "dataplane/routing/backend_observer.h"
 #include "dataplane/routing/backend_state.h"
 #include "dataplane/routing/routing_snapshot.h"
@@ -73,6 +73,8 @@ class SyncClient : public BackendObserver {
   void ApplyTable(const v1::RoutingTable& table);
   void ApplyHealth(const v1::HealthOverlay& overlay);
   void Enqueue(v1::AgentMessage message);
+  // What wakes a stream's writer thread: a message to send, or the stream or client ending.
+  bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SyncClientOptions options_;
   SnapshotSource& snapshots_;
@@ -80,11 +82,12 @@ class SyncClient : public BackendObserver {
   std::string agent_id_;
   uint64_t applied_version_ = 0;  // touched by the sync thread only (and LoadState before it)
 
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<v1::AgentMessage> outbox_;     // guarded by mu_
-  grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream, to cancel
-  bool stopping_ = false;                   // guarded by mu_
+  // Waiters Await conditions on mu_ itself, so there is no condition variable to notify.
+  absl::Mutex mu_;
+  std::deque<v1::AgentMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;  // the live stream, to cancel
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;  // the live stream still delivers messages
   std::thread thread_;
 };
 

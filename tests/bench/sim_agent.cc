@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/grpc_keepalive.h"
 
 namespace spillway::bench {
 namespace {
@@ -113,9 +114,7 @@ SimAgent::SimAgent(int index, std::string region, const std::string& target, Ack
   // A channel of its own and a subchannel pool of its own: one TCP connection per agent,
   // as 100 agent hosts would have, instead of 100 streams multiplexed on one connection.
   arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  SetKeepaliveArguments(arguments);
   stub_ = std::make_unique<Stub>(
       grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments));
 }

@@ -2,13 +2,13 @@
 // refused with file:line:column errors that name the field.
 #include "common/topology_yaml.h"
 
-#include <functional>
-#include <string>
-
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <string>
 
 #include "absl/strings/str_replace.h"
 #include "common/file_io.h"
@@ -26,8 +26,7 @@ std::string ReferenceTopologyText() {
 
 // Two YAML trees hold the same information: maps compare by key regardless of order or
 // flow/block style, scalars by their text.
-bool SameTree(const YAML::Node& a, const YAML::Node& b, const std::string& path,
-              std::string* why) {
+bool SameTree(const YAML::Node& a, const YAML::Node& b, const std::string& path, std::string* why) {
   if (a.Type() != b.Type()) {
     *why = path + ": node kinds differ";
     return false;
@@ -104,8 +103,8 @@ TEST(TopologyYaml, ReferenceTopologyLoads) {
 
   const v1::Route& primary = topology->routes(0);
   EXPECT_EQ(primary.locality(), v1::LOCALITY_PREFER_LOCAL);
-  EXPECT_THAT(primary.tiers(), ::testing::ElementsAre("us-workload-ptu", "us-enterprise-ptu",
-                                                      "us-standard"));
+  EXPECT_THAT(primary.tiers(),
+              ::testing::ElementsAre("us-workload-ptu", "us-enterprise-ptu", "us-standard"));
   const v1::Route& canary = topology->routes(1);
   ASSERT_EQ(canary.split_size(), 2);
   EXPECT_EQ(canary.split(1).percent(), 10u);
@@ -152,8 +151,9 @@ std::string ReplaceOnce(const std::string& text, const std::string& from, const 
 
 int LineOf(const std::string& text, const std::string& needle) {
   std::size_t at = text.find(needle);
-  return at == std::string::npos ? -1 : 1 + static_cast<int>(std::count(text.begin(),
-                                                                          text.begin() + at, '\n'));
+  return at == std::string::npos
+             ? -1
+             : 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
 }
 
 TEST(TopologyYaml, MalformedCopiesGiveLineNumberedErrors) {
@@ -167,7 +167,8 @@ TEST(TopologyYaml, MalformedCopiesGiveLineNumberedErrors) {
       {"capacity: 100 }", "capacity: lots }", "deployments[0].capacity: expected a non-negative"},
       {"capacity: 100 }", "capacity: -5 }", "deployments[0].capacity: expected a non-negative"},
       {"locality: prefer-local", "locality: nearby",
-       "routes[0].locality: unknown value 'nearby' (expected one of prefer-local, local-only, any)"},
+       "routes[0].locality: unknown value 'nearby' (expected one of prefer-local, local-only, "
+       "any)"},
       {"priority: batch", "priority: whenever", "tenants[1].priority: unknown value 'whenever'"},
       {"    region: westus3\n    subscription: ai-platform-prod-1",
        "    regoin: westus3\n    subscription: ai-platform-prod-1",
@@ -181,8 +182,8 @@ TEST(TopologyYaml, MalformedCopiesGiveLineNumberedErrors) {
       {"auth: { managed_identity: true }            # Entra",
        "auth: { managed_identity: maybe }  # Entra",
        "instances[0].auth.managed_identity: expected true or false"},
-      {"  - { name: eastus2,       stamp: us }", "  - { name: eastus2,       stamp: us, stamp: eu }",
-       "regions[0].stamp: duplicate key"},
+      {"  - { name: eastus2,       stamp: us }",
+       "  - { name: eastus2,       stamp: us, stamp: eu }", "regions[0].stamp: duplicate key"},
   };
   for (const Case& c : cases) {
     const std::string broken = ReplaceOnce(original, c.from, c.to);
@@ -206,6 +207,63 @@ TEST(TopologyYaml, YamlSyntaxErrorsCarryTheLine) {
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(std::string(result.status().message()),
               ::testing::MatchesRegex("topology\\.yaml:[0-9]+:[0-9]+: .+"));
+}
+
+// Syntax errors point at the line where the problem is; an unclosed '[' or '{', which the
+// parser notices only lines later, at the bracket, saying where it was noticed.
+TEST(TopologyYaml, SyntaxErrorsPointAtTheBrokenLine) {
+  struct Case {
+    const char* what;
+    std::string text;
+    std::string error;  // the whole message, line and column included
+  };
+  const Case cases[] = {
+      {"an unclosed flow sequence followed by more entries",
+       "routes:\n"
+       "  - name: gpt-4o\n"
+       "    stamp: us\n"
+       "    tiers: [ us-ptu, us-standard\n"
+       "  - name: embed\n"
+       "    tiers: [ us-embeddings ]\n",
+       "t.yaml:4:12: this '[' is not closed (end of sequence flow not found, noticed at line 5)"},
+      {"an unclosed flow sequence at the end of the file",
+       "routes:\n"
+       "  - name: gpt-4o\n"
+       "    tiers: [ us-ptu,\n"
+       "\n"
+       "\n",
+       "t.yaml:3:12: this '[' is not closed (end of sequence flow not found, noticed at line 6)"},
+      {"an unclosed flow map, with brackets in a comment and a quoted scalar before it",
+       "stamps:\n"
+       "  - name: us  # [ not a list\n"
+       "    description: 'a { b'\n"
+       "  - { name: eu\n"
+       "regions: []\n",
+       "t.yaml:4:5: this '{' is not closed (end of map flow not found, noticed at line 5)"},
+      {"a key indented deeper than its siblings",
+       "stamps:\n"
+       "  - name: us\n"
+       "   description: x\n"
+       "regions: []\n",
+       "t.yaml:3:4: end of sequence not found"},
+      {"a key indented less than its siblings",
+       "stamps:\n"
+       "  - name: us\n"
+       "    description: x\n"
+       "  regions: []\n",
+       "t.yaml:4:3: end of map not found"},
+      {"a tab in the indentation",
+       "stamps:\n"
+       "  - name: us\n"
+       "\tdescription: x\n",
+       "t.yaml:3:1: illegal tab when looking for indentation"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<v1::Topology> result = ParseTopologyYaml(c.text, "t.yaml");
+    ASSERT_FALSE(result.ok()) << c.what;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_EQ(result.status().message(), c.error) << c.what;
+  }
 }
 
 TEST(TopologyYaml, MissingFileNamesThePath) {

@@ -217,7 +217,7 @@ TEST_F(SpillwayctlE2eTest, AYamlSyntaxErrorIsALocalErrorNamingTheFileAndLine) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_THAT(result.out, IsEmpty());
   EXPECT_THAT(result.err, HasSubstr(absl::StrCat(file, ":")));
-  EXPECT_THAT(result.err, ContainsRegex(":[34]:[0-9]+: ")) << "the line of the broken flow map";
+  EXPECT_THAT(result.err, HasSubstr(":3:5: this '{' is not closed")) << "the broken flow map";
   EXPECT_EQ(CurrentVersion(), 1u);
 }
 
@@ -239,21 +239,27 @@ TEST_F(SpillwayctlE2eTest, GetListsPrintsJsonAndRoundTripsYaml) {
   boost::json::error_code error;
   const boost::json::value parsed = boost::json::parse(json.out, error);
   ASSERT_FALSE(error) << error.message() << "\n" << json.out;
-  const boost::json::array& json_routes = parsed.at("topology").at("routes").as_array();
+  // The topology document itself, as in YAML: routes at the top, enums in YAML spelling.
+  const boost::json::array& json_routes = parsed.at("routes").as_array();
   ASSERT_EQ(json_routes.size(), 1u) << json.out;
   EXPECT_EQ(json_routes[0].at("name").as_string(), "gpt-4o");
   EXPECT_EQ(json_routes[0].at("stamp").as_string(), "eu");
-  EXPECT_EQ(parsed.at("version").as_string(), "1");
 
-  // The whole topology as YAML, applied back: nothing changes.
+  // The whole topology as YAML and as JSON, applied back: nothing changes.
   const CtlResult yaml = Ctl({"get", "-o", "yaml"});
   EXPECT_EQ(yaml.exit_code, 0) << yaml.err;
   EXPECT_THAT(yaml.out, StartsWith("# topology version 1\n"));
-  const std::string exported = Path("exported.yaml");
-  WriteTextFile(exported, yaml.out);
-  const CtlResult reapplied = Ctl({"apply", "-f", exported});
-  EXPECT_EQ(reapplied.exit_code, 0) << reapplied.err;
-  EXPECT_EQ(reapplied.out, "no changes (version 1)\n");
+  for (const char* format : {"yaml", "json"}) {
+    const CtlResult got = Ctl({"get", "-o", format});
+    EXPECT_EQ(got.exit_code, 0) << got.err;
+    const std::string exported = Path(absl::StrCat("exported.", format));
+    EXPECT_THAT(got.out, HasSubstr("critical")) << format;
+    EXPECT_THAT(got.out, Not(HasSubstr("PRIORITY_"))) << format;
+    WriteTextFile(exported, got.out);
+    const CtlResult reapplied = Ctl({"apply", "-f", exported});
+    EXPECT_EQ(reapplied.exit_code, 0) << format << ": " << reapplied.err;
+    EXPECT_EQ(reapplied.out, "no changes (version 1)\n") << format;
+  }
   EXPECT_EQ(CurrentVersion(), 1u);
 
   const CtlResult missing = Ctl({"get", "route", "us/no-such-route"});

@@ -184,6 +184,37 @@ TEST_F(SpillwayctlTest, GetYamlReparsesToTheSameTopology) {
   EXPECT_TRUE(MessageDifferencer::Equals(*reparsed, ReferenceTopology()));
 }
 
+// Whatever `get` prints, `apply -f` takes back: the reference topology printed as JSON and
+// as YAML loads through the topology loader and is applied as the very same topology.
+TEST_F(SpillwayctlTest, GetJsonAndYamlApplyBackUnchanged) {
+  v1::GetResponse response;
+  response.set_version(4);
+  *response.mutable_topology() = ReferenceTopology();
+  server_->SetResponse("Get", response);
+  server_->SetResponse("Apply", v1::ApplyResponse());
+
+  for (const std::string format : {"json", "yaml"}) {
+    const CtlResult got = Run({"get", "-o", format});
+    ASSERT_EQ(got.exit_code, 0) << got.err;
+    EXPECT_THAT(got.out, HasSubstr("critical")) << format;
+    EXPECT_THAT(got.out, Not(HasSubstr("PRIORITY_"))) << format;
+    EXPECT_THAT(got.out, Not(HasSubstr("SKU_"))) << format;
+    const std::string file = Path("exported." + format);
+    WriteTextFile(file, got.out);
+    absl::StatusOr<v1::Topology> loaded = LoadTopologyFile(file);
+    ASSERT_TRUE(loaded.ok()) << format << ": " << loaded.status() << "\n" << got.out;
+    EXPECT_TRUE(MessageDifferencer::Equals(*loaded, ReferenceTopology())) << format;
+
+    const CtlResult applied = Run({"apply", "-f", file});
+    EXPECT_EQ(applied.exit_code, 0) << applied.err;
+    const std::vector<RecordedCall> calls = server_->calls();
+    ASSERT_FALSE(calls.empty());
+    EXPECT_TRUE(MessageDifferencer::Equals(calls.back().As<v1::ApplyRequest>().topology(),
+                                           ReferenceTopology()))
+        << format;
+  }
+}
+
 TEST_F(SpillwayctlTest, GetOneTenantAsJsonAndAsATableWithoutHashes) {
   v1::GetResponse response;
   response.set_version(4);
@@ -194,10 +225,11 @@ TEST_F(SpillwayctlTest, GetOneTenantAsJsonAndAsATableWithoutHashes) {
   const CtlResult table = Run({"get", "tenant", "checkout-assistant"});
 
   EXPECT_EQ(json.exit_code, 0) << json.err;
-  v1::GetResponse printed;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &printed).ok()) << json.out;
-  EXPECT_TRUE(MessageDifferencer::Equals(printed, response));
-  EXPECT_THAT(json.out, HasSubstr("\"tokens_per_minute\""));  // .proto names, as in YAML
+  absl::StatusOr<v1::Topology> printed = ParseTopologyYaml(json.out, "stdout");
+  ASSERT_TRUE(printed.ok()) << printed.status() << "\n" << json.out;
+  EXPECT_TRUE(MessageDifferencer::Equals(*printed, response.topology()));
+  EXPECT_THAT(json.out, HasSubstr("\"tokens_per_minute\": 120000"));  // .proto names, as in YAML
+  EXPECT_THAT(json.out, HasSubstr("\"priority\": \"critical\""));     // the YAML spelling
 
   EXPECT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(
