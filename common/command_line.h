@@ -1,5 +1,5 @@
 // The command-line conventions every Spillway binary shares: flag names spelled with '-'
-// (as DESIGN.md's operator interface writes them) or '_', a --help that lists the binary's
+// (as docs/cli.md writes them) or '_', a --help that lists the binary's
 // own flags, and a one-line reason on stderr with a non-zero exit for anything unusable.
 #pragma once
 

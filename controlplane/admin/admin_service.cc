@@ -164,7 +164,7 @@ grpc::Status AdminService::RevokeKey(grpc::ServerContext* context,
 }
 
 grpc::Status AdminService::ListAgents(grpc::ServerContext* context,
-                                      const v1::ListAgentsRequest* request,
+                                      const v1::ListAgentsRequest* /*request*/,
                                       v1::ListAgentsResponse* response) {
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
@@ -183,7 +183,7 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* context,
 }
 
 grpc::Status AdminService::FleetHealth(grpc::ServerContext* context,
-                                       const v1::FleetHealthRequest* request,
+                                       const v1::FleetHealthRequest* /*request*/,
                                        v1::HealthOverlay* response) {
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/wall_clock.h"
 #include "dataplane/http/no_throw.h"
 
 namespace spillway {
@@ -284,9 +285,7 @@ asio::awaitable<absl::StatusOr<FetchedToken>> FetchToken(TokenHttpRequest reques
         ec == beast::error::timeout ? absl::StrCat("no answer within ", timeout.count(), " ms")
                                     : ec.message()));
   }
-  const int64_t now_unix = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const int64_t now_unix = UnixMillisNow() / 1000;
   const std::string endpoint = absl::StrCat("token endpoint ", request.origin);
   absl::StatusOr<FetchedToken> token =
       ParseTokenResponse(parser.get().result_int(), parser.get().body(), now_unix, endpoint);

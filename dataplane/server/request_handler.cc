@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/wall_clock.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
 
@@ -249,9 +250,7 @@ void RequestHandler::Meter(const AccessRecord& record) {
     metrics_shard_->Record(record);
   }
   if (usage_shard_ != nullptr && record.metered) {
-    usage_shard_->Add(record, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count());
+    usage_shard_->Add(record, UnixMillisNow());
   }
 }
 

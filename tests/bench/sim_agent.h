@@ -41,7 +41,7 @@ class AckBoard {
   std::vector<std::string> failures_ ABSL_GUARDED_BY(mu_);
 };
 
-// One agent's end of AgentSync, speaking dataplane/sync_client.cc's protocol: a hello with
+// One agent's end of AgentSync, speaking dataplane/sync/sync_client.cc's protocol: a hello with
 // its id, region and applied version, then an ack (or a nack with the reason) for every
 // table. It does not build a snapshot or persist the table: the agent's own cost is not the
 // control plane's. Callback API, so 100 streams need no thread each; messages down arrive

@@ -38,9 +38,9 @@ constexpr char kAgentToken[] = "agt-2e8b4d6f0a1c3957-agent-secret";
 // A limit on waiting for something that should happen, not a measurement.
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-// What the agent logs when its AgentSync stream ends (dataplane/sync_client.cc).
+// What the agent logs when its AgentSync stream ends (dataplane/sync/sync_client.cc).
 constexpr char kStreamEnded[] = "control plane stream to ";
-// What the agent logs for each table it applies (dataplane/sync_client.cc); the trailing
+// What the agent logs for each table it applies (dataplane/sync/sync_client.cc); the trailing
 // space keeps version 1 from matching version 10.
 std::string AppliedLine(uint64_t version) {
   return absl::StrCat("applied routing table version ", version, " ");
