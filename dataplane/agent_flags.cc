@@ -31,6 +31,12 @@ ABSL_FLAG(std::string, control_plane_key, "", "PEM private key of --control-plan
 ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
 ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
+ABSL_FLAG(int64_t, max_connections, 0,
+          "client connections open at once, all threads together; more wait in the listen "
+          "backlog (0: half the descriptor limit, which the agent raises to its hard maximum)");
+ABSL_FLAG(uint64_t, body_memory_limit, 1024ull * 1024 * 1024,
+          "request bodies held at once, all connections together, bytes (503 with retry-after "
+          "above: a flood of large bodies cannot exhaust memory)");
 ABSL_FLAG(int, max_attempts, 4, "backends tried per request before giving up");
 ABSL_FLAG(int64_t, request_timeout_ms, 120000,
           "deadline for a request to start answering, all attempts together");
@@ -142,6 +148,14 @@ absl::Status ReadRequests(AgentFlags& flags) {
     return Invalid("--entra-timeout-ms must be positive");
   }
   flags.body_limit = absl::GetFlag(FLAGS_body_limit);
+  flags.body_memory_limit = absl::GetFlag(FLAGS_body_memory_limit);
+  flags.max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (flags.max_connections < 0) {
+    return Invalid("--max-connections must not be negative");
+  }
+  if (flags.body_memory_limit < flags.body_limit) {
+    return Invalid("--body-memory-limit must be at least --body-limit");
+  }
   flags.client_idle_timeout = milliseconds(absl::GetFlag(FLAGS_client_idle_timeout_ms));
   ProxyOptions& proxy = flags.proxy;
   proxy.max_attempts = absl::GetFlag(FLAGS_max_attempts);

@@ -30,6 +30,8 @@ struct AgentFlags {
   EntraOptions entra;
   ProxyOptions proxy;
   uint64_t body_limit = 0;
+  uint64_t body_memory_limit = 0;
+  int64_t max_connections = 0;
   std::chrono::milliseconds client_idle_timeout{0};
   TenantLimiterOptions limiter;
   std::string access_log;

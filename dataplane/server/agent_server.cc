@@ -3,7 +3,9 @@
 #include "dataplane/server/agent_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,6 +20,7 @@
 #include "dataplane/http/local_reply.h"
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
+#include "dataplane/http/socket_write.h"
 
 namespace spillway {
 namespace {
@@ -31,6 +34,10 @@ using tcp = asio::ip::tcp;
 // deadline an operation may still arm, so arming one costs no syscall.
 constexpr std::chrono::milliseconds kTickPeriod = SocketDeadlines::kTick;
 
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+constexpr std::chrono::milliseconds kFullPause{10};
+constexpr std::chrono::milliseconds kExhaustedPause{100};
+
 // A coroutine of its own: its locals would otherwise sit in every idle session's frame.
 asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_code ec,
                                       AgentContext& context) {
@@ -39,6 +46,10 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
     error = {413, "RequestEntityTooLarge",
              absl::StrCat("The request body exceeds this gateway's limit of ", context.body_limit,
                           " bytes.")};
+  } else if (ec == http::error::header_limit) {
+    error = {
+        431, "RequestHeaderFieldsTooLarge",
+        absl::StrCat("The request head exceeds this gateway's limit of ", kHeaderLimit, " bytes.")};
   } else if (ec == beast::error::timeout) {
     error = {408, "RequestTimeout", "The request was not received in time."};
   }
@@ -46,6 +57,103 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
   co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
 }
 
+// The bytes of request bodies held at once across all connections are bounded: a body is
+// read only once its size (or, unknown, the body limit) fits in what is left.
+class BodyReservation {
+ public:
+  BodyReservation(AgentContext& context, int64_t bytes) : context_(context) {
+    const int64_t in_use =
+        context_.body_memory_in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    if (in_use > context_.body_memory_limit) {
+      context_.body_memory_in_use.fetch_sub(bytes, std::memory_order_relaxed);
+    } else {
+      bytes_ = bytes;
+    }
+  }
+  ~BodyReservation() { context_.body_memory_in_use.fetch_sub(bytes_, std::memory_order_relaxed); }
+  BodyReservation(const BodyReservation&) = delete;
+  BodyReservation& operator=(const BodyReservation&) = delete;
+  bool held(int64_t wanted) const { return bytes_ == wanted; }
+
+ private:
+  AgentContext& context_;
+  int64_t bytes_ = 0;
+};
+
+// Parses what the buffer already holds, so a body that came with its head needs no awaited
+// read (a trip round the event loop even when it completes at once).
+void ParseBuffered(http::request_parser<http::string_body>& parser, beast::flat_buffer& buffer,
+                   beast::error_code& ec) {
+  while (!parser.is_done() && buffer.size() > 0) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || used == 0) {
+      break;
+    }
+  }
+}
+
+// The rest of a body that did not come with its head. A client that asked to be told to go
+// on (Expect: 100-continue) is told so now, after its key and route were checked.
+asio::awaitable<beast::error_code> ReadRestOfBody(beast::tcp_stream& stream,
+                                                  beast::flat_buffer& buffer,
+                                                  http::request_parser<http::string_body>& parser,
+                                                  SocketDeadline& deadline, AgentContext& context) {
+  const http::request_header<>& head = parser.get();
+  if (head.version() >= 11 && buffer.size() == 0 &&
+      beast::iequals(head[http::field::expect], "100-continue")) {
+    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    const std::array<asio::const_buffer, 1> interim{asio::buffer(kContinue, sizeof(kContinue) - 1)};
+    if (beast::error_code write_ec =
+            co_await WriteNowOrAwait(stream, interim, context.proxy.client_write_timeout)) {
+      co_return write_ec;
+    }
+  }
+  deadline.Arm(context.client_idle_timeout);
+  auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+  co_return deadline.Disarm(read_ec);
+}
+
+// Closes as nginx does: our side first, then what the client still sends is read and dropped
+// for a short while. Closing with unread bytes (a refused request's body) sends a reset,
+// which can destroy the answer before the client has read it.
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, SocketDeadline& deadline) {
+  constexpr std::size_t kMaxDrained = 1024 * 1024;
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    co_return;
+  }
+  char sink[4096];
+  deadline.Arm(std::chrono::seconds(2));
+  for (std::size_t drained = 0; drained < kMaxDrained;) {
+    auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
+    if (read_ec) {
+      break;
+    }
+    drained += n;
+  }
+  (void)deadline.Disarm({});
+}
+
+bool ClientLeft(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset;
+}
+
+// The bytes a body will hold: its length, or the limit when it is chunked.
+int64_t BodyBytes(const http::request_parser<http::string_body>& parser, uint64_t limit) {
+  return static_cast<int64_t>(parser.content_length().value_or(parser.chunked() ? limit : 0));
+}
+
+// One request after another on a connection: the head, admission on the head alone (nothing
+// of a refused request's body is read, and the connection closes after the answer), the body
+// within the memory budget, the answer. (One loop rather than a coroutine per request: a frame
+// per request costs an allocation.)
 asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
                                  RequestHandler& handler) {
   beast::tcp_stream stream(std::move(socket));
@@ -54,28 +162,50 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(context.body_limit);
-    parser.header_limit(64 * 1024);
+    parser.header_limit(kHeaderLimit);
     deadline.Arm(context.client_idle_timeout);
-    auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-    const beast::error_code ec = deadline.Disarm(read_ec);
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset || (ec == beast::error::timeout && bytes == 0)) {
+    auto [head_ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+    beast::error_code ec = deadline.Disarm(head_ec);
+    if (ClientLeft(ec) || (ec == beast::error::timeout && bytes == 0)) {
       break;
     }
     if (ec) {
       co_await RefuseMalformed(stream, ec, context);
       break;
     }
+    RequestHandler::HeadAdmission admission;
+    if (std::optional<ErrorReply> refusal = handler.AdmitHead(parser.get(), admission)) {
+      co_await handler.Refuse(stream, parser.get(), *std::move(refusal), admission);
+      break;
+    }
+    const int64_t body_bytes = BodyBytes(parser, context.body_limit);
+    BodyReservation reservation(context, body_bytes);
+    if (!reservation.held(body_bytes)) {
+      ErrorReply busy{503, "ServiceUnavailable",
+                      "The gateway holds as many request bodies as it may; retry shortly.",
+                      std::chrono::milliseconds(1000), true};
+      co_await handler.Refuse(stream, parser.get(), std::move(busy), admission);
+      break;
+    }
+    ParseBuffered(parser, buffer, ec);
+    if (!ec && !parser.is_done()) {
+      ec = co_await ReadRestOfBody(stream, buffer, parser, deadline, context);
+    }
+    if (ec) {
+      if (!ClientLeft(ec)) {
+        co_await RefuseMalformed(stream, ec, context);
+      }
+      break;
+    }
     if (buffer.size() == 0) {
       buffer.shrink_to_fit();  // nothing pipelined: a long stream need not hold it
     }
-    const bool keep_alive = co_await handler.Handle(stream, parser.get());
+    const bool keep_alive = co_await handler.Handle(stream, parser.get(), admission);
     if (!keep_alive || context.draining.load(std::memory_order_relaxed)) {
       break;
     }
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  co_await LingeringClose(stream, deadline);
 }
 
 }  // namespace
@@ -92,17 +222,62 @@ struct AgentServer::Worker {
 
   asio::awaitable<void> Accept(AgentContext& context) {
     for (;;) {
+      if (context.max_connections > 0 &&
+          context.connections.load(std::memory_order_relaxed) >= context.max_connections) {
+        // Full: new clients wait in the listen backlog, as with nginx's worker_connections.
+        if (!co_await Pause(kFullPause)) {
+          co_return;
+        }
+        continue;
+      }
       auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
           co_return;
         }
-        spdlog::warn("accept failed: {}", ec.message());
+        // Out of descriptors: accepting again at once would spin and flood the log.
+        const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                               ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+        spdlog::warn("accept failed: {}{}", ec.message(),
+                     exhausted ? " (pausing accepts for 100 ms)" : "");
+        if (exhausted && !co_await Pause(kExhaustedPause)) {
+          co_return;
+        }
         continue;
       }
-      socket.set_option(tcp::no_delay(true));
-      asio::co_spawn(io, RunSession(std::move(socket), context, handler), asio::detached);
+      beast::error_code option_ec;  // a peer that already left makes this fail: no matter
+      socket.set_option(tcp::no_delay(true), option_ec);
+      context.connections.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(io, RunSession(std::move(socket), context, handler),
+                     [&context](std::exception_ptr) {
+                       context.connections.fetch_sub(1, std::memory_order_relaxed);
+                     });
     }
+  }
+
+  // Starts (again) the accept loop; one that ends by an exception is logged and restarted,
+  // never lost silently.
+  void StartAccepting(AgentContext& context) {
+    asio::co_spawn(io, Accept(context), [this, &context](std::exception_ptr error) {
+      if (error == nullptr) {
+        return;
+      }
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::error("accept loop failed ({}); restarting it", e.what());
+      }
+      if (acceptor.is_open()) {
+        StartAccepting(context);
+      }
+    });
+  }
+
+  // Waits without accepting; false when the worker is stopping.
+  asio::awaitable<bool> Pause(std::chrono::milliseconds period) {
+    accept_pause.expires_after(period);
+    auto [ec] = co_await accept_pause.async_wait(kNoThrow);
+    co_return ec != asio::error::operation_aborted&& acceptor.is_open();
   }
 
   asio::awaitable<void> Tick() {
@@ -118,6 +293,7 @@ struct AgentServer::Worker {
 
   asio::io_context io;
   asio::steady_timer ticker{io};
+  asio::steady_timer accept_pause{io};
   SocketDeadlines deadlines;
   tcp::acceptor acceptor;
   UpstreamPool pool;
@@ -132,8 +308,31 @@ AgentServer::~AgentServer() {
   Join();
 }
 
+// Raises the soft descriptor limit to the hard one (each proxied request holds two sockets) and
+// returns the soft limit now in force.
+rlim_t RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return 1024;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t wanted = limit.rlim_max;
+    limit.rlim_cur = wanted;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      ::getrlimit(RLIMIT_NOFILE, &limit);
+    }
+  }
+  return limit.rlim_cur;
+}
+
 absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& context,
                                                                const AgentServerOptions& options) {
+  const rlim_t descriptors = RaiseDescriptorLimit();
+  if (context.max_connections == 0) {
+    // Two descriptors per client (its socket and an upstream one), and room for the rest.
+    context.max_connections = std::max<int64_t>(
+        64, (static_cast<int64_t>(std::min<rlim_t>(descriptors, 1 << 24)) - 256) / 2);
+  }
   std::unique_ptr<AgentServer> server(new AgentServer(context, options));
   boost::system::error_code ec;
   server->tls_context_.set_verify_mode(asio::ssl::verify_peer);
@@ -183,7 +382,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& con
 void AgentServer::Start() {
   for (auto& worker : workers_) {
     Worker* w = worker.get();
-    asio::co_spawn(w->io, w->Accept(context_), asio::detached);
+    w->StartAccepting(context_);
     asio::co_spawn(w->io, w->Tick(), asio::detached);
     threads_.emplace_back([w] {
       w->deadlines.BindToThisThread();
@@ -198,6 +397,7 @@ void AgentServer::StopAccepting() {
     asio::post(w->io, [w] {
       boost::system::error_code ignored;
       w->acceptor.close(ignored);
+      w->accept_pause.cancel();
     });
   }
 }

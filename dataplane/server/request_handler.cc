@@ -14,18 +14,30 @@
 namespace spillway {
 namespace {
 
-// The client's key: `api-key`, or `Authorization: Bearer <key>` as the SDKs send it.
-absl::string_view ClientKey(const http::request<http::string_body>& request) {
-  if (auto it = request.find("api-key"); it != request.end()) {
-    return View(it->value());
-  }
-  if (auto it = request.find(http::field::authorization); it != request.end()) {
-    absl::string_view value = View(it->value());
-    if (value.size() > 7 && absl::StartsWithIgnoreCase(value, "bearer ")) {
-      return absl::StripAsciiWhitespace(value.substr(7));
+// The client's key: `api-key`, or `Authorization: Bearer <key>` as the SDKs send it. Several
+// keys that differ (two api-key headers, or an api-key and another Bearer) are a conflict:
+// the first one's access is not granted on the strength of a second.
+absl::string_view ClientKey(const http::request_header<>& head, bool& conflict) {
+  absl::string_view key;
+  auto take = [&](absl::string_view presented) {
+    if (key.empty()) {
+      key = presented;
+    } else if (presented != key) {
+      conflict = true;
+    }
+  };
+  for (const auto& field : head) {
+    if (field.name() == http::field::authorization) {
+      absl::string_view value = View(field.value());
+      if (value.size() > 7 && absl::StartsWithIgnoreCase(value, "bearer ")) {
+        take(absl::StripAsciiWhitespace(value.substr(7)));
+      }
+    } else if (field.name() == http::field::unknown &&
+               beast::iequals(field.name_string(), "api-key")) {
+      take(View(field.value()));
     }
   }
-  return {};
+  return key;
 }
 
 bool IsJsonBody(const http::request<http::string_body>& request) {
@@ -45,15 +57,44 @@ bool IsJsonBody(const http::request<http::string_body>& request) {
 
 }  // namespace
 
+std::optional<ErrorReply> RequestHandler::AdmitHead(const http::request_header<>& head,
+                                                    HeadAdmission& admission) {
+  admission.start = SteadyClock::now();
+  admission.snapshot = snapshot_.Get();
+  admission.path = ClassifyTarget(View(head.target()));
+  if (OpsEndpoints::Serves(admission.path.surface)) {
+    return std::nullopt;
+  }
+  if (std::optional<ErrorReply> refusal =
+          CheckPath(head, admission.path, admission.snapshot.get())) {
+    return refusal;
+  }
+  if (std::optional<ErrorReply> refusal = Authenticate(head, admission)) {
+    return refusal;
+  }
+  if (admission.path.surface == ApiSurface::kDeployment) {
+    return FindRoute(admission.path.route, admission, admission.route);
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<void> RequestHandler::Refuse(beast::tcp_stream& client,
+                                             const http::request_header<>& head, ErrorReply error,
+                                             const HeadAdmission& admission) {
+  AccessRecord record;
+  record.method = View(head.method_string());
+  record.tenant = admission.tenant != nullptr ? absl::string_view(admission.tenant->name) : "";
+  // An unknown client's path is not a label: it could mint metric series at will.
+  record.route = admission.authenticated ? absl::string_view(admission.path.route) : "";
+  record.metered = admission.authenticated;
+  co_await Reply(client, std::move(error), /*keep_alive=*/false, record, admission.start);
+}
+
 asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
-                                             const http::request<http::string_body>& request) {
-  const SteadyTime start = SteadyClock::now();
-  // A copy, not a reference into the per-thread cache: a table published while this request
-  // is suspended must not free the routes and backends it is using.
-  const RoutingSnapshotPtr snapshot = snapshot_.Get();
-  const ApiPath path = ClassifyTarget(View(request.target()));
-  if (OpsEndpoints::Serves(path.surface)) {
-    auto response = ops_.Answer(request, path.surface, snapshot.get());
+                                             const http::request<http::string_body>& request,
+                                             const HeadAdmission& admission) {
+  if (OpsEndpoints::Serves(admission.path.surface)) {
+    auto response = ops_.Answer(request, admission.path.surface, admission.snapshot.get());
     const bool written =
         co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
     co_return written&& request.keep_alive();
@@ -65,56 +106,44 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   ProxyRequest proxy_request;
   QuotaClaim quota;
   std::optional<ErrorReply> refusal =
-      Admit(request, path, snapshot.get(), keep_alive, record, proxy_request, quota);
+      AdmitBody(request, admission, keep_alive, record, proxy_request, quota);
   if (refusal.has_value()) {
-    co_return co_await Reply(client, *std::move(refusal), keep_alive, record, start);
+    co_return co_await Reply(client, *std::move(refusal), keep_alive, record, admission.start);
   }
 
   context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
   context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
   quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
-  Record(outcome, start, record);
+  Record(outcome, admission.start, record);
   co_return outcome.keep_alive;
 }
 
-std::optional<ErrorReply> RequestHandler::Admit(const http::request<http::string_body>& request,
-                                                const ApiPath& path,
-                                                const RoutingSnapshot* snapshot, bool keep_alive,
-                                                AccessRecord& record, ProxyRequest& proxy_request,
-                                                QuotaClaim& quota) {
-  if (std::optional<ErrorReply> refusal = CheckPath(request, path, snapshot)) {
-    return refusal;
-  }
-  const SnapshotTenant* tenant = nullptr;
-  if (std::optional<ErrorReply> refusal = Authenticate(request, *snapshot, tenant, record)) {
-    return refusal;
-  }
-  record.metered = true;  // the client is known: from here on every answer is charged
-  proxy_request.client_request = &request;
-  proxy_request.snapshot = snapshot;
-  proxy_request.client_keep_alive = keep_alive;
-  if (std::optional<ErrorReply> refusal =
-          Route(request, path, *snapshot, tenant, record, proxy_request)) {
-    return refusal;
-  }
-  if (tenant == nullptr) {
-    return std::nullopt;
-  }
-  return ClaimQuota(request, *tenant, proxy_request, quota);
-}
-
-std::optional<ErrorReply> RequestHandler::CheckPath(const http::request<http::string_body>& request,
+std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>& head,
                                                     const ApiPath& path,
                                                     const RoutingSnapshot* snapshot) const {
-  if (path.surface == ApiSurface::kUnknownOpenAi) {
-    return ErrorReply{404, "404",
-                      absl::StrCat("Path '", View(request.target()).substr(0, 200),
-                                   "' is not served by this gateway: use "
-                                   "/openai/deployments/{route}/... or /openai/v1/...")};
+  const absl::string_view target = View(head.target()).substr(0, 200);
+  switch (path.surface) {
+    case ApiSurface::kUnknownOpenAi:
+      return ErrorReply{404, "404",
+                        absl::StrCat("Path '", target,
+                                     "' is not served by this gateway: it forwards the operations "
+                                     "/openai/deployments/{route}/chat/completions, ... and "
+                                     "/openai/v1/chat/completions, ... that it knows")};
+    case ApiSurface::kBadPath:
+      return ErrorReply{400, "BadRequest",
+                        absl::StrCat("Path '", target,
+                                     "' is not in normal form: percent-encoding, '.' and '..' "
+                                     "segments and empty segments are refused.")};
+    case ApiSurface::kNotFound:
+      return ErrorReply{404, "404", "Resource not found"};
+    default:
+      break;
   }
-  if (path.surface == ApiSurface::kNotFound) {
-    return ErrorReply{404, "404", "Resource not found"};
+  if (!MethodAllowed(*path.operation, View(head.method_string()))) {
+    return ErrorReply{405, "MethodNotAllowed",
+                      absl::StrCat("Method ", View(head.method_string()).substr(0, 20),
+                                   " is not allowed on '", target, "': use POST.")};
   }
   if (snapshot == nullptr) {
     return ErrorReply{503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true};
@@ -122,15 +151,21 @@ std::optional<ErrorReply> RequestHandler::CheckPath(const http::request<http::st
   return std::nullopt;
 }
 
-std::optional<ErrorReply> RequestHandler::Authenticate(
-    const http::request<http::string_body>& request, const RoutingSnapshot& snapshot,
-    const SnapshotTenant*& tenant, AccessRecord& record) const {
-  if (snapshot.open_access()) {
+std::optional<ErrorReply> RequestHandler::Authenticate(const http::request_header<>& head,
+                                                       HeadAdmission& admission) const {
+  if (admission.snapshot->open_access()) {
+    admission.authenticated = true;
     return std::nullopt;
   }
-  const absl::string_view key = ClientKey(request);
-  tenant = key.empty() ? nullptr : snapshot.FindTenantByKey(key);
-  if (tenant == nullptr) {
+  bool conflict = false;
+  const absl::string_view key = ClientKey(head, conflict);
+  if (conflict) {
+    return ErrorReply{401, "401",
+                      "Access denied: the request carries more than one key and they differ "
+                      "(api-key headers or an Authorization: Bearer key)."};
+  }
+  admission.tenant = key.empty() ? nullptr : admission.snapshot->FindTenantByKey(key);
+  if (admission.tenant == nullptr) {
     return ErrorReply{401, "401",
                       key.empty()
                           ? "Access denied: no api-key header or Authorization: Bearer key was "
@@ -138,65 +173,83 @@ std::optional<ErrorReply> RequestHandler::Authenticate(
                           : "Access denied due to invalid subscription key or wrong API endpoint. "
                             "Make sure to provide a valid key for an active subscription."};
   }
-  record.tenant = tenant->name;
+  admission.authenticated = true;
   return std::nullopt;
 }
 
-std::optional<ErrorReply> RequestHandler::Route(const http::request<http::string_body>& request,
-                                                const ApiPath& path,
-                                                const RoutingSnapshot& snapshot,
-                                                const SnapshotTenant* tenant, AccessRecord& record,
-                                                ProxyRequest& proxy_request) const {
+std::optional<ErrorReply> RequestHandler::FindRoute(absl::string_view name,
+                                                    const HeadAdmission& admission,
+                                                    const SnapshotRoute*& route) const {
+  const RoutingSnapshot& snapshot = *admission.snapshot;
+  const SnapshotTenant* tenant = admission.tenant;
+  route = snapshot.FindRoute(name);
+  if (route == nullptr && tenant != nullptr) {
+    const auto& foreign = snapshot.table().foreign_routes();
+    // (A copy: this protobuf's map finds by its own key type only. Only unknown routes get here.)
+    if (auto it = foreign.find(std::string(name)); it != foreign.end()) {
+      return ErrorReply{
+          403, "403",
+          absl::StrCat("Route '", name, "' is served only in stamp '", it->second, "'; tenant '",
+                       tenant->name, "' belongs to another stamp and cannot use it.")};
+    }
+  }
+  if (route == nullptr) {
+    return ErrorReply{
+        404, "DeploymentNotFound",
+        absl::StrCat("The route '", name.substr(0, 200),
+                     "' does not exist in this gateway's region '", context_.region, "'.")};
+  }
+  if (tenant != nullptr && !tenant->routes.contains(name)) {
+    return ErrorReply{
+        403, "403",
+        absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '", name, "'.")};
+  }
+  return std::nullopt;
+}
+
+std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::string_body>& request,
+                                                    const HeadAdmission& admission, bool keep_alive,
+                                                    AccessRecord& record,
+                                                    ProxyRequest& proxy_request,
+                                                    QuotaClaim& quota) {
+  const SnapshotTenant* tenant = admission.tenant;
+  record.tenant = tenant != nullptr ? absl::string_view(tenant->name) : "";
+  record.metered = true;  // the client is known: from here on every answer is charged
+  proxy_request.client_request = &request;
+  proxy_request.snapshot = admission.snapshot.get();
+  proxy_request.client_keep_alive = keep_alive;
   proxy_request.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_STANDARD;
   if (!request.body().empty() && IsJsonBody(request)) {
     absl::StatusOr<RequestFacts> facts = ReadRequestFacts(request.body());
     if (!facts.ok()) {
+      record.route = admission.path.route;
       return ErrorReply{400, "BadRequest", std::string(facts.status().message())};
     }
     proxy_request.facts = *std::move(facts);
   }
   record.stream = proxy_request.facts.stream;
-
-  // A view into the body's facts or the path, both in Handle's frame: the record outlives
-  // this function.
-  absl::string_view route_name;
-  if (path.surface == ApiSurface::kV1) {
+  if (admission.path.surface == ApiSurface::kV1) {
+    // A view into the body's facts, in the caller's frame: the record outlives this function.
+    record.route = proxy_request.facts.model;
     if (proxy_request.facts.model.empty()) {
       return ErrorReply{400, "BadRequest",
                         absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
                                      " must name the route in the body's \"model\" field")};
     }
-    route_name = proxy_request.facts.model;
+    if (std::optional<ErrorReply> refusal =
+            FindRoute(proxy_request.facts.model, admission, proxy_request.route)) {
+      return refusal;
+    }
     proxy_request.v1_surface = true;
   } else {
-    route_name = path.route;
-    proxy_request.upstream_suffix = path.suffix;
+    record.route = admission.path.route;
+    proxy_request.route = admission.route;
+    proxy_request.upstream_suffix = admission.path.suffix;
   }
-  record.route = route_name;
-
-  proxy_request.route = snapshot.FindRoute(route_name);
-  if (proxy_request.route == nullptr && tenant != nullptr) {
-    const auto& foreign = snapshot.table().foreign_routes();
-    // (A copy: this protobuf's map finds by its own key type only. Only unknown routes get here.)
-    if (auto it = foreign.find(std::string(route_name)); it != foreign.end()) {
-      return ErrorReply{403, "403",
-                        absl::StrCat("Route '", route_name, "' is served only in stamp '",
-                                     it->second, "'; tenant '", tenant->name,
-                                     "' belongs to another stamp and cannot use it.")};
-    }
+  if (tenant == nullptr) {
+    return std::nullopt;
   }
-  if (proxy_request.route == nullptr) {
-    return ErrorReply{
-        404, "DeploymentNotFound",
-        absl::StrCat("The route '", route_name.substr(0, 200),
-                     "' does not exist in this gateway's region '", context_.region, "'.")};
-  }
-  if (tenant != nullptr && !tenant->routes.contains(route_name)) {
-    return ErrorReply{403, "403",
-                      absl::StrCat("Tenant '", tenant->name, "' is not allowed to use route '",
-                                   route_name, "'.")};
-  }
-  return std::nullopt;
+  return ClaimQuota(request, *tenant, proxy_request, quota);
 }
 
 std::optional<ErrorReply> RequestHandler::ClaimQuota(

@@ -31,6 +31,12 @@ struct AgentContext {
   ProxyOptions proxy;
   std::chrono::milliseconds client_idle_timeout{60000};
   uint64_t body_limit = 32 * 1024 * 1024;  // Azure accepts large multimodal bodies
+  // Bytes of request bodies all connections may hold at once, and those held now.
+  int64_t body_memory_limit = int64_t{1} << 30;
+  std::atomic<int64_t> body_memory_in_use{0};
+  // Client connections open at once across threads (0: no limit), and those open now.
+  int64_t max_connections = 0;
+  std::atomic<int64_t> connections{0};
   SnapshotSource snapshots;
   AccessLog* access_log = nullptr;
   BackendObserver* backend_observer = nullptr;  // set when a control plane is in use
@@ -55,31 +61,48 @@ class RequestHandler {
         usage_shard_(context.usage_meter != nullptr ? context.usage_meter->AddShard() : nullptr),
         metrics_shard_(context.metrics != nullptr ? context.metrics->AddShard() : nullptr) {}
 
-  // Answers one request on `client`; returns whether the connection may serve another.
+  // What the head alone decided, carried from AdmitHead to Handle (or Refuse).
+  struct HeadAdmission {
+    SteadyTime start;
+    // A copy, not a reference into the per-thread cache: a table published while the request
+    // is suspended must not free the routes and backends it is using.
+    RoutingSnapshotPtr snapshot;
+    ApiPath path;
+    const SnapshotTenant* tenant = nullptr;  // null with open access
+    bool authenticated = false;              // the client is known: its answers are metered
+    const SnapshotRoute* route = nullptr;    // found from the path (kDeployment)
+  };
+
+  // Before any body byte is read: the operation is one the gateway knows, the key is valid,
+  // and a route named in the path exists and is the tenant's (issue 15: an unauthenticated
+  // client must not make the agent hold a body). Fills `admission` or returns the refusal.
+  std::optional<ErrorReply> AdmitHead(const http::request_header<>& head, HeadAdmission& admission);
+  // Answers a refusal (logged and metered like any answer); the caller then closes.
+  asio::awaitable<void> Refuse(beast::tcp_stream& client, const http::request_header<>& head,
+                               ErrorReply error, const HeadAdmission& admission);
+  // Answers one request AdmitHead admitted, its body read; returns whether the connection
+  // may serve another.
   asio::awaitable<bool> Handle(beast::tcp_stream& client,
-                               const http::request<http::string_body>& request);
+                               const http::request<http::string_body>& request,
+                               const HeadAdmission& admission);
 
  private:
-  // Everything between parsing and forwarding: fills `proxy_request` (and `quota`, for a
-  // tenant with limits) or returns the error to answer with instead.
-  std::optional<ErrorReply> Admit(const http::request<http::string_body>& request,
-                                  const ApiPath& path, const RoutingSnapshot* snapshot,
-                                  bool keep_alive, AccessRecord& record,
-                                  ProxyRequest& proxy_request, QuotaClaim& quota);
-  // Admit's steps, in order; each returns the error when the request goes no further.
-  // Unknown paths, or no routing table yet:
-  std::optional<ErrorReply> CheckPath(const http::request<http::string_body>& request,
-                                      const ApiPath& path, const RoutingSnapshot* snapshot) const;
+  // AdmitHead's steps, in order; each returns the error when the request goes no further.
+  // Unknown operations, methods and paths, or no routing table yet:
+  std::optional<ErrorReply> CheckPath(const http::request_header<>& head, const ApiPath& path,
+                                      const RoutingSnapshot* snapshot) const;
   // The client's tenant (null with open access), from its key.
-  std::optional<ErrorReply> Authenticate(const http::request<http::string_body>& request,
-                                         const RoutingSnapshot& snapshot,
-                                         const SnapshotTenant*& tenant, AccessRecord& record) const;
-  // The body's facts and the route it names (in the path, or on /openai/v1 in the body),
-  // which the tenant must be allowed to use.
-  std::optional<ErrorReply> Route(const http::request<http::string_body>& request,
-                                  const ApiPath& path, const RoutingSnapshot& snapshot,
-                                  const SnapshotTenant* tenant, AccessRecord& record,
-                                  ProxyRequest& proxy_request) const;
+  std::optional<ErrorReply> Authenticate(const http::request_header<>& head,
+                                         HeadAdmission& admission) const;
+  // The route `name` (from the path or the body): it exists here and the tenant may use it.
+  std::optional<ErrorReply> FindRoute(absl::string_view name, const HeadAdmission& admission,
+                                      const SnapshotRoute*& route) const;
+  // After the body: its facts, the route it names on /openai/v1, and the tenant's quota;
+  // fills `proxy_request` (and `quota`) or returns the error to answer with instead.
+  std::optional<ErrorReply> AdmitBody(const http::request<http::string_body>& request,
+                                      const HeadAdmission& admission, bool keep_alive,
+                                      AccessRecord& record, ProxyRequest& proxy_request,
+                                      QuotaClaim& quota);
   // The tenant's TPM/RPM quota: charged up front, corrected once the response has ended.
   std::optional<ErrorReply> ClaimQuota(const http::request<http::string_body>& request,
                                        const SnapshotTenant& tenant, ProxyRequest& proxy_request,

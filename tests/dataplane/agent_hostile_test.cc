@@ -2,9 +2,13 @@
 // reach the client that asked, and only that client.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <boost/json/array.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -33,6 +37,8 @@ pools:
 routes:
   - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
   - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
+tenants:
+  - { name: app, stamp: us, routes: [ gpt-4o, embeddings ], api_keys: [ { name: k, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } ] }
 )";
 
 constexpr char kEmbeddingsTarget[] =
@@ -42,7 +48,17 @@ class AgentHostile : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fleet_.AddMock("a", {"--deployments", "chat:model=gpt-4o,embed"}).ok());
-    ASSERT_TRUE(fleet_.StartAgent(kTopology, "eastus2").ok());
+    ASSERT_TRUE(fleet_
+                    .StartAgent(kTopology, "eastus2",
+                                {"--body-limit", "100000", "--body-memory-limit", "150000"})
+                    .ok());
+  }
+
+  // Requests the mock has seen so far, whatever their path.
+  int64_t BackendRequests() {
+    const boost::json::object stats = MockStatsJson(fleet_, "a");
+    return static_cast<int64_t>(stats.at("log").as_array().size()) +
+           stats.at("log_dropped").as_int64();
   }
 
   // Sends `request` on a fresh raw connection and returns all the agent wrote until it closed.
@@ -66,7 +82,8 @@ class AgentHostile : public ::testing::Test {
   void ExpectOwnEmbeddingsAnswer() {
     auto client = fleet_.AgentClient();
     absl::StatusOr<HttpResponse> r =
-        client->Send("POST", kEmbeddingsTarget, {}, R"({"input": "which answer is mine?"})");
+        client->Send("POST", kEmbeddingsTarget, {{"api-key", kTenantKey}},
+                     R"({"input": "which answer is mine?"})");
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->status, 200) << r->body;
     EXPECT_THAT(r->body, HasSubstr(R"("object":"list")"));
@@ -76,7 +93,8 @@ class AgentHostile : public ::testing::Test {
   // A chat call on its own connection: a final 200 with a chat completion.
   void ExpectOwnChatAnswer() {
     auto client = fleet_.AgentClient();
-    absl::StatusOr<HttpResponse> r = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+    absl::StatusOr<HttpResponse> r =
+        client->Send("POST", ChatTarget("gpt-4o"), {{"api-key", kTenantKey}}, ChatBody());
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->status, 200) << r->body;
     EXPECT_THAT(r->body, HasSubstr(R"("object":"chat.completion")"));
@@ -92,7 +110,7 @@ TEST_F(AgentHostile, ExpectContinueNeverHandsAnAnswerToAnotherClient) {
   const std::string body = ChatBody();
   const std::string request =
       absl::StrCat("POST ", ChatTarget("gpt-4o"),
-                   " HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\n"
+                   " HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\napi-key: test\r\n"
                    "Expect: 100-continue\r\nConnection: close\r\nContent-Length: ",
                    body.size(), "\r\n\r\n", body);
   for (int round = 0; round < 12; ++round) {
@@ -125,12 +143,204 @@ TEST_F(AgentHostile, InterimAnswersFromTheBackendAreSkipped) {
   // Streams too: the SSE answer follows the interim one.
   ASSERT_TRUE(fleet_.SetFault("a", R"({"mode":"interim","deployment":"chat","count":1})").ok());
   auto client = fleet_.AgentClient();
-  absl::StatusOr<HttpResponse> r =
-      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(8, /*stream=*/true));
+  absl::StatusOr<HttpResponse> r = client->Send(
+      "POST", ChatTarget("gpt-4o"), {{"api-key", kTenantKey}}, ChatBody(8, /*stream=*/true));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->body, HasSubstr("data: [DONE]"));
   ExpectOwnEmbeddingsAnswer();
+}
+
+// A raw request and what the agent must answer; `reaches_backend`: whether the mock sees it.
+struct HostileCase {
+  const char* name;
+  std::string request;
+  int status;
+  bool reaches_backend = false;
+};
+
+std::string Post(absl::string_view target, absl::string_view headers = "api-key: test\r\n",
+                 absl::string_view body = R"({"messages":[{"role":"user","content":"hi"}]})") {
+  return absl::StrCat("POST ", target, " HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n", headers,
+                      "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n",
+                      body);
+}
+
+std::vector<HostileCase> HostileCases() {
+  const std::string chat = ChatTarget("gpt-4o");
+  const std::string model_body = R"({"model":"gpt-4o","training_file":"file-1"})";
+  return {
+      {"known operation", Post(chat), 200, true},
+      {"v1 known operation",
+       Post("/openai/v1/chat/completions", "api-key: test\r\n",
+            R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})"),
+       200, true},
+      {"v1 fine-tuning is not an operation",
+       Post("/openai/v1/fine_tuning/jobs", "api-key: test\r\n", model_body), 404},
+      {"v1 admin path", Post("/openai/v1/admin/keys", "api-key: test\r\n", model_body), 404},
+      {"deployment path, unknown operation",
+       Post("/openai/deployments/gpt-4o/fine-tunes?api-version=1"), 404},
+      {"dot-dot out of the deployment",
+       Post("/openai/deployments/gpt-4o/../../v1/fine_tuning/jobs?api-version=1"), 400},
+      {"dot-dot inside the operation",
+       Post("/openai/deployments/gpt-4o/chat/completions/../../embeddings?api-version=1"), 400},
+      {"dot segment", Post("/openai/deployments/gpt-4o/./chat/completions?api-version=1"), 400},
+      {"percent-encoded route", Post("/openai/deployments/gpt%2D4o/chat/completions?api-version=1"),
+       400},
+      {"percent-encoded slash", Post("/openai/deployments/gpt-4o/chat%2Fcompletions?api-version=1"),
+       400},
+      {"empty segment", Post("/openai/deployments/gpt-4o//chat/completions?api-version=1"), 400},
+      {"backslash", Post("/openai/deployments/gpt-4o/chat\\completions?api-version=1"), 400},
+      {"v1 dot-dot", Post("/openai/v1/chat/../fine_tuning/jobs", "api-key: test\r\n", model_body),
+       400},
+      {"GET on a POST operation",
+       absl::StrCat("GET ", chat,
+                    " HTTP/1.1\r\nHost: a\r\napi-key: test\r\nConnection: close\r\n\r\n"),
+       405},
+      {"unknown method",
+       absl::StrCat("BREW ", chat,
+                    " HTTP/1.1\r\nHost: a\r\napi-key: test\r\nConnection: close\r\n\r\n"),
+       405},
+      {"no key", Post(chat, ""), 401},
+      {"wrong key", Post(chat, "api-key: nope\r\n"), 401},
+      {"two different api-keys", Post(chat, "api-key: test\r\napi-key: other\r\n"), 401},
+      {"wrong key first", Post(chat, "api-key: other\r\napi-key: test\r\n"), 401},
+      {"api-key and another Bearer", Post(chat, "api-key: test\r\nAuthorization: Bearer other\r\n"),
+       401},
+      {"the same key twice", Post(chat, "api-key: test\r\nAuthorization: Bearer test\r\n"), 200,
+       true},
+      {"unknown route", Post(ChatTarget("gpt-5")), 404},
+      {"malformed JSON", Post(chat, "api-key: test\r\n", R"({"messages": [)"), 400},
+      {"body over the limit",
+       absl::StrCat("POST ", chat,
+                    " HTTP/1.1\r\nHost: a\r\napi-key: test\r\nContent-Length: 100001\r\n\r\n"),
+       413},
+      {"huge head",
+       absl::StrCat("POST ", chat, " HTTP/1.1\r\nHost: a\r\nx-big: ", std::string(70000, 'a'),
+                    "\r\n\r\n"),
+       431},
+      {"CR in a header value",
+       absl::StrCat("POST ", chat, " HTTP/1.1\r\nHost: a\r\nx-a: b\rc\r\n\r\n"), 400},
+      {"NUL in the path",
+       std::string("POST /openai/deployments/gpt-4o\0/chat/completions HTTP/1.1\r\nHost: a\r\n\r\n",
+                   71),
+       400},
+      {"not HTTP", "HELLO\r\n\r\n", 400},
+  };
+}
+
+// Each hostile request gets its own status in Azure's error shape, nothing reaches the
+// backend that should not, and the agent stays up (issue 15: the proof kept in the suite).
+TEST_F(AgentHostile, EachHostileRequestGetsItsStatusAndOnlyKnownOperationsReachTheBackend) {
+  for (const HostileCase& c : HostileCases()) {
+    SCOPED_TRACE(c.name);
+    const int64_t before = BackendRequests();
+    const std::string reply = SendRaw(c.request);
+    EXPECT_THAT(reply, ::testing::StartsWith(absl::StrCat("HTTP/1.1 ", c.status, " ")))
+        << reply.substr(0, 300);
+    if (c.status != 200) {
+      EXPECT_THAT(reply, HasSubstr(R"({"error":{"code":)")) << reply.substr(0, 300);
+    }
+    EXPECT_EQ(BackendRequests() - before, c.reaches_backend ? 1 : 0);
+  }
+  ExpectOwnChatAnswer();  // still up
+}
+
+// A client is refused on its head: with a wrong key, an unknown operation or route, or a body
+// over the limit, the agent answers before reading (or waiting for) the body, then closes.
+TEST_F(AgentHostile, RefusalsComeBeforeTheBodyIsRead) {
+  const std::string chat = ChatTarget("gpt-4o");
+  for (const auto& [head, status] : std::vector<std::pair<std::string, int>>{
+           {absl::StrCat("POST ", chat, " HTTP/1.1\r\nHost: a\r\napi-key: wrong\r\n"), 401},
+           {absl::StrCat("POST ", ChatTarget("nope"), " HTTP/1.1\r\nHost: a\r\napi-key: test\r\n"),
+            404},
+           {"POST /openai/v1/files HTTP/1.1\r\nHost: a\r\napi-key: test\r\n", 404},
+       }) {
+    // The head announces 90 KB and only 4 KB follows: an agent that read the body first would
+    // wait for the rest until its idle timeout (60 s), past this socket's 10 s read timeout.
+    const std::string request = absl::StrCat(head,
+                                             "Content-Type: application/json\r\n"
+                                             "Content-Length: 90000\r\n\r\n",
+                                             std::string(4096, ' '));
+    const std::string reply = SendRaw(request);
+    EXPECT_THAT(reply, ::testing::StartsWith(absl::StrCat("HTTP/1.1 ", status, " "))) << head;
+    EXPECT_THAT(reply, HasSubstr("Connection: close")) << reply.substr(0, 300);
+  }
+}
+
+// Bodies held at once are bounded: while one client holds a reservation for its announced
+// body, a second whose body does not fit gets 503 with retry-after, then the first completes.
+TEST_F(AgentHostile, BodiesBeyondTheMemoryBudgetAre503WithRetryAfter) {
+  const std::string body = absl::StrCat(R"({"messages":[{"role":"user","content":")",
+                                        std::string(90000, 'x'), R"("}],"max_tokens":4})");
+  const std::string head = absl::StrCat("POST ", ChatTarget("gpt-4o"),
+                                        " HTTP/1.1\r\nHost: a\r\napi-key: test\r\n"
+                                        "Content-Type: application/json\r\nConnection: close\r\n"
+                                        "Expect: 100-continue\r\nContent-Length: ",
+                                        body.size(), "\r\n\r\n");
+  const int first = ConnectRaw(fleet_.agent_port(), 10);
+  ASSERT_GE(first, 0);
+  ASSERT_EQ(::write(first, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  // The interim 100 comes once the head is admitted and the body's room reserved.
+  char interim[64] = {};
+  ASSERT_GT(::read(first, interim, sizeof(interim) - 1), 0);
+  EXPECT_THAT(std::string(interim), ::testing::StartsWith("HTTP/1.1 100 Continue"));
+
+  const std::string second = SendRaw(absl::StrCat(head, body));
+  EXPECT_THAT(second, ::testing::StartsWith("HTTP/1.1 503 ")) << second.substr(0, 300);
+  EXPECT_THAT(second, HasSubstr("retry-after"));
+
+  ASSERT_EQ(::write(first, body.data(), body.size()), static_cast<ssize_t>(body.size()));
+  std::string reply;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(first, buffer, sizeof(buffer))) > 0;) {
+    reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(first);
+  EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 200 ")) << reply.substr(0, 300);
+  // The reservation went with the request: the same body fits again (after the interim 100
+  // it asked for, when the body had not arrived with the head).
+  std::string again = SendRaw(absl::StrCat(head, body));
+  if (absl::StartsWith(again, "HTTP/1.1 100 ")) {
+    again.erase(0, again.find("\r\n\r\n") + 4);
+  }
+  EXPECT_THAT(again, ::testing::StartsWith("HTTP/1.1 200 ")) << again.substr(0, 200);
+}
+
+}  // namespace
+}  // namespace spillway::test
+
+namespace spillway::test {
+namespace {
+
+// --max-connections: past the cap new clients wait in the listen backlog instead of taking
+// descriptors; one connection closing lets the next in (issue 15, item 4).
+TEST(AgentLimits, ConnectionsBeyondTheCapWaitUntilOneCloses) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(
+      fleet.StartAgent(SingleBackendTopology(), "eastus2", {"--max-connections", "2"}).ok());
+  auto first = fleet.AgentClient();
+  auto second = fleet.AgentClient();
+  ASSERT_TRUE(first->Send("GET", "/healthz").ok());
+  ASSERT_TRUE(second->Send("GET", "/healthz").ok());  // both stay open (keep-alive)
+
+  const int third = ConnectRaw(fleet.agent_port(), 1);  // the kernel's backlog takes it
+  ASSERT_GE(third, 0);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::write(third, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  char buffer[512];
+  EXPECT_LT(::read(third, buffer, sizeof(buffer)), 1) << "answered past the cap";
+
+  first->Close();  // a slot frees: the waiting client is served
+  timeval longer{10, 0};
+  ::setsockopt(third, SOL_SOCKET, SO_RCVTIMEO, &longer, sizeof(longer));
+  std::string reply;
+  for (ssize_t n; (n = ::read(third, buffer, sizeof(buffer))) > 0;) {
+    reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(third);
+  EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 200 "));
 }
 
 }  // namespace
