@@ -31,6 +31,9 @@ ABSL_FLAG(std::string, control_plane_key, "", "PEM private key of --control-plan
 ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
 ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
+ABSL_FLAG(std::string, admin_listen, "",
+          "host:port serving /healthz, /readyz, /status and /metrics (and nothing else) to "
+          "anyone who reaches it; the API port answers /status and /metrics on loopback only");
 ABSL_FLAG(int64_t, max_connections, 0,
           "client connections open at once, all threads together; more wait in the listen "
           "backlog (0: half the descriptor limit, which the agent raises to its hard maximum)");
@@ -122,6 +125,16 @@ absl::Status ReadServer(AgentFlags& flags) {
   AgentServerOptions& server = flags.server;
   server.listen_host = flags.listen.substr(0, colon);
   server.listen_port = static_cast<uint16_t>(port);
+  if (const std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
+    const std::size_t admin_colon = admin.rfind(':');
+    uint32_t admin_port = 0;
+    if (admin_colon == std::string::npos ||
+        !absl::SimpleAtoi(admin.substr(admin_colon + 1), &admin_port) || admin_port > 65535) {
+      return Invalid(absl::StrCat("--admin-listen must be host:port, got '", admin, "'"));
+    }
+    server.admin_listen_host = admin.substr(0, admin_colon);
+    server.admin_listen_port = static_cast<uint16_t>(admin_port);
+  }
   server.threads = absl::GetFlag(FLAGS_threads);
   if (server.threads < 1 || server.threads > 256) {
     return Invalid("--threads must be between 1 and 256");

@@ -198,6 +198,10 @@ void Agent::Start() {
   std::printf("spillway-agent listening on %s:%u (region %s, %d thread%s, table version %llu)\n",
               flags_.server.listen_host.c_str(), server_->port(), flags_.region.c_str(), threads,
               threads == 1 ? "" : "s", static_cast<unsigned long long>(version_));
+  if (server_->admin_port() != 0) {
+    std::printf("spillway-agent admin endpoints on %s:%u\n",
+                flags_.server.admin_listen_host.c_str(), server_->admin_port());
+  }
   std::fflush(stdout);
 }
 

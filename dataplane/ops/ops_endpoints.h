@@ -34,6 +34,12 @@ class OpsEndpoints {
     return surface == ApiSurface::kHealthz || surface == ApiSurface::kReadyz ||
            surface == ApiSurface::kStatus || surface == ApiSurface::kMetrics;
   }
+  // /status and /metrics show backend endpoints and tenant quotas: on the API port they answer
+  // only peers on loopback (the admin listener answers anyone who reaches it). /healthz and
+  // /readyz answer everyone: load balancers probe them.
+  static bool Restricted(ApiSurface surface) {
+    return surface == ApiSurface::kStatus || surface == ApiSurface::kMetrics;
+  }
 
   // The answer to `request` for the endpoint `surface` names (one Serves accepts), keep-alive
   // as the client asked. `snapshot` is the table served now, null before the first.

@@ -15,6 +15,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/http/local_reply.h"
@@ -208,6 +209,32 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
   co_await LingeringClose(stream, deadline);
 }
 
+// A connection to the admin listener: small requests, the operations endpoints only. Off the
+// request path, so plain Beast timeouts.
+asio::awaitable<void> RunAdminSession(tcp::socket socket, AgentContext& context,
+                                      RequestHandler& handler) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(kHeaderLimit);
+    parser.header_limit(kHeaderLimit);
+    stream.expires_after(context.client_idle_timeout);
+    auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    if (ec) {
+      if (!ClientLeft(ec) && ec != beast::error::timeout) {
+        co_await RefuseMalformed(stream, ec, context);
+      }
+      break;
+    }
+    if (!co_await handler.HandleAdmin(stream, parser.get())) {
+      break;
+    }
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
 }  // namespace
 
 struct AgentServer::Worker {
@@ -255,6 +282,23 @@ struct AgentServer::Worker {
     }
   }
 
+  // The admin listener's loop (--admin-listen; worker 0 only).
+  asio::awaitable<void> AcceptAdmin(AgentContext& context) {
+    for (;;) {
+      auto [ec, socket] = co_await admin->async_accept(kNoThrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !admin->is_open()) {
+          co_return;
+        }
+        if (!co_await Pause(kExhaustedPause)) {
+          co_return;
+        }
+        continue;
+      }
+      asio::co_spawn(io, RunAdminSession(std::move(socket), context, handler), asio::detached);
+    }
+  }
+
   // Starts (again) the accept loop; one that ends by an exception is logged and restarted,
   // never lost silently.
   void StartAccepting(AgentContext& context) {
@@ -294,6 +338,7 @@ struct AgentServer::Worker {
   asio::io_context io;
   asio::steady_timer ticker{io};
   asio::steady_timer accept_pause{io};
+  std::optional<tcp::acceptor> admin;  // --admin-listen, on the first worker
   SocketDeadlines deadlines;
   tcp::acceptor acceptor;
   UpstreamPool pool;
@@ -375,6 +420,30 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& con
     port = acceptor.local_endpoint().port();  // later threads share a port 0 choice
     server->workers_.push_back(std::move(worker));
   }
+  if (!options.admin_listen_host.empty()) {
+    Worker& first = *server->workers_.front();
+    const auto admin_address = asio::ip::make_address(options.admin_listen_host, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad --admin-listen address '", options.admin_listen_host, "': ", ec.message()));
+    }
+    first.admin.emplace(first.io);
+    const tcp::endpoint endpoint(admin_address, options.admin_listen_port);
+    first.admin->open(endpoint.protocol(), ec);
+    if (!ec) {
+      first.admin->set_option(tcp::acceptor::reuse_address(true), ec);
+      first.admin->bind(endpoint, ec);
+    }
+    if (!ec) {
+      first.admin->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on --admin-listen ",
+                                                 options.admin_listen_host, ":",
+                                                 options.admin_listen_port, ": ", ec.message()));
+    }
+    server->admin_port_ = first.admin->local_endpoint().port();
+  }
   server->port_ = port;
   return server;
 }
@@ -383,6 +452,9 @@ void AgentServer::Start() {
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     w->StartAccepting(context_);
+    if (w->admin.has_value()) {
+      asio::co_spawn(w->io, w->AcceptAdmin(context_), asio::detached);
+    }
     asio::co_spawn(w->io, w->Tick(), asio::detached);
     threads_.emplace_back([w] {
       w->deadlines.BindToThisThread();
@@ -397,6 +469,9 @@ void AgentServer::StopAccepting() {
     asio::post(w->io, [w] {
       boost::system::error_code ignored;
       w->acceptor.close(ignored);
+      if (w->admin.has_value()) {
+        w->admin->close(ignored);
+      }
       w->accept_pause.cancel();
     });
   }

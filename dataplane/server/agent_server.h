@@ -20,6 +20,10 @@ struct AgentServerOptions {
   uint16_t listen_port = 8080;
   int threads = 1;
   std::string upstream_ca_file;  // empty: the system's trust store
+  // --admin-listen: /healthz, /readyz, /status and /metrics (and nothing else) for anyone who
+  // reaches this address; empty: none.
+  std::string admin_listen_host;
+  uint16_t admin_listen_port = 0;
   UpstreamPoolOptions upstream;
 };
 
@@ -31,6 +35,7 @@ class AgentServer {
   ~AgentServer();
 
   uint16_t port() const { return port_; }
+  uint16_t admin_port() const { return admin_port_; }
   void Start();
   // Stops accepting; requests in flight go on until Stop.
   void StopAccepting();
@@ -45,6 +50,7 @@ class AgentServer {
   const AgentServerOptions options_;
   boost::asio::ssl::context tls_context_;
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

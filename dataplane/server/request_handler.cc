@@ -40,6 +40,20 @@ absl::string_view ClientKey(const http::request_header<>& head, bool& conflict) 
   return key;
 }
 
+// Asked only for /status and /metrics (a getpeername each), never on the request path.
+bool PeerOnLoopback(beast::tcp_stream& client) {
+  beast::error_code ec;
+  const auto peer = client.socket().remote_endpoint(ec);
+  if (ec) {
+    return false;
+  }
+  const asio::ip::address address = peer.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback();
+  }
+  return address.is_loopback();
+}
+
 bool IsJsonBody(const http::request<http::string_body>& request) {
   auto it = request.find(http::field::content_type);
   if (it == request.end()) {
@@ -94,6 +108,15 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
                                              const http::request<http::string_body>& request,
                                              const HeadAdmission& admission) {
   if (OpsEndpoints::Serves(admission.path.surface)) {
+    if (OpsEndpoints::Restricted(admission.path.surface) && !PeerOnLoopback(client)) {
+      AccessRecord record;
+      record.method = View(request.method_string());
+      ErrorReply refusal{403, "403",
+                         "/status and /metrics answer only on loopback or on the agent's "
+                         "--admin-listen address."};
+      co_return co_await Reply(client, std::move(refusal), request.keep_alive(), record,
+                               admission.start);
+    }
     auto response = ops_.Answer(request, admission.path.surface, admission.snapshot.get());
     const bool written =
         co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
@@ -117,6 +140,22 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
   Record(outcome, admission.start, record);
   co_return outcome.keep_alive;
+}
+
+asio::awaitable<bool> RequestHandler::HandleAdmin(beast::tcp_stream& client,
+                                                  const http::request<http::string_body>& request) {
+  const ApiSurface surface = ClassifyTarget(View(request.target())).surface;
+  if (!OpsEndpoints::Serves(surface)) {
+    auto response = MakeErrorResponse(
+        ErrorReply{404, "404", "The admin listener serves /healthz, /readyz, /status, /metrics."},
+        request.keep_alive());
+    co_return co_await WriteResponse(client, response, context_.proxy.client_write_timeout) &&
+        request.keep_alive();
+  }
+  auto response = ops_.Answer(request, surface, snapshot_.Get().get());
+  const bool written =
+      co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
+  co_return written&& request.keep_alive();
 }
 
 std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>& head,

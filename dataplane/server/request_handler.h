@@ -80,6 +80,9 @@ class RequestHandler {
   // Answers a refusal (logged and metered like any answer); the caller then closes.
   asio::awaitable<void> Refuse(beast::tcp_stream& client, const http::request_header<>& head,
                                ErrorReply error, const HeadAdmission& admission);
+  // On the admin listener (--admin-listen): the operations endpoints to anyone, nothing else.
+  asio::awaitable<bool> HandleAdmin(beast::tcp_stream& client,
+                                    const http::request<http::string_body>& request);
   // Answers one request AdmitHead admitted, its body read; returns whether the connection
   // may serve another.
   asio::awaitable<bool> Handle(beast::tcp_stream& client,

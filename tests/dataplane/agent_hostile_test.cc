@@ -1,7 +1,9 @@
 // Requests and backends that do what a well-behaved peer would not: every answer must still
 // reach the client that asked, and only that client.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -69,6 +71,11 @@ class AgentHostile : public ::testing::Test {
       return "";
     }
     EXPECT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    return ReadToEndAndClose(fd);
+  }
+
+  // Everything the agent writes on `fd` until it closes (or the read timeout passes).
+  static std::string ReadToEndAndClose(int fd) {
     std::string reply;
     char buffer[4096];
     for (ssize_t n; (n = ::read(fd, buffer, sizeof(buffer))) > 0;) {
@@ -291,12 +298,7 @@ TEST_F(AgentHostile, BodiesBeyondTheMemoryBudgetAre503WithRetryAfter) {
   EXPECT_THAT(second, HasSubstr("retry-after"));
 
   ASSERT_EQ(::write(first, body.data(), body.size()), static_cast<ssize_t>(body.size()));
-  std::string reply;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(first, buffer, sizeof(buffer))) > 0;) {
-    reply.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(first);
+  const std::string reply = ReadToEndAndClose(first);
   EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 200 ")) << reply.substr(0, 300);
   // The reservation went with the request: the same body fits again (after the interim 100
   // it asked for, when the body had not arrived with the head).
@@ -341,6 +343,54 @@ TEST(AgentLimits, ConnectionsBeyondTheCapWaitUntilOneCloses) {
   }
   ::close(third);
   EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 200 "));
+}
+
+}  // namespace
+}  // namespace spillway::test
+
+namespace spillway::test {
+namespace {
+
+// A port free a moment ago (the agent binds it right after).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// --admin-listen serves the operations endpoints and nothing else (issue 15, item 9); the API
+// port keeps /healthz and /readyz for load balancers and /status for loopback peers.
+TEST(AgentAdminListen, ServesOnlyTheOperationsEndpoints) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  const int admin_port = FreePort();
+  ASSERT_TRUE(fleet
+                  .StartAgent(SingleBackendTopology(), "eastus2",
+                              {"--admin-listen", absl::StrCat("127.0.0.1:", admin_port)})
+                  .ok());
+  HttpClient admin("127.0.0.1", admin_port);
+  for (const char* path : {"/healthz", "/readyz", "/status", "/metrics"}) {
+    absl::StatusOr<HttpResponse> r = admin.Send("GET", path);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status();
+    EXPECT_EQ(r->status, 200) << path;
+  }
+  absl::StatusOr<HttpResponse> chat = admin.Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  EXPECT_EQ(chat->status, 404) << "the admin listener forwards nothing";
+  EXPECT_EQ(StatusCount(MockStatsJson(fleet, "a"), "gpt-4o", 200), 0);
+
+  auto api = fleet.AgentClient();
+  for (const char* path : {"/healthz", "/status"}) {
+    absl::StatusOr<HttpResponse> r = api->Send("GET", path);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status();
+    EXPECT_EQ(r->status, 200) << path << " from loopback";
+  }
 }
 
 }  // namespace
