@@ -53,6 +53,8 @@ ABSL_FLAG(bool, upstream_http2, false,
           "requests and streams");
 ABSL_FLAG(int64_t, connect_timeout_ms, 3000, "TCP connect + TLS handshake timeout per backend");
 ABSL_FLAG(int64_t, client_idle_timeout_ms, 60000, "keep-alive idle timeout for client connections");
+ABSL_FLAG(int64_t, header_timeout_ms, 10000,
+          "time a client has to send a whole request head once it started (then it is closed)");
 ABSL_FLAG(int64_t, client_write_timeout_ms, 60000, "timeout for each write to a client");
 ABSL_FLAG(int, failure_threshold, 3,
           "consecutive failures (5xx, timeouts, connect errors) that open a circuit");
@@ -170,6 +172,10 @@ absl::Status ReadRequests(AgentFlags& flags) {
     return Invalid("--body-memory-limit must be at least --body-limit");
   }
   flags.client_idle_timeout = milliseconds(absl::GetFlag(FLAGS_client_idle_timeout_ms));
+  flags.header_timeout = milliseconds(absl::GetFlag(FLAGS_header_timeout_ms));
+  if (flags.header_timeout.count() < 1) {
+    return Invalid("--header-timeout-ms must be positive");
+  }
   ProxyOptions& proxy = flags.proxy;
   proxy.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   proxy.request_timeout = milliseconds(absl::GetFlag(FLAGS_request_timeout_ms));

@@ -33,6 +33,7 @@ struct AgentFlags {
   uint64_t body_memory_limit = 0;
   int64_t max_connections = 0;
   std::chrono::milliseconds client_idle_timeout{0};
+  std::chrono::milliseconds header_timeout{0};
   TenantLimiterOptions limiter;
   std::string access_log;
   std::chrono::milliseconds usage_flush{0};

@@ -131,6 +131,7 @@ void Agent::BuildContext() {
   context_.body_memory_limit = static_cast<int64_t>(flags_.body_memory_limit);
   context_.max_connections = flags_.max_connections;
   context_.client_idle_timeout = flags_.client_idle_timeout;
+  context_.header_timeout = flags_.header_timeout;
   context_.proxy = flags_.proxy;
   if (absl::Status loaded = tenant_limiter_.LoadPersistedBudgets(SteadyClock::now());
       !loaded.ok()) {

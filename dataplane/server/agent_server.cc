@@ -36,6 +36,8 @@ using tcp = asio::ip::tcp;
 constexpr std::chrono::milliseconds kTickPeriod = SocketDeadlines::kTick;
 
 constexpr std::size_t kHeaderLimit = 64 * 1024;
+// The first read of a request: most heads and small bodies arrive whole in one.
+constexpr std::size_t kFirstRead = 2048;
 constexpr std::chrono::milliseconds kFullPause{10};
 constexpr std::chrono::milliseconds kExhaustedPause{100};
 
@@ -80,6 +82,16 @@ class BodyReservation {
   AgentContext& context_;
   int64_t bytes_ = 0;
 };
+
+// Parses the head if the buffer holds all of it (Beast parses a head in one piece).
+void ParseHead(http::request_parser<http::string_body>& parser, beast::flat_buffer& buffer,
+               beast::error_code& ec) {
+  const std::size_t used = parser.put(buffer.data(), ec);
+  buffer.consume(used);
+  if (ec == http::error::need_more) {
+    ec = {};
+  }
+}
 
 // Parses what the buffer already holds, so a body that came with its head needs no awaited
 // read (a trip round the event loop even when it completes at once).
@@ -164,10 +176,26 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
     http::request_parser<http::string_body> parser;
     parser.body_limit(context.body_limit);
     parser.header_limit(kHeaderLimit);
-    deadline.Arm(context.client_idle_timeout);
-    auto [head_ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
-    beast::error_code ec = deadline.Disarm(head_ec);
-    if (ClientLeft(ec) || (ec == beast::error::timeout && bytes == 0)) {
+    beast::error_code ec;
+    if (buffer.size() == 0) {
+      // The wait for a request, under the idle timeout; then the head must be whole within
+      // the (shorter) header timeout, so a client trickling a head cannot hold the slot.
+      deadline.Arm(context.client_idle_timeout);
+      auto [wait_ec, got] = co_await stream.async_read_some(
+          buffer.prepare(std::max<std::size_t>(kFirstRead, buffer.capacity())), kNoThrow);
+      ec = deadline.Disarm(wait_ec);
+      if (ec) {
+        break;  // the client left, or stayed idle
+      }
+      buffer.commit(got);
+    }
+    ParseHead(parser, buffer, ec);
+    if (!ec && !parser.is_header_done()) {
+      deadline.Arm(context.header_timeout);
+      auto [head_ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+      ec = deadline.Disarm(head_ec);
+    }
+    if (ClientLeft(ec)) {
       break;
     }
     if (ec) {

@@ -30,6 +30,7 @@ struct AgentContext {
   std::string region;
   ProxyOptions proxy;
   std::chrono::milliseconds client_idle_timeout{60000};
+  std::chrono::milliseconds header_timeout{10000};  // a started head must be whole by then
   uint64_t body_limit = 32 * 1024 * 1024;  // Azure accepts large multimodal bodies
   // Bytes of request bodies all connections may hold at once, and those held now.
   int64_t body_memory_limit = int64_t{1} << 30;

@@ -395,3 +395,40 @@ TEST(AgentAdminListen, ServesOnlyTheOperationsEndpoints) {
 
 }  // namespace
 }  // namespace spillway::test
+
+namespace spillway::test {
+namespace {
+
+// A client that starts a head and trickles it (slowloris) is cut by the header timeout, not
+// held until the much longer idle timeout (issue 15, item 4).
+TEST(AgentLimits, AHeadStartedButNotFinishedIsCutAtTheHeaderTimeout) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet
+                  .StartAgent(SingleBackendTopology(), "eastus2",
+                              {"--header-timeout-ms", "300", "--client-idle-timeout-ms", "60000"})
+                  .ok());
+  // The socket gives up reading after 10 s: long before the 60 s idle timeout.
+  const int fd = ConnectRaw(fleet.agent_port(), 10);
+  ASSERT_GE(fd, 0);
+  const std::string part = absl::StrCat("POST ", ChatTarget("gpt-4o"), " HTTP/1.1\r\nHost: a\r\n");
+  ASSERT_EQ(::write(fd, part.data(), part.size()), static_cast<ssize_t>(part.size()));
+  // The deadline closes the connection (as nginx's client_header_timeout does): the read
+  // ends at end-of-file, not at this socket's own timeout (-1).
+  char buffer[1024];
+  ssize_t last = 0;
+  std::string reply;
+  while ((last = ::read(fd, buffer, sizeof(buffer))) > 0) {
+    reply.append(buffer, static_cast<std::size_t>(last));
+  }
+  ::close(fd);
+  EXPECT_EQ(last, 0) << "still open when the header timeout had passed";
+  EXPECT_EQ(reply, "") << "no answer to a head that never ended";
+  // A client that is merely idle between requests is not cut by it.
+  auto client = fleet.AgentClient();
+  ASSERT_TRUE(client->Send("GET", "/healthz").ok());
+  ASSERT_TRUE(client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody()).ok());
+}
+
+}  // namespace
+}  // namespace spillway::test
