@@ -18,6 +18,7 @@
 #include "common/grpc_keepalive.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
+#include "proto/spillway/v1/grpc_limits.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port for gRPC (port 0 picks a free one)");
 ABSL_FLAG(std::string, db, "", "SQLite file holding the topology (created if missing; required)");
@@ -133,6 +134,11 @@ int Run() {
                      " without --admin-token-file and --agent-token-file; use a loopback "
                      "address or configure tokens"));
   }
+  if (absl::GetFlag(FLAGS_tls_cert).empty() && !IsLoopback(listen)) {
+    // Bearer tokens, and the API keys CreateKey mints, would cross the network in clear.
+    Die(absl::StrCat("refusing to listen on ", listen,
+                     " without TLS; use a loopback address or set --tls-cert and --tls-key"));
+  }
   absl::StatusOr<std::unique_ptr<TopologyStore>> store = TopologyStore::Open(db);
   if (!store.ok()) {
     Die(std::string(store.status().message()));
@@ -159,6 +165,8 @@ int Run() {
   builder.RegisterService(&sync);
   // Agents hold one stream for their lifetime: keepalives notice a dead peer.
   AddKeepaliveArguments(builder);
+  builder.SetMaxReceiveMessageSize(v1::kMaxGrpcMessageBytes);
+  builder.SetMaxSendMessageSize(v1::kMaxGrpcMessageBytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Die(absl::StrCat("cannot listen on ", listen));

@@ -4,14 +4,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
+#include "proto/spillway/v1/grpc_limits.h"
 
 namespace spillway::cli {
-namespace {
-
-// Topologies of large estates run to megabytes; gRPC's default 4 MiB would cut them off.
-constexpr int kMaxMessageBytes = 64 << 20;
-
-}  // namespace
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
@@ -57,8 +52,8 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Create(const Connectio
     credentials = grpc::InsecureChannelCredentials();
   }
   grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  arguments.SetMaxSendMessageSize(kMaxMessageBytes);
+  arguments.SetMaxReceiveMessageSize(v1::kMaxGrpcMessageBytes);
+  arguments.SetMaxSendMessageSize(v1::kMaxGrpcMessageBytes);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.server, credentials, arguments);
   return std::unique_ptr<AdminClient>(new AdminClient(options, std::move(channel)));

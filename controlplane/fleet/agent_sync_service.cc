@@ -2,17 +2,52 @@
 // the reactor. The reactor deletes itself in OnDone, after leaving the Fleet.
 #include "controlplane/fleet/agent_sync_service.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
 #include <memory>
+#include <optional>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/wall_clock.h"
 
 namespace spillway {
 namespace {
+
+constexpr absl::string_view kIdentityScheme = "spillway://";
+
+// The identity a client certificate vouches for: a URI subjectAltName
+// spillway://<region>/<agent-id>. Empty when there is no such URI (no certificate, or one
+// that only proves membership of the fleet, like the shared token); an error when the
+// certificate names more than one identity or a malformed one.
+absl::StatusOr<std::optional<AgentIdentity>> CertifiedIdentity(
+    const grpc::CallbackServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) {
+    return std::nullopt;
+  }
+  std::optional<AgentIdentity> found;
+  for (const grpc::string_ref& uri : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+    const absl::string_view value(uri.data(), uri.size());
+    if (!absl::StartsWith(value, kIdentityScheme)) {
+      continue;
+    }
+    const std::vector<absl::string_view> parts =
+        absl::StrSplit(value.substr(kIdentityScheme.size()), '/');
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty() || found.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "client certificate URI ", value,
+          found.has_value() ? " is a second identity" : " is not spillway://<region>/<agent-id>"));
+    }
+    found = AgentIdentity{std::string(parts[1]), std::string(parts[0]), ""};
+  }
+  return found;
+}
 
 class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControlMessage>,
                           public AgentStream {
@@ -20,9 +55,19 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   SyncReactor(Fleet& fleet, TopologyStore& store, grpc::CallbackServerContext* context,
               const grpc::Status& auth)
       : fleet_(fleet), store_(store), peer_(context->peer()) {
-    if (!auth.ok()) {
-      spdlog::warn("agent stream from {} refused: {}", peer_, auth.error_message());
-      Finish(auth);
+    grpc::Status status = auth;
+    if (status.ok()) {
+      absl::StatusOr<std::optional<AgentIdentity>> certified = CertifiedIdentity(*context);
+      if (certified.ok()) {
+        certified_ = *std::move(certified);
+      } else {
+        status = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                              std::string(certified.status().message()));
+      }
+    }
+    if (!status.ok()) {
+      spdlog::warn("agent stream from {} refused: {}", peer_, status.error_message());
+      Finish(status);
       return;
     }
     StartRead(&in_);
@@ -48,14 +93,14 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       writing_ = false;
       queue_.clear();
       if (finishing_) {
-        Finish(grpc::Status::OK);
+        Finish(finish_status_);
       }
       return;
     }
     if (queue_.empty()) {
       writing_ = false;
       if (finishing_) {
-        Finish(grpc::Status::OK);
+        Finish(finish_status_);
       }
       return;
     }
@@ -123,6 +168,12 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
         fleet_.ReportDemand(this, message.demand());
         return grpc::Status::OK;
       case v1::AgentMessage::kUsage: {
+        // The stream speaks for the agent of its hello only: usage is charged to it.
+        if (message.usage().agent_id() != info_.agent_id()) {
+          return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                              absl::StrCat("usage batch for agent '", message.usage().agent_id(),
+                                           "' on the stream of agent '", info_.agent_id(), "'"));
+        }
         absl::Status stored = store_.StoreUsage(message.usage());
         if (!stored.ok()) {
           // Not acked: the agent keeps it spooled and sends it again.
@@ -147,6 +198,14 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     if (hello.agent_id().empty() || hello.region().empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "hello must name the agent_id and region");
+    }
+    if (certified_.has_value() &&
+        (certified_->agent_id != hello.agent_id() || certified_->region != hello.region())) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("hello claims agent '", hello.agent_id(), "' in region '", hello.region(),
+                       "' but the client certificate is for ", kIdentityScheme, certified_->region,
+                       "/", certified_->agent_id));
     }
     info_.set_agent_id(hello.agent_id());
     info_.set_region(hello.region());
@@ -178,7 +237,8 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     absl::MutexLock lock(&mu_);
     done_ = true;
     if (writing_) {
-      finishing_ = true;  // Finish once the write in flight completes
+      finishing_ = true;  // Finish once the write in flight completes, with this status
+      finish_status_ = status;
       return;
     }
     Finish(status);
@@ -189,7 +249,8 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   const std::string peer_;
   v1::AgentMessage in_;
   v1::AgentInfo info_;
-  bool registered_ = false;  // touched only from reads, which never overlap
+  std::optional<AgentIdentity> certified_;  // from the client certificate, if it names one
+  bool registered_ = false;                 // touched only from reads, which never overlap
 
   absl::Mutex mu_;
   // Shared with the fleet (one region's table goes to all its agents); gRPC serializes each
@@ -197,6 +258,7 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   std::deque<std::shared_ptr<const v1::ControlMessage>> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);  // why the stream ends, for the agent
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 

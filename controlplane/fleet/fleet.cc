@@ -6,6 +6,7 @@
 #include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -51,7 +52,9 @@ absl::Status Fleet::OnTopologyChanged() {
     return loaded.status();
   }
   absl::MutexLock lock(&mu_);
-  if (loaded->version == current_.version) {
+  // The store is read outside the lock, so two concurrent applies can arrive here in either
+  // order: the one that read the older version must not replace (and push) the newer one.
+  if (loaded->version <= current_.version) {
     return absl::OkStatus();
   }
   current_ = *std::move(loaded);
@@ -205,16 +208,29 @@ bool Fleet::IsConnected(const std::string& agent_id) const {
   return false;
 }
 
+std::optional<int64_t> Fleet::CapReportedDeadline(int64_t until_unix_ms) {
+  const int64_t now = UnixMillisNow();
+  if (until_unix_ms <= now) {
+    return std::nullopt;
+  }
+  return std::min<int64_t>(until_unix_ms, now + absl::ToInt64Milliseconds(kMaxReportedBlock));
+}
+
 void Fleet::ReportThrottle(const v1::ThrottleEvent& event, const std::string& reporter) {
+  // Saturating: a hostile at_unix_ms near INT64_MAX must not wrap into the past.
+  const int64_t at = std::clamp<int64_t>(event.at_unix_ms(), 0, int64_t{1} << 62);
+  const std::optional<int64_t> until = CapReportedDeadline(at + event.retry_after_ms());
+  if (!until.has_value()) {
+    return;  // already over (or a clock far behind): nothing to steer away from
+  }
   absl::MutexLock lock(&mu_);
-  const int64_t until = event.at_unix_ms() + event.retry_after_ms();
   v1::BackendHealth& health = health_[event.backend_id()];
-  if (health.until_unix_ms() >= until) {
+  if (health.until_unix_ms() >= *until) {
     return;  // already known to be blocked at least this long
   }
   health.set_backend_id(event.backend_id());
   health.set_state(v1::HEALTH_STATE_THROTTLED);
-  health.set_until_unix_ms(until);
+  health.set_until_unix_ms(*until);
   health.set_reported_by(reporter);
   health.set_reason(absl::StrCat("429, retry after ", event.retry_after_ms(), " ms"));
   ++health_generation_;
@@ -222,6 +238,15 @@ void Fleet::ReportThrottle(const v1::ThrottleEvent& event, const std::string& re
 }
 
 void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::string& reporter) {
+  // No deadline (0) means "until an agent reports it healthy"; a deadline is capped like a
+  // throttle's, and one already past changes nothing.
+  std::optional<int64_t> until = 0;
+  if (transition.until_unix_ms() != 0) {
+    until = CapReportedDeadline(transition.until_unix_ms());
+    if (!until.has_value() && transition.to() != v1::HEALTH_STATE_HEALTHY) {
+      return;
+    }
+  }
   absl::MutexLock lock(&mu_);
   if (transition.to() == v1::HEALTH_STATE_HEALTHY) {
     health_.erase(transition.backend_id());
@@ -229,7 +254,7 @@ void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::stri
     v1::BackendHealth& health = health_[transition.backend_id()];
     health.set_backend_id(transition.backend_id());
     health.set_state(transition.to());
-    health.set_until_unix_ms(transition.until_unix_ms());
+    health.set_until_unix_ms(*until);
     health.set_reported_by(reporter);
     health.set_reason(transition.reason());
   }

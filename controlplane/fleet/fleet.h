@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/topology_compile.h"
 #include "controlplane/fleet/budget_allocator.h"
 #include "controlplane/store/store.h"
@@ -54,7 +55,10 @@ class Fleet {
   bool IsConnected(const std::string& agent_id) const;
 
   // What agents report about backends; folded into the overlay every agent of the stamp
-  // receives, so one agent's 429 steers the others away until retry-after passes.
+  // receives, so one agent's 429 steers the others away until retry-after passes. Deadlines
+  // are capped at kMaxReportedBlock from now (one agent must not take a backend out of the
+  // whole fleet for years) and reports already past are ignored.
+  static constexpr absl::Duration kMaxReportedBlock = absl::Minutes(10);
   void ReportThrottle(const v1::ThrottleEvent& event, const std::string& reporter);
   void ReportHealth(const v1::HealthTransition& transition, const std::string& reporter);
   v1::HealthOverlay Health() const;
@@ -77,6 +81,8 @@ class Fleet {
     uint64_t health_generation = 0;
   };
 
+  // `until_unix_ms` capped at kMaxReportedBlock from now; nullopt when it is not in the future.
+  static std::optional<int64_t> CapReportedDeadline(int64_t until_unix_ms);
   // Compiled on first use per (region, version); the overlay is refreshed when health moved.
   absl::StatusOr<const RegionTable*> TableFor(const std::string& region)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <optional>
 #include <random>
 
 #include "absl/strings/escaping.h"
@@ -16,6 +17,7 @@
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
 #include "common/wall_clock.h"
+#include "proto/spillway/v1/grpc_limits.h"
 #include "spillway/v1/agent_sync.grpc.pb.h"
 
 namespace spillway {
@@ -149,14 +151,22 @@ void SyncClient::SendIfConnected(v1::AgentMessage message) {
 
 void SyncClient::Enqueue(v1::AgentMessage message) {
   absl::MutexLock lock(&mu_);
-  // Bounded: while the control plane is away only the most recent reports matter.
-  if (outbox_.size() >= 1000) {
-    outbox_.pop_front();
+  if (SyncOutbox::IsQueued(message)) {
+    // Back-pressure instead of dropping: the producer (the usage shipper) waits for the
+    // writer. A batch that outlives its stream stays in the spool and is replayed.
+    mu_.Await(absl::Condition(this, &SyncClient::OutboxHasRoomOrClosed));
+    if (stopping_ || !reading_) {
+      return;
+    }
   }
-  outbox_.push_back(std::move(message));
+  outbox_.Add(std::move(message));
 }
 
 bool SyncClient::WriterHasWork() const { return stopping_ || !reading_ || !outbox_.empty(); }
+
+bool SyncClient::OutboxHasRoomOrClosed() const {
+  return stopping_ || !reading_ || outbox_.HasRoom();
+}
 
 void SyncClient::Run() {
   std::mt19937_64 random(std::random_device{}());
@@ -183,6 +193,8 @@ void SyncClient::Run() {
 bool SyncClient::RunStream() {
   grpc::ChannelArguments arguments;
   SetKeepaliveArguments(arguments);
+  arguments.SetMaxReceiveMessageSize(v1::kMaxGrpcMessageBytes);
+  arguments.SetMaxSendMessageSize(v1::kMaxGrpcMessageBytes);
   auto channel = grpc::CreateCustomChannel(options_.target, Credentials(options_), arguments);
   auto stub = v1::AgentSync::NewStub(channel);
   grpc::ClientContext context;
@@ -206,27 +218,28 @@ bool SyncClient::RunStream() {
   bool progressed = false;
   grpc::Status status;
   if (stream->Write(hello)) {
-    if (options_.on_stream_started) {
-      options_.on_stream_started();
-    }
     std::thread writer([&] {
       for (;;) {
-        v1::AgentMessage message;
+        std::optional<v1::AgentMessage> message;
         {
           absl::MutexLock lock(&mu_);
           mu_.Await(absl::Condition(this, &SyncClient::WriterHasWork));
           if (stopping_ || !reading_) {
             return;
           }
-          message = std::move(outbox_.front());
-          outbox_.pop_front();
+          message = outbox_.Take(UnixMillisNow());
         }
-        if (!stream->Write(message)) {
-          // Lost with the stream; throttle reports are advisory and go stale anyway.
+        if (message.has_value() && !stream->Write(*message)) {
+          // Lost with the stream: the next hello states the applied version, and the usage
+          // shipper replays its spool; throttle reports go stale anyway.
           return;
         }
       }
     });
+    // After the writer starts: the shipper's replay may wait for room in the outbox.
+    if (options_.on_stream_started) {
+      options_.on_stream_started();
+    }
     v1::ControlMessage message;
     while (stream->Read(&message)) {
       progressed = true;
@@ -261,6 +274,10 @@ bool SyncClient::RunStream() {
     }
     context.TryCancel();  // ends a Write still in flight
     writer.join();
+    {
+      absl::MutexLock lock(&mu_);
+      outbox_.OnStreamEnded();
+    }
     if (options_.on_stream_ended) {
       options_.on_stream_ended();
     }
@@ -280,24 +297,44 @@ bool SyncClient::RunStream() {
   return progressed;
 }
 
-void SyncClient::ApplyTable(const v1::RoutingTable& table) {
+void SyncClient::Refuse(const v1::RoutingTable& table, const absl::Status& reason) {
+  spdlog::error("refusing table version {}; serving version {}: {}", table.version(),
+                applied_version_, std::string(reason.message()));
   v1::AgentMessage reply;
+  reply.mutable_nack()->set_version(table.version());
+  reply.mutable_nack()->set_reason(std::string(reason.message()));
+  Enqueue(std::move(reply));
+}
+
+void SyncClient::ApplyTable(const v1::RoutingTable& table) {
+  // Checked here as well as in the control plane: a table from a confused or restored control
+  // plane must not move this agent backwards or into another region's routes.
+  if (table.region() != options_.region) {
+    Refuse(table, absl::InvalidArgumentError(absl::StrCat("table is for region '", table.region(),
+                                                          "', this agent serves '", options_.region,
+                                                          "'")));
+    return;
+  }
+  if (table.version() < applied_version_) {
+    Refuse(table, absl::FailedPreconditionError(absl::StrCat("table version ", table.version(),
+                                                             " is older than version ",
+                                                             applied_version_, " served here")));
+    return;
+  }
   absl::StatusOr<RoutingSnapshotPtr> snapshot = RoutingSnapshot::Build(table, states_);
   if (!snapshot.ok()) {
-    spdlog::error("refusing table version {}: {}", table.version(),
-                  std::string(snapshot.status().message()));
-    reply.mutable_nack()->set_version(table.version());
-    reply.mutable_nack()->set_reason(std::string(snapshot.status().message()));
-    Enqueue(std::move(reply));
+    Refuse(table, snapshot.status());
     return;
   }
   // Persist before acknowledging: an acked version must survive a restart.
   absl::Status persisted =
       WriteFileAtomically(TablePath(options_.state_dir), table.SerializeAsString());
   if (!persisted.ok()) {
-    spdlog::error("cannot persist table version {}: {}", table.version(),
-                  std::string(persisted.message()));
+    Refuse(table, absl::Status(persisted.code(),
+                               absl::StrCat("cannot persist the table: ", persisted.message())));
+    return;
   }
+  v1::AgentMessage reply;
   snapshots_.Publish(*snapshot);
   applied_version_ = table.version();
   for (const SnapshotBackend& backend : (*snapshot)->backends()) {

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +17,7 @@
 #include "dataplane/routing/backend_state.h"
 #include "dataplane/routing/routing_snapshot.h"
 #include "dataplane/routing/snapshot_source.h"
+#include "dataplane/sync/sync_outbox.h"
 #include "spillway/v1/agent_sync.pb.h"
 
 namespace grpc {
@@ -70,11 +70,16 @@ class SyncClient : public BackendObserver {
   void Run();
   // One connection: returns when the stream ends; true if a table or health arrived.
   bool RunStream();
+  // Applies, persists and acks `table`, or nacks it (keeping the table served now) when it is
+  // for another region, older than the one served, invalid, or cannot be persisted.
   void ApplyTable(const v1::RoutingTable& table);
+  void Refuse(const v1::RoutingTable& table, const absl::Status& reason);
   void ApplyHealth(const v1::HealthOverlay& overlay);
   void Enqueue(v1::AgentMessage message);
   // What wakes a stream's writer thread: a message to send, or the stream or client ending.
   bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What wakes a producer waiting for room in the outbox.
+  bool OutboxHasRoomOrClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SyncClientOptions options_;
   SnapshotSource& snapshots_;
@@ -84,7 +89,7 @@ class SyncClient : public BackendObserver {
 
   // Waiters Await conditions on mu_ itself, so there is no condition variable to notify.
   absl::Mutex mu_;
-  std::deque<v1::AgentMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  SyncOutbox outbox_ ABSL_GUARDED_BY(mu_);
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;  // the live stream, to cancel
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;  // the live stream still delivers messages

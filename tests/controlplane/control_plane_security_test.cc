@@ -286,9 +286,21 @@ TEST_F(SecurityStartupTest, ALoopbackListenWithoutTokensSaysItServesLoopbackOnly
               HasSubstr("no admin token: loopback only"));
 }
 
-TEST_F(SecurityStartupTest, WithBothTokensAnyAddressIsServed) {
-  const std::string line = ListeningLine("0.0.0.0:0", {"--admin-token-file", AdminTokenFile(),
-                                                       "--agent-token-file", AgentTokenFile()});
+TEST_F(SecurityStartupTest, WithBothTokensButNoTlsANonLoopbackListenIsRefused) {
+  // Tokens, and the API keys CreateKey mints, must not cross the network in clear.
+  const Exited cp = RunControlPlane("0.0.0.0:0", {"--admin-token-file", AdminTokenFile(),
+                                                  "--agent-token-file", AgentTokenFile()});
+  EXPECT_NE(cp.code, 0);
+  EXPECT_THAT(cp.output, HasSubstr("refusing to listen on 0.0.0.0:0 without TLS"));
+  EXPECT_THAT(cp.output, Not(HasSubstr("listening on")));
+}
+
+TEST_F(SecurityStartupTest, WithBothTokensAndTlsAnyAddressIsServed) {
+  absl::StatusOr<TlsFiles> tls = MakeSelfSignedCert(MakeDir(Path("tls")));
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  const std::string line = ListeningLine(
+      "0.0.0.0:0", {"--admin-token-file", AdminTokenFile(), "--agent-token-file", AgentTokenFile(),
+                    "--tls-cert", tls->cert_file, "--tls-key", tls->key_file});
   EXPECT_THAT(line, HasSubstr("listening on 0.0.0.0:"));
   EXPECT_THAT(line, Not(HasSubstr("loopback only")));
 }
@@ -624,6 +636,8 @@ TEST_F(SecurityReconnectTest, AnAgentReconnectingToARestartedControlPlaneIsNotRe
   ASSERT_TRUE(fleet_.WaitForAcks(1, 1, absl::Seconds(30)).ok());
   ApplyVersion(2);
   ASSERT_TRUE(fleet_.WaitForAgentVersion("eus2", 2).ok());
+  // /status shows the table before its log line is written: wait for the line as well.
+  ASSERT_TRUE(fleet_.agent_process("eus2").WaitForLine(AppliedLine(2), kWait).ok());
 
   const std::string output = fleet_.agent_process("eus2").Output();
   EXPECT_THAT(output, HasSubstr(kStreamEnded)) << "the agent never lost its stream";
@@ -643,6 +657,8 @@ TEST_F(SecurityReconnectTest, ARestartedAgentIsNotResentTheTableItPersisted) {
   ASSERT_TRUE(fleet_.WaitForAcks(1, 1).ok());
   ApplyVersion(2);
   ASSERT_TRUE(fleet_.WaitForAgentVersion("eus2", 2).ok());
+  // /status shows the table before its log line is written: wait for the line as well.
+  ASSERT_TRUE(fleet_.agent_process("eus2").WaitForLine(AppliedLine(2), kWait).ok());
 
   const std::string output = fleet_.agent_process("eus2").Output();
   EXPECT_EQ(Occurrences(output, AppliedLine(1)), 0) << output;

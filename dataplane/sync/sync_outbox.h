@@ -1,0 +1,46 @@
+// What the agent has yet to tell the control plane, waiting for the stream's writer. Nothing
+// the protocol depends on is dropped: reports that only matter in their latest form are
+// coalesced (the table verdict, per-backend health and throttles, demand), and everything
+// else (usage batches) waits in a bounded queue whose producer is made to wait when it is full.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "spillway/v1/agent_sync.pb.h"
+
+namespace spillway {
+
+// Not thread-safe: the sync client guards it with its own mutex.
+class SyncOutbox {
+ public:
+  explicit SyncOutbox(std::size_t max_queued = 64) : max_queued_(max_queued) {}
+
+  // True for messages that go through the bounded queue (and so may have to wait for room).
+  static bool IsQueued(const v1::AgentMessage& message);
+  bool HasRoom() const { return queued_.size() < max_queued_; }
+
+  // Adds `message`. A queued message must only be added while HasRoom().
+  void Add(v1::AgentMessage message);
+  bool empty() const;
+  // The next message to write: the table verdict first, then queued messages in order, then
+  // the latest demand, health and throttle reports (throttles already over are left out).
+  std::optional<v1::AgentMessage> Take(int64_t now_unix_ms);
+  // A stream ended: queued usage batches are dropped, as the usage shipper replays its spool
+  // on the next stream; coalesced reports stay for it.
+  void OnStreamEnded() { queued_.clear(); }
+
+ private:
+  const std::size_t max_queued_;
+  std::optional<v1::AgentMessage> verdict_;  // the latest ack or nack
+  std::deque<v1::AgentMessage> queued_;
+  std::optional<v1::DemandReport> demand_;
+  std::map<std::string, v1::HealthTransition> health_;  // latest per backend
+  std::map<std::string, v1::ThrottleEvent> throttles_;  // longest per backend
+};
+
+}  // namespace spillway

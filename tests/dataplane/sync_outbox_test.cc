@@ -1,0 +1,108 @@
+// The agent's outbox towards the control plane: nothing the protocol depends on is dropped,
+// however many reports pile up while the stream is slow or away.
+#include "dataplane/sync/sync_outbox.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace spillway {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000'000;
+
+v1::AgentMessage Throttle(const std::string& backend, int64_t at, uint32_t retry_after_ms) {
+  v1::AgentMessage message;
+  v1::ThrottleEvent* event = message.mutable_throttle()->add_events();
+  event->set_backend_id(backend);
+  event->set_at_unix_ms(at);
+  event->set_retry_after_ms(retry_after_ms);
+  return message;
+}
+
+v1::AgentMessage Usage(uint64_t sequence) {
+  v1::AgentMessage message;
+  message.mutable_usage()->set_agent_id("agent");
+  message.mutable_usage()->set_sequence(sequence);
+  return message;
+}
+
+std::vector<v1::AgentMessage> Drain(SyncOutbox& outbox) {
+  std::vector<v1::AgentMessage> out;
+  while (!outbox.empty()) {
+    std::optional<v1::AgentMessage> message = outbox.Take(kNow);
+    if (message.has_value()) {
+      out.push_back(*std::move(message));
+    }
+  }
+  return out;
+}
+
+TEST(SyncOutboxTest, AnAckSurvivesAFloodOfThrottleReports) {
+  SyncOutbox outbox;
+  v1::AgentMessage ack;
+  ack.mutable_ack()->set_version(5);
+  outbox.Add(ack);
+  for (int i = 0; i < 5000; ++i) {
+    outbox.Add(Throttle(i % 2 == 0 ? "a/x" : "b/y", kNow, 1000 + i));
+  }
+  const std::vector<v1::AgentMessage> sent = Drain(outbox);
+  ASSERT_FALSE(sent.empty());
+  ASSERT_TRUE(sent.front().has_ack());
+  EXPECT_EQ(sent.front().ack().version(), 5u);
+  // The throttles are coalesced to the longest per backend, not dropped.
+  std::map<std::string, uint32_t> longest;
+  for (const v1::AgentMessage& message : sent) {
+    for (const v1::ThrottleEvent& event : message.throttle().events()) {
+      longest[event.backend_id()] = std::max(longest[event.backend_id()], event.retry_after_ms());
+    }
+  }
+  EXPECT_EQ(longest["a/x"], 1000u + 4998);
+  EXPECT_EQ(longest["b/y"], 1000u + 4999);
+  EXPECT_LE(sent.size(), 3u);
+}
+
+TEST(SyncOutboxTest, UsageBatchesAreNeverDroppedTheProducerIsToldToWait) {
+  SyncOutbox outbox(8);
+  uint64_t sequence = 0;
+  while (outbox.HasRoom()) {
+    ASSERT_LT(sequence, 1000u) << "the queue is not bounded";
+    outbox.Add(Usage(++sequence));
+  }
+  EXPECT_EQ(sequence, 8u);
+  for (int i = 0; i < 2000; ++i) {
+    outbox.Add(Throttle("a/x", kNow, 1000));  // reports never take a batch's place
+  }
+  std::vector<uint64_t> sequences;
+  for (const v1::AgentMessage& message : Drain(outbox)) {
+    if (message.has_usage()) {
+      sequences.push_back(message.usage().sequence());
+    }
+  }
+  EXPECT_EQ(sequences, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+TEST(SyncOutboxTest, TheLatestVerdictHealthAndDemandWinAndPastThrottlesAreNotSent) {
+  SyncOutbox outbox;
+  v1::AgentMessage ack;
+  ack.mutable_ack()->set_version(6);
+  outbox.Add(ack);
+  v1::AgentMessage nack;
+  nack.mutable_nack()->set_version(7);
+  outbox.Add(nack);
+  for (v1::HealthState state : {v1::HEALTH_STATE_UNHEALTHY, v1::HEALTH_STATE_HEALTHY}) {
+    v1::AgentMessage health;
+    health.mutable_health()->add_transitions()->set_backend_id("a/x");
+    health.mutable_health()->mutable_transitions(0)->set_to(state);
+    outbox.Add(health);
+  }
+  outbox.Add(Throttle("old/z", kNow - 5000, 1000));
+  const std::vector<v1::AgentMessage> sent = Drain(outbox);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].nack().version(), 7u);
+  ASSERT_EQ(sent[1].health().transitions_size(), 1);
+  EXPECT_EQ(sent[1].health().transitions(0).to(), v1::HEALTH_STATE_HEALTHY);
+}
+
+}  // namespace
+}  // namespace spillway
