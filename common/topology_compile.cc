@@ -96,6 +96,7 @@ class Compiler {
     out->set_name(route.name());
     out->set_locality(route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL
                                                                    : route.locality());
+    out->set_first_byte_timeout_ms(route.first_byte_timeout_ms());
     if (route.split_size() == 0) {
       v1::CompiledSplit* split = out->add_splits();
       split->set_percent(100);

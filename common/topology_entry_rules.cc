@@ -16,6 +16,9 @@ constexpr std::size_t kMaxNameLength = 64;
 constexpr uint32_t kMaxCapacity = 100000;
 constexpr uint64_t kMaxTokensPerMinute = 10'000'000'000ull;
 constexpr uint64_t kMaxRequestsPerMinute = 100'000'000ull;
+// Below a second no model answers; above an hour a hung backend holds a client too long.
+constexpr uint32_t kMinFirstByteTimeoutMs = 1000;
+constexpr uint32_t kMaxFirstByteTimeoutMs = 3'600'000;
 
 bool IsEnvVarName(absl::string_view name) {
   if (name.empty() || absl::ascii_isdigit(name.front())) {
@@ -192,6 +195,18 @@ std::vector<std::string> PriorityLimitsProblems(const v1::PriorityLimits& limits
     problems.push_back(absl::StrCat("priority_limits.batch ", limits.batch(),
                                     " is above priority_limits.standard ", limits.standard(),
                                     "; batch traffic must be shed first"));
+  }
+  return problems;
+}
+
+std::vector<std::string> RouteFieldProblems(const v1::Route& route) {
+  std::vector<std::string> problems;
+  if (route.has_first_byte_timeout_ms() &&
+      (route.first_byte_timeout_ms() < kMinFirstByteTimeoutMs ||
+       route.first_byte_timeout_ms() > kMaxFirstByteTimeoutMs)) {
+    problems.push_back(absl::StrCat("first_byte_timeout_ms ", route.first_byte_timeout_ms(),
+                                    " is not within ", kMinFirstByteTimeoutMs, "..",
+                                    kMaxFirstByteTimeoutMs));
   }
   return problems;
 }

@@ -31,6 +31,9 @@ std::vector<std::string> DeploymentFieldProblems(const v1::Deployment& deploymen
 // A pool's priority_limits: percentages, and batch shed no later than standard.
 std::vector<std::string> PriorityLimitsProblems(const v1::PriorityLimits& limits);
 
+// A route's own fields: the first-byte timeout.
+std::vector<std::string> RouteFieldProblems(const v1::Route& route);
+
 // A tenant's own fields: priority and rate limits.
 std::vector<std::string> TenantFieldProblems(const v1::Tenant& tenant);
 

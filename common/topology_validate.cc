@@ -322,6 +322,9 @@ class Validator {
     if (!v1::Locality_IsValid(route.locality())) {
       add(absl::StrCat("locality ", static_cast<int>(route.locality()), " is not a known value"));
     }
+    for (const std::string& problem : topology_rules::RouteFieldProblems(route)) {
+      add(problem);
+    }
     const bool has_tiers = route.tiers_size() > 0;
     const bool has_split = route.split_size() > 0;
     if (has_tiers && has_split) {

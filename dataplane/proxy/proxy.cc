@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "dataplane/auth/entra_token_source.h"
+#include "dataplane/http/client_response.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/proxy/upstream_attempt.h"
@@ -25,6 +26,7 @@ struct Tally {
   bool saw_timeout = false;
   bool saw_failure = false;
   bool headroom_refused = false;
+  bool final = false;  // the last attempt may have been processed: no other candidate
   std::string last_error;
 };
 
@@ -113,8 +115,16 @@ void BeginAttempt(const SnapshotBackend& backend, int64_t estimated_tokens, Stea
   backend.state->load.Add(now, estimated_tokens);
 }
 
-// Tells the backend's circuit (and the observer) how the attempt went; true when the answer
-// went to the client and the request is over.
+void OnFailed(const SnapshotBackend& backend, const AttemptResult& result, milliseconds open_for,
+              BackendObserver* observer) {
+  if (open_for.count() > 0 && observer != nullptr) {
+    observer->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_UNHEALTHY, open_for,
+                               result.error);
+  }
+}
+
+// Tells the backend's circuit (and the observer) how the attempt went; true when the request
+// is over: the answer went to the client, or the client left.
 bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
                 int64_t estimated_tokens, const ProxyOutcome& outcome, BackendObserver* observer,
                 Tally& tally) {
@@ -122,7 +132,15 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
   const auto done = SteadyClock::now();
   CircuitBreaker& breaker = backend.state->breaker;
   switch (result.kind) {
+    case AttemptKind::kClientGone:
+      breaker.OnAbandoned();  // the backend's health is unknown
+      return true;
     case AttemptKind::kRelayed:
+      if (IsRetryableStatus(result.status)) {
+        // The backend's own error, relayed as it came (docs/choices.md): still a failure.
+        OnFailed(backend, result, breaker.OnFailure(done), observer);
+        return true;
+      }
       if (breaker.OnSuccess() && observer != nullptr) {
         observer->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_HEALTHY, milliseconds(0),
                                    "probe succeeded");
@@ -141,16 +159,13 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
       tally.saw_throttle = true;
       break;
     case AttemptKind::kTimedOut:
+    case AttemptKind::kBroken:
     case AttemptKind::kFailed:
-    case AttemptKind::kStale: {
+    case AttemptKind::kStale:
       (result.kind == AttemptKind::kTimedOut ? tally.saw_timeout : tally.saw_failure) = true;
-      const milliseconds open_for = breaker.OnFailure(done);
-      if (open_for.count() > 0 && observer != nullptr) {
-        observer->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_UNHEALTHY, open_for,
-                                   result.error);
-      }
+      tally.final = result.kind == AttemptKind::kTimedOut || result.kind == AttemptKind::kBroken;
+      OnFailed(backend, result, breaker.OnFailure(done), observer);
       break;
-    }
   }
   tally.last_error = result.error;
   return false;
@@ -166,9 +181,14 @@ http::response<http::string_body> FinalReply(const Tally& tally, const ProxyRequ
           ? milliseconds(0)
           : std::max(milliseconds(1), std::chrono::ceil<milliseconds>(tally.soonest - now));
   const std::string& route = request.route->name;
-  if (tally.saw_timeout || now >= deadline) {
+  if (tally.saw_timeout || (now >= deadline && !tally.final)) {
     error = {504, "Timeout",
              absl::StrCat("No backend of route '", route, "' answered in time: ", tally.last_error),
+             milliseconds(0), true};
+  } else if (tally.final) {
+    error = {502, "BadGateway",
+             absl::StrCat("The backend of route '", route, "' failed after it had the request",
+                          " (not sent again: it may have been processed): ", tally.last_error),
              milliseconds(0), true};
   } else if (tally.saw_failure) {
     error = {502, "BadGateway",
@@ -200,7 +220,11 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
                                              UpstreamPool& pool, FastRandom& random) const {
   ProxyOutcome outcome;
   outcome.keep_alive = request.client_keep_alive;
-  const SteadyTime deadline = SteadyClock::now() + options_.request_timeout;
+  // The request timeout bounds the search for a backend; it never cuts a first-byte wait short
+  // that the route allows longer.
+  const SteadyTime deadline =
+      SteadyClock::now() +
+      std::max(options_.request_timeout, FirstByteTimeout(options_, *request.route));
   const int64_t estimated_tokens =
       request.facts.EstimatedTokens(options_.default_max_output_tokens);
   UpstreamRequest upstream_request{request.client_request->method(), "", 11};
@@ -211,13 +235,14 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
 
   // Two passes: the second lets non-batch traffic use backends the headroom estimate
   // refused, since the estimate is ours and the backend has the final word.
-  for (int pass = 0; pass < 2 && outcome.attempts < options_.max_attempts; ++pass) {
+  for (int pass = 0; pass < 2 && outcome.attempts < options_.max_attempts && !tally.final; ++pass) {
     if (pass == 1 && (!tally.headroom_refused || request.priority == v1::PRIORITY_BATCH)) {
       break;
     }
     const int64_t admit_tokens = pass == 0 ? estimated_tokens : 0;
     for (const PlannedCandidate& candidate : plan) {
-      if (outcome.attempts >= options_.max_attempts || SteadyClock::now() >= deadline) {
+      if (outcome.attempts >= options_.max_attempts || SteadyClock::now() >= deadline ||
+          tally.final) {
         break;
       }
       const SnapshotBackend& backend = request.snapshot->backends()[candidate.backend];

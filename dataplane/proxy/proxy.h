@@ -1,7 +1,8 @@
 // Forwards one client request through its route: tries candidates in the router's order
-// until one answers with something other than 429/5xx/timeout, then relays that response
-// to the client chunk by chunk. Retries happen only before the first byte reaches the
-// client; afterwards a failure ends the stream with an SSE error event.
+// while a backend cannot have started work on it (refused connection, 429, 503 with
+// retry-after, HTTP/2 REFUSED_STREAM; docs/choices.md), then relays the answer to the client
+// chunk by chunk, a backend's error as it came. Retries happen only before the first byte
+// reaches the client; afterwards a failure ends the stream with an SSE error event.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -12,8 +13,8 @@
 #include <cstdint>
 #include <string>
 
-#include "dataplane/routing/backend_observer.h"
 #include "dataplane/http/rate_limit_headers.h"
+#include "dataplane/routing/backend_observer.h"
 #include "dataplane/routing/request_facts.h"
 #include "dataplane/routing/router.h"
 #include "dataplane/upstream/upstream_pool.h"
@@ -25,9 +26,12 @@ namespace http = beast::http;
 
 struct ProxyOptions {
   int max_attempts = 4;
-  // One deadline for the whole request until its response starts (all attempts).
+  // One deadline for the whole request until its response starts (all attempts), never shorter
+  // than the first-byte timeout.
   std::chrono::milliseconds request_timeout{120000};
-  std::chrono::milliseconds first_byte_timeout{60000};   // per attempt
+  // Per attempt, streamed or not, unless the route sets its own: reasoning models may think
+  // for minutes before their first byte, and a timeout is not retried.
+  std::chrono::milliseconds first_byte_timeout{600000};
   std::chrono::milliseconds stream_idle_timeout{60000};  // between two upstream reads
   std::chrono::milliseconds client_write_timeout{60000};
   int64_t default_max_output_tokens = 1024;  // charged when a request names no max_tokens

@@ -20,12 +20,17 @@ class H2Session;
 class RelayResponseParser;
 class UsageScanner;
 
+// Another candidate is tried only when this backend cannot have started work on the request
+// (docs/choices.md, "Retries"): a request a backend had may be billed, and a reasoning model
+// may be minutes into it.
 enum class AttemptKind {
-  kRelayed,    // the response (or part of it) went to the client: the request is over
-  kThrottled,  // 429: try the next candidate
-  kFailed,     // 5xx, 408, connection error: try the next candidate
-  kTimedOut,   // no first byte in time
-  kStale,      // the connection was dead before any byte: retry on a fresh one
+  kRelayed,     // the response (or part of it) went to the client: the request is over
+  kThrottled,   // 429: try the next candidate
+  kFailed,      // not sent whole, or 503 with retry-after: try the next candidate
+  kTimedOut,    // sent, no first byte in time: the client gets 504, no retry
+  kBroken,      // sent, then the connection failed before an answer: 502, no retry
+  kStale,       // the connection was dead before any byte: retry on a fresh one
+  kClientGone,  // the client left while the backend worked: nothing is answered
 };
 
 struct AttemptResult {
@@ -34,6 +39,17 @@ struct AttemptResult {
   std::chrono::milliseconds retry_after{0};
   std::string error;
 };
+
+// nginx's status for a client that closed its connection before the answer: logged, never sent.
+constexpr unsigned kClientClosedRequest = 499;
+
+// 429, and 503 with retry-after(-ms): the backend refused the request without working on it,
+// so another candidate may have it. Other errors (500, 502, 504, 408, a bare 503) go to the
+// client as the backend sent them.
+bool RefusedUnprocessed(unsigned status, bool has_retry_after);
+
+// The route's first-byte timeout, else the agent's.
+std::chrono::milliseconds FirstByteTimeout(const ProxyOptions& options, const SnapshotRoute& route);
 
 // Client headers that go upstream as they are: not hop-by-hop ones, not the client's own
 // credentials (the backend gets its own), not what the agent sets itself.
@@ -57,8 +73,10 @@ struct Attempt {
   asio::awaitable<AttemptResult> OverH2(H2Session& session);
 
  private:
-  // No first byte after this long: the next candidate.
+  // No first byte after this long: the client gets 504.
   SteadyClock::duration FirstByteBudget() const;
+  // The client left while the backend worked on its request.
+  void OnClientGone(AttemptResult& result) const;
   // The answer is going to the client: no further attempt.
   void BeginRelay(AttemptResult& result);
   // The client went away mid-answer: the backend's answer has nowhere to go.

@@ -9,10 +9,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/http/client_response.h"
-#include "dataplane/upstream/h2_session.h"
 #include "dataplane/http/http_head.h"
-#include "dataplane/usage/sse_usage_stripper.h"
+#include "dataplane/http/socket_deadline.h"
 #include "dataplane/proxy/upstream_attempt.h"
+#include "dataplane/upstream/h2_session.h"
+#include "dataplane/usage/sse_usage_stripper.h"
 
 namespace spillway {
 namespace {
@@ -69,6 +70,10 @@ std::vector<H2Header> RequestHeaders(const http::request<http::buffer_body>& req
   return headers;
 }
 
+// ClientWatch's callback: the waiting attempt looks at its watch and gives the stream up, which
+// resets it (RST_STREAM CANCEL) so the backend stops generating.
+void WakeStream(void* stream) { static_cast<H2Stream*>(stream)->Wake(); }
+
 }  // namespace
 
 asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
@@ -91,7 +96,8 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
       co_return result;
     }
   }
-  while (!stream.has_response() && !stream.failed()) {
+  ClientWatch watch(client, &WakeStream, &stream);
+  while (!stream.has_response() && !stream.failed() && !watch.gone()) {
     if (!co_await stream.Wait(first_byte_deadline)) {
       session.SuspectSilence(opened_at);
       result.kind = AttemptKind::kTimedOut;
@@ -101,16 +107,25 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
       co_return result;  // the stream's destructor cancels it
     }
   }
+  if (watch.Stop()) {
+    OnClientGone(result);
+    co_return result;  // the stream's destructor cancels it
+  }
   if (!stream.has_response()) {
-    result.kind = stream.retryable() ? AttemptKind::kStale : AttemptKind::kFailed;
+    if (stream.retryable()) {
+      result.kind = AttemptKind::kStale;
+    } else {
+      result.kind = stream.request_sent() ? AttemptKind::kBroken : AttemptKind::kFailed;
+    }
     result.error = stream.error();
     co_return result;
   }
   result.status = stream.status();
-  if (result.status == 429 || IsRetryableStatus(result.status)) {
+  const absl::string_view retry_after_ms = Find(stream.headers(), "retry-after-ms");
+  const absl::string_view retry_after = Find(stream.headers(), "retry-after");
+  if (RefusedUnprocessed(result.status, !retry_after_ms.empty() || !retry_after.empty())) {
     result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
-    result.retry_after =
-        RetryAfter(Find(stream.headers(), "retry-after-ms"), Find(stream.headers(), "retry-after"));
+    result.retry_after = RetryAfter(retry_after_ms, retry_after);
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
     co_return result;  // cancelling the stream is all the cleanup HTTP/2 needs
   }

@@ -14,11 +14,11 @@
 #include "dataplane/http/client_response.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/no_throw.h"
-#include "dataplane/upstream/relay_response_parser.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
-#include "dataplane/usage/sse_usage_stripper.h"
 #include "dataplane/proxy/upstream_attempt.h"
+#include "dataplane/upstream/relay_response_parser.h"
+#include "dataplane/usage/sse_usage_stripper.h"
 
 namespace spillway {
 namespace {
@@ -64,6 +64,13 @@ void ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
   }
 }
 
+// ClientWatch's callback: closing the upstream socket ends the pending read, and the backend
+// sees its connection go.
+void CloseUpstream(void* upstream_tcp) {
+  beast::error_code ignored;
+  static_cast<beast::tcp_stream*>(upstream_tcp)->socket().close(ignored);
+}
+
 }  // namespace
 
 bool ForwardedUpstream(const http::fields::value_type& field) {
@@ -82,10 +89,28 @@ bool ForwardedUpstream(const http::fields::value_type& field) {
   }
 }
 
+bool RefusedUnprocessed(unsigned status, bool has_retry_after) {
+  return status == 429 || (status == 503 && has_retry_after);
+}
+
+milliseconds FirstByteTimeout(const ProxyOptions& options, const SnapshotRoute& route) {
+  return route.first_byte_timeout.count() > 0 ? route.first_byte_timeout
+                                              : options.first_byte_timeout;
+}
+
 SteadyClock::duration Attempt::FirstByteBudget() const {
   return std::min<SteadyClock::duration>(
-      options.first_byte_timeout,
+      FirstByteTimeout(options, *request.route),
       std::max<SteadyClock::duration>(deadline - SteadyClock::now(), {}));
+}
+
+void Attempt::OnClientGone(AttemptResult& result) const {
+  result.kind = AttemptKind::kClientGone;
+  result.error = absl::StrCat("client left while waiting for ", backend.config->id(),
+                              "'s first byte; the upstream request was cancelled");
+  outcome->status = kClientClosedRequest;
+  outcome->error = result.error;
+  outcome->keep_alive = false;
 }
 
 void Attempt::BeginRelay(AttemptResult& result) {
@@ -148,9 +173,8 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     write_ec = beast::error::timeout;
   }
   if (write_ec) {
-    result.kind = reused ? AttemptKind::kStale
-                         : (write_ec == beast::error::timeout ? AttemptKind::kTimedOut
-                                                              : AttemptKind::kFailed);
+    // Not sent whole: the backend cannot have started on it, another may have it.
+    result.kind = reused ? AttemptKind::kStale : AttemptKind::kFailed;
     result.error = absl::StrCat("sending to ", backend.config->id(), ": ", write_ec.message());
     co_return result;
   }
@@ -163,6 +187,8 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   std::optional<RelayResponseParser> parser;
   beast::error_code read_ec;
   std::size_t header_bytes = 0;
+  // From here the backend may be working on the request: a client that leaves cuts it.
+  ClientWatch watch(client, &CloseUpstream, &upstream_tcp);
   for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
     parser.emplace(request.rate_limit);
     parser->body_limit(boost::none);
@@ -174,6 +200,10 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     }
   }
   const beast::error_code header_ec = deadline.Disarm(read_ec);
+  if (watch.Stop()) {
+    OnClientGone(result);
+    co_return result;
+  }
   if (header_ec) {
     if (header_ec == beast::error::timeout) {
       result.kind = AttemptKind::kTimedOut;
@@ -181,7 +211,9 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
           absl::StrCat(backend.config->id(), " sent no response within ",
                        std::chrono::duration_cast<milliseconds>(first_byte_budget).count(), " ms");
     } else {
-      result.kind = reused && header_bytes == 0 ? AttemptKind::kStale : AttemptKind::kFailed;
+      // A reused connection closed unanswered is the keep-alive race: the backend closed it
+      // idle as the request left, so never saw it. Any other close may follow its work.
+      result.kind = reused && header_bytes == 0 ? AttemptKind::kStale : AttemptKind::kBroken;
       result.error = absl::StrCat("reading from ", backend.config->id(), ": ", header_ec.message());
     }
     co_return result;
@@ -189,13 +221,13 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   if (parser->status() < 200) {
     // 101 unasked for, or interim answers without end: nothing on this connection can be
     // trusted to belong to this request.
-    result.kind = AttemptKind::kFailed;
+    result.kind = AttemptKind::kBroken;
     result.error = absl::StrCat(backend.config->id(), " answered ", parser->status(),
                                 " where a final response was due");
     co_return result;
   }
   result.status = parser->status();
-  if (result.status == 429 || IsRetryableStatus(result.status)) {
+  if (RefusedUnprocessed(result.status, parser->has_retry_after())) {
     result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
     result.retry_after = parser->retry_after();
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);

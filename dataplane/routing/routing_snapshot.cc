@@ -174,6 +174,7 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     compiled.name = route.name();
     compiled.locality =
         route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL : route.locality();
+    compiled.first_byte_timeout = std::chrono::milliseconds(route.first_byte_timeout_ms());
     for (const v1::CompiledSplit& split : route.splits()) {
       SnapshotSplit s;
       s.percent = split.percent();

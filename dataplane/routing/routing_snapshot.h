@@ -3,6 +3,7 @@
 // shared_ptr to the snapshot they started with; a new table swaps in a new snapshot.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -66,6 +67,7 @@ struct SnapshotRoute {
   std::string name;
   v1::Locality locality = v1::LOCALITY_PREFER_LOCAL;
   std::vector<SnapshotSplit> splits;
+  std::chrono::milliseconds first_byte_timeout{0};  // per attempt; 0: the agent's default
 };
 
 struct SnapshotTenant {

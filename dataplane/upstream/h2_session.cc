@@ -282,7 +282,8 @@ void H2Session::Close(std::string error, bool retryable) {
   streams_.clear();
   for (auto& [id, stream] : streams) {
     stream->open_ = false;
-    stream->Fail(error, retryable);
+    // A request that left whole may have been processed: not sent again (docs/choices.md).
+    stream->Fail(error, retryable && !stream->request_sent_);
   }
   if (connection_ != nullptr) {
     beast::error_code ignored;
@@ -363,6 +364,16 @@ int H2Session::OnData(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_
   return 0;
 }
 
+int H2Session::OnFrameSent(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+    if (H2Stream* stream = static_cast<H2Session*>(user_data)->Find(frame->hd.stream_id)) {
+      stream->request_sent_ = true;
+    }
+  }
+  return 0;
+}
+
 int H2Session::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                              void* user_data) {
   auto* self = static_cast<H2Session*>(user_data);
@@ -373,10 +384,12 @@ int H2Session::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error
   self->streams_.erase(stream_id);
   stream->open_ = false;
   if (!stream->ended_) {
+    // REFUSED_STREAM (also what GOAWAY gives the streams above its last id) promises the
+    // stream was not processed; any other reset of a request that left whole promises nothing.
     const bool refused = error_code == NGHTTP2_REFUSED_STREAM;
     stream->Fail(absl::StrCat(self->endpoint_, refused ? " refused" : " reset",
                               " the HTTP/2 stream (", nghttp2_http2_strerror(error_code), ")"),
-                 refused || error_code == NGHTTP2_NO_ERROR);
+                 refused || (error_code == NGHTTP2_NO_ERROR && !stream->request_sent_));
   } else {
     stream->news_ = true;
     stream->Wake();
@@ -408,6 +421,7 @@ nghttp2_session_callbacks* H2Session::Callbacks() {
     nghttp2_session_callbacks_set_on_frame_recv_callback(c, &H2Session::OnFrame);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, &H2Session::OnData);
     nghttp2_session_callbacks_set_on_stream_close_callback(c, &H2Session::OnStreamClose);
+    nghttp2_session_callbacks_set_on_frame_send_callback(c, &H2Session::OnFrameSent);
     return c;
   }();
   return callbacks;

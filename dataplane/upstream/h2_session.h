@@ -47,12 +47,15 @@ class H2Stream {
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
   // The backend refused the stream before processing it (GOAWAY, REFUSED_STREAM) or the
-  // connection died before any response byte: safe to send again on another connection.
+  // connection died before the request left whole: safe to send again on another connection.
   bool retryable() const { return retryable_; }
+  // The request's last frame went out: the backend may be working on it.
+  bool request_sent() const { return request_sent_; }
+  // Ends a pending Wait now (it returns true with nothing new), e.g. when the client left.
+  void Wake() { wake_.cancel(); }
 
  private:
   friend class H2Session;
-  void Wake() { wake_.cancel(); }
   void Fail(std::string error, bool retryable);
 
   asio::steady_timer wake_;
@@ -66,6 +69,7 @@ class H2Stream {
   std::string body_;
   bool ended_ = false;
   bool retryable_ = false;
+  bool request_sent_ = false;
   std::string error_;
   // The request body, sent by nghttp2's data provider; owned by the caller for the stream's life.
   absl::string_view request_body_;
@@ -115,6 +119,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   static int OnFrame(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int OnData(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
                     size_t len, void* user_data);
+  static int OnFrameSent(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
                            void* user_data);
   static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,

@@ -26,6 +26,8 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   bool event_stream() const { return event_stream_; }
   // From retry-after-ms, else retry-after; zero when neither.
   std::chrono::milliseconds retry_after() const;
+  // Whether the answer carried retry-after-ms or retry-after at all (even as 0).
+  bool has_retry_after() const { return !retry_after_ms_.empty() || !retry_after_.empty(); }
 
   // The body goes to [data, data + size); the parser stops (need_buffer) once that is full.
   void SetBodyBuffer(char* data, std::size_t size) {

@@ -202,7 +202,9 @@ TEST_F(ControlPlaneTest, AThrottleSeenByOneAgentSteersTheOtherAway) {
   // The workload PTU (first tier) is down for everyone; the enterprise PTU pool (second
   // tier, westus3) answers 429 once, asking for 5 s.
   auto workload = std::make_unique<HttpClient>("127.0.0.1", fleet_.mock("aoai-eus2-ptu").port());
-  ASSERT_TRUE(workload->Send("POST", "/mock/faults", {}, R"({"status":503})").ok());
+  // With retry-after: only a 503 that says so moves a request on (docs/choices.md).
+  ASSERT_TRUE(
+      workload->Send("POST", "/mock/faults", {}, R"({"status":503,"retry_after_ms":1})").ok());
   auto pool = std::make_unique<HttpClient>("127.0.0.1", fleet_.mock("aoai-wus3-ptu").port());
   absl::StatusOr<HttpResponse> fault =
       pool->Send("POST", "/mock/faults", {}, R"({"status":429,"count":1,"retry_after_ms":5000})");
@@ -230,7 +232,9 @@ TEST_F(ControlPlaneTest, ACircuitOpenedByOneAgentIsAvoidedByTheOthers) {
   ASSERT_TRUE(fleet_.StartAgent("wus3", "westus3", {"--circuit-open-ms", "60000"}).ok());
   ASSERT_TRUE(fleet_.WaitForAgentVersion("wus3", 1).ok());
   auto workload = std::make_unique<HttpClient>("127.0.0.1", fleet_.mock("aoai-eus2-ptu").port());
-  ASSERT_TRUE(workload->Send("POST", "/mock/faults", {}, R"({"status":503})").ok());
+  // With retry-after: only a 503 that says so moves a request on (docs/choices.md).
+  ASSERT_TRUE(
+      workload->Send("POST", "/mock/faults", {}, R"({"status":503,"retry_after_ms":1})").ok());
 
   // Three failures in a row open the westus3 agent's circuit to the workload PTU.
   for (int i = 0; i < 3; ++i) {

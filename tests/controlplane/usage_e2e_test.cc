@@ -128,7 +128,7 @@ class UsageE2eTest : public ::testing::Test {
     EXPECT_EQ(Send(agent, Target("gpt-4o"), {{"api-key", "nobody"}}, Chat(2, false, false)), 401);
   }
 
-  // Backend failures through the eastus2 agent: a 429 and a 500 from the only embeddings
+  // Backend failures through the eastus2 agent: a 429 and a 503 from the only embeddings
   // deployment, a PTU 429 that spills to the westus3 pool, and a stream the PTU cuts before
   // its usage chunk.
   void FailingRequests() {
@@ -144,7 +144,10 @@ class UsageE2eTest : public ::testing::Test {
     EXPECT_EQ(throttled, 429);
     sent_.Count(throttled);
     absl::SleepFor(absl::Milliseconds(150));  // past the retry-after
-    fault("aoai-eus2-std", R"({"status":500,"count":1,"deployment":"embed-3"})");
+    // A 503 with retry-after is retried elsewhere (a 500 would be relayed as it came): with
+    // no other deployment the agent answers 502.
+    fault("aoai-eus2-std", R"({"status":503,"count":1,"deployment":"embed-3",)"
+                           R"("retry_after_ms":1})");
     const int failed = Send("eus2", embeddings, kCheckout, R"({"input":"y"})");
     EXPECT_EQ(failed, 502);
     sent_.Count(failed);

@@ -163,10 +163,11 @@ TEST_F(AgentErrors, EveryCandidateThrottledIs429WithRetryAfter) {
   EXPECT_LE(std::stoi(again.Header("retry-after-ms").value_or("0")), ms);
 }
 
-TEST_F(AgentErrors, BackendErrorsAre502) {
-  ASSERT_TRUE(fleet_.SetFault("a", R"({"status":500})").ok());
-  HttpResponse r = Expect(502, ChatTarget("gpt-4o"), Key(), ChatBody());
-  EXPECT_THAT(r.body, HasSubstr("a/chat answered 500"));
+TEST_F(AgentErrors, BackendErrorsGoToTheClientAsTheyCame) {
+  ASSERT_TRUE(fleet_.SetFault("a", R"({"status":500,"message":"the backend's own words"})").ok());
+  HttpResponse r = Expect(500, ChatTarget("gpt-4o"), Key(), ChatBody());
+  EXPECT_THAT(r.body, HasSubstr("the backend's own words"));
+  EXPECT_EQ(r.Header("x-spillway-attempts"), "1");
 }
 
 TEST_F(AgentErrors, DeadBackendIs502) {
@@ -195,7 +196,7 @@ TEST_F(AgentErrors, OpenCircuitEverywhereIs503) {
   absl::StatusOr<HttpResponse> first =
       client->Send("POST", ChatTarget("gpt-4o"), Key(), ChatBody());
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->status, 502);
+  EXPECT_EQ(first->status, 503) << "the backend's own 503, relayed";
   absl::StatusOr<HttpResponse> second =
       client->Send("POST", ChatTarget("gpt-4o"), Key(), ChatBody());
   ASSERT_TRUE(second.ok());

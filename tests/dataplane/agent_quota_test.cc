@@ -159,7 +159,9 @@ TEST_F(AgentQuota, StreamsAndFailuresCarryTheHeadersAndFailuresGiveTheChargeBack
   const int64_t after_stream = IntHeader(streamed, "x-ratelimit-remaining-tokens");
   EXPECT_LE(after_stream, 1000 - kCharge);
 
-  ASSERT_TRUE(fleet_.SetFault("a", R"({"mode":"status","status":500,"count":1})").ok());
+  // A 503 with retry-after is retried elsewhere; with no other backend the agent answers 502.
+  ASSERT_TRUE(
+      fleet_.SetFault("a", R"({"mode":"status","status":503,"retry_after_ms":1,"count":1})").ok());
   HttpResponse failed = Send(*client, "test", ChatBody(kMaxTokens));
   ASSERT_EQ(failed.status, 502) << failed.body;
   const int64_t after_failure = IntHeader(failed, "x-ratelimit-remaining-tokens");

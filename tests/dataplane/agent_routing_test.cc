@@ -75,7 +75,8 @@ TEST(AgentRouting, FailingBackendIsTakenOutAndReadmittedAfterRecovery) {
                   .StartAgent(TieredTopology({"std1"}), "eastus2",
                               {"--failure-threshold", "3", "--circuit-open-ms", "300"})
                   .ok());
-  ASSERT_TRUE(fleet.SetFault("ptu", R"({"mode":"status","status":503})").ok());
+  // Only a 503 with retry-after moves the request on (docs/choices.md, "Retries").
+  ASSERT_TRUE(fleet.SetFault("ptu", R"({"mode":"status","status":503,"retry_after_ms":1})").ok());
   auto client = fleet.AgentClient();
   for (int i = 0; i < 10; ++i) {
     absl::StatusOr<HttpResponse> response =

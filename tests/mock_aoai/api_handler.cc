@@ -274,12 +274,12 @@ void ApiHandler::HandleApi(const Route& route, const RequestView& request, std::
         const LimitSnapshot limits = deployment->limiter->Snapshot();
         StartHead(out, fault->status, config, request, &limits);
         std::string message = fault->message;
-        if (fault->status == 429) {
+        if (fault->status == 429 || fault->retry_after_given) {
           AppendRetryAfter(out, fault->retry_after_ms);
-          if (message.empty()) {
-            message = RateLimitMessage(route.op, route.api_version, LimitCause::kTokens,
-                                       RetryAfterSeconds(fault->retry_after_ms));
-          }
+        }
+        if (message.empty() && fault->status == 429) {
+          message = RateLimitMessage(route.op, route.api_version, LimitCause::kTokens,
+                                     RetryAfterSeconds(fault->retry_after_ms));
         } else if (message.empty()) {
           message = std::string(DefaultMessage(fault->status));
         }

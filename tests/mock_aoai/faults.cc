@@ -82,6 +82,7 @@ class FaultBuilder {
     } else if (key == "retry_after_ms") {
       if (absl::Status s = positive(0); !s.ok()) return s;
       fault_.retry_after_ms = value;
+      fault_.retry_after_given = true;
     } else if (key == "drip_ms") {
       if (absl::Status s = positive(1); !s.ok()) return s;
       fault_.drip_ms = value;
@@ -208,7 +209,7 @@ std::string FaultToJson(const FaultSpec& fault) {
   }
   if (fault.mode == FaultMode::kStatus) {
     object["status"] = fault.status;
-    if (fault.status == 429) {
+    if (fault.status == 429 || fault.retry_after_given) {
       object["retry_after_ms"] = fault.retry_after_ms;
     }
     if (!fault.code.empty()) {

@@ -33,8 +33,10 @@ struct FaultSpec {
   int status = 0;
   int64_t count = 0;  // 0: unlimited
   absl::Duration duration = absl::InfiniteDuration();
-  std::string deployment;         // empty: every deployment
-  int64_t retry_after_ms = 1000;  // 429 only
+  std::string deployment;  // empty: every deployment
+  // Sent with a 429 always; with another status only when given (retry_after_given).
+  int64_t retry_after_ms = 1000;
+  bool retry_after_given = false;
   int64_t drip_ms = 100;
   int64_t cut_after_chunks = 1;
   std::string code;     // status only: error.code, default the status ("503")
@@ -42,8 +44,8 @@ struct FaultSpec {
 };
 
 // {"mode": "...", "status": 503, "count": 2, "duration_ms": 500, "deployment": "d",
-//  "retry_after_ms": 1500, "drip_ms": 50, "cut_after_chunks": 3, "code": "content_filter",
-//  "message": "..."}; `mode` defaults to "status".
+//  "retry_after_ms": 1500 (also on a 503 etc. when given), "drip_ms": 50, "cut_after_chunks": 3,
+//  "code": "content_filter", "message": "..."}; `mode` defaults to "status".
 absl::StatusOr<FaultSpec> ParseFaultJson(absl::string_view json);
 // The flag grammar: `key=value` pairs with the JSON keys, comma-separated; several faults are
 // separated by ';'. E.g. "status=503,count=5" or "mode=hang,deployment=d1;mode=reset,count=1".

@@ -236,6 +236,9 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
   void Settle(H2Stream& stream, bool delivered) {
     if (stream.answered && !stream.settled) {
       stream.settled = true;
+      if (stream.reply.kind == Reply::Kind::kHang) {
+        context_.stats.CountHangAbandoned();  // reset by the client, or the connection ended
+      }
       context_.handler.Settle(stream.reply, delivered);
     }
   }

@@ -145,6 +145,7 @@ class Session {
         co_return false;
       case Reply::Kind::kHang:
         co_await Hang();
+        context_.stats.CountHangAbandoned();
         co_return false;
       case Reply::Kind::kFull: {
         const bool ok = co_await WriteFull(reply);

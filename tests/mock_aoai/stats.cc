@@ -76,6 +76,11 @@ void Stats::CountConnection(bool h2) {
   ++(h2 ? h2_connections_ : http1_connections_);
 }
 
+void Stats::CountHangAbandoned() {
+  absl::MutexLock lock(&mu_);
+  ++hangs_abandoned_;
+}
+
 std::string Stats::ToJson() {
   absl::MutexLock lock(&mu_);
   std::string out;
@@ -124,7 +129,7 @@ std::string Stats::ToJson() {
                   ",\"bearer_rejected\":{\"expired\":", expired_bearer_rejected_,
                   ",\"invalid\":", invalid_bearer_rejected_,
                   "}},\"connections\":{\"http1\":", http1_connections_, ",\"h2\":", h2_connections_,
-                  "}}");
+                  "},\"hangs_abandoned\":", hangs_abandoned_, "}");
   return out;
 }
 
@@ -139,6 +144,7 @@ void Stats::Reset() {
   invalid_bearer_rejected_ = 0;
   http1_connections_ = 0;
   h2_connections_ = 0;
+  hangs_abandoned_ = 0;
 }
 
 }  // namespace spillway::mock

@@ -45,13 +45,16 @@ class Stats {
   void CountBearerRejected(bool expired);
   // A connection accepted and served as HTTP/1.x or as HTTP/2 (h2c prior knowledge, ALPN h2).
   void CountConnection(bool h2);
+  // A request held by the `hang` fault whose client went away: closed the HTTP/1.1 connection
+  // or reset the HTTP/2 stream (or the mock stopped). Shows a gateway cancelling upstream.
+  void CountHangAbandoned();
   // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
   //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":""}],
   //  "log_dropped":N,
   //  "entra":{"tokens_issued":{"managed_identity":N,"app_service_identity":N,
   //           "client_credentials":N},"token_requests_refused":N,
   //           "bearer_rejected":{"expired":N,"invalid":N}},
-  //  "connections":{"http1":N,"h2":N}}
+  //  "connections":{"http1":N,"h2":N},"hangs_abandoned":N}
   // `connections` counts connections accepted since start (or POST /mock/reset) by the
   // protocol they were served with: h2 for h2c prior knowledge and ALPN h2. A TLS connection
   // whose handshake failed, or one closed before its first byte, is in neither.
@@ -86,6 +89,7 @@ class Stats {
   int64_t invalid_bearer_rejected_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t http1_connections_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t h2_connections_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t hangs_abandoned_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace spillway::mock
