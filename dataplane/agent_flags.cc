@@ -43,8 +43,10 @@ ABSL_FLAG(uint64_t, body_memory_limit, 1024ull * 1024 * 1024,
 ABSL_FLAG(int, max_attempts, 4, "backends tried per request before giving up");
 ABSL_FLAG(int64_t, request_timeout_ms, 120000,
           "deadline for a request to start answering, all attempts together");
-ABSL_FLAG(int64_t, first_byte_timeout_ms, 60000,
-          "per-attempt wait for a backend's response headers");
+ABSL_FLAG(int64_t, first_byte_timeout_ms, 600000,
+          "per-attempt wait for a backend's response headers, for routes that set none (a "
+          "reasoning model can think for minutes; a timeout after the request went out is not "
+          "retried)");
 ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000,
           "longest silence allowed inside a backend's response");
 ABSL_FLAG(bool, upstream_http2, false,

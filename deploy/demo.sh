@@ -113,7 +113,9 @@ for b in "${!served[@]}"; do echo "  ${served[$b]} request(s) served by $b"; don
 echo "  client-visible errors: $errors"
 
 say "4. A backend fails: its circuit opens and traffic moves on"
-curl -sS -X POST -d '{"mode":"status","status":503,"count":100}' "http://127.0.0.1:$EUS2_PORT/mock/faults" >/dev/null
+# A 503 with retry-after, as Azure's overloaded front ends send: the backend cannot have
+# started the request, so the agent tries the next candidate.
+curl -sS -X POST -d '{"mode":"status","status":503,"count":100,"retry_after_ms":5000}' "http://127.0.0.1:$EUS2_PORT/mock/faults" >/dev/null
 for i in $(seq 1 6); do
   code=$(post -H 'api-key: demo-key' -d "$CHAT" "$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
   echo "  HTTP $code via $(header x-spillway-backend) (attempts: $(header x-spillway-attempts))"
