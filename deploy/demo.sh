@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, then runs a small Spillway fleet on this
 # machine -- mock Azure OpenAI backends, spillway-cp on a SQLite file, agents in eastus2,
-# westus3 and swedencentral following it -- applies the embedded topology in deploy/demo/
+# westus3 and swedencentral following it -- applies the demo topology in examples/
 # with spillwayctl and walks through what the gateway does. Everything listens on 127.0.0.1
 # on free ports and is stopped when the demo ends.
 set -euo pipefail
@@ -57,7 +57,7 @@ SWC_PORT=$(start swc "$MOCK" --listen 127.0.0.1:0 --region swedencentral --api-k
 echo "PTU eastus2 :$PTU_PORT  Standard eastus2 :$EUS2_PORT  Standard westus3 :$WUS3_PORT  Standard swedencentral :$SWC_PORT"
 
 sed -e "s/@PTU_PORT@/$PTU_PORT/" -e "s/@EUS2_PORT@/$EUS2_PORT/" -e "s/@WUS3_PORT@/$WUS3_PORT/" \
-  -e "s/@SWC_PORT@/$SWC_PORT/" deploy/demo/topology.yaml.in >"$WORK/topology.yaml"
+  -e "s/@SWC_PORT@/$SWC_PORT/" examples/demo-topology.yaml.in >"$WORK/topology.yaml"
 
 say "Starting spillway-cp (control plane, SQLite at \$WORK/spillway.db)"
 CP_PORT=$(start cp "$BIN/controlplane/spillway-cp" --listen 127.0.0.1:0 --db "$WORK/spillway.db")
