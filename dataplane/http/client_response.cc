@@ -96,16 +96,17 @@ void ClientResponse::AddBackendHeader(absl::string_view name, absl::string_view 
 void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number, bool chunked,
                                 std::optional<uint64_t> length, bool client_keep_alive,
                                 bool client_http10) {
-  chunked_ = chunked;
+  chunked_ = chunked && !client_http10;
+  closes_connection_ = chunked && client_http10;
   AppendHeaderLine(head_, "x-spillway-backend", backend_id);
   AppendHeaderLine(head_, "x-spillway-attempts", static_cast<uint64_t>(attempt_number));
   rate_limit_.AppendTo(head_);
-  if (chunked) {
+  if (chunked_) {
     AppendHeaderLine(head_, "Transfer-Encoding", "chunked");
-  } else if (length.has_value()) {
+  } else if (length.has_value() && !closes_connection_) {
     AppendHeaderLine(head_, "Content-Length", *length);
   }
-  if (!client_keep_alive) {
+  if (!client_keep_alive || closes_connection_) {
     AppendHeaderLine(head_, "Connection", "close");
   } else if (client_http10) {
     AppendHeaderLine(head_, "Connection", "keep-alive");
@@ -144,8 +145,8 @@ asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& clien
 
 asio::awaitable<void> ClientResponse::EndWithErrorEvent(beast::tcp_stream& client,
                                                         milliseconds timeout) {
-  if (!chunked_) {
-    co_return;
+  if (!chunked_ && !closes_connection_) {
+    co_return;  // a length was promised: a short body tells the client
   }
   constexpr absl::string_view kEvent =
       "event: error\ndata: {\"error\":{\"code\":\"upstream_error\",\"message\":\"The "

@@ -48,7 +48,8 @@ class ClientResponse {
   // hop-by-hop headers are the caller's to leave out.
   void AddBackendHeader(absl::string_view name, absl::string_view value);
   // Ends the head: who answered, the tenant's quota, and the body's framing: the backend's
-  // length when its bytes pass unchanged, else chunked; neither for a body-less answer.
+  // length when its bytes pass unchanged, else chunked; neither for a body-less answer. An
+  // HTTP/1.0 client knows no chunked encoding: its body ends where the connection closes.
   void FinishHead(absl::string_view backend_id, int attempt_number, bool chunked,
                   std::optional<uint64_t> length, bool client_keep_alive, bool client_http10);
 
@@ -61,12 +62,15 @@ class ClientResponse {
                                           std::chrono::milliseconds timeout);
 
   bool chunked() const { return chunked_; }
+  // The body's end is the connection's (an HTTP/1.0 client and a body of unknown length).
+  bool closes_connection() const { return closes_connection_; }
 
  private:
   const RateLimitHeaders& rate_limit_;
   std::string head_;
   std::string size_line_;
   bool chunked_ = false;
+  bool closes_connection_ = false;
   bool head_sent_ = false;
 };
 

@@ -132,7 +132,7 @@ asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageSca
                                         std::string error) {
   outcome->usage = usage.Finish();
   if (!upstream_failed) {
-    outcome->keep_alive = request.client_keep_alive;
+    outcome->keep_alive = request.client_keep_alive && !response.closes_connection();
     co_return;
   }
   outcome->error = std::move(error);

@@ -253,6 +253,32 @@ TEST_F(AgentHostile, EachHostileRequestGetsItsStatusAndOnlyKnownOperationsReachT
   ExpectOwnChatAnswer();  // still up
 }
 
+// HTTP/1.0 has no chunked encoding: a stream (whose length nobody knows) reaches an HTTP/1.0
+// client unframed, ending where the connection closes (issue 15, item 7).
+TEST_F(AgentHostile, Http10ClientsNeverGetChunkedEncoding) {
+  const std::string body = ChatBody(8, /*stream=*/true);
+  const std::string reply =
+      SendRaw(absl::StrCat("POST ", ChatTarget("gpt-4o"),
+                           " HTTP/1.0\r\nHost: a\r\napi-key: test\r\nConnection: keep-alive\r\n"
+                           "Content-Type: application/json\r\nContent-Length: ",
+                           body.size(), "\r\n\r\n", body));
+  EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 200 ")) << reply.substr(0, 300);
+  const std::string head = reply.substr(0, reply.find("\r\n\r\n"));
+  EXPECT_THAT(head, Not(HasSubstr("chunked"))) << head;
+  EXPECT_THAT(head, HasSubstr("Connection: close")) << head;
+  const std::string payload = reply.substr(head.size() + 4);
+  EXPECT_THAT(payload, ::testing::StartsWith("data: ")) << "no chunk-size lines";
+  EXPECT_THAT(payload, ::testing::EndsWith("data: [DONE]\n\n"));
+  // A body of known length keeps its Content-Length, and HTTP/1.0 keep-alive works.
+  const std::string plain = SendRaw(
+      absl::StrCat("POST ", ChatTarget("gpt-4o"),
+                   " HTTP/1.0\r\nHost: a\r\napi-key: test\r\nContent-Type: application/json\r\n"
+                   "Content-Length: ",
+                   ChatBody().size(), "\r\n\r\n", ChatBody()));
+  EXPECT_THAT(plain, HasSubstr("Content-Length: ")) << plain.substr(0, 300);
+  EXPECT_THAT(plain, Not(HasSubstr("chunked")));
+}
+
 // A client is refused on its head: with a wrong key, an unknown operation or route, or a body
 // over the limit, the agent answers before reading (or waiting for) the body, then closes.
 TEST_F(AgentHostile, RefusalsComeBeforeTheBodyIsRead) {
