@@ -65,6 +65,9 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
 class BodyReservation {
  public:
   BodyReservation(AgentContext& context, int64_t bytes) : context_(context) {
+    if (bytes == 0) {
+      return;  // nothing to hold: no shared counter touched
+    }
     const int64_t in_use =
         context_.body_memory_in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     if (in_use > context_.body_memory_limit) {
@@ -73,7 +76,11 @@ class BodyReservation {
       bytes_ = bytes;
     }
   }
-  ~BodyReservation() { context_.body_memory_in_use.fetch_sub(bytes_, std::memory_order_relaxed); }
+  ~BodyReservation() {
+    if (bytes_ != 0) {
+      context_.body_memory_in_use.fetch_sub(bytes_, std::memory_order_relaxed);
+    }
+  }
   BodyReservation(const BodyReservation&) = delete;
   BodyReservation& operator=(const BodyReservation&) = delete;
   bool held(int64_t wanted) const { return bytes_ == wanted; }
