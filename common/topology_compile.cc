@@ -145,6 +145,7 @@ class Compiler {
     backend->set_region(instance.region());
     backend->set_subscription(instance.subscription());
     backend->set_endpoint(instance.endpoint());
+    backend->set_insecure_http(instance.insecure_http());
     // Only the reference (env var, file, identity) travels: secrets stay on the agent host.
     *backend->mutable_auth() = instance.auth();
     backend->set_model(deployment.model());

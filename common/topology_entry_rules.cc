@@ -79,9 +79,15 @@ std::optional<std::string> NameProblem(absl::string_view name) {
 // The agent splits endpoints into host and port and appends the API path itself
 // (dataplane/routing/routing_snapshot.cc), so anything beyond scheme://host[:port][/] is
 // refused.
-std::optional<std::string> EndpointProblem(absl::string_view url) {
+std::optional<std::string> EndpointProblem(absl::string_view url, bool insecure_http) {
   absl::string_view rest = url;
-  if (!absl::ConsumePrefix(&rest, "https://") && !absl::ConsumePrefix(&rest, "http://")) {
+  if (absl::ConsumePrefix(&rest, "http://")) {
+    if (!insecure_http) {
+      return absl::StrCat("endpoint '", url,
+                          "' is http://, which would send the api-key or token in clear text; "
+                          "use https:// or set insecure_http: true on the instance");
+    }
+  } else if (!absl::ConsumePrefix(&rest, "https://")) {
     return absl::StrCat("endpoint '", url, "' must start with http:// or https://");
   }
   absl::ConsumeSuffix(&rest, "/");

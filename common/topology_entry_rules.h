@@ -14,8 +14,9 @@ namespace spillway::topology_rules {
 // Why `name` is not a usable entry name, or nothing.
 std::optional<std::string> NameProblem(absl::string_view name);
 
-// Why `url` is not a usable instance endpoint, or nothing.
-std::optional<std::string> EndpointProblem(absl::string_view url);
+// Why `url` is not a usable instance endpoint, or nothing. http:// is usable only with the
+// instance's explicit `insecure_http`, since the backend's key would travel in clear text.
+std::optional<std::string> EndpointProblem(absl::string_view url, bool insecure_http);
 
 // Whether `hash` is what an API key's sha256 must be: 64 lowercase hex characters.
 bool IsLowerHexSha256(absl::string_view hash);

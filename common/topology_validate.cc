@@ -163,7 +163,8 @@ class Validator {
     CheckNamed("instance", instance.name(), index, instances_, &instance);
     Resolve("instance", display, "region", instance.region(), regions_);
     Resolve("instance", display, "subscription", instance.subscription(), subscriptions_);
-    if (std::optional<std::string> problem = topology_rules::EndpointProblem(instance.endpoint())) {
+    if (std::optional<std::string> problem =
+            topology_rules::EndpointProblem(instance.endpoint(), instance.insecure_http())) {
       Add("instance", display, *std::move(problem));
     }
     AddAll("instance", display, topology_rules::AuthProblems(instance.auth()));

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
+#include "common/secret_file.h"
 
 ABSL_FLAG(std::string, region, "", "Azure region this agent serves (required), e.g. eastus2");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
@@ -74,6 +75,9 @@ ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
           "tokens per minute one PTU is assumed to serve (headroom estimates)");
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "PEM CA bundle to verify backends with (default: system store)");
+ABSL_FLAG(std::string, secrets_dir, "",
+          "if set, api_key_file and client_secret_file paths in the topology must resolve "
+          "(symlinks followed) to files inside this directory");
 ABSL_FLAG(std::string, imds_endpoint, "http://169.254.169.254",
           "Azure instance metadata service for managed identity tokens (unless IDENTITY_ENDPOINT "
           "and IDENTITY_HEADER are set, as on App Service and Container Apps)");
@@ -160,6 +164,13 @@ absl::Status ReadRequests(AgentFlags& flags) {
   entra.endpoints.imds = absl::GetFlag(FLAGS_imds_endpoint);
   entra.endpoints.authority = absl::GetFlag(FLAGS_entra_authority);
   entra.ca_file = flags.server.upstream_ca_file;
+  if (std::string dir = absl::GetFlag(FLAGS_secrets_dir); !dir.empty()) {
+    if (absl::Status usable = CheckSecretsDir(dir); !usable.ok()) {
+      return Invalid(usable.message());
+    }
+    entra.secrets_dir = dir;
+    flags.snapshot.secrets_dir = std::move(dir);
+  }
   entra.timeout = milliseconds(absl::GetFlag(FLAGS_entra_timeout_ms));
   if (entra.timeout.count() < 1) {
     return Invalid("--entra-timeout-ms must be positive");
@@ -220,6 +231,7 @@ absl::Status ReadSync(AgentFlags& flags) {
   sync.state_dir = flags.state_dir;
   sync.region = flags.region;
   sync.listen_address = flags.listen;
+  sync.snapshot = flags.snapshot;
   sync.ca_file = absl::GetFlag(FLAGS_control_plane_ca);
   sync.cert_file = absl::GetFlag(FLAGS_control_plane_cert);
   sync.key_file = absl::GetFlag(FLAGS_control_plane_key);

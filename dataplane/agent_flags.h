@@ -10,6 +10,7 @@
 #include "dataplane/auth/entra_token_registry.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/routing/circuit_breaker.h"
+#include "dataplane/routing/routing_snapshot.h"
 #include "dataplane/server/agent_server.h"
 #include "dataplane/sync/sync_client.h"
 #include "dataplane/tenants/tenant_limiter.h"
@@ -28,6 +29,7 @@ struct AgentFlags {
   AgentServerOptions server;
   CircuitBreakerOptions breaker;
   EntraOptions entra;
+  SnapshotOptions snapshot;  // how routing tables are built (--secrets-dir)
   ProxyOptions proxy;
   uint64_t body_limit = 0;
   uint64_t body_memory_limit = 0;

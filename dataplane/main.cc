@@ -50,7 +50,7 @@ absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const AgentFlags& flags, uint6
   if (!table.ok()) {
     return table.status();
   }
-  return RoutingSnapshot::Build(*std::move(table), states);
+  return RoutingSnapshot::Build(*std::move(table), states, flags.snapshot);
 }
 
 void LogUnusableBackends(const RoutingSnapshot& snapshot) {

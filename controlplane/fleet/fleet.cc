@@ -51,13 +51,16 @@ absl::Status Fleet::OnTopologyChanged() {
   if (!loaded.ok()) {
     return loaded.status();
   }
+  Adopt(*std::move(loaded));
+  return absl::OkStatus();
+}
+
+bool Fleet::Adopt(StoredTopology loaded) {
   absl::MutexLock lock(&mu_);
-  // The store is read outside the lock, so two concurrent applies can arrive here in either
-  // order: the one that read the older version must not replace (and push) the newer one.
-  if (loaded->version <= current_.version) {
-    return absl::OkStatus();
+  if (loaded.version <= current_.version) {
+    return false;
   }
-  current_ = *std::move(loaded);
+  current_ = std::move(loaded);
   compiler_.reset();
   tables_.clear();
   // New shares before new tables: a lowered limit is never enforced with the old split.
@@ -76,7 +79,7 @@ absl::Status Fleet::OnTopologyChanged() {
   }
   spdlog::info("topology version {} pushed to {} connected agent(s)", current_.version,
                streams_.size());
-  return absl::OkStatus();
+  return true;
 }
 
 uint64_t Fleet::version() const {

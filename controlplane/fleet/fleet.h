@@ -43,6 +43,10 @@ class Fleet {
   absl::Status Init();
   // After the store committed a change: reload, recompile, push to every connected agent.
   absl::Status OnTopologyChanged();
+  // Makes `loaded` current and pushes it, unless it is not newer than the current version:
+  // concurrent applies load the store in any order, and the one that read the older
+  // version must not replace (and push) the newer one. Returns whether it was adopted.
+  bool Adopt(StoredTopology loaded);
 
   uint64_t version() const;
   v1::Topology topology() const;

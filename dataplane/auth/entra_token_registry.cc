@@ -3,9 +3,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/file_io.h"
+#include "common/secret_file.h"
 
 namespace spillway {
 
@@ -112,16 +111,7 @@ absl::StatusOr<std::string> EntraTokenRegistry::ReadClientSecret(
     }
     return std::string(value);
   }
-  absl::StatusOr<std::string> secret = ReadFile(credential.secret_file);
-  if (!secret.ok()) {
-    return secret.status();
-  }
-  std::string trimmed(absl::StripAsciiWhitespace(*secret));
-  if (trimmed.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("client secret file ", credential.secret_file, " is empty"));
-  }
-  return trimmed;
+  return ReadSecretFile(credential.secret_file, options_.secrets_dir);
 }
 
 asio::awaitable<absl::StatusOr<FetchedToken>> EntraTokenRegistry::Fetch(

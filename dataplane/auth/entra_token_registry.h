@@ -31,6 +31,7 @@ struct EntraOptions {
   std::string ca_file;       // --upstream-ca-file; empty: the system's trust store
   std::chrono::milliseconds timeout{10000};  // one token request, connect included
   std::function<const char*(const char*)> getenv = ::getenv;
+  std::string secrets_dir;  // --secrets-dir: client_secret_file must resolve inside it
 };
 
 // The Entra ID credential an instance's auth names; nullopt for api-key auth. Errors name

@@ -16,7 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "common/file_io.h"
+#include "common/secret_file.h"
 
 namespace spillway {
 namespace {
@@ -78,11 +78,7 @@ absl::StatusOr<std::string> ResolveApiKey(const v1::InstanceAuth& auth,
       return std::string(value);
     }
     case v1::InstanceAuth::kApiKeyFile: {
-      absl::StatusOr<std::string> key = ReadFile(auth.api_key_file());
-      if (!key.ok()) {
-        return key.status();
-      }
-      return std::string(absl::StripAsciiWhitespace(*key));
+      return ReadSecretFile(auth.api_key_file(), options.secrets_dir);
     }
     case v1::InstanceAuth::kManagedIdentity:
     case v1::InstanceAuth::kClientCredentials:
@@ -145,6 +141,13 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
           absl::StrCat("backend ", config.id(), ": ", address.status().message()));
     }
     backend.address = *std::move(address);
+    // The compiler's validation refuses this too; an agent checks it again, since a table
+    // from an older control plane (or a hand-made one) never went through that validation.
+    if (!backend.address.tls && !config.insecure_http()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backend ", config.id(), ": endpoint '", config.endpoint(),
+                       "' is http:// and its instance does not set insecure_http"));
+    }
     backend.path_prefix = absl::StrCat("/openai/deployments/", config.deployment());
     if (config.auth().has_managed_identity() || config.auth().has_client_credentials()) {
       absl::StatusOr<std::shared_ptr<EntraTokenSource>> source =

@@ -80,6 +80,8 @@ struct SnapshotTenant {
 struct SnapshotOptions {
   // Reads environment variables; tests substitute their own.
   std::function<const char*(const char*)> getenv = ::getenv;
+  // --secrets-dir: api_key_file paths must resolve inside it; empty: anywhere.
+  std::string secrets_dir;
 };
 
 class RoutingSnapshot {

@@ -17,6 +17,7 @@
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
 #include "common/wall_clock.h"
+#include "dataplane/sync/table_admission.h"
 #include "proto/spillway/v1/grpc_limits.h"
 #include "spillway/v1/agent_sync.grpc.pb.h"
 
@@ -85,7 +86,13 @@ absl::StatusOr<uint64_t> SyncClient::LoadState() {
     spdlog::error("ignoring unreadable {}", TablePath(options_.state_dir));
     return 0;
   }
-  absl::StatusOr<RoutingSnapshotPtr> snapshot = RoutingSnapshot::Build(table, states_);
+  if (absl::Status admitted = TableAdmission(table, options_.region, 0); !admitted.ok()) {
+    spdlog::error("ignoring persisted {}: {}", TablePath(options_.state_dir),
+                  std::string(admitted.message()));
+    return 0;
+  }
+  absl::StatusOr<RoutingSnapshotPtr> snapshot =
+      RoutingSnapshot::Build(table, states_, options_.snapshot);
   if (!snapshot.ok()) {
     spdlog::error("ignoring persisted table version {}: {}", table.version(),
                   std::string(snapshot.status().message()));
@@ -307,21 +314,13 @@ void SyncClient::Refuse(const v1::RoutingTable& table, const absl::Status& reaso
 }
 
 void SyncClient::ApplyTable(const v1::RoutingTable& table) {
-  // Checked here as well as in the control plane: a table from a confused or restored control
-  // plane must not move this agent backwards or into another region's routes.
-  if (table.region() != options_.region) {
-    Refuse(table, absl::InvalidArgumentError(absl::StrCat("table is for region '", table.region(),
-                                                          "', this agent serves '", options_.region,
-                                                          "'")));
+  if (absl::Status admitted = TableAdmission(table, options_.region, applied_version_);
+      !admitted.ok()) {
+    Refuse(table, admitted);
     return;
   }
-  if (table.version() < applied_version_) {
-    Refuse(table, absl::FailedPreconditionError(absl::StrCat("table version ", table.version(),
-                                                             " is older than version ",
-                                                             applied_version_, " served here")));
-    return;
-  }
-  absl::StatusOr<RoutingSnapshotPtr> snapshot = RoutingSnapshot::Build(table, states_);
+  absl::StatusOr<RoutingSnapshotPtr> snapshot =
+      RoutingSnapshot::Build(table, states_, options_.snapshot);
   if (!snapshot.ok()) {
     Refuse(table, snapshot.status());
     return;

@@ -35,6 +35,7 @@ struct SyncClientOptions {
   std::string state_dir;  // where tables and the agent id persist
   std::string region;
   std::string listen_address;
+  SnapshotOptions snapshot;  // how the tables it receives are built
   std::chrono::milliseconds min_backoff{200};
   std::chrono::milliseconds max_backoff{10000};
   // Called on the sync thread with each tenant budget split the control plane sends.

@@ -339,7 +339,7 @@ def agent_topology(instances, routes):
              "subscriptions: [ { name: bench } ]",
              "instances:"]
     for name, (endpoint, _) in instances.items():
-        lines.append('  - { name: %s, region: %s, subscription: bench, endpoint: "%s", '
+        lines.append('  - { name: %s, region: %s, subscription: bench, endpoint: "%s", insecure_http: true, '
                      "auth: { api_key_env: %s } }" % (name, REGION, endpoint, BACKEND_KEY_ENV))
     lines.append("deployments:")
     for name, (_, deployments) in instances.items():

@@ -66,9 +66,11 @@ TEST_P(TopologyValidateAccepts, NoProblems) {
 INSTANTIATE_TEST_SUITE_P(
     Rules, TopologyValidateAccepts,
     ::testing::Values(
-        Accepted{
-            "HttpEndpointForMocks",
-            [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("http://127.0.0.1:9001"); }},
+        Accepted{"HttpEndpointWithInsecureHttp",
+                 [](v1::Topology& t) {
+                   t.mutable_instances(0)->set_endpoint("http://127.0.0.1:9001");
+                   t.mutable_instances(0)->set_insecure_http(true);
+                 }},
         Accepted{"EndpointWithTrailingSlash",
                  [](v1::Topology& t) {
                    t.mutable_instances(0)->set_endpoint("https://aoai.openai.azure.com/");
@@ -255,6 +257,11 @@ std::vector<Rejected> RejectedCases() {
       {"EndpointScheme",
        [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("ftp://aoai.example"); },
        "instance", "aoai-eus2-ptu", "must start with http:// or https://"},
+      {"HttpEndpointWithoutInsecureHttp",
+       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("http://127.0.0.1:9001"); },
+       "instance", "aoai-eus2-ptu",
+       "is http://, which would send the api-key or token in clear text; use https:// or set "
+       "insecure_http: true on the instance"},
       {"EndpointMissing", [](v1::Topology& t) { t.mutable_instances(0)->clear_endpoint(); },
        "instance", "aoai-eus2-ptu", "must start with http:// or https://"},
       {"EndpointWithoutHost",
@@ -266,13 +273,13 @@ std::vector<Rejected> RejectedCases() {
        },
        "instance", "aoai-eus2-ptu", "without path, query or credentials"},
       {"EndpointBadPort",
-       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("http://127.0.0.1:99999"); },
+       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("https://127.0.0.1:99999"); },
        "instance", "aoai-eus2-ptu", "has a bad port"},
       {"EndpointEmptyPort",
-       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("http://127.0.0.1:"); },
+       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("https://127.0.0.1:"); },
        "instance", "aoai-eus2-ptu", "has a bad port"},
       {"EndpointMalformedHost",
-       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("http://[::1]:9001"); },
+       [](v1::Topology& t) { t.mutable_instances(0)->set_endpoint("https://[::1]:9001"); },
        "instance", "aoai-eus2-ptu", "has a malformed host"},
       {"AuthWithoutMethod", [](v1::Topology& t) { t.mutable_instances(0)->clear_auth(); },
        "instance", "aoai-eus2-ptu", "auth sets no method"},

@@ -231,6 +231,7 @@ v1::Topology ReferenceTopologyAt(absl::FunctionRef<std::string(const std::string
   v1::Topology topology = ReferenceTopology();
   for (v1::Instance& instance : *topology.mutable_instances()) {
     instance.set_endpoint(endpoint_of(instance.name()));
+    instance.set_insecure_http(true);  // the mocks speak plain HTTP
     instance.mutable_auth()->Clear();
     instance.mutable_auth()->set_api_key_env("FLEET_BACKEND_KEY");
   }

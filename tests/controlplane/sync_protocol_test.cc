@@ -250,6 +250,27 @@ TEST_F(SyncProtocolTest, AnAgentRefusesATableOlderThanTheOneItServes) {
   EXPECT_EQ(boost::json::parse(*status).at("version").as_int64(), 2);
 }
 
+// A state directory moved to an agent of another region (a host re-purposed with a new
+// --region) holds the old region's table: serving it would route that region's traffic.
+TEST_F(SyncProtocolTest, AnAgentNeverServesAnotherRegionsPersistedTable) {
+  StartWithTopology();
+  ASSERT_TRUE(fleet_.StartAgent("host", "eastus2").ok());
+  ASSERT_TRUE(fleet_.WaitForAcks(1, 1).ok());
+  fleet_.KillControlPlane();  // nothing may replace the persisted table while it starts
+  fleet_.KillAgent("host");
+  ASSERT_TRUE(fleet_.StartAgent("host", "westus3").ok());
+  EXPECT_TRUE(
+      fleet_.agent_process("host")
+          .WaitForLine("is for region 'eastus2', this agent serves 'westus3'", absl::Seconds(10))
+          .ok());
+  absl::StatusOr<std::string> status = fleet_.AgentStatus("host");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(boost::json::parse(*status).at("version").is_null()) << *status;
+  absl::StatusOr<HttpResponse> ready = fleet_.AgentClient("host")->Send("GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->status, 503);
+}
+
 TEST_F(SyncProtocolTest, AStreamCannotSendUsageForAnotherAgent) {
   StartWithTopology();
   RawAgent agent(fleet_.cp_port());

@@ -32,7 +32,7 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: FLEET_BACKEND_KEY } }
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: FLEET_BACKEND_KEY } }
 deployments:
   - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
 pools: [ { name: p, members: [ { deployment: a/gpt-4o } ] } ]

@@ -43,9 +43,9 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", )",
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, )",
                       auth, R"( }
-  - { name: b, region: eastus2, subscription: s, endpoint: "{b}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
   - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
   - { instance: b, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }

@@ -24,8 +24,8 @@ stamps: [ { name: us }, { name: eu } ]
 regions: [ { name: eastus2, stamp: us }, { name: swedencentral, stamp: eu } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-  - { name: b, region: swedencentral, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: b, region: swedencentral, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
   - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
   - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 100 }

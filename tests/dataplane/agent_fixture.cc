@@ -113,7 +113,7 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
 )";
   for (const std::string& deployment : deployments) {
@@ -160,12 +160,12 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us }, { name: westus3, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: ptu, region: eastus2, subscription: s, endpoint: "{ptu}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: ptu, region: eastus2, subscription: s, endpoint: "{ptu}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 )";
   for (const std::string& name : standard) {
     absl::StrAppend(&yaml, "  - { name: ", name,
                     ", region: westus3, subscription: s, endpoint: \"{", name,
-                    "}\", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }\n");
+                    "}\", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }\n");
   }
   absl::StrAppend(&yaml, R"(deployments:
   - { instance: ptu, name: gpt-4o-ptu, model: gpt-4o, version: "1", sku: ProvisionedManaged, capacity: 100 }

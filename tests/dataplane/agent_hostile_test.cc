@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -29,7 +30,7 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
   - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
   - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 1000 }
@@ -417,6 +418,54 @@ TEST(AgentAdminListen, ServesOnlyTheOperationsEndpoints) {
     ASSERT_TRUE(r.ok()) << path << ": " << r.status();
     EXPECT_EQ(r->status, 200) << path << " from loopback";
   }
+}
+
+// This host's first IPv4 address outside 127/8, or "" when it has none.
+std::string NonLoopbackAddress() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) {
+    return "";
+  }
+  std::string found;
+  for (ifaddrs* entry = list; entry != nullptr && found.empty(); entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) {
+      continue;
+    }
+    const in_addr address = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr)->sin_addr;
+    if ((ntohl(address.s_addr) >> 24) != 127) {
+      char text[INET_ADDRSTRLEN] = {};
+      ::inet_ntop(AF_INET, &address, text, sizeof(text));
+      found = text;
+    }
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+// A peer that is not on loopback, connecting to the API port, sees the load balancers'
+// probes but not /status and /metrics, which list backend endpoints and tenant quotas.
+TEST(AgentAdminListen, OperationsEndpointsRefuseNonLoopbackPeersOnTheApiPort) {
+  const std::string address = NonLoopbackAddress();
+  if (address.empty()) {
+    GTEST_SKIP() << "this host has no IPv4 address outside 127/8 to connect from";
+  }
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  ASSERT_TRUE(fleet.StartAgent(SingleBackendTopology(), "eastus2", {"--listen", "0.0.0.0:0"}).ok());
+  HttpClient remote(address, fleet.agent_port());
+  for (const auto& [path, status] :
+       {std::pair{"/healthz", 200}, {"/readyz", 200}, {"/status", 403}, {"/metrics", 403}}) {
+    absl::StatusOr<HttpResponse> r = remote.Send("GET", path);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status();
+    EXPECT_EQ(r->status, status) << path << " from " << address;
+    if (status == 403) {
+      EXPECT_THAT(r->body, Not(HasSubstr("127.0.0.1"))) << "no backend endpoint leaks";
+      EXPECT_THAT(r->body, HasSubstr("\"error\"")) << "an Azure-shaped error";
+    }
+  }
+  absl::StatusOr<HttpResponse> local = fleet.AgentClient()->Send("GET", "/status");
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->status, 200) << "the same agent still answers loopback";
 }
 
 }  // namespace

@@ -22,8 +22,8 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: ptu, region: eastus2, subscription: s, endpoint: "{ptu}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-  - { name: std, region: eastus2, subscription: s, endpoint: "{std}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: ptu, region: eastus2, subscription: s, endpoint: "{ptu}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: std, region: eastus2, subscription: s, endpoint: "{std}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
   - { instance: ptu, name: gpt-4o-ptu, model: gpt-4o, version: "1", sku: ProvisionedManaged, capacity: 1 }
   - { instance: std, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }

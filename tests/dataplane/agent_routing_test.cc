@@ -157,8 +157,8 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us }, { name: westus3, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: local, region: westus3, subscription: s, endpoint: "{local}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-  - { name: remote, region: eastus2, subscription: s, endpoint: "{remote}", auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: local, region: westus3, subscription: s, endpoint: "{local}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: remote, region: eastus2, subscription: s, endpoint: "{remote}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 deployments:
   - { instance: local, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }
   - { instance: remote, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 100 }

@@ -3,6 +3,7 @@
 // what it passes back: the backend's headers.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -133,6 +134,40 @@ TEST(AgentUpstream, BackendKeyFromAFile) {
       fleet.AgentClient()->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// Issue 15, item 8: a key file outside --secrets-dir, or one that is not a regular file, makes
+// its backend unusable (logged, 503) without the agent reading it, blocking or going down.
+TEST(AgentUpstream, BackendKeyFilesAreConfinedAndMustBeRegularFiles) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o"}).ok());
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.ok());
+  const std::string secrets = dir->path() + "/secrets";
+  ASSERT_EQ(::mkdir(secrets.c_str(), 0700), 0);
+  const std::string outside = dir->path() + "/backend.key";
+  std::ofstream(outside) << kBackendKey << "\n";
+  const std::string fifo = secrets + "/fifo.key";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string yaml = absl::StrReplaceAll(
+      kTopology, {{"api_key_env: AGENT_TEST_BACKEND_KEY", "api_key_file: " + outside}});
+  ASSERT_TRUE(fleet.StartAgent(yaml, "eastus2", {"--secrets-dir", secrets}).ok());
+  EXPECT_TRUE(fleet.agent().WaitForLine("outside --secrets-dir", absl::Seconds(5)).ok());
+  absl::StatusOr<HttpResponse> r =
+      fleet.AgentClient()->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_TRUE(MockStatsJson(fleet, "a").at("log").as_array().empty());
+
+  AgentFleet fifo_fleet;
+  ASSERT_TRUE(fifo_fleet.AddMock("a", {"--deployments", "gpt-4o-2024-08-06:model=gpt-4o"}).ok());
+  const std::string fifo_yaml = absl::StrReplaceAll(
+      kTopology, {{"api_key_env: AGENT_TEST_BACKEND_KEY", "api_key_file: " + fifo}});
+  ASSERT_TRUE(fifo_fleet.StartAgent(fifo_yaml, "eastus2", {"--secrets-dir", secrets}).ok());
+  EXPECT_TRUE(fifo_fleet.agent().WaitForLine("is not a regular file", absl::Seconds(5)).ok());
+  absl::StatusOr<HttpResponse> ready = fifo_fleet.AgentClient()->Send("GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->status, 503);
 }
 
 TEST(AgentUpstream, AccessLogHasOneJsonLinePerRequestAndNoKeys) {

@@ -18,6 +18,7 @@ v1::Backend* AddBackend(v1::RoutingTable* table, const std::string& id, const st
   backend->set_deployment(id.substr(id.find('/') + 1));
   backend->set_region(region);
   backend->set_endpoint("http://127.0.0.1:9000");
+  backend->set_insecure_http(true);
   backend->mutable_auth()->set_api_key_env("TEST_KEY");
   backend->set_estimated_tokens_per_minute(tpm);
   return backend;
@@ -221,6 +222,13 @@ TEST(RoutingSnapshot, RejectsBadTables) {
   auto result = RoutingSnapshot::Build(bad_endpoint, states);
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(std::string(result.status().message()), ::testing::HasSubstr("ftp://x"));
+  // A table from an older control plane may carry http:// without the operator's consent.
+  v1::RoutingTable clear_text = ExampleTable(v1::LOCALITY_ANY);
+  clear_text.mutable_backends(0)->set_insecure_http(false);
+  result = RoutingSnapshot::Build(clear_text, states);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::HasSubstr("is http:// and its instance does not set insecure_http"));
 }
 
 TEST(ParseEndpoint, Forms) {

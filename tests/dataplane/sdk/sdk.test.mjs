@@ -51,7 +51,7 @@ stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
-  - { name: mock, region: eastus2, subscription: s, endpoint: "${mockUrl}", auth: { api_key_env: SDK_TEST_BACKEND_KEY } }
+  - { name: mock, region: eastus2, subscription: s, endpoint: "${mockUrl}", insecure_http: true, auth: { api_key_env: SDK_TEST_BACKEND_KEY } }
 deployments:
   - { instance: mock, name: gpt-4o-eus2, model: gpt-4o, version: "2024-08-06", sku: Standard, capacity: 100 }
 pools: [ { name: p, members: [ { deployment: mock/gpt-4o-eus2 } ] } ]
