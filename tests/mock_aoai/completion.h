@@ -7,6 +7,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "tests/mock_aoai/event_stream.h"
 #include "tests/mock_aoai/request.h"
 #include "tests/mock_aoai/stats.h"
 
@@ -40,20 +41,18 @@ void AppendEmbeddings(std::string& out, absl::string_view model,
 // The events of one streamed completion, in order: prompt_filter_results with empty choices;
 // one delta per output token and choice (the first of a choice carries the role); a chunk with
 // finish_reason per choice; the usage chunk when asked for; `[DONE]`.
-class SseStream {
+class SseStream final : public EventStream {
  public:
   SseStream(const CompletionFacts& facts, bool include_usage);
 
-  bool Done() const { return phase_ == Phase::kEnd; }
-  // Whether the next event is the first of a new output token after the first: the one a
-  // per-token latency delays.
-  bool NextStartsLaterToken() const {
+  bool Done() const override { return phase_ == Phase::kEnd; }
+  bool NextStartsLaterToken() const override {
     return phase_ == Phase::kTokens && choice_ == 0 && token_ > 0;
   }
   // Appends the next event, `data: ...\n\n`.
-  void AppendNext(std::string& out);
-  bool usage_sent() const { return usage_sent_; }
-  int64_t events_sent() const { return events_sent_; }
+  void AppendNext(std::string& out) override;
+  bool usage_sent() const override { return usage_sent_; }
+  int64_t events_sent() const override { return events_sent_; }
 
  private:
   enum class Phase { kPromptFilter, kTokens, kFinish, kUsage, kDone, kEnd };

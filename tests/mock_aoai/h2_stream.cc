@@ -71,7 +71,7 @@ ssize_t H2Stream::ReadFull(uint8_t* buffer, size_t length, uint32_t* flags, absl
 
 ssize_t H2Stream::ReadEvents(uint8_t* buffer, size_t length, uint32_t* flags,
                              absl::Duration* wait) {
-  SseStream& events = *reply.stream;
+  EventStream& events = *reply.events();
   if (sent_ == out.size()) {
     out.clear();
     sent_ = 0;
@@ -100,7 +100,7 @@ ssize_t H2Stream::ReadEvents(uint8_t* buffer, size_t length, uint32_t* flags,
   std::memcpy(buffer, out.data() + sent_, n);
   sent_ += n;
   if (sent_ == out.size() && events.Done()) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;  // END_STREAM on the frame of [DONE]
+    *flags |= NGHTTP2_DATA_FLAG_EOF;  // END_STREAM on the frame of the last event ([DONE])
   }
   return static_cast<ssize_t>(n);
 }

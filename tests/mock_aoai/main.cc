@@ -84,10 +84,12 @@ client offers it, else http/1.1). Every HTTP/2 stream is answered like an HTTP/1
 /mock/stats counts connections by protocol under "connections": {"http1": N, "h2": N}.
 
 Serves POST /openai/deployments/{d}/chat/completions|completions|embeddings?api-version=...
-and POST /openai/v1/chat/completions|completions|embeddings (deployment = body's "model"),
-with TPM/RPM token buckets or PTU utilization per deployment, Azure-shaped errors and
-headers, streaming (SSE), and a control endpoint on the same port (no auth):
+and POST /openai/v1/chat/completions|completions|embeddings (deployment = body's "model";
+a dated api-version there is 400 "API version not supported"), with TPM/RPM token buckets
+or PTU utilization per deployment, Azure-shaped errors and headers, streaming (SSE), and a
+control endpoint on the same port (no auth):
   GET    /mock/stats    counts by status, usage reported, log of the last 10000 requests
+                        (each with method and path)
   POST   /mock/faults   add a fault (JSON below);  GET lists them;  DELETE clears them
   POST   /mock/reset    clear stats, buckets, faults and the prompt cache
 

@@ -326,6 +326,13 @@ TEST(MockApiTest, V1PathTakesTheDeploymentFromModel) {
                 .status,
             200);
 
+  // The v1 surface is unversioned: a dated api-version is refused, as Azure does.
+  response = MustSend(client, "POST", "/openai/v1/chat/completions?api-version=2024-10-21",
+                      ChatBody("hi", R"("model":"chat")"));
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.body,
+            R"({"error":{"code":"BadRequest","message":"API version not supported"}})");
+
   response =
       MustSend(client, "POST", "/openai/v1/chat/completions", ChatBody("hi", R"("model":"other")"));
   EXPECT_EQ(response.status, 404);

@@ -92,6 +92,8 @@ TEST(MockStatsTest, LogRecordsArrivalsInOrder) {
     EXPECT_EQ(Str(log[i].at("deployment")), "gpt-4o");
     EXPECT_EQ(log[i].at("status").as_int64(), 200);
     EXPECT_EQ(log[i].at("stream").as_bool(), i == 1);
+    EXPECT_EQ(Str(log[i].at("method")), "POST");
+    EXPECT_EQ(Str(log[i].at("path")), "/openai/deployments/gpt-4o/chat/completions");
   }
 }
 

@@ -191,7 +191,7 @@ class Session {
   // Events due at the same moment go out in one write; a write completes before the next
   // event is produced, so a slow reader slows the stream instead of growing a queue.
   asio::awaitable<bool> WriteStream(Reply& reply) {
-    SseStream& stream = *reply.stream;
+    EventStream& stream = *reply.events();
     if (reply.first_byte_delay > absl::ZeroDuration() && !co_await Sleep(reply.first_byte_delay)) {
       co_return false;
     }

@@ -20,7 +20,7 @@ Stats::PerDeployment& Stats::FindLocked(absl::string_view deployment) {
 }
 
 void Stats::Record(absl::Time arrival, absl::string_view deployment, int status, bool stream,
-                   absl::string_view fault) {
+                   absl::string_view fault, const RequestTrace& trace) {
   absl::MutexLock lock(&mu_);
   PerDeployment& stats = FindLocked(deployment);
   ++stats.requests;
@@ -32,6 +32,9 @@ void Stats::Record(absl::Time arrival, absl::string_view deployment, int status,
   entry.status = status;
   entry.stream = stream;
   entry.fault = fault;
+  entry.method.assign(trace.method.data(), trace.method.size());
+  const absl::string_view path = trace.path.substr(0, kLogPathLimit);
+  entry.path.assign(path.data(), path.size());
   log_next_ = (log_next_ + 1) % kLogCapacity;
   ++log_total_;
 }
@@ -84,7 +87,7 @@ void Stats::CountHangAbandoned() {
 std::string Stats::ToJson() {
   absl::MutexLock lock(&mu_);
   std::string out;
-  out.reserve(256 + 128 * std::min<uint64_t>(log_total_, kLogCapacity));
+  out.reserve(256 + 256 * std::min<uint64_t>(log_total_, kLogCapacity));
   out += "{\"deployments\":{";
   bool first = true;
   for (const auto& [name, stats] : deployments_) {
@@ -114,7 +117,11 @@ std::string Stats::ToJson() {
     AppendJsonString(out, entry.deployment);
     absl::StrAppend(&out, ",\"status\":", entry.status,
                     ",\"stream\":", entry.stream ? "true" : "false", ",\"fault\":\"", entry.fault,
-                    "\"}");
+                    "\",\"method\":");
+    AppendJsonString(out, entry.method);
+    out += ",\"path\":";
+    AppendJsonString(out, entry.path);
+    out += '}';
   }
   absl::StrAppend(&out, "],\"log_dropped\":", log_total_ - kept, ",\"entra\":{\"tokens_issued\":{");
   // Every grant is listed, zero or not, so readers need no defaults.

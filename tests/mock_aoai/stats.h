@@ -22,16 +22,24 @@ struct Usage {
   int64_t total_tokens = 0;
 };
 
+// What the log shows of a request beyond its deployment, status and fault: which endpoint it
+// asked for. Empty fields are logged as "".
+struct RequestTrace {
+  absl::string_view method;
+  absl::string_view path;  // without the query
+};
+
 class Stats {
  public:
   static constexpr size_t kLogCapacity = 10'000;
+  static constexpr size_t kLogPathLimit = 256;
 
   Stats();
 
   // One line per answered (or faulted) API request. `status` is 0 when the request got no
   // answer (reset, hang); `fault` is the fault mode that applied, or empty.
   void Record(absl::Time arrival, absl::string_view deployment, int status, bool stream,
-              absl::string_view fault);
+              absl::string_view fault, const RequestTrace& trace = {});
   // Answers (200s) being written right now, per deployment: shows whether a stream is still
   // being produced, or was abandoned by the client.
   void BeginAnswer(absl::string_view deployment);
@@ -49,12 +57,14 @@ class Stats {
   // or reset the HTTP/2 stream (or the mock stopped). Shows a gateway cancelling upstream.
   void CountHangAbandoned();
   // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
-  //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":""}],
+  //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":"",
+  //          "method":"POST","path":"/openai/v1/chat/completions"}],
   //  "log_dropped":N,
   //  "entra":{"tokens_issued":{"managed_identity":N,"app_service_identity":N,
   //           "client_credentials":N},"token_requests_refused":N,
   //           "bearer_rejected":{"expired":N,"invalid":N}},
   //  "connections":{"http1":N,"h2":N},"hangs_abandoned":N}
+  // A log entry's path is cut to kLogPathLimit bytes.
   // `connections` counts connections accepted since start (or POST /mock/reset) by the
   // protocol they were served with: h2 for h2c prior knowledge and ALPN h2. A TLS connection
   // whose handshake failed, or one closed before its first byte, is in neither.
@@ -74,6 +84,8 @@ class Stats {
     int status = 0;
     bool stream = false;
     absl::string_view fault;  // always a FaultModeName literal or empty
+    std::string method;
+    std::string path;
   };
 
   PerDeployment& FindLocked(absl::string_view deployment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
