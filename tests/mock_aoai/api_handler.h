@@ -9,12 +9,13 @@
 #include "tests/mock_aoai/mock_state.h"
 #include "tests/mock_aoai/reply.h"
 #include "tests/mock_aoai/request.h"
+#include "tests/mock_aoai/responses_handler.h"
 
 namespace spillway::mock {
 
 class ApiHandler {
  public:
-  explicit ApiHandler(MockState& state) : state_(state) {}
+  explicit ApiHandler(MockState& state) : state_(state), responses_(state) {}
 
   // Fills `reply` and writes the response head (and, for full replies, the body) into `out`;
   // `scratch` is a reusable buffer.
@@ -33,6 +34,7 @@ class ApiHandler {
   void HandleToken(const Route& route, const RequestView& request, std::string& out, Reply& reply);
 
   MockState& state_;
+  ResponsesHandler responses_;
 };
 
 }  // namespace spillway::mock

@@ -58,6 +58,11 @@ struct MockConfig {
   bool http2 = true;
   // SETTINGS_MAX_CONCURRENT_STREAMS advertised to HTTP/2 clients.
   uint32_t h2_max_concurrent_streams = 1000;
+  // The Responses API: how long a background response takes to complete beyond its tokens'
+  // latency (ttft + per_token each), and how many responses (and bytes of them) a mock keeps.
+  absl::Duration background_delay = absl::Milliseconds(200);
+  size_t responses_capacity = 100'000;
+  size_t responses_byte_capacity = size_t{256} << 20;
   std::vector<FaultSpec> initial_faults;  // active from start-up
   EntraConfig entra;                      // the token endpoints
 };

@@ -19,7 +19,9 @@ void HandleControl(MockState& state, ControlAction action, absl::string_view bod
                    std::string& out) {
   switch (action) {
     case ControlAction::kGetStats:
-      Respond(out, 200, state.stats().ToJson());
+      Respond(out, 200,
+              state.stats().ToJson(static_cast<int64_t>(state.responses().size()),
+                                   state.responses().evicted()));
       return;
     case ControlAction::kListFaults:
       Respond(out, 200, state.faults().ListJson());

@@ -81,6 +81,17 @@ void AppendRandomId(std::string& out, int count) {
   }
 }
 
+void AppendRandomHex(std::string& out, int count) {
+  uint64_t bits = 0;
+  for (int i = 0; i < count; ++i) {
+    if (i % 16 == 0) {
+      bits = Rng()();
+    }
+    out += kHex[bits & 0xF];
+    bits >>= 4;
+  }
+}
+
 void AppendChunk(std::string& out, absl::string_view data) {
   char size[17];
   int pos = 16;

@@ -25,6 +25,8 @@ void AppendAzureError(std::string& out, absl::string_view code, absl::string_vie
 void AppendUuid(std::string& out);
 // `count` random characters from [A-Za-z0-9], as in "chatcmpl-..." ids.
 void AppendRandomId(std::string& out, int count);
+// `count` random lowercase hex digits, as in the Responses API's "resp_..." and "msg_..." ids.
+void AppendRandomHex(std::string& out, int count);
 
 // One chunk of a chunked body: hex size, CRLF, data, CRLF.
 void AppendChunk(std::string& out, absl::string_view data);

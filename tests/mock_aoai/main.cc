@@ -68,6 +68,12 @@ ABSL_FLAG(std::string, identity_header, "",
 ABSL_FLAG(int64_t, token_lifetime_s, 3600, "lifetime of the Entra ID tokens issued, seconds");
 ABSL_FLAG(int64_t, token_delay_ms, 0,
           "delay before every token endpoint answer (to hold a token fetch in flight)");
+ABSL_FLAG(int64_t, background_ms, 200,
+          "Responses API: how long a background response stays queued/in progress beyond its "
+          "tokens' latency (--ttft-ms + --ms-per-token each) before it is completed");
+ABSL_FLAG(uint64_t, responses_max_stored, 100000,
+          "Responses API: stored responses kept per mock (also at most 256 MiB of them); the "
+          "oldest are evicted first");
 ABSL_FLAG(std::string, fault, "",
           "faults active from start-up, in the grammar described above (e.g. "
           "'status=503,count=5')");
@@ -89,9 +95,32 @@ a dated api-version there is 400 "API version not supported"), with TPM/RPM toke
 or PTU utilization per deployment, Azure-shaped errors and headers, streaming (SSE), and a
 control endpoint on the same port (no auth):
   GET    /mock/stats    counts by status, usage reported, log of the last 10000 requests
-                        (each with method and path)
+                        (each with method, path, and the Responses API's response_id and
+                        previous_response_id), "responses": {"stored": N, "evicted": N}
   POST   /mock/faults   add a fault (JSON below);  GET lists them;  DELETE clears them
-  POST   /mock/reset    clear stats, buckets, faults and the prompt cache
+  POST   /mock/reset    clear stats, buckets, faults, the prompt cache and stored responses
+
+The stateful Responses API, per mock (one mock is one Azure resource: ids created on one
+are unknown to another), on /openai/v1/responses and on the preview
+/openai/responses?api-version=2025-04-01-preview (deployment = body's "model" on both):
+  POST   .../responses                   model, input (string or items), instructions,
+         previous_response_id, store (default true), stream, background,
+         max_output_tokens (plays max_tokens' role: "incomplete" when it cuts the answer)
+  GET    .../responses/{id}[?stream=true[&starting_after=N]]   the stored response, or its
+         events after sequence number N replayed as SSE
+  DELETE .../responses/{id}              {"id":...,"object":"response","deleted":true}
+  POST   .../responses/{id}/cancel       a background response not yet done: "cancelled";
+         any other: 400 "Only responses created with background=true can be cancelled"
+  GET    .../responses/{id}/input_items[?limit=20&order=desc&after=ID]
+  An unknown previous_response_id is 400 code previous_response_not_found; an unknown id
+  404 "Response with id '...' not found.". input_tokens include the previous turns' input
+  and output. store:false keeps nothing (but background responses are always kept, up to
+  --responses-max-stored). A background response answers "queued" at once, and completes
+  --background-ms after its tokens would have (GET polls see queued, in_progress, then
+  completed). Streams send response.created ... response.output_text.delta (one per
+  token) ... response.completed, each with a sequence_number, and no [DONE]. Creates are
+  charged, limited and faulted like chat completions; the other calls are faulted (by the
+  stored response's deployment) but not charged.
 
 Microsoft Entra ID token endpoints, on the same port (point the agent's --imds-endpoint and
 --entra-authority here, or IDENTITY_ENDPOINT at /msi/token):
@@ -206,6 +235,10 @@ MockConfig ConfigFromFlags() {
   config.entra.token_lifetime = absl::Seconds(absl::GetFlag(FLAGS_token_lifetime_s));
   if (absl::GetFlag(FLAGS_token_delay_ms) < 0) Die("--token-delay-ms must not be negative");
   config.entra.answer_delay = absl::Milliseconds(absl::GetFlag(FLAGS_token_delay_ms));
+  if (absl::GetFlag(FLAGS_background_ms) < 0) Die("--background-ms must not be negative");
+  config.background_delay = absl::Milliseconds(absl::GetFlag(FLAGS_background_ms));
+  config.responses_capacity = absl::GetFlag(FLAGS_responses_max_stored);
+  if (config.responses_capacity < 1) Die("--responses-max-stored must be at least 1");
   return config;
 }
 

@@ -7,6 +7,7 @@ MockState::MockState(MockConfig config, Clock clock)
     : config_(std::move(config)),
       clock_(std::move(clock)),
       faults_(clock_),
+      responses_(config_.responses_capacity, config_.responses_byte_capacity, clock_),
       tokens_(config_.entra, clock_) {
   deployments_.reserve(config_.deployments.size());
   for (const DeploymentSpec& spec : config_.deployments) {
@@ -38,6 +39,7 @@ void MockState::Reset() {
   faults_.Clear();
   stats_.Reset();
   prompt_cache_.Reset();
+  responses_.Clear();
 }
 
 }  // namespace spillway::mock

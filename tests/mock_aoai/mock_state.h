@@ -12,6 +12,7 @@
 #include "tests/mock_aoai/faults.h"
 #include "tests/mock_aoai/prompt_cache.h"
 #include "tests/mock_aoai/rate_limiter.h"
+#include "tests/mock_aoai/responses_store.h"
 #include "tests/mock_aoai/stats.h"
 #include "tests/mock_aoai/token_issuer.h"
 
@@ -34,9 +35,11 @@ class MockState {
   FaultTable& faults() { return faults_; }
   Stats& stats() { return stats_; }
   PromptCache& prompt_cache() { return prompt_cache_; }
+  ResponsesStore& responses() { return responses_; }
   const TokenIssuer& tokens() const { return tokens_; }
 
-  // POST /mock/reset: stats, buckets, faults and the prompt cache back to their start.
+  // POST /mock/reset: stats, buckets, faults, the prompt cache and the stored responses back
+  // to their start.
   void Reset();
 
  private:
@@ -47,6 +50,7 @@ class MockState {
   FaultTable faults_;
   Stats stats_;
   PromptCache prompt_cache_;
+  ResponsesStore responses_;
   TokenIssuer tokens_;
 };
 

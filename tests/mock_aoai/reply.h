@@ -10,6 +10,7 @@
 #include "tests/mock_aoai/completion.h"
 #include "tests/mock_aoai/event_stream.h"
 #include "tests/mock_aoai/rate_limiter.h"
+#include "tests/mock_aoai/responses_wire.h"
 #include "tests/mock_aoai/stats.h"
 
 namespace spillway::mock {
@@ -42,8 +43,11 @@ struct Reply {
   absl::Duration per_token = absl::ZeroDuration();  // kStream: before each later token
   absl::Duration drip = absl::ZeroDuration();       // slow_drip: between events / body pieces
   int64_t cut_after = -1;                           // cut: events (or body pieces) before close
-  int interim_status = 0;           // interim: a 1xx answer first (HTTP/1.1; HTTP/2 ignores it)
-  std::optional<SseStream> stream;  // kStream: chat and text completions
+  int interim_status = 0;  // interim: a 1xx answer first (HTTP/1.1; HTTP/2 ignores it)
+  // kStream: one of these (held by value: a connection reuses its Reply, nothing is allocated
+  // for the stream itself).
+  std::optional<SseStream> stream;                  // chat and text completions
+  std::optional<ResponsesStream> responses_stream;  // the Responses API
 
   // Settled once the reply is written or abandoned.
   RateLimiter* limiter = nullptr;
@@ -55,10 +59,12 @@ struct Reply {
   // kStream: the events to write.
   EventStream* events() {
     if (stream.has_value()) return &*stream;
+    if (responses_stream.has_value()) return &*responses_stream;
     return nullptr;
   }
   const EventStream* events() const {
     if (stream.has_value()) return &*stream;
+    if (responses_stream.has_value()) return &*responses_stream;
     return nullptr;
   }
 };

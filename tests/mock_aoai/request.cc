@@ -21,17 +21,6 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr uint64_t kFnvOffset = 1469598103934665603ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
-
-uint64_t Fnv1a(uint64_t hash, absl::string_view text) {
-  for (const char c : text) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= kFnvPrime;
-  }
-  return hash;
-}
-
 absl::string_view View(const json::string& s) { return absl::string_view(s.data(), s.size()); }
 
 bool ParseOperation(absl::string_view suffix, Operation* op) {
@@ -126,6 +115,15 @@ absl::Status CollectInputs(const json::value& input, absl::string_view key,
 
 }  // namespace
 
+uint64_t Fnv1a(uint64_t hash, absl::string_view text) {
+  constexpr uint64_t kFnvPrime = 1099511628211ull;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= kFnvPrime;
+  }
+  return hash;
+}
+
 absl::string_view OperationName(Operation op) {
   switch (op) {
     case Operation::kChatCompletions:
@@ -176,6 +174,16 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
       route.token = path == "/msi/token" ? TokenEndpoint::kAppService : TokenEndpoint::kImds;
     }
     return route;
+  }
+  // The Responses API, stateful: GET, DELETE and POST on the collection and its members.
+  for (const absl::string_view prefix : {"/openai/v1/responses", "/openai/responses"}) {
+    absl::string_view rest = path;
+    if (absl::ConsumePrefix(&rest, prefix) && (rest.empty() || rest.front() == '/')) {
+      route.kind = Route::Kind::kResponses;
+      route.v1 = prefix == "/openai/v1/responses";
+      route.responses_path = rest;
+      return route;
+    }
   }
   if (method != "POST") {
     return route;

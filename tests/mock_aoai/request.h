@@ -18,20 +18,27 @@ enum class Operation { kChatCompletions, kCompletions, kEmbeddings };
 // Azure's operation name, as its 429 messages spell it ("ChatCompletions_Create").
 absl::string_view OperationName(Operation op);
 
+// FNV-1a, the hash of prompts (for the prompt cache and embeddings): stable across runs.
+inline constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+uint64_t Fnv1a(uint64_t hash, absl::string_view text);
+
 enum class ControlAction { kGetStats, kAddFault, kClearFaults, kListFaults, kReset };
 
 struct Route {
-  enum class Kind { kNotFound, kApi, kControl, kToken };
+  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
   ControlAction control = ControlAction::kGetStats;
   bool v1 = false;               // /openai/v1/...: the deployment is the body's `model`
   absl::string_view deployment;  // classic surface only; a view into the target
   bool has_api_version = false;
-  absl::string_view api_version;  // a view into the target
+  absl::string_view api_version;               // a view into the target
   TokenEndpoint token = TokenEndpoint::kImds;  // kToken: which Entra ID endpoint
   absl::string_view tenant;                    // kToken, client credentials: path segment
   absl::string_view query;                     // everything after '?'
+  // kResponses (/openai/v1/responses... or the preview /openai/responses...): the path after
+  // "responses" ("", "/{id}", "/{id}/cancel", ...), any method; a view into the target.
+  absl::string_view responses_path;
 };
 
 Route MatchRoute(absl::string_view method, absl::string_view target);

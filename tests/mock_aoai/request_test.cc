@@ -31,6 +31,24 @@ TEST(MatchRouteTest, OperationsAndV1) {
   EXPECT_FALSE(v1.has_api_version);
 }
 
+TEST(MatchRouteTest, ResponsesOnBothSurfacesWithAnyMethod) {
+  Route route = MatchRoute("POST", "/openai/v1/responses");
+  EXPECT_EQ(route.kind, Route::Kind::kResponses);
+  EXPECT_TRUE(route.v1);
+  EXPECT_EQ(route.responses_path, "");
+  route = MatchRoute("GET", "/openai/v1/responses/resp_1?stream=true&starting_after=3");
+  EXPECT_EQ(route.kind, Route::Kind::kResponses);
+  EXPECT_EQ(route.responses_path, "/resp_1");
+  EXPECT_EQ(route.query, "stream=true&starting_after=3");
+  route =
+      MatchRoute("DELETE", "/openai/responses/resp_1/input_items?api-version=2025-04-01-preview");
+  EXPECT_EQ(route.kind, Route::Kind::kResponses);
+  EXPECT_FALSE(route.v1);
+  EXPECT_EQ(route.responses_path, "/resp_1/input_items");
+  EXPECT_EQ(route.api_version, "2025-04-01-preview");
+  EXPECT_EQ(MatchRoute("POST", "/openai/v1/responsesx").kind, Route::Kind::kNotFound);
+}
+
 TEST(MatchRouteTest, EverythingElseIsNotFound) {
   EXPECT_EQ(MatchRoute("GET", "/openai/deployments/d/chat/completions").kind,
             Route::Kind::kNotFound);

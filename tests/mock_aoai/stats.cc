@@ -35,6 +35,11 @@ void Stats::Record(absl::Time arrival, absl::string_view deployment, int status,
   entry.method.assign(trace.method.data(), trace.method.size());
   const absl::string_view path = trace.path.substr(0, kLogPathLimit);
   entry.path.assign(path.data(), path.size());
+  // Ids come from clients too (paths, bodies): bounded like the path.
+  const absl::string_view id = trace.response_id.substr(0, kLogPathLimit);
+  entry.response_id.assign(id.data(), id.size());
+  const absl::string_view previous = trace.previous_response_id.substr(0, kLogPathLimit);
+  entry.previous_response_id.assign(previous.data(), previous.size());
   log_next_ = (log_next_ + 1) % kLogCapacity;
   ++log_total_;
 }
@@ -84,7 +89,7 @@ void Stats::CountHangAbandoned() {
   ++hangs_abandoned_;
 }
 
-std::string Stats::ToJson() {
+std::string Stats::ToJson(int64_t responses_stored, uint64_t responses_evicted) {
   absl::MutexLock lock(&mu_);
   std::string out;
   out.reserve(256 + 256 * std::min<uint64_t>(log_total_, kLogCapacity));
@@ -121,6 +126,10 @@ std::string Stats::ToJson() {
     AppendJsonString(out, entry.method);
     out += ",\"path\":";
     AppendJsonString(out, entry.path);
+    out += ",\"response_id\":";
+    AppendJsonString(out, entry.response_id);
+    out += ",\"previous_response_id\":";
+    AppendJsonString(out, entry.previous_response_id);
     out += '}';
   }
   absl::StrAppend(&out, "],\"log_dropped\":", log_total_ - kept, ",\"entra\":{\"tokens_issued\":{");
@@ -136,7 +145,9 @@ std::string Stats::ToJson() {
                   ",\"bearer_rejected\":{\"expired\":", expired_bearer_rejected_,
                   ",\"invalid\":", invalid_bearer_rejected_,
                   "}},\"connections\":{\"http1\":", http1_connections_, ",\"h2\":", h2_connections_,
-                  "},\"hangs_abandoned\":", hangs_abandoned_, "}");
+                  "},\"hangs_abandoned\":", hangs_abandoned_,
+                  ",\"responses\":{\"stored\":", responses_stored,
+                  ",\"evicted\":", responses_evicted, "}}");
   return out;
 }
 

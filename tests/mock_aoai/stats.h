@@ -23,10 +23,13 @@ struct Usage {
 };
 
 // What the log shows of a request beyond its deployment, status and fault: which endpoint it
-// asked for. Empty fields are logged as "".
+// asked for and, on the Responses API, which response it created or addressed, so tests can
+// tell which mock a follow-up reached. Empty fields are logged as "".
 struct RequestTrace {
   absl::string_view method;
   absl::string_view path;  // without the query
+  absl::string_view response_id;
+  absl::string_view previous_response_id;  // a Responses create's previous_response_id
 };
 
 class Stats {
@@ -58,17 +61,20 @@ class Stats {
   void CountHangAbandoned();
   // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
   //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":"",
-  //          "method":"POST","path":"/openai/v1/chat/completions"}],
+  //          "method":"POST","path":"/openai/v1/responses","response_id":"resp_...",
+  //          "previous_response_id":""}],
   //  "log_dropped":N,
   //  "entra":{"tokens_issued":{"managed_identity":N,"app_service_identity":N,
   //           "client_credentials":N},"token_requests_refused":N,
   //           "bearer_rejected":{"expired":N,"invalid":N}},
-  //  "connections":{"http1":N,"h2":N},"hangs_abandoned":N}
-  // A log entry's path is cut to kLogPathLimit bytes.
+  //  "connections":{"http1":N,"h2":N},"hangs_abandoned":N,
+  //  "responses":{"stored":N,"evicted":N}}
+  // A log entry's path and ids are cut to kLogPathLimit bytes. `responses` is the Responses API's
+  // store (responses_store.h), filled in by ToJson's caller.
   // `connections` counts connections accepted since start (or POST /mock/reset) by the
   // protocol they were served with: h2 for h2c prior knowledge and ALPN h2. A TLS connection
   // whose handshake failed, or one closed before its first byte, is in neither.
-  std::string ToJson();
+  std::string ToJson(int64_t responses_stored = 0, uint64_t responses_evicted = 0);
   void Reset();
 
  private:
@@ -86,6 +92,8 @@ class Stats {
     absl::string_view fault;  // always a FaultModeName literal or empty
     std::string method;
     std::string path;
+    std::string response_id;
+    std::string previous_response_id;
   };
 
   PerDeployment& FindLocked(absl::string_view deployment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
