@@ -94,6 +94,9 @@ ABSL_FLAG(int64_t, usage_flush_ms, 10000,
 ABSL_FLAG(uint64_t, usage_spool_warn_mb, 256,
           "warn when unacknowledged usage batches in the spool exceed this size (nothing is "
           "ever dropped)");
+ABSL_FLAG(int64_t, pin_retention_days, 30,
+          "how long the agent remembers which backend holds a stateful object (a response...); "
+          "Azure keeps responses 30 days");
 ABSL_FLAG(int64_t, drain_timeout_ms, 20000,
           "on SIGTERM, how long in-flight requests may take to finish");
 
@@ -198,6 +201,11 @@ absl::Status ReadRequests(AgentFlags& flags) {
   proxy.default_max_output_tokens = absl::GetFlag(FLAGS_default_max_tokens);
   flags.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
   flags.drain_timeout = milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
+  const int64_t retention_days = absl::GetFlag(FLAGS_pin_retention_days);
+  if (retention_days < 1 || retention_days > 3650) {
+    return Invalid("--pin-retention-days must be between 1 and 3650");
+  }
+  flags.pin_retention = std::chrono::seconds(retention_days * 24 * 3600);
   return absl::OkStatus();
 }
 

@@ -42,6 +42,7 @@ struct AgentFlags {
   uint64_t usage_spool_warn_bytes = 0;
   uint64_t tokens_per_ptu_minute = 0;
   std::chrono::milliseconds drain_timeout{0};
+  std::chrono::seconds pin_retention{0};
   // Control-plane mode: the stream's options, token read and certificate files checked; the
   // callbacks are main.cc's to set.
   SyncClientOptions sync;

@@ -95,6 +95,7 @@ class Agent {
   BackendStateRegistry states_;
   // Declared before the snapshots' holders, so it outlives every token source they share.
   std::unique_ptr<EntraTokenRegistry> entra_tokens_;
+  std::unique_ptr<ObjectPins> pins_;
   AgentContext context_;
   TenantLimiter tenant_limiter_;
   std::unique_ptr<DemandReporter> demand_reporter_;
@@ -142,6 +143,14 @@ void Agent::BuildContext() {
   context_.access_log = access_log_.get();
   context_.metrics = &metrics_;
   context_.usage_meter = &usage_meter_;
+  // Without a state directory (standalone) pins live in memory only.
+  ObjectPinsOptions pin_options;
+  if (!flags_.state_dir.empty()) {
+    pin_options.path = flags_.state_dir + "/object-pins.log";
+  }
+  pins_ = ValueOrDie(ObjectPins::Open(pin_options));
+  context_.pins = pins_.get();
+  context_.pin_retention = flags_.pin_retention;
 }
 
 void Agent::LoadFirstTable() {
@@ -258,6 +267,9 @@ void Agent::Drain() {
   }
   server_->Stop();
   server_->Join();
+  if (absl::Status flushed = pins_->Flush(); !flushed.ok()) {
+    spdlog::error("object pins not saved: {}", std::string(flushed.message()));
+  }
   entra_tokens_->Stop();  // before the I/O threads' loops are destroyed with the server
   // Every request is counted now: seal and spool the rest, and give the control plane a
   // moment to take it (what it does not ack stays spooled for the next start).

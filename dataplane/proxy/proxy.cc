@@ -47,7 +47,8 @@ class UpstreamBodies {
     const std::string& client_body =
         usage_body_.empty() ? request.client_request->body() : usage_body_;
     const std::string& deployment = backend.config->deployment();
-    if (!request.v1_surface || request.facts.model == deployment) {
+    // A call on an object by id has no body, hence no model to rewrite.
+    if (!request.v1_surface || request.facts.model.empty() || request.facts.model == deployment) {
       return client_body;
     }
     if (rewritten_for_ != deployment) {
@@ -136,6 +137,16 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
       breaker.OnAbandoned();  // the backend's health is unknown
       return true;
     case AttemptKind::kRelayed:
+      if (result.status == 429) {
+        // A pinned request's owner refused it; the client has its answer, and others
+        // steer around the backend as after any 429.
+        breaker.OnThrottled(done, result.retry_after);
+        if (observer != nullptr) {
+          observer->OnThrottled(backend.config->id(),
+                                std::chrono::ceil<milliseconds>(breaker.AvailableAt() - done));
+        }
+        return true;
+      }
       if (IsRetryableStatus(result.status)) {
         // The backend's own error, relayed as it came (docs/choices.md): still a failure.
         OnFailed(backend, result, breaker.OnFailure(done), observer);
@@ -181,7 +192,18 @@ http::response<http::string_body> FinalReply(const Tally& tally, const ProxyRequ
           ? milliseconds(0)
           : std::max(milliseconds(1), std::chrono::ceil<milliseconds>(tally.soonest - now));
   const std::string& route = request.route->name;
-  if (tally.saw_timeout || (now >= deadline && !tally.final)) {
+  if (request.pinned != nullptr && !tally.saw_timeout && !tally.final) {
+    // Only the owner has the object: say which, and why it cannot be reached now.
+    const bool throttled = tally.saw_throttle;
+    error = {throttled ? 429u : 503u, throttled ? "429" : "ServiceUnavailable",
+             absl::StrCat("'", request.pinned_object, "' is held by backend '",
+                          request.pinned->config->id(), "', which is ",
+                          throttled ? "throttled" : "not available",
+                          tally.last_error.empty() ? std::string(" (its circuit is open)")
+                                                   : absl::StrCat(": ", tally.last_error),
+                          ". No other backend has it."),
+             wait, true};
+  } else if (tally.saw_timeout || (now >= deadline && !tally.final)) {
     error = {504, "Timeout",
              absl::StrCat("No backend of route '", route, "' answered in time: ", tally.last_error),
              milliseconds(0), true};
@@ -230,7 +252,14 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
   UpstreamRequest upstream_request{request.client_request->method(), "", 11};
   std::string request_head;  // reused across attempts
   UpstreamBodies bodies(request);
-  CandidatePlan plan = Router::Plan(*request.route, &FastRandom::Thunk, &random);
+  CandidatePlan plan;
+  if (request.pinned != nullptr) {
+    // The owner's own answer decides; the headroom estimate does not refuse it.
+    static const SnapshotTier kOwnerTier;
+    plan.push_back(PlannedCandidate{request.pinned_index, &kOwnerTier});
+  } else {
+    plan = Router::Plan(*request.route, &FastRandom::Thunk, &random);
+  }
   Tally tally;
 
   // Two passes: the second lets non-batch traffic use backends the headroom estimate
@@ -239,7 +268,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
     if (pass == 1 && (!tally.headroom_refused || request.priority == v1::PRIORITY_BATCH)) {
       break;
     }
-    const int64_t admit_tokens = pass == 0 ? estimated_tokens : 0;
+    const int64_t admit_tokens = pass == 0 && request.pinned == nullptr ? estimated_tokens : 0;
     for (const PlannedCandidate& candidate : plan) {
       if (outcome.attempts >= options_.max_attempts || SteadyClock::now() >= deadline ||
           tally.final) {

@@ -47,6 +47,13 @@ struct ProxyRequest {
   // What follows the route in the upstream target, e.g. "/chat/completions?api-version=...".
   std::string upstream_suffix;
   bool v1_surface = false;  // /openai/v1/...: the body's "model" names the deployment
+  // The backend that holds the object the request names (docs/pinning.md): the only
+  // candidate, whose 429 goes to the client as it came. Null: the route's plan.
+  const SnapshotBackend* pinned = nullptr;
+  uint32_t pinned_index = 0;  // pinned's index in the snapshot's backends
+  std::string pinned_object;  // the id that pinned it, for error messages
+  // Non-empty: a 200 answer creates an object whose id starts with this; Forward reads it.
+  absl::string_view creates;
   bool client_keep_alive = true;
   // The tenant's quota after this request's charge: replaces the backend's x-ratelimit-*.
   RateLimitHeaders rate_limit{};
@@ -58,8 +65,9 @@ struct ProxyOutcome {
   const v1::Backend* backend_config = nullptr;  // ... and its config (owned by the snapshot)
   int attempts = 0;
   Usage usage;
-  bool keep_alive = false;  // the client connection may serve another request
-  std::string error;        // why the request failed, for the access log
+  bool keep_alive = false;        // the client connection may serve another request
+  std::string error;              // why the request failed, for the access log
+  std::string created_object_id;  // ProxyRequest::creates: the id the answer created
 };
 
 class Proxy {

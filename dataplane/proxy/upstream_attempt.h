@@ -16,6 +16,7 @@
 namespace spillway {
 
 class ClientResponse;
+class CreatedObjectScanner;
 class H2Session;
 class RelayResponseParser;
 class UsageScanner;
@@ -85,7 +86,13 @@ struct Attempt {
   // an SSE stream tells the client with an error event. (No ?: at the call: GCC 12
   // miscompiles it inside a co_await expression.)
   asio::awaitable<void> EndRelay(ClientResponse& response, const UsageScanner& usage,
-                                 bool event_stream, bool upstream_failed, std::string error);
+                                 const CreatedObjectScanner& created, bool event_stream,
+                                 bool upstream_failed, std::string error);
+  // A pinned request relays its owner's refusal (429, 503 with retry-after): no other backend
+  // has the object.
+  bool TriesAnotherOn(unsigned status, bool has_retry_after) const {
+    return request.pinned == nullptr && RefusedUnprocessed(status, has_retry_after);
+  }
   template <class Stream>
   asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
                                           bool reused);

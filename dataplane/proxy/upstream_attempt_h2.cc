@@ -12,6 +12,7 @@
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/proxy/upstream_attempt.h"
+#include "dataplane/routing/created_object.h"
 #include "dataplane/upstream/h2_session.h"
 #include "dataplane/usage/sse_usage_stripper.h"
 
@@ -123,9 +124,9 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
   result.status = stream.status();
   const absl::string_view retry_after_ms = Find(stream.headers(), "retry-after-ms");
   const absl::string_view retry_after = Find(stream.headers(), "retry-after");
-  if (RefusedUnprocessed(result.status, !retry_after_ms.empty() || !retry_after.empty())) {
+  result.retry_after = RetryAfter(retry_after_ms, retry_after);
+  if (TriesAnotherOn(result.status, !retry_after_ms.empty() || !retry_after.empty())) {
     result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
-    result.retry_after = RetryAfter(retry_after_ms, retry_after);
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
     co_return result;  // cancelling the stream is all the cleanup HTTP/2 needs
   }
@@ -149,6 +150,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
                              request.client_keep_alive, request.client_request->version() < 11);
 
   UsageScanner usage;
+  CreatedObjectScanner created(!request.creates.empty() && result.status == 200);
   SseUsageStripper stripper;
   std::string taken;
   bool upstream_failed = false;
@@ -170,6 +172,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
     taken.swap(stream.body());
     const bool last = stream.ended();
     usage.Feed(taken);
+    created.Feed(taken);
     const absl::string_view relayed = strip_usage ? stripper.Filter(taken, last) : taken;
     const beast::error_code write_ec =
         co_await client_response.Send(client, relayed, last, options.client_write_timeout);
@@ -182,7 +185,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
       break;
     }
   }
-  co_await EndRelay(client_response, usage, event_stream, upstream_failed, result.error);
+  co_await EndRelay(client_response, usage, created, event_stream, upstream_failed, result.error);
   co_return result;
 }
 

@@ -17,6 +17,7 @@
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
 #include "dataplane/proxy/upstream_attempt.h"
+#include "dataplane/routing/created_object.h"
 #include "dataplane/upstream/relay_response_parser.h"
 #include "dataplane/usage/sse_usage_stripper.h"
 
@@ -128,10 +129,11 @@ void Attempt::ClientGone(const beast::error_code& ec, const UsageScanner& usage)
 }
 
 asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageScanner& usage,
-                                        bool event_stream, bool upstream_failed,
-                                        std::string error) {
+                                        const CreatedObjectScanner& created, bool event_stream,
+                                        bool upstream_failed, std::string error) {
   outcome->usage = usage.Finish();
   if (!upstream_failed) {
+    outcome->created_object_id = created.Finish(request.creates);
     outcome->keep_alive = request.client_keep_alive && !response.closes_connection();
     co_return;
   }
@@ -227,7 +229,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     co_return result;
   }
   result.status = parser->status();
-  if (RefusedUnprocessed(result.status, parser->has_retry_after())) {
+  if (TriesAnotherOn(result.status, parser->has_retry_after())) {
     result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
     result.retry_after = parser->retry_after();
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
@@ -254,6 +256,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
                                                    RelayResponseParser& parser) {
   AttemptResult result;
   result.status = parser.status();
+  result.retry_after = parser.retry_after();  // a pinned request's relayed 429 still cools
   BeginRelay(result);
   const bool upstream_keep_alive = parser.keep_alive();
   const bool event_stream = parser.event_stream();
@@ -270,6 +273,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
                              request.client_keep_alive, request.client_request->version() < 11);
 
   UsageScanner usage;
+  CreatedObjectScanner created(!request.creates.empty() && result.status == 200);
   SseUsageStripper stripper;
   SocketDeadline deadline(upstream_tcp);
   char chunk[kRelayChunk];
@@ -299,6 +303,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       }
       const std::size_t got = sizeof(chunk) - parser.body_room();
       usage.Feed(absl::string_view(chunk, got));
+      created.Feed(absl::string_view(chunk, got));
       relayed = absl::string_view(chunk, got);
       if (strip_usage) {
         relayed = stripper.Filter(relayed, parser.is_done());
@@ -317,7 +322,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   // another request: anything more on it would be read as the next request's answer.
   *release_connection =
       !upstream_failed && parser.is_done() && upstream_keep_alive && buffer.size() == 0;
-  co_await EndRelay(client_response, usage, event_stream, upstream_failed, result.error);
+  co_await EndRelay(client_response, usage, created, event_stream, upstream_failed, result.error);
   co_return result;
 }
 

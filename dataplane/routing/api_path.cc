@@ -2,32 +2,47 @@
 // it is and goes upstream byte for byte, so what the agent checked is what the backend sees.
 #include "dataplane/routing/api_path.h"
 
+#include <algorithm>
 #include <array>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 
 namespace spillway {
 namespace {
 
-// The stateless operations of Azure OpenAI's data plane, as Microsoft's REST reference names
-// them. Stateful ones (responses by id, files, batches, assistants, threads) wait for pinning.
+constexpr RouteSource kPathRoute = RouteSource::kPathRoute;
+constexpr RouteSource kBodyModel = RouteSource::kBodyModel;
+constexpr RouteSource kObjectOwner = RouteSource::kObjectOwner;
+
+// Azure OpenAI's data plane operations, as Microsoft's REST reference names them. Stateful
+// ones go to the backend that holds the object (docs/pinning.md); those not listed (files,
+// batches, assistants, threads, conversations) are not served yet.
 constexpr std::array<ApiOperation, 7> kDeploymentOperations{{
-    {"chat/completions"},
-    {"completions"},
-    {"embeddings"},
-    {"images/generations"},
-    {"audio/speech"},
-    {"audio/transcriptions"},
-    {"audio/translations"},
+    {"chat/completions", kPost, kPathRoute, "", ""},
+    {"completions", kPost, kPathRoute, "", ""},
+    {"embeddings", kPost, kPathRoute, "", ""},
+    {"images/generations", kPost, kPathRoute, "", ""},
+    {"audio/speech", kPost, kPathRoute, "", ""},
+    {"audio/transcriptions", kPost, kPathRoute, "", ""},
+    {"audio/translations", kPost, kPathRoute, "", ""},
 }};
-constexpr std::array<ApiOperation, 6> kV1Operations{{
-    {"chat/completions"},
-    {"completions"},
-    {"embeddings"},
-    {"images/generations"},
-    {"audio/speech"},
-    {"responses"},
+constexpr std::array<ApiOperation, 5> kV1Operations{{
+    {"chat/completions", kPost, kBodyModel, "", ""},
+    {"completions", kPost, kBodyModel, "", ""},
+    {"embeddings", kPost, kBodyModel, "", ""},
+    {"images/generations", kPost, kBodyModel, "", ""},
+    {"audio/speech", kPost, kBodyModel, "", ""},
+}};
+// The Responses API: the same under /openai/v1/ and, in its preview form (with a dated
+// api-version), under /openai/.
+constexpr std::array<ApiOperation, 4> kResponsesOperations{{
+    {"responses", kPost, kBodyModel, "", "resp_"},
+    {"responses/*", kGet | kDelete, kObjectOwner, "resp_", ""},
+    {"responses/*/cancel", kPost, kObjectOwner, "resp_", ""},
+    {"responses/*/input_items", kGet, kObjectOwner, "resp_", ""},
 }};
 
 // Unreserved characters (RFC 3986) and '/': deployment names and operation paths need no
@@ -64,10 +79,39 @@ bool IsNormalPath(absl::string_view path) {
   return true;
 }
 
+// Whether `path` matches `pattern` segment by segment; a '*' segment takes an object id
+// (which must start with `id_prefix`) into `id`.
+bool Matches(const ApiOperation& operation, absl::string_view path, absl::string_view& id) {
+  absl::string_view pattern = operation.path;
+  while (!pattern.empty()) {
+    const std::size_t pattern_end = std::min(pattern.find('/'), pattern.size());
+    const std::size_t path_end = std::min(path.find('/'), path.size());
+    const absl::string_view want = pattern.substr(0, pattern_end);
+    const absl::string_view got = path.substr(0, path_end);
+    if (want == "*") {
+      if (!absl::StartsWith(got, operation.id_prefix) || got.size() == operation.id_prefix.size()) {
+        return false;
+      }
+      id = got;
+    } else if (want != got) {
+      return false;
+    }
+    pattern.remove_prefix(std::min(pattern_end + 1, pattern.size()));
+    path.remove_prefix(std::min(path_end + 1, path.size()));
+    if (pattern.empty() != path.empty()) {
+      return false;
+    }
+  }
+  return path.empty();
+}
+
 template <std::size_t N>
-const ApiOperation* Find(const std::array<ApiOperation, N>& table, absl::string_view path) {
+const ApiOperation* Find(const std::array<ApiOperation, N>& table, absl::string_view path,
+                         ApiPath& result) {
   for (const ApiOperation& operation : table) {
-    if (operation.path == path) {
+    absl::string_view id;
+    if (Matches(operation, path, id)) {
+      result.object_id = std::string(id);
       return &operation;
     }
   }
@@ -96,7 +140,7 @@ ApiPath ClassifyTarget(absl::string_view target) {
     const std::size_t slash = rest.find('/');
     const absl::string_view operation =
         slash == absl::string_view::npos ? absl::string_view() : rest.substr(slash + 1);
-    result.operation = Find(kDeploymentOperations, operation);
+    result.operation = Find(kDeploymentOperations, operation, result);
     if (result.operation != nullptr) {
       result.surface = ApiSurface::kDeployment;
       result.route = std::string(rest.substr(0, slash));
@@ -105,7 +149,13 @@ ApiPath ClassifyTarget(absl::string_view target) {
       result.surface = ApiSurface::kUnknownOpenAi;
     }
   } else if (absl::ConsumePrefix(&rest, "/openai/v1/")) {
-    result.operation = Find(kV1Operations, rest);
+    result.operation = Find(kV1Operations, rest, result);
+    if (result.operation == nullptr) {
+      result.operation = Find(kResponsesOperations, rest, result);
+    }
+    result.surface = result.operation != nullptr ? ApiSurface::kV1 : ApiSurface::kUnknownOpenAi;
+  } else if (absl::ConsumePrefix(&rest, "/openai/")) {
+    result.operation = Find(kResponsesOperations, rest, result);
     result.surface = result.operation != nullptr ? ApiSurface::kV1 : ApiSurface::kUnknownOpenAi;
   } else {
     result.surface = ApiSurface::kUnknownOpenAi;
@@ -114,7 +164,25 @@ ApiPath ClassifyTarget(absl::string_view target) {
 }
 
 bool MethodAllowed(const ApiOperation& operation, absl::string_view method) {
-  return !operation.post_only || method == "POST";
+  uint8_t bit = 0;
+  if (method == "POST") {
+    bit = kPost;
+  } else if (method == "GET") {
+    bit = kGet;
+  } else if (method == "DELETE") {
+    bit = kDelete;
+  }
+  return (operation.methods & bit) != 0;
+}
+
+std::string AllowedMethods(const ApiOperation& operation) {
+  std::vector<absl::string_view> names;
+  for (const auto& [bit, name] : {std::pair{kPost, "POST"}, {kGet, "GET"}, {kDelete, "DELETE"}}) {
+    if ((operation.methods & bit) != 0) {
+      names.push_back(name);
+    }
+  }
+  return absl::StrJoin(names, " or ");
 }
 
 }  // namespace spillway

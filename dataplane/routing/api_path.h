@@ -4,6 +4,7 @@
 // path that is not in normal form (percent-encoding, dot or empty segments) is refused.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -12,7 +13,9 @@ namespace spillway {
 
 enum class ApiSurface {
   kDeployment,  // /openai/deployments/{route}/<operation>
-  kV1,          // /openai/v1/<operation> with the model in the body
+  // /openai/v1/<operation>, and the preview Responses paths under /openai/: the route is the
+  // body's model, or the owner of the object the path names; the target goes upstream as is.
+  kV1,
   kHealthz,
   kReadyz,
   kStatus,
@@ -22,10 +25,25 @@ enum class ApiSurface {
   kNotFound,
 };
 
+// How a request names where it must go.
+enum class RouteSource : uint8_t {
+  kPathRoute,    // the {route} segment of /openai/deployments/{route}/...
+  kBodyModel,    // the body's "model" (a follow-up's previous_response_id may pin it)
+  kObjectOwner,  // the object id in the path: the backend that created it (its pin)
+};
+
+enum ApiMethod : uint8_t { kPost = 1, kGet = 2, kDelete = 4 };
+
 // One operation the gateway forwards.
 struct ApiOperation {
-  absl::string_view path;  // after the route segment (kDeployment) or after /openai/v1
-  bool post_only = true;   // every operation served today is a POST
+  // After the route segment (kDeployment), /openai/v1/ or /openai/; a '*' segment is an
+  // object id starting with `id_prefix`.
+  absl::string_view path;
+  uint8_t methods = kPost;
+  RouteSource source = RouteSource::kBodyModel;
+  absl::string_view id_prefix;  // for '*'
+  // A 200 answer creates an object whose id starts with this (the agent pins it); empty: none.
+  absl::string_view creates;
 };
 
 struct ApiPath {
@@ -33,11 +51,14 @@ struct ApiPath {
   const ApiOperation* operation = nullptr;  // kDeployment and kV1
   std::string route;                        // kDeployment: the {route} segment
   std::string suffix;                       // kDeployment: what follows it, query included
+  std::string object_id;                    // RouteSource::kObjectOwner: the '*' segment
 };
 
 ApiPath ClassifyTarget(absl::string_view target);
 
 // Whether `method` may be used on the operation (its table entry says).
 bool MethodAllowed(const ApiOperation& operation, absl::string_view method);
+// The methods the operation allows, for an error message ("POST", "GET or DELETE").
+std::string AllowedMethods(const ApiOperation& operation);
 
 }  // namespace spillway

@@ -11,6 +11,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "dataplane/routing/json_sax.h"
 
 namespace spillway {
 namespace {
@@ -24,6 +25,7 @@ enum class Slot : uint8_t {
   kStream,
   kStreamOptions,
   kIncludeUsage,
+  kStore,
   kPreviousResponseId,
   kMaxOutput,
   kChoices,
@@ -32,17 +34,10 @@ enum class Slot : uint8_t {
 
 // Top-level keys, and inside text objects (messages, content parts) the keys whose values are
 // text; a text object with a "role" is one message. Everything else is skipped.
-class FactsHandler {
+class FactsHandler : public JsonSaxDefaults {
  public:
-  static constexpr std::size_t max_array_size = -1;
-  static constexpr std::size_t max_object_size = -1;
-  static constexpr std::size_t max_string_size = -1;
-  static constexpr std::size_t max_key_size = -1;
-
   explicit FactsHandler(RequestFacts* facts) : facts_(facts) {}
 
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
   bool on_array_begin(json::error_code& ec) { return Enter(Container::kArray, ec); }
   bool on_array_end(std::size_t, json::error_code&) { return Leave(); }
   bool on_object_begin(json::error_code& ec) { return Enter(Container::kObject, ec); }
@@ -100,7 +95,6 @@ class FactsHandler {
     key_.clear();
     return true;
   }
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(int64_t value, json::string_view, json::error_code& ec) {
     return Number(value, ec);
   }
@@ -116,12 +110,12 @@ class FactsHandler {
       facts_->stream = value;
     } else if (ValueSlot() == Slot::kIncludeUsage) {
       facts_->include_usage = value;
+    } else if (ValueSlot() == Slot::kStore) {
+      facts_->store = value;
     }
     return Value();
   }
   bool on_null(json::error_code& ec) { return Scalar(ec); }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
 
   bool not_an_object() const { return not_an_object_; }
   int64_t chars() const { return chars_; }
@@ -142,6 +136,7 @@ class FactsHandler {
     if (key == "stream") return Slot::kStream;
     if (key == "stream_options") return Slot::kStreamOptions;
     if (key == "previous_response_id") return Slot::kPreviousResponseId;
+    if (key == "store") return Slot::kStore;
     if (key == "max_tokens" || key == "max_completion_tokens" || key == "max_output_tokens") {
       return Slot::kMaxOutput;
     }

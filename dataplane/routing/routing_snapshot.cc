@@ -169,6 +169,8 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     backend.window_capacity_tokens =
         static_cast<int64_t>(config.estimated_tokens_per_minute() * LoadWindow::kSlots / 60);
     backend.state = states.Get(config.id());
+    snapshot->backend_by_id_.emplace(config.id(),
+                                     static_cast<uint32_t>(snapshot->backends_.size()));
     snapshot->backends_.push_back(std::move(backend));
   }
 
@@ -209,6 +211,24 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     }
   }
 
+  // routes_ is complete: its elements no longer move.
+  for (const auto& [name, route] : snapshot->routes_) {
+    for (const SnapshotSplit& split : route.splits) {
+      for (const SnapshotTier& tier : split.tiers) {
+        for (const SnapshotMember& member : tier.members) {
+          std::vector<const SnapshotRoute*>& routes = snapshot->backends_[member.backend].routes;
+          if (std::find(routes.begin(), routes.end(), &route) == routes.end()) {
+            routes.push_back(&route);
+          }
+        }
+      }
+    }
+  }
+  for (SnapshotBackend& backend : snapshot->backends_) {
+    std::sort(backend.routes.begin(), backend.routes.end(),
+              [](const SnapshotRoute* a, const SnapshotRoute* b) { return a->name < b->name; });
+  }
+
   for (const v1::CompiledTenant& tenant : t.tenants()) {
     SnapshotTenant compiled;
     compiled.name = tenant.name();
@@ -228,6 +248,14 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     }
   }
   return RoutingSnapshotPtr(std::move(snapshot));
+}
+
+std::optional<uint32_t> RoutingSnapshot::FindBackend(absl::string_view id) const {
+  auto it = backend_by_id_.find(id);
+  if (it == backend_by_id_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
 }
 
 const SnapshotRoute* RoutingSnapshot::FindRoute(absl::string_view name) const {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct UpstreamAddress {
 // http(s)://host[:port][/] -> address; anything else is an error naming the URL.
 absl::StatusOr<UpstreamAddress> ParseEndpoint(absl::string_view url);
 
+struct SnapshotRoute;
+
 struct SnapshotBackend {
   const v1::Backend* config = nullptr;  // points into the snapshot's own table
   UpstreamAddress address;
@@ -43,6 +46,9 @@ struct SnapshotBackend {
   bool local = false;
   int64_t window_capacity_tokens = 0;  // estimated TPM scaled to LoadWindow::kSlots seconds
   std::shared_ptr<BackendState> state;
+  // The routes that reach it, by name: a call on an object this backend holds goes through
+  // one of them that the tenant may use (its timeouts, its name in logs).
+  std::vector<const SnapshotRoute*> routes;
 };
 
 struct SnapshotMember {
@@ -94,6 +100,8 @@ class RoutingSnapshot {
   const std::vector<SnapshotBackend>& backends() const { return backends_; }
 
   const SnapshotRoute* FindRoute(absl::string_view name) const;
+  // The index in backends() of the backend with this id ("<instance>/<deployment>").
+  std::optional<uint32_t> FindBackend(absl::string_view id) const;
   // The tenant whose key this is, comparing SHA-256 digests in constant time; null if none.
   const SnapshotTenant* FindTenantByKey(absl::string_view presented_key) const;
   // Only a topology without any tenant admits every client (single-team mode); an empty
@@ -106,6 +114,7 @@ class RoutingSnapshot {
   v1::RoutingTable table_;
   std::vector<SnapshotBackend> backends_;
   absl::flat_hash_map<std::string, SnapshotRoute> routes_;
+  absl::flat_hash_map<std::string, uint32_t> backend_by_id_;
   std::vector<SnapshotTenant> tenants_;
   // Raw 32-byte digest -> index into tenants_.
   absl::flat_hash_map<std::string, std::size_t> tenant_by_digest_;

@@ -10,6 +10,7 @@
 #include "common/wall_clock.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
+#include "dataplane/server/object_routing.h"
 
 namespace spillway {
 namespace {
@@ -138,6 +139,10 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
   context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
   quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
+  if (context_.pins != nullptr) {
+    UpdatePins(*context_.pins, admission.path, View(request.method_string()), outcome,
+               admission.tenant, context_.pin_retention);
+  }
   Record(outcome, admission.start, record);
   co_return outcome.keep_alive;
 }
@@ -180,9 +185,10 @@ std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>
       break;
   }
   if (!MethodAllowed(*path.operation, View(head.method_string()))) {
-    return ErrorReply{405, "MethodNotAllowed",
-                      absl::StrCat("Method ", View(head.method_string()).substr(0, 20),
-                                   " is not allowed on '", target, "': use POST.")};
+    return ErrorReply{
+        405, "MethodNotAllowed",
+        absl::StrCat("Method ", View(head.method_string()).substr(0, 20), " is not allowed on '",
+                     target, "': use ", AllowedMethods(*path.operation), ".")};
   }
   if (snapshot == nullptr) {
     return ErrorReply{503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true};
@@ -267,6 +273,12 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
     proxy_request.facts = *std::move(facts);
   }
   record.stream = proxy_request.facts.stream;
+  if (admission.path.surface == ApiSurface::kV1 &&
+      admission.path.operation->source == RouteSource::kObjectOwner) {
+    // Reading, deleting or cancelling an object costs no tokens: no quota is claimed.
+    proxy_request.v1_surface = true;
+    return RouteStateful(admission, record, proxy_request);
+  }
   if (admission.path.surface == ApiSurface::kV1) {
     // A view into the body's facts, in the caller's frame: the record outlives this function.
     record.route = proxy_request.facts.model;
@@ -280,6 +292,9 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
       return refusal;
     }
     proxy_request.v1_surface = true;
+    if (std::optional<ErrorReply> refusal = RouteStateful(admission, record, proxy_request)) {
+      return refusal;
+    }
   } else {
     record.route = admission.path.route;
     proxy_request.route = admission.route;
@@ -289,6 +304,37 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
     return std::nullopt;
   }
   return ClaimQuota(request, *tenant, proxy_request, quota);
+}
+
+std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& admission,
+                                                        AccessRecord& record,
+                                                        ProxyRequest& proxy_request) const {
+  const ApiOperation& operation = *admission.path.operation;
+  if (!operation.creates.empty() && proxy_request.facts.store) {
+    proxy_request.creates = operation.creates;
+  }
+  const bool by_path = operation.source == RouteSource::kObjectOwner;
+  const std::string& object_id =
+      by_path ? admission.path.object_id : proxy_request.facts.previous_response_id;
+  if (object_id.empty() || context_.pins == nullptr) {
+    return by_path
+               ? std::optional<ErrorReply>(ErrorReply{
+                     404, "not_found", "This gateway keeps no object pins (no state directory)."})
+               : std::nullopt;
+  }
+  // A previous_response_id the gateway never saw (created before it, or elsewhere) goes where
+  // the route sends it: the backend then says whether it has it.
+  if (!by_path && !context_.pins->Find(object_id).has_value()) {
+    return std::nullopt;
+  }
+  std::optional<ErrorReply> refusal =
+      RouteToOwner(*context_.pins, object_id, by_path ? "" : "previous_response_id",
+                   *admission.snapshot, admission.tenant, proxy_request);
+  if (proxy_request.route != nullptr) {
+    record.route = proxy_request.route->name;
+  }
+  record.pinned_object = object_id;
+  return refusal;
 }
 
 std::optional<ErrorReply> RequestHandler::ClaimQuota(

@@ -17,6 +17,7 @@
 #include "dataplane/ops/ops_endpoints.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/routing/api_path.h"
+#include "dataplane/routing/object_pins.h"
 #include "dataplane/routing/snapshot_source.h"
 #include "dataplane/tenants/quota_claim.h"
 #include "dataplane/tenants/tenant_limiter.h"
@@ -31,7 +32,7 @@ struct AgentContext {
   ProxyOptions proxy;
   std::chrono::milliseconds client_idle_timeout{60000};
   std::chrono::milliseconds header_timeout{10000};  // a started head must be whole by then
-  uint64_t body_limit = 32 * 1024 * 1024;  // Azure accepts large multimodal bodies
+  uint64_t body_limit = 32 * 1024 * 1024;           // Azure accepts large multimodal bodies
   // Bytes of request bodies all connections may hold at once, and those held now.
   int64_t body_memory_limit = int64_t{1} << 30;
   std::atomic<int64_t> body_memory_in_use{0};
@@ -44,6 +45,8 @@ struct AgentContext {
   TenantLimiter* tenant_limiter = nullptr;      // tenants' TPM/RPM quotas (null: none)
   UsageMeter* usage_meter = nullptr;            // per-minute usage for chargeback
   AgentMetrics* metrics = nullptr;              // GET /metrics (null: none)
+  ObjectPins* pins = nullptr;  // stateful objects' owners (docs/pinning.md); null: none kept
+  std::chrono::seconds pin_retention{30 * 24 * 3600};  // Azure keeps responses 30 days
   std::atomic<int64_t> requests_in_flight{0};
   std::atomic<bool> draining{false};
 };
@@ -107,6 +110,9 @@ class RequestHandler {
                                       const HeadAdmission& admission, bool keep_alive,
                                       AccessRecord& record, ProxyRequest& proxy_request,
                                       QuotaClaim& quota);
+  // A stateful call's owner: the object its path names, or its previous_response_id's.
+  std::optional<ErrorReply> RouteStateful(const HeadAdmission& admission, AccessRecord& record,
+                                          ProxyRequest& proxy_request) const;
   // The tenant's TPM/RPM quota: charged up front, corrected once the response has ended.
   std::optional<ErrorReply> ClaimQuota(const http::request<http::string_body>& request,
                                        const SnapshotTenant& tenant, ProxyRequest& proxy_request,

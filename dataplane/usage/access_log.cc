@@ -157,6 +157,10 @@ void AccessLog::Write(const AccessRecord& r) {
       R"(,"completion_tokens":)", r.usage.completion_tokens, R"(,"total_tokens":)",
       r.usage.total_tokens, R"(,"cached_tokens":)", r.usage.cached_tokens, R"(,"error":)");
   AppendJsonString(out, r.error);
+  if (!r.pinned_object.empty()) {
+    out += R"(,"pinned_object":)";
+    AppendJsonString(out, r.pinned_object);
+  }
   out += "}\n";
 }
 

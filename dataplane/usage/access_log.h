@@ -30,6 +30,8 @@ struct AccessRecord {
   int attempts = 0;
   double latency_ms = 0;
   bool stream = false;
+  // The object it named (the path's id or previous_response_id): sent to its owner.
+  absl::string_view pinned_object;
   Usage usage;
   bool metered = false;  // the client was identified: the request counts in usage
 };

@@ -7,6 +7,8 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
 
+#include "dataplane/routing/json_sax.h"
+
 namespace spillway {
 namespace {
 
@@ -14,17 +16,10 @@ namespace json = boost::json;
 
 // Boost.JSON's SAX interface over the usage object: takes the four counts without building
 // a DOM, which cost ~10k instructions per request (most of the scanner, callgrind).
-class UsageHandler {
+class UsageHandler : public JsonSaxDefaults {
  public:
-  static constexpr std::size_t max_array_size = -1;
-  static constexpr std::size_t max_object_size = -1;
-  static constexpr std::size_t max_string_size = -1;
-  static constexpr std::size_t max_key_size = -1;
-
   explicit UsageHandler(Usage* usage) : usage_(usage) {}
 
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
   bool on_array_begin(json::error_code&) { return Enter(false); }
   bool on_array_end(std::size_t, json::error_code&) { return Leave(); }
   bool on_object_begin(json::error_code&) { return Enter(next_is_details_); }
@@ -38,11 +33,13 @@ class UsageHandler {
   bool on_key(json::string_view part, std::size_t, json::error_code&) {
     key_.append(part.data(), part.size());
     target_ = nullptr;
-    next_is_details_ = depth_ == 1 && key_ == "prompt_tokens_details";
+    // The Responses API names the same counts input/output tokens.
+    next_is_details_ =
+        depth_ == 1 && (key_ == "prompt_tokens_details" || key_ == "input_tokens_details");
     if (depth_ == 1) {
-      if (key_ == "prompt_tokens") {
+      if (key_ == "prompt_tokens" || key_ == "input_tokens") {
         target_ = &usage_->prompt_tokens;
-      } else if (key_ == "completion_tokens") {
+      } else if (key_ == "completion_tokens" || key_ == "output_tokens") {
         target_ = &usage_->completion_tokens;
       } else if (key_ == "total_tokens") {
         target_ = &usage_->total_tokens;
@@ -53,7 +50,6 @@ class UsageHandler {
     key_.clear();
     return true;
   }
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(int64_t value, json::string_view, json::error_code&) { return Set(value); }
   bool on_uint64(uint64_t value, json::string_view, json::error_code&) {
     return Set(static_cast<int64_t>(std::min<uint64_t>(value, INT64_MAX)));
@@ -61,8 +57,6 @@ class UsageHandler {
   bool on_double(double, json::string_view, json::error_code&) { return Value(); }
   bool on_bool(bool, json::error_code&) { return Value(); }
   bool on_null(json::error_code&) { return Value(); }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
   bool Enter(bool details) {
@@ -95,7 +89,7 @@ class UsageHandler {
 
   Usage* usage_;
   int depth_ = 0;
-  bool in_details_ = false;       // inside usage.prompt_tokens_details
+  bool in_details_ = false;       // inside usage.prompt_tokens_details (input_tokens_details)
   bool next_is_details_ = false;  // the value about to open is prompt_tokens_details
   int64_t* target_ = nullptr;     // where the next number goes
   std::string key_;               // short keys: stays in the small-string buffer

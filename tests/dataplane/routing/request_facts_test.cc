@@ -43,9 +43,10 @@ TEST(RequestFacts, PromptStringsArraysAndResponsesInput) {
   absl::StatusOr<RequestFacts> responses = ReadRequestFacts(
       R"({"model":"m","instructions":"Be brief","previous_response_id":"resp_1",)"
       R"("input":[{"role":"user","content":[{"type":"input_text","text":"Hi \u00e9"}]}],)"
-      R"("max_output_tokens":64,"stream":false})");
+      R"("max_output_tokens":64,"stream":false,"store":false})");
   ASSERT_TRUE(responses.ok()) << responses.status();
   EXPECT_EQ(responses->previous_response_id, "resp_1");
+  EXPECT_FALSE(responses->store);
   EXPECT_EQ(responses->max_output_tokens, 64);
   // "Be brief" 8 + "Hi é" 5 (bytes after unescaping: é is 2 in UTF-8) = 13, 1 message.
   EXPECT_EQ(responses->prompt_tokens_estimate, EstimateTokensFromChars(13, 1));
@@ -56,6 +57,7 @@ TEST(RequestFacts, AbsentFieldsTakeDefaults) {
   ASSERT_TRUE(facts.ok());
   EXPECT_EQ(facts->model, "");
   EXPECT_FALSE(facts->include_usage);
+  EXPECT_TRUE(facts->store) << "Azure stores responses unless told not to";
   EXPECT_EQ(facts->max_output_tokens, 0);
   EXPECT_EQ(facts->choices, 1);
   EXPECT_EQ(facts->EstimatedTokens(16), EstimateTokensFromChars(8, 0) + 16);

@@ -49,6 +49,28 @@ TEST(UsageScanner, TakesTheLastStreamEventsUsageAndSkipsNullOnes) {
   EXPECT_EQ(usage.cached_tokens, 0);
 }
 
+// The Responses API names the counts input/output tokens; a stream carries them in the
+// response.completed event's response object, and sends no [DONE].
+TEST(UsageScanner, ReadsResponsesApiUsageFromABodyAndFromResponseCompleted) {
+  const std::string body =
+      R"({"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":36,)"
+      R"("input_tokens_details":{"cached_tokens":8},"output_tokens":87,)"
+      R"("output_tokens_details":{"reasoning_tokens":64},"total_tokens":123},"user":null})";
+  const std::string stream =
+      "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+      "\"delta\":\"a\",\"sequence_number\":4}\n\n"
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":" +
+      body + ",\"sequence_number\":5}\n\n";
+  for (const std::string* text : {&body, &stream}) {
+    const Usage usage = Scan(*text, 9);
+    ASSERT_TRUE(usage.reported) << *text;
+    EXPECT_EQ(usage.prompt_tokens, 36);
+    EXPECT_EQ(usage.completion_tokens, 87);
+    EXPECT_EQ(usage.total_tokens, 123);
+    EXPECT_EQ(usage.cached_tokens, 8) << "input_tokens_details, not output_tokens_details";
+  }
+}
+
 TEST(UsageScanner, ReportsNothingWithoutAUsageObject) {
   EXPECT_FALSE(Scan(R"({"error":{"code":"429","message":"slow down"}})", 5).reported);
   EXPECT_FALSE(Scan("data: {\"usage\":null}\n\ndata: [DONE]\n\n", 4).reported);

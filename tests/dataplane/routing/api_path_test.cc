@@ -1,0 +1,63 @@
+// The operations table: what the agent forwards, how each names its route, and the object
+// ids the stateful ones carry.
+#include "dataplane/routing/api_path.h"
+
+#include <gtest/gtest.h>
+
+namespace spillway {
+namespace {
+
+TEST(ApiPath, DeploymentOperationsNameTheirRouteInThePath) {
+  const ApiPath path =
+      ClassifyTarget("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21");
+  ASSERT_EQ(path.surface, ApiSurface::kDeployment);
+  EXPECT_EQ(path.route, "gpt-4o");
+  EXPECT_EQ(path.suffix, "/chat/completions?api-version=2024-10-21");
+  EXPECT_EQ(path.operation->source, RouteSource::kPathRoute);
+  EXPECT_TRUE(MethodAllowed(*path.operation, "POST"));
+  EXPECT_FALSE(MethodAllowed(*path.operation, "GET"));
+}
+
+TEST(ApiPath, ResponsesCreateNamesItsRouteInTheBodyAndCreatesAPin) {
+  for (const char* target :
+       {"/openai/v1/responses", "/openai/responses?api-version=2025-04-01-preview"}) {
+    const ApiPath path = ClassifyTarget(target);
+    ASSERT_EQ(path.surface, ApiSurface::kV1) << target;
+    EXPECT_EQ(path.operation->source, RouteSource::kBodyModel);
+    EXPECT_EQ(path.operation->creates, "resp_");
+    EXPECT_EQ(AllowedMethods(*path.operation), "POST");
+  }
+}
+
+TEST(ApiPath, ResponsesByIdAreRoutedToTheirOwner) {
+  struct Case {
+    const char* target;
+    const char* allowed;
+  };
+  for (const Case& c :
+       {Case{"/openai/v1/responses/resp_abc", "GET or DELETE"},
+        Case{"/openai/v1/responses/resp_abc?stream=true&starting_after=3", "GET or DELETE"},
+        Case{"/openai/v1/responses/resp_abc/cancel", "POST"},
+        Case{"/openai/v1/responses/resp_abc/input_items", "GET"},
+        Case{"/openai/responses/resp_abc?api-version=2025-04-01-preview", "GET or DELETE"}}) {
+    const ApiPath path = ClassifyTarget(c.target);
+    ASSERT_EQ(path.surface, ApiSurface::kV1) << c.target;
+    EXPECT_EQ(path.operation->source, RouteSource::kObjectOwner) << c.target;
+    EXPECT_EQ(path.object_id, "resp_abc") << c.target;
+    EXPECT_EQ(AllowedMethods(*path.operation), c.allowed) << c.target;
+    EXPECT_TRUE(path.operation->creates.empty());
+  }
+}
+
+TEST(ApiPath, ObjectIdsMustBeOfTheOperationsKind) {
+  for (const char* target :
+       {"/openai/v1/responses/resp_", "/openai/v1/responses/file-abc",
+        "/openai/v1/responses/resp_abc/unknown", "/openai/v1/responses/resp_abc/cancel/more",
+        "/openai/responses/resp_abc/cancel/x", "/openai/v1/fine_tuning/jobs", "/openai/files",
+        "/openai/v1/responses/resp_a/input_items/x"}) {
+    EXPECT_EQ(ClassifyTarget(target).surface, ApiSurface::kUnknownOpenAi) << target;
+  }
+}
+
+}  // namespace
+}  // namespace spillway
