@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AzureOpenAI } from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 
 const MOCK = process.env.SPILLWAY_MOCK_AOAI_BIN;
 const AGENT = process.env.SPILLWAY_AGENT_BIN;
@@ -154,4 +154,38 @@ test('an unknown route is a 404 NotFoundError in the SDK', async () => {
   await assert.rejects(
     client().chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }),
     (err) => err.status === 404 && err.code === 'DeploymentNotFound');
+});
+
+// The Responses API on /openai/v1 with the plain OpenAI client (key as Bearer): a stored
+// response, a follow-up by previous_response_id, retrieve, a streamed response, delete.
+test('Responses: create, follow up, retrieve, stream and delete through the agent', async () => {
+  const v1 = new OpenAI({ baseURL: `${agentUrl}/openai/v1`, apiKey: 'test', maxRetries: 0 });
+  const first = await v1.responses.create({ model: 'gpt-4o', input: 'Hello', max_output_tokens: 16 });
+  assert.match(first.id, /^resp_/);
+  assert.ok(first.output_text.length > 0);
+  assert.ok(first.usage.input_tokens > 0);
+  const second = await v1.responses.create({
+    model: 'gpt-4o', input: 'And then?', previous_response_id: first.id, max_output_tokens: 16,
+  });
+  assert.equal(second.previous_response_id, first.id);
+  assert.ok(second.usage.input_tokens > first.usage.input_tokens, 'the conversation grew');
+  const retrieved = await v1.responses.retrieve(first.id);
+  assert.equal(retrieved.id, first.id);
+
+  const stream = await v1.responses.create({
+    model: 'gpt-4o', input: 'Stream please', stream: true, previous_response_id: second.id,
+  });
+  const types = [];
+  let completed = null;
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === 'response.completed') completed = event.response;
+  }
+  assert.equal(types[0], 'response.created');
+  assert.ok(types.includes('response.output_text.delta'));
+  assert.ok(completed && completed.usage.output_tokens > 0);
+  assert.equal((await v1.responses.retrieve(completed.id)).id, completed.id, 'a streamed response is pinned too');
+
+  await v1.responses.delete(first.id);
+  await assert.rejects(v1.responses.retrieve(first.id), (err) => err.status === 404);
 });
