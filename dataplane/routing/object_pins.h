@@ -33,13 +33,14 @@ struct PinOwner {
   int64_t expires_unix_s = 0;  // Find stops answering at this second
 };
 
-// Defined in object_pins.cc.
+// Defined in object_pins.cc and the object_pin_*.h files it includes.
 namespace object_pins_internal {
 struct PinKey;
+class PinLog;
+struct PinLogRecord;
 struct PinShard;
 struct PinSlot;
 class PinStrings;
-struct ReplayResult;
 }  // namespace object_pins_internal
 
 struct ObjectPinsOptions {
@@ -91,14 +92,9 @@ struct ObjectPinsStats {
 // every flush_interval. A restart finds every pin whose record was written (Flush, Close or
 // one interval later). Evictions are not logged: replay applies the same bound.
 //
-// Log format (little-endian): an 8-byte header "SPWPINS" 0x01, then records
-//   u32 crc32 (zlib) of the rest of the record | u16 body length | body
-// with bodies
-//   0x01 pin:    key[16] | u32 backend string | u32 tenant string | i64 expires_unix_s
-//   0x02 unpin:  key[16]
-//   0x03 string: u32 index | bytes      (defines the next string index, before any use)
-// Open replays the log, stopping at the first incomplete or corrupt record (a warning says
-// how many bytes were dropped) and cutting the log there, and compacts when it is worth it.
+// The log's format is in object_pin_record.h. Open replays the log, stopping at the first
+// incomplete or corrupt record (a warning says how many bytes were dropped) and cutting the log
+// there, and compacts when it is worth it.
 class ObjectPins {
  public:
   // Loads `options.path` and starts the writer thread. Errors name the path.
@@ -129,30 +125,29 @@ class ObjectPins {
 
  private:
   using PinKey = object_pins_internal::PinKey;
+  using PinLogRecord = object_pins_internal::PinLogRecord;
   using PinShard = object_pins_internal::PinShard;
   using PinSlot = object_pins_internal::PinSlot;
-  using ReplayResult = object_pins_internal::ReplayResult;
 
   explicit ObjectPins(ObjectPinsOptions options);
   int64_t Now() const;
   PinShard& ShardOf(const PinKey& key) const;
   // Memory only: the caller logs. Makes room first when the shard is full.
-  void InsertLocked(PinShard& shard, const PinKey& key, uint32_t backend, uint32_t tenant,
-                    int64_t expires_unix_s, int64_t now);
+  void InsertLocked(PinShard& shard, const PinKey& key, const PinSlot& slot, int64_t now);
   bool EraseLocked(PinShard& shard, const PinKey& key);
   void LogLocked(PinShard& shard, absl::string_view record);
 
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::StatusOr<ReplayResult> Replay() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::Status StartLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  bool ApplyRecord(absl::string_view body, int64_t now);
+  // A pin or unpin record read back from the log.
+  void ApplyReplayed(const PinLogRecord& record, int64_t now);
 
   void RunWriter();
   // WritePending, counting and logging a failure (once per distinct error).
   absl::Status WriteAndReport() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status WritePending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::Status AppendToLog(absl::string_view bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   bool CompactionDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Every shard's pending records, in shard order; the buffers are left empty.
+  std::string TakePending();
   // Empties the shard's pending records and expired pins; copies the rest into `pins`.
   void SnapshotShard(PinShard& shard, int64_t now, std::vector<std::pair<PinKey, PinSlot>>* pins);
   absl::Status Compact() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -171,15 +166,13 @@ class ObjectPins {
   std::atomic<uint64_t> write_errors_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> compactions_{0};
-  std::atomic<uint64_t> file_bytes_{0};  // written under write_mu_, read by stats()
   uint64_t loaded_records_ = 0;
   uint64_t load_ignored_bytes_ = 0;
 
   mutable absl::Mutex write_mu_;
-  int fd_ ABSL_GUARDED_BY(write_mu_) = -1;
-  std::size_t strings_in_log_ ABSL_GUARDED_BY(write_mu_) = 0;  // indexes [0, n) are defined
-  uint64_t string_log_bytes_ ABSL_GUARDED_BY(write_mu_) = 0;   // their records' size
-  std::string last_write_error_ ABSL_GUARDED_BY(write_mu_);    // logged once per new error
+  // Used under write_mu_, but for its thread-safe bytes() (stats).
+  const std::unique_ptr<object_pins_internal::PinLog> log_;
+  std::string last_write_error_ ABSL_GUARDED_BY(write_mu_);  // logged once per new error
 
   absl::Mutex stop_mu_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;

@@ -1,5 +1,6 @@
 // ObjectPins: lookups and expiry, the log across restarts (torn tails, compaction, a writer
 // that falls behind), eviction at max_pins, concurrent use, and a million pins' footprint.
+// Also the log's record codec on its own.
 #include "dataplane/routing/object_pins.h"
 
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dataplane/routing/object_pin_record.h"
 #include "gtest/gtest.h"
 #include "tests/support/temp_dir.h"
 
@@ -439,6 +441,72 @@ TEST_F(ObjectPinsTest, AMillionPinsLoadFromDisk) {
   ASSERT_EQ(pins->size(), static_cast<std::size_t>(kMillion));
   EXPECT_EQ(pins->Find(Id(999'999))->tenant, "team-19");
   EXPECT_EQ(pins->Find(Id(0))->backend_id, "aoai-0/gpt-4o");
+}
+
+namespace pins_internal = object_pins_internal;
+
+TEST(PinLogRecordTest, RecordsDecodeToWhatWasEncoded) {
+  const std::optional<pins_internal::PinKey> key = pins_internal::PinKeyOf("resp_a");
+  ASSERT_TRUE(key.has_value());
+  const pins_internal::PinSlot slot{3, 7, kStart + 60};
+
+  const auto pin = pins_internal::EncodePinRecord(*key, slot);
+  ASSERT_EQ(pin.size(), kPinRecordBytes);
+  EXPECT_EQ(pins_internal::RecordBytes(pin.data()), pin.size());
+  EXPECT_TRUE(pins_internal::RecordIntact(absl::string_view(pin.data(), pin.size())));
+  std::optional<pins_internal::PinLogRecord> decoded =
+      pins_internal::DecodeRecord(absl::string_view(pin.data(), pin.size()));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->type, pins_internal::PinLogRecord::Type::kPin);
+  EXPECT_EQ(decoded->key, *key);
+  EXPECT_EQ(decoded->slot.backend, 3u);
+  EXPECT_EQ(decoded->slot.tenant, 7u);
+  EXPECT_EQ(decoded->slot.expires_unix_s, kStart + 60);
+
+  const auto unpin = pins_internal::EncodeUnpinRecord(*key);
+  decoded = pins_internal::DecodeRecord(absl::string_view(unpin.data(), unpin.size()));
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->type, pins_internal::PinLogRecord::Type::kUnpin);
+  EXPECT_EQ(decoded->key, *key);
+}
+
+TEST(PinLogRecordTest, StringRecordsDefineEachNewStringOnce) {
+  pins_internal::PinStrings strings;
+  strings.Intern("east/gpt");
+  strings.Intern("");
+  pins_internal::LoggedStrings logged;
+  std::string out;
+  logged.AppendNew(strings, &out);
+  EXPECT_EQ(logged.count, 2u);
+  EXPECT_EQ(logged.record_bytes, out.size());
+
+  absl::string_view rest = out;
+  for (uint32_t index = 0; index < 2; ++index) {
+    const absl::string_view record = rest.substr(0, pins_internal::RecordBytes(rest.data()));
+    EXPECT_TRUE(pins_internal::RecordIntact(record));
+    const std::optional<pins_internal::PinLogRecord> decoded = pins_internal::DecodeRecord(record);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(decoded->type, pins_internal::PinLogRecord::Type::kString);
+    EXPECT_EQ(decoded->string_index, index);
+    EXPECT_EQ(decoded->text, strings.Get(index));
+    rest.remove_prefix(record.size());
+  }
+  EXPECT_TRUE(rest.empty());
+
+  logged.AppendNew(strings, &out);  // nothing new: nothing appended
+  EXPECT_EQ(logged.record_bytes, out.size());
+}
+
+TEST(PinLogRecordTest, DamageAndUnknownRecordsAreRefused) {
+  const std::optional<pins_internal::PinKey> key = pins_internal::PinKeyOf("resp_a");
+  ASSERT_TRUE(key.has_value());
+  auto pin = pins_internal::EncodePinRecord(*key, pins_internal::PinSlot{0, 0, kStart});
+  // One byte short of a pin record is not a pin record.
+  EXPECT_FALSE(pins_internal::DecodeRecord(absl::string_view(pin.data(), pin.size() - 1)));
+  pin[pin.size() - 1] ^= 1;
+  EXPECT_FALSE(pins_internal::RecordIntact(absl::string_view(pin.data(), pin.size())));
+  pin[pins_internal::kRecordHeaderBytes] = 9;  // no such type
+  EXPECT_FALSE(pins_internal::DecodeRecord(absl::string_view(pin.data(), pin.size())));
 }
 
 }  // namespace
