@@ -149,6 +149,8 @@ asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(http::fields& 
     // Registered under the lock OnFetched takes, so its wake-up cannot be missed.
     waiter = std::make_shared<Waiter>(executor);
     waiter->timer.expires_at(std::min(deadline, now + timeout_ + milliseconds(100)));
+    // Requests that timed out while a hung fetch is in flight leave expired entries behind.
+    std::erase_if(waiters_, [](const std::weak_ptr<Waiter>& entry) { return entry.expired(); });
     waiters_.push_back(waiter);
   }
   if (start_fetch) {
@@ -167,7 +169,7 @@ asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(http::fields& 
 }
 
 void EntraTokenSource::OnFetched(absl::StatusOr<FetchedToken> result, SteadyTime requested_at) {
-  std::vector<std::shared_ptr<Waiter>> waiters;
+  std::vector<std::weak_ptr<Waiter>> waiters;
   SteadyTime wake_at;
   {
     absl::MutexLock lock(&mu_);
@@ -207,8 +209,13 @@ void EntraTokenSource::OnFetched(absl::StatusOr<FetchedToken> result, SteadyTime
     fetching_.store(false, std::memory_order_release);
     waiters.swap(waiters_);
   }
-  // Each waiter's timer lives on its own I/O thread: cancel it there.
-  for (std::shared_ptr<Waiter>& waiter : waiters) {
+  // Each waiter's timer lives on its own I/O thread: cancel it there. One whose request has
+  // gone needs no wake-up.
+  for (const std::weak_ptr<Waiter>& entry : waiters) {
+    std::shared_ptr<Waiter> waiter = entry.lock();
+    if (waiter == nullptr) {
+      continue;
+    }
     const asio::any_io_executor waiter_executor = waiter->timer.get_executor();
     asio::post(waiter_executor, [waiter = std::move(waiter)] { waiter->timer.cancel(); });
   }

@@ -132,7 +132,10 @@ class EntraTokenSource : public std::enable_shared_from_this<EntraTokenSource> {
   mutable absl::Mutex mu_;
   std::unique_ptr<const Token> owned_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::unique_ptr<const Token>, SteadyTime>> retired_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  // Weak: each waiter is owned by its request, whose timer belongs to an I/O thread's
+  // io_context. A request that gave up (or a loop destroyed at shutdown) must not leave its
+  // timer here for a fetch that may outlive that io_context.
+  std::vector<std::weak_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t fetches_ ABSL_GUARDED_BY(mu_) = 0;

@@ -328,6 +328,9 @@ TEST_F(TokenSourceTest, FailuresReportTheReasonAndBackOff) {
   EXPECT_EQ(*header, "Bearer token-2");
 }
 
+// Also the agent's shutdown order: the fetch still hangs when the fixture goes, and the
+// request loop is destroyed before the token loop, whose teardown frees the source. The
+// source must not hold the gone request's timer then (ASan caught a use-after-free here).
 TEST_F(TokenSourceTest, AHungEndpointNeverHangsARequest) {
   MakeSource(milliseconds(60'000), seconds(3600));
   const SteadyTime start = SteadyClock::now();
