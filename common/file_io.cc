@@ -12,14 +12,10 @@
 #include "absl/strings/str_cat.h"
 
 namespace spillway {
-namespace {
-
 absl::Status ErrnoError(absl::string_view what, const std::string& path) {
   return absl::Status(absl::ErrnoToStatusCode(errno),
                       absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(errno)));
 }
-
-}  // namespace
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -10,6 +10,10 @@
 
 namespace spillway {
 
+// "cannot <what> <path>: <strerror(errno)>", with errno's status code; call it right after the
+// failing system call.
+absl::Status ErrnoError(absl::string_view what, const std::string& path);
+
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 // A PEM file (certificate chain, private key or CA bundle) read whole. `what` says where the

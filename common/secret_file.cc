@@ -13,14 +13,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_io.h"
 
 namespace spillway {
 namespace {
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  return absl::Status(absl::ErrnoToStatusCode(errno),
-                      absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(errno)));
-}
 
 absl::StatusOr<std::string> RealPath(const std::string& path) {
   std::unique_ptr<char, decltype(&std::free)> resolved(::realpath(path.c_str(), nullptr),

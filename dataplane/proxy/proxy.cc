@@ -124,6 +124,17 @@ void OnFailed(const SnapshotBackend& backend, const AttemptResult& result, milli
   }
 }
 
+// A 429: the backend cools down for its retry-after, and the observer spreads the word.
+void OnThrottled(const SnapshotBackend& backend, const AttemptResult& result, SteadyTime now,
+                 BackendObserver* observer) {
+  CircuitBreaker& breaker = backend.state->breaker;
+  breaker.OnThrottled(now, result.retry_after);
+  if (observer != nullptr) {
+    observer->OnThrottled(backend.config->id(),
+                          std::chrono::ceil<milliseconds>(breaker.AvailableAt() - now));
+  }
+}
+
 // Tells the backend's circuit (and the observer) how the attempt went; true when the request
 // is over: the answer went to the client, or the client left.
 bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
@@ -140,11 +151,7 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
       if (result.status == 429) {
         // A pinned request's owner refused it; the client has its answer, and others
         // steer around the backend as after any 429.
-        breaker.OnThrottled(done, result.retry_after);
-        if (observer != nullptr) {
-          observer->OnThrottled(backend.config->id(),
-                                std::chrono::ceil<milliseconds>(breaker.AvailableAt() - done));
-        }
+        OnThrottled(backend, result, done, observer);
         return true;
       }
       if (IsRetryableStatus(result.status)) {
@@ -161,11 +168,7 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
       }
       return true;
     case AttemptKind::kThrottled:
-      breaker.OnThrottled(done, result.retry_after);
-      if (observer != nullptr) {
-        observer->OnThrottled(backend.config->id(),
-                              std::chrono::ceil<milliseconds>(breaker.AvailableAt() - done));
-      }
+      OnThrottled(backend, result, done, observer);
       tally.soonest = std::min(tally.soonest, breaker.AvailableAt());
       tally.saw_throttle = true;
       break;

@@ -124,7 +124,9 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
   result.status = stream.status();
   const absl::string_view retry_after_ms = Find(stream.headers(), "retry-after-ms");
   const absl::string_view retry_after = Find(stream.headers(), "retry-after");
-  result.retry_after = RetryAfter(retry_after_ms, retry_after);
+  if (result.status == 429 || result.status == 503) {
+    result.retry_after = RetryAfter(retry_after_ms, retry_after);
+  }
   if (TriesAnotherOn(result.status, !retry_after_ms.empty() || !retry_after.empty())) {
     result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);

@@ -256,7 +256,9 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
                                                    RelayResponseParser& parser) {
   AttemptResult result;
   result.status = parser.status();
-  result.retry_after = parser.retry_after();  // a pinned request's relayed 429 still cools
+  if (result.status == 429) {
+    result.retry_after = parser.retry_after();  // a pinned request's relayed 429 still cools
+  }
   BeginRelay(result);
   const bool upstream_keep_alive = parser.keep_alive();
   const bool event_stream = parser.event_stream();

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_io.h"
 
 namespace spillway {
 namespace object_pins_internal {
@@ -23,11 +24,6 @@ constexpr std::size_t kReadChunk = 1 << 20;
 constexpr std::size_t kWriteChunk = 1 << 20;  // a rewrite writes at least this much at once
 
 std::string TempPathOf(const std::string& path) { return absl::StrCat(path, ".tmp"); }
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  return absl::Status(absl::ErrnoToStatusCode(errno),
-                      absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(errno)));
-}
 
 absl::Status WriteAll(int fd, absl::string_view bytes, const std::string& path) {
   while (!bytes.empty()) {

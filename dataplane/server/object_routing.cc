@@ -8,19 +8,18 @@ namespace spillway {
 namespace {
 
 ErrorReply NotFound(absl::string_view object_id, absl::string_view param) {
-  ErrorReply error{
+  return ErrorReply{
       404, "not_found",
       absl::StrCat(param.empty() ? "Object" : absl::StrCat("The ", param), " '",
                    object_id.substr(0, 100), "' is not known to this gateway for your key.")};
-  return error;
 }
 
 }  // namespace
 
-std::optional<ErrorReply> RouteToOwner(const ObjectPins& pins, absl::string_view object_id,
-                                       absl::string_view param, const RoutingSnapshot& snapshot,
+std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
+                                       absl::string_view object_id, absl::string_view param,
+                                       const RoutingSnapshot& snapshot,
                                        const SnapshotTenant* tenant, ProxyRequest& request) {
-  std::optional<PinOwner> owner = pins.Find(object_id);
   const absl::string_view tenant_name = tenant != nullptr ? absl::string_view(tenant->name) : "";
   if (!owner.has_value() || owner->tenant != tenant_name) {
     return NotFound(object_id, param);

@@ -15,13 +15,14 @@
 
 namespace spillway {
 
-// Points `request` at the backend holding `object_id` (request.pinned; request.route, unless
+// Points `request` at `owner`, the pin of `object_id` (request.pinned; request.route, unless
 // the body named one, becomes the first of the tenant's routes reaching it). Refused with 404
 // when no pin is known, when another tenant created the object (ids must not reveal other
 // tenants' objects) or when its backend left the routing table; 403 when no route the tenant
 // may use reaches it. `param` names the body field the id came from ("" for the path).
-std::optional<ErrorReply> RouteToOwner(const ObjectPins& pins, absl::string_view object_id,
-                                       absl::string_view param, const RoutingSnapshot& snapshot,
+std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
+                                       absl::string_view object_id, absl::string_view param,
+                                       const RoutingSnapshot& snapshot,
                                        const SnapshotTenant* tenant, ProxyRequest& request);
 
 // After a forwarded request: pins the object a 200 answer created (for `retention`) and

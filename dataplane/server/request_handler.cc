@@ -317,19 +317,19 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
   const std::string& object_id =
       by_path ? admission.path.object_id : proxy_request.facts.previous_response_id;
   if (object_id.empty() || context_.pins == nullptr) {
-    return by_path
-               ? std::optional<ErrorReply>(ErrorReply{
-                     404, "not_found", "This gateway keeps no object pins (no state directory)."})
-               : std::nullopt;
+    return by_path ? std::optional<ErrorReply>(
+                         ErrorReply{404, "not_found", "This gateway keeps no object pins."})
+                   : std::nullopt;
   }
   // A previous_response_id the gateway never saw (created before it, or elsewhere) goes where
   // the route sends it: the backend then says whether it has it.
-  if (!by_path && !context_.pins->Find(object_id).has_value()) {
+  const std::optional<PinOwner> owner = context_.pins->Find(object_id);
+  if (!by_path && !owner.has_value()) {
     return std::nullopt;
   }
   std::optional<ErrorReply> refusal =
-      RouteToOwner(*context_.pins, object_id, by_path ? "" : "previous_response_id",
-                   *admission.snapshot, admission.tenant, proxy_request);
+      RouteToOwner(owner, object_id, by_path ? "" : "previous_response_id", *admission.snapshot,
+                   admission.tenant, proxy_request);
   if (proxy_request.route != nullptr) {
     record.route = proxy_request.route->name;
   }
