@@ -169,7 +169,10 @@ void Agent::ConnectControlPlane() {
   sync_options.on_stream_started = [this] { usage_shipper_->OnStreamStarted(); };
   sync_options.on_stream_ended = [this] { usage_shipper_->OnStreamEnded(); };
   sync_options.on_usage_ack = [this](uint64_t sequence) { usage_shipper_->OnUsageAck(sequence); };
+  sync_options.pins = pins_.get();
   sync_ = std::make_unique<SyncClient>(std::move(sync_options), context_.snapshots, states_);
+  // Pins learnt here reach the region's other agents through the control plane.
+  pins_->set_listener(sync_.get());
   const uint64_t persisted = ValueOrDie(sync_->LoadState());
   UsageShipperOptions shipper_options;
   shipper_options.flush_interval = flags_.usage_flush;
@@ -267,6 +270,7 @@ void Agent::Drain() {
   }
   server_->Stop();
   server_->Join();
+  pins_->set_listener(nullptr);  // no request is left to pin anything; sync_ goes first
   if (absl::Status flushed = pins_->Flush(); !flushed.ok()) {
     spdlog::error("object pins not saved: {}", std::string(flushed.message()));
   }

@@ -20,6 +20,8 @@ namespace spillway {
 namespace {
 
 constexpr absl::string_view kIdentityScheme = "spillway://";
+// Droppable messages (pin updates) wait behind at most this many others for one agent.
+constexpr std::size_t kMaxDroppableBacklog = 256;
 
 // The identity a client certificate vouches for: a URI subjectAltName
 // spillway://<region>/<agent-id>. Empty when there is no such URI (no certificate, or one
@@ -83,6 +85,21 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       writing_ = true;
       StartWrite(queue_.front().get());
     }
+  }
+
+  bool SendDroppable(std::shared_ptr<const v1::ControlMessage> message) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.size() >= kMaxDroppableBacklog) {
+        if (dropped_++ == 0) {
+          spdlog::warn("agent stream from {} is {} messages behind: pin updates for it are dropped",
+                       peer_, queue_.size());
+        }
+        return false;
+      }
+    }
+    Send(std::move(message));
+    return true;
   }
 
   void OnWriteDone(bool ok) override {
@@ -166,6 +183,9 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
         return grpc::Status::OK;
       case v1::AgentMessage::kDemand:
         fleet_.ReportDemand(this, message.demand());
+        return grpc::Status::OK;
+      case v1::AgentMessage::kPins:
+        fleet_.SharePins(this, message.pins());
         return grpc::Status::OK;
       case v1::AgentMessage::kUsage: {
         // The stream speaks for the agent of its hello only: usage is charged to it.
@@ -260,6 +280,7 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);  // why the stream ends, for the agent
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;  // droppable messages not queued
 };
 
 }  // namespace

@@ -182,6 +182,38 @@ void Fleet::ReportDemand(AgentStream* stream, const v1::DemandReport& report) {
   PushBudgets();
 }
 
+int Fleet::SharePins(AgentStream* stream, const v1::PinUpdates& updates) {
+  constexpr std::size_t kDigestBytes = 16;
+  constexpr std::size_t kMaxOwnerStringBytes = 512;
+  auto message = std::make_shared<v1::ControlMessage>();
+  v1::PinUpdates* relayed = message->mutable_pins();
+  for (const v1::PinUpdate& update : updates.updates()) {
+    if (relayed->updates_size() >= kMaxPinUpdatesPerMessage) {
+      break;
+    }
+    if (update.digest().size() != kDigestBytes ||
+        update.backend_id().size() > kMaxOwnerStringBytes ||
+        update.tenant().size() > kMaxOwnerStringBytes) {
+      continue;
+    }
+    *relayed->add_updates() = update;
+  }
+  if (relayed->updates().empty()) {
+    return 0;
+  }
+  absl::MutexLock lock(&mu_);
+  auto from = streams_.find(stream);
+  if (from == streams_.end()) {
+    return 0;
+  }
+  for (const auto& [peer, connected] : streams_) {
+    if (peer != stream && connected.identity.region == from->second.identity.region) {
+      peer->SendDroppable(message);
+    }
+  }
+  return relayed->updates_size();
+}
+
 void Fleet::PushBudgets() {
   absl::flat_hash_map<BudgetAllocator::AgentKey, AgentStream*> by_key;
   for (const auto& [stream, connected] : streams_) {

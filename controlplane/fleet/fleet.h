@@ -27,6 +27,12 @@ class AgentStream {
  public:
   virtual ~AgentStream() = default;
   virtual void Send(std::shared_ptr<const v1::ControlMessage> message) = 0;
+  // For what may be lost (pin updates): dropped, returning false, when the stream is too far
+  // behind, so one slow agent cannot grow the control plane.
+  virtual bool SendDroppable(std::shared_ptr<const v1::ControlMessage> message) {
+    Send(std::move(message));
+    return true;
+  }
 };
 
 struct AgentIdentity {
@@ -69,6 +75,12 @@ class Fleet {
 
   // An agent's per-tenant demand: tenants' limits are re-split among the stamp's agents.
   void ReportDemand(AgentStream* stream, const v1::DemandReport& report);
+
+  // Object pins an agent learnt go to the other agents of its region (docs/pinning.md).
+  // Malformed updates (digest not 16 bytes, oversized strings) and those past
+  // kMaxPinUpdatesPerMessage are left out; returns how many were relayed.
+  static constexpr int kMaxPinUpdatesPerMessage = 1024;
+  int SharePins(AgentStream* stream, const v1::PinUpdates& updates);
 
  private:
   using BackendIds = std::shared_ptr<const absl::flat_hash_set<std::string>>;

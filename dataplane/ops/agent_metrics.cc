@@ -34,6 +34,8 @@ void RouteCounters::Merge(const RouteCounters& other) {
     }
   }
   attempts += other.attempts;
+  by_pin += other.by_pin;
+  by_probe += other.by_probe;
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
     latency_buckets[i] += other.latency_buckets[i];
   }
@@ -64,6 +66,9 @@ void MetricsShard::Record(const AccessRecord& record) {
     ++status->second;
   }
   counters.attempts += static_cast<uint64_t>(record.attempts);
+  if (!record.routed_by.empty()) {
+    ++(record.routed_by == "pin" ? counters.by_pin : counters.by_probe);
+  }
   const auto bucket = std::lower_bound(kLatencyBucketsMs.begin(), kLatencyBucketsMs.end(),
                                        static_cast<int64_t>(record.latency_ms + 0.999999));
   ++counters.latency_buckets[static_cast<std::size_t>(bucket - kLatencyBucketsMs.begin())];
@@ -119,6 +124,17 @@ std::string AgentMetrics::Render(const std::vector<std::pair<std::string, double
   for (const auto& [route, counters] : routes) {
     absl::StrAppend(&out, "spillway_upstream_attempts_total{route=\"", Label(route), "\"} ",
                     counters.attempts, "\n");
+  }
+  Help(out, "spillway_stateful_requests_total", "counter",
+       "Requests on a stateful object (docs/pinning.md), by how its backend was found: a pin, or "
+       "a probe of the backends that may hold it.");
+  for (const auto& [route, counters] : routes) {
+    if (counters.by_pin + counters.by_probe > 0) {
+      const std::string label = Label(route);
+      absl::StrAppend(&out, "spillway_stateful_requests_total{route=\"", label, "\",by=\"pin\"} ",
+                      counters.by_pin, "\nspillway_stateful_requests_total{route=\"", label,
+                      "\",by=\"probe\"} ", counters.by_probe, "\n");
+    }
   }
   Help(out, "spillway_request_duration_ms", "histogram",
        "Time from a request's arrival to its last byte, milliseconds.");

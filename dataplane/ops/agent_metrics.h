@@ -30,6 +30,8 @@ struct RouteCounters {
   double latency_ms_sum = 0;
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
+  uint64_t by_pin = 0;    // requests sent to the backend a pin named
+  uint64_t by_probe = 0;  // requests that asked backends for an object no pin placed
 
   void Merge(const RouteCounters& other);
 };

@@ -61,7 +61,8 @@ http::response<http::string_body> OpsEndpoints::Answer(
           {{"spillway_requests_in_flight",
             static_cast<double>(requests_in_flight_.load(std::memory_order_relaxed))},
            {"spillway_routing_table_version",
-            snapshot == nullptr ? 0.0 : static_cast<double>(snapshot->table().version())}});
+            snapshot == nullptr ? 0.0 : static_cast<double>(snapshot->table().version())},
+           {"spillway_object_pins", pins_ == nullptr ? 0.0 : static_cast<double>(pins_->size())}});
       return Local(request, 200, std::move(body), "text/plain; version=0.0.4");
     }
     default:  // kHealthz

@@ -10,6 +10,7 @@
 
 #include "dataplane/ops/agent_metrics.h"
 #include "dataplane/routing/api_path.h"
+#include "dataplane/routing/object_pins.h"
 #include "dataplane/routing/routing_snapshot.h"
 #include "dataplane/tenants/tenant_limiter.h"
 
@@ -24,11 +25,13 @@ class OpsEndpoints {
   // `tenant_limiter` and `metrics` may be null (no quotas, metrics off); every argument
   // outlives this.
   OpsEndpoints(const std::string& region, const std::atomic<int64_t>& requests_in_flight,
-               const TenantLimiter* tenant_limiter, const AgentMetrics* metrics)
+               const TenantLimiter* tenant_limiter, const AgentMetrics* metrics,
+               const ObjectPins* pins)
       : region_(region),
         requests_in_flight_(requests_in_flight),
         tenant_limiter_(tenant_limiter),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        pins_(pins) {}
 
   static bool Serves(ApiSurface surface) {
     return surface == ApiSurface::kHealthz || surface == ApiSurface::kReadyz ||
@@ -57,6 +60,7 @@ class OpsEndpoints {
   const std::atomic<int64_t>& requests_in_flight_;
   const TenantLimiter* tenant_limiter_;
   const AgentMetrics* metrics_;
+  const ObjectPins* pins_;  // null: none kept
 };
 
 }  // namespace spillway

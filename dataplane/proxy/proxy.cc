@@ -26,7 +26,9 @@ struct Tally {
   bool saw_timeout = false;
   bool saw_failure = false;
   bool headroom_refused = false;
-  bool final = false;  // the last attempt may have been processed: no other candidate
+  bool passed_over = false;  // a candidate was skipped: its circuit was open or throttled
+  unsigned not_here = 0;     // a probe's "no such object" status (404 or 400), 0 if none
+  bool final = false;        // the last attempt may have been processed: no other candidate
   std::string last_error;
 };
 
@@ -72,6 +74,7 @@ bool Admitted(const SnapshotBackend& backend, const PlannedCandidate& candidate,
     case Refusal::kNone:
       return true;
     case Refusal::kBlocked:
+      tally.passed_over = true;
       tally.soonest = std::min(tally.soonest, backend.state->breaker.AvailableAt());
       tally.saw_throttle |= backend.state->breaker.State(now) == v1::HEALTH_STATE_THROTTLED;
       return false;
@@ -167,6 +170,10 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
         backend.state->load.Add(done, outcome.usage.total_tokens - estimated_tokens);
       }
       return true;
+    case AttemptKind::kNotHere:
+      // The backend is healthy; it just does not hold the object.
+      tally.not_here = result.status;
+      break;
     case AttemptKind::kThrottled:
       OnThrottled(backend, result, done, observer);
       tally.soonest = std::min(tally.soonest, breaker.AvailableAt());
@@ -185,6 +192,30 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
   return false;
 }
 
+// A probe found no backend that says it holds the object. When one could not be asked (its
+// circuit open, throttled, failing) the object may be there: 429 or 503, to come back later.
+ErrorReply ProbeReply(const Tally& tally, const ProxyRequest& request, milliseconds wait) {
+  const std::string object = request.pinned_object.substr(0, 100);
+  if (tally.saw_throttle || tally.saw_failure || tally.passed_over) {
+    const bool throttled = tally.saw_throttle;
+    return {
+        throttled ? 429u : 503u, throttled ? "429" : "ServiceUnavailable",
+        absl::StrCat(
+            "No backend this key may use says it holds '", object, "', and ",
+            throttled ? "one that may hold it is throttled"
+                      : "one that may hold it is not available",
+            tally.last_error.empty() ? std::string() : absl::StrCat(": ", tally.last_error), "."),
+        wait, true};
+  }
+  if (tally.not_here == 400) {
+    return {400, "previous_response_not_found",
+            absl::StrCat("Previous response with id '", object, "' not found."), milliseconds(0),
+            false};
+  }
+  return {404, "not_found", absl::StrCat("No backend this key may use holds '", object, "'."),
+          milliseconds(0), false};
+}
+
 // Nothing answered: one Azure-shaped error that says why and when to come back.
 http::response<http::string_body> FinalReply(const Tally& tally, const ProxyRequest& request,
                                              SteadyTime deadline, ProxyOutcome& outcome) {
@@ -195,7 +226,9 @@ http::response<http::string_body> FinalReply(const Tally& tally, const ProxyRequ
           ? milliseconds(0)
           : std::max(milliseconds(1), std::chrono::ceil<milliseconds>(tally.soonest - now));
   const std::string& route = request.route->name;
-  if (request.pinned != nullptr && !tally.saw_timeout && !tally.final) {
+  if (!request.probe.empty() && !tally.saw_timeout && !tally.final) {
+    error = ProbeReply(tally, request, wait);
+  } else if (request.pinned != nullptr && !tally.saw_timeout && !tally.final) {
     // Only the owner has the object: say which, and why it cannot be reached now.
     const bool throttled = tally.saw_throttle;
     error = {throttled ? 429u : 503u, throttled ? "429" : "ServiceUnavailable",
@@ -256,10 +289,16 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
   std::string request_head;  // reused across attempts
   UpstreamBodies bodies(request);
   CandidatePlan plan;
+  // The owner's own answer decides; the headroom estimate does not refuse it.
+  static const SnapshotTier kOwnerTier;
+  int max_attempts = options_.max_attempts;
   if (request.pinned != nullptr) {
-    // The owner's own answer decides; the headroom estimate does not refuse it.
-    static const SnapshotTier kOwnerTier;
     plan.push_back(PlannedCandidate{request.pinned_index, &kOwnerTier});
+  } else if (!request.probe.empty()) {
+    for (const uint32_t backend : request.probe) {
+      plan.push_back(PlannedCandidate{backend, &kOwnerTier});
+    }
+    max_attempts += static_cast<int>(plan.size());  // a "not here" is no failed attempt
   } else {
     plan = Router::Plan(*request.route, &FastRandom::Thunk, &random);
   }
@@ -267,14 +306,15 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
 
   // Two passes: the second lets non-batch traffic use backends the headroom estimate
   // refused, since the estimate is ours and the backend has the final word.
-  for (int pass = 0; pass < 2 && outcome.attempts < options_.max_attempts && !tally.final; ++pass) {
+  for (int pass = 0; pass < 2 && outcome.attempts < max_attempts && !tally.final; ++pass) {
     if (pass == 1 && (!tally.headroom_refused || request.priority == v1::PRIORITY_BATCH)) {
       break;
     }
-    const int64_t admit_tokens = pass == 0 && request.pinned == nullptr ? estimated_tokens : 0;
-    for (const PlannedCandidate& candidate : plan) {
-      if (outcome.attempts >= options_.max_attempts || SteadyClock::now() >= deadline ||
-          tally.final) {
+    const bool planned = request.pinned == nullptr && request.probe.empty();
+    const int64_t admit_tokens = pass == 0 && planned ? estimated_tokens : 0;
+    for (std::size_t index = 0; index < plan.size(); ++index) {
+      const PlannedCandidate& candidate = plan[index];
+      if (outcome.attempts >= max_attempts || SteadyClock::now() >= deadline || tally.final) {
         break;
       }
       const SnapshotBackend& backend = request.snapshot->backends()[candidate.backend];
@@ -304,6 +344,11 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
         Attempt attempt{options_,         client,   request,  backend,  upstream_request,
                         outcome.attempts, deadline, &outcome, &release, &request_head};
         attempt.strip_stream_usage = bodies.adds_stream_usage();
+        // The last candidate's "not found" is the client's answer, unless one that may hold
+        // the object could not be asked.
+        attempt.probe_continues =
+            !request.probe.empty() && (index + 1 < plan.size() || tally.saw_throttle ||
+                                       tally.saw_failure || tally.passed_over);
         if (pool.UsesHttp2(backend)) {
           std::shared_ptr<H2Session> session = pool.AcquireH2(backend);
           result = co_await attempt.OverH2(*session);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/container/inlined_vector.h"
 #include "dataplane/http/rate_limit_headers.h"
 #include "dataplane/routing/backend_observer.h"
 #include "dataplane/routing/request_facts.h"
@@ -51,7 +52,12 @@ struct ProxyRequest {
   // candidate, whose 429 goes to the client as it came. Null: the route's plan.
   const SnapshotBackend* pinned = nullptr;
   uint32_t pinned_index = 0;  // pinned's index in the snapshot's backends
-  std::string pinned_object;  // the id that pinned it, for error messages
+  std::string pinned_object;  // the id that pinned it (or is probed for), for error messages
+  // An object no pin places (docs/pinning.md, "Finding the owner"): these backends (indexes in
+  // the snapshot's backends) are asked in turn. One answering 404, or 400 to a request naming
+  // a previous_response_id, does not hold the object (Azure answers so without doing any
+  // work) and the next is asked; the first other answer is relayed. Empty: no probe.
+  absl::InlinedVector<uint32_t, 8> probe;
   // Non-empty: a 200 answer creates an object whose id starts with this; Forward reads it.
   absl::string_view creates;
   bool client_keep_alive = true;

@@ -27,6 +27,7 @@ class UsageScanner;
 enum class AttemptKind {
   kRelayed,     // the response (or part of it) went to the client: the request is over
   kThrottled,   // 429: try the next candidate
+  kNotHere,     // a probe's 404 (or 400): the object is elsewhere, ask the next candidate
   kFailed,      // not sent whole, or 503 with retry-after: try the next candidate
   kTimedOut,    // sent, no first byte in time: the client gets 504, no retry
   kBroken,      // sent, then the connection failed before an answer: 502, no retry
@@ -69,6 +70,9 @@ struct Attempt {
   std::string* request_head;  // reused across attempts
   // The agent added stream_options.include_usage: strip what it adds from the stream.
   bool strip_stream_usage = false;
+  // A probe for an object's owner with more candidates to ask (or a reason not to trust a
+  // "not found"): a 404 or 400 is not relayed but tried elsewhere.
+  bool probe_continues = false;
 
   asio::awaitable<AttemptResult> OverHttp1(UpstreamConnection& connection);
   asio::awaitable<AttemptResult> OverH2(H2Session& session);
@@ -91,7 +95,18 @@ struct Attempt {
   // A pinned request relays its owner's refusal (429, 503 with retry-after): no other backend
   // has the object.
   bool TriesAnotherOn(unsigned status, bool has_retry_after) const {
-    return request.pinned == nullptr && RefusedUnprocessed(status, has_retry_after);
+    return request.pinned == nullptr &&
+           (RefusedUnprocessed(status, has_retry_after) || NotHere(status));
+  }
+  bool NotHere(unsigned status) const {
+    return probe_continues && (status == 404 || status == 400);
+  }
+  // How a candidate that TriesAnotherOn `status` refused the request.
+  AttemptKind RefusalKind(unsigned status) const {
+    if (NotHere(status)) {
+      return AttemptKind::kNotHere;
+    }
+    return status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
   }
   template <class Stream>
   asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,

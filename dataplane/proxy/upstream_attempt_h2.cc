@@ -128,7 +128,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
     result.retry_after = RetryAfter(retry_after_ms, retry_after);
   }
   if (TriesAnotherOn(result.status, !retry_after_ms.empty() || !retry_after.empty())) {
-    result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
+    result.kind = RefusalKind(result.status);
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
     co_return result;  // cancelling the stream is all the cleanup HTTP/2 needs
   }

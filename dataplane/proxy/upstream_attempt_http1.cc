@@ -230,7 +230,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
   }
   result.status = parser->status();
   if (TriesAnotherOn(result.status, parser->has_retry_after())) {
-    result.kind = result.status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
+    result.kind = RefusalKind(result.status);
     result.retry_after = parser->retry_after();
     result.error = absl::StrCat(backend.config->id(), " answered ", result.status);
     // Read the (small) error body so the connection can be reused.

@@ -130,33 +130,66 @@ int64_t ObjectPins::Now() const {
 
 PinShard& ObjectPins::ShardOf(const PinKey& key) const { return shards_[key.hi >> kShardShift]; }
 
+std::optional<std::string> ObjectPins::DigestOf(absl::string_view object_id) {
+  const std::optional<PinKey> key = PinKeyOf(object_id);
+  if (!key) {
+    return std::nullopt;
+  }
+  std::string digest(kDigestBytes, '\0');
+  key->ToBytes(digest.data());
+  return digest;
+}
+
 void ObjectPins::Pin(absl::string_view object_id, const PinOwner& owner) {
-  const int64_t now = Now();
-  if (owner.expires_unix_s <= now) {
-    Unpin(object_id);
+  const std::optional<std::string> digest = DigestOf(object_id);
+  if (!digest.has_value()) {
     return;
   }
-  const std::optional<PinKey> key = PinKeyOf(object_id);
+  if (!PinDigest(*digest, owner, Clip(object_id))) {
+    return;
+  }
+  if (PinListener* listener = listener_.load(std::memory_order_acquire); listener != nullptr) {
+    listener->OnPinned(*digest, owner);
+  }
+}
+
+bool ObjectPins::PinDigest(absl::string_view digest, const PinOwner& owner) {
+  return PinDigest(digest, owner, "(shared)");
+}
+
+bool ObjectPins::PinDigest(absl::string_view digest, const PinOwner& owner,
+                           absl::string_view what) {
+  const int64_t now = Now();
+  if (digest.size() != kDigestBytes) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (owner.expires_unix_s <= now) {
+    UnpinDigest(digest);
+    return true;
+  }
+  const PinKey key = PinKey::FromBytes(digest.data());
   const std::optional<uint32_t> backend = strings_->Intern(owner.backend_id);
   // Not interned when the backend id was refused: the table keeps only strings in use.
   const std::optional<uint32_t> tenant =
       backend.has_value() ? strings_->Intern(owner.tenant) : std::nullopt;
-  if (!key || !backend || !tenant) {
+  if (!backend || !tenant) {
     if (rejected_.fetch_add(1, std::memory_order_relaxed) == 0) {
       spdlog::warn(
           "object pins: cannot pin {} to {} (tenant \"{}\"): more than {} owner "
           "strings or one longer than {} bytes; such pins are counted, not logged again",
-          Clip(object_id), Clip(owner.backend_id), Clip(owner.tenant), PinStrings::kMaxStrings,
+          std::string(what), Clip(owner.backend_id), Clip(owner.tenant), PinStrings::kMaxStrings,
           PinStrings::kMaxBytes);
     }
-    return;
+    return false;
   }
   const PinSlot slot{*backend, *tenant, owner.expires_unix_s};
-  PinShard& shard = ShardOf(*key);
+  PinShard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
-  InsertLocked(shard, *key, slot, now);
-  const auto record = EncodePinRecord(*key, slot);
+  InsertLocked(shard, key, slot, now);
+  const auto record = EncodePinRecord(key, slot);
   LogLocked(shard, absl::string_view(record.data(), record.size()));
+  return true;
 }
 
 std::optional<PinOwner> ObjectPins::Find(absl::string_view object_id) const {
@@ -181,14 +214,25 @@ std::optional<PinOwner> ObjectPins::Find(absl::string_view object_id) const {
 }
 
 void ObjectPins::Unpin(absl::string_view object_id) {
-  const std::optional<PinKey> key = PinKeyOf(object_id);
-  if (!key) {
+  const std::optional<std::string> digest = DigestOf(object_id);
+  if (!digest.has_value()) {
     return;
   }
-  PinShard& shard = ShardOf(*key);
+  UnpinDigest(*digest);
+  if (PinListener* listener = listener_.load(std::memory_order_acquire); listener != nullptr) {
+    listener->OnUnpinned(*digest);
+  }
+}
+
+void ObjectPins::UnpinDigest(absl::string_view digest) {
+  if (digest.size() != kDigestBytes) {
+    return;
+  }
+  const PinKey key = PinKey::FromBytes(digest.data());
+  PinShard& shard = ShardOf(key);
   absl::MutexLock lock(&shard.mu);
-  if (EraseLocked(shard, *key)) {
-    const auto record = EncodeUnpinRecord(*key);
+  if (EraseLocked(shard, key)) {
+    const auto record = EncodeUnpinRecord(key);
     LogLocked(shard, absl::string_view(record.data(), record.size()));
   }
 }

@@ -24,6 +24,10 @@
 
 namespace spillway {
 
+// The owner of an object that was deleted: the pin stays until the object's retention would
+// have ended, so a later call on it is answered 404 at once instead of asking the backends.
+inline constexpr absl::string_view kDeletedObjectOwner = "(deleted)";
+
 // An owner whose object lives as long as its backend keeps it (files, vector stores).
 inline constexpr int64_t kPinNeverExpires = std::numeric_limits<int64_t>::max();
 
@@ -31,6 +35,16 @@ struct PinOwner {
   std::string backend_id;      // "<instance>/<deployment>": stable across routing table versions
   std::string tenant;          // the creating tenant's name; "" in open-access mode
   int64_t expires_unix_s = 0;  // Find stops answering at this second
+};
+
+// Hears of the pins this agent learns itself (Pin, Unpin by object id), not of those it is told
+// (PinDigest, UnpinDigest): the sync client passes them on to the region's other agents.
+// Called on the request's thread, after the pin is in place; must not block.
+class PinListener {
+ public:
+  virtual ~PinListener() = default;
+  virtual void OnPinned(absl::string_view digest, const PinOwner& owner) = 0;
+  virtual void OnUnpinned(absl::string_view digest) = 0;
 };
 
 // Defined in object_pins.cc and the object_pin_*.h files it includes.
@@ -104,12 +118,25 @@ class ObjectPins {
   ObjectPins(const ObjectPins&) = delete;
   ObjectPins& operator=(const ObjectPins&) = delete;
 
+  // The 16 bytes that stand for an object id in memory, in the log and between agents.
+  static constexpr std::size_t kDigestBytes = 16;
+  // Its digest; nullopt only when libcrypto fails.
+  static std::optional<std::string> DigestOf(absl::string_view object_id);
+
   // Records (or replaces) the owner of `object_id`. An owner already expired unpins it.
   void Pin(absl::string_view object_id, const PinOwner& owner);
   // The owner, unless none was pinned or the pin has expired.
   std::optional<PinOwner> Find(absl::string_view object_id) const;
   // The object was deleted.
   void Unpin(absl::string_view object_id);
+
+  // Pin and Unpin by digest, for pins another agent learnt: the listener is not told. False
+  // when refused (a digest not kDigestBytes long, owner strings past PinStrings' bounds).
+  bool PinDigest(absl::string_view digest, const PinOwner& owner);
+  void UnpinDigest(absl::string_view digest);
+
+  // Set before requests are served, or null. Not owned.
+  void set_listener(PinListener* listener) { listener_.store(listener, std::memory_order_release); }
 
   std::size_t size() const { return pins_.load(std::memory_order_relaxed); }
   ObjectPinsStats stats() const;
@@ -136,6 +163,8 @@ class ObjectPins {
   void InsertLocked(PinShard& shard, const PinKey& key, const PinSlot& slot, int64_t now);
   bool EraseLocked(PinShard& shard, const PinKey& key);
   void LogLocked(PinShard& shard, absl::string_view record);
+  // `what` names the pin in a warning.
+  bool PinDigest(absl::string_view digest, const PinOwner& owner, absl::string_view what);
 
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // A pin or unpin record read back from the log.
@@ -157,6 +186,7 @@ class ObjectPins {
   std::unique_ptr<PinShard[]> shards_;
   std::unique_ptr<object_pins_internal::PinStrings> strings_;
 
+  std::atomic<PinListener*> listener_{nullptr};
   std::atomic<std::size_t> pins_{0};
   std::atomic<std::size_t> pending_bytes_{0};
   std::atomic<bool> logging_{false};           // a log is open: Pin and Unpin record

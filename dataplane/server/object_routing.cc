@@ -1,11 +1,28 @@
 // See object_routing.h.
 #include "dataplane/server/object_routing.h"
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "common/wall_clock.h"
 
 namespace spillway {
 namespace {
+
+// A probe asks at most this many backends: an unknown id must not fan out across a whole fleet.
+constexpr std::size_t kMaxProbeCandidates = 16;
+
+void AddRouteBackends(const SnapshotRoute& route, ProxyRequest& request) {
+  for (const SnapshotSplit& split : route.splits) {
+    for (const SnapshotTier& tier : split.tiers) {
+      for (const SnapshotMember& member : tier.members) {
+        if (request.probe.size() < kMaxProbeCandidates &&
+            absl::c_find(request.probe, member.backend) == request.probe.end()) {
+          request.probe.push_back(member.backend);
+        }
+      }
+    }
+  }
+}
 
 ErrorReply NotFound(absl::string_view object_id, absl::string_view param) {
   return ErrorReply{
@@ -23,6 +40,10 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
   const absl::string_view tenant_name = tenant != nullptr ? absl::string_view(tenant->name) : "";
   if (!owner.has_value() || owner->tenant != tenant_name) {
     return NotFound(object_id, param);
+  }
+  if (owner->backend_id == kDeletedObjectOwner) {
+    return ErrorReply{404, "not_found",
+                      absl::StrCat("'", object_id.substr(0, 100), "' was deleted.")};
   }
   std::optional<uint32_t> backend = snapshot.FindBackend(owner->backend_id);
   if (!backend.has_value()) {
@@ -53,22 +74,59 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
   return std::nullopt;
 }
 
+std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, bool by_path,
+                                        const RoutingSnapshot& snapshot,
+                                        const SnapshotTenant* tenant, ProxyRequest& request) {
+  if (by_path) {
+    const std::vector<SnapshotBackend>& backends = snapshot.backends();
+    for (uint32_t index = 0; index < backends.size(); ++index) {
+      for (const SnapshotRoute* route : backends[index].routes) {
+        if (tenant == nullptr || tenant->routes.contains(route->name)) {
+          if (request.route == nullptr) {
+            request.route = route;  // its timeouts and its name in the log
+          }
+          if (request.probe.size() < kMaxProbeCandidates) {
+            request.probe.push_back(index);
+          }
+          break;
+        }
+      }
+    }
+  } else if (request.route != nullptr) {
+    AddRouteBackends(*request.route, request);
+  }
+  if (request.probe.empty()) {
+    return NotFound(object_id, by_path ? "" : "previous_response_id");
+  }
+  request.pinned_object = std::string(object_id);
+  return std::nullopt;
+}
+
 void UpdatePins(ObjectPins& pins, const ApiPath& path, absl::string_view method,
-                const ProxyOutcome& outcome, const SnapshotTenant* tenant,
-                std::chrono::seconds retention) {
+                const ProxyRequest& request, const ProxyOutcome& outcome,
+                const SnapshotTenant* tenant, std::chrono::seconds retention) {
   if (outcome.status != 200 || outcome.backend_id.empty()) {
     return;
   }
+  const bool deleted = method == "DELETE" && path.operation->source == RouteSource::kObjectOwner &&
+                       !path.object_id.empty();
+  PinOwner owner;
+  owner.backend_id = outcome.backend_id;
+  owner.tenant = tenant != nullptr ? tenant->name : "";
+  owner.expires_unix_s = UnixMillisNow() / 1000 + retention.count();
+  if (deleted) {
+    // Only "responses/{id}" takes DELETE: the object itself is gone, here and (through the
+    // listener) on the region's other agents.
+    owner.backend_id = std::string(kDeletedObjectOwner);
+    pins.Pin(path.object_id, owner);
+    return;
+  }
+  if (!request.probe.empty()) {
+    // Found by asking: the tenant that asked stands for the creator (docs/pinning.md).
+    pins.Pin(request.pinned_object, owner);
+  }
   if (!outcome.created_object_id.empty()) {
-    PinOwner owner;
-    owner.backend_id = outcome.backend_id;
-    owner.tenant = tenant != nullptr ? tenant->name : "";
-    owner.expires_unix_s = UnixMillisNow() / 1000 + retention.count();
     pins.Pin(outcome.created_object_id, owner);
-  } else if (method == "DELETE" && path.operation->source == RouteSource::kObjectOwner &&
-             !path.object_id.empty()) {
-    // Only "responses/{id}" takes DELETE: the object itself is gone.
-    pins.Unpin(path.object_id);
   }
 }
 

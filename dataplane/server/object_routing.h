@@ -25,10 +25,19 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
                                        const RoutingSnapshot& snapshot,
                                        const SnapshotTenant* tenant, ProxyRequest& request);
 
-// After a forwarded request: pins the object a 200 answer created (for `retention`) and
-// unpins the one a 200 DELETE removed.
+// For an object no pin places (created through another agent that has not told this one yet,
+// or before pins were kept): `request` asks the backends that may hold it in turn
+// (request.probe), and the one that does becomes its pin (UpdatePins). With `by_path` (the id
+// is in the path) those are the backends of every route the tenant may use; otherwise (a body
+// field naming the id) those of request.route. 404 when there is none to ask.
+std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, bool by_path,
+                                        const RoutingSnapshot& snapshot,
+                                        const SnapshotTenant* tenant, ProxyRequest& request);
+
+// After a forwarded request: pins the object a 200 answer created (for `retention`) or a probe
+// found, and marks the one a 200 DELETE removed as deleted (kDeletedObjectOwner).
 void UpdatePins(ObjectPins& pins, const ApiPath& path, absl::string_view method,
-                const ProxyOutcome& outcome, const SnapshotTenant* tenant,
-                std::chrono::seconds retention);
+                const ProxyRequest& request, const ProxyOutcome& outcome,
+                const SnapshotTenant* tenant, std::chrono::seconds retention);
 
 }  // namespace spillway

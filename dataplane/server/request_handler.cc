@@ -140,8 +140,8 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
   quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
   if (context_.pins != nullptr) {
-    UpdatePins(*context_.pins, admission.path, View(request.method_string()), outcome,
-               admission.tenant, context_.pin_retention);
+    UpdatePins(*context_.pins, admission.path, View(request.method_string()), proxy_request,
+               outcome, admission.tenant, context_.pin_retention);
   }
   Record(outcome, admission.start, record);
   co_return outcome.keep_alive;
@@ -321,19 +321,19 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
                          ErrorReply{404, "not_found", "This gateway keeps no object pins."})
                    : std::nullopt;
   }
-  // A previous_response_id the gateway never saw (created before it, or elsewhere) goes where
-  // the route sends it: the backend then says whether it has it.
+  // An id no pin places was created through another agent that has not told this one yet, or
+  // before pins were kept: the backends that may hold it are asked.
   const std::optional<PinOwner> owner = context_.pins->Find(object_id);
-  if (!by_path && !owner.has_value()) {
-    return std::nullopt;
-  }
   std::optional<ErrorReply> refusal =
-      RouteToOwner(owner, object_id, by_path ? "" : "previous_response_id", *admission.snapshot,
-                   admission.tenant, proxy_request);
+      owner.has_value()
+          ? RouteToOwner(owner, object_id, by_path ? "" : "previous_response_id",
+                         *admission.snapshot, admission.tenant, proxy_request)
+          : ProbeForOwner(object_id, by_path, *admission.snapshot, admission.tenant, proxy_request);
   if (proxy_request.route != nullptr) {
     record.route = proxy_request.route->name;
   }
   record.pinned_object = object_id;
+  record.routed_by = owner.has_value() ? "pin" : "probe";
   return refusal;
 }
 

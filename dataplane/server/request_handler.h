@@ -60,7 +60,8 @@ class RequestHandler {
         snapshot_(context.snapshots),
         random_(seed),
         proxy_(context.proxy, context.backend_observer),
-        ops_(context.region, context.requests_in_flight, context.tenant_limiter, context.metrics),
+        ops_(context.region, context.requests_in_flight, context.tenant_limiter, context.metrics,
+             context.pins),
         quotas_(context.tenant_limiter),
         usage_shard_(context.usage_meter != nullptr ? context.usage_meter->AddShard() : nullptr),
         metrics_shard_(context.metrics != nullptr ? context.metrics->AddShard() : nullptr) {}

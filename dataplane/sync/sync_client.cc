@@ -17,6 +17,7 @@
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
 #include "common/wall_clock.h"
+#include "dataplane/sync/pin_exchange.h"
 #include "dataplane/sync/table_admission.h"
 #include "proto/spillway/v1/grpc_limits.h"
 #include "spillway/v1/agent_sync.grpc.pb.h"
@@ -146,6 +147,18 @@ void SyncClient::OnCircuitChanged(const std::string& backend_id, v1::HealthState
   Enqueue(std::move(message));
 }
 
+void SyncClient::OnPinned(absl::string_view digest, const PinOwner& owner) {
+  v1::AgentMessage message;
+  *message.mutable_pins()->add_updates() = PinUpdateOf(digest, &owner);
+  Enqueue(std::move(message));
+}
+
+void SyncClient::OnUnpinned(absl::string_view digest) {
+  v1::AgentMessage message;
+  *message.mutable_pins()->add_updates() = PinUpdateOf(digest, nullptr);
+  Enqueue(std::move(message));
+}
+
 void SyncClient::SendIfConnected(v1::AgentMessage message) {
   {
     absl::MutexLock lock(&mu_);
@@ -266,6 +279,15 @@ bool SyncClient::RunStream() {
         case v1::ControlMessage::kBudgets:
           if (options_.on_budgets) {
             options_.on_budgets(message.budgets());
+          }
+          break;
+        case v1::ControlMessage::kPins:
+          if (options_.pins != nullptr) {
+            const PinAdoption adoption = AdoptPinUpdates(message.pins(), *options_.pins);
+            if (adoption.refused > 0) {
+              spdlog::warn("control plane sent {} malformed pin updates (ignored)",
+                           adoption.refused);
+            }
           }
           break;
         default:

@@ -1,7 +1,8 @@
 // The agent's end of AgentSync: keeps one stream to the control plane, applies and
 // persists each routing table it receives (acking or nacking it), folds the fleet's health
-// overlay into local circuit state, and reports throttles. The request path never waits
-// on it: it runs on its own threads and publishes snapshots.
+// overlay into local circuit state, and reports throttles. It also carries object pins both
+// ways between this agent and the region's others (docs/pinning.md). The request path never
+// waits on it: it runs on its own threads and publishes snapshots.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "dataplane/routing/backend_observer.h"
 #include "dataplane/routing/backend_state.h"
+#include "dataplane/routing/object_pins.h"
 #include "dataplane/routing/routing_snapshot.h"
 #include "dataplane/routing/snapshot_source.h"
 #include "dataplane/sync/sync_outbox.h"
@@ -45,9 +47,11 @@ struct SyncClientOptions {
   std::function<void()> on_stream_started;
   std::function<void()> on_stream_ended;
   std::function<void(uint64_t sequence)> on_usage_ack;
+  // Where pins the region's other agents learnt are adopted; null: none are kept.
+  ObjectPins* pins = nullptr;
 };
 
-class SyncClient : public BackendObserver {
+class SyncClient : public BackendObserver, public PinListener {
  public:
   SyncClient(SyncClientOptions options, SnapshotSource& snapshots, BackendStateRegistry& states);
   ~SyncClient() override;
@@ -66,6 +70,9 @@ class SyncClient : public BackendObserver {
   void OnThrottled(const std::string& backend_id, std::chrono::milliseconds retry_after) override;
   void OnCircuitChanged(const std::string& backend_id, v1::HealthState state,
                         std::chrono::milliseconds open_for, absl::string_view reason) override;
+  // Pins this agent learnt go to the control plane, for the region's other agents.
+  void OnPinned(absl::string_view digest, const PinOwner& owner) override;
+  void OnUnpinned(absl::string_view digest) override;
 
  private:
   void Run();

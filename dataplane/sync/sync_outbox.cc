@@ -17,6 +17,7 @@ bool SyncOutbox::IsQueued(const v1::AgentMessage& message) {
     case v1::AgentMessage::kHealth:
     case v1::AgentMessage::kThrottle:
     case v1::AgentMessage::kDemand:
+    case v1::AgentMessage::kPins:
       return false;
     default:
       return true;
@@ -46,6 +47,15 @@ void SyncOutbox::Add(v1::AgentMessage message) {
     case v1::AgentMessage::kDemand:
       demand_ = std::move(*message.mutable_demand());
       return;
+    case v1::AgentMessage::kPins:
+      for (v1::PinUpdate& update : *message.mutable_pins()->mutable_updates()) {
+        if (pins_.size() >= kMaxPendingPins) {
+          ++dropped_pins_;
+          continue;
+        }
+        pins_.push_back(std::move(update));
+      }
+      return;
     default:
       queued_.push_back(std::move(message));
       return;
@@ -53,8 +63,8 @@ void SyncOutbox::Add(v1::AgentMessage message) {
 }
 
 bool SyncOutbox::empty() const {
-  return !verdict_.has_value() && queued_.empty() && !demand_.has_value() && health_.empty() &&
-         throttles_.empty();
+  return !verdict_.has_value() && pins_.empty() && queued_.empty() && !demand_.has_value() &&
+         health_.empty() && throttles_.empty();
 }
 
 std::optional<v1::AgentMessage> SyncOutbox::Take(int64_t now_unix_ms) {
@@ -62,6 +72,12 @@ std::optional<v1::AgentMessage> SyncOutbox::Take(int64_t now_unix_ms) {
   if (verdict_.has_value()) {
     message = std::move(*verdict_);
     verdict_.reset();
+  } else if (!pins_.empty()) {
+    v1::PinUpdates* updates = message.mutable_pins();
+    while (!pins_.empty() && updates->updates_size() < kMaxPinsPerMessage) {
+      *updates->add_updates() = std::move(pins_.front());
+      pins_.pop_front();
+    }
   } else if (!queued_.empty()) {
     message = std::move(queued_.front());
     queued_.pop_front();

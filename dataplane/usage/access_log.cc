@@ -160,6 +160,8 @@ void AccessLog::Write(const AccessRecord& r) {
   if (!r.pinned_object.empty()) {
     out += R"(,"pinned_object":)";
     AppendJsonString(out, r.pinned_object);
+    out += R"(,"routed_by":)";
+    AppendJsonString(out, r.routed_by);
   }
   out += "}\n";
 }

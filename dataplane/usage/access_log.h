@@ -32,6 +32,7 @@ struct AccessRecord {
   bool stream = false;
   // The object it named (the path's id or previous_response_id): sent to its owner.
   absl::string_view pinned_object;
+  absl::string_view routed_by;  // with pinned_object: "pin", or "probe" when none was known
   Usage usage;
   bool metered = false;  // the client was identified: the request counts in usage
 };

@@ -129,15 +129,67 @@ TEST_F(AgentPinningTest, AStreamedResponseIsPinnedFromItsFirstEvent) {
   EXPECT_EQ(Seen().at(owner == "a" ? "b" : "a"), other_before);
 }
 
-TEST_F(AgentPinningTest, AnotherTenantsObjectIsNotFoundAndUnknownIdsReachNoBackend) {
+TEST_F(AgentPinningTest, AnotherTenantsObjectIsNotFoundAndReachesNoBackend) {
   const auto [id, owner] = Create();
   const std::map<std::string, int64_t> before = Seen();
   HttpResponse foreign = Send("GET", "/openai/v1/responses/" + id, "", "beta");
   EXPECT_EQ(foreign.status, 404) << foreign.body;
   EXPECT_THAT(foreign.body, HasSubstr("\"error\""));
   EXPECT_EQ(Send("POST", "/openai/v1/responses/" + id + "/cancel", "", "beta").status, 404);
-  EXPECT_EQ(Send("GET", "/openai/v1/responses/resp_neverseen").status, 404);
+  HttpResponse chained = Send("POST", "/openai/v1/responses", ResponseBody(id), "beta");
+  EXPECT_EQ(chained.status, 404) << chained.body;
   EXPECT_EQ(Seen(), before);
+}
+
+TEST_F(AgentPinningTest, AnIdNoBackendHoldsIsAskedOfEachBackendOnceThen404) {
+  const std::map<std::string, int64_t> before = Seen();
+  HttpResponse unknown = Send("GET", "/openai/v1/responses/resp_neverseen");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_THAT(unknown.body, HasSubstr("\"error\""));
+  EXPECT_EQ(Seen().at("a"), before.at("a") + 1);
+  EXPECT_EQ(Seen().at("b"), before.at("b") + 1);
+  HttpResponse chained = Send("POST", "/openai/v1/responses", ResponseBody("resp_neverseen"));
+  EXPECT_EQ(chained.status, 400) << chained.body;
+  EXPECT_THAT(chained.body, HasSubstr("previous_response_not_found"));
+}
+
+// A response created behind the agent's back (through another agent that has not told this
+// one, or before it ran) is found by asking the route's backends, then pinned.
+TEST_F(AgentPinningTest, AnUnpinnedIdIsFoundByAskingTheBackendsThenPinned) {
+  for (const char* holder : {"a", "b"}) {
+    absl::StatusOr<HttpResponse> direct = fleet_.MockClient(holder)->Send(
+        "POST", "/openai/v1/responses", {{"api-key", kBackendKey}}, ResponseBody());
+    ASSERT_TRUE(direct.ok() && direct->status == 200) << holder;
+    const std::string id(boost::json::parse(direct->body).at("id").as_string());
+    const std::string other = std::string(holder) == "a" ? "b" : "a";
+
+    HttpResponse found = Send("GET", "/openai/v1/responses/" + id);
+    EXPECT_EQ(found.status, 200) << found.body;
+    EXPECT_THAT(found.body, HasSubstr(id));
+    // Now pinned: neither reads nor follow-ups ask the other backend again.
+    const int64_t other_before = Seen().at(other);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(Send("GET", "/openai/v1/responses/" + id).status, 200);
+      EXPECT_EQ(Send("POST", "/openai/v1/responses", ResponseBody(id)).status, 200);
+    }
+    EXPECT_EQ(Seen().at(other), other_before) << "held by " << holder;
+  }
+  absl::StatusOr<std::string> log = WaitForFileContaining(
+      fleet_.temp_dir() + "/access.log", "\"routed_by\":\"probe\"", absl::Seconds(5));
+  EXPECT_TRUE(log.ok()) << log.status();
+}
+
+// Asked for an unpinned id, a throttled backend may be the one that holds it: the client is
+// told to come back, not that the object does not exist.
+TEST_F(AgentPinningTest, AProbeThatMetAThrottledBackendAnswers429Not404) {
+  absl::StatusOr<HttpResponse> direct = fleet_.MockClient("b")->Send(
+      "POST", "/openai/v1/responses", {{"api-key", kBackendKey}}, ResponseBody());
+  ASSERT_TRUE(direct.ok() && direct->status == 200);
+  const std::string id(boost::json::parse(direct->body).at("id").as_string());
+  ASSERT_TRUE(fleet_.SetFault("b", R"({"status":429,"count":1,"retry_after_ms":3000})").ok());
+  HttpResponse throttled = Send("GET", "/openai/v1/responses/" + id);
+  EXPECT_EQ(throttled.status, 429) << throttled.body;
+  EXPECT_TRUE(throttled.Header("retry-after-ms").has_value());
 }
 
 TEST_F(AgentPinningTest, TheOwnersThrottleReachesTheClientWithItsRetryAfter) {
@@ -169,7 +221,9 @@ TEST_F(AgentPinningTest, PinsSurviveARestartAndADeleteEndsThem) {
   EXPECT_EQ(Seen().at(owner == "a" ? "b" : "a"), other_before);
   EXPECT_EQ(Send("DELETE", "/openai/v1/responses/" + id).status, 200);
   const std::map<std::string, int64_t> before = Seen();
-  EXPECT_EQ(Send("GET", "/openai/v1/responses/" + id).status, 404);
+  HttpResponse gone = Send("GET", "/openai/v1/responses/" + id);
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_THAT(gone.body, HasSubstr("was deleted"));
   EXPECT_EQ(Seen(), before) << "a deleted object's id reaches no backend";
 }
 

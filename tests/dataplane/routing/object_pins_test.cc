@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataplane/routing/object_pin_record.h"
@@ -98,6 +99,51 @@ TEST_F(ObjectPinsTest, PinFindUnpin) {
   pins->Unpin("resp_never_pinned");
   EXPECT_FALSE(pins->Find("resp_a").has_value());
   EXPECT_EQ(pins->size(), 0u);
+}
+
+// Records what ObjectPins tells its listener.
+class RecordingListener : public PinListener {
+ public:
+  void OnPinned(absl::string_view digest, const PinOwner& owner) override {
+    events.push_back(absl::StrCat("pin ", absl::BytesToHexString(digest), " ", owner.backend_id));
+  }
+  void OnUnpinned(absl::string_view digest) override {
+    events.push_back(absl::StrCat("unpin ", absl::BytesToHexString(digest)));
+  }
+  std::vector<std::string> events;
+};
+
+// What this agent learns goes to its listener (and on to the region's other agents); what it is
+// told by digest does not, or two agents would echo each pin back and forth.
+TEST_F(ObjectPinsTest, TheListenerHearsOfLocalPinsOnlyAndDigestsStandForIds) {
+  std::unique_ptr<ObjectPins> pins = OpenPins(Options(""));
+  RecordingListener listener;
+  pins->set_listener(&listener);
+  const std::optional<std::string> digest = ObjectPins::DigestOf("resp_a");
+  ASSERT_TRUE(digest.has_value());
+  ASSERT_EQ(digest->size(), ObjectPins::kDigestBytes);
+  EXPECT_EQ(*ObjectPins::DigestOf("resp_a"), *digest) << "the same id, the same digest";
+  EXPECT_NE(*ObjectPins::DigestOf("resp_b"), *digest);
+
+  pins->Pin("resp_a", Owner("aoai-east/gpt-4o", "team-a", kStart + 3600));
+  pins->Unpin("resp_a");
+  const std::string hex = absl::BytesToHexString(*digest);
+  EXPECT_EQ(listener.events,
+            (std::vector<std::string>{"pin " + hex + " aoai-east/gpt-4o", "unpin " + hex}));
+
+  // A pin told by digest is found by the id it stands for, and not echoed.
+  listener.events.clear();
+  EXPECT_TRUE(pins->PinDigest(*digest, Owner("aoai-west/gpt-4o", "team-a", kStart + 60)));
+  ASSERT_TRUE(pins->Find("resp_a").has_value());
+  EXPECT_EQ(pins->Find("resp_a")->backend_id, "aoai-west/gpt-4o");
+  pins->UnpinDigest(*digest);
+  EXPECT_FALSE(pins->Find("resp_a").has_value());
+  EXPECT_TRUE(listener.events.empty());
+
+  // Not a digest: refused, nothing pinned.
+  EXPECT_FALSE(pins->PinDigest("short", Owner("aoai-west/gpt-4o", "team-a", kStart + 60)));
+  EXPECT_EQ(pins->size(), 0u);
+  pins->set_listener(nullptr);
 }
 
 TEST_F(ObjectPinsTest, ExpiryFollowsTheInjectedClock) {

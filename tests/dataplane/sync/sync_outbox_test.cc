@@ -104,5 +104,42 @@ TEST(SyncOutboxTest, TheLatestVerdictHealthAndDemandWinAndPastThrottlesAreNotSen
   EXPECT_EQ(sent[1].health().transitions(0).to(), v1::HEALTH_STATE_HEALTHY);
 }
 
+v1::AgentMessage Pins(int first, int count) {
+  v1::AgentMessage message;
+  for (int i = first; i < first + count; ++i) {
+    v1::PinUpdate* update = message.mutable_pins()->add_updates();
+    update->set_digest(std::to_string(i));
+  }
+  return message;
+}
+
+// Pin updates jump the usage queue (a follow-up may hit another agent milliseconds later),
+// travel in bounded messages, and past their bound are dropped and counted: the request path
+// that produces them never waits, and a lost one costs a probe, not a wrong answer.
+TEST(SyncOutboxTest, PinUpdatesGoFirstInBoundedMessagesAndAreDroppedPastTheirBound) {
+  SyncOutbox outbox;
+  EXPECT_FALSE(SyncOutbox::IsQueued(Pins(0, 1)));
+  outbox.Add(Usage(1));
+  outbox.Add(Pins(0, SyncOutbox::kMaxPinsPerMessage + 5));
+  std::optional<v1::AgentMessage> first = outbox.Take(kNow);
+  ASSERT_TRUE(first.has_value() && first->has_pins());
+  EXPECT_EQ(first->pins().updates_size(), SyncOutbox::kMaxPinsPerMessage);
+  EXPECT_EQ(first->pins().updates(0).digest(), "0");
+  std::optional<v1::AgentMessage> second = outbox.Take(kNow);
+  ASSERT_TRUE(second.has_value() && second->has_pins());
+  EXPECT_EQ(second->pins().updates_size(), 5);
+  std::optional<v1::AgentMessage> third = outbox.Take(kNow);
+  ASSERT_TRUE(third.has_value() && third->has_usage());
+
+  outbox.Add(Pins(0, static_cast<int>(SyncOutbox::kMaxPendingPins) + 7));
+  EXPECT_EQ(outbox.dropped_pins(), 7u);
+  outbox.OnStreamEnded();  // pins wait for the next stream
+  int pending = 0;
+  for (const v1::AgentMessage& message : Drain(outbox)) {
+    pending += message.pins().updates_size();
+  }
+  EXPECT_EQ(pending, static_cast<int>(SyncOutbox::kMaxPendingPins));
+}
+
 }  // namespace
 }  // namespace spillway
