@@ -155,7 +155,18 @@ void ApiAnswer::Json(int status, const LimitSnapshot* limits, absl::string_view 
 bool ApiAnswer::TakeFault(Deployment& deployment, absl::string_view operation,
                           absl::string_view api_version, bool stream,
                           absl::string_view& fault_name) {
-  const absl::string_view name = deployment.spec.name;
+  return TakeFaultFor(deployment.spec.name, deployment.limiter.get(), operation, api_version,
+                      stream, fault_name);
+}
+
+bool ApiAnswer::TakeFault(absl::string_view operation, absl::string_view api_version,
+                          absl::string_view& fault_name) {
+  return TakeFaultFor("", nullptr, operation, api_version, false, fault_name);
+}
+
+bool ApiAnswer::TakeFaultFor(absl::string_view name, RateLimiter* limiter,
+                             absl::string_view operation, absl::string_view api_version,
+                             bool stream, absl::string_view& fault_name) {
   const std::optional<FaultSpec> fault = state_.faults().Take(name);
   if (!fault.has_value()) {
     return false;
@@ -163,8 +174,11 @@ bool ApiAnswer::TakeFault(Deployment& deployment, absl::string_view operation,
   fault_name = FaultModeName(fault->mode);
   switch (fault->mode) {
     case FaultMode::kStatus: {
-      const LimitSnapshot limits = deployment.limiter->Snapshot();
-      StartHead(fault->status, &limits);
+      std::optional<LimitSnapshot> limits;
+      if (limiter != nullptr) {
+        limits = limiter->Snapshot();
+      }
+      StartHead(fault->status, limits.has_value() ? &*limits : nullptr);
       std::string message = fault->message;
       if (fault->status == 429 || fault->retry_after_given) {
         AppendRetryAfter(fault->retry_after_ms);

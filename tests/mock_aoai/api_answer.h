@@ -55,6 +55,10 @@ class ApiAnswer {
   // answer goes out (drip, cut, interim) and `fault_name` names it for the stats.
   bool TakeFault(Deployment& deployment, absl::string_view operation, absl::string_view api_version,
                  bool stream, absl::string_view& fault_name);
+  // The same for a request that no deployment serves (the Conversations API): only the faults
+  // aimed at no deployment in particular apply, and no x-ratelimit-* headers are sent.
+  bool TakeFault(absl::string_view operation, absl::string_view api_version,
+                 absl::string_view& fault_name);
   // Charges `charge` tokens up front and readies the Reply to refund `refund` of them when
   // settled. False when the limiter refuses: the 429 is answered and recorded.
   bool Admit(Deployment& deployment, int64_t charge, int64_t refund, absl::string_view operation,
@@ -73,6 +77,9 @@ class ApiAnswer {
 
  private:
   void AppendRetryAfter(int64_t retry_ms);
+  // `deployment` is "" and `limiter` null for requests outside any deployment.
+  bool TakeFaultFor(absl::string_view deployment, RateLimiter* limiter, absl::string_view operation,
+                    absl::string_view api_version, bool stream, absl::string_view& fault_name);
 
   MockState& state_;
   const RequestView& request_;

@@ -1,6 +1,6 @@
 // See api_handler.h. Wire shapes follow Azure OpenAI's REST reference; the steps every answer
 // shares (auth, heads, faults, admission) are api_answer.h's, the Responses API is
-// responses_handler.h's.
+// responses_handler.h's, the Conversations API conversations_handler.h's.
 #include "tests/mock_aoai/api_handler.h"
 
 #include "tests/mock_aoai/api_answer.h"
@@ -35,6 +35,11 @@ void ApiHandler::Handle(const RequestView& request, std::string& out, std::strin
     case Route::Kind::kResponses: {
       ApiAnswer answer(state_, request, out, scratch, reply, arrival);
       responses_.Handle(route, answer);
+      return;
+    }
+    case Route::Kind::kConversations: {
+      ApiAnswer answer(state_, request, out, scratch, reply, arrival);
+      conversations_.Handle(route, answer);
       return;
     }
     case Route::Kind::kToken:

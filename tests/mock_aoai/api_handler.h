@@ -6,6 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/conversations_handler.h"
 #include "tests/mock_aoai/mock_state.h"
 #include "tests/mock_aoai/reply.h"
 #include "tests/mock_aoai/request.h"
@@ -15,7 +16,7 @@ namespace spillway::mock {
 
 class ApiHandler {
  public:
-  explicit ApiHandler(MockState& state) : state_(state), responses_(state) {}
+  explicit ApiHandler(MockState& state) : state_(state), responses_(state), conversations_(state) {}
 
   // Fills `reply` and writes the response head (and, for full replies, the body) into `out`;
   // `scratch` is a reusable buffer.
@@ -35,6 +36,7 @@ class ApiHandler {
 
   MockState& state_;
   ResponsesHandler responses_;
+  ConversationsHandler conversations_;
 };
 
 }  // namespace spillway::mock

@@ -63,6 +63,11 @@ struct MockConfig {
   absl::Duration background_delay = absl::Milliseconds(200);
   size_t responses_capacity = 100'000;
   size_t responses_byte_capacity = size_t{256} << 20;
+  // The Conversations API: how many conversations a mock keeps, how many items each, and how
+  // many bytes of them all.
+  size_t conversations_capacity = 100'000;
+  size_t conversation_max_items = 10'000;
+  size_t conversations_byte_capacity = size_t{256} << 20;
   std::vector<FaultSpec> initial_faults;  // active from start-up
   EntraConfig entra;                      // the token endpoints
 };

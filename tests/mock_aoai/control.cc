@@ -18,11 +18,17 @@ void Respond(std::string& out, int status, absl::string_view json) {
 void HandleControl(MockState& state, ControlAction action, absl::string_view body,
                    std::string& out) {
   switch (action) {
-    case ControlAction::kGetStats:
-      Respond(out, 200,
-              state.stats().ToJson(static_cast<int64_t>(state.responses().size()),
-                                   state.responses().evicted()));
+    case ControlAction::kGetStats: {
+      StoreCounts responses;
+      responses.stored = static_cast<int64_t>(state.responses().size());
+      responses.evicted = state.responses().evicted();
+      StoreCounts conversations;
+      conversations.stored = static_cast<int64_t>(state.conversations().size());
+      conversations.evicted = state.conversations().evicted();
+      conversations.items_evicted = state.conversations().items_evicted();
+      Respond(out, 200, state.stats().ToJson(responses, conversations));
       return;
+    }
     case ControlAction::kListFaults:
       Respond(out, 200, state.faults().ListJson());
       return;

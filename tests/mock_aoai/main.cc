@@ -74,6 +74,12 @@ ABSL_FLAG(int64_t, background_ms, 200,
 ABSL_FLAG(uint64_t, responses_max_stored, 100000,
           "Responses API: stored responses kept per mock (also at most 256 MiB of them); the "
           "oldest are evicted first");
+ABSL_FLAG(uint64_t, conversations_max_stored, 100000,
+          "Conversations API: conversations kept per mock (also at most 256 MiB of them and "
+          "their items); the oldest are evicted first");
+ABSL_FLAG(uint64_t, conversations_max_items, 10000,
+          "Conversations API: items kept per conversation; past it a conversation's oldest "
+          "items are dropped");
 ABSL_FLAG(std::string, fault, "",
           "faults active from start-up, in the grammar described above (e.g. "
           "'status=503,count=5')");
@@ -95,10 +101,13 @@ a dated api-version there is 400 "API version not supported"), with TPM/RPM toke
 or PTU utilization per deployment, Azure-shaped errors and headers, streaming (SSE), and a
 control endpoint on the same port (no auth):
   GET    /mock/stats    counts by status, usage reported, log of the last 10000 requests
-                        (each with method, path, and the Responses API's response_id and
-                        previous_response_id), "responses": {"stored": N, "evicted": N}
+                        (each with method, path, and the Responses and Conversations APIs'
+                        response_id, previous_response_id and conversation_id),
+                        "responses": {"stored": N, "evicted": N}, "conversations":
+                        {"stored": N, "evicted": N, "items_evicted": N}
   POST   /mock/faults   add a fault (JSON below);  GET lists them;  DELETE clears them
-  POST   /mock/reset    clear stats, buckets, faults, the prompt cache and stored responses
+  POST   /mock/reset    clear stats, buckets, faults, the prompt cache, stored responses and
+                        conversations
 
 The stateful Responses API, per mock (one mock is one Azure resource: ids created on one
 are unknown to another), on /openai/v1/responses and on the preview
@@ -121,6 +130,29 @@ are unknown to another), on /openai/v1/responses and on the preview
   token) ... response.completed, each with a sequence_number, and no [DONE]. Creates are
   charged, limited and faulted like chat completions; the other calls are faulted (by the
   stored response's deployment) but not charged.
+
+The Conversations API, per mock like the responses, on /openai/v1/conversations only:
+  POST   .../conversations                 {"items": [...] (up to 20), "metadata": {...}},
+         both optional: {"id":"conv_<48 hex>","object":"conversation","created_at":...,
+         "metadata":{...}}
+  GET    .../conversations/{id}            the conversation;  POST: replace its metadata
+  DELETE .../conversations/{id}            {"id":...,"object":"conversation.deleted",
+         "deleted":true}
+  GET    .../conversations/{id}/items[?limit=20&order=desc&after=ID]   its items
+  POST   .../conversations/{id}/items      {"items": [...]}: the list of the items added
+  GET    .../conversations/{id}/items/{item_id}   the item;  DELETE: remove it (answers the
+         conversation)
+  An unknown conversation is 404 "Conversation with id '...' not found." (param and code
+  null), an unknown item 404 "Item with id '...' not found.". A response created with
+  "conversation": "conv_..." (or {"id": ...}) on either Responses surface counts the
+  conversation's items into its input_tokens (messages by their text, a response's output
+  by its output tokens), adds its input items and its output message to the conversation
+  when it is created, and shows "conversation": {"id": ...}; a conversation this mock does
+  not hold is that 404, and "conversation" with previous_response_id is 400
+  mutually_exclusive_parameters. Conversations belong to no deployment: they take auth and
+  the faults given no deployment, never a limiter, and their answers carry no
+  x-ratelimit-*. Bounded by --conversations-max-stored (the oldest evicted first),
+  --conversations-max-items (a conversation's oldest items dropped first) and 256 MiB.
 
 Microsoft Entra ID token endpoints, on the same port (point the agent's --imds-endpoint and
 --entra-authority here, or IDENTITY_ENDPOINT at /msi/token):
@@ -239,6 +271,10 @@ MockConfig ConfigFromFlags() {
   config.background_delay = absl::Milliseconds(absl::GetFlag(FLAGS_background_ms));
   config.responses_capacity = absl::GetFlag(FLAGS_responses_max_stored);
   if (config.responses_capacity < 1) Die("--responses-max-stored must be at least 1");
+  config.conversations_capacity = absl::GetFlag(FLAGS_conversations_max_stored);
+  if (config.conversations_capacity < 1) Die("--conversations-max-stored must be at least 1");
+  config.conversation_max_items = absl::GetFlag(FLAGS_conversations_max_items);
+  if (config.conversation_max_items < 1) Die("--conversations-max-items must be at least 1");
   return config;
 }
 

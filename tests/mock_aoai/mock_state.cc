@@ -8,6 +8,8 @@ MockState::MockState(MockConfig config, Clock clock)
       clock_(std::move(clock)),
       faults_(clock_),
       responses_(config_.responses_capacity, config_.responses_byte_capacity, clock_),
+      conversations_(config_.conversations_capacity, config_.conversation_max_items,
+                     config_.conversations_byte_capacity),
       tokens_(config_.entra, clock_) {
   deployments_.reserve(config_.deployments.size());
   for (const DeploymentSpec& spec : config_.deployments) {
@@ -40,6 +42,7 @@ void MockState::Reset() {
   stats_.Reset();
   prompt_cache_.Reset();
   responses_.Clear();
+  conversations_.Clear();
 }
 
 }  // namespace spillway::mock

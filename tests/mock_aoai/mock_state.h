@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "tests/mock_aoai/config.h"
+#include "tests/mock_aoai/conversations_store.h"
 #include "tests/mock_aoai/faults.h"
 #include "tests/mock_aoai/prompt_cache.h"
 #include "tests/mock_aoai/rate_limiter.h"
@@ -36,10 +37,11 @@ class MockState {
   Stats& stats() { return stats_; }
   PromptCache& prompt_cache() { return prompt_cache_; }
   ResponsesStore& responses() { return responses_; }
+  ConversationsStore& conversations() { return conversations_; }
   const TokenIssuer& tokens() const { return tokens_; }
 
-  // POST /mock/reset: stats, buckets, faults, the prompt cache and the stored responses back
-  // to their start.
+  // POST /mock/reset: stats, buckets, faults, the prompt cache, the stored responses and the
+  // conversations back to their start.
   void Reset();
 
  private:
@@ -51,6 +53,7 @@ class MockState {
   Stats stats_;
   PromptCache prompt_cache_;
   ResponsesStore responses_;
+  ConversationsStore conversations_;
   TokenIssuer tokens_;
 };
 

@@ -185,6 +185,14 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
       return route;
     }
   }
+  // The Conversations API, stateful, on the v1 surface only.
+  if (absl::string_view rest = path; absl::ConsumePrefix(&rest, "/openai/v1/conversations") &&
+                                     (rest.empty() || rest.front() == '/')) {
+    route.kind = Route::Kind::kConversations;
+    route.v1 = true;
+    route.conversations_path = rest;
+    return route;
+  }
   if (method != "POST") {
     return route;
   }

@@ -25,7 +25,7 @@ uint64_t Fnv1a(uint64_t hash, absl::string_view text);
 enum class ControlAction { kGetStats, kAddFault, kClearFaults, kListFaults, kReset };
 
 struct Route {
-  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses };
+  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses, kConversations };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
   ControlAction control = ControlAction::kGetStats;
@@ -39,6 +39,9 @@ struct Route {
   // kResponses (/openai/v1/responses... or the preview /openai/responses...): the path after
   // "responses" ("", "/{id}", "/{id}/cancel", ...), any method; a view into the target.
   absl::string_view responses_path;
+  // kConversations (/openai/v1/conversations..., v1 only): the path after "conversations" ("",
+  // "/{id}", "/{id}/items", "/{id}/items/{item_id}"), any method; a view into the target.
+  absl::string_view conversations_path;
 };
 
 Route MatchRoute(absl::string_view method, absl::string_view target);

@@ -49,6 +49,23 @@ TEST(MatchRouteTest, ResponsesOnBothSurfacesWithAnyMethod) {
   EXPECT_EQ(MatchRoute("POST", "/openai/v1/responsesx").kind, Route::Kind::kNotFound);
 }
 
+TEST(MatchRouteTest, ConversationsOnV1OnlyWithAnyMethod) {
+  Route route = MatchRoute("POST", "/openai/v1/conversations");
+  EXPECT_EQ(route.kind, Route::Kind::kConversations);
+  EXPECT_TRUE(route.v1);
+  EXPECT_EQ(route.conversations_path, "");
+  route = MatchRoute("DELETE", "/openai/v1/conversations/conv_1/items/msg_1?api-version=preview");
+  EXPECT_EQ(route.kind, Route::Kind::kConversations);
+  EXPECT_EQ(route.conversations_path, "/conv_1/items/msg_1");
+  EXPECT_EQ(route.api_version, "preview");
+  route = MatchRoute("GET", "/openai/v1/conversations/conv_1/items?limit=2");
+  EXPECT_EQ(route.conversations_path, "/conv_1/items");
+  EXPECT_EQ(route.query, "limit=2");
+  EXPECT_EQ(MatchRoute("POST", "/openai/v1/conversationsx").kind, Route::Kind::kNotFound);
+  EXPECT_EQ(MatchRoute("GET", "/openai/conversations/conv_1?api-version=2025-04-01-preview").kind,
+            Route::Kind::kNotFound);
+}
+
 TEST(MatchRouteTest, EverythingElseIsNotFound) {
   EXPECT_EQ(MatchRoute("GET", "/openai/deployments/d/chat/completions").kind,
             Route::Kind::kNotFound);

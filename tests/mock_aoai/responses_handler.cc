@@ -11,8 +11,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "tests/mock_aoai/conversations_request.h"
 #include "tests/mock_aoai/http_reply.h"
+#include "tests/mock_aoai/list_query.h"
 #include "tests/mock_aoai/responses_wire.h"
 
 namespace spillway::mock {
@@ -21,19 +22,8 @@ namespace {
 constexpr char kEventStreamHead[] =
     "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     "Transfer-Encoding: chunked\r\n\r\n";
-constexpr int64_t kDefaultListLimit = 20;
-constexpr int64_t kMaxListLimit = 100;
 // The bytes a stored response is charged beyond its request body (ids, strings, the record).
 constexpr size_t kRecordOverhead = 1024;
-
-std::optional<absl::string_view> QueryValue(absl::string_view query, absl::string_view name) {
-  for (absl::string_view pair : absl::StrSplit(query, '&')) {
-    if (absl::ConsumePrefix(&pair, name) && absl::ConsumePrefix(&pair, "=")) {
-      return pair;
-    }
-  }
-  return std::nullopt;
-}
 
 std::string NewId(absl::string_view prefix) {
   std::string id(prefix);
@@ -45,15 +35,6 @@ OpenAiError NotFound(absl::string_view id) {
   OpenAiError error;
   error.status = 404;
   error.message = absl::StrCat("Response with id '", id, "' not found.");
-  return error;
-}
-
-OpenAiError InvalidQuery(absl::string_view param, absl::string_view value,
-                         absl::string_view expected) {
-  OpenAiError error;
-  error.message = absl::StrCat("Invalid '", param, "': '", value, "'. Expected ", expected, ".");
-  error.param = std::string(param);
-  error.code = "invalid_value";
   return error;
 }
 
@@ -186,6 +167,18 @@ void ResponsesHandler::Create(const Route& route, ApiAnswer& answer) {
     }
   }
 
+  // A conversation's items so far are this turn's input too, as a previous response's are.
+  std::optional<ConversationHistory> history;
+  if (request.conversation_id.has_value()) {
+    answer.trace().conversation_id = *request.conversation_id;
+    history = state_.conversations().History(*request.conversation_id);
+    if (!history.has_value()) {
+      const LimitSnapshot limits = deployment->limiter->Snapshot();
+      Fail(answer, ConversationNotFound(*request.conversation_id), name, &limits);
+      return;
+    }
+  }
+
   // Faults come before the limiter: a faulted request is not charged.
   absl::string_view fault;
   if (answer.TakeFault(*deployment, "Responses_Create", route.api_version, request.stream, fault)) {
@@ -200,6 +193,10 @@ void ResponsesHandler::Create(const Route& route, ApiAnswer& answer) {
     plan_request.prompt_tokens += before.input_tokens + (answered ? before.output_tokens : 0);
     context_hash =
         Fnv1a(before.context_hash, absl::StrCat(before.output_tokens, ":", request.input_hash));
+  }
+  if (history.has_value()) {
+    plan_request.prompt_tokens += history->tokens;
+    context_hash = Fnv1a(history->hash, absl::StrCat(":", request.input_hash));
   }
   plan_request.max_tokens = request.max_output_tokens;
   const TokenPlan plan =
@@ -218,6 +215,7 @@ void ResponsesHandler::Create(const Route& route, ApiAnswer& answer) {
   facts->created_at = absl::ToUnixSeconds(answer.arrival());
   facts->instructions = std::move(request.instructions);
   facts->previous_response_id = request.previous_response_id;
+  facts->conversation_id = request.conversation_id;
   facts->max_output_tokens = request.max_output_tokens;
   facts->store = request.store;
   facts->background = request.background;
@@ -228,6 +226,9 @@ void ResponsesHandler::Create(const Route& route, ApiAnswer& answer) {
   facts->cached_tokens =
       state_.prompt_cache().CachedTokens(deployment->index, context_hash, facts->input_tokens);
   facts->input_items = std::move(request.input_items);
+  if (facts->conversation_id.has_value()) {
+    AppendTurn(*facts, request.input_texts);
+  }
 
   // A background response is answered at once and generated meanwhile; a streamed one is done
   // when its last event is.
@@ -271,6 +272,20 @@ void ResponsesHandler::Create(const Route& route, ApiAnswer& answer) {
   answer.FinishBody(kJson, body);
   // The whole answer is ready when its last token is; a background one is answered at once.
   reply.first_byte_delay = deferred ? absl::ZeroDuration() : generation;
+}
+
+void ResponsesHandler::AppendTurn(const ResponseFacts& facts,
+                                  const std::vector<std::string>& input_texts) {
+  std::vector<ConversationItem> turn;
+  turn.reserve(facts.input_items.size() + 1);
+  for (size_t i = 0; i < facts.input_items.size() && i < input_texts.size(); ++i) {
+    if (const boost::json::object* item = facts.input_items[i].if_object()) {
+      turn.push_back(MakeConversationItem(*item, input_texts[i]));
+    }
+  }
+  turn.push_back(MakeOutputItem(OutputMessageItem(facts), facts.output_tokens));
+  // A conversation deleted since the lookup just does not get them.
+  state_.conversations().Append(*facts.conversation_id, std::move(turn));
 }
 
 void ResponsesHandler::Retrieve(const Route& route, const ResponseSnapshot& response,
@@ -342,23 +357,14 @@ void ResponsesHandler::Cancel(const ResponseSnapshot& response, Deployment& depl
 void ResponsesHandler::InputItems(const Route& route, const ResponseSnapshot& response,
                                   Deployment& deployment, ApiAnswer& answer,
                                   absl::string_view fault) {
-  int64_t limit = kDefaultListLimit;
-  if (const std::optional<absl::string_view> given = QueryValue(route.query, "limit");
-      given.has_value() &&
-      (!absl::SimpleAtoi(*given, &limit) || limit < 1 || limit > kMaxListLimit)) {
-    Fail(answer, InvalidQuery("limit", *given, "an integer between 1 and 100"),
-         deployment.spec.name, nullptr);
+  ListQuery list;
+  if (std::optional<OpenAiError> error = ParseListQuery(route.query, list)) {
+    Fail(answer, *error, deployment.spec.name, nullptr);
     return;
   }
-  const absl::string_view order = QueryValue(route.query, "order").value_or("desc");
-  if (order != "asc" && order != "desc") {
-    Fail(answer, InvalidQuery("order", order, "one of 'asc' or 'desc'"), deployment.spec.name,
-         nullptr);
-    return;
-  }
-  const absl::string_view after = QueryValue(route.query, "after").value_or("");
   Succeed(answer, deployment,
-          InputItemsPage(response.facts->input_items, order == "asc", limit, after), fault);
+          InputItemsPage(response.facts->input_items, list.ascending, list.limit, list.after),
+          fault);
 }
 
 void ResponsesHandler::Fail(ApiAnswer& answer, const OpenAiError& error,

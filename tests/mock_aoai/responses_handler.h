@@ -7,10 +7,14 @@
 //   POST   .../responses/{id}/cancel          a background response not yet done: "cancelled"
 //   GET    .../responses/{id}/input_items     {"object":"list","data":[...],...}
 // Creates go through auth, faults and the limiter as completions do; the others through auth
-// and faults (the stored response's deployment). Wire shapes: responses_wire.h.
+// and faults (the stored response's deployment). A create naming a `conversation` this mock
+// holds counts its items as history and adds its turn to it (conversations_handler.h). Wire
+// shapes: responses_wire.h.
 #pragma once
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "tests/mock_aoai/api_answer.h"
@@ -30,6 +34,9 @@ class ResponsesHandler {
 
  private:
   void Create(const Route& route, ApiAnswer& answer);
+  // A response created in a conversation adds its input items and its output to it, at once
+  // (the service does so once it completes; a mock's answer is decided when it is created).
+  void AppendTurn(const ResponseFacts& facts, const std::vector<std::string>& input_texts);
   void Retrieve(const Route& route, const ResponseSnapshot& response, Deployment& deployment,
                 ApiAnswer& answer, absl::string_view fault);
   void Delete(const ResponseSnapshot& response, Deployment& deployment, ApiAnswer& answer,

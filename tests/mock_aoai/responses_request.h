@@ -6,25 +6,19 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
+#include "tests/mock_aoai/openai_error.h"
 
 namespace spillway::mock {
-
-// An error in the OpenAI shape the Responses API answers with:
-// {"error":{"message":...,"type":...,"param":...,"code":...}}, param and code null when empty.
-struct OpenAiError {
-  int status = 400;
-  std::string message;
-  std::string type = "invalid_request_error";
-  std::string param;
-  std::string code;
-};
 
 struct ResponsesRequest {
   std::string model;  // empty when absent
   std::optional<std::string> instructions;
   std::optional<std::string> previous_response_id;
+  // `conversation`, given as "conv_..." or {"id":"conv_..."}; never with previous_response_id.
+  std::optional<std::string> conversation_id;
   std::optional<int64_t> max_output_tokens;
   bool store = true;
   bool stream = false;
@@ -34,8 +28,9 @@ struct ResponsesRequest {
   uint64_t input_hash = 0;
   // Messages as {"id","type":"message","status","role","content":[parts]} (a string input
   // is one user message; string contents become one input_text part); other items as given.
-  // Every item has an id.
+  // Every item has an id (input_items.h).
   boost::json::array input_items;
+  std::vector<std::string> input_texts;  // input_texts[i]: what input_items[i] adds to the prompt
 };
 
 // Parses a create body into `request`; on failure, the 400 to answer.

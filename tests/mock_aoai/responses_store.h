@@ -36,6 +36,7 @@ struct ResponseFacts {
   int64_t created_at = 0;
   std::optional<std::string> instructions;
   std::optional<std::string> previous_response_id;
+  std::optional<std::string> conversation_id;  // the conversation it was created in
   std::optional<int64_t> max_output_tokens;
   bool store = true;
   bool background = false;

@@ -70,6 +70,9 @@ json::object ResponseObject(const ResponseFacts& facts, ResponseStatus status,
   object["background"] = facts.background;
   object["completed_at"] =
       status == ResponseStatus::kCompleted ? json::value(completed_at) : json::value(nullptr);
+  object["conversation"] = facts.conversation_id.has_value()
+                               ? json::value(json::object{{"id", Js(*facts.conversation_id)}})
+                               : json::value(nullptr);
   object["error"] = nullptr;
   if (status == ResponseStatus::kIncomplete) {
     object["incomplete_details"] = json::object{{"reason", "max_output_tokens"}};
@@ -112,6 +115,8 @@ json::object ResponseObject(const ResponseFacts& facts, ResponseStatus status,
   return object;
 }
 
+json::object OutputMessageItem(const ResponseFacts& facts) { return MessageItem(facts, true); }
+
 std::string DeletedObject(absl::string_view id) {
   json::object object;
   object["id"] = Js(id);
@@ -153,15 +158,6 @@ std::string InputItemsPage(const json::array& items, bool ascending, int64_t lim
   page["has_more"] = start + limit < count;
   page["data"] = std::move(data);
   return json::serialize(page);
-}
-
-void AppendOpenAiError(std::string& out, const OpenAiError& error) {
-  json::object body;
-  body["message"] = Js(error.message);
-  body["type"] = Js(error.type);
-  body["param"] = error.param.empty() ? json::value(nullptr) : json::value(Js(error.param));
-  body["code"] = error.code.empty() ? json::value(nullptr) : json::value(Js(error.code));
-  out += json::serialize(json::object{{"error", std::move(body)}});
 }
 
 ResponsesStream::ResponsesStream(std::shared_ptr<const ResponseFacts> facts,

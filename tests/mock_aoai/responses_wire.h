@@ -1,6 +1,6 @@
 // The Responses API on the wire: the Response object at each status, its SSE events, the
-// deleted object, input_items pages and OpenAI-shaped errors. Everything is a pure function of
-// a response's facts and status, so a stored response's stream can be replayed (GET
+// deleted object and input_items pages (errors: openai_error.h). Everything is a pure function
+// of a response's facts and status, so a stored response's stream can be replayed (GET
 // ?stream=true&starting_after=N) event for event without keeping its events.
 #pragma once
 
@@ -12,18 +12,19 @@
 
 #include "absl/strings/string_view.h"
 #include "tests/mock_aoai/event_stream.h"
-#include "tests/mock_aoai/responses_request.h"
+#include "tests/mock_aoai/openai_error.h"
 #include "tests/mock_aoai/responses_store.h"
 
 namespace spillway::mock {
 
 // {"id":"resp_...","object":"response","created_at":...,"status":...,"background":...,
-//  "completed_at":...,"error":null,"incomplete_details":...,"instructions":...,
-//  "max_output_tokens":...,"model":...,"output":[message],"parallel_tool_calls":true,
-//  "previous_response_id":...,"reasoning":{...},"store":...,"temperature":1.0,"text":{...},
-//  "tool_choice":"auto","tools":[],"top_p":1.0,"truncation":"disabled","usage":{...},
-//  "user":null,"metadata":{}}. Output and usage only once generation ended (completed or
-// incomplete); `completed_at` is used then.
+//  "completed_at":...,"conversation":{"id":"conv_..."} (null outside a conversation),
+//  "error":null,"incomplete_details":...,"instructions":...,"max_output_tokens":...,
+//  "model":...,"output":[message],"parallel_tool_calls":true,"previous_response_id":...,
+//  "reasoning":{...},"store":...,"temperature":1.0,"text":{...},"tool_choice":"auto",
+//  "tools":[],"top_p":1.0,"truncation":"disabled","usage":{...},"user":null,"metadata":{}}.
+// Output and usage only once generation ended (completed or incomplete); `completed_at` is
+// used then.
 boost::json::object ResponseObject(const ResponseFacts& facts, ResponseStatus status,
                                    int64_t completed_at);
 
@@ -35,8 +36,9 @@ std::string DeletedObject(absl::string_view id);
 std::string InputItemsPage(const boost::json::array& items, bool ascending, int64_t limit,
                            absl::string_view after);
 
-// {"error":{"message":...,"type":...,"param":...,"code":...}}
-void AppendOpenAiError(std::string& out, const OpenAiError& error);
+// The response's one output message once generation ended ("completed", or "incomplete" when
+// max_output_tokens cut it), as `output` and a conversation's items show it.
+boost::json::object OutputMessageItem(const ResponseFacts& facts);
 
 // The events of a streamed response, each `event: <type>\ndata: <json>\n\n` with a
 // sequence_number: response.created (status "in_progress", or "queued" then

@@ -40,6 +40,8 @@ void Stats::Record(absl::Time arrival, absl::string_view deployment, int status,
   entry.response_id.assign(id.data(), id.size());
   const absl::string_view previous = trace.previous_response_id.substr(0, kLogPathLimit);
   entry.previous_response_id.assign(previous.data(), previous.size());
+  const absl::string_view conversation = trace.conversation_id.substr(0, kLogPathLimit);
+  entry.conversation_id.assign(conversation.data(), conversation.size());
   log_next_ = (log_next_ + 1) % kLogCapacity;
   ++log_total_;
 }
@@ -89,7 +91,7 @@ void Stats::CountHangAbandoned() {
   ++hangs_abandoned_;
 }
 
-std::string Stats::ToJson(int64_t responses_stored, uint64_t responses_evicted) {
+std::string Stats::ToJson(const StoreCounts& responses, const StoreCounts& conversations) {
   absl::MutexLock lock(&mu_);
   std::string out;
   out.reserve(256 + 256 * std::min<uint64_t>(log_total_, kLogCapacity));
@@ -130,6 +132,8 @@ std::string Stats::ToJson(int64_t responses_stored, uint64_t responses_evicted) 
     AppendJsonString(out, entry.response_id);
     out += ",\"previous_response_id\":";
     AppendJsonString(out, entry.previous_response_id);
+    out += ",\"conversation_id\":";
+    AppendJsonString(out, entry.conversation_id);
     out += '}';
   }
   absl::StrAppend(&out, "],\"log_dropped\":", log_total_ - kept, ",\"entra\":{\"tokens_issued\":{");
@@ -141,13 +145,15 @@ std::string Stats::ToJson(int64_t responses_stored, uint64_t responses_evicted) 
                     "\":", it == tokens_issued_.end() ? 0 : it->second);
     first_grant = false;
   }
-  absl::StrAppend(&out, "},\"token_requests_refused\":", token_requests_refused_,
-                  ",\"bearer_rejected\":{\"expired\":", expired_bearer_rejected_,
-                  ",\"invalid\":", invalid_bearer_rejected_,
-                  "}},\"connections\":{\"http1\":", http1_connections_, ",\"h2\":", h2_connections_,
-                  "},\"hangs_abandoned\":", hangs_abandoned_,
-                  ",\"responses\":{\"stored\":", responses_stored,
-                  ",\"evicted\":", responses_evicted, "}}");
+  absl::StrAppend(
+      &out, "},\"token_requests_refused\":", token_requests_refused_,
+      ",\"bearer_rejected\":{\"expired\":", expired_bearer_rejected_,
+      ",\"invalid\":", invalid_bearer_rejected_,
+      "}},\"connections\":{\"http1\":", http1_connections_, ",\"h2\":", h2_connections_,
+      "},\"hangs_abandoned\":", hangs_abandoned_, ",\"responses\":{\"stored\":", responses.stored,
+      ",\"evicted\":", responses.evicted, "},\"conversations\":{\"stored\":", conversations.stored,
+      ",\"evicted\":", conversations.evicted, ",\"items_evicted\":", conversations.items_evicted,
+      "}}");
   return out;
 }
 

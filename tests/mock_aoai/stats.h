@@ -23,13 +23,23 @@ struct Usage {
 };
 
 // What the log shows of a request beyond its deployment, status and fault: which endpoint it
-// asked for and, on the Responses API, which response it created or addressed, so tests can
-// tell which mock a follow-up reached. Empty fields are logged as "".
+// asked for and, on the Responses and Conversations APIs, which response or conversation it
+// created or addressed, so tests can tell which mock a follow-up reached. Empty fields are
+// logged as "".
 struct RequestTrace {
   absl::string_view method;
   absl::string_view path;  // without the query
   absl::string_view response_id;
   absl::string_view previous_response_id;  // a Responses create's previous_response_id
+  absl::string_view conversation_id;       // a Responses create's `conversation`, too
+};
+
+// What a store of the stateful APIs holds, for the stats: objects kept, objects evicted to make
+// room, and (conversations) items dropped from conversations over their bound.
+struct StoreCounts {
+  int64_t stored = 0;
+  uint64_t evicted = 0;
+  uint64_t items_evicted = 0;
 };
 
 class Stats {
@@ -62,19 +72,21 @@ class Stats {
   // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
   //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":"",
   //          "method":"POST","path":"/openai/v1/responses","response_id":"resp_...",
-  //          "previous_response_id":""}],
+  //          "previous_response_id":"","conversation_id":""}],
   //  "log_dropped":N,
   //  "entra":{"tokens_issued":{"managed_identity":N,"app_service_identity":N,
   //           "client_credentials":N},"token_requests_refused":N,
   //           "bearer_rejected":{"expired":N,"invalid":N}},
   //  "connections":{"http1":N,"h2":N},"hangs_abandoned":N,
-  //  "responses":{"stored":N,"evicted":N}}
-  // A log entry's path and ids are cut to kLogPathLimit bytes. `responses` is the Responses API's
-  // store (responses_store.h), filled in by ToJson's caller.
+  //  "responses":{"stored":N,"evicted":N},
+  //  "conversations":{"stored":N,"evicted":N,"items_evicted":N}}
+  // A log entry's path and ids are cut to kLogPathLimit bytes. `responses` and `conversations`
+  // are the stateful APIs' stores (responses_store.h, conversations_store.h), given by ToJson's
+  // caller.
   // `connections` counts connections accepted since start (or POST /mock/reset) by the
   // protocol they were served with: h2 for h2c prior knowledge and ALPN h2. A TLS connection
   // whose handshake failed, or one closed before its first byte, is in neither.
-  std::string ToJson(int64_t responses_stored = 0, uint64_t responses_evicted = 0);
+  std::string ToJson(const StoreCounts& responses = {}, const StoreCounts& conversations = {});
   void Reset();
 
  private:
@@ -94,6 +106,7 @@ class Stats {
     std::string path;
     std::string response_id;
     std::string previous_response_id;
+    std::string conversation_id;
   };
 
   PerDeployment& FindLocked(absl::string_view deployment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
