@@ -207,7 +207,7 @@ ErrorReply ProbeReply(const Tally& tally, const ProxyRequest& request, milliseco
             tally.last_error.empty() ? std::string() : absl::StrCat(": ", tally.last_error), "."),
         wait, true};
   }
-  if (tally.not_here == 400) {
+  if (tally.not_here == 400 && request.probe_param == "previous_response_id") {
     return {400, "previous_response_not_found",
             absl::StrCat("Previous response with id '", object, "' not found."), milliseconds(0),
             false};

@@ -58,6 +58,7 @@ struct ProxyRequest {
   // a previous_response_id, does not hold the object (Azure answers so without doing any
   // work) and the next is asked; the first other answer is relayed. Empty: no probe.
   absl::InlinedVector<uint32_t, 8> probe;
+  absl::string_view probe_param;  // the body field naming the object; "" for a path id
   // Non-empty: a 200 answer creates an object whose id starts with this; Forward reads it.
   absl::string_view creates;
   bool client_keep_alive = true;

@@ -16,10 +16,12 @@ namespace {
 constexpr RouteSource kPathRoute = RouteSource::kPathRoute;
 constexpr RouteSource kBodyModel = RouteSource::kBodyModel;
 constexpr RouteSource kObjectOwner = RouteSource::kObjectOwner;
+constexpr RouteSource kTenantDefault = RouteSource::kTenantDefault;
+constexpr RouteSource kGateway = RouteSource::kGateway;
 
 // Azure OpenAI's data plane operations, as Microsoft's REST reference names them. Stateful
 // ones go to the backend that holds the object (docs/pinning.md); those not listed (files,
-// batches, assistants, threads, conversations) are not served yet.
+// batches, vector stores, assistants, threads) are not served yet.
 constexpr std::array<ApiOperation, 7> kDeploymentOperations{{
     {"chat/completions", kPost, kPathRoute, "", ""},
     {"completions", kPost, kPathRoute, "", ""},
@@ -29,12 +31,20 @@ constexpr std::array<ApiOperation, 7> kDeploymentOperations{{
     {"audio/transcriptions", kPost, kPathRoute, "", ""},
     {"audio/translations", kPost, kPathRoute, "", ""},
 }};
-constexpr std::array<ApiOperation, 5> kV1Operations{{
+constexpr std::array<ApiOperation, 11> kV1Operations{{
     {"chat/completions", kPost, kBodyModel, "", ""},
     {"completions", kPost, kBodyModel, "", ""},
     {"embeddings", kPost, kBodyModel, "", ""},
     {"images/generations", kPost, kBodyModel, "", ""},
     {"audio/speech", kPost, kBodyModel, "", ""},
+    {"models", kGet, kGateway, "", ""},
+    {"models/*", kGet, kGateway, "", ""},
+    // Conversations: created on the tenant's default route; a response joins one through
+    // its "conversation" field (routed to the conversation's owner).
+    {"conversations", kPost, kTenantDefault, "", "conv_"},
+    {"conversations/*", kGet | kPost | kDelete, kObjectOwner, "conv_", ""},
+    {"conversations/*/items", kGet | kPost, kObjectOwner, "conv_", ""},
+    {"conversations/*/items/*", kGet | kDelete, kObjectOwner, "conv_", ""},
 }};
 // The Responses API: the same under /openai/v1/ and, in its preview form (with a dated
 // api-version), under /openai/.
@@ -83,16 +93,21 @@ bool IsNormalPath(absl::string_view path) {
 // (which must start with `id_prefix`) into `id`.
 bool Matches(const ApiOperation& operation, absl::string_view path, absl::string_view& id) {
   absl::string_view pattern = operation.path;
+  bool first_id = true;
   while (!pattern.empty()) {
     const std::size_t pattern_end = std::min(pattern.find('/'), pattern.size());
     const std::size_t path_end = std::min(path.find('/'), path.size());
     const absl::string_view want = pattern.substr(0, pattern_end);
     const absl::string_view got = path.substr(0, path_end);
     if (want == "*") {
-      if (!absl::StartsWith(got, operation.id_prefix) || got.size() == operation.id_prefix.size()) {
+      const absl::string_view prefix = first_id ? operation.id_prefix : absl::string_view();
+      if (!absl::StartsWith(got, prefix) || got.size() == prefix.size()) {
         return false;
       }
-      id = got;
+      if (first_id) {
+        id = got;
+        first_id = false;
+      }
     } else if (want != got) {
       return false;
     }

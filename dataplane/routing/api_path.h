@@ -30,14 +30,18 @@ enum class RouteSource : uint8_t {
   kPathRoute,    // the {route} segment of /openai/deployments/{route}/...
   kBodyModel,    // the body's "model" (a follow-up's previous_response_id may pin it)
   kObjectOwner,  // the object id in the path: the backend that created it (its pin)
+  // Creates an object without naming a model (a conversation): through the tenant's default
+  // route, the first route of the table it may use (docs/pinning.md).
+  kTenantDefault,
+  kGateway,  // answered by the agent itself, from its routing table (GET /openai/v1/models)
 };
 
 enum ApiMethod : uint8_t { kPost = 1, kGet = 2, kDelete = 4 };
 
 // One operation the gateway forwards.
 struct ApiOperation {
-  // After the route segment (kDeployment), /openai/v1/ or /openai/; a '*' segment is an
-  // object id starting with `id_prefix`.
+  // After the route segment (kDeployment), /openai/v1/ or /openai/; the first '*' segment is
+  // an object id starting with `id_prefix`, a later one any segment (an item of the object).
   absl::string_view path;
   uint8_t methods = kPost;
   RouteSource source = RouteSource::kBodyModel;

@@ -27,6 +27,7 @@ enum class Slot : uint8_t {
   kIncludeUsage,
   kStore,
   kPreviousResponseId,
+  kConversation,  // Responses: "conv_..." or {"id": "conv_..."}
   kMaxOutput,
   kChoices,
   kText,  // prompt text: strings count, objects are text objects, arrays hold text
@@ -46,7 +47,8 @@ class FactsHandler : public JsonSaxDefaults {
     if (stack_.empty()) {
       return NotAnObject(ec);
     }
-    if (ValueSlot() == Slot::kModel || ValueSlot() == Slot::kPreviousResponseId) {
+    if (ValueSlot() == Slot::kModel || ValueSlot() == Slot::kPreviousResponseId ||
+        ValueSlot() == Slot::kConversation) {
       text_.append(part.data(), part.size());
     }
     return true;
@@ -66,6 +68,10 @@ class FactsHandler : public JsonSaxDefaults {
       case Slot::kPreviousResponseId:
         text_.append(part.data(), part.size());
         facts_->previous_response_id = std::move(text_);
+        break;
+      case Slot::kConversation:
+        text_.append(part.data(), part.size());
+        facts_->conversation = std::move(text_);
         break;
       default:
         break;
@@ -91,6 +97,8 @@ class FactsHandler : public JsonSaxDefaults {
       }
     } else if (frame.slot == Slot::kStreamOptions && key_ == "include_usage") {
       frame.next = Slot::kIncludeUsage;
+    } else if (frame.slot == Slot::kConversation && key_ == "id" && stack_.size() == 2) {
+      frame.next = Slot::kConversation;
     }
     key_.clear();
     return true;
@@ -136,6 +144,7 @@ class FactsHandler : public JsonSaxDefaults {
     if (key == "stream") return Slot::kStream;
     if (key == "stream_options") return Slot::kStreamOptions;
     if (key == "previous_response_id") return Slot::kPreviousResponseId;
+    if (key == "conversation") return Slot::kConversation;
     if (key == "store") return Slot::kStore;
     if (key == "max_tokens" || key == "max_completion_tokens" || key == "max_output_tokens") {
       return Slot::kMaxOutput;
@@ -163,11 +172,13 @@ class FactsHandler : public JsonSaxDefaults {
       return true;
     }
     Slot slot = ValueSlot();
-    // stream_options must be an object; a text value may be either container.
-    if (slot == Slot::kStreamOptions && container != Container::kObject) {
+    // stream_options and a conversation given as {"id": ...} must be objects; a text value
+    // may be either container.
+    if ((slot == Slot::kStreamOptions || slot == Slot::kConversation) &&
+        container != Container::kObject) {
       slot = Slot::kNone;
     }
-    if (slot != Slot::kText && slot != Slot::kStreamOptions) {
+    if (slot != Slot::kText && slot != Slot::kStreamOptions && slot != Slot::kConversation) {
       slot = Slot::kNone;
     }
     stack_.push_back({container, slot});
@@ -205,7 +216,7 @@ class FactsHandler : public JsonSaxDefaults {
   bool not_an_object_ = false;
   absl::InlinedVector<Frame, 8> stack_;
   std::string key_;   // short keys stay in the small-string buffer
-  std::string text_;  // the model or previous_response_id being read
+  std::string text_;  // the model, previous_response_id or conversation being read
   int64_t chars_ = 0;
   int64_t messages_ = 0;
   int64_t max_output_ = 0;

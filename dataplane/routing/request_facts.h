@@ -15,7 +15,8 @@ struct RequestFacts {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   std::string previous_response_id;
-  bool store = true;  // Responses: false keeps nothing on the backend, so nothing to pin
+  std::string conversation;  // Responses: the conversation the response joins
+  bool store = true;         // Responses: false keeps nothing on the backend, so nothing to pin
   int64_t prompt_tokens_estimate = 0;
   int64_t max_output_tokens = 0;  // max_tokens / max_completion_tokens / max_output_tokens
   int64_t choices = 1;            // max(n, best_of)

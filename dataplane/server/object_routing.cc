@@ -2,6 +2,7 @@
 #include "dataplane/server/object_routing.h"
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/wall_clock.h"
 
@@ -31,6 +32,30 @@ ErrorReply NotFound(absl::string_view object_id, absl::string_view param) {
                    object_id.substr(0, 100), "' is not known to this gateway for your key.")};
 }
 
+// The route's member on `instance`: the backend itself when it is one, else the first
+// deployment of that instance in the route.
+std::optional<uint32_t> MemberOnInstance(const SnapshotRoute& route,
+                                         const RoutingSnapshot& snapshot,
+                                         absl::string_view instance) {
+  for (const SnapshotSplit& split : route.splits) {
+    for (const SnapshotTier& tier : split.tiers) {
+      for (const SnapshotMember& member : tier.members) {
+        if (snapshot.backends()[member.backend].config->instance() == instance) {
+          return member.backend;
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Whether a DELETE on `operation` deletes the object itself ("responses/*"), not one of its
+// items ("conversations/*/items/*").
+bool DeletesTheObject(const ApiOperation& operation) {
+  return absl::EndsWith(operation.path, "/*") &&
+         operation.path.find('*') == operation.path.size() - 1;
+}
+
 }  // namespace
 
 std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
@@ -50,6 +75,19 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
     return ErrorReply{404, "not_found",
                       absl::StrCat("'", object_id.substr(0, 100), "' is held by backend '",
                                    owner->backend_id, "', which this gateway no longer serves.")};
+  }
+  if (request.route != nullptr) {
+    // The body named the route (a follow-up may change models): its deployment on the
+    // owner's resource, where the object lives.
+    std::optional<uint32_t> on_owner = MemberOnInstance(
+        *request.route, snapshot, snapshot.backends()[*backend].config->instance());
+    if (!on_owner.has_value()) {
+      return ErrorReply{400, "invalid_request_error",
+                        absl::StrCat("Route '", request.route->name, "' has no deployment on '",
+                                     snapshot.backends()[*backend].config->instance(),
+                                     "', which holds '", object_id.substr(0, 100), "'.")};
+    }
+    backend = on_owner;
   }
   // A route of the tenant's that reaches the owner: the route that created the object may have
   // been renamed since, and the tenant must still be allowed to reach that backend.
@@ -74,10 +112,11 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
   return std::nullopt;
 }
 
-std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, bool by_path,
+std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::string_view param,
                                         const RoutingSnapshot& snapshot,
                                         const SnapshotTenant* tenant, ProxyRequest& request) {
-  if (by_path) {
+  request.probe_param = param;
+  if (param.empty()) {
     const std::vector<SnapshotBackend>& backends = snapshot.backends();
     for (uint32_t index = 0; index < backends.size(); ++index) {
       for (const SnapshotRoute* route : backends[index].routes) {
@@ -96,7 +135,7 @@ std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, bool by_pat
     AddRouteBackends(*request.route, request);
   }
   if (request.probe.empty()) {
-    return NotFound(object_id, by_path ? "" : "previous_response_id");
+    return NotFound(object_id, param);
   }
   request.pinned_object = std::string(object_id);
   return std::nullopt;
@@ -109,13 +148,13 @@ void UpdatePins(ObjectPins& pins, const ApiPath& path, absl::string_view method,
     return;
   }
   const bool deleted = method == "DELETE" && path.operation->source == RouteSource::kObjectOwner &&
-                       !path.object_id.empty();
+                       DeletesTheObject(*path.operation) && !path.object_id.empty();
   PinOwner owner;
   owner.backend_id = outcome.backend_id;
   owner.tenant = tenant != nullptr ? tenant->name : "";
   owner.expires_unix_s = UnixMillisNow() / 1000 + retention.count();
   if (deleted) {
-    // Only "responses/{id}" takes DELETE: the object itself is gone, here and (through the
+    // The object itself is gone (not one of its items), here and (through the
     // listener) on the region's other agents.
     owner.backend_id = std::string(kDeletedObjectOwner);
     pins.Pin(path.object_id, owner);

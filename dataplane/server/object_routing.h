@@ -16,7 +16,9 @@
 namespace spillway {
 
 // Points `request` at `owner`, the pin of `object_id` (request.pinned; request.route, unless
-// the body named one, becomes the first of the tenant's routes reaching it). Refused with 404
+// the body named one, becomes the first of the tenant's routes reaching it). Objects live on
+// an Azure resource, not a deployment: when the body names a route the owner does not serve,
+// the route's deployment on the owner's instance is used (400 if it has none). Refused with 404
 // when no pin is known, when another tenant created the object (ids must not reveal other
 // tenants' objects) or when its backend left the routing table; 403 when no route the tenant
 // may use reaches it. `param` names the body field the id came from ("" for the path).
@@ -27,10 +29,10 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
 
 // For an object no pin places (created through another agent that has not told this one yet,
 // or before pins were kept): `request` asks the backends that may hold it in turn
-// (request.probe), and the one that does becomes its pin (UpdatePins). With `by_path` (the id
-// is in the path) those are the backends of every route the tenant may use; otherwise (a body
-// field naming the id) those of request.route. 404 when there is none to ask.
-std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, bool by_path,
+// (request.probe), and the one that does becomes its pin (UpdatePins). For an id in the path
+// (`param` empty) those are the backends of every route the tenant may use; for a body field
+// naming it (`param`) those of request.route. 404 when there is none to ask.
+std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::string_view param,
                                         const RoutingSnapshot& snapshot,
                                         const SnapshotTenant* tenant, ProxyRequest& request);
 

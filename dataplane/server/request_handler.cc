@@ -10,6 +10,7 @@
 #include "common/wall_clock.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
+#include "dataplane/server/model_list.h"
 #include "dataplane/server/object_routing.h"
 
 namespace spillway {
@@ -127,6 +128,9 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   const bool keep_alive = request.keep_alive() && !context_.draining.load();
   AccessRecord record;
   record.method = View(request.method_string());
+  if (admission.path.operation->source == RouteSource::kGateway) {
+    co_return co_await AnswerModels(client, admission, keep_alive, record);
+  }
   ProxyRequest proxy_request;
   QuotaClaim quota;
   std::optional<ErrorReply> refusal =
@@ -279,6 +283,18 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
     proxy_request.v1_surface = true;
     return RouteStateful(admission, record, proxy_request);
   }
+  if (admission.path.operation->source == RouteSource::kTenantDefault) {
+    // An object created without naming a model (a conversation) costs no tokens either.
+    proxy_request.v1_surface = true;
+    proxy_request.route = DefaultRoute(*admission.snapshot, tenant);
+    if (proxy_request.route == nullptr) {
+      return ErrorReply{404, "DeploymentNotFound",
+                        "No route of this gateway may be used with this key."};
+    }
+    record.route = proxy_request.route->name;
+    proxy_request.creates = admission.path.operation->creates;
+    return std::nullopt;
+  }
   if (admission.path.surface == ApiSurface::kV1) {
     // A view into the body's facts, in the caller's frame: the record outlives this function.
     record.route = proxy_request.facts.model;
@@ -314,8 +330,14 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
     proxy_request.creates = operation.creates;
   }
   const bool by_path = operation.source == RouteSource::kObjectOwner;
-  const std::string& object_id =
-      by_path ? admission.path.object_id : proxy_request.facts.previous_response_id;
+  // A response joins a conversation or follows a previous response (Azure refuses both).
+  const bool in_conversation = !by_path && !proxy_request.facts.conversation.empty();
+  const std::string& object_id = by_path           ? admission.path.object_id
+                                 : in_conversation ? proxy_request.facts.conversation
+                                                   : proxy_request.facts.previous_response_id;
+  const absl::string_view param = by_path           ? ""
+                                  : in_conversation ? "conversation"
+                                                    : "previous_response_id";
   if (object_id.empty() || context_.pins == nullptr) {
     return by_path ? std::optional<ErrorReply>(
                          ErrorReply{404, "not_found", "This gateway keeps no object pins."})
@@ -326,9 +348,9 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
   const std::optional<PinOwner> owner = context_.pins->Find(object_id);
   std::optional<ErrorReply> refusal =
       owner.has_value()
-          ? RouteToOwner(owner, object_id, by_path ? "" : "previous_response_id",
-                         *admission.snapshot, admission.tenant, proxy_request)
-          : ProbeForOwner(object_id, by_path, *admission.snapshot, admission.tenant, proxy_request);
+          ? RouteToOwner(owner, object_id, param, *admission.snapshot, admission.tenant,
+                         proxy_request)
+          : ProbeForOwner(object_id, param, *admission.snapshot, admission.tenant, proxy_request);
   if (proxy_request.route != nullptr) {
     record.route = proxy_request.route->name;
   }
@@ -352,6 +374,29 @@ std::optional<ErrorReply> RequestHandler::ClaimQuota(
   }
   proxy_request.rate_limit = quota.headers();
   return std::nullopt;
+}
+
+asio::awaitable<bool> RequestHandler::AnswerModels(beast::tcp_stream& client,
+                                                   const HeadAdmission& admission, bool keep_alive,
+                                                   AccessRecord& record) {
+  record.tenant = admission.tenant != nullptr ? absl::string_view(admission.tenant->name) : "";
+  ModelListAnswer answer =
+      AnswerModelList(*admission.snapshot, admission.tenant, admission.path.object_id);
+  if (answer.error.has_value()) {
+    co_return co_await Reply(client, *std::move(answer.error), keep_alive, record, admission.start);
+  }
+  http::response<http::string_body> response{http::status::ok, 11};
+  response.set(http::field::content_type, "application/json");
+  response.body() = *std::move(answer.json);
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  const bool written =
+      co_await WriteResponse(client, response, context_.proxy.client_write_timeout);
+  record.status = 200;
+  record.latency_ms =
+      std::chrono::duration<double, std::milli>(SteadyClock::now() - admission.start).count();
+  context_.access_log->Write(record);
+  co_return written&& keep_alive;
 }
 
 asio::awaitable<bool> RequestHandler::Reply(beast::tcp_stream& client, ErrorReply error,

@@ -118,6 +118,9 @@ class RequestHandler {
   std::optional<ErrorReply> ClaimQuota(const http::request<http::string_body>& request,
                                        const SnapshotTenant& tenant, ProxyRequest& proxy_request,
                                        QuotaClaim& quota);
+  // GET /openai/v1/models[/{id}]: the tenant's routes, from the table (model_list.h).
+  asio::awaitable<bool> AnswerModels(beast::tcp_stream& client, const HeadAdmission& admission,
+                                     bool keep_alive, AccessRecord& record);
   // Takes the error by value: GCC 12 mishandles temporaries bound to references across
   // co_await.
   asio::awaitable<bool> Reply(beast::tcp_stream& client, ErrorReply error, bool keep_alive,

@@ -227,5 +227,53 @@ TEST_F(AgentPinningTest, PinsSurviveARestartAndADeleteEndsThem) {
   EXPECT_EQ(Seen(), before) << "a deleted object's id reaches no backend";
 }
 
+// A conversation is created on the tenant's default route, and everything naming it (its
+// path, its items, a response created in it) reaches the backend that holds it.
+TEST_F(AgentPinningTest, AConversationAndTheResponsesInItStayOnItsBackend) {
+  const std::map<std::string, int64_t> before = Seen();
+  HttpResponse created = Send("POST", "/openai/v1/conversations", R"({"metadata":{"k":"v"}})");
+  ASSERT_EQ(created.status, 200) << created.body;
+  const std::string id(boost::json::parse(created.body).at("id").as_string());
+  ASSERT_THAT(id, ::testing::StartsWith("conv_"));
+  const std::string owner = Seen().at("a") > before.at("a") ? "a" : "b";
+  const std::string other = owner == "a" ? "b" : "a";
+  const int64_t other_before = Seen().at(other);
+  for (int i = 0; i < 4; ++i) {
+    HttpResponse turn =
+        Send("POST", "/openai/v1/responses",
+             absl::StrCat(R"({"model":"gpt-4o","input":"Next?","conversation":")", id, "\"}"));
+    EXPECT_EQ(turn.status, 200) << turn.body;
+    HttpResponse object_form = Send(
+        "POST", "/openai/v1/responses",
+        absl::StrCat(R"({"model":"gpt-4o","input":"And?","conversation":{"id":")", id, "\"}}"));
+    EXPECT_EQ(object_form.status, 200) << object_form.body;
+  }
+  HttpResponse items = Send("GET", "/openai/v1/conversations/" + id + "/items?limit=100");
+  ASSERT_EQ(items.status, 200) << items.body;
+  EXPECT_GE(boost::json::parse(items.body).at("data").as_array().size(), 16u);
+  EXPECT_EQ(Send("GET", "/openai/v1/conversations/" + id).status, 200);
+  EXPECT_EQ(Seen().at(other), other_before) << "the backend without the conversation was asked";
+  // Another tenant cannot reach it; a deleted one is gone at once.
+  EXPECT_EQ(Send("GET", "/openai/v1/conversations/" + id, "", "beta").status, 404);
+  EXPECT_EQ(Send("DELETE", "/openai/v1/conversations/" + id).status, 200);
+  HttpResponse gone = Send("GET", "/openai/v1/conversations/" + id);
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_THAT(gone.body, HasSubstr("was deleted"));
+}
+
+TEST_F(AgentPinningTest, TheModelListIsTheTenantsRoutes) {
+  HttpResponse list = Send("GET", "/openai/v1/models");
+  ASSERT_EQ(list.status, 200) << list.body;
+  const boost::json::value json = boost::json::parse(list.body);
+  EXPECT_EQ(json.at("object").as_string(), "list");
+  ASSERT_EQ(json.at("data").as_array().size(), 1u);
+  EXPECT_EQ(json.at("data").as_array()[0].at("id").as_string(), "gpt-4o");
+  EXPECT_EQ(Send("GET", "/openai/v1/models/gpt-4o").status, 200);
+  HttpResponse unknown = Send("GET", "/openai/v1/models/gpt-5");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, HasSubstr("\"error\""));
+  EXPECT_EQ(Send("GET", "/openai/v1/models", "", "wrong-key").status, 401);
+}
+
 }  // namespace
 }  // namespace spillway::test

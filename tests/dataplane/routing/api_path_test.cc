@@ -59,5 +59,39 @@ TEST(ApiPath, ObjectIdsMustBeOfTheOperationsKind) {
   }
 }
 
+TEST(ApiPath, ConversationsAreCreatedOnTheDefaultRouteAndRoutedToTheirOwner) {
+  const ApiPath create = ClassifyTarget("/openai/v1/conversations");
+  ASSERT_EQ(create.surface, ApiSurface::kV1);
+  EXPECT_EQ(create.operation->source, RouteSource::kTenantDefault);
+  EXPECT_EQ(create.operation->creates, "conv_");
+  struct Case {
+    const char* target;
+    const char* allowed;
+  };
+  for (const Case& c : {Case{"/openai/v1/conversations/conv_abc", "POST or GET or DELETE"},
+                        Case{"/openai/v1/conversations/conv_abc/items?limit=5", "POST or GET"},
+                        Case{"/openai/v1/conversations/conv_abc/items/msg_1", "GET or DELETE"}}) {
+    const ApiPath path = ClassifyTarget(c.target);
+    ASSERT_EQ(path.surface, ApiSurface::kV1) << c.target;
+    EXPECT_EQ(path.operation->source, RouteSource::kObjectOwner) << c.target;
+    EXPECT_EQ(path.object_id, "conv_abc") << c.target << ": the conversation, not its item";
+    EXPECT_EQ(AllowedMethods(*path.operation), c.allowed) << c.target;
+  }
+  for (const char* target :
+       {"/openai/v1/conversations/resp_abc", "/openai/v1/conversations/conv_abc/items/msg_1/x",
+        "/openai/conversations", "/openai/v1/conversations/conv_abc/other"}) {
+    EXPECT_EQ(ClassifyTarget(target).surface, ApiSurface::kUnknownOpenAi) << target;
+  }
+}
+
+TEST(ApiPath, TheModelListIsTheGatewaysOwn) {
+  for (const char* target : {"/openai/v1/models", "/openai/v1/models/gpt-4o"}) {
+    const ApiPath path = ClassifyTarget(target);
+    ASSERT_EQ(path.surface, ApiSurface::kV1) << target;
+    EXPECT_EQ(path.operation->source, RouteSource::kGateway) << target;
+    EXPECT_EQ(AllowedMethods(*path.operation), "GET");
+  }
+}
+
 }  // namespace
 }  // namespace spillway

@@ -52,6 +52,28 @@ TEST(RequestFacts, PromptStringsArraysAndResponsesInput) {
   EXPECT_EQ(responses->prompt_tokens_estimate, EstimateTokensFromChars(13, 1));
 }
 
+// A response joins a conversation named by its id or by an object holding it; nothing else
+// in the body (an "id" elsewhere, a conversation that is neither) is taken for one.
+TEST(RequestFacts, TheConversationIsReadAsAStringOrAnObjectsId) {
+  absl::StatusOr<RequestFacts> as_string =
+      ReadRequestFacts(R"({"model":"m","conversation":"conv_1","input":"hi"})");
+  ASSERT_TRUE(as_string.ok()) << as_string.status();
+  EXPECT_EQ(as_string->conversation, "conv_1");
+
+  absl::StatusOr<RequestFacts> as_object = ReadRequestFacts(
+      R"({"model":"m","conversation":{"metadata":{"id":"x"},"id":"conv_2"},"id":"resp_9"})");
+  ASSERT_TRUE(as_object.ok()) << as_object.status();
+  EXPECT_EQ(as_object->conversation, "conv_2");
+  EXPECT_EQ(as_object->model, "m");
+
+  for (const char* body : {R"({"conversation":["conv_3"]})", R"({"conversation":7})",
+                           R"({"input":[{"id":"conv_4","role":"user","content":"x"}]})"}) {
+    absl::StatusOr<RequestFacts> facts = ReadRequestFacts(body);
+    ASSERT_TRUE(facts.ok()) << body;
+    EXPECT_EQ(facts->conversation, "") << body;
+  }
+}
+
 TEST(RequestFacts, AbsentFieldsTakeDefaults) {
   absl::StatusOr<RequestFacts> facts = ReadRequestFacts(R"({"input": "embed me"})");
   ASSERT_TRUE(facts.ok());
