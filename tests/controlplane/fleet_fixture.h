@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -58,8 +59,9 @@ class ControlPlaneFleet {
   absl::Status WaitForAgentVersion(const std::string& name, uint64_t version,
                                    absl::Duration timeout = absl::Seconds(10));
 
-  // A client context carrying the admin token (if any) and a 10 s deadline.
-  std::unique_ptr<grpc::ClientContext> AdminContext() const;
+  // A client context carrying the admin token (if any) and a deadline (10 s unless told).
+  std::unique_ptr<grpc::ClientContext> AdminContext(
+      std::chrono::seconds deadline = std::chrono::seconds(10)) const;
   absl::StatusOr<v1::ApplyResponse> Apply(const v1::Topology& topology, bool dry_run = false);
   absl::StatusOr<v1::ListAgentsResponse> ListAgents();
   // Polls ListAgents until every connected agent acknowledged `version`.
