@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/pin_update_rules.h"
 #include "common/wall_clock.h"
 
 namespace spillway {
@@ -183,17 +184,13 @@ void Fleet::ReportDemand(AgentStream* stream, const v1::DemandReport& report) {
 }
 
 int Fleet::SharePins(AgentStream* stream, const v1::PinUpdates& updates) {
-  constexpr std::size_t kDigestBytes = 16;
-  constexpr std::size_t kMaxOwnerStringBytes = 512;
   auto message = std::make_shared<v1::ControlMessage>();
   v1::PinUpdates* relayed = message->mutable_pins();
   for (const v1::PinUpdate& update : updates.updates()) {
     if (relayed->updates_size() >= kMaxPinUpdatesPerMessage) {
       break;
     }
-    if (update.digest().size() != kDigestBytes ||
-        update.backend_id().size() > kMaxOwnerStringBytes ||
-        update.tenant().size() > kMaxOwnerStringBytes) {
+    if (!WellFormedPinUpdate(update)) {
       continue;
     }
     *relayed->add_updates() = update;

@@ -3,13 +3,12 @@
 
 #include <string>
 
+#include "common/pin_update_rules.h"
+
 namespace spillway {
-namespace {
 
-// Backend ids are "<instance>/<deployment>" and tenant names are operator-chosen: far shorter.
-constexpr std::size_t kMaxOwnerStringBytes = 512;
-
-}  // namespace
+static_assert(ObjectPins::kDigestBytes == kPinDigestBytes,
+              "agents exchange pins by the digest ObjectPins keys them with");
 
 v1::PinUpdate PinUpdateOf(absl::string_view digest, const PinOwner* owner) {
   v1::PinUpdate update;
@@ -27,18 +26,13 @@ v1::PinUpdate PinUpdateOf(absl::string_view digest, const PinOwner* owner) {
 PinAdoption AdoptPinUpdates(const v1::PinUpdates& updates, ObjectPins& pins) {
   PinAdoption result;
   for (const v1::PinUpdate& update : updates.updates()) {
-    if (update.digest().size() != ObjectPins::kDigestBytes) {
+    if (!WellFormedPinUpdate(update)) {
       ++result.refused;
       continue;
     }
     if (update.removed()) {
       pins.UnpinDigest(update.digest());
       ++result.adopted;
-      continue;
-    }
-    if (update.backend_id().empty() || update.backend_id().size() > kMaxOwnerStringBytes ||
-        update.tenant().size() > kMaxOwnerStringBytes) {
-      ++result.refused;
       continue;
     }
     PinOwner owner{update.backend_id(), update.tenant(), update.expires_unix_s()};
