@@ -29,7 +29,9 @@ enum class Slot : uint8_t {
   kPreviousResponseId,
   kMaxOutput,
   kChoices,
-  kText,  // prompt text: strings count, objects are text objects, arrays hold text
+  kText,          // prompt text: strings count, objects are text objects, arrays hold text
+  kSession,       // Realtime client secrets: the session configuration object
+  kSessionModel,  // ... and its model
 };
 
 // Top-level keys, and inside text objects (messages, content parts) the keys whose values are
@@ -46,7 +48,8 @@ class FactsHandler : public JsonSaxDefaults {
     if (stack_.empty()) {
       return NotAnObject(ec);
     }
-    if (ValueSlot() == Slot::kModel || ValueSlot() == Slot::kPreviousResponseId) {
+    if (ValueSlot() == Slot::kModel || ValueSlot() == Slot::kPreviousResponseId ||
+        ValueSlot() == Slot::kSessionModel) {
       text_.append(part.data(), part.size());
     }
     return true;
@@ -66,6 +69,10 @@ class FactsHandler : public JsonSaxDefaults {
       case Slot::kPreviousResponseId:
         text_.append(part.data(), part.size());
         facts_->previous_response_id = std::move(text_);
+        break;
+      case Slot::kSessionModel:
+        text_.append(part.data(), part.size());
+        facts_->session_model = std::move(text_);
         break;
       default:
         break;
@@ -91,6 +98,8 @@ class FactsHandler : public JsonSaxDefaults {
       }
     } else if (frame.slot == Slot::kStreamOptions && key_ == "include_usage") {
       frame.next = Slot::kIncludeUsage;
+    } else if (frame.slot == Slot::kSession && key_ == "model") {
+      frame.next = Slot::kSessionModel;
     }
     key_.clear();
     return true;
@@ -137,6 +146,7 @@ class FactsHandler : public JsonSaxDefaults {
     if (key == "stream_options") return Slot::kStreamOptions;
     if (key == "previous_response_id") return Slot::kPreviousResponseId;
     if (key == "store") return Slot::kStore;
+    if (key == "session") return Slot::kSession;
     if (key == "max_tokens" || key == "max_completion_tokens" || key == "max_output_tokens") {
       return Slot::kMaxOutput;
     }
@@ -163,11 +173,12 @@ class FactsHandler : public JsonSaxDefaults {
       return true;
     }
     Slot slot = ValueSlot();
-    // stream_options must be an object; a text value may be either container.
-    if (slot == Slot::kStreamOptions && container != Container::kObject) {
+    // stream_options and session must be objects; a text value may be either container.
+    if ((slot == Slot::kStreamOptions || slot == Slot::kSession) &&
+        container != Container::kObject) {
       slot = Slot::kNone;
     }
-    if (slot != Slot::kText && slot != Slot::kStreamOptions) {
+    if (slot != Slot::kText && slot != Slot::kStreamOptions && slot != Slot::kSession) {
       slot = Slot::kNone;
     }
     stack_.push_back({container, slot});
@@ -243,13 +254,22 @@ absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body) {
   return facts;
 }
 
-absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model) {
+absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model,
+                                         bool in_session) {
   boost::system::error_code ec;
   json::value root = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec || !root.is_object()) {
     return absl::InvalidArgumentError("request body is not a JSON object");
   }
-  root.get_object()["model"] = json::string_view(model.data(), model.size());
+  json::object* target = &root.get_object();
+  if (in_session) {
+    json::value* session = target->if_contains("session");
+    if (session == nullptr || !session->is_object()) {
+      return absl::InvalidArgumentError("request body has no \"session\" object");
+    }
+    target = &session->get_object();
+  }
+  (*target)["model"] = json::string_view(model.data(), model.size());
   return json::serialize(root);
 }
 
