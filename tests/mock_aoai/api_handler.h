@@ -7,6 +7,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/mock_aoai/mock_state.h"
+#include "tests/mock_aoai/realtime_handler.h"
 #include "tests/mock_aoai/reply.h"
 #include "tests/mock_aoai/request.h"
 #include "tests/mock_aoai/responses_handler.h"
@@ -15,7 +16,7 @@ namespace spillway::mock {
 
 class ApiHandler {
  public:
-  explicit ApiHandler(MockState& state) : state_(state), responses_(state) {}
+  explicit ApiHandler(MockState& state) : state_(state), responses_(state), realtime_(state) {}
 
   // Fills `reply` and writes the response head (and, for full replies, the body) into `out`;
   // `scratch` is a reusable buffer.
@@ -35,6 +36,7 @@ class ApiHandler {
 
   MockState& state_;
   ResponsesHandler responses_;
+  RealtimeHandler realtime_;
 };
 
 }  // namespace spillway::mock
