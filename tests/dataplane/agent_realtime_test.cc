@@ -342,7 +342,7 @@ TEST_F(AgentRealtimeTest, ClosesPassOnWithTheirCodeAndReason) {
   ASSERT_NE(ws, nullptr);
   EXPECT_EQ(Type(Event(*ws)), "session.created");
   ASSERT_TRUE(ws->Close(4001, "client says bye").ok());
-  EXPECT_EQ(ws->closed()->code, 4001);  // the backend's answer, passed back
+  EXPECT_EQ(ws->closed()->code, 4001);  // the agent answers the close with its code
   json::value stats = MockStatsWhen("a", [](const json::value& s) { return !Ends(s).empty(); });
   ASSERT_EQ(Ends(stats).size(), 1u);
   EXPECT_EQ(Ends(stats)[0].at("by").as_string(), "client");
