@@ -101,9 +101,10 @@ std::optional<ErrorReply> RequestHandler::AdmitHead(const http::request_header<>
   if (const absl::string_view param = RouteParam(admission.path.operation->source);
       !param.empty()) {
     if (admission.path.route.empty()) {
+      const absl::string_view target = View(head.target());
       return ErrorReply{
           400, "BadRequest",
-          absl::StrCat("Requests to ", admission.path.operation->path,
+          absl::StrCat("Requests to ", target.substr(0, target.find('?')).substr(0, 200),
                        " must name the route in the query's \"", param, "\" parameter.")};
     }
     return FindRoute(admission.path.route, admission, admission.route);
@@ -259,7 +260,9 @@ std::optional<ErrorReply> RequestHandler::Authenticate(const http::request_heade
   if (admission.path.surface == ApiSurface::kRealtime) {
     query_key = QueryParam(View(head.target()), kApiKeyParam);
   }
-  const absl::string_view key = ClientKey(head, query_key.value_or(""), conflict);
+  // Not value_or(""): the key is a view, and must not point into a temporary.
+  const absl::string_view key = ClientKey(
+      head, query_key.has_value() ? absl::string_view(*query_key) : absl::string_view(), conflict);
   if (conflict) {
     return ErrorReply{401, "401",
                       "Access denied: the request carries more than one key and they differ "
