@@ -110,6 +110,9 @@ struct RealtimeAttempt {
     const std::string protocols = ForwardedProtocols(
         View(request.client_request->operator[](http::field::sec_websocket_protocol)));
     upstream.set_option(websocket::stream_base::decorator([&](websocket::request_type& head) {
+      if (request.client_request->count(http::field::user_agent) > 0) {
+        head.erase(http::field::user_agent);  // Beast's default gives way to the client's
+      }
       for (const auto& field : request.client_request->base()) {
         if (ForwardedOnHandshake(field)) {
           head.insert(field.name_string(), field.value());
