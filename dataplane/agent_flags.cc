@@ -59,6 +59,12 @@ ABSL_FLAG(int64_t, client_idle_timeout_ms, 60000, "keep-alive idle timeout for c
 ABSL_FLAG(int64_t, header_timeout_ms, 10000,
           "time a client has to send a whole request head once it started (then it is closed)");
 ABSL_FLAG(int64_t, client_write_timeout_ms, 60000, "timeout for each write to a client");
+ABSL_FLAG(int64_t, realtime_idle_timeout_ms, 300000,
+          "a Realtime WebSocket session without a message either way for this long is closed "
+          "(1001) on both sides");
+ABSL_FLAG(uint64_t, realtime_max_message_bytes, 16ull * 1024 * 1024,
+          "largest Realtime WebSocket message relayed, either way; a larger one closes the "
+          "session (1009)");
 ABSL_FLAG(int, failure_threshold, 3,
           "consecutive failures (5xx, timeouts, connect errors) that open a circuit");
 ABSL_FLAG(int64_t, circuit_open_ms, 1000,
@@ -199,6 +205,14 @@ absl::Status ReadRequests(AgentFlags& flags) {
   proxy.stream_idle_timeout = milliseconds(absl::GetFlag(FLAGS_stream_idle_timeout_ms));
   proxy.client_write_timeout = milliseconds(absl::GetFlag(FLAGS_client_write_timeout_ms));
   proxy.default_max_output_tokens = absl::GetFlag(FLAGS_default_max_tokens);
+  proxy.realtime_idle_timeout = milliseconds(absl::GetFlag(FLAGS_realtime_idle_timeout_ms));
+  proxy.realtime_max_message_bytes = absl::GetFlag(FLAGS_realtime_max_message_bytes);
+  if (proxy.realtime_idle_timeout.count() < 1) {
+    return Invalid("--realtime-idle-timeout-ms must be positive");
+  }
+  if (proxy.realtime_max_message_bytes < 1024) {
+    return Invalid("--realtime-max-message-bytes must be at least 1024");
+  }
   flags.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
   flags.drain_timeout = milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   const int64_t retention_days = absl::GetFlag(FLAGS_pin_retention_days);

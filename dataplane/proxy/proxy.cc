@@ -9,7 +9,9 @@
 #include "dataplane/http/client_response.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
+#include "dataplane/proxy/candidate_walk.h"
 #include "dataplane/proxy/upstream_attempt.h"
+#include "dataplane/routing/query_params.h"
 #include "dataplane/upstream/h2_session.h"
 #include "dataplane/usage/stream_usage.h"
 
@@ -18,19 +20,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using UpstreamRequest = http::request<http::buffer_body>;
-
-// Why the candidates tried so far were passed over or failed: what the final error says.
-struct Tally {
-  SteadyTime soonest = SteadyTime::max();  // when a passed-over backend may be tried again
-  bool saw_throttle = false;
-  bool saw_timeout = false;
-  bool saw_failure = false;
-  bool headroom_refused = false;
-  bool passed_over = false;  // a candidate was skipped: its circuit was open or throttled
-  unsigned not_here = 0;     // a probe's "no such object" status (404 or 400), 0 if none
-  bool final = false;        // the last attempt may have been processed: no other candidate
-  std::string last_error;
-};
 
 // The bodies an upstream request carries: the client's, with stream usage asked for when the
 // client did not (metering stays exact, stream_usage.h), and on the /openai/v1 surface, which
@@ -54,7 +43,8 @@ class UpstreamBodies {
       return client_body;
     }
     if (rewritten_for_ != deployment) {
-      absl::StatusOr<std::string> body = ReplaceModel(client_body, deployment);
+      absl::StatusOr<std::string> body =
+          ReplaceModel(client_body, deployment, request.model_in_session);
       rewritten_ = body.ok() ? *std::move(body) : client_body;
       rewritten_for_ = deployment;
     }
@@ -66,6 +56,8 @@ class UpstreamBodies {
   std::string rewritten_;
   std::string rewritten_for_;  // the deployment rewritten_ names
 };
+
+}  // namespace
 
 // Whether `backend` may be tried in this pass; if not, notes when it may be.
 bool Admitted(const SnapshotBackend& backend, const PlannedCandidate& candidate,
@@ -94,8 +86,14 @@ bool Admitted(const SnapshotBackend& backend, const PlannedCandidate& candidate,
 // (callgrind). False when the backend's Entra ID token is not cached: the caller awaits it.
 bool AddressTo(const SnapshotBackend& backend, const ProxyRequest& request, SteadyTime now,
                UpstreamRequest& upstream) {
-  upstream.target(request.v1_surface ? std::string(request.client_request->target())
-                                     : absl::StrCat(backend.path_prefix, request.upstream_suffix));
+  if (!request.route_param.empty()) {
+    upstream.target(RewriteRouteParam(View(request.client_request->target()), request.route_param,
+                                      backend.config->deployment()));
+  } else {
+    upstream.target(request.v1_surface
+                        ? std::string(request.client_request->target())
+                        : absl::StrCat(backend.path_prefix, request.upstream_suffix));
+  }
   upstream.set(http::field::host, backend.address.host_header);
   if (backend.entra_token == nullptr) {
     upstream.erase(http::field::authorization);  // an earlier Entra ID attempt's
@@ -105,6 +103,8 @@ bool AddressTo(const SnapshotBackend& backend, const ProxyRequest& request, Stea
   return backend.entra_token->Authorize(upstream, now);
 }
 
+namespace {
+
 void SetBody(const std::string& body, UpstreamRequest& upstream) {
   upstream.content_length(body.size());
   upstream.body().data = const_cast<char*>(body.data());
@@ -112,12 +112,16 @@ void SetBody(const std::string& body, UpstreamRequest& upstream) {
   upstream.body().more = false;
 }
 
+}  // namespace
+
 void BeginAttempt(const SnapshotBackend& backend, int64_t estimated_tokens, SteadyTime now,
                   ProxyOutcome& outcome) {
   ++outcome.attempts;
   backend.state->in_flight.fetch_add(1, std::memory_order_relaxed);
   backend.state->load.Add(now, estimated_tokens);
 }
+
+namespace {
 
 void OnFailed(const SnapshotBackend& backend, const AttemptResult& result, milliseconds open_for,
               BackendObserver* observer) {
@@ -137,6 +141,8 @@ void OnThrottled(const SnapshotBackend& backend, const AttemptResult& result, St
                           std::chrono::ceil<milliseconds>(breaker.AvailableAt() - now));
   }
 }
+
+}  // namespace
 
 // Tells the backend's circuit (and the observer) how the attempt went; true when the request
 // is over: the answer went to the client, or the client left.
@@ -192,6 +198,8 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
   return false;
 }
 
+namespace {
+
 // A probe found no backend that says it holds the object. When one could not be asked (its
 // circuit open, throttled, failing) the object may be there: 429 or 503, to come back later.
 ErrorReply ProbeReply(const Tally& tally, const ProxyRequest& request, milliseconds wait) {
@@ -215,6 +223,8 @@ ErrorReply ProbeReply(const Tally& tally, const ProxyRequest& request, milliseco
   return {404, "not_found", absl::StrCat("No backend this key may use holds '", object, "'."),
           milliseconds(0), false};
 }
+
+}  // namespace
 
 // Nothing answered: one Azure-shaped error that says why and when to come back.
 http::response<http::string_body> FinalReply(const Tally& tally, const ProxyRequest& request,
@@ -269,8 +279,6 @@ http::response<http::string_body> FinalReply(const Tally& tally, const ProxyRequ
   response.set("x-spillway-attempts", std::to_string(outcome.attempts));
   return response;
 }
-
-}  // namespace
 
 // The attempt with its connection retry stays inline: as a coroutine of its own it would
 // cost a frame allocation per attempt on the request path.

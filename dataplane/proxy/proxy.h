@@ -36,6 +36,10 @@ struct ProxyOptions {
   std::chrono::milliseconds stream_idle_timeout{60000};  // between two upstream reads
   std::chrono::milliseconds client_write_timeout{60000};
   int64_t default_max_output_tokens = 1024;  // charged when a request names no max_tokens
+  // Realtime WebSocket sessions (docs/realtime.md): closed after this long without a message
+  // either way, and a message above this size closes the session (1009).
+  std::chrono::milliseconds realtime_idle_timeout{300000};
+  uint64_t realtime_max_message_bytes = 16 * 1024 * 1024;
 };
 
 // A request the session has authenticated, routed and parsed.
@@ -48,6 +52,12 @@ struct ProxyRequest {
   // What follows the route in the upstream target, e.g. "/chat/completions?api-version=...".
   std::string upstream_suffix;
   bool v1_surface = false;  // /openai/v1/...: the body's "model" names the deployment
+  // Realtime client secrets: the body's session.model names it instead.
+  bool model_in_session = false;
+  // Non-empty: the query parameter that names the route (Realtime's `model` or `deployment`):
+  // set to each backend's deployment upstream, the rest of the client's target kept (but a
+  // key in its query).
+  absl::string_view route_param;
   // The backend that holds the object the request names (docs/pinning.md): the only
   // candidate, whose 429 goes to the client as it came. Null: the route's plan.
   const SnapshotBackend* pinned = nullptr;

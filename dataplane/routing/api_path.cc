@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "dataplane/routing/query_params.h"
 
 namespace spillway {
 namespace {
@@ -18,6 +19,9 @@ constexpr RouteSource kBodyModel = RouteSource::kBodyModel;
 constexpr RouteSource kObjectOwner = RouteSource::kObjectOwner;
 constexpr RouteSource kTenantDefault = RouteSource::kTenantDefault;
 constexpr RouteSource kGateway = RouteSource::kGateway;
+constexpr RouteSource kQueryModel = RouteSource::kQueryModel;
+constexpr RouteSource kQueryDeployment = RouteSource::kQueryDeployment;
+constexpr RouteSource kSessionModel = RouteSource::kSessionModel;
 
 // Azure OpenAI's data plane operations, as Microsoft's REST reference names them. Stateful
 // ones go to the backend that holds the object (docs/pinning.md); those not listed (files,
@@ -31,7 +35,7 @@ constexpr std::array<ApiOperation, 7> kDeploymentOperations{{
     {"audio/transcriptions", kPost, kPathRoute, "", ""},
     {"audio/translations", kPost, kPathRoute, "", ""},
 }};
-constexpr std::array<ApiOperation, 11> kV1Operations{{
+constexpr std::array<ApiOperation, 13> kV1Operations{{
     {"chat/completions", kPost, kBodyModel, "", ""},
     {"completions", kPost, kBodyModel, "", ""},
     {"embeddings", kPost, kBodyModel, "", ""},
@@ -45,7 +49,14 @@ constexpr std::array<ApiOperation, 11> kV1Operations{{
     {"conversations/*", kGet | kPost | kDelete, kObjectOwner, "conv_", ""},
     {"conversations/*/items", kGet | kPost, kObjectOwner, "conv_", ""},
     {"conversations/*/items/*", kGet | kDelete, kObjectOwner, "conv_", ""},
+    // Realtime's HTTP side: an ephemeral key minted with a session configuration, and WebRTC's
+    // SDP offer (its body is application/sdp, so the route comes from the query).
+    {"realtime/client_secrets", kPost, kSessionModel, "", ""},
+    {"realtime/calls", kPost, kQueryModel, "", ""},
 }};
+// The Realtime WebSockets (ApiSurface::kRealtime): GA under /openai/v1/, preview under /openai/.
+constexpr ApiOperation kV1Realtime{"realtime", kGet, kQueryModel, "", ""};
+constexpr ApiOperation kClassicRealtime{"realtime", kGet, kQueryDeployment, "", ""};
 // The Responses API: the same under /openai/v1/ and, in its preview form (with a dated
 // api-version), under /openai/.
 constexpr std::array<ApiOperation, 4> kResponsesOperations{{
@@ -133,7 +144,26 @@ const ApiOperation* Find(const std::array<ApiOperation, N>& table, absl::string_
   return nullptr;
 }
 
+// The route a query-sourced operation names, percent-decoded.
+void ReadQueryRoute(absl::string_view target, ApiPath& result) {
+  const absl::string_view param = RouteParam(result.operation->source);
+  if (!param.empty()) {
+    result.route = QueryParam(target, param).value_or("");
+  }
+}
+
 }  // namespace
+
+absl::string_view RouteParam(RouteSource source) {
+  switch (source) {
+    case RouteSource::kQueryModel:
+      return "model";
+    case RouteSource::kQueryDeployment:
+      return "deployment";
+    default:
+      return "";
+  }
+}
 
 ApiPath ClassifyTarget(absl::string_view target) {
   ApiPath result;
@@ -164,12 +194,27 @@ ApiPath ClassifyTarget(absl::string_view target) {
       result.surface = ApiSurface::kUnknownOpenAi;
     }
   } else if (absl::ConsumePrefix(&rest, "/openai/v1/")) {
+    if (rest == kV1Realtime.path) {
+      result.operation = &kV1Realtime;
+      result.surface = ApiSurface::kRealtime;
+      ReadQueryRoute(target, result);
+      return result;
+    }
     result.operation = Find(kV1Operations, rest, result);
     if (result.operation == nullptr) {
       result.operation = Find(kResponsesOperations, rest, result);
     }
     result.surface = result.operation != nullptr ? ApiSurface::kV1 : ApiSurface::kUnknownOpenAi;
+    if (result.operation != nullptr) {
+      ReadQueryRoute(target, result);
+    }
   } else if (absl::ConsumePrefix(&rest, "/openai/")) {
+    if (rest == kClassicRealtime.path) {
+      result.operation = &kClassicRealtime;
+      result.surface = ApiSurface::kRealtime;
+      ReadQueryRoute(target, result);
+      return result;
+    }
     result.operation = Find(kResponsesOperations, rest, result);
     result.surface = result.operation != nullptr ? ApiSurface::kV1 : ApiSurface::kUnknownOpenAi;
   } else {

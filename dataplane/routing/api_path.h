@@ -16,6 +16,10 @@ enum class ApiSurface {
   // /openai/v1/<operation>, and the preview Responses paths under /openai/: the route is the
   // body's model, or the owner of the object the path names; the target goes upstream as is.
   kV1,
+  // A Realtime WebSocket: GET with Upgrade: websocket on /openai/realtime (route in the query's
+  // `deployment`) or /openai/v1/realtime (its `model`); the agent opens the backend's socket
+  // and relays messages (docs/realtime.md).
+  kRealtime,
   kHealthz,
   kReadyz,
   kStatus,
@@ -34,7 +38,14 @@ enum class RouteSource : uint8_t {
   // route, the first route of the table it may use (docs/pinning.md).
   kTenantDefault,
   kGateway,  // answered by the agent itself, from its routing table (GET /openai/v1/models)
+  kQueryModel,       // the query's `model` parameter (Realtime on /openai/v1)
+  kQueryDeployment,  // the query's `deployment` parameter (Realtime on /openai/)
+  kSessionModel,     // the body's session.model, else its model (Realtime client secrets)
 };
+
+// The query parameter that names the route for kQueryModel and kQueryDeployment; empty for
+// the other sources.
+absl::string_view RouteParam(RouteSource source);
 
 enum ApiMethod : uint8_t { kPost = 1, kGet = 2, kDelete = 4 };
 
@@ -53,7 +64,9 @@ struct ApiOperation {
 struct ApiPath {
   ApiSurface surface = ApiSurface::kNotFound;
   const ApiOperation* operation = nullptr;  // kDeployment and kV1
-  std::string route;                        // kDeployment: the {route} segment
+  // kDeployment: the {route} segment; kQueryModel / kQueryDeployment: the parameter's value,
+  // percent-decoded (empty when absent).
+  std::string route;
   std::string suffix;                       // kDeployment: what follows it, query included
   std::string object_id;                    // RouteSource::kObjectOwner: the '*' segment
 };

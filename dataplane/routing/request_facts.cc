@@ -30,7 +30,9 @@ enum class Slot : uint8_t {
   kConversation,  // Responses: "conv_..." or {"id": "conv_..."}
   kMaxOutput,
   kChoices,
-  kText,  // prompt text: strings count, objects are text objects, arrays hold text
+  kText,          // prompt text: strings count, objects are text objects, arrays hold text
+  kSession,       // Realtime client secrets: the session configuration object
+  kSessionModel,  // ... and its model
 };
 
 // Top-level keys, and inside text objects (messages, content parts) the keys whose values are
@@ -48,7 +50,7 @@ class FactsHandler : public JsonSaxDefaults {
       return NotAnObject(ec);
     }
     if (ValueSlot() == Slot::kModel || ValueSlot() == Slot::kPreviousResponseId ||
-        ValueSlot() == Slot::kConversation) {
+        ValueSlot() == Slot::kConversation || ValueSlot() == Slot::kSessionModel) {
       text_.append(part.data(), part.size());
     }
     return true;
@@ -72,6 +74,10 @@ class FactsHandler : public JsonSaxDefaults {
       case Slot::kConversation:
         text_.append(part.data(), part.size());
         facts_->conversation = std::move(text_);
+        break;
+      case Slot::kSessionModel:
+        text_.append(part.data(), part.size());
+        facts_->session_model = std::move(text_);
         break;
       default:
         break;
@@ -99,6 +105,8 @@ class FactsHandler : public JsonSaxDefaults {
       frame.next = Slot::kIncludeUsage;
     } else if (frame.slot == Slot::kConversation && key_ == "id" && stack_.size() == 2) {
       frame.next = Slot::kConversation;
+    } else if (frame.slot == Slot::kSession && key_ == "model") {
+      frame.next = Slot::kSessionModel;
     }
     key_.clear();
     return true;
@@ -146,6 +154,7 @@ class FactsHandler : public JsonSaxDefaults {
     if (key == "previous_response_id") return Slot::kPreviousResponseId;
     if (key == "conversation") return Slot::kConversation;
     if (key == "store") return Slot::kStore;
+    if (key == "session") return Slot::kSession;
     if (key == "max_tokens" || key == "max_completion_tokens" || key == "max_output_tokens") {
       return Slot::kMaxOutput;
     }
@@ -172,13 +181,14 @@ class FactsHandler : public JsonSaxDefaults {
       return true;
     }
     Slot slot = ValueSlot();
-    // stream_options and a conversation given as {"id": ...} must be objects; a text value
-    // may be either container.
-    if ((slot == Slot::kStreamOptions || slot == Slot::kConversation) &&
+    // stream_options, session and a conversation given as {"id": ...} must be objects; a text
+    // value may be either container.
+    if ((slot == Slot::kStreamOptions || slot == Slot::kSession || slot == Slot::kConversation) &&
         container != Container::kObject) {
       slot = Slot::kNone;
     }
-    if (slot != Slot::kText && slot != Slot::kStreamOptions && slot != Slot::kConversation) {
+    if (slot != Slot::kText && slot != Slot::kStreamOptions && slot != Slot::kSession &&
+        slot != Slot::kConversation) {
       slot = Slot::kNone;
     }
     stack_.push_back({container, slot});
@@ -254,13 +264,22 @@ absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body) {
   return facts;
 }
 
-absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model) {
+absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model,
+                                         bool in_session) {
   boost::system::error_code ec;
   json::value root = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec || !root.is_object()) {
     return absl::InvalidArgumentError("request body is not a JSON object");
   }
-  root.get_object()["model"] = json::string_view(model.data(), model.size());
+  json::object* target = &root.get_object();
+  if (in_session) {
+    json::value* session = target->if_contains("session");
+    if (session == nullptr || !session->is_object()) {
+      return absl::InvalidArgumentError("request body has no \"session\" object");
+    }
+    target = &session->get_object();
+  }
+  (*target)["model"] = json::string_view(model.data(), model.size());
   return json::serialize(root);
 }
 

@@ -12,6 +12,7 @@ namespace spillway {
 
 struct RequestFacts {
   std::string model;
+  std::string session_model;  // session.model (Realtime client secrets name the model there)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   std::string previous_response_id;
@@ -47,7 +48,9 @@ int64_t EstimateTokensFromChars(int64_t chars, int64_t messages);
 absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body);
 
 // Returns `body` with its top-level "model" replaced (the /openai/v1 surface names the
-// deployment in the body, so a route name must become the backend's deployment name).
-absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model);
+// deployment in the body, so a route name must become the backend's deployment name), or
+// with `in_session`, its session.model.
+absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model,
+                                         bool in_session = false);
 
 }  // namespace spillway

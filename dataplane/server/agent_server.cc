@@ -214,6 +214,21 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       co_await handler.Refuse(stream, parser.get(), *std::move(refusal), admission);
       break;
     }
+    if (admission.path.surface == ApiSurface::kRealtime) {
+      // A WebSocket: the connection is the session's from here on. Bytes after the head
+      // would be frames sent before the 101, which no client may send.
+      if (buffer.size() > 0 || BodyBytes(parser, context.body_limit) > 0) {
+        co_await handler.Refuse(
+            stream, parser.get(),
+            ErrorReply{400, "BadRequest",
+                       "A WebSocket upgrade carries no body, and nothing may follow it before "
+                       "the 101."},
+            admission);
+        break;
+      }
+      co_await handler.HandleRealtime(stream, parser.get(), admission);
+      break;
+    }
     const int64_t body_bytes = BodyBytes(parser, context.body_limit);
     BodyReservation reservation(context, body_bytes);
     if (!reservation.held(body_bytes)) {

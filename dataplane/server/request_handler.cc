@@ -2,6 +2,7 @@
 // Azure's error shape, with x-should-retry: false where retrying cannot help.
 #include "dataplane/server/request_handler.h"
 
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -11,16 +12,19 @@
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/server/model_list.h"
+#include "dataplane/routing/query_params.h"
 #include "dataplane/server/object_routing.h"
 
 namespace spillway {
 namespace {
 
-// The client's key: `api-key`, or `Authorization: Bearer <key>` as the SDKs send it. Several
-// keys that differ (two api-key headers, or an api-key and another Bearer) are a conflict:
-// the first one's access is not granted on the strength of a second.
-absl::string_view ClientKey(const http::request_header<>& head, bool& conflict) {
-  absl::string_view key;
+// The client's key: `api-key`, or `Authorization: Bearer <key>` as the SDKs send it, or (a
+// Realtime WebSocket from a browser, which cannot set headers) `query_key`, the api-key query
+// parameter. Several keys that differ (two api-key headers, or an api-key and another Bearer)
+// are a conflict: the first one's access is not granted on the strength of a second.
+absl::string_view ClientKey(const http::request_header<>& head, absl::string_view query_key,
+                            bool& conflict) {
+  absl::string_view key = query_key;
   auto take = [&](absl::string_view presented) {
     if (key.empty()) {
       key = presented;
@@ -85,10 +89,25 @@ std::optional<ErrorReply> RequestHandler::AdmitHead(const http::request_header<>
           CheckPath(head, admission.path, admission.snapshot.get())) {
     return refusal;
   }
+  if (admission.path.surface == ApiSurface::kRealtime && !beast::websocket::is_upgrade(head)) {
+    return ErrorReply{400, "BadRequest",
+                      "The Realtime API is a WebSocket: send GET with Upgrade: websocket."};
+  }
   if (std::optional<ErrorReply> refusal = Authenticate(head, admission)) {
     return refusal;
   }
   if (admission.path.surface == ApiSurface::kDeployment) {
+    return FindRoute(admission.path.route, admission, admission.route);
+  }
+  if (const absl::string_view param = RouteParam(admission.path.operation->source);
+      !param.empty()) {
+    if (admission.path.route.empty()) {
+      const absl::string_view target = View(head.target());
+      return ErrorReply{
+          400, "BadRequest",
+          absl::StrCat("Requests to ", target.substr(0, target.find('?')).substr(0, 200),
+                       " must name the route in the query's \"", param, "\" parameter.")};
+    }
     return FindRoute(admission.path.route, admission, admission.route);
   }
   return std::nullopt;
@@ -151,6 +170,38 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   co_return outcome.keep_alive;
 }
 
+asio::awaitable<void> RequestHandler::HandleRealtime(
+    beast::tcp_stream& client, const http::request<http::string_body>& request,
+    const HeadAdmission& admission) {
+  const SnapshotTenant* tenant = admission.tenant;
+  AccessRecord record;
+  record.method = View(request.method_string());
+  record.tenant = tenant != nullptr ? absl::string_view(tenant->name) : "";
+  record.route = admission.route->name;
+  record.metered = true;
+  ProxyRequest proxy_request;
+  proxy_request.client_request = &request;
+  proxy_request.snapshot = admission.snapshot.get();
+  proxy_request.route = admission.route;
+  proxy_request.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_STANDARD;
+  proxy_request.client_keep_alive = false;
+  proxy_request.route_param = RouteParam(admission.path.operation->source);
+  // One request up front and no tokens (a session's are unknown); its usage is charged when
+  // it ends (docs/realtime.md).
+  QuotaClaim quota;
+  if (tenant != nullptr) {
+    if (std::optional<ErrorReply> refusal = ClaimQuota(request, *tenant, proxy_request, quota)) {
+      co_await Reply(client, *std::move(refusal), false, record, admission.start);
+      co_return;
+    }
+  }
+  context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+  ProxyOutcome outcome = co_await realtime_.Run(client, proxy_request, pool_, random_);
+  context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  quota.Settle(outcome.status, !outcome.backend_id.empty(), outcome.usage, SteadyClock::now());
+  Record(outcome, admission.start, record);
+}
+
 asio::awaitable<bool> RequestHandler::HandleAdmin(beast::tcp_stream& client,
                                                   const http::request<http::string_body>& request) {
   const ApiSurface surface = ClassifyTarget(View(request.target())).surface;
@@ -170,7 +221,9 @@ asio::awaitable<bool> RequestHandler::HandleAdmin(beast::tcp_stream& client,
 std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>& head,
                                                     const ApiPath& path,
                                                     const RoutingSnapshot* snapshot) const {
-  const absl::string_view target = View(head.target()).substr(0, 200);
+  // Quoted in errors (and so in the access log): a key in the query is not.
+  const std::string quoted = RedactKey(View(head.target()).substr(0, 200));
+  const absl::string_view target = quoted;
   switch (path.surface) {
     case ApiSurface::kUnknownOpenAi:
       return ErrorReply{404, "404",
@@ -207,11 +260,18 @@ std::optional<ErrorReply> RequestHandler::Authenticate(const http::request_heade
     return std::nullopt;
   }
   bool conflict = false;
-  const absl::string_view key = ClientKey(head, conflict);
+  std::optional<std::string> query_key;
+  if (admission.path.surface == ApiSurface::kRealtime) {
+    query_key = QueryParam(View(head.target()), kApiKeyParam);
+  }
+  // Not value_or(""): the key is a view, and must not point into a temporary.
+  const absl::string_view key = ClientKey(
+      head, query_key.has_value() ? absl::string_view(*query_key) : absl::string_view(), conflict);
   if (conflict) {
     return ErrorReply{401, "401",
                       "Access denied: the request carries more than one key and they differ "
-                      "(api-key headers or an Authorization: Bearer key)."};
+                      "(api-key headers, an Authorization: Bearer key or an api-key query "
+                      "parameter)."};
   }
   admission.tenant = key.empty() ? nullptr : admission.snapshot->FindTenantByKey(key);
   if (admission.tenant == nullptr) {
@@ -295,13 +355,28 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
     proxy_request.creates = admission.path.operation->creates;
     return std::nullopt;
   }
-  if (admission.path.surface == ApiSurface::kV1) {
+  if (admission.path.surface == ApiSurface::kV1 && admission.route != nullptr) {
+    // Named in the query (Realtime calls): the target is rewritten per backend.
+    record.route = admission.route->name;
+    proxy_request.route = admission.route;
+    proxy_request.v1_surface = true;
+    proxy_request.route_param = RouteParam(admission.path.operation->source);
+  } else if (admission.path.surface == ApiSurface::kV1) {
+    if (admission.path.operation->source == RouteSource::kSessionModel &&
+        !proxy_request.facts.session_model.empty()) {
+      proxy_request.facts.model = proxy_request.facts.session_model;
+      proxy_request.model_in_session = true;
+    }
     // A view into the body's facts, in the caller's frame: the record outlives this function.
     record.route = proxy_request.facts.model;
     if (proxy_request.facts.model.empty()) {
-      return ErrorReply{400, "BadRequest",
-                        absl::StrCat("Requests to ", View(request.target()).substr(0, 200),
-                                     " must name the route in the body's \"model\" field")};
+      const bool session = admission.path.operation->source == RouteSource::kSessionModel;
+      return ErrorReply{
+          400, "BadRequest",
+          absl::StrCat("Requests to ", RedactKey(View(request.target()).substr(0, 200)),
+                       " must name the route in the body's ",
+                       session ? "\"session\": {\"model\"} (or \"model\")" : "\"model\"",
+                       " field")};
     }
     if (std::optional<ErrorReply> refusal =
             FindRoute(proxy_request.facts.model, admission, proxy_request.route)) {

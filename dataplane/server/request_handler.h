@@ -16,6 +16,7 @@
 #include "dataplane/ops/agent_metrics.h"
 #include "dataplane/ops/ops_endpoints.h"
 #include "dataplane/proxy/proxy.h"
+#include "dataplane/proxy/realtime_proxy.h"
 #include "dataplane/routing/api_path.h"
 #include "dataplane/routing/object_pins.h"
 #include "dataplane/routing/snapshot_source.h"
@@ -60,6 +61,7 @@ class RequestHandler {
         snapshot_(context.snapshots),
         random_(seed),
         proxy_(context.proxy, context.backend_observer),
+        realtime_(context.proxy, context.backend_observer),
         ops_(context.region, context.requests_in_flight, context.tenant_limiter, context.metrics,
              context.pins),
         quotas_(context.tenant_limiter),
@@ -75,7 +77,8 @@ class RequestHandler {
     ApiPath path;
     const SnapshotTenant* tenant = nullptr;  // null with open access
     bool authenticated = false;              // the client is known: its answers are metered
-    const SnapshotRoute* route = nullptr;    // found from the path (kDeployment)
+    // Found from the path (kDeployment) or the query (Realtime's model= or deployment=).
+    const SnapshotRoute* route = nullptr;
   };
 
   // Before any body byte is read: the operation is one the gateway knows, the key is valid,
@@ -85,6 +88,13 @@ class RequestHandler {
   // Answers a refusal (logged and metered like any answer); the caller then closes.
   asio::awaitable<void> Refuse(beast::tcp_stream& client, const http::request_header<>& head,
                                ErrorReply error, const HeadAdmission& admission);
+  // A Realtime WebSocket upgrade AdmitHead admitted (it has no body): opens the backend's
+  // socket, accepts the client's upgrade and relays the session until it ends, or answers the
+  // HTTP error that kept it from opening; logged and metered once, at its end. The connection
+  // is done afterwards.
+  asio::awaitable<void> HandleRealtime(beast::tcp_stream& client,
+                                       const http::request<http::string_body>& request,
+                                       const HeadAdmission& admission);
   // On the admin listener (--admin-listen): the operations endpoints to anyone, nothing else.
   asio::awaitable<bool> HandleAdmin(beast::tcp_stream& client,
                                     const http::request<http::string_body>& request);
@@ -135,6 +145,7 @@ class RequestHandler {
   CachedSnapshot snapshot_;
   FastRandom random_;
   Proxy proxy_;
+  RealtimeProxy realtime_;
   OpsEndpoints ops_;
   TenantQuotaCache quotas_;
   UsageShard* usage_shard_;      // this thread's part of the usage meter; null: not metering

@@ -21,6 +21,9 @@ absl::string_view OperationName(absl::string_view target) {
   if (absl::EndsWith(path, "/embeddings")) {
     return "Embeddings_Create";
   }
+  if (absl::StrContains(path, "/realtime")) {
+    return "Realtime";
+  }
   return "Responses_Create";
 }
 
@@ -36,8 +39,14 @@ absl::string_view ApiVersion(absl::string_view target) {
 }  // namespace
 
 int64_t QuotaCost(const RequestFacts& facts, absl::string_view target, int64_t default_max_output) {
-  if (absl::EndsWith(target.substr(0, target.find('?')), "/embeddings")) {
+  const absl::string_view path = target.substr(0, target.find('?'));
+  if (absl::EndsWith(path, "/embeddings")) {
     return facts.prompt_tokens_estimate;
+  }
+  if (absl::StrContains(path, "/realtime")) {
+    // A session (or the client secret and SDP exchange that start one) has no estimate: only
+    // the request counts up front, and a WebSocket session's usage is charged at its end.
+    return 0;
   }
   return facts.EstimatedTokens(default_max_output);
 }
@@ -81,14 +90,15 @@ void QuotaClaim::Settle(unsigned status, bool answered, const Usage& usage, Stea
   if (!answered || status >= 500) {
     // Nothing was served: the tenant gets its request and tokens back.
     quota_->Settle(-charged_, /*refund_request=*/true, now);
-  } else if (status / 100 != 2) {
+  } else if (status / 100 != 2 && status != 101) {
     // The backend's own refusal (a 400 content filter, say): the request counts, but no
     // tokens were generated.
     quota_->Settle(-charged_, /*refund_request=*/false, now);
   } else if (usage.reported) {
     quota_->Settle(usage.total_tokens - charged_, /*refund_request=*/false, now);
   }
-  // A 2xx without usage (the client left mid-stream) keeps the estimate.
+  // A 2xx without usage (the client left mid-stream) keeps the estimate. A Realtime session
+  // (101) is settled the same way, with its responses' summed usage.
 }
 
 }  // namespace spillway

@@ -15,7 +15,8 @@
 namespace spillway {
 
 // The up-front charge: estimated prompt tokens plus max_tokens / max_completion_tokens (else
-// `default_max_output`) per choice; embeddings only their input.
+// `default_max_output`) per choice; embeddings only their input; Realtime nothing (its usage
+// is unknown up front).
 int64_t QuotaCost(const RequestFacts& facts, absl::string_view target, int64_t default_max_output);
 
 class QuotaClaim {

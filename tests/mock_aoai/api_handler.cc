@@ -42,6 +42,11 @@ void ApiHandler::Handle(const RequestView& request, std::string& out, std::strin
       conversations_.Handle(route, answer);
       return;
     }
+    case Route::Kind::kRealtime: {
+      ApiAnswer answer(state_, request, out, scratch, reply, arrival);
+      realtime_.Handle(route, answer);
+      return;
+    }
     case Route::Kind::kToken:
       HandleToken(route, request, out, reply);
       return;

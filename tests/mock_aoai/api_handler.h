@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "tests/mock_aoai/conversations_handler.h"
 #include "tests/mock_aoai/mock_state.h"
+#include "tests/mock_aoai/realtime_handler.h"
 #include "tests/mock_aoai/reply.h"
 #include "tests/mock_aoai/request.h"
 #include "tests/mock_aoai/responses_handler.h"
@@ -16,7 +17,8 @@ namespace spillway::mock {
 
 class ApiHandler {
  public:
-  explicit ApiHandler(MockState& state) : state_(state), responses_(state), conversations_(state) {}
+  explicit ApiHandler(MockState& state)
+      : state_(state), responses_(state), conversations_(state), realtime_(state) {}
 
   // Fills `reply` and writes the response head (and, for full replies, the body) into `out`;
   // `scratch` is a reusable buffer.
@@ -37,6 +39,7 @@ class ApiHandler {
   MockState& state_;
   ResponsesHandler responses_;
   ConversationsHandler conversations_;
+  RealtimeHandler realtime_;
 };
 
 }  // namespace spillway::mock

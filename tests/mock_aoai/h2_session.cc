@@ -264,6 +264,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
         return;
       case Reply::Kind::kHang:
         return;  // nothing, until the client cancels the stream or the connection ends
+      case Reply::Kind::kWebSocket:
+        // Never chosen: an HTTP/2 request carries no Upgrade (RFC 8441 is not spoken here).
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_INTERNAL_ERROR);
+        return;
       case Reply::Kind::kFull:
       case Reply::Kind::kStream:
         if (stream.reply.first_byte_delay > absl::ZeroDuration()) {

@@ -27,6 +27,7 @@ struct RequestView {
   absl::string_view body;
   bool keep_alive = true;
   bool http10 = false;
+  bool websocket_upgrade = false;  // GET with Upgrade: websocket (HTTP/1.1 only)
 };
 
 struct Reply {
@@ -35,6 +36,9 @@ struct Reply {
     kStream,  // `out` holds the head; events() makes the chunked SSE body
     kReset,   // close with RST, nothing written
     kHang,    // write nothing, keep the connection open until the client leaves
+    // Accept the WebSocket upgrade and serve a Realtime session (HTTP/1.1 only): `deployment`
+    // and `realtime_model` name it.
+    kWebSocket,
   };
   Kind kind = Kind::kFull;
   bool keep_alive = true;
@@ -54,6 +58,7 @@ struct Reply {
   uint64_t ticket = 0;
   int64_t refund = 0;
   absl::string_view deployment;
+  absl::string_view realtime_model;  // kWebSocket
   std::optional<Usage> usage;  // reported in the body (streams: only if the usage event went out)
 
   // kStream: the events to write.

@@ -145,10 +145,18 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
     query = target.substr(q + 1);
   }
   route.query = query;
+  absl::string_view model_param;
+  absl::string_view deployment_param;
   for (absl::string_view param : absl::StrSplit(query, '&')) {
     if (absl::ConsumePrefix(&param, "api-version=")) {
       route.has_api_version = true;
       route.api_version = param;
+    } else if (absl::ConsumePrefix(&param, "model=")) {
+      model_param = param;
+    } else if (absl::ConsumePrefix(&param, "deployment=")) {
+      deployment_param = param;
+    } else if (absl::ConsumePrefix(&param, "api-key=")) {
+      route.query_api_key = param;
     }
   }
   if (absl::ConsumePrefix(&path, "/mock/")) {
@@ -192,6 +200,18 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
     route.v1 = true;
     route.conversations_path = rest;
     return route;
+  }
+  // Realtime: the WebSocket (GET), client secrets and WebRTC calls (POST).
+  for (const absl::string_view prefix : {"/openai/v1/realtime", "/openai/realtime"}) {
+    absl::string_view rest = path;
+    if (absl::ConsumePrefix(&rest, prefix) &&
+        (rest.empty() || rest == "/client_secrets" || rest == "/calls")) {
+      route.kind = Route::Kind::kRealtime;
+      route.v1 = prefix == "/openai/v1/realtime";
+      route.realtime_path = rest;
+      route.query_deployment = route.v1 ? model_param : deployment_param;
+      return route;
+    }
   }
   if (method != "POST") {
     return route;

@@ -25,7 +25,7 @@ uint64_t Fnv1a(uint64_t hash, absl::string_view text);
 enum class ControlAction { kGetStats, kAddFault, kClearFaults, kListFaults, kReset };
 
 struct Route {
-  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses, kConversations };
+  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses, kConversations, kRealtime };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
   ControlAction control = ControlAction::kGetStats;
@@ -42,6 +42,13 @@ struct Route {
   // kConversations (/openai/v1/conversations..., v1 only): the path after "conversations" ("",
   // "/{id}", "/{id}/items", "/{id}/items/{item_id}"), any method; a view into the target.
   absl::string_view conversations_path;
+  // kRealtime (/openai/v1/realtime... or the preview /openai/realtime): what follows
+  // "realtime" ("" for the WebSocket, "/client_secrets", "/calls"); and from the query, raw,
+  // the deployment it names (`model=` on v1, `deployment=` on the preview path) and a key
+  // given as `api-key=` (browsers cannot set headers).
+  absl::string_view realtime_path;
+  absl::string_view query_deployment;
+  absl::string_view query_api_key;
 };
 
 Route MatchRoute(absl::string_view method, absl::string_view target);

@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "tests/mock_aoai/h2_session.h"
 #include "tests/mock_aoai/http_reply.h"
+#include "tests/mock_aoai/realtime_session.h"
 
 namespace spillway::mock {
 namespace {
@@ -80,7 +82,14 @@ class Session {
       view.body = request.body();
       view.keep_alive = request.keep_alive();
       view.http10 = request.version() == 10;
+      view.websocket_upgrade = beast::websocket::is_upgrade(request);
       context_.handler.Handle(view, out_, scratch_, reply_);
+      if (reply_.kind == Reply::Kind::kWebSocket) {
+        // The connection is the session's until it ends.
+        co_await ServeRealtime(stream_, request, context_.config, context_.stats, reply_.deployment,
+                               reply_.realtime_model);
+        co_return;
+      }
       const bool ok = co_await Execute(reply_);
       if (!ok) {
         co_return;
@@ -147,6 +156,8 @@ class Session {
         co_await Hang();
         context_.stats.CountHangAbandoned();
         co_return false;
+      case Reply::Kind::kWebSocket:
+        co_return false;  // Run serves the session before anything is executed
       case Reply::Kind::kFull: {
         const bool ok = co_await WriteFull(reply);
         context_.handler.Settle(reply, ok);

@@ -91,6 +91,23 @@ void Stats::CountHangAbandoned() {
   ++hangs_abandoned_;
 }
 
+void Stats::RealtimeOpened() {
+  absl::MutexLock lock(&mu_);
+  ++realtime_sessions_;
+  ++realtime_open_;
+}
+
+void Stats::RealtimeEnded(absl::string_view deployment, absl::string_view by, int code,
+                          absl::string_view reason) {
+  absl::MutexLock lock(&mu_);
+  --realtime_open_;
+  if (realtime_ends_.size() == kRealtimeEnds) {
+    realtime_ends_.erase(realtime_ends_.begin());
+  }
+  realtime_ends_.push_back(
+      {std::string(deployment), std::string(by), code, std::string(reason.substr(0, 200))});
+}
+
 std::string Stats::ToJson(const StoreCounts& responses, const StoreCounts& conversations) {
   absl::MutexLock lock(&mu_);
   std::string out;
@@ -153,7 +170,20 @@ std::string Stats::ToJson(const StoreCounts& responses, const StoreCounts& conve
       "},\"hangs_abandoned\":", hangs_abandoned_, ",\"responses\":{\"stored\":", responses.stored,
       ",\"evicted\":", responses.evicted, "},\"conversations\":{\"stored\":", conversations.stored,
       ",\"evicted\":", conversations.evicted, ",\"items_evicted\":", conversations.items_evicted,
-      "}}");
+      "},\"realtime\":{\"sessions\":", realtime_sessions_, ",\"open\":", realtime_open_,
+      ",\"ends\":[");
+  bool first_end = true;
+  for (const RealtimeEnd& end : realtime_ends_) {
+    absl::StrAppend(&out, first_end ? "" : ",", "{\"deployment\":");
+    AppendJsonString(out, end.deployment);
+    out += ",\"by\":";
+    AppendJsonString(out, end.by);
+    absl::StrAppend(&out, ",\"code\":", end.code, ",\"reason\":");
+    AppendJsonString(out, end.reason);
+    out += '}';
+    first_end = false;
+  }
+  out += "]}}";
   return out;
 }
 
@@ -169,6 +199,8 @@ void Stats::Reset() {
   http1_connections_ = 0;
   h2_connections_ = 0;
   hangs_abandoned_ = 0;
+  realtime_sessions_ = 0;
+  realtime_ends_.clear();  // open sessions stay counted in realtime_open_
 }
 
 }  // namespace spillway::mock

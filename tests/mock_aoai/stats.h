@@ -46,6 +46,7 @@ class Stats {
  public:
   static constexpr size_t kLogCapacity = 10'000;
   static constexpr size_t kLogPathLimit = 256;
+  static constexpr size_t kRealtimeEnds = 100;
 
   Stats();
 
@@ -69,6 +70,12 @@ class Stats {
   // A request held by the `hang` fault whose client went away: closed the HTTP/1.1 connection
   // or reset the HTTP/2 stream (or the mock stopped). Shows a gateway cancelling upstream.
   void CountHangAbandoned();
+  // Realtime WebSocket sessions: one accepted, and how one ended: `by` the
+  // client (its close code and reason), the mock (mock.close) or "cut" (no close frame; the
+  // reason is the error).
+  void RealtimeOpened();
+  void RealtimeEnded(absl::string_view deployment, absl::string_view by, int code,
+                     absl::string_view reason);
   // {"deployments":{"d":{"requests":N,"in_flight":N,"by_status":{"200":N},"usage":{...}}},
   //  "log":[{"arrival_ms":1.7e12,"deployment":"d","status":200,"stream":false,"fault":"",
   //          "method":"POST","path":"/openai/v1/responses","response_id":"resp_...",
@@ -79,7 +86,9 @@ class Stats {
   //           "bearer_rejected":{"expired":N,"invalid":N}},
   //  "connections":{"http1":N,"h2":N},"hangs_abandoned":N,
   //  "responses":{"stored":N,"evicted":N},
-  //  "conversations":{"stored":N,"evicted":N,"items_evicted":N}}
+  //  "conversations":{"stored":N,"evicted":N,"items_evicted":N},
+  //  "realtime":{"sessions":N,"open":N,"ends":[{"deployment":"d","by":"client","code":1000,
+  //              "reason":""}]} (the last kRealtimeEnds ends)}
   // A log entry's path and ids are cut to kLogPathLimit bytes. `responses` and `conversations`
   // are the stateful APIs' stores (responses_store.h, conversations_store.h), given by ToJson's
   // caller.
@@ -123,6 +132,15 @@ class Stats {
   int64_t http1_connections_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t h2_connections_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t hangs_abandoned_ ABSL_GUARDED_BY(mu_) = 0;
+  struct RealtimeEnd {
+    std::string deployment;
+    std::string by;
+    int code = 0;
+    std::string reason;
+  };
+  int64_t realtime_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t realtime_open_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<RealtimeEnd> realtime_ends_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace spillway::mock

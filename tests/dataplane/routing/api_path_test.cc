@@ -93,5 +93,41 @@ TEST(ApiPath, TheModelListIsTheGatewaysOwn) {
   }
 }
 
+TEST(ApiPath, RealtimeWebSocketsNameTheirRouteInTheQuery) {
+  ApiPath path = ClassifyTarget("/openai/v1/realtime?model=gpt-rt&api-key=k");
+  ASSERT_EQ(path.surface, ApiSurface::kRealtime);
+  EXPECT_EQ(path.operation->source, RouteSource::kQueryModel);
+  EXPECT_EQ(path.route, "gpt-rt");
+  EXPECT_EQ(AllowedMethods(*path.operation), "GET");
+  EXPECT_EQ(RouteParam(path.operation->source), "model");
+
+  path = ClassifyTarget("/openai/realtime?api-version=2025-04-01-preview&deployment=gpt-rt");
+  ASSERT_EQ(path.surface, ApiSurface::kRealtime);
+  EXPECT_EQ(path.operation->source, RouteSource::kQueryDeployment);
+  EXPECT_EQ(path.route, "gpt-rt");
+  EXPECT_EQ(RouteParam(path.operation->source), "deployment");
+
+  // No route named: classified all the same (the handler answers 400).
+  path = ClassifyTarget("/openai/v1/realtime");
+  ASSERT_EQ(path.surface, ApiSurface::kRealtime);
+  EXPECT_EQ(path.route, "");
+  EXPECT_EQ(ClassifyTarget("/openai/v1/realtime/other").surface, ApiSurface::kUnknownOpenAi);
+  EXPECT_EQ(ClassifyTarget("/openai/realtime/x").surface, ApiSurface::kUnknownOpenAi);
+}
+
+TEST(ApiPath, RealtimeClientSecretsAndCallsArePosts) {
+  ApiPath path = ClassifyTarget("/openai/v1/realtime/client_secrets");
+  ASSERT_EQ(path.surface, ApiSurface::kV1);
+  EXPECT_EQ(path.operation->source, RouteSource::kSessionModel);
+  EXPECT_EQ(AllowedMethods(*path.operation), "POST");
+  EXPECT_EQ(RouteParam(path.operation->source), "");
+
+  path = ClassifyTarget("/openai/v1/realtime/calls?model=gpt-rt");
+  ASSERT_EQ(path.surface, ApiSurface::kV1);
+  EXPECT_EQ(path.operation->source, RouteSource::kQueryModel);
+  EXPECT_EQ(path.route, "gpt-rt");
+  EXPECT_EQ(AllowedMethods(*path.operation), "POST");
+}
+
 }  // namespace
 }  // namespace spillway

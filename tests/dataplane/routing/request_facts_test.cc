@@ -110,6 +110,28 @@ TEST(RequestFacts, BadBodiesAreRejectedWithTheReason) {
   EXPECT_TRUE(ReadRequestFacts("{\"a\":1}  \n").ok()) << "trailing whitespace is fine";
 }
 
+TEST(RequestFacts, RealtimeClientSecretsNameTheModelInTheSession) {
+  absl::StatusOr<RequestFacts> facts = ReadRequestFacts(
+      R"({"expires_after":{"anchor":"created_at","seconds":600},)"
+      R"("session":{"type":"realtime","model":"gpt-rt","audio":{"model":"not-this"}}})");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->session_model, "gpt-rt");
+  EXPECT_EQ(facts->model, "");
+  // Only a top-level session counts, and only an object.
+  facts = ReadRequestFacts(R"({"model":"m","x":{"session":{"model":"no"}},"session":"s"})");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->model, "m");
+  EXPECT_EQ(facts->session_model, "");
+}
+
+TEST(RequestFacts, ReplaceModelRewritesTheSessionsModel) {
+  absl::StatusOr<std::string> body =
+      ReplaceModel(R"({"session":{"type":"realtime","model":"gpt-rt"}})", "rt-eus2", true);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, R"({"session":{"type":"realtime","model":"rt-eus2"}})");
+  EXPECT_FALSE(ReplaceModel(R"({"model":"m"})", "d", true).ok());
+}
+
 }  // namespace
 }  // namespace spillway
 

@@ -1,13 +1,16 @@
 // The official OpenAI SDK (the `openai` npm package's AzureOpenAI client) pointed at
-// spillway-agent works unchanged: chat completions, streaming, embeddings-free errors.
+// spillway-agent works unchanged: chat completions, streaming, embeddings-free errors, and
+// Realtime WebSocket sessions (OpenAIRealtimeWS, over the `ws` package).
 // Starts real processes on free ports and stops them when done.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import OpenAI, { AzureOpenAI } from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 
 const MOCK = process.env.SPILLWAY_MOCK_AOAI_BIN;
 const AGENT = process.env.SPILLWAY_AGENT_BIN;
@@ -43,7 +46,7 @@ before(async () => {
   assert.ok(MOCK && AGENT, 'SPILLWAY_MOCK_AOAI_BIN and SPILLWAY_AGENT_BIN must be set');
   work = mkdtempSync(path.join(tmpdir(), 'spillway-sdk-'));
   const mockPort = await start(MOCK, ['--listen', '127.0.0.1:0', '--api-keys', 'backend-secret',
-    '--deployments', 'gpt-4o-eus2:model=gpt-4o', '--ms-per-token', '2']);
+    '--deployments', 'gpt-4o-eus2:model=gpt-4o,rt-eus2:model=gpt-realtime', '--ms-per-token', '2']);
   mockUrl = `http://127.0.0.1:${mockPort}`;
   const keyHash = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'; // sha256("test")
   writeFileSync(path.join(work, 'topology.yaml'), `
@@ -54,10 +57,11 @@ instances:
   - { name: mock, region: eastus2, subscription: s, endpoint: "${mockUrl}", insecure_http: true, auth: { api_key_env: SDK_TEST_BACKEND_KEY } }
 deployments:
   - { instance: mock, name: gpt-4o-eus2, model: gpt-4o, version: "2024-08-06", sku: Standard, capacity: 100 }
-pools: [ { name: p, members: [ { deployment: mock/gpt-4o-eus2 } ] } ]
-routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] } ]
+  - { instance: mock, name: rt-eus2, model: gpt-realtime, version: "2025-08-28", sku: Standard, capacity: 100 }
+pools: [ { name: p, members: [ { deployment: mock/gpt-4o-eus2 } ] }, { name: rt, members: [ { deployment: mock/rt-eus2 } ] } ]
+routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] }, { name: gpt-realtime, stamp: us, tiers: [ rt ] } ]
 tenants:
-  - { name: sdk, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: ${keyHash} } ] }
+  - { name: sdk, stamp: us, routes: [ gpt-4o, gpt-realtime ], api_keys: [ { name: k, sha256: ${keyHash} } ] }
 `);
   const agentPort = await start(AGENT, ['--region', 'eastus2', '--listen', '127.0.0.1:0',
     '--topology', path.join(work, 'topology.yaml'), '--access-log', 'off'],
@@ -188,4 +192,68 @@ test('Responses: create, follow up, retrieve, stream and delete through the agen
 
   await v1.responses.delete(first.id);
   await assert.rejects(v1.responses.retrieve(first.id), (err) => err.status === 404);
+});
+
+// Realtime. The SDK's client always dials wss:// (the URL is built from the client's base URL
+// with the scheme forced); the agent serves plain HTTP, TLS being whatever fronts it. ws's own
+// createConnection option opens the socket in clear; everything else is the SDK's.
+const clearSocket = { createConnection: (options) => net.connect(options) };
+
+// One conversation turn on an open OpenAIRealtimeWS: session.update, a user message and a
+// response, collected up to response.done; then a close, whose code comes back.
+async function realtimeTurn(rt) {
+  const events = [];
+  const seen = (type) => new Promise((resolve, reject) => {
+    rt.on(type, resolve);
+    rt.on('error', reject);
+  });
+  rt.on('event', (event) => events.push(event.type));
+  const created = await seen('session.created');
+  assert.equal(created.session.model, 'gpt-realtime');
+  const updated = seen('session.updated');
+  rt.send({ type: 'session.update', session: { type: 'realtime', instructions: 'Be brief.' } });
+  assert.equal((await updated).session.instructions, 'Be brief.');
+  let text = '';
+  rt.on('response.output_text.delta', (event) => { text += event.delta; });
+  const done = seen('response.done');
+  rt.send({
+    type: 'conversation.item.create',
+    item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Hello, realtime.' }] },
+  });
+  rt.send({ type: 'response.create', response: { max_output_tokens: 5 } });
+  const response = (await done).response;
+  assert.equal(response.status, 'completed');
+  assert.equal(response.usage.output_tokens, 5);
+  assert.ok(response.usage.input_tokens > 0);
+  assert.equal(response.output[0].content[0].text, text);
+  assert.ok(events.includes('conversation.item.added'));
+  const closed = new Promise((resolve) => rt.socket.on('close', (code) => resolve(code)));
+  rt.close({ code: 1000, reason: 'done' });
+  assert.equal(await closed, 1000);
+}
+
+test('Realtime: OpenAIRealtimeWS.azure (api-key header, deployment=) through the agent', async () => {
+  const azure = new AzureOpenAI({
+    endpoint: agentUrl, apiKey: 'test', apiVersion: '2025-04-01-preview',
+    deployment: 'gpt-realtime', maxRetries: 0,
+  });
+  const rt = await OpenAIRealtimeWS.azure(azure, { options: clearSocket });
+  assert.match(rt.url.toString(), /\/openai\/realtime\?api-version=2025-04-01-preview&deployment=gpt-realtime$/);
+  await realtimeTurn(rt);
+});
+
+test('Realtime: OpenAIRealtimeWS on /openai/v1 (Bearer key, model=) through the agent', async () => {
+  const v1 = new OpenAI({ baseURL: `${agentUrl}/openai/v1`, apiKey: 'test', maxRetries: 0 });
+  const rt = await OpenAIRealtimeWS.create(v1, { model: 'gpt-realtime', options: clearSocket });
+  await realtimeTurn(rt);
+});
+
+test('Realtime: a wrong key is refused before the upgrade', async () => {
+  const v1 = new OpenAI({ baseURL: `${agentUrl}/openai/v1`, apiKey: 'not-a-key', maxRetries: 0 });
+  const rt = await OpenAIRealtimeWS.create(v1, { model: 'gpt-realtime', options: clearSocket });
+  const status = await new Promise((resolve) => {
+    rt.socket.on('unexpected-response', (request, response) => resolve(response.statusCode));
+    rt.on('error', () => {});
+  });
+  assert.equal(status, 401);
 });
