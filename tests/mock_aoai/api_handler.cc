@@ -50,6 +50,14 @@ void ApiHandler::Handle(const RequestView& request, std::string& out, std::strin
     case Route::Kind::kToken:
       HandleToken(route, request, out, reply);
       return;
+    case Route::Kind::kFiles:
+    case Route::Kind::kBatches:
+    case Route::Kind::kVectorStores:
+    case Route::Kind::kMedia: {
+      ApiAnswer answer(state_, request, out, scratch, reply, arrival);
+      files_api_.Handle(route, answer);
+      return;
+    }
   }
 }
 

@@ -68,6 +68,17 @@ struct MockConfig {
   size_t conversations_capacity = 100'000;
   size_t conversation_max_items = 10'000;
   size_t conversations_byte_capacity = size_t{256} << 20;
+  // The Files, Batch and Vector stores APIs and multipart uploads (files_store.h): the largest
+  // multipart body streamed in (other bodies keep body_limit), the bounds of each store (and
+  // of the file contents kept, those up to files_keep_bytes each), and how long a batch stays
+  // in progress before it is completed.
+  uint64_t upload_limit = uint64_t{512} << 20;
+  size_t files_capacity = 10'000;
+  size_t files_keep_bytes = size_t{1} << 20;
+  size_t files_byte_capacity = size_t{256} << 20;
+  size_t batches_capacity = 10'000;
+  size_t vector_stores_capacity = 10'000;
+  absl::Duration batch_delay = absl::Milliseconds(200);
   std::vector<FaultSpec> initial_faults;  // active from start-up
   EntraConfig entra;                      // the token endpoints
 };

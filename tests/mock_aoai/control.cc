@@ -26,7 +26,13 @@ void HandleControl(MockState& state, ControlAction action, absl::string_view bod
       conversations.stored = static_cast<int64_t>(state.conversations().size());
       conversations.evicted = state.conversations().evicted();
       conversations.items_evicted = state.conversations().items_evicted();
-      Respond(out, 200, state.stats().ToJson(responses, conversations));
+      std::string json = state.stats().ToJson(responses, conversations);
+      // The files APIs' sections (files_store.h) go in before the closing brace.
+      json.pop_back();
+      json += ',';
+      state.files_apis().AppendStatsJson(json);
+      json += '}';
+      Respond(out, 200, json);
       return;
     }
     case ControlAction::kListFaults:

@@ -11,14 +11,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/files_routes.h"
 #include "tests/mock_aoai/h2_head.h"
 #include "tests/mock_aoai/h2_stream.h"
+#include "tests/mock_aoai/multipart.h"
 
 namespace spillway::mock {
 namespace {
@@ -254,6 +257,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
     request.identity_header = stream.identity_header;
     request.content_type = stream.content_type;
     request.body = stream.body;
+    if (stream.upload != nullptr) {
+      stream.upload->Finish();
+      request.upload = stream.upload.get();
+    }
     context_.handler.Handle(request, stream.out, scratch_, stream.reply);
     stream.answered = true;
     stream.ReleaseRequest();
@@ -280,13 +287,12 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
   }
 
   // The body passed the limit: the handler's 413 on this stream, whatever else still comes.
-  void RejectTooLarge(H2Stream& stream) {
+  void RejectTooLarge(H2Stream& stream, uint64_t limit) {
     stream.too_large = true;
     stream.ReleaseRequest();
-    context_.handler.RejectMalformed(413,
-                                     absl::StrCat("The request body exceeds the limit of ",
-                                                  context_.config.body_limit, " bytes."),
-                                     stream.out, scratch_);
+    context_.handler.RejectMalformed(
+        413, absl::StrCat("The request body exceeds the limit of ", limit, " bytes."), stream.out,
+        scratch_);
     stream.reply = Reply{};  // a full answer with nothing to settle
     Respond(stream);
   }
@@ -394,11 +400,31 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
     if (stream == nullptr || stream->too_large || stream->answered) {
       return 0;
     }
-    if (stream->body.size() + size > self.context_.config.body_limit) {
-      self.RejectTooLarge(*stream);
+    const MockConfig& config = self.context_.config;
+    if (!stream->upload_checked) {
+      stream->upload_checked = true;
+      if (IsStreamedUpload(stream->method, stream->path)) {
+        if (std::optional<std::string> boundary = MultipartBoundary(stream->content_type)) {
+          UploadLimits limits;
+          limits.keep_bytes = config.files_keep_bytes;
+          stream->upload = std::make_unique<UploadSink>(*boundary, limits);
+        }
+      }
+    }
+    const absl::string_view piece(reinterpret_cast<const char*>(data), size);
+    if (stream->upload != nullptr) {
+      if (stream->upload->body_bytes() + size > config.upload_limit) {
+        self.RejectTooLarge(*stream, config.upload_limit);
+      } else {
+        stream->upload->Feed(piece);
+      }
       return 0;
     }
-    stream->body.append(reinterpret_cast<const char*>(data), size);
+    if (stream->body.size() + size > config.body_limit) {
+      self.RejectTooLarge(*stream, config.body_limit);
+      return 0;
+    }
+    stream->body.append(piece.data(), piece.size());
     return 0;
   }
 

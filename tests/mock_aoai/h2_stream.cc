@@ -19,6 +19,7 @@ void H2Stream::ReleaseRequest() {
                              &content_type, &body}) {
     Release(*field);
   }
+  upload.reset();
 }
 
 bool H2Stream::StartBody(size_t head_size) {

@@ -8,10 +8,12 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "tests/mock_aoai/api_handler.h"
+#include "tests/mock_aoai/upload.h"
 
 namespace spillway::mock {
 
@@ -42,6 +44,10 @@ struct H2Stream {
   std::string identity_header;
   std::string content_type;
   std::string body;
+  // A multipart upload (files_routes.h) is fed here instead of `body`, as the HTTP/1 session
+  // streams it; made when its first DATA arrives.
+  std::unique_ptr<UploadSink> upload;
+  bool upload_checked = false;
   bool expect_continue = false;
   bool too_large = false;     // the body passed config.body_limit: answered 413, rest dropped
   bool request_done = false;  // the client's END_STREAM arrived

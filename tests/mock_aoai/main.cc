@@ -80,6 +80,21 @@ ABSL_FLAG(uint64_t, conversations_max_stored, 100000,
 ABSL_FLAG(uint64_t, conversations_max_items, 10000,
           "Conversations API: items kept per conversation; past it a conversation's oldest "
           "items are dropped");
+ABSL_FLAG(uint64_t, upload_limit, uint64_t{512} << 20,
+          "largest multipart/form-data body accepted on POST /files and the audio and image "
+          "uploads, bytes (413 above); streamed, never held whole. Other bodies: --body-limit");
+ABSL_FLAG(uint64_t, files_max_stored, 10000,
+          "Files API: files kept per mock (their contents at most 256 MiB); the oldest are "
+          "evicted first");
+ABSL_FLAG(uint64_t, files_keep_bytes, 1 << 20,
+          "Files API: a file's content is kept (for GET .../content) when it is at most this "
+          "big; larger files keep only their size, SHA-256 and line count");
+ABSL_FLAG(uint64_t, batches_max_stored, 10000,
+          "Batch API: batches kept per mock; the oldest are evicted first");
+ABSL_FLAG(uint64_t, vector_stores_max_stored, 10000,
+          "Vector stores API: vector stores kept per mock; the oldest are evicted first");
+ABSL_FLAG(int64_t, batch_ms, 200,
+          "Batch API: how long a batch stays in_progress before it is completed");
 ABSL_FLAG(std::string, fault, "",
           "faults active from start-up, in the grammar described above (e.g. "
           "'status=503,count=5')");
@@ -153,6 +168,34 @@ The Conversations API, per mock like the responses, on /openai/v1/conversations 
   the faults given no deployment, never a limiter, and their answers carry no
   x-ratelimit-*. Bounded by --conversations-max-stored (the oldest evicted first),
   --conversations-max-items (a conversation's oldest items dropped first) and 256 MiB.
+
+Files, batches and vector stores, per mock like the responses (an id made on one mock is
+404 on another), on /openai/v1/... and /openai/...?api-version=...:
+  POST   .../files                multipart/form-data: purpose (assistants, batch, fine-tune,
+         vision, user_data, evals) and file: {"id":"file-<32 hex>","object":"file","bytes":N,
+         "created_at":...,"filename":...,"purpose":...,"status":"processed"}
+  GET    .../files[?purpose=P&limit=20&order=desc&after=ID]   {"object":"list","data":[...]}
+  GET    .../files/{id};  DELETE: {"id":...,"object":"file","deleted":true}
+  GET    .../files/{id}/content   the bytes, for files of at most --files-keep-bytes (larger
+         ones: 400)
+  POST   .../batches              {"input_file_id","endpoint","completion_window":"24h"}: the
+         file must be this mock's (else 404) with purpose batch; request_counts.total is its
+         number of non-blank lines; "validating", then in_progress, then completed after
+         --batch-ms;  GET .../batches[/{id}];  POST .../batches/{id}/cancel
+  POST   .../vector_stores        {"name","file_ids":[...],"metadata"} (each file this mock's,
+         else 404);  GET (list), GET/POST (modify)/DELETE .../vector_stores/{id};
+         POST/GET .../{id}/files, GET/DELETE .../{id}/files/{file_id};
+         POST .../{id}/file_batches {"file_ids"}, GET .../{id}/file_batches/{batch_id}
+  POST   /openai/deployments/{d}/audio/transcriptions|audio/translations|images/edits
+         ?api-version=... and /openai/v1/audio/transcriptions|audio/translations|images/edits
+         (deployment = the form's "model"): {"text":"transcribed N bytes"} (gpt-4o models add
+         usage), {"created":...,"data":[{"b64_json":<1x1 PNG>}]}; limited like chat (one
+         request, one token), unknown deployment 404 DeploymentNotFound.
+  Multipart bodies (POST /files and the uploads above) are streamed up to --upload-limit:
+  hashed (SHA-256) and counted as they arrive, kept only up to --files-keep-bytes. Each file
+  part accepted goes to /mock/stats "uploads" (the last 100: path, field, filename, bytes,
+  sha256, deployment) and "uploads_total"; "files", "batches" and "vector_stores" count what
+  is stored ({"stored","evicted"}, files also "bytes").
 
 Microsoft Entra ID token endpoints, on the same port (point the agent's --imds-endpoint and
 --entra-authority here, or IDENTITY_ENDPOINT at /msi/token):
@@ -254,6 +297,17 @@ MockConfig ConfigFromFlags() {
   config.http2 = absl::GetFlag(FLAGS_http2);
   config.h2_max_concurrent_streams = absl::GetFlag(FLAGS_h2_max_concurrent_streams);
   if (config.h2_max_concurrent_streams < 1) Die("--h2-max-concurrent-streams must be at least 1");
+  config.upload_limit = absl::GetFlag(FLAGS_upload_limit);
+  if (config.upload_limit == 0) Die("--upload-limit must be positive");
+  config.files_capacity = absl::GetFlag(FLAGS_files_max_stored);
+  if (config.files_capacity < 1) Die("--files-max-stored must be at least 1");
+  config.files_keep_bytes = absl::GetFlag(FLAGS_files_keep_bytes);
+  config.batches_capacity = absl::GetFlag(FLAGS_batches_max_stored);
+  if (config.batches_capacity < 1) Die("--batches-max-stored must be at least 1");
+  config.vector_stores_capacity = absl::GetFlag(FLAGS_vector_stores_max_stored);
+  if (config.vector_stores_capacity < 1) Die("--vector-stores-max-stored must be at least 1");
+  if (absl::GetFlag(FLAGS_batch_ms) < 0) Die("--batch-ms must not be negative");
+  config.batch_delay = absl::Milliseconds(absl::GetFlag(FLAGS_batch_ms));
   auto faults = ParseFaultFlag(absl::GetFlag(FLAGS_fault));
   if (!faults.ok()) Die(absl::StrCat("--fault: ", faults.status().message()));
   config.initial_faults = *std::move(faults);

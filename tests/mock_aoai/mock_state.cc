@@ -10,6 +10,7 @@ MockState::MockState(MockConfig config, Clock clock)
       responses_(config_.responses_capacity, config_.responses_byte_capacity, clock_),
       conversations_(config_.conversations_capacity, config_.conversation_max_items,
                      config_.conversations_byte_capacity),
+      files_apis_(config_),
       tokens_(config_.entra, clock_) {
   deployments_.reserve(config_.deployments.size());
   for (const DeploymentSpec& spec : config_.deployments) {
@@ -43,6 +44,7 @@ void MockState::Reset() {
   prompt_cache_.Reset();
   responses_.Clear();
   conversations_.Clear();
+  files_apis_.Clear();
 }
 
 }  // namespace spillway::mock

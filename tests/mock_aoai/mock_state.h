@@ -11,6 +11,7 @@
 #include "tests/mock_aoai/config.h"
 #include "tests/mock_aoai/conversations_store.h"
 #include "tests/mock_aoai/faults.h"
+#include "tests/mock_aoai/files_store.h"
 #include "tests/mock_aoai/prompt_cache.h"
 #include "tests/mock_aoai/rate_limiter.h"
 #include "tests/mock_aoai/responses_store.h"
@@ -38,10 +39,11 @@ class MockState {
   PromptCache& prompt_cache() { return prompt_cache_; }
   ResponsesStore& responses() { return responses_; }
   ConversationsStore& conversations() { return conversations_; }
+  FilesApiState& files_apis() { return files_apis_; }
   const TokenIssuer& tokens() const { return tokens_; }
 
-  // POST /mock/reset: stats, buckets, faults, the prompt cache, the stored responses and the
-  // conversations back to their start.
+  // POST /mock/reset: stats, buckets, faults, the prompt cache, the stored responses, the
+  // conversations, and the files, batches, vector stores and upload log back to their start.
   void Reset();
 
  private:
@@ -54,6 +56,7 @@ class MockState {
   PromptCache prompt_cache_;
   ResponsesStore responses_;
   ConversationsStore conversations_;
+  FilesApiState files_apis_;
   TokenIssuer tokens_;
 };
 

@@ -15,6 +15,8 @@
 
 namespace spillway::mock {
 
+class UploadSink;  // upload.h
+
 // The parts of an HTTP request the handler reads.
 struct RequestView {
   absl::string_view method;
@@ -28,6 +30,9 @@ struct RequestView {
   bool keep_alive = true;
   bool http10 = false;
   bool websocket_upgrade = false;  // GET with Upgrade: websocket (HTTP/1.1 only)
+  // A multipart upload the session streamed in (files_routes.h IsStreamedUpload) instead of
+  // filling `body`; null when `body` holds the request's body.
+  const UploadSink* upload = nullptr;
 };
 
 struct Reply {

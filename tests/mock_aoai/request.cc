@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tests/mock_aoai/files_routes.h"
 #include "tests/mock_aoai/token_estimate.h"
 
 namespace spillway::mock {
@@ -212,6 +213,9 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
       route.query_deployment = route.v1 ? model_param : deployment_param;
       return route;
     }
+  }
+  if (MatchFilesApiRoute(method, path, route)) {
+    return route;
   }
   if (method != "POST") {
     return route;

@@ -24,8 +24,24 @@ uint64_t Fnv1a(uint64_t hash, absl::string_view text);
 
 enum class ControlAction { kGetStats, kAddFault, kClearFaults, kListFaults, kReset };
 
+// The multipart uploads answered per deployment (files_routes.h).
+enum class MediaOperation { kTranscriptions, kTranslations, kImageEdits };
+
 struct Route {
-  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses, kConversations, kRealtime };
+  enum class Kind {
+    kNotFound,
+    kApi,
+    kControl,
+    kToken,
+    kResponses,
+    kConversations,
+    kRealtime,
+    // files_routes.h: the Files, Batch and Vector stores APIs, and multipart audio and images.
+    kFiles,
+    kBatches,
+    kVectorStores,
+    kMedia,
+  };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
   ControlAction control = ControlAction::kGetStats;
@@ -49,6 +65,10 @@ struct Route {
   absl::string_view realtime_path;
   absl::string_view query_deployment;
   absl::string_view query_api_key;
+  // kFiles, kBatches, kVectorStores: the path after the collection's name ("", "/{id}",
+  // "/{id}/content", ...), any method; a view into the target. kMedia: which upload.
+  absl::string_view collection_path;
+  MediaOperation media = MediaOperation::kTranscriptions;
 };
 
 Route MatchRoute(absl::string_view method, absl::string_view target);

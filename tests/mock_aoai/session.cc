@@ -2,6 +2,7 @@
 // keep-alive connection. Every read and write has a deadline, except the deliberate hang.
 #include "tests/mock_aoai/session.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,21 +10,26 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/files_routes.h"
 #include "tests/mock_aoai/h2_session.h"
 #include "tests/mock_aoai/http_reply.h"
+#include "tests/mock_aoai/multipart.h"
 #include "tests/mock_aoai/realtime_session.h"
+#include "tests/mock_aoai/upload.h"
 
 namespace spillway::mock {
 namespace {
@@ -35,7 +41,8 @@ using tcp = asio::ip::tcp;
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr uint32_t kHeaderLimit = 64 * 1024;
-constexpr size_t kDripPiece = 64;  // bytes per piece when dripping a non-streamed body
+constexpr size_t kDripPiece = 64;           // bytes per piece when dripping a non-streamed body
+constexpr size_t kUploadPiece = 64 * 1024;  // bytes per read of a streamed upload
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 
@@ -56,21 +63,41 @@ class Session {
 
   asio::awaitable<void> Run() {
     std::optional<http::request_parser<http::string_body>> parser;
+    // A multipart upload (files_routes.h) is read into a sink instead of a string.
+    std::optional<http::request_parser<http::buffer_body>> upload_parser;
+    std::optional<UploadSink> upload;
     for (;;) {
       parser.emplace();
-      parser->body_limit(context_.config.body_limit);
+      upload_parser.reset();
+      upload.reset();
       parser->header_limit(kHeaderLimit);
-      const beast::error_code ec = co_await ReadRequest(*parser);
+      uint64_t limit = context_.config.body_limit;
+      std::optional<std::string> boundary;
+      beast::error_code ec = co_await ReadRequest(*parser, limit, boundary);
+      if (!ec && !parser->is_done()) {
+        if (boundary.has_value()) {
+          UploadLimits limits;
+          limits.keep_bytes = context_.config.files_keep_bytes;
+          upload.emplace(*boundary, limits);
+          upload_parser.emplace(std::move(*parser));
+          upload_parser->body_limit(limit);
+          ec = co_await ReadUpload(*upload_parser, *upload);
+        } else {
+          parser->body_limit(limit);
+          ec = co_await ReadBody(*parser);
+        }
+      }
       if (ec) {
         if (ec == http::error::body_limit) {
-          co_await RejectAndClose(413, absl::StrCat("The request body exceeds the limit of ",
-                                                    context_.config.body_limit, " bytes."));
+          co_await RejectAndClose(
+              413, absl::StrCat("The request body exceeds the limit of ", limit, " bytes."));
         } else if (IsMalformed(ec)) {
           co_await RejectAndClose(400, absl::StrCat("Malformed HTTP request: ", ec.message()));
         }
         co_return;  // the client left or went idle (garbage got its 400 above)
       }
-      const http::request<http::string_body>& request = parser->get();
+      const http::request_header<>& request =
+          upload_parser.has_value() ? upload_parser->get().base() : parser->get().base();
       RequestView view;
       view.method = View(request.method_string());
       view.target = View(request.target());
@@ -79,15 +106,17 @@ class Session {
       view.metadata = View(request["Metadata"]);
       view.identity_header = View(request["X-IDENTITY-HEADER"]);
       view.content_type = View(request[http::field::content_type]);
-      view.body = request.body();
-      view.keep_alive = request.keep_alive();
+      view.body = upload_parser.has_value() ? absl::string_view() : parser->get().body();
+      view.upload = upload.has_value() ? &*upload : nullptr;
+      view.keep_alive = upload_parser.has_value() ? upload_parser->get().keep_alive()
+                                                  : parser->get().keep_alive();
       view.http10 = request.version() == 10;
-      view.websocket_upgrade = beast::websocket::is_upgrade(request);
+      view.websocket_upgrade = !upload_parser.has_value() && beast::websocket::is_upgrade(request);
       context_.handler.Handle(view, out_, scratch_, reply_);
       if (reply_.kind == Reply::Kind::kWebSocket) {
         // The connection is the session's until it ends.
-        co_await ServeRealtime(stream_, request, context_.config, context_.stats, reply_.deployment,
-                               reply_.realtime_model);
+        co_await ServeRealtime(stream_, parser->get(), context_.config, context_.stats,
+                               reply_.deployment, reply_.realtime_model);
         co_return;
       }
       const bool ok = co_await Execute(reply_);
@@ -103,20 +132,64 @@ class Session {
 
  private:
   // Header first, so a client waiting on "Expect: 100-continue" (curl, for bodies over 1 KiB)
-  // is told to go on instead of stalling for a second.
-  asio::awaitable<beast::error_code> ReadRequest(http::request_parser<http::string_body>& parser) {
+  // is told to go on instead of stalling for a second. The body is read by ReadBody or, for a
+  // multipart upload (`boundary` set), ReadUpload; `limit` is the one that applies to it.
+  asio::awaitable<beast::error_code> ReadRequest(http::request_parser<http::string_body>& parser,
+                                                 uint64_t& limit,
+                                                 std::optional<std::string>& boundary) {
+    // Beast checks Content-Length against the limit with the header, before the route is
+    // known: the larger limit there, the right one below.
+    parser.body_limit(std::max(context_.config.body_limit, context_.config.upload_limit));
     Lowest().expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
     auto [ec, bytes] = co_await http::async_read_header(stream_, buffer_, parser, kNoThrow);
     if (ec || parser.is_done()) {
       co_return ec;
     }
+    boundary = StreamedBoundary(parser.get());
+    limit = boundary.has_value() ? context_.config.upload_limit : context_.config.body_limit;
+    if (parser.content_length().value_or(0) > limit) {
+      co_return beast::error_code(http::error::body_limit);
+    }
     if (beast::iequals(parser.get()[http::field::expect], "100-continue") &&
         !co_await Write("HTTP/1.1 100 Continue\r\n\r\n")) {
       co_return beast::error_code(asio::error::connection_aborted);
     }
+    co_return beast::error_code();
+  }
+
+  asio::awaitable<beast::error_code> ReadBody(http::request_parser<http::string_body>& parser) {
     Lowest().expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
-    auto [body_ec, body_bytes] = co_await http::async_read(stream_, buffer_, parser, kNoThrow);
-    co_return body_ec;
+    auto [ec, bytes] = co_await http::async_read(stream_, buffer_, parser, kNoThrow);
+    co_return ec;
+  }
+
+  // The multipart boundary when the request is an upload to stream (files_routes.h).
+  static std::optional<std::string> StreamedBoundary(const http::request_header<>& request) {
+    if (!IsStreamedUpload(View(request.method_string()), View(request.target()))) {
+      return std::nullopt;
+    }
+    return MultipartBoundary(View(request[http::field::content_type]));
+  }
+
+  // Feeds the body to `sink` a piece at a time, so its size costs no memory; the idle deadline
+  // applies to each piece.
+  asio::awaitable<beast::error_code> ReadUpload(http::request_parser<http::buffer_body>& parser,
+                                                UploadSink& sink) {
+    if (upload_piece_ == nullptr) {
+      upload_piece_ = std::make_unique<char[]>(kUploadPiece);
+    }
+    while (!parser.is_done()) {
+      parser.get().body().data = upload_piece_.get();
+      parser.get().body().size = kUploadPiece;
+      Lowest().expires_after(absl::ToChronoNanoseconds(context_.config.idle_timeout));
+      auto [ec, bytes] = co_await http::async_read(stream_, buffer_, parser, kNoThrow);
+      if (ec && ec != http::error::need_buffer) {
+        co_return ec;
+      }
+      sink.Feed(absl::string_view(upload_piece_.get(), kUploadPiece - parser.get().body().size));
+    }
+    sink.Finish();
+    co_return beast::error_code();
   }
 
   // A parse error, as opposed to the client closing, timing out or resetting.
@@ -307,6 +380,7 @@ class Session {
   std::string out_;
   std::string scratch_;
   Reply reply_;
+  std::unique_ptr<char[]> upload_piece_;  // ReadUpload's buffer, made on the first upload
 };
 
 enum class Protocol { kNone, kHttp1, kH2 };
