@@ -164,11 +164,15 @@ class Session {
   }
 
   // The multipart boundary when the request is an upload to stream (files_routes.h).
+  // The Content-Type first: it rules out a JSON body without routing it twice.
   static std::optional<std::string> StreamedBoundary(const http::request_header<>& request) {
-    if (!IsStreamedUpload(View(request.method_string()), View(request.target()))) {
+    std::optional<std::string> boundary =
+        MultipartBoundary(View(request[http::field::content_type]));
+    if (!boundary.has_value() ||
+        !IsStreamedUpload(View(request.method_string()), View(request.target()))) {
       return std::nullopt;
     }
-    return MultipartBoundary(View(request[http::field::content_type]));
+    return boundary;
   }
 
   // Feeds the body to `sink` a piece at a time, so its size costs no memory; the idle deadline
