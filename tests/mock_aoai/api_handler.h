@@ -6,6 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/assistants_handler.h"
 #include "tests/mock_aoai/conversations_handler.h"
 #include "tests/mock_aoai/mock_state.h"
 #include "tests/mock_aoai/realtime_handler.h"
@@ -18,7 +19,11 @@ namespace spillway::mock {
 class ApiHandler {
  public:
   explicit ApiHandler(MockState& state)
-      : state_(state), responses_(state), conversations_(state), realtime_(state) {}
+      : state_(state),
+        responses_(state),
+        conversations_(state),
+        realtime_(state),
+        assistants_(state) {}
 
   // Fills `reply` and writes the response head (and, for full replies, the body) into `out`;
   // `scratch` is a reusable buffer.
@@ -40,6 +45,7 @@ class ApiHandler {
   ResponsesHandler responses_;
   ConversationsHandler conversations_;
   RealtimeHandler realtime_;
+  AssistantsHandler assistants_;
 };
 
 }  // namespace spillway::mock

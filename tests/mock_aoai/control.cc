@@ -1,7 +1,10 @@
 // See control.h.
 #include "tests/mock_aoai/control.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
+#include "tests/mock_aoai/assistants_store.h"
 #include "tests/mock_aoai/faults.h"
 #include "tests/mock_aoai/http_reply.h"
 
@@ -26,7 +29,11 @@ void HandleControl(MockState& state, ControlAction action, absl::string_view bod
       conversations.stored = static_cast<int64_t>(state.conversations().size());
       conversations.evicted = state.conversations().evicted();
       conversations.items_evicted = state.conversations().items_evicted();
-      Respond(out, 200, state.stats().ToJson(responses, conversations));
+      std::string stats = state.stats().ToJson(responses, conversations);
+      // The Assistants API's stores join the others inside the top-level object.
+      stats.insert(stats.size() - 1,
+                   absl::StrCat(",", AssistantsCountsJson(state.assistants(), state.threads())));
+      Respond(out, 200, stats);
       return;
     }
     case ControlAction::kListFaults:

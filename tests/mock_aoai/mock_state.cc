@@ -10,6 +10,9 @@ MockState::MockState(MockConfig config, Clock clock)
       responses_(config_.responses_capacity, config_.responses_byte_capacity, clock_),
       conversations_(config_.conversations_capacity, config_.conversation_max_items,
                      config_.conversations_byte_capacity),
+      assistants_(config_.assistants_capacity, config_.conversations_byte_capacity),
+      threads_(config_.threads_capacity, config_.thread_max_messages,
+               config_.conversations_byte_capacity),
       tokens_(config_.entra, clock_) {
   deployments_.reserve(config_.deployments.size());
   for (const DeploymentSpec& spec : config_.deployments) {
@@ -43,6 +46,8 @@ void MockState::Reset() {
   prompt_cache_.Reset();
   responses_.Clear();
   conversations_.Clear();
+  assistants_.Clear();
+  threads_.Clear();
 }
 
 }  // namespace spillway::mock

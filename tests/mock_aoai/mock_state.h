@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "tests/mock_aoai/assistants_store.h"
 #include "tests/mock_aoai/config.h"
 #include "tests/mock_aoai/conversations_store.h"
 #include "tests/mock_aoai/faults.h"
@@ -38,6 +39,8 @@ class MockState {
   PromptCache& prompt_cache() { return prompt_cache_; }
   ResponsesStore& responses() { return responses_; }
   ConversationsStore& conversations() { return conversations_; }
+  AssistantsStore& assistants() { return assistants_; }
+  ThreadsStore& threads() { return threads_; }
   const TokenIssuer& tokens() const { return tokens_; }
 
   // POST /mock/reset: stats, buckets, faults, the prompt cache, the stored responses and the
@@ -54,6 +57,8 @@ class MockState {
   PromptCache prompt_cache_;
   ResponsesStore responses_;
   ConversationsStore conversations_;
+  AssistantsStore assistants_;
+  ThreadsStore threads_;
   TokenIssuer tokens_;
 };
 

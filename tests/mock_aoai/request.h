@@ -25,7 +25,16 @@ uint64_t Fnv1a(uint64_t hash, absl::string_view text);
 enum class ControlAction { kGetStats, kAddFault, kClearFaults, kListFaults, kReset };
 
 struct Route {
-  enum class Kind { kNotFound, kApi, kControl, kToken, kResponses, kConversations, kRealtime };
+  enum class Kind {
+    kNotFound,
+    kApi,
+    kControl,
+    kToken,
+    kResponses,
+    kConversations,
+    kRealtime,
+    kAssistants,
+  };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
   ControlAction control = ControlAction::kGetStats;
@@ -47,6 +56,9 @@ struct Route {
   // the deployment it names (`model=` on v1, `deployment=` on the preview path) and a key
   // given as `api-key=` (browsers cannot set headers).
   absl::string_view realtime_path;
+  // kAssistants (the Assistants API on /openai/assistants|threads... or /openai/v1/...): the path
+  // from "/assistants" or "/threads" on, any method; a view into the target.
+  absl::string_view assistants_path;
   absl::string_view query_deployment;
   absl::string_view query_api_key;
 };
