@@ -280,6 +280,35 @@ void AssistantsStream::AppendNext(std::string& out) {
     AppendEvent(out, "thread.created", *facts.thread);
     return;
   }
+  if (step < 7) {
+    AppendLead(out, step);
+    return;
+  }
+  const int64_t after = step - 7 - tokens;  // events after the last delta
+  if (after < 0) {
+    const int64_t token = step - 7;
+    json::object text{{"value", Js(facts.pieces[static_cast<size_t>(token)])}};
+    if (token == 0) text["annotations"] = json::array();
+    json::object part{{"index", 0}, {"type", "text"}, {"text", std::move(text)}};
+    AppendEvent(out, "thread.message.delta",
+                {{"id", facts.message.at("id")},
+                 {"object", "thread.message.delta"},
+                 {"delta", {{"content", json::array{std::move(part)}}}}});
+  } else if (after == 0) {
+    AppendEvent(out, incomplete ? "thread.message.incomplete" : "thread.message.completed",
+                facts.message);
+  } else if (after == 1) {
+    AppendEvent(out, "thread.run.step.completed", facts.step);
+  } else if (after == 2) {
+    AppendEvent(out, incomplete ? "thread.run.incomplete" : "thread.run.completed", facts.run);
+    usage_sent_ = true;
+  } else {
+    out += "event: done\ndata: [DONE]\n\n";
+  }
+}
+
+void AssistantsStream::AppendLead(std::string& out, int64_t step) const {
+  const RunFacts& facts = *facts_;
   switch (step) {
     case 0:
       AppendEvent(out, "thread.run.created", RunInFlight(facts.run, false));
@@ -303,28 +332,7 @@ void AssistantsStream::AppendNext(std::string& out) {
       AppendEvent(out, "thread.message.in_progress", InProgress(facts.message, "content"));
       return;
     default:
-      break;
-  }
-  const int64_t after = step - 7 - tokens;  // events after the last delta
-  if (after < 0) {
-    const int64_t token = step - 7;
-    json::object text{{"value", Js(facts.pieces[static_cast<size_t>(token)])}};
-    if (token == 0) text["annotations"] = json::array();
-    json::object part{{"index", 0}, {"type", "text"}, {"text", std::move(text)}};
-    AppendEvent(out, "thread.message.delta",
-                {{"id", facts.message.at("id")},
-                 {"object", "thread.message.delta"},
-                 {"delta", {{"content", json::array{std::move(part)}}}}});
-  } else if (after == 0) {
-    AppendEvent(out, incomplete ? "thread.message.incomplete" : "thread.message.completed",
-                facts.message);
-  } else if (after == 1) {
-    AppendEvent(out, "thread.run.step.completed", facts.step);
-  } else if (after == 2) {
-    AppendEvent(out, incomplete ? "thread.run.incomplete" : "thread.run.completed", facts.run);
-    usage_sent_ = true;
-  } else {
-    out += "event: done\ndata: [DONE]\n\n";
+      return;
   }
 }
 

@@ -97,6 +97,9 @@ class AssistantsStream final : public EventStream {
   int64_t events_sent() const override { return next_; }
 
  private:
+  // Events 0-6 after thread.created: the run and its step started, the message begun.
+  void AppendLead(std::string& out, int64_t step) const;
+
   std::shared_ptr<const RunFacts> facts_;
   int64_t lead_;  // events before the first delta
   int64_t total_;

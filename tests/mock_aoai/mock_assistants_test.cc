@@ -417,6 +417,39 @@ TEST(MockAssistantsTest, UnknownIdsPathsAndVersions) {
   EXPECT_EQ(dated.body, R"({"error":{"code":"BadRequest","message":"API version not supported"}})");
 }
 
+TEST(MockAssistantsTest, AuthFaultsAndLimitsApply) {
+  SPILLWAY_START_MOCK(mock, {"--api-keys", "k", "--deployments", "d:tpm=600:rpm=600"});
+  test::HttpClient client = Client(*mock);
+  EXPECT_EQ(MustSend(client, "POST", Dated("/assistants"), R"({"model":"d"})").status, 401);
+  const test::HttpHeaders key = {{"api-key", "k"}};
+  const std::string assistant = Str(
+      Json(MustSend(client, "POST", Dated("/assistants"), R"({"model":"d"})", key).body).at("id"));
+  const std::string thread =
+      Str(Json(MustSend(client, "POST", V1("/threads"), "", key).body).at("id"));
+  const std::string runs = V1("/threads/" + thread + "/runs");
+  const std::string run = absl::StrCat(R"({"assistant_id":")", assistant, "\"}");
+  // A fault aimed at the deployment hits runs only; the rest belongs to no deployment.
+  test::HttpClient control = Client(*mock);
+  ASSERT_EQ(MustSend(control, "POST", "/mock/faults", R"({"status":503,"deployment":"d"})").status,
+            200);
+  EXPECT_EQ(MustSend(client, "GET", V1("/assistants/" + assistant), "", key).status, 200);
+  EXPECT_EQ(MustSend(client, "POST", runs, run, key).status, 503);
+  ASSERT_EQ(MustSend(control, "DELETE", "/mock/faults").status, 200);
+  // 600 TPM is 100 tokens per 10 s: a run on an empty thread charges 1 + 16, so five fit.
+  auto run_on_new_thread = [&] {
+    const std::string fresh =
+        Str(Json(MustSend(client, "POST", V1("/threads"), "", key).body).at("id"));
+    return MustSend(client, "POST", V1("/threads/" + fresh + "/runs"), run, key);
+  };
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(run_on_new_thread().status, 200) << i;
+  }
+  const test::HttpResponse limited = run_on_new_thread();
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_THAT(Str(Json(limited.body).at("error").at("message")),
+              HasSubstr("Requests to the Runs_Create Operation"));
+}
+
 TEST(MockAssistantsTest, StoresAreBoundedOldestFirstAndReset) {
   SPILLWAY_START_MOCK(mock, {"--deployments", "d", "--assistants-max-stored", "2",
                              "--threads-max-stored", "2", "--threads-max-messages", "2"});

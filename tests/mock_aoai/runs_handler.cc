@@ -74,16 +74,22 @@ void RunsHandler::Create(const Route& route, const AssistantsCall& call, ApiAnsw
     return;
   }
 
-  const absl::string_view name = deployment->spec.name;
-  spec.model = std::string(name);
+  spec.model = deployment->spec.name;
   spec.prompt_tokens = plan_request.prompt_tokens;
   spec.completion_tokens = plan.completion_tokens_per_choice;
   spec.truncated = plan.truncated;
   const std::string thread_id = with_thread ? NewObjectId("thread_") : std::string(call.id);
-  std::shared_ptr<const RunFacts> facts =
-      Perform(input, *assistant, spec, thread_id, absl::ToUnixSeconds(answer.arrival()));
+  Respond(answer,
+          Perform(input, *assistant, spec, thread_id, absl::ToUnixSeconds(answer.arrival())), spec,
+          limits, input.stream, fault);
+}
 
+void RunsHandler::Respond(ApiAnswer& answer, std::shared_ptr<const RunFacts> facts,
+                          const RunSpec& spec, const LimitSnapshot& limits, bool stream,
+                          absl::string_view fault) {
+  const MockConfig& config = state_.config();
   Reply& reply = answer.reply();
+  const absl::string_view name = reply.deployment;  // set when the run was admitted
   Usage usage;
   usage.prompt_tokens = spec.prompt_tokens;
   usage.completion_tokens = spec.completion_tokens;
@@ -91,10 +97,10 @@ void RunsHandler::Create(const Route& route, const AssistantsCall& call, ApiAnsw
   // Metered on the deployment once the answer is out (a stream: once thread.run.completed is).
   reply.usage = usage;
   answer.StartHead(200, &limits);
-  answer.Record(name, 200, input.stream, fault);
+  answer.Record(name, 200, stream, fault);
   state_.stats().BeginAnswer(name);
   reply.first_byte_delay = config.ttft;
-  if (input.stream) {
+  if (stream) {
     reply.kind = Reply::Kind::kStream;
     reply.per_token = config.per_token;
     answer.out() += kEventStreamHead;

@@ -6,7 +6,10 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "tests/mock_aoai/api_answer.h"
@@ -37,6 +40,9 @@ class RunsHandler {
   std::shared_ptr<const RunFacts> Perform(RunInput& input, const boost::json::object& assistant,
                                           RunSpec& spec, absl::string_view thread_id,
                                           int64_t created_at);
+  // The answer: the run, or its events.
+  void Respond(ApiAnswer& answer, std::shared_ptr<const RunFacts> facts, const RunSpec& spec,
+               const LimitSnapshot& limits, bool stream, absl::string_view fault);
   // The run or step `id` of thread `thread_id` whose "object" is `object`; otherwise the 404 is
   // answered and nullopt returned.
   std::optional<boost::json::object> Find(ApiAnswer& answer, absl::string_view thread_id,
