@@ -47,6 +47,11 @@ void ApiHandler::Handle(const RequestView& request, std::string& out, std::strin
       realtime_.Handle(route, answer);
       return;
     }
+    case Route::Kind::kAssistants: {
+      ApiAnswer answer(state_, request, out, scratch, reply, arrival);
+      assistants_.Handle(route, answer);
+      return;
+    }
     case Route::Kind::kToken:
       HandleToken(route, request, out, reply);
       return;

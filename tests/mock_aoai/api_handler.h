@@ -6,6 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/assistants_handler.h"
 #include "tests/mock_aoai/conversations_handler.h"
 #include "tests/mock_aoai/files_api.h"
 #include "tests/mock_aoai/mock_state.h"
@@ -23,7 +24,8 @@ class ApiHandler {
         responses_(state),
         conversations_(state),
         realtime_(state),
-        files_api_(state) {}
+        files_api_(state),
+        assistants_(state) {}
 
   // Fills `reply` and writes the response head (and, for full replies, the body) into `out`;
   // `scratch` is a reusable buffer.
@@ -46,6 +48,7 @@ class ApiHandler {
   ConversationsHandler conversations_;
   RealtimeHandler realtime_;
   FilesApiHandler files_api_;
+  AssistantsHandler assistants_;
 };
 
 }  // namespace spillway::mock

@@ -79,6 +79,11 @@ struct MockConfig {
   size_t batches_capacity = 10'000;
   size_t vector_stores_capacity = 10'000;
   absl::Duration batch_delay = absl::Milliseconds(200);
+  // The Assistants API: how many assistants and threads a mock keeps, and how many messages (and
+  // runs) each thread; bytes as for conversations.
+  size_t assistants_capacity = 100'000;
+  size_t threads_capacity = 100'000;
+  size_t thread_max_messages = 10'000;
   std::vector<FaultSpec> initial_faults;  // active from start-up
   EntraConfig entra;                      // the token endpoints
 };

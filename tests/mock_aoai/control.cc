@@ -1,7 +1,10 @@
 // See control.h.
 #include "tests/mock_aoai/control.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
+#include "tests/mock_aoai/assistants_store.h"
 #include "tests/mock_aoai/faults.h"
 #include "tests/mock_aoai/http_reply.h"
 
@@ -27,11 +30,12 @@ void HandleControl(MockState& state, ControlAction action, absl::string_view bod
       conversations.evicted = state.conversations().evicted();
       conversations.items_evicted = state.conversations().items_evicted();
       std::string json = state.stats().ToJson(responses, conversations);
-      // The files APIs' sections (files_store.h) go in before the closing brace.
+      // The files APIs' sections (files_store.h) and the Assistants API's stores go in before
+      // the closing brace.
       json.pop_back();
       json += ',';
       state.files_apis().AppendStatsJson(json);
-      json += '}';
+      absl::StrAppend(&json, ",", AssistantsCountsJson(state.assistants(), state.threads()), "}");
       Respond(out, 200, json);
       return;
     }

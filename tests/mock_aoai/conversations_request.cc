@@ -19,20 +19,6 @@ constexpr size_t kMaxMetadataPairs = 16;
 constexpr size_t kMaxMetadataKey = 64;
 constexpr size_t kMaxMetadataValue = 512;
 
-// The body as an object; an empty body is {} when `empty_ok`.
-std::optional<OpenAiError> ParseBody(absl::string_view body, bool empty_ok, json::value& out) {
-  if (empty_ok && absl::StripAsciiWhitespace(body).empty()) {
-    out = json::object();
-    return std::nullopt;
-  }
-  boost::system::error_code ec;
-  out = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec || !out.is_object()) {
-    return UnparsableBody();
-  }
-  return std::nullopt;
-}
-
 // "Invalid 'p': array too long. Expected an array with maximum length N, but got an array with
 // length M instead.", and the same for strings.
 OpenAiError TooLong(absl::string_view param, bool array, size_t max, size_t got) {
@@ -47,7 +33,31 @@ OpenAiError TooLong(absl::string_view param, bool array, size_t max, size_t got)
   return error;
 }
 
-std::optional<OpenAiError> ReadMetadata(const json::value& value, json::object& metadata) {
+std::optional<OpenAiError> ReadItems(const json::value& value, InputItems& items) {
+  if (const json::array* array = value.if_array();
+      array != nullptr && array->size() > kMaxItemsPerRequest) {
+    return TooLong("items", /*array=*/true, kMaxItemsPerRequest, array->size());
+  }
+  return ParseInputItems(value, "items", /*allow_string=*/false, items);
+}
+
+}  // namespace
+
+std::optional<OpenAiError> ParseObjectBody(absl::string_view body, bool empty_ok,
+                                           json::value& out) {
+  if (empty_ok && absl::StripAsciiWhitespace(body).empty()) {
+    out = json::object();
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  out = json::parse(json::string_view(body.data(), body.size()), ec);
+  if (ec || !out.is_object()) {
+    return UnparsableBody();
+  }
+  return std::nullopt;
+}
+
+std::optional<OpenAiError> ParseMetadata(const json::value& value, json::object& metadata) {
   if (value.is_null()) {
     metadata = json::object();
     return std::nullopt;
@@ -89,16 +99,6 @@ std::optional<OpenAiError> ReadMetadata(const json::value& value, json::object& 
   return std::nullopt;
 }
 
-std::optional<OpenAiError> ReadItems(const json::value& value, InputItems& items) {
-  if (const json::array* array = value.if_array();
-      array != nullptr && array->size() > kMaxItemsPerRequest) {
-    return TooLong("items", /*array=*/true, kMaxItemsPerRequest, array->size());
-  }
-  return ParseInputItems(value, "items", /*allow_string=*/false, items);
-}
-
-}  // namespace
-
 OpenAiError ConversationNotFound(absl::string_view id) {
   OpenAiError error;
   error.status = 404;
@@ -116,7 +116,7 @@ OpenAiError ItemNotFound(absl::string_view item_id) {
 std::optional<OpenAiError> ParseConversationCreate(absl::string_view body,
                                                    ConversationCreateRequest& request) {
   json::value parsed;
-  if (auto error = ParseBody(body, /*empty_ok=*/true, parsed)) return error;
+  if (auto error = ParseObjectBody(body, /*empty_ok=*/true, parsed)) return error;
   const json::object& object = parsed.get_object();
   request = ConversationCreateRequest{};
   if (const json::value* items = object.if_contains("items");
@@ -124,24 +124,24 @@ std::optional<OpenAiError> ParseConversationCreate(absl::string_view body,
     if (auto error = ReadItems(*items, request.items)) return error;
   }
   if (const json::value* metadata = object.if_contains("metadata"); metadata != nullptr) {
-    if (auto error = ReadMetadata(*metadata, request.metadata)) return error;
+    if (auto error = ParseMetadata(*metadata, request.metadata)) return error;
   }
   return std::nullopt;
 }
 
 std::optional<OpenAiError> ParseConversationUpdate(absl::string_view body, json::object& metadata) {
   json::value parsed;
-  if (auto error = ParseBody(body, /*empty_ok=*/true, parsed)) return error;
+  if (auto error = ParseObjectBody(body, /*empty_ok=*/true, parsed)) return error;
   const json::value* given = parsed.get_object().if_contains("metadata");
   if (given == nullptr) {
     return MissingParameter("metadata");
   }
-  return ReadMetadata(*given, metadata);
+  return ParseMetadata(*given, metadata);
 }
 
 std::optional<OpenAiError> ParseConversationItems(absl::string_view body, InputItems& items) {
   json::value parsed;
-  if (auto error = ParseBody(body, /*empty_ok=*/true, parsed)) return error;
+  if (auto error = ParseObjectBody(body, /*empty_ok=*/true, parsed)) return error;
   const json::value* given = parsed.get_object().if_contains("items");
   if (given == nullptr || given->is_null()) {
     return MissingParameter("items");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <optional>
 
 #include "absl/strings/string_view.h"
@@ -26,6 +27,14 @@ struct ConversationCreateRequest {
 OpenAiError ConversationNotFound(absl::string_view id);
 // 404 "Item with id '...' not found." for an item its conversation does not hold.
 OpenAiError ItemNotFound(absl::string_view item_id);
+
+// The body as a JSON object (an empty one is {} when `empty_ok`); on failure, the 400 to answer.
+// Shared with the Assistants API, which validates the same way.
+std::optional<OpenAiError> ParseObjectBody(absl::string_view body, bool empty_ok,
+                                           boost::json::value& out);
+// A `metadata` value: an object of at most 16 string pairs, or null (= {}).
+std::optional<OpenAiError> ParseMetadata(const boost::json::value& value,
+                                         boost::json::object& metadata);
 
 // On failure, the 400 to answer.
 std::optional<OpenAiError> ParseConversationCreate(absl::string_view body,

@@ -153,6 +153,26 @@ ConversationsStore::Lookup ConversationsStore::GetItem(absl::string_view id,
   return Lookup::kNoItem;
 }
 
+ConversationsStore::Lookup ConversationsStore::ReplaceItem(absl::string_view id,
+                                                           absl::string_view item_id,
+                                                           ConversationItem item) {
+  absl::MutexLock lock(&mu_);
+  Record* record = FindLocked(id);
+  if (record == nullptr) {
+    return Lookup::kNoConversation;
+  }
+  const auto it = std::find_if(record->items.begin(), record->items.end(),
+                               [&](const ConversationItem& old) { return old.id == item_id; });
+  if (it == record->items.end()) {
+    return Lookup::kNoItem;
+  }
+  record->cost = record->cost - it->cost + item.cost;
+  bytes_ = bytes_ - it->cost + item.cost;
+  *it = std::move(item);
+  TrimLocked(id);
+  return Lookup::kFound;
+}
+
 ConversationsStore::Lookup ConversationsStore::DeleteItem(absl::string_view id,
                                                           absl::string_view item_id,
                                                           ConversationInfo* conversation) {

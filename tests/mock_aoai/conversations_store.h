@@ -73,6 +73,8 @@ class ConversationsStore {
   enum class Lookup { kFound, kNoConversation, kNoItem };
   // The item `item_id` of conversation `id` into `item`.
   Lookup GetItem(absl::string_view id, absl::string_view item_id, boost::json::object* item);
+  // Replaces the item `item_id` in place (the Assistants API modifies messages and runs).
+  Lookup ReplaceItem(absl::string_view id, absl::string_view item_id, ConversationItem item);
   // Removes the item; `conversation` gets the conversation (kFound only).
   Lookup DeleteItem(absl::string_view id, absl::string_view item_id,
                     ConversationInfo* conversation);

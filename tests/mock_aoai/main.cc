@@ -95,6 +95,15 @@ ABSL_FLAG(uint64_t, vector_stores_max_stored, 10000,
           "Vector stores API: vector stores kept per mock; the oldest are evicted first");
 ABSL_FLAG(int64_t, batch_ms, 200,
           "Batch API: how long a batch stays in_progress before it is completed");
+ABSL_FLAG(uint64_t, assistants_max_stored, 100000,
+          "Assistants API: assistants kept per mock (also at most 256 MiB of them); the oldest "
+          "are evicted first");
+ABSL_FLAG(uint64_t, threads_max_stored, 100000,
+          "Assistants API: threads kept per mock (also at most 256 MiB of them and their "
+          "messages); the oldest are evicted first");
+ABSL_FLAG(uint64_t, threads_max_messages, 10000,
+          "Assistants API: messages (and runs) kept per thread; past it a thread's oldest are "
+          "dropped");
 ABSL_FLAG(std::string, fault, "",
           "faults active from start-up, in the grammar described above (e.g. "
           "'status=503,count=5')");
@@ -196,6 +205,30 @@ Files, batches and vector stores, per mock like the responses (an id made on one
   part accepted goes to /mock/stats "uploads" (the last 100: path, field, filename, bytes,
   sha256, deployment) and "uploads_total"; "files", "batches" and "vector_stores" count what
   is stored ({"stored","evicted"}, files also "bytes").
+
+The Assistants API (v2), per mock like the responses, on the dated surface Azure documents
+(/openai/assistants?api-version=2024-05-01-preview, /openai/threads...) and on /openai/v1:
+  POST/GET .../assistants   create ({"model": a deployment of this mock, "name",
+         "instructions", "tools", "tool_resources", "metadata", ...}) / list
+         (?limit=20&order=desc&after=ID&before=ID);  GET/POST/DELETE .../assistants/{id}
+  POST .../threads ({"messages","metadata","tool_resources"});  GET/POST/DELETE
+         .../threads/{id};  POST/GET .../threads/{id}/messages (?run_id=);
+         GET/POST/DELETE .../threads/{id}/messages/{msg_id}
+  POST .../threads/{id}/runs {"assistant_id", "stream"?, "model"?, "instructions"?,
+         "additional_messages"?, "max_completion_tokens"?, ...};  POST .../threads/runs
+         (with "thread");  GET .../runs, .../runs/{run_id}, .../runs/{run_id}/steps[/{id}];
+         POST .../runs/{run_id} (metadata), .../runs/{run_id}/cancel
+  A run completes at once ("completed", or "incomplete" when max_completion_tokens cuts it):
+  its usage counts the thread's messages and the instructions as prompt tokens, and the
+  reply "Message N of thread_...." joins the thread. It is charged, limited, faulted and
+  metered (stats usage) on its model's deployment like a chat completion; streamed, it sends
+  thread.run.created ... thread.message.delta (one per token) ... thread.run.completed (with
+  usage), then "event: done" / "data: [DONE]". An unknown assistant, thread, message, run or
+  step is 404 "No <kind> found with id '...'."; a model that is no deployment here 400
+  model_not_found; cancel 400 "Cannot cancel run with status 'completed'.". The rest belongs to
+  no deployment (auth and unaimed faults only). /mock/stats: "assistants": {"stored": N,
+  "evicted": N}, "threads": {"stored": N, "evicted": N, "messages_evicted": N}. Bounded by
+  --assistants-max-stored, --threads-max-stored, --threads-max-messages and 256 MiB.
 
 Microsoft Entra ID token endpoints, on the same port (point the agent's --imds-endpoint and
 --entra-authority here, or IDENTITY_ENDPOINT at /msi/token):
@@ -329,6 +362,12 @@ MockConfig ConfigFromFlags() {
   if (config.conversations_capacity < 1) Die("--conversations-max-stored must be at least 1");
   config.conversation_max_items = absl::GetFlag(FLAGS_conversations_max_items);
   if (config.conversation_max_items < 1) Die("--conversations-max-items must be at least 1");
+  config.assistants_capacity = absl::GetFlag(FLAGS_assistants_max_stored);
+  if (config.assistants_capacity < 1) Die("--assistants-max-stored must be at least 1");
+  config.threads_capacity = absl::GetFlag(FLAGS_threads_max_stored);
+  if (config.threads_capacity < 1) Die("--threads-max-stored must be at least 1");
+  config.thread_max_messages = absl::GetFlag(FLAGS_threads_max_messages);
+  if (config.thread_max_messages < 1) Die("--threads-max-messages must be at least 1");
   return config;
 }
 

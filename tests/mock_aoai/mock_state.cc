@@ -11,6 +11,9 @@ MockState::MockState(MockConfig config, Clock clock)
       conversations_(config_.conversations_capacity, config_.conversation_max_items,
                      config_.conversations_byte_capacity),
       files_apis_(config_),
+      assistants_(config_.assistants_capacity, config_.conversations_byte_capacity),
+      threads_(config_.threads_capacity, config_.thread_max_messages,
+               config_.conversations_byte_capacity),
       tokens_(config_.entra, clock_) {
   deployments_.reserve(config_.deployments.size());
   for (const DeploymentSpec& spec : config_.deployments) {
@@ -45,6 +48,8 @@ void MockState::Reset() {
   responses_.Clear();
   conversations_.Clear();
   files_apis_.Clear();
+  assistants_.Clear();
+  threads_.Clear();
 }
 
 }  // namespace spillway::mock

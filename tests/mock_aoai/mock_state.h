@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "tests/mock_aoai/assistants_store.h"
 #include "tests/mock_aoai/config.h"
 #include "tests/mock_aoai/conversations_store.h"
 #include "tests/mock_aoai/faults.h"
@@ -40,6 +41,8 @@ class MockState {
   ResponsesStore& responses() { return responses_; }
   ConversationsStore& conversations() { return conversations_; }
   FilesApiState& files_apis() { return files_apis_; }
+  AssistantsStore& assistants() { return assistants_; }
+  ThreadsStore& threads() { return threads_; }
   const TokenIssuer& tokens() const { return tokens_; }
 
   // POST /mock/reset: stats, buckets, faults, the prompt cache, the stored responses, the
@@ -57,6 +60,8 @@ class MockState {
   ResponsesStore responses_;
   ConversationsStore conversations_;
   FilesApiState files_apis_;
+  AssistantsStore assistants_;
+  ThreadsStore threads_;
   TokenIssuer tokens_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tests/mock_aoai/assistants_wire.h"
 #include "tests/mock_aoai/completion.h"
 #include "tests/mock_aoai/event_stream.h"
 #include "tests/mock_aoai/rate_limiter.h"
@@ -55,8 +56,9 @@ struct Reply {
   int interim_status = 0;  // interim: a 1xx answer first (HTTP/1.1; HTTP/2 ignores it)
   // kStream: one of these (held by value: a connection reuses its Reply, nothing is allocated
   // for the stream itself).
-  std::optional<SseStream> stream;                  // chat and text completions
-  std::optional<ResponsesStream> responses_stream;  // the Responses API
+  std::optional<SseStream> stream;                    // chat and text completions
+  std::optional<ResponsesStream> responses_stream;    // the Responses API
+  std::optional<AssistantsStream> assistants_stream;  // an Assistants API run
 
   // Settled once the reply is written or abandoned.
   RateLimiter* limiter = nullptr;
@@ -70,11 +72,13 @@ struct Reply {
   EventStream* events() {
     if (stream.has_value()) return &*stream;
     if (responses_stream.has_value()) return &*responses_stream;
+    if (assistants_stream.has_value()) return &*assistants_stream;
     return nullptr;
   }
   const EventStream* events() const {
     if (stream.has_value()) return &*stream;
     if (responses_stream.has_value()) return &*responses_stream;
+    if (assistants_stream.has_value()) return &*assistants_stream;
     return nullptr;
   }
 };

@@ -202,6 +202,23 @@ Route MatchRoute(absl::string_view method, absl::string_view target) {
     route.conversations_path = rest;
     return route;
   }
+  // The Assistants API (assistants, threads, their messages and runs), stateful, on both
+  // surfaces: the dated one is what Azure documents for it.
+  for (const absl::string_view prefix : {"/openai/v1", "/openai"}) {
+    absl::string_view rest = path;
+    if (!absl::ConsumePrefix(&rest, prefix)) {
+      continue;
+    }
+    for (const absl::string_view collection : {"/assistants", "/threads"}) {
+      if (absl::StartsWith(rest, collection) &&
+          (rest.size() == collection.size() || rest[collection.size()] == '/')) {
+        route.kind = Route::Kind::kAssistants;
+        route.v1 = prefix == "/openai/v1";
+        route.assistants_path = rest;
+        return route;
+      }
+    }
+  }
   // Realtime: the WebSocket (GET), client secrets and WebRTC calls (POST).
   for (const absl::string_view prefix : {"/openai/v1/realtime", "/openai/realtime"}) {
     absl::string_view rest = path;

@@ -41,6 +41,7 @@ struct Route {
     kBatches,
     kVectorStores,
     kMedia,
+    kAssistants,
   };
   Kind kind = Kind::kNotFound;
   Operation op = Operation::kChatCompletions;
@@ -63,6 +64,9 @@ struct Route {
   // the deployment it names (`model=` on v1, `deployment=` on the preview path) and a key
   // given as `api-key=` (browsers cannot set headers).
   absl::string_view realtime_path;
+  // kAssistants (the Assistants API on /openai/assistants|threads... or /openai/v1/...): the path
+  // from "/assistants" or "/threads" on, any method; a view into the target.
+  absl::string_view assistants_path;
   absl::string_view query_deployment;
   absl::string_view query_api_key;
   // kFiles, kBatches, kVectorStores: the path after the collection's name ("", "/{id}",
