@@ -97,6 +97,7 @@ class Compiler {
     out->set_locality(route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL
                                                                    : route.locality());
     out->set_first_byte_timeout_ms(route.first_byte_timeout_ms());
+    out->set_max_upload_bytes(route.max_upload_bytes());
     if (route.split_size() == 0) {
       v1::CompiledSplit* split = out->add_splits();
       split->set_percent(100);

@@ -18,6 +18,8 @@ constexpr uint64_t kMaxTokensPerMinute = 10'000'000'000ull;
 constexpr uint64_t kMaxRequestsPerMinute = 100'000'000ull;
 // Below a second no model answers; above an hour a hung backend holds a client too long.
 constexpr uint32_t kMinFirstByteTimeoutMs = 1000;
+constexpr uint64_t kMinUploadBytes = 1024;
+constexpr uint64_t kMaxUploadBytes = uint64_t{4} << 30;
 constexpr uint32_t kMaxFirstByteTimeoutMs = 3'600'000;
 
 bool IsEnvVarName(absl::string_view name) {
@@ -213,6 +215,11 @@ std::vector<std::string> RouteFieldProblems(const v1::Route& route) {
     problems.push_back(absl::StrCat("first_byte_timeout_ms ", route.first_byte_timeout_ms(),
                                     " is not within ", kMinFirstByteTimeoutMs, "..",
                                     kMaxFirstByteTimeoutMs));
+  }
+  if (route.has_max_upload_bytes() &&
+      (route.max_upload_bytes() < kMinUploadBytes || route.max_upload_bytes() > kMaxUploadBytes)) {
+    problems.push_back(absl::StrCat("max_upload_bytes ", route.max_upload_bytes(),
+                                    " is not within ", kMinUploadBytes, "..", kMaxUploadBytes));
   }
   return problems;
 }

@@ -32,6 +32,9 @@ ABSL_FLAG(std::string, control_plane_key, "", "PEM private key of --control-plan
 ABSL_FLAG(int, threads, 1, "I/O threads, each with its own event loop and connection pool");
 ABSL_FLAG(uint64_t, body_limit, 32ull * 1024 * 1024,
           "largest request body accepted, bytes (413 above)");
+ABSL_FLAG(uint64_t, max_upload_bytes, 512ull * 1024 * 1024,
+          "largest upload (files, audio, image edits; streamed, never held whole), bytes, for "
+          "routes without their own max_upload_bytes (413 above)");
 ABSL_FLAG(std::string, admin_listen, "",
           "host:port serving /healthz, /readyz, /status and /metrics (and nothing else) to "
           "anyone who reaches it; the API port answers /status and /metrics on loopback only");
@@ -185,6 +188,10 @@ absl::Status ReadRequests(AgentFlags& flags) {
     return Invalid("--entra-timeout-ms must be positive");
   }
   flags.body_limit = absl::GetFlag(FLAGS_body_limit);
+  flags.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_bytes);
+  if (flags.max_upload_bytes == 0) {
+    return Invalid("--max-upload-bytes must be positive");
+  }
   flags.body_memory_limit = absl::GetFlag(FLAGS_body_memory_limit);
   flags.max_connections = absl::GetFlag(FLAGS_max_connections);
   if (flags.max_connections < 0) {

@@ -32,6 +32,7 @@ struct AgentFlags {
   SnapshotOptions snapshot;  // how routing tables are built (--secrets-dir)
   ProxyOptions proxy;
   uint64_t body_limit = 0;
+  uint64_t max_upload_bytes = 0;
   uint64_t body_memory_limit = 0;
   int64_t max_connections = 0;
   std::chrono::milliseconds client_idle_timeout{0};

@@ -129,6 +129,7 @@ void Agent::StartEntra() {
 void Agent::BuildContext() {
   context_.region = flags_.region;
   context_.body_limit = flags_.body_limit;
+  context_.max_upload_bytes = flags_.max_upload_bytes;
   context_.body_memory_limit = static_cast<int64_t>(flags_.body_memory_limit);
   context_.max_connections = flags_.max_connections;
   context_.client_idle_timeout = flags_.client_idle_timeout;

@@ -10,6 +10,7 @@
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/proxy/candidate_walk.h"
+#include "dataplane/proxy/upload_body.h"
 #include "dataplane/proxy/upstream_attempt.h"
 #include "dataplane/routing/query_params.h"
 #include "dataplane/upstream/h2_session.h"
@@ -105,7 +106,20 @@ bool AddressTo(const SnapshotBackend& backend, const ProxyRequest& request, Stea
 
 namespace {
 
-void SetBody(const std::string& body, UpstreamRequest& upstream) {
+void SetBody(const std::string& body, const UploadBody* upload, UpstreamRequest& upstream) {
+  if (upload != nullptr) {
+    // Framed as the client framed it; the bytes follow the head (UploadBody::CopyTo).
+    const std::optional<uint64_t> length = upload->content_length();
+    if (length.has_value()) {
+      upstream.content_length(*length);
+    } else {
+      upstream.chunked(true);
+    }
+    upstream.body().data = nullptr;
+    upstream.body().size = 0;
+    upstream.body().more = false;
+    return;
+  }
   upstream.content_length(body.size());
   upstream.body().data = const_cast<char*>(body.data());
   upstream.body().size = body.size();
@@ -341,7 +355,11 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
           continue;
         }
       }
-      SetBody(bodies.For(request, backend), upstream_request);
+      if (request.upload != nullptr) {
+        // A model field read ahead names this backend's deployment (docs/uploads.md).
+        request.upload->SetReplacement(backend.config->deployment());
+      }
+      SetBody(bodies.For(request, backend), request.upload, upstream_request);
       BeginAttempt(backend, estimated_tokens, now, outcome);
 
       // A pooled HTTP/1.1 connection found dead before any byte (kStale) is retried once on
@@ -357,7 +375,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
         attempt.probe_continues =
             !request.probe.empty() && (index + 1 < plan.size() || tally.saw_throttle ||
                                        tally.saw_failure || tally.passed_over);
-        if (pool.UsesHttp2(backend)) {
+        if (request.upload == nullptr && pool.UsesHttp2(backend)) {
           std::shared_ptr<H2Session> session = pool.AcquireH2(backend);
           result = co_await attempt.OverH2(*session);
         } else {
@@ -383,6 +401,9 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       }
       if (EndAttempt(backend, result, estimated_tokens, outcome, observer_, tally)) {
         co_return outcome;
+      }
+      if (request.upload != nullptr && request.upload->started()) {
+        tally.final = true;  // the body is gone: nothing to send another backend
       }
     }
   }

@@ -25,6 +25,8 @@ namespace spillway {
 
 namespace http = beast::http;
 
+class UploadBody;
+
 struct ProxyOptions {
   int max_attempts = 4;
   // One deadline for the whole request until its response starts (all attempts), never shorter
@@ -72,6 +74,9 @@ struct ProxyRequest {
   // Non-empty: a 200 answer creates an object whose id starts with this; Forward reads it.
   absl::string_view creates;
   bool client_keep_alive = true;
+  // An upload streamed from the client (docs/uploads.md): its body is not in client_request,
+  // it goes over HTTP/1.1 to the first backend reached, and no other once a byte was sent.
+  UploadBody* upload = nullptr;
   // The tenant's quota after this request's charge: replaces the backend's x-ratelimit-*.
   RateLimitHeaders rate_limit{};
 };

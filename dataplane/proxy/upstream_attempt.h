@@ -84,6 +84,8 @@ struct Attempt {
   void OnClientGone(AttemptResult& result) const;
   // The answer is going to the client: no further attempt.
   void BeginRelay(AttemptResult& result);
+  // request.upload could not be sent whole: the client's fault, or the backend's.
+  AttemptResult UploadFailed(const beast::error_code& ec);
   // The client went away mid-answer: the backend's answer has nowhere to go.
   void ClientGone(const beast::error_code& ec, const UsageScanner& usage);
   // The answer ended: whole, or cut by the backend (`upstream_failed`, why in `error`), which
@@ -95,7 +97,7 @@ struct Attempt {
   // A pinned request relays its owner's refusal (429, 503 with retry-after): no other backend
   // has the object.
   bool TriesAnotherOn(unsigned status, bool has_retry_after) const {
-    return request.pinned == nullptr &&
+    return request.pinned == nullptr && request.upload == nullptr &&
            (RefusedUnprocessed(status, has_retry_after) || NotHere(status));
   }
   bool NotHere(unsigned status) const {

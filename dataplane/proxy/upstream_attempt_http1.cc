@@ -16,6 +16,7 @@
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
+#include "dataplane/proxy/upload_body.h"
 #include "dataplane/proxy/upstream_attempt.h"
 #include "dataplane/routing/created_object.h"
 #include "dataplane/upstream/relay_response_parser.h"
@@ -114,6 +115,27 @@ void Attempt::OnClientGone(AttemptResult& result) const {
   outcome->keep_alive = false;
 }
 
+AttemptResult Attempt::UploadFailed(const beast::error_code& ec) {
+  AttemptResult result;
+  const UploadBody& upload = *request.upload;
+  if (upload.client_left() || upload.client_error().has_value()) {
+    // The client's side failed: the backend has a partial body, and the client is answered
+    // (or not, if it left) by the caller.
+    result.kind = AttemptKind::kClientGone;
+    result.error = absl::StrCat("upload from the client failed after ", upload.bytes(),
+                                " bytes: ", ec.message());
+    outcome->status = upload.client_left() ? kClientClosedRequest : upload.client_error()->status;
+    outcome->error = result.error;
+    outcome->keep_alive = false;
+    return result;
+  }
+  // Sent in part: the backend may have started, and the body cannot be sent again.
+  result.kind = upload.started() ? AttemptKind::kBroken : AttemptKind::kFailed;
+  result.error = absl::StrCat("sending the upload to ", backend.config->id(), " after ",
+                              upload.bytes(), " bytes: ", ec.message());
+  return result;
+}
+
 void Attempt::BeginRelay(AttemptResult& result) {
   result.kind = AttemptKind::kRelayed;
   std::string().swap(*request_head);  // no further attempt: free it for the stream's life
@@ -179,6 +201,13 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     result.kind = reused ? AttemptKind::kStale : AttemptKind::kFailed;
     result.error = absl::StrCat("sending to ", backend.config->id(), ": ", write_ec.message());
     co_return result;
+  }
+  if (request.upload != nullptr) {
+    (void)deadline.Disarm({});  // each piece of the upload has its own deadline
+    if (beast::error_code upload_ec = co_await request.upload->CopyTo(upstream, upstream_tcp)) {
+      co_return UploadFailed(upload_ec);
+    }
+    deadline.ArmAt(SteadyClock::now() + first_byte_budget);
   }
   // Beast reads at most the buffer's free capacity (512 bytes to start): without room, a
   // 13 KB burst of events took 26 reads and 26 writes.

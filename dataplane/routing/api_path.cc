@@ -22,25 +22,32 @@ constexpr RouteSource kGateway = RouteSource::kGateway;
 constexpr RouteSource kQueryModel = RouteSource::kQueryModel;
 constexpr RouteSource kQueryDeployment = RouteSource::kQueryDeployment;
 constexpr RouteSource kSessionModel = RouteSource::kSessionModel;
+constexpr RouteSource kFormModel = RouteSource::kFormModel;
+
+constexpr BodyHandling kStreamed = BodyHandling::kStreamed;
 
 // Azure OpenAI's data plane operations, as Microsoft's REST reference names them. Stateful
-// ones go to the backend that holds the object (docs/pinning.md); those not listed (files,
-// batches, vector stores, assistants, threads) are not served yet.
-constexpr std::array<ApiOperation, 7> kDeploymentOperations{{
+// ones go to the backend that holds the object (docs/pinning.md).
+constexpr std::array<ApiOperation, 8> kDeploymentOperations{{
     {"chat/completions", kPost, kPathRoute, "", ""},
     {"completions", kPost, kPathRoute, "", ""},
     {"embeddings", kPost, kPathRoute, "", ""},
     {"images/generations", kPost, kPathRoute, "", ""},
+    {"images/edits", kPost, kPathRoute, "", "", kStreamed},
     {"audio/speech", kPost, kPathRoute, "", ""},
-    {"audio/transcriptions", kPost, kPathRoute, "", ""},
-    {"audio/translations", kPost, kPathRoute, "", ""},
+    {"audio/transcriptions", kPost, kPathRoute, "", "", kStreamed},
+    {"audio/translations", kPost, kPathRoute, "", "", kStreamed},
 }};
-constexpr std::array<ApiOperation, 13> kV1Operations{{
+constexpr std::array<ApiOperation, 16> kV1Operations{{
     {"chat/completions", kPost, kBodyModel, "", ""},
     {"completions", kPost, kBodyModel, "", ""},
     {"embeddings", kPost, kBodyModel, "", ""},
     {"images/generations", kPost, kBodyModel, "", ""},
     {"audio/speech", kPost, kBodyModel, "", ""},
+    // Multipart uploads name their deployment in the form's "model" field (docs/uploads.md).
+    {"audio/transcriptions", kPost, kFormModel, "", "", kStreamed},
+    {"audio/translations", kPost, kFormModel, "", "", kStreamed},
+    {"images/edits", kPost, kFormModel, "", "", kStreamed},
     {"models", kGet, kGateway, "", ""},
     {"models/*", kGet, kGateway, "", ""},
     // Conversations: created on the tenant's default route; a response joins one through
@@ -64,6 +71,46 @@ constexpr std::array<ApiOperation, 4> kResponsesOperations{{
     {"responses/*", kGet | kDelete, kObjectOwner, "resp_", ""},
     {"responses/*/cancel", kPost, kObjectOwner, "resp_", ""},
     {"responses/*/input_items", kGet, kObjectOwner, "resp_", ""},
+}};
+// Files, batches, vector stores and the Assistants API (assistants, threads, their messages
+// and runs): objects on one Azure resource, under /openai/v1/ and, with a dated api-version,
+// under /openai/. Creating one that names another (a batch's input file, a run's assistant)
+// goes to that object's owner; lists go to the tenant's default route.
+constexpr std::array<ApiOperation, 33> kObjectOperations{{
+    {"files", kPost, kTenantDefault, "", "file-", kStreamed},
+    {"files", kGet, kTenantDefault, "", ""},
+    {"files/*", kGet | kDelete, kObjectOwner, "file-", ""},
+    {"files/*/content", kGet, kObjectOwner, "file-", ""},
+    {"batches", kPost, kTenantDefault, "", "batch_"},
+    {"batches", kGet, kTenantDefault, "", ""},
+    {"batches/*", kGet, kObjectOwner, "batch_", ""},
+    {"batches/*/cancel", kPost, kObjectOwner, "batch_", ""},
+    {"vector_stores", kPost, kTenantDefault, "", "vs_"},
+    {"vector_stores", kGet, kTenantDefault, "", ""},
+    {"vector_stores/*", kGet | kPost | kDelete, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/search", kPost, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/files", kGet | kPost, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/files/*", kGet | kPost | kDelete, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/files/*/content", kGet, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/file_batches", kPost, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/file_batches/*", kGet, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/file_batches/*/cancel", kPost, kObjectOwner, "vs_", ""},
+    {"vector_stores/*/file_batches/*/files", kGet, kObjectOwner, "vs_", ""},
+    {"assistants", kPost, kBodyModel, "", "asst_"},
+    {"assistants", kGet, kTenantDefault, "", ""},
+    {"assistants/*", kGet | kPost | kDelete, kObjectOwner, "asst_", ""},
+    // Creating a thread and a run at once answers the run; its thread_id is pinned.
+    {"threads/runs", kPost, kTenantDefault, "", "thread_"},
+    {"threads", kPost, kTenantDefault, "", "thread_"},
+    {"threads/*", kGet | kPost | kDelete, kObjectOwner, "thread_", ""},
+    {"threads/*/messages", kGet | kPost, kObjectOwner, "thread_", ""},
+    {"threads/*/messages/*", kGet | kPost | kDelete, kObjectOwner, "thread_", ""},
+    {"threads/*/runs", kGet | kPost, kObjectOwner, "thread_", ""},
+    {"threads/*/runs/*", kGet | kPost, kObjectOwner, "thread_", ""},
+    {"threads/*/runs/*/cancel", kPost, kObjectOwner, "thread_", ""},
+    {"threads/*/runs/*/submit_tool_outputs", kPost, kObjectOwner, "thread_", ""},
+    {"threads/*/runs/*/steps", kGet, kObjectOwner, "thread_", ""},
+    {"threads/*/runs/*/steps/*", kGet, kObjectOwner, "thread_", ""},
 }};
 
 // Unreserved characters (RFC 3986) and '/': deployment names and operation paths need no
@@ -131,17 +178,47 @@ bool Matches(const ApiOperation& operation, absl::string_view path, absl::string
   return path.empty();
 }
 
+uint8_t MethodBit(absl::string_view method) {
+  if (method == "POST") {
+    return kPost;
+  }
+  if (method == "GET") {
+    return kGet;
+  }
+  return method == "DELETE" ? kDelete : 0;
+}
+
+// The operation for `path` and `method`; failing that, the first for `path` (whose methods the
+// 405 names).
 template <std::size_t N>
 const ApiOperation* Find(const std::array<ApiOperation, N>& table, absl::string_view path,
-                         ApiPath& result) {
+                         uint8_t method, ApiPath& result) {
+  const ApiOperation* path_match = nullptr;
   for (const ApiOperation& operation : table) {
     absl::string_view id;
     if (Matches(operation, path, id)) {
       result.object_id = std::string(id);
-      return &operation;
+      if ((operation.methods & method) != 0) {
+        return &operation;
+      }
+      if (path_match == nullptr) {
+        path_match = &operation;
+      }
     }
   }
-  return nullptr;
+  return path_match;
+}
+
+// The operations served under /openai/ with a dated api-version as under /openai/v1/.
+const ApiOperation* FindDatedForm(absl::string_view path, uint8_t method, ApiPath& result) {
+  const ApiOperation* operation = Find(kResponsesOperations, path, method, result);
+  return operation != nullptr ? operation : Find(kObjectOperations, path, method, result);
+}
+
+// Everything /openai/v1/ serves.
+const ApiOperation* FindV1(absl::string_view path, uint8_t method, ApiPath& result) {
+  const ApiOperation* operation = Find(kV1Operations, path, method, result);
+  return operation != nullptr ? operation : FindDatedForm(path, method, result);
 }
 
 // The route a query-sourced operation names, percent-decoded.
@@ -165,8 +242,9 @@ absl::string_view RouteParam(RouteSource source) {
   }
 }
 
-ApiPath ClassifyTarget(absl::string_view target) {
+ApiPath ClassifyTarget(absl::string_view target, absl::string_view method) {
   ApiPath result;
+  const uint8_t method_bit = MethodBit(method);
   const std::size_t query = target.find('?');
   const absl::string_view path = target.substr(0, query);
   if (path == "/healthz") {
@@ -185,7 +263,7 @@ ApiPath ClassifyTarget(absl::string_view target) {
     const std::size_t slash = rest.find('/');
     const absl::string_view operation =
         slash == absl::string_view::npos ? absl::string_view() : rest.substr(slash + 1);
-    result.operation = Find(kDeploymentOperations, operation, result);
+    result.operation = Find(kDeploymentOperations, operation, method_bit, result);
     if (result.operation != nullptr) {
       result.surface = ApiSurface::kDeployment;
       result.route = std::string(rest.substr(0, slash));
@@ -200,10 +278,7 @@ ApiPath ClassifyTarget(absl::string_view target) {
       ReadQueryRoute(target, result);
       return result;
     }
-    result.operation = Find(kV1Operations, rest, result);
-    if (result.operation == nullptr) {
-      result.operation = Find(kResponsesOperations, rest, result);
-    }
+    result.operation = FindV1(rest, method_bit, result);
     result.surface = result.operation != nullptr ? ApiSurface::kV1 : ApiSurface::kUnknownOpenAi;
     if (result.operation != nullptr) {
       ReadQueryRoute(target, result);
@@ -215,7 +290,7 @@ ApiPath ClassifyTarget(absl::string_view target) {
       ReadQueryRoute(target, result);
       return result;
     }
-    result.operation = Find(kResponsesOperations, rest, result);
+    result.operation = FindDatedForm(rest, method_bit, result);
     result.surface = result.operation != nullptr ? ApiSurface::kV1 : ApiSurface::kUnknownOpenAi;
   } else {
     result.surface = ApiSurface::kUnknownOpenAi;
@@ -224,15 +299,7 @@ ApiPath ClassifyTarget(absl::string_view target) {
 }
 
 bool MethodAllowed(const ApiOperation& operation, absl::string_view method) {
-  uint8_t bit = 0;
-  if (method == "POST") {
-    bit = kPost;
-  } else if (method == "GET") {
-    bit = kGet;
-  } else if (method == "DELETE") {
-    bit = kDelete;
-  }
-  return (operation.methods & bit) != 0;
+  return (operation.methods & MethodBit(method)) != 0;
 }
 
 std::string AllowedMethods(const ApiOperation& operation) {

@@ -24,7 +24,7 @@ enum class ApiSurface {
   kReadyz,
   kStatus,
   kMetrics,        // Prometheus
-  kUnknownOpenAi,  // another /openai/... path (stateful APIs: not served yet)
+  kUnknownOpenAi,  // another /openai/... path: not an operation the gateway knows
   kBadPath,        // not in normal form: refused, never matched
   kNotFound,
 };
@@ -34,13 +34,15 @@ enum class RouteSource : uint8_t {
   kPathRoute,    // the {route} segment of /openai/deployments/{route}/...
   kBodyModel,    // the body's "model" (a follow-up's previous_response_id may pin it)
   kObjectOwner,  // the object id in the path: the backend that created it (its pin)
-  // Creates an object without naming a model (a conversation): through the tenant's default
+  // Names no model (creating a conversation, a file, a batch, a thread; listing them): the
+  // owner of an object the body names (a batch's input_file_id), else the tenant's default
   // route, the first route of the table it may use (docs/pinning.md).
   kTenantDefault,
-  kGateway,  // answered by the agent itself, from its routing table (GET /openai/v1/models)
+  kGateway,          // answered by the agent itself, from its routing table (GET /openai/v1/models)
   kQueryModel,       // the query's `model` parameter (Realtime on /openai/v1)
   kQueryDeployment,  // the query's `deployment` parameter (Realtime on /openai/)
   kSessionModel,     // the body's session.model, else its model (Realtime client secrets)
+  kFormModel,        // the "model" field of a multipart upload (audio, image edits on /openai/v1)
 };
 
 // The query parameter that names the route for kQueryModel and kQueryDeployment; empty for
@@ -48,6 +50,14 @@ enum class RouteSource : uint8_t {
 absl::string_view RouteParam(RouteSource source);
 
 enum ApiMethod : uint8_t { kPost = 1, kGet = 2, kDelete = 4 };
+
+// How the request body travels.
+enum class BodyHandling : uint8_t {
+  kBuffered,  // read whole (within --max-body-bytes), scanned for facts, replayable on failover
+  // An upload (multipart files, audio, image edits): streamed to one backend as it arrives,
+  // never held whole, within the route's upload limit; not replayed (docs/uploads.md).
+  kStreamed,
+};
 
 // One operation the gateway forwards.
 struct ApiOperation {
@@ -59,6 +69,7 @@ struct ApiOperation {
   absl::string_view id_prefix;  // for '*'
   // A 200 answer creates an object whose id starts with this (the agent pins it); empty: none.
   absl::string_view creates;
+  BodyHandling body = BodyHandling::kBuffered;
 };
 
 struct ApiPath {
@@ -67,11 +78,14 @@ struct ApiPath {
   // kDeployment: the {route} segment; kQueryModel / kQueryDeployment: the parameter's value,
   // percent-decoded (empty when absent).
   std::string route;
-  std::string suffix;                       // kDeployment: what follows it, query included
-  std::string object_id;                    // RouteSource::kObjectOwner: the '*' segment
+  std::string suffix;     // kDeployment: what follows it, query included
+  std::string object_id;  // RouteSource::kObjectOwner: the '*' segment
 };
 
-ApiPath ClassifyTarget(absl::string_view target);
+// `method` picks between operations that share a path (POST /assistants names a model, GET
+// lists them); an operation matching the path but not the method is returned all the same, so
+// the caller can answer 405 with the methods it allows.
+ApiPath ClassifyTarget(absl::string_view target, absl::string_view method = "");
 
 // Whether `method` may be used on the operation (its table entry says).
 bool MethodAllowed(const ApiOperation& operation, absl::string_view method);

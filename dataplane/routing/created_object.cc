@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "dataplane/routing/json_sax.h"
 
 namespace spillway {
@@ -17,7 +18,7 @@ namespace json = boost::json;
 // object (the Responses stream's events wrap the response object).
 class IdHandler : public JsonSaxDefaults {
  public:
-  explicit IdHandler(std::string* id) : id_(id) {}
+  IdHandler(std::string* id, absl::string_view field) : id_(id), field_(field) {}
 
   bool on_array_begin(json::error_code&) { return Enter(false); }
   bool on_array_end(std::size_t, json::error_code&) { return Leave(); }
@@ -53,7 +54,7 @@ class IdHandler : public JsonSaxDefaults {
   bool on_null(json::error_code&) { return Scalar(); }
 
  private:
-  bool IdSlot() const { return key_ == "id" && (depth_ == 1 || (depth_ == 2 && in_response_)); }
+  bool IdSlot() const { return key_ == field_ && (depth_ == 1 || (depth_ == 2 && in_response_)); }
   bool Enter(bool response) {
     ++depth_;
     if (depth_ == 2) {
@@ -76,15 +77,16 @@ class IdHandler : public JsonSaxDefaults {
   }
 
   std::string* id_;
+  absl::string_view field_;
   int depth_ = 0;
   bool in_response_ = false;
   std::string key_;    // the key whose value comes next (cleared after each value)
   std::string value_;  // an id value in pieces
 };
 
-std::string IdInJson(absl::string_view json_text) {
+std::string IdInJson(absl::string_view json_text, absl::string_view field) {
   std::string id;
-  json::basic_parser<IdHandler> parser(json::parse_options{}, &id);
+  json::basic_parser<IdHandler> parser(json::parse_options{}, &id, field);
   json::error_code ec;
   // more=true: the head may stop mid-document; what came before the cut was reported.
   parser.write_some(true, json_text.data(), json_text.size(), ec);
@@ -104,7 +106,12 @@ std::string FindCreatedObjectId(absl::string_view head, absl::string_view prefix
     text = text.substr(data + 5);
     text = text.substr(0, text.find('\n'));
   }
-  std::string id = IdInJson(text);
+  std::string id = IdInJson(text, "id");
+  if (!absl::StartsWith(id, prefix) && absl::EndsWith(prefix, "_")) {
+    // Made along with the object answered: a thread created with its run is the run's
+    // "thread_id".
+    id = IdInJson(text, absl::StrCat(prefix, "id"));
+  }
   if (!absl::StartsWith(id, prefix) || id.size() <= prefix.size()) {
     return "";
   }

@@ -1,4 +1,4 @@
-// The id of the object a create call made (a response, later a file or a batch), read from the
+// The id of the object a create call made (a response, a file, a batch, a thread), read from the
 // first bytes of the backend's answer as it streams past: Azure puts it first, as the JSON
 // body's top-level "id" or, in a stream, in the first event (Responses' response.created
 // carries response.id). The agent pins the object to the backend that answered.

@@ -3,6 +3,7 @@
 #include "dataplane/routing/request_facts.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -30,10 +31,17 @@ enum class Slot : uint8_t {
   kConversation,  // Responses: "conv_..." or {"id": "conv_..."}
   kMaxOutput,
   kChoices,
-  kText,          // prompt text: strings count, objects are text objects, arrays hold text
-  kSession,       // Realtime client secrets: the session configuration object
-  kSessionModel,  // ... and its model
+  kText,           // prompt text: strings count, objects are text objects, arrays hold text
+  kSession,        // Realtime client secrets: the session configuration object
+  kSessionModel,   // ... and its model
+  kObjectRef,      // a field naming an object by id, at any depth (ObjectRef)
+  kObjectRefList,  // ... or a list of them
 };
+
+// The fields that name objects: a single id, then lists of ids.
+constexpr std::array<absl::string_view, 4> kObjectRefFields{"file_id", "input_file_id",
+                                                            "assistant_id", "thread_id"};
+constexpr std::array<absl::string_view, 2> kObjectRefListFields{"vector_store_ids", "file_ids"};
 
 // Top-level keys, and inside text objects (messages, content parts) the keys whose values are
 // text; a text object with a "role" is one message. Everything else is skipped.
@@ -50,7 +58,8 @@ class FactsHandler : public JsonSaxDefaults {
       return NotAnObject(ec);
     }
     if (ValueSlot() == Slot::kModel || ValueSlot() == Slot::kPreviousResponseId ||
-        ValueSlot() == Slot::kConversation || ValueSlot() == Slot::kSessionModel) {
+        ValueSlot() == Slot::kConversation || ValueSlot() == Slot::kSessionModel ||
+        ValueSlot() == Slot::kObjectRef || ValueSlot() == Slot::kObjectRefList) {
       text_.append(part.data(), part.size());
     }
     return true;
@@ -79,6 +88,15 @@ class FactsHandler : public JsonSaxDefaults {
         text_.append(part.data(), part.size());
         facts_->session_model = std::move(text_);
         break;
+      case Slot::kObjectRefList:
+        if (stack_.back().container != Container::kArray) {
+          break;  // a single string where a list is due
+        }
+        [[fallthrough]];
+      case Slot::kObjectRef:
+        text_.append(part.data(), part.size());
+        AddObjectRef();
+        break;
       default:
         break;
     }
@@ -93,7 +111,9 @@ class FactsHandler : public JsonSaxDefaults {
     key_.append(part.data(), part.size());
     Frame& frame = stack_.back();
     frame.next = Slot::kNone;
-    if (frame.slot == Slot::kNone && stack_.size() == 1) {
+    if (ObjectRefKey(frame)) {
+      // Taken wherever it is: in a tool, a content part, tool_resources.
+    } else if (frame.slot == Slot::kNone && stack_.size() == 1) {
       frame.next = TopLevelSlot(key_);
     } else if (frame.slot == Slot::kText) {
       if (key_ == "role") {
@@ -145,7 +165,36 @@ class FactsHandler : public JsonSaxDefaults {
     Container container;
     Slot slot;                // what this container is (kText: a text array or text object)
     Slot next = Slot::kNone;  // objects: where the value after the last key goes
+    // kObjectRefList arrays, and objects whose next value is an object reference: its field.
+    absl::string_view ref_field;
   };
+
+  // Whether `key_` names an object (or a list of them); if so the frame takes its value.
+  bool ObjectRefKey(Frame& frame) {
+    for (const absl::string_view field : kObjectRefFields) {
+      if (key_ == field) {
+        frame.next = Slot::kObjectRef;
+        frame.ref_field = field;
+        return true;
+      }
+    }
+    for (const absl::string_view field : kObjectRefListFields) {
+      if (key_ == field) {
+        frame.next = Slot::kObjectRefList;
+        frame.ref_field = field;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void AddObjectRef() {
+    std::vector<ObjectRef>& refs = facts_->object_refs;
+    if (!text_.empty() && text_.size() <= RequestFacts::kMaxObjectRefBytes &&
+        refs.size() < RequestFacts::kMaxObjectRefs) {
+      refs.push_back(ObjectRef{stack_.back().ref_field, std::move(text_)});
+    }
+  }
 
   static Slot TopLevelSlot(const std::string& key) {
     if (key == "model") return Slot::kModel;
@@ -177,7 +226,7 @@ class FactsHandler : public JsonSaxDefaults {
       if (container != Container::kObject) {
         return NotAnObject(ec);
       }
-      stack_.push_back({container, Slot::kNone});
+      stack_.push_back({container, Slot::kNone, Slot::kNone, {}});
       return true;
     }
     Slot slot = ValueSlot();
@@ -187,11 +236,17 @@ class FactsHandler : public JsonSaxDefaults {
         container != Container::kObject) {
       slot = Slot::kNone;
     }
-    if (slot != Slot::kText && slot != Slot::kStreamOptions && slot != Slot::kSession &&
-        slot != Slot::kConversation) {
+    // A list of ids is one array of strings, right under its key.
+    if (slot == Slot::kObjectRefList &&
+        (container != Container::kArray || stack_.back().container != Container::kObject)) {
       slot = Slot::kNone;
     }
-    stack_.push_back({container, slot});
+    if (slot != Slot::kText && slot != Slot::kStreamOptions && slot != Slot::kSession &&
+        slot != Slot::kConversation && slot != Slot::kObjectRefList) {
+      slot = Slot::kNone;
+    }
+    const absl::string_view field = slot == Slot::kObjectRefList ? stack_.back().ref_field : "";
+    stack_.push_back({container, slot, Slot::kNone, field});
     return true;
   }
   bool Leave() {

@@ -4,11 +4,20 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace spillway {
+
+// An object a request body names by id in one of the fields that refer to objects (file_id,
+// input_file_id, assistant_id, thread_id, and the lists vector_store_ids and file_ids), at any
+// depth: a batch's input file, a run's assistant, a file_search tool's vector stores.
+struct ObjectRef {
+  absl::string_view field;  // the field's name (static storage)
+  std::string id;
+};
 
 struct RequestFacts {
   std::string model;
@@ -18,6 +27,10 @@ struct RequestFacts {
   std::string previous_response_id;
   std::string conversation;  // Responses: the conversation the response joins
   bool store = true;         // Responses: false keeps nothing on the backend, so nothing to pin
+  // In body order; at most kMaxObjectRefs (the first), ids of at most kMaxObjectRefBytes.
+  std::vector<ObjectRef> object_refs;
+  static constexpr std::size_t kMaxObjectRefs = 16;
+  static constexpr std::size_t kMaxObjectRefBytes = 256;
   int64_t prompt_tokens_estimate = 0;
   int64_t max_output_tokens = 0;  // max_tokens / max_completion_tokens / max_output_tokens
   int64_t choices = 1;            // max(n, best_of)

@@ -180,6 +180,7 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
     compiled.locality =
         route.locality() == v1::LOCALITY_UNSPECIFIED ? v1::LOCALITY_PREFER_LOCAL : route.locality();
     compiled.first_byte_timeout = std::chrono::milliseconds(route.first_byte_timeout_ms());
+    compiled.max_upload_bytes = route.max_upload_bytes();
     for (const v1::CompiledSplit& split : route.splits()) {
       SnapshotSplit s;
       s.percent = split.percent();

@@ -74,6 +74,7 @@ struct SnapshotRoute {
   v1::Locality locality = v1::LOCALITY_PREFER_LOCAL;
   std::vector<SnapshotSplit> splits;
   std::chrono::milliseconds first_byte_timeout{0};  // per attempt; 0: the agent's default
+  uint64_t max_upload_bytes = 0;                    // streamed uploads; 0: the agent's default
 };
 
 struct SnapshotTenant {

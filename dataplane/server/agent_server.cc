@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/http/expect_continue.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
@@ -123,15 +124,9 @@ asio::awaitable<beast::error_code> ReadRestOfBody(beast::tcp_stream& stream,
                                                   beast::flat_buffer& buffer,
                                                   http::request_parser<http::string_body>& parser,
                                                   SocketDeadline& deadline, AgentContext& context) {
-  const http::request_header<>& head = parser.get();
-  if (head.version() >= 11 && buffer.size() == 0 &&
-      beast::iequals(head[http::field::expect], "100-continue")) {
-    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    const std::array<asio::const_buffer, 1> interim{asio::buffer(kContinue, sizeof(kContinue) - 1)};
-    if (beast::error_code write_ec =
-            co_await WriteNowOrAwait(stream, interim, context.proxy.client_write_timeout)) {
-      co_return write_ec;
-    }
+  if (beast::error_code write_ec = co_await AnswerExpectContinue(
+          stream, parser.get(), buffer, context.proxy.client_write_timeout)) {
+    co_return write_ec;
   }
   deadline.Arm(context.client_idle_timeout);
   auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
@@ -181,7 +176,9 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
-    parser.body_limit(context.body_limit);
+    // The head alone first: how large a body may be depends on the operation (an upload's
+    // limit is its route's), checked once the head is admitted.
+    parser.body_limit(boost::none);
     parser.header_limit(kHeaderLimit);
     beast::error_code ec;
     if (buffer.size() == 0) {
@@ -229,6 +226,24 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       co_await handler.HandleRealtime(stream, parser.get(), admission);
       break;
     }
+    if (admission.path.operation != nullptr &&
+        admission.path.operation->body == BodyHandling::kStreamed) {
+      const bool keep_alive = co_await handler.HandleUpload(stream, buffer, parser, admission);
+      if (!keep_alive || context.draining.load(std::memory_order_relaxed)) {
+        break;
+      }
+      continue;
+    }
+    if (parser.content_length().value_or(0) > context.body_limit) {
+      // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
+      ErrorReply too_large{
+          413, "RequestEntityTooLarge",
+          absl::StrCat("The request body of ", *parser.content_length(),
+                       " bytes exceeds this gateway's limit of ", context.body_limit, " bytes.")};
+      co_await handler.Refuse(stream, parser.get(), std::move(too_large), admission);
+      break;
+    }
+    parser.body_limit(context.body_limit);
     const int64_t body_bytes = BodyBytes(parser, context.body_limit);
     BodyReservation reservation(context, body_bytes);
     if (!reservation.held(body_bytes)) {

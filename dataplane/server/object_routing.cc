@@ -112,11 +112,38 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
   return std::nullopt;
 }
 
+std::optional<ErrorReply> CheckObjectsTogether(const ObjectPins& pins,
+                                               const std::vector<ObjectRef>& refs,
+                                               absl::string_view decided_by,
+                                               const RoutingSnapshot& snapshot,
+                                               const SnapshotBackend& owner) {
+  const std::string& instance = owner.config->instance();
+  for (const ObjectRef& ref : refs) {
+    if (ref.id == decided_by) {
+      continue;
+    }
+    const std::optional<PinOwner> pin = pins.Find(ref.id);
+    if (!pin.has_value() || pin->backend_id == kDeletedObjectOwner) {
+      continue;  // unknown here: the owner says whether it has it
+    }
+    const std::optional<uint32_t> backend = snapshot.FindBackend(pin->backend_id);
+    if (backend.has_value() && snapshot.backends()[*backend].config->instance() != instance) {
+      return ErrorReply{
+          400, "invalid_request_error",
+          absl::StrCat("'", decided_by.substr(0, 100), "' lives on '", instance, "' but ",
+                       ref.field, " '", ref.id.substr(0, 100), "' lives on '",
+                       snapshot.backends()[*backend].config->instance(),
+                       "': objects used together must be created on one resource.")};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::string_view param,
                                         const RoutingSnapshot& snapshot,
                                         const SnapshotTenant* tenant, ProxyRequest& request) {
   request.probe_param = param;
-  if (param.empty()) {
+  if (request.route == nullptr) {
     const std::vector<SnapshotBackend>& backends = snapshot.backends();
     for (uint32_t index = 0; index < backends.size(); ++index) {
       for (const SnapshotRoute* route : backends[index].routes) {
@@ -131,7 +158,7 @@ std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::strin
         }
       }
     }
-  } else if (request.route != nullptr) {
+  } else {
     AddRouteBackends(*request.route, request);
   }
   if (request.probe.empty()) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "dataplane/http/local_reply.h"
@@ -27,11 +28,21 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
                                        const RoutingSnapshot& snapshot,
                                        const SnapshotTenant* tenant, ProxyRequest& request);
 
+// Every object of `refs` whose pin is known lives on `owner`'s instance (resource), where the
+// request goes; else 400 naming both: Azure would not find the other there. `decided_by` (the
+// id that chose the owner) is not checked again.
+std::optional<ErrorReply> CheckObjectsTogether(const ObjectPins& pins,
+                                               const std::vector<ObjectRef>& refs,
+                                               absl::string_view decided_by,
+                                               const RoutingSnapshot& snapshot,
+                                               const SnapshotBackend& owner);
+
 // For an object no pin places (created through another agent that has not told this one yet,
 // or before pins were kept): `request` asks the backends that may hold it in turn
-// (request.probe), and the one that does becomes its pin (UpdatePins). For an id in the path
-// (`param` empty) those are the backends of every route the tenant may use; for a body field
-// naming it (`param`) those of request.route. 404 when there is none to ask.
+// (request.probe), and the one that does becomes its pin (UpdatePins). With no route chosen
+// yet (an id in the path, or named by a request that names no model) those are the backends of
+// every route the tenant may use; else those of request.route. 404 when there is none to ask.
+// `param` names the body field the id came from ("" for the path).
 std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::string_view param,
                                         const RoutingSnapshot& snapshot,
                                         const SnapshotTenant* tenant, ProxyRequest& request);

@@ -11,8 +11,8 @@
 #include "common/wall_clock.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/local_reply.h"
-#include "dataplane/server/model_list.h"
 #include "dataplane/routing/query_params.h"
+#include "dataplane/server/model_list.h"
 #include "dataplane/server/object_routing.h"
 
 namespace spillway {
@@ -81,7 +81,7 @@ std::optional<ErrorReply> RequestHandler::AdmitHead(const http::request_header<>
                                                     HeadAdmission& admission) {
   admission.start = SteadyClock::now();
   admission.snapshot = snapshot_.Get();
-  admission.path = ClassifyTarget(View(head.target()));
+  admission.path = ClassifyTarget(View(head.target()), View(head.method_string()));
   if (OpsEndpoints::Serves(admission.path.surface)) {
     return std::nullopt;
   }
@@ -344,8 +344,12 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
     return RouteStateful(admission, record, proxy_request);
   }
   if (admission.path.operation->source == RouteSource::kTenantDefault) {
-    // An object created without naming a model (a conversation) costs no tokens either.
+    // An object created without naming a model (a conversation, a file) costs no tokens
+    // either. One naming another object (a batch's input file) is created beside it.
     proxy_request.v1_surface = true;
+    if (!proxy_request.facts.object_refs.empty()) {
+      return RouteStateful(admission, record, proxy_request);
+    }
     proxy_request.route = DefaultRoute(*admission.snapshot, tenant);
     if (proxy_request.route == nullptr) {
       return ErrorReply{404, "DeploymentNotFound",
@@ -405,13 +409,20 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
     proxy_request.creates = operation.creates;
   }
   const bool by_path = operation.source == RouteSource::kObjectOwner;
-  // A response joins a conversation or follows a previous response (Azure refuses both).
-  const bool in_conversation = !by_path && !proxy_request.facts.conversation.empty();
+  const RequestFacts& facts = proxy_request.facts;
+  // The object that decides: the path's; else a conversation the response joins or a previous
+  // response it follows (Azure refuses both at once); else the first the body names.
+  const std::vector<ObjectRef>& refs = facts.object_refs;
+  const bool in_conversation = !by_path && !facts.conversation.empty();
+  const bool by_ref =
+      !by_path && !in_conversation && facts.previous_response_id.empty() && !refs.empty();
   const std::string& object_id = by_path           ? admission.path.object_id
-                                 : in_conversation ? proxy_request.facts.conversation
-                                                   : proxy_request.facts.previous_response_id;
+                                 : in_conversation ? facts.conversation
+                                 : by_ref          ? refs.front().id
+                                                   : facts.previous_response_id;
   const absl::string_view param = by_path           ? ""
                                   : in_conversation ? "conversation"
+                                  : by_ref          ? refs.front().field
                                                     : "previous_response_id";
   if (object_id.empty() || context_.pins == nullptr) {
     return by_path ? std::optional<ErrorReply>(
@@ -426,6 +437,11 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
           ? RouteToOwner(owner, object_id, param, *admission.snapshot, admission.tenant,
                          proxy_request)
           : ProbeForOwner(object_id, param, *admission.snapshot, admission.tenant, proxy_request);
+  if (!refusal.has_value() && proxy_request.pinned != nullptr) {
+    // Objects used together (a run's thread and assistant) must live on one resource.
+    refusal = CheckObjectsTogether(*context_.pins, refs, object_id, *admission.snapshot,
+                                   *proxy_request.pinned);
+  }
   if (proxy_request.route != nullptr) {
     record.route = proxy_request.route->name;
   }

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstdint>
@@ -34,6 +36,8 @@ struct AgentContext {
   std::chrono::milliseconds client_idle_timeout{60000};
   std::chrono::milliseconds header_timeout{10000};  // a started head must be whole by then
   uint64_t body_limit = 32 * 1024 * 1024;           // Azure accepts large multimodal bodies
+  // Streamed uploads (docs/uploads.md), for routes without their own limit.
+  uint64_t max_upload_bytes = 512 * 1024 * 1024;
   // Bytes of request bodies all connections may hold at once, and those held now.
   int64_t body_memory_limit = int64_t{1} << 30;
   std::atomic<int64_t> body_memory_in_use{0};
@@ -95,6 +99,12 @@ class RequestHandler {
   asio::awaitable<void> HandleRealtime(beast::tcp_stream& client,
                                        const http::request<http::string_body>& request,
                                        const HeadAdmission& admission);
+  // An upload AdmitHead admitted (BodyHandling::kStreamed; request_handler_upload.cc): its
+  // body, not yet read, goes through `buffer` (what followed the head) and the client's socket
+  // straight to one backend. Returns whether the connection may serve another request.
+  asio::awaitable<bool> HandleUpload(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                     http::request_parser<http::string_body>& head_parser,
+                                     const HeadAdmission& admission);
   // On the admin listener (--admin-listen): the operations endpoints to anyone, nothing else.
   asio::awaitable<bool> HandleAdmin(beast::tcp_stream& client,
                                     const http::request<http::string_body>& request);
@@ -128,6 +138,16 @@ class RequestHandler {
   std::optional<ErrorReply> ClaimQuota(const http::request<http::string_body>& request,
                                        const SnapshotTenant& tenant, ProxyRequest& proxy_request,
                                        QuotaClaim& quota);
+  // An upload's route (request_handler_upload.cc): the path's, the tenant's default for a
+  // file, none yet for a form naming its model (ReadFormModel finds it).
+  std::optional<ErrorReply> RouteUpload(const HeadAdmission& admission,
+                                        ProxyRequest& proxy_request) const;
+  // Reads an upload ahead to its form's "model" field, which names the route.
+  asio::awaitable<std::optional<ErrorReply>> ReadFormModel(
+      const http::request<http::string_body>& request, const HeadAdmission& admission,
+      UploadBody& upload, ProxyRequest& proxy_request);
+  // The route's upload limit, else the agent's.
+  uint64_t UploadLimit(const SnapshotRoute* route) const;
   // GET /openai/v1/models[/{id}]: the tenant's routes, from the table (model_list.h).
   asio::awaitable<bool> AnswerModels(beast::tcp_stream& client, const HeadAdmission& admission,
                                      bool keep_alive, AccessRecord& record);

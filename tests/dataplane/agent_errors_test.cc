@@ -221,7 +221,7 @@ TEST_F(AgentErrors, MalformedHttpIs400AndClosed) {
 }
 
 TEST_F(AgentErrors, UnknownPathsAre404) {
-  HttpResponse r = Expect(404, "/openai/assistants?api-version=2024-10-21", Key(), "{}");
+  HttpResponse r = Expect(404, "/openai/fine_tuning/jobs?api-version=2024-10-21", Key(), "{}");
   EXPECT_THAT(r.body, HasSubstr("not served"));
   Expect(404, "/nothing-here", Key(), "{}");
 }

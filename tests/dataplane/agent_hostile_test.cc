@@ -288,7 +288,7 @@ TEST_F(AgentHostile, RefusalsComeBeforeTheBodyIsRead) {
            {absl::StrCat("POST ", chat, " HTTP/1.1\r\nHost: a\r\napi-key: wrong\r\n"), 401},
            {absl::StrCat("POST ", ChatTarget("nope"), " HTTP/1.1\r\nHost: a\r\napi-key: test\r\n"),
             404},
-           {"POST /openai/v1/files HTTP/1.1\r\nHost: a\r\napi-key: test\r\n", 404},
+           {"POST /openai/v1/fine_tuning/jobs HTTP/1.1\r\nHost: a\r\napi-key: test\r\n", 404},
        }) {
     // The head announces 90 KB and only 4 KB follows: an agent that read the body first would
     // wait for the rest until its idle timeout (60 s), past this socket's 10 s read timeout.

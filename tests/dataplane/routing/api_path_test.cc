@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace spillway {
 namespace {
 
@@ -53,7 +55,7 @@ TEST(ApiPath, ObjectIdsMustBeOfTheOperationsKind) {
   for (const char* target :
        {"/openai/v1/responses/resp_", "/openai/v1/responses/file-abc",
         "/openai/v1/responses/resp_abc/unknown", "/openai/v1/responses/resp_abc/cancel/more",
-        "/openai/responses/resp_abc/cancel/x", "/openai/v1/fine_tuning/jobs", "/openai/files",
+        "/openai/responses/resp_abc/cancel/x", "/openai/v1/fine_tuning/jobs", "/openai/uploads",
         "/openai/v1/responses/resp_a/input_items/x"}) {
     EXPECT_EQ(ClassifyTarget(target).surface, ApiSurface::kUnknownOpenAi) << target;
   }
@@ -90,6 +92,77 @@ TEST(ApiPath, TheModelListIsTheGatewaysOwn) {
     ASSERT_EQ(path.surface, ApiSurface::kV1) << target;
     EXPECT_EQ(path.operation->source, RouteSource::kGateway) << target;
     EXPECT_EQ(AllowedMethods(*path.operation), "GET");
+  }
+}
+
+TEST(ApiPath, FilesBatchesVectorStoresAndAssistantsArePinnedOnBothSurfaces) {
+  struct Case {
+    const char* path;  // after /openai/v1/ or /openai/
+    const char* method;
+    RouteSource source;
+    const char* object_id;
+    const char* creates;
+    BodyHandling body;
+  };
+  constexpr RouteSource kOwner = RouteSource::kObjectOwner;
+  constexpr RouteSource kDefault = RouteSource::kTenantDefault;
+  constexpr BodyHandling kBuffered = BodyHandling::kBuffered;
+  for (const Case& c : {
+           Case{"files", "POST", kDefault, "", "file-", BodyHandling::kStreamed},
+           Case{"files", "GET", kDefault, "", "", kBuffered},
+           Case{"files/file-1/content", "GET", kOwner, "file-1", "", kBuffered},
+           Case{"batches", "POST", kDefault, "", "batch_", kBuffered},
+           Case{"batches/batch_1/cancel", "POST", kOwner, "batch_1", "", kBuffered},
+           Case{"vector_stores", "POST", kDefault, "", "vs_", kBuffered},
+           Case{"vector_stores/vs_1/files/file-2", "DELETE", kOwner, "vs_1", "", kBuffered},
+           Case{"vector_stores/vs_1/file_batches/vsfb_1/cancel", "POST", kOwner, "vs_1", "",
+                kBuffered},
+           Case{"assistants", "POST", RouteSource::kBodyModel, "", "asst_", kBuffered},
+           Case{"assistants", "GET", kDefault, "", "", kBuffered},
+           Case{"assistants/asst_1", "DELETE", kOwner, "asst_1", "", kBuffered},
+           Case{"threads", "POST", kDefault, "", "thread_", kBuffered},
+           Case{"threads/runs", "POST", kDefault, "", "thread_", kBuffered},
+           Case{"threads/thread_1/runs/run_2/steps/step_3", "GET", kOwner, "thread_1", "",
+                kBuffered},
+       }) {
+    for (const char* surface : {"/openai/v1/", "/openai/"}) {
+      const std::string target = absl::StrCat(surface, c.path, "?api-version=2025-04-01-preview");
+      const ApiPath path = ClassifyTarget(target, c.method);
+      ASSERT_EQ(path.surface, ApiSurface::kV1) << target;
+      EXPECT_TRUE(MethodAllowed(*path.operation, c.method)) << c.method << " " << target;
+      EXPECT_EQ(path.operation->source, c.source) << c.method << " " << target;
+      EXPECT_EQ(path.object_id, c.object_id) << target;
+      EXPECT_EQ(path.operation->creates, c.creates) << c.method << " " << target;
+      EXPECT_EQ(path.operation->body, c.body) << c.method << " " << target;
+    }
+  }
+  // A method the path does not take still finds the path, so the answer is a 405.
+  const ApiPath put = ClassifyTarget("/openai/v1/assistants", "PUT");
+  ASSERT_EQ(put.surface, ApiSurface::kV1);
+  EXPECT_FALSE(MethodAllowed(*put.operation, "PUT"));
+  for (const char* target : {"/openai/v1/files/batch_1", "/openai/v1/threads/runs/run_1",
+                             "/openai/v1/vector_stores/vs_1/other", "/openai/v1/batches/batch_1/x",
+                             "/openai/v1/threads/thread_1/runs/run_1/steps/step_1/x"}) {
+    EXPECT_EQ(ClassifyTarget(target, "GET").surface, ApiSurface::kUnknownOpenAi) << target;
+  }
+}
+
+TEST(ApiPath, UploadsAreStreamed) {
+  for (const char* target : {"/openai/deployments/whisper/audio/transcriptions?api-version=x",
+                             "/openai/deployments/whisper/audio/translations?api-version=x",
+                             "/openai/deployments/img/images/edits?api-version=x"}) {
+    const ApiPath path = ClassifyTarget(target, "POST");
+    ASSERT_EQ(path.surface, ApiSurface::kDeployment) << target;
+    EXPECT_EQ(path.operation->body, BodyHandling::kStreamed) << target;
+  }
+  EXPECT_EQ(ClassifyTarget("/openai/deployments/d/chat/completions", "POST").operation->body,
+            BodyHandling::kBuffered);
+  for (const char* target : {"/openai/v1/audio/transcriptions", "/openai/v1/audio/translations",
+                             "/openai/v1/images/edits"}) {
+    const ApiPath path = ClassifyTarget(target, "POST");
+    ASSERT_EQ(path.surface, ApiSurface::kV1) << target;
+    EXPECT_EQ(path.operation->source, RouteSource::kFormModel) << target;
+    EXPECT_EQ(path.operation->body, BodyHandling::kStreamed) << target;
   }
 }
 

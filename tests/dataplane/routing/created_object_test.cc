@@ -25,6 +25,19 @@ TEST(CreatedObject, TakesTheResponseIdOfAStreamsFirstEvent) {
   EXPECT_EQ(FindCreatedObjectId(stream, "resp_"), "resp_9");
 }
 
+TEST(CreatedObject, AThreadMadeWithItsRunIsTheRunsThreadId) {
+  const std::string run =
+      R"({"id":"run_1","object":"thread.run","thread_id":"thread_7","status":"queued"})";
+  EXPECT_EQ(FindCreatedObjectId(run, "thread_"), "thread_7");
+  EXPECT_EQ(FindCreatedObjectId(R"({"id":"thread_8","object":"thread"})", "thread_"), "thread_8");
+  EXPECT_EQ(
+      FindCreatedObjectId(
+          "event: thread.run.created\ndata: {\"id\":\"run_2\",\"thread_id\":\"thread_9\"}\n\n",
+          "thread_"),
+      "thread_9");
+  EXPECT_EQ(FindCreatedObjectId(R"({"id":"file-1","thread_id":"thread_x"})", "file-"), "file-1");
+}
+
 TEST(CreatedObject, AHeadCutMidDocumentStillYieldsAnEarlierId) {
   const std::string body = R"({"id":"resp_cut","instructions":")" + std::string(10000, 'x');
   CreatedObjectScanner scanner(true);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace spillway {
 namespace {
 
@@ -156,6 +158,52 @@ TEST(RequestFacts, HugeMaxTokensAndChoicesSaturateInsteadOfOverflowing) {
   ASSERT_TRUE(negative.ok());
   EXPECT_EQ(negative->EstimatedTokens(100), negative->prompt_tokens_estimate + 100);
   EXPECT_GT(negative->prompt_tokens_estimate, 0);
+}
+
+TEST(RequestFacts, ObjectsNamedAnywhereInTheBodyAreCollectedInOrder) {
+  absl::StatusOr<RequestFacts> facts =
+      ReadRequestFacts(R"({"model":"m","input":[{"role":"user","content":[{"type":"input_file",)"
+                       R"("file_id":"file-a"},{"type":"input_text","text":"hi"}]}],)"
+                       R"("tools":[{"type":"file_search","vector_store_ids":["vs_1","vs_2"]}],)"
+                       R"("tool_resources":{"code_interpreter":{"file_ids":["file-b"]}}})");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  ASSERT_EQ(facts->object_refs.size(), 4u);
+  EXPECT_EQ(facts->object_refs[0].field, "file_id");
+  EXPECT_EQ(facts->object_refs[0].id, "file-a");
+  EXPECT_EQ(facts->object_refs[1].field, "vector_store_ids");
+  EXPECT_EQ(facts->object_refs[1].id, "vs_1");
+  EXPECT_EQ(facts->object_refs[2].id, "vs_2");
+  EXPECT_EQ(facts->object_refs[3].field, "file_ids");
+  EXPECT_EQ(facts->object_refs[3].id, "file-b");
+  EXPECT_GT(facts->prompt_tokens_estimate, 0) << "the text around them still counts";
+
+  facts = ReadRequestFacts(
+      R"({"input_file_id":"file-in","endpoint":"/chat/completions","assistant_id":"asst_1",)"
+      R"("thread_id":"thread_1"})");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  ASSERT_EQ(facts->object_refs.size(), 3u);
+  EXPECT_EQ(facts->object_refs[0].field, "input_file_id");
+  EXPECT_EQ(facts->object_refs[1].field, "assistant_id");
+  EXPECT_EQ(facts->object_refs[2].field, "thread_id");
+}
+
+TEST(RequestFacts, ObjectReferencesAreBounded) {
+  // Not strings, not a list where one is due, empty or oversized ids: nothing taken.
+  absl::StatusOr<RequestFacts> facts = ReadRequestFacts(
+      R"({"file_id":7,"vector_store_ids":"vs_1","file_ids":[["file-x"]],"thread_id":"",)"
+      R"("assistant_id":")" +
+      std::string(RequestFacts::kMaxObjectRefBytes + 1, 'a') + "\"}");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_TRUE(facts->object_refs.empty());
+  std::string many = R"({"file_ids":[)";
+  for (int i = 0; i < 100; ++i) {
+    absl::StrAppend(&many, i == 0 ? "" : ",", "\"file-", i, "\"");
+  }
+  many += "]}";
+  facts = ReadRequestFacts(many);
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  ASSERT_EQ(facts->object_refs.size(), RequestFacts::kMaxObjectRefs);
+  EXPECT_EQ(facts->object_refs.front().id, "file-0");
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import OpenAI, { AzureOpenAI } from 'openai';
+import OpenAI, { AzureOpenAI, toFile } from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 
 const MOCK = process.env.SPILLWAY_MOCK_AOAI_BIN;
@@ -192,6 +192,26 @@ test('Responses: create, follow up, retrieve, stream and delete through the agen
 
   await v1.responses.delete(first.id);
   await assert.rejects(v1.responses.retrieve(first.id), (err) => err.status === 404);
+});
+
+test('Files: files.create uploads through the agent, and the file is found again', async () => {
+  const v1 = new OpenAI({ baseURL: `${agentUrl}/openai/v1`, apiKey: 'test', maxRetries: 0 });
+  const lines = '{"custom_id":"1","method":"POST","url":"/chat/completions","body":{}}\n';
+  const file = await v1.files.create({
+    file: await toFile(Buffer.from(lines.repeat(1000)), 'input.jsonl'), purpose: 'batch',
+  });
+  assert.match(file.id, /^file-/);
+  assert.equal(file.bytes, lines.length * 1000);
+  assert.equal(file.purpose, 'batch');
+  const retrieved = await v1.files.retrieve(file.id);
+  assert.equal(retrieved.id, file.id);
+  const batch = await v1.batches.create({
+    input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h',
+  });
+  assert.match(batch.id, /^batch_/);
+  assert.equal(batch.input_file_id, file.id);
+  await v1.files.delete(file.id);
+  await assert.rejects(v1.files.retrieve(file.id), (err) => err.status === 404);
 });
 
 // Realtime. The SDK's client always dials wss:// (the URL is built from the client's base URL
