@@ -51,8 +51,9 @@ struct ProxyRequest {
   const SnapshotRoute* route = nullptr;
   v1::Priority priority = v1::PRIORITY_STANDARD;
   RequestFacts facts;
-  // What follows the route in the upstream target, e.g. "/chat/completions?api-version=...".
-  std::string upstream_suffix;
+  // What follows the route in the upstream target, e.g. "/chat/completions?api-version=...":
+  // a view into client_request's target.
+  absl::string_view upstream_suffix;
   bool v1_surface = false;  // /openai/v1/...: the body's "model" names the deployment
   // Realtime client secrets: the body's session.model names it instead.
   bool model_in_session = false;

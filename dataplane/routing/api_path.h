@@ -78,8 +78,11 @@ struct ApiPath {
   // kDeployment: the {route} segment; kQueryModel / kQueryDeployment: the parameter's value,
   // percent-decoded (empty when absent).
   std::string route;
-  std::string suffix;     // kDeployment: what follows it, query included
-  std::string object_id;  // RouteSource::kObjectOwner: the '*' segment
+  // kDeployment: what follows it, query included. A view into the target ClassifyTarget was
+  // given (the request's head, which outlives the request's handling): a copy was an
+  // allocation per request.
+  absl::string_view suffix;
+  std::string object_id;                    // RouteSource::kObjectOwner: the '*' segment
 };
 
 // `method` picks between operations that share a path (POST /assistants names a model, GET

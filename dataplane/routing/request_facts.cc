@@ -9,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <string_view>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -39,9 +40,9 @@ enum class Slot : uint8_t {
 };
 
 // The fields that name objects: a single id, then lists of ids.
-constexpr std::array<absl::string_view, 4> kObjectRefFields{"file_id", "input_file_id",
-                                                            "assistant_id", "thread_id"};
-constexpr std::array<absl::string_view, 2> kObjectRefListFields{"vector_store_ids", "file_ids"};
+constexpr std::array<std::string_view, 4> kObjectRefFields{"file_id", "input_file_id",
+                                                           "assistant_id", "thread_id"};
+constexpr std::array<std::string_view, 2> kObjectRefListFields{"vector_store_ids", "file_ids"};
 
 // Top-level keys, and inside text objects (messages, content parts) the keys whose values are
 // text; a text object with a "role" is one message. Everything else is skipped.
@@ -108,24 +109,31 @@ class FactsHandler : public JsonSaxDefaults {
     return true;
   }
   bool on_key(json::string_view part, std::size_t, json::error_code&) {
-    key_.append(part.data(), part.size());
+    // A key that arrived whole is compared where it lies; only a key split across buffers is
+    // assembled. Compared as std::string_view, sizes first (std::string == "literal" measures
+    // the literal and compares bytes for each of the ~20 names).
+    std::string_view key(part.data(), part.size());
+    if (!key_.empty()) {
+      key_.append(part.data(), part.size());
+      key = key_;
+    }
     Frame& frame = stack_.back();
     frame.next = Slot::kNone;
-    if (ObjectRefKey(frame)) {
+    if (ObjectRefKey(frame, key)) {
       // Taken wherever it is: in a tool, a content part, tool_resources.
     } else if (frame.slot == Slot::kNone && stack_.size() == 1) {
-      frame.next = TopLevelSlot(key_);
+      frame.next = TopLevelSlot(key);
     } else if (frame.slot == Slot::kText) {
-      if (key_ == "role") {
+      if (key == "role") {
         ++messages_;
-      } else if (key_ == "content" || key_ == "text" || key_ == "name" || key_ == "arguments") {
+      } else if (key == "content" || key == "text" || key == "name" || key == "arguments") {
         frame.next = Slot::kText;
       }
-    } else if (frame.slot == Slot::kStreamOptions && key_ == "include_usage") {
+    } else if (frame.slot == Slot::kStreamOptions && key == "include_usage") {
       frame.next = Slot::kIncludeUsage;
-    } else if (frame.slot == Slot::kConversation && key_ == "id" && stack_.size() == 2) {
+    } else if (frame.slot == Slot::kConversation && key == "id" && stack_.size() == 2) {
       frame.next = Slot::kConversation;
-    } else if (frame.slot == Slot::kSession && key_ == "model") {
+    } else if (frame.slot == Slot::kSession && key == "model") {
       frame.next = Slot::kSessionModel;
     }
     key_.clear();
@@ -169,19 +177,19 @@ class FactsHandler : public JsonSaxDefaults {
     absl::string_view ref_field;
   };
 
-  // Whether `key_` names an object (or a list of them); if so the frame takes its value.
-  bool ObjectRefKey(Frame& frame) {
-    for (const absl::string_view field : kObjectRefFields) {
-      if (key_ == field) {
+  // Whether `key` names an object (or a list of them); if so the frame takes its value.
+  bool ObjectRefKey(Frame& frame, std::string_view key) {
+    for (const std::string_view field : kObjectRefFields) {
+      if (key == field) {
         frame.next = Slot::kObjectRef;
-        frame.ref_field = field;
+        frame.ref_field = absl::string_view(field.data(), field.size());
         return true;
       }
     }
-    for (const absl::string_view field : kObjectRefListFields) {
-      if (key_ == field) {
+    for (const std::string_view field : kObjectRefListFields) {
+      if (key == field) {
         frame.next = Slot::kObjectRefList;
-        frame.ref_field = field;
+        frame.ref_field = absl::string_view(field.data(), field.size());
         return true;
       }
     }
@@ -196,7 +204,7 @@ class FactsHandler : public JsonSaxDefaults {
     }
   }
 
-  static Slot TopLevelSlot(const std::string& key) {
+  static Slot TopLevelSlot(std::string_view key) {
     if (key == "model") return Slot::kModel;
     if (key == "stream") return Slot::kStream;
     if (key == "stream_options") return Slot::kStreamOptions;
@@ -296,8 +304,15 @@ int64_t EstimateTokensFromChars(int64_t chars, int64_t messages) {
 
 absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body) {
   RequestFacts facts;
+  if (absl::Status status = ReadRequestFacts(body, facts); !status.ok()) {
+    return status;
+  }
+  return facts;
+}
+
+absl::Status ReadRequestFacts(absl::string_view body, RequestFacts& facts) {
   if (body.empty()) {
-    return facts;
+    return absl::OkStatus();
   }
   json::basic_parser<FactsHandler> parser(json::parse_options{}, &facts);
   json::error_code ec;
@@ -316,7 +331,7 @@ absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body) {
   facts.prompt_tokens_estimate = EstimateTokensFromChars(handler.chars(), handler.messages());
   facts.max_output_tokens = handler.max_output();
   facts.choices = handler.choices();
-  return facts;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReplaceModel(absl::string_view body, absl::string_view model,

@@ -59,6 +59,10 @@ int64_t EstimateTokensFromChars(int64_t chars, int64_t messages);
 // Parses a JSON request body. An empty body yields empty facts; malformed JSON or a
 // non-object body is InvalidArgument with the parser's reason.
 absl::StatusOr<RequestFacts> ReadRequestFacts(absl::string_view body);
+// The same, read into `facts` (which must be default-constructed): the request path's form,
+// which fills the request's facts where they stay instead of moving four strings out of a
+// StatusOr.
+absl::Status ReadRequestFacts(absl::string_view body, RequestFacts& facts);
 
 // Returns `body` with its top-level "model" replaced (the /openai/v1 surface names the
 // deployment in the body, so a route name must become the backend's deployment name), or

@@ -176,6 +176,9 @@ void UpdatePins(ObjectPins& pins, const ApiPath& path, absl::string_view method,
   }
   const bool deleted = method == "DELETE" && path.operation->source == RouteSource::kObjectOwner &&
                        DeletesTheObject(*path.operation) && !path.object_id.empty();
+  if (!deleted && request.probe.empty() && outcome.created_object_id.empty()) {
+    return;  // nothing to pin (most requests): no owner built, no clock read
+  }
   PinOwner owner;
   owner.backend_id = outcome.backend_id;
   owner.tenant = tenant != nullptr ? tenant->name : "";

@@ -65,10 +65,12 @@ bool IsJsonBody(const http::request<http::string_body>& request) {
   if (it == request.end()) {
     return true;
   }
-  // "json" in any case, without a lowered copy of the value (an allocation per request).
+  // "json" in any case, without a lowered copy of the value (an allocation per request). A
+  // compare is made only where a 'j' stands: one at every offset was 13 calls and ~350
+  // instructions for "application/json" (callgrind).
   const absl::string_view type = View(it->value());
   for (std::size_t i = 0; i + 4 <= type.size(); ++i) {
-    if (absl::EqualsIgnoreCase(type.substr(i, 4), "json")) {
+    if ((type[i] == 'j' || type[i] == 'J') && absl::EqualsIgnoreCase(type.substr(i, 4), "json")) {
       return true;
     }
   }
@@ -221,19 +223,20 @@ asio::awaitable<bool> RequestHandler::HandleAdmin(beast::tcp_stream& client,
 std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>& head,
                                                     const ApiPath& path,
                                                     const RoutingSnapshot* snapshot) const {
-  // Quoted in errors (and so in the access log): a key in the query is not.
-  const std::string quoted = RedactKey(View(head.target()).substr(0, 200));
-  const absl::string_view target = quoted;
+  // Quoted in errors (and so in the access log): a key in the query is not. Made only for an
+  // error: on every admitted request it was a copy, an allocation and a query scan (~800
+  // instructions, callgrind).
+  auto quoted = [&head] { return RedactKey(View(head.target()).substr(0, 200)); };
   switch (path.surface) {
     case ApiSurface::kUnknownOpenAi:
       return ErrorReply{404, "404",
-                        absl::StrCat("Path '", target,
+                        absl::StrCat("Path '", quoted(),
                                      "' is not served by this gateway: it forwards the operations "
                                      "/openai/deployments/{route}/chat/completions, ... and "
                                      "/openai/v1/chat/completions, ... that it knows")};
     case ApiSurface::kBadPath:
       return ErrorReply{400, "BadRequest",
-                        absl::StrCat("Path '", target,
+                        absl::StrCat("Path '", quoted(),
                                      "' is not in normal form: percent-encoding, '.' and '..' "
                                      "segments and empty segments are refused.")};
     case ApiSurface::kNotFound:
@@ -245,7 +248,7 @@ std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>
     return ErrorReply{
         405, "MethodNotAllowed",
         absl::StrCat("Method ", View(head.method_string()).substr(0, 20), " is not allowed on '",
-                     target, "': use ", AllowedMethods(*path.operation), ".")};
+                     quoted(), "': use ", AllowedMethods(*path.operation), ".")};
   }
   if (snapshot == nullptr) {
     return ErrorReply{503, "ServiceUnavailable", "The gateway has no routing table yet", {}, true};
@@ -329,12 +332,10 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
   proxy_request.client_keep_alive = keep_alive;
   proxy_request.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_STANDARD;
   if (!request.body().empty() && IsJsonBody(request)) {
-    absl::StatusOr<RequestFacts> facts = ReadRequestFacts(request.body());
-    if (!facts.ok()) {
+    if (absl::Status read = ReadRequestFacts(request.body(), proxy_request.facts); !read.ok()) {
       record.route = admission.path.route;
-      return ErrorReply{400, "BadRequest", std::string(facts.status().message())};
+      return ErrorReply{400, "BadRequest", std::string(read.message())};
     }
-    proxy_request.facts = *std::move(facts);
   }
   record.stream = proxy_request.facts.stream;
   if (admission.path.surface == ApiSurface::kV1 &&

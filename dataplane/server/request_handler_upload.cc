@@ -35,10 +35,14 @@ uint64_t RequestHandler::UploadLimit(const SnapshotRoute* route) const {
 std::optional<ErrorReply> RequestHandler::RouteUpload(const HeadAdmission& admission,
                                                       ProxyRequest& proxy_request) const {
   switch (admission.path.operation->source) {
-    case RouteSource::kPathRoute:
+    case RouteSource::kPathRoute: {
+      // The suffix, in the head's copy the proxy reads: the parsed head goes to the body's
+      // parser.
+      const absl::string_view target = View(proxy_request.client_request->target());
       proxy_request.route = admission.route;
-      proxy_request.upstream_suffix = admission.path.suffix;
+      proxy_request.upstream_suffix = target.substr(target.size() - admission.path.suffix.size());
       return std::nullopt;
+    }
     case RouteSource::kFormModel:
       proxy_request.v1_surface = true;  // routed once the form's model is read
       return std::nullopt;

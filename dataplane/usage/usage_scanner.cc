@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
+#include <string_view>
 
 #include "dataplane/routing/json_sax.h"
 
@@ -31,20 +32,27 @@ class UsageHandler : public JsonSaxDefaults {
     return true;
   }
   bool on_key(json::string_view part, std::size_t, json::error_code&) {
-    key_.append(part.data(), part.size());
+    // A key that arrived whole is compared where it lies; only a key split across buffers is
+    // assembled. std::string_view compares sizes first (std::string == "literal" measures the
+    // literal and compares bytes for every name): ~300 instructions per request (callgrind).
+    std::string_view key(part.data(), part.size());
+    if (!key_.empty()) {
+      key_.append(part.data(), part.size());
+      key = key_;
+    }
     target_ = nullptr;
     // The Responses API names the same counts input/output tokens.
     next_is_details_ =
-        depth_ == 1 && (key_ == "prompt_tokens_details" || key_ == "input_tokens_details");
+        depth_ == 1 && (key == "prompt_tokens_details" || key == "input_tokens_details");
     if (depth_ == 1) {
-      if (key_ == "prompt_tokens" || key_ == "input_tokens") {
+      if (key == "prompt_tokens" || key == "input_tokens") {
         target_ = &usage_->prompt_tokens;
-      } else if (key_ == "completion_tokens" || key_ == "output_tokens") {
+      } else if (key == "completion_tokens" || key == "output_tokens") {
         target_ = &usage_->completion_tokens;
-      } else if (key_ == "total_tokens") {
+      } else if (key == "total_tokens") {
         target_ = &usage_->total_tokens;
       }
-    } else if (depth_ == 2 && in_details_ && key_ == "cached_tokens") {
+    } else if (depth_ == 2 && in_details_ && key == "cached_tokens") {
       target_ = &usage_->cached_tokens;
     }
     key_.clear();

@@ -214,6 +214,13 @@ TEST(QuotaCost, PromptPlusMostOutputPerChoice) {
   facts.choices = 3;
   EXPECT_EQ(QuotaCost(facts, chat, 1024), 309);
   EXPECT_EQ(QuotaCost(facts, "/openai/v1/embeddings", 1024), 9) << "embeddings: input only";
+  for (const char* realtime :
+       {"/openai/realtime?deployment=r", "/openai/v1/realtime?model=r",
+        "/openai/v1/realtime/client_secrets", "/openai/v1/realtime/calls?model=r"}) {
+    EXPECT_EQ(QuotaCost(facts, realtime, 1024), 0) << realtime << ": a request, no tokens";
+  }
+  EXPECT_EQ(QuotaCost(facts, "/openai/deployments/realtime-x/chat/completions", 1024), 309)
+      << "a route named realtime... is charged as any other";
   ASSERT_TRUE(ReadRequestFacts(R"({"max_completion_tokens":50,"n":2})").ok());
   EXPECT_EQ(ReadRequestFacts(R"({"max_completion_tokens":50,"n":2})")->EstimatedTokens(1024), 100);
 }

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Per-request cost of the agent, for comparing two builds: CPU, instructions, allocations.
+
+bench.py measures throughput and latency, which move by +-15% on this shared 2-core VM. This
+script measures what does not depend on the host's mood: a fixed number of requests at a fixed
+concurrency through the agent (the same topology, backend and request bodies as bench.py:
+tenant key, two-tier route, TPM/RPM limits, metering, access log), then
+
+  --mode cpu        agent utime+stime (/proc/PID/stat) per request, in microseconds
+  --mode callgrind  instructions per request: the agent runs under valgrind --tool=callgrind,
+                    counters are zeroed after the warm-up (callgrind_control -z) and dumped
+                    after the measured requests (callgrind_control -d); the dump is kept for
+                    callgrind_annotate
+  --mode allocs     heap allocations per request (libspillway_alloc_counter.so preloaded)
+  --mode syscalls   system calls per request, by name (strace -c -f attached to the agent for
+                    the measured requests only)
+
+The denominator is the number of requests the agent logged (its access log), so requests cut
+off when wrk stops are counted if the agent finished them. Load comes from wrk (-t1), whose
+Lua script stops after --requests responses (wrk's main thread sleeps out -d regardless, so
+it is interrupted then). The backend is nginx returning bench.py's canned
+Azure replies (--backend mock: spillway-mock-aoai).
+
+  tests/bench/profile.py --build build --mode callgrind --requests 3000 --out /tmp/new
+  tests/bench/profile.py --build /work/old/build --old-topology --mode callgrind ...
+      (--old-topology: a build from before instances' insecure_http, e.g. 3d6e6fa)
+
+Figures and what they found: docs/performance.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the same topology, bodies and process helpers as the benchmark)
+
+
+def wrk_script(tmp, name, body, headers, requests, marker):
+    """POSTs `body`; once `requests` responses have arrived, stops sending and creates
+    `marker` (wrk's main thread sleeps for -d regardless, so run_wrk interrupts it then)."""
+    path = os.path.join(tmp, "profile-%s.lua" % name)
+    header_lines = "".join('wrk.headers["%s"] = "%s"\n' % kv for kv in headers.items())
+    with open(path, "w") as f:
+        f.write("""-- Written by tests/bench/profile.py.
+wrk.method = "POST"
+wrk.body = [==[%s]==]
+wrk.headers["Content-Type"] = "application/json"
+%s
+local done_count = 0
+local bad = 0
+function response(status, headers, body)
+  done_count = done_count + 1
+  if status ~= 200 then bad = bad + 1 end
+  if done_count == %d then
+    io.open("%s", "w"):close()
+    wrk.thread:stop()
+  end
+end
+function done(summary, latency, requests)
+  io.write(string.format('PROFILEJSON {"requests":%%.0f,"status_errors":%%.0f}\\n',
+                         summary.requests, summary.errors.status))
+end
+""" % (body, header_lines, requests, marker))
+    return path
+
+
+def run_wrk(tmp, url, headers, body, connections, requests, name):
+    marker = os.path.join(tmp, "profile-%s.done" % name)
+    script = wrk_script(tmp, name, body, headers, requests, marker)
+    # -d is only a bound: SIGINT ends wrk (and it prints its summary) once the marker exists.
+    popen = subprocess.Popen(["wrk", "-t1", "-c%d" % connections, "-d900s", "--timeout", "30s",
+                              "-s", script, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    while popen.poll() is None and not os.path.exists(marker):
+        time.sleep(0.05)
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGINT)
+    out, err = popen.communicate(timeout=60)
+    out, err, rc = out.decode(errors="replace"), err.decode(errors="replace"), popen.returncode
+    line = next((l for l in out.splitlines() if l.startswith("PROFILEJSON ")), None)
+    if line is None:
+        raise bench.BenchError("wrk printed no summary (rc %d): %s %s" % (rc, out[-500:],
+                                                                          err[-500:]))
+    result = json.loads(line[len("PROFILEJSON "):])
+    if result["status_errors"]:
+        raise bench.BenchError("%d non-2xx answers" % result["status_errors"])
+    return result["requests"]
+
+
+def cpu_split(pid):
+    """(utime, stime) of the whole process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def logged(path, settle=0.5):
+    time.sleep(settle)  # the agent writes its access log every 100 ms
+    return bench.count_lines(path)
+
+
+def callgrind_total(path):
+    """The 'totals:' (or 'summary:') instruction count of a callgrind dump."""
+    total = None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                total = int(line.split()[1])
+    if total is None:
+        raise bench.BenchError("no totals in " + path)
+    return total
+
+
+def syscall_counts(path, requests):
+    """strace -c's table as calls per request, by name (the background ticks included)."""
+    by_name, errors = {}, {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(fields) >= 5 and fields[3].isdigit() and fields[-1] != "total":
+                by_name[fields[-1]] = int(fields[3])
+                if len(fields) == 6:
+                    errors[fields[-1]] = int(fields[4])
+    return {"syscalls_per_request": round(sum(by_name.values()) / requests, 2),
+            "by_name": {k: round(v / requests, 2) for k, v in sorted(
+                by_name.items(), key=lambda kv: -kv[1]) if v / requests >= 0.01},
+            "failed_by_name": {k: round(v / requests, 2) for k, v in sorted(
+                errors.items(), key=lambda kv: -kv[1]) if v / requests >= 0.01}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", default="build", help="build directory (default build/)")
+    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls"), default="cpu")
+    parser.add_argument("--kind", choices=("chat", "sse", "both"), default="both",
+                        help="non-streaming chat completions, 50-event streams, or both")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=0,
+                        help="measured requests per kind (default: 20000 cpu, 3000 callgrind, "
+                             "5000 allocs)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="requests before measuring (default: requests / 5, at least 500)")
+    parser.add_argument("--backend", choices=("canned", "mock"), default="canned")
+    parser.add_argument("--old-topology", action="store_true",
+                        help="omit instances' insecure_http (builds before it existed)")
+    parser.add_argument("--out", default="",
+                        help="callgrind: dump file prefix (default: in the temp dir, printed)")
+    parser.add_argument("--keep-temp", action="store_true")
+    args = parser.parse_args()
+
+    build = os.path.abspath(os.path.join(bench.ROOT, args.build))
+    agent_bin = os.path.join(build, "dataplane", "spillway-agent")
+    alloc_lib = os.path.join(build, "tests", "bench", "libspillway_alloc_counter.so")
+    mock_bin = os.path.join(build, "tests", "mock_aoai", "spillway-mock-aoai")
+    requests = args.requests or {"cpu": 20000, "callgrind": 3000, "allocs": 5000,
+                                         "syscalls": 5000}[args.mode]
+    warmup = args.warmup or max(500, requests // 5)
+    kinds = ["chat", "sse"] if args.kind == "both" else [args.kind]
+
+    tmp = tempfile.mkdtemp(prefix="spillway-profile-")
+    os.chmod(tmp, 0o755)
+    procs = []
+    try:
+        if args.backend == "canned":
+            port = bench.free_port()
+            prefix, conf = bench.nginx_canned_conf(tmp, port)
+            backend = bench.Process("nginx-canned", ["nginx", "-p", prefix, "-e",
+                                                     prefix + "/error.log", "-c", conf],
+                                    os.path.join(tmp, "nginx-canned.out"))
+            procs.append(backend)
+            bench.wait_for_port(port, backend)
+        else:
+            backend = bench.Process("mock", [mock_bin, "--listen", "127.0.0.1:0", "--api-keys",
+                                             bench.BACKEND_KEY] + bench.MAIN_MOCK_ARGS,
+                                    os.path.join(tmp, "mock.log"))
+            procs.append(backend)
+            port = int(backend.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
+
+        instances = {"main": ("http://127.0.0.1:%d" % port,
+                              [("ptu", "ProvisionedManaged"), ("std", "Standard"),
+                               ("ptu-sse", "ProvisionedManaged"), ("std-sse", "Standard")])}
+        routes = {"chat": [["main/ptu"], ["main/std"]],
+                  "chat-sse": [["main/ptu-sse"], ["main/std-sse"]]}
+        topology = bench.agent_topology(instances, routes)
+        if args.old_topology:
+            topology = topology.replace(" insecure_http: true,", "")
+        topology_path = os.path.join(tmp, "topology.yaml")
+        with open(topology_path, "w") as f:
+            f.write(topology)
+        access_log = os.path.join(tmp, "access.log")
+        argv = [agent_bin, "--region", bench.REGION, "--topology", topology_path, "--listen",
+                "127.0.0.1:0", "--threads", "1", "--access-log", access_log,
+                "--drain-timeout-ms", "1000"]
+        env = {bench.BACKEND_KEY_ENV: bench.BACKEND_KEY}
+        out_prefix = args.out or os.path.join(tmp, "callgrind")
+        count_file = os.path.join(tmp, "alloc-count.json")
+        if args.mode == "callgrind":
+            argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_prefix,
+                    "--dump-instr=no"] + argv
+        elif args.mode == "allocs":
+            env.update({"LD_PRELOAD": alloc_lib, "SPILLWAY_ALLOC_COUNT_FILE": count_file})
+        agent = bench.Process("agent", argv, os.path.join(tmp, "agent.log"), env=env)
+        procs.append(agent)
+        agent_port = int(agent.wait_for_line(r"listening on [^:]+:(\d+)",
+                                             timeout=120).group(1))
+
+        def allocations():
+            time.sleep(0.35)  # the counter rewrites its file every 100 ms
+            with open(count_file) as f:
+                return json.load(f)["allocations"]
+
+        results = {"mode": args.mode, "connections": args.connections, "build": build,
+                   "backend": args.backend}
+        for kind in kinds:
+            route, body = ("chat", bench.CHAT_BODY) if kind == "chat" else ("chat-sse",
+                                                                            bench.STREAM_BODY)
+            url = "http://127.0.0.1:%d%s" % (agent_port, bench.chat_path(route))
+            headers = {"api-key": bench.TENANT_KEY}
+            run_wrk(tmp, url, headers, body, args.connections, warmup, kind + "-warmup")
+            before_lines = logged(access_log)
+            if args.mode == "callgrind":
+                subprocess.run(["callgrind_control", "-z", str(agent.pid)], check=True,
+                               stdout=subprocess.DEVNULL)
+            elif args.mode == "allocs":
+                alloc_before = allocations()
+            elif args.mode == "syscalls":
+                strace_out = os.path.join(tmp, "strace-%s.txt" % kind)
+                strace = subprocess.Popen(["strace", "-c", "-f", "-o", strace_out, "-p",
+                                           str(agent.pid)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+                time.sleep(1.0)  # attached to every thread before the first request
+            user_before, sys_before = cpu_split(agent.pid)
+            sent = run_wrk(tmp, url, headers, body, args.connections, requests, kind)
+            done = logged(access_log) - before_lines
+            if args.mode == "syscalls":
+                strace.send_signal(signal.SIGINT)
+                strace.wait(30)
+            user_after, sys_after = cpu_split(agent.pid)
+            entry = {"wrk_requests": sent, "agent_logged": done}
+            if args.mode == "cpu":
+                user, system = user_after - user_before, sys_after - sys_before
+                entry.update({"cpu_us_per_request": round((user + system) / done * 1e6, 2),
+                              "user_us_per_request": round(user / done * 1e6, 2),
+                              "sys_us_per_request": round(system / done * 1e6, 2)})
+            elif args.mode == "syscalls":
+                entry.update(syscall_counts(strace_out, done))
+            elif args.mode == "allocs":
+                entry["allocations_per_request"] = round((allocations() - alloc_before) / done,
+                                                         2)
+            else:
+                existing = set(os.listdir(os.path.dirname(out_prefix) or "."))
+                subprocess.run(["callgrind_control", "-d", kind, str(agent.pid)], check=True,
+                               stdout=subprocess.DEVNULL)
+                time.sleep(1.0)
+                dumps = sorted(set(os.listdir(os.path.dirname(out_prefix) or ".")) - existing)
+                dumps = [d for d in dumps
+                         if d.startswith(os.path.basename(out_prefix) + ".%d" % agent.pid)]
+                if not dumps:
+                    raise bench.BenchError("callgrind wrote no dump")
+                dump = os.path.join(os.path.dirname(out_prefix) or ".", dumps[-1])
+                total = callgrind_total(dump)
+                entry.update({"dump": dump, "instructions": total,
+                              "instructions_per_request": round(total / done)})
+            results[kind] = entry
+            print(json.dumps({kind: entry}), flush=True)
+        if not agent.alive():
+            raise bench.BenchError("the agent died:\n" + agent.tail())
+        print("PROFILE " + json.dumps(results), flush=True)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        if args.keep_temp:
+            print("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except bench.BenchError as e:
+        print("profile.py: %s" % e, file=sys.stderr)
+        sys.exit(1)
