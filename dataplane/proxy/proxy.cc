@@ -380,7 +380,9 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
           result = co_await attempt.OverH2(*session);
         } else {
           absl::StatusOr<UpstreamConnectionPtr> connection;
-          if (connection_try == 0) {
+          // An upload gets a fresh connection: on a pooled one the backend may have closed
+          // while idle, found only once body bytes that cannot be sent again are gone.
+          if (connection_try == 0 && request.upload == nullptr) {
             connection = co_await pool.Acquire(backend);
           } else {
             connection = co_await pool.Connect(backend);

@@ -138,6 +138,36 @@ TEST_F(PinSharingE2e, FollowUpsThroughAnotherAgentRightAfterCreationReachTheOwne
   }
 }
 
+TEST_F(PinSharingE2e, AssistantsThreadsAndVectorStoresAreFoundThroughTheOtherAgent) {
+  // Objects that name no model (a vector store) and those that do (an assistant), then a
+  // thread made with its run: each followed through the other agent at once.
+  for (const char* creator : {"one", "two"}) {
+    const std::string follower = std::string(creator) == "one" ? "two" : "one";
+    HttpResponse store = Send(creator, "POST", "/openai/v1/vector_stores", R"({"name":"docs"})");
+    ASSERT_EQ(store.status, 200) << store.body;
+    const std::string store_id(boost::json::parse(store.body).at("id").as_string());
+    HttpResponse assistant =
+        Send(creator, "POST", "/openai/v1/assistants", R"({"model":"gpt-4o","name":"helper"})");
+    ASSERT_EQ(assistant.status, 200) << assistant.body;
+    const std::string assistant_id(boost::json::parse(assistant.body).at("id").as_string());
+    HttpResponse run =
+        Send(creator, "POST", "/openai/v1/threads/runs",
+             absl::StrCat(R"({"assistant_id":")", assistant_id,
+                          R"(","thread":{"messages":[{"role":"user","content":"Hi"}]}})"));
+    ASSERT_EQ(run.status, 200) << run.body;
+    const std::string thread(boost::json::parse(run.body).at("thread_id").as_string());
+    for (int i = 0; i < 3; ++i) {
+      HttpResponse got = Send(follower, "GET", "/openai/v1/vector_stores/" + store_id);
+      EXPECT_EQ(got.status, 200) << got.body;
+      got = Send(follower, "GET", "/openai/v1/assistants/" + assistant_id);
+      EXPECT_EQ(got.status, 200) << got.body;
+      got = Send(follower, "POST", "/openai/v1/threads/" + thread + "/runs",
+                 absl::StrCat(R"({"assistant_id":")", assistant_id, "\"}"));
+      EXPECT_EQ(got.status, 200) << got.body;
+    }
+  }
+}
+
 TEST_F(PinSharingE2e, ARelayedPinSendsTheOtherAgentStraightToTheOwner) {
   const auto [id, owner] = Create("one");
   ASSERT_FALSE(id.empty());
