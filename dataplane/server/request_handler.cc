@@ -488,6 +488,7 @@ asio::awaitable<bool> RequestHandler::AnswerModels(beast::tcp_stream& client,
   record.latency_ms =
       std::chrono::duration<double, std::milli>(SteadyClock::now() - admission.start).count();
   context_.access_log->Write(record);
+  Meter(record);  // counted in the metrics like any answer (it carries no usage)
   co_return written&& keep_alive;
 }
 

@@ -273,6 +273,9 @@ TEST_F(AgentPinningTest, TheModelListIsTheTenantsRoutes) {
   EXPECT_EQ(unknown.status, 404);
   EXPECT_THAT(unknown.body, HasSubstr("\"error\""));
   EXPECT_EQ(Send("GET", "/openai/v1/models", "", "wrong-key").status, 401);
+  // Answered by the agent, and counted like any answer.
+  HttpResponse metrics = Send("GET", "/metrics");
+  EXPECT_THAT(metrics.body, HasSubstr("spillway_requests_total{route=\"\",code=\"200\"} 2"));
 }
 
 }  // namespace
