@@ -23,6 +23,7 @@
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
+#include "dataplane/server/body_reservation.h"
 
 namespace spillway {
 namespace {
@@ -60,36 +61,6 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
   auto response = MakeErrorResponse(error, false);
   co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
 }
-
-// The bytes of request bodies held at once across all connections are bounded: a body is
-// read only once its size (or, unknown, the body limit) fits in what is left.
-class BodyReservation {
- public:
-  BodyReservation(AgentContext& context, int64_t bytes) : context_(context) {
-    if (bytes == 0) {
-      return;  // nothing to hold: no shared counter touched
-    }
-    const int64_t in_use =
-        context_.body_memory_in_use.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    if (in_use > context_.body_memory_limit) {
-      context_.body_memory_in_use.fetch_sub(bytes, std::memory_order_relaxed);
-    } else {
-      bytes_ = bytes;
-    }
-  }
-  ~BodyReservation() {
-    if (bytes_ != 0) {
-      context_.body_memory_in_use.fetch_sub(bytes_, std::memory_order_relaxed);
-    }
-  }
-  BodyReservation(const BodyReservation&) = delete;
-  BodyReservation& operator=(const BodyReservation&) = delete;
-  bool held(int64_t wanted) const { return bytes_ == wanted; }
-
- private:
-  AgentContext& context_;
-  int64_t bytes_ = 0;
-};
 
 // Parses the head if the buffer holds all of it (Beast parses a head in one piece).
 void ParseHead(http::request_parser<http::string_body>& parser, beast::flat_buffer& buffer,

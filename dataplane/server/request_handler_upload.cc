@@ -9,6 +9,7 @@
 #include "dataplane/http/http_head.h"
 #include "dataplane/proxy/upload_body.h"
 #include "dataplane/routing/multipart_field.h"
+#include "dataplane/server/body_reservation.h"
 #include "dataplane/server/model_list.h"
 #include "dataplane/server/object_routing.h"
 #include "dataplane/server/request_handler.h"
@@ -23,6 +24,12 @@ ErrorReply TooLarge(uint64_t bytes, const SnapshotRoute* route, uint64_t limit) 
                                  route != nullptr ? absl::StrCat("route '", route->name, "''s")
                                                   : "this gateway's",
                                  " limit of ", limit, " bytes.")};
+}
+
+// A form's fields before its model are held within the buffered-body limit (SDKs often put the
+// file first; Azure takes audio of at most 25 MB).
+int64_t ReadAheadLimit(const AgentContext& context) {
+  return static_cast<int64_t>(std::min(context.body_limit, context.max_upload_bytes));
 }
 
 }  // namespace
@@ -67,8 +74,7 @@ asio::awaitable<std::optional<ErrorReply>> RequestHandler::ReadFormModel(
   if (!boundary.ok()) {
     co_return ErrorReply{400, "BadRequest", std::string(boundary.status().message())};
   }
-  // Held within the buffered-body limit: SDKs often put the file before the model.
-  const std::size_t max_ahead = std::min<uint64_t>(context_.body_limit, UploadLimit(nullptr));
+  const auto max_ahead = static_cast<std::size_t>(ReadAheadLimit(context_));
   MultipartFieldFinder finder(*boundary, "model");
   for (;;) {
     absl::StatusOr<std::optional<MultipartFieldFinder::Found>> found = finder.Scan(upload.prefix());
@@ -130,8 +136,18 @@ asio::awaitable<bool> RequestHandler::HandleUpload(
   body_parser.body_limit(UploadLimit(proxy_request.route));
   UploadBody upload(client, buffer, body_parser, context_.client_idle_timeout);
   proxy_request.upload = &upload;
+  // What is read ahead counts against --body-memory-limit like a buffered body, for as long as
+  // the upload holds it.
+  std::optional<BodyReservation> read_ahead;
   if (admission.path.operation->source == RouteSource::kFormModel) {
-    refusal = co_await ReadFormModel(request, admission, upload, proxy_request);
+    read_ahead.emplace(context_, ReadAheadLimit(context_));
+    if (!read_ahead->held(ReadAheadLimit(context_))) {
+      refusal = ErrorReply{503, "ServiceUnavailable",
+                           "The gateway holds as many request bodies as it may; retry shortly.",
+                           std::chrono::milliseconds(1000), true};
+    } else {
+      refusal = co_await ReadFormModel(request, admission, upload, proxy_request);
+    }
     if (!refusal.has_value() && proxy_request.route != nullptr &&
         announced > UploadLimit(proxy_request.route)) {
       refusal = TooLarge(announced, proxy_request.route, UploadLimit(proxy_request.route));

@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
 
 namespace spillway::test {
@@ -445,6 +446,47 @@ TEST_F(AgentUploadsTest, UploadsOnV1AreRoutedByTheirFormsModelField) {
   const UploadResult cut = SendUpload(fleet_.agent_port(), too_large);
   EXPECT_EQ(cut.status, 413) << cut.body;
   EXPECT_THAT(cut.body, HasSubstr("route 'whisper''s limit"));
+}
+
+TEST_F(AgentUploadsTest, AFormsReadAheadCountsAgainstTheBodyMemoryBudget) {
+  ASSERT_TRUE(fleet_
+                  .StartAgent(kTopology, "eastus2",
+                              {"--body-limit", "1048576", "--body-memory-limit", "1048576"})
+                  .ok());
+  // One upload holds the whole budget while the agent reads ahead for its model.
+  const int holder = ConnectRaw(fleet_.agent_port(), 10);
+  ASSERT_GE(holder, 0);
+  ASSERT_TRUE(
+      SendAll(holder, absl::StrCat("POST /openai/v1/audio/transcriptions HTTP/1.1\r\nHost: a\r\n"
+                                   "api-key: test\r\nContent-Type: multipart/form-data; boundary=",
+                                   kBoundary, "\r\nContent-Length: 900000\r\n\r\n--", kBoundary,
+                                   "\r\nContent-Disposition: form-data; name=\"file\"; "
+                                   "filename=\"a.wav\"\r\n\r\n",
+                                   std::string(4096, 'x'))));
+  Upload audio;
+  audio.target = "/openai/v1/audio/transcriptions";
+  audio.fields = {};
+  audio.fields_after = {{"model", "whisper"}};
+  audio.file_bytes = 10 * 1024;
+  UploadResult busy;
+  // The holder's head may still be on its way: the refusal comes once it is read.
+  for (int i = 0; i < 50 && busy.status != 503; ++i) {
+    busy = SendUpload(fleet_.agent_port(), audio);
+    if (busy.status != 503) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  ::close(holder);
+  // The holder gone, its reservation is released.
+  UploadResult served;
+  for (int i = 0; i < 100 && served.status != 200; ++i) {
+    served = SendUpload(fleet_.agent_port(), audio);
+    if (served.status != 200) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  EXPECT_EQ(served.status, 200) << served.body;
 }
 
 }  // namespace
