@@ -99,31 +99,48 @@ asio::awaitable<beast::error_code> UploadBody::ReadPiece(std::size_t& got) {
   co_return beast::error_code{};
 }
 
+namespace {
+
+// One piece of the body to the backend under `timeout`, as a chunk when the body is chunked.
+template <class Stream, class Buffers>
+asio::awaitable<beast::error_code> WritePiece(Stream& upstream, SocketDeadline& deadline,
+                                              std::chrono::milliseconds timeout,
+                                              const Buffers& buffers, bool chunked) {
+  deadline.Arm(timeout);
+  beast::error_code write_ec;
+  if (chunked) {
+    auto [ec, n] = co_await asio::async_write(upstream, http::make_chunk(buffers), kNoThrow);
+    write_ec = ec;
+  } else {
+    auto [ec, n] = co_await asio::async_write(upstream, buffers, kNoThrow);
+    write_ec = ec;
+  }
+  co_return deadline.Disarm(write_ec);
+}
+
+}  // namespace
+
 template <class Stream>
 asio::awaitable<beast::error_code> UploadBody::CopyTo(Stream& upstream,
                                                       beast::tcp_stream& upstream_tcp) {
   const bool chunked = parser_.chunked();
   SocketDeadline deadline(upstream_tcp);
   if (!prefix_.empty()) {
-    // What was read ahead, its field rewritten.
+    // What was read ahead, its field (if any) rewritten.
     const absl::string_view held = prefix_;
-    const std::size_t cut = replace_size_.has_value() ? replace_offset_ : held.size();
-    const std::size_t resume = replace_size_.has_value() ? cut + *replace_size_ : held.size();
-    const std::size_t replaced = replace_size_.has_value() ? replacement_.size() : 0;
+    std::size_t cut = held.size();
+    std::size_t resume = held.size();
+    absl::string_view replacement;
+    if (replace_size_.has_value()) {
+      cut = replace_offset_;
+      resume = cut + *replace_size_;
+      replacement = replacement_;
+    }
     const std::array<asio::const_buffer, 3> pieces{
-        asio::buffer(held.data(), cut), asio::buffer(replacement_.data(), replaced),
+        asio::buffer(held.data(), cut), asio::buffer(replacement.data(), replacement.size()),
         asio::buffer(held.data() + resume, held.size() - resume)};
     started_ = true;
-    deadline.Arm(timeout_);
-    beast::error_code write_ec;
-    if (chunked) {
-      auto [ec, n] = co_await asio::async_write(upstream, http::make_chunk(pieces), kNoThrow);
-      write_ec = ec;
-    } else {
-      auto [ec, n] = co_await asio::async_write(upstream, pieces, kNoThrow);
-      write_ec = ec;
-    }
-    if (beast::error_code ec = deadline.Disarm(write_ec)) {
+    if (beast::error_code ec = co_await WritePiece(upstream, deadline, timeout_, pieces, chunked)) {
       co_return ec;
     }
   }
@@ -137,18 +154,8 @@ asio::awaitable<beast::error_code> UploadBody::CopyTo(Stream& upstream,
       continue;  // only framing (a chunk header) came
     }
     bytes_ += got;
-    deadline.Arm(timeout_);
-    beast::error_code write_ec;
-    if (chunked) {
-      auto [ec, n] = co_await asio::async_write(
-          upstream, http::make_chunk(asio::const_buffer(chunk_.get(), got)), kNoThrow);
-      write_ec = ec;
-    } else {
-      auto [ec, n] =
-          co_await asio::async_write(upstream, asio::const_buffer(chunk_.get(), got), kNoThrow);
-      write_ec = ec;
-    }
-    if (beast::error_code ec = deadline.Disarm(write_ec)) {
+    const std::array<asio::const_buffer, 1> piece{asio::const_buffer(chunk_.get(), got)};
+    if (beast::error_code ec = co_await WritePiece(upstream, deadline, timeout_, piece, chunked)) {
       co_return ec;
     }
   }

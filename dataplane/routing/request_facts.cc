@@ -179,6 +179,11 @@ class FactsHandler : public JsonSaxDefaults {
 
   // Whether `key` names an object (or a list of them); if so the frame takes its value.
   bool ObjectRefKey(Frame& frame, std::string_view key) {
+    // Every such field ends in "_id" or "_ids": other keys (role, content, ...) stop here.
+    if (key.size() < 7 || (key.back() != 'd' && key.back() != 's') ||
+        key.find("_id") == std::string_view::npos) {
+      return false;
+    }
     for (const std::string_view field : kObjectRefFields) {
       if (key == field) {
         frame.next = Slot::kObjectRef;

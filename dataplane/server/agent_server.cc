@@ -218,9 +218,7 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
     const int64_t body_bytes = BodyBytes(parser, context.body_limit);
     BodyReservation reservation(context, body_bytes);
     if (!reservation.held(body_bytes)) {
-      ErrorReply busy{503, "ServiceUnavailable",
-                      "The gateway holds as many request bodies as it may; retry shortly.",
-                      std::chrono::milliseconds(1000), true};
+      ErrorReply busy = BodyBudgetExhausted();
       co_await handler.Refuse(stream, parser.get(), std::move(busy), admission);
       break;
     }

@@ -4,11 +4,20 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
+#include "dataplane/http/local_reply.h"
 #include "dataplane/server/request_handler.h"
 
 namespace spillway {
+
+// The answer when a body does not fit: come back in a second.
+inline ErrorReply BodyBudgetExhausted() {
+  return ErrorReply{503, "ServiceUnavailable",
+                    "The gateway holds as many request bodies as it may; retry shortly.",
+                    std::chrono::milliseconds(1000), true};
+}
 
 class BodyReservation {
  public:

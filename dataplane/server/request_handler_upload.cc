@@ -142,9 +142,7 @@ asio::awaitable<bool> RequestHandler::HandleUpload(
   if (admission.path.operation->source == RouteSource::kFormModel) {
     read_ahead.emplace(context_, ReadAheadLimit(context_));
     if (!read_ahead->held(ReadAheadLimit(context_))) {
-      refusal = ErrorReply{503, "ServiceUnavailable",
-                           "The gateway holds as many request bodies as it may; retry shortly.",
-                           std::chrono::milliseconds(1000), true};
+      refusal = BodyBudgetExhausted();
     } else {
       refusal = co_await ReadFormModel(request, admission, upload, proxy_request);
     }

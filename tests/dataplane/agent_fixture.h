@@ -62,6 +62,17 @@ class AgentFleet {
   std::string topology_path_;
 };
 
+// The start of a topology: one stamp "us", one region (eastus2), instances "a" and "b" at
+// mocks "{a}" and "{b}". A test appends its deployments, pools, routes and tenants.
+inline constexpr char kTwoInstancesYaml[] = R"(
+stamps: [ { name: us } ]
+regions: [ { name: eastus2, stamp: us } ]
+subscriptions: [ { name: s } ]
+instances:
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+  - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+)";
+
 // One stamp, one region (eastus2), one instance "a" at mock "{a}" with the given
 // deployments (model gpt-4o unless "name=model"), one pool "p" of the first deployment
 // behind route "gpt-4o". `extra` is appended verbatim (more routes, tenants, ...).

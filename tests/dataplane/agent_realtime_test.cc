@@ -28,13 +28,7 @@ using ::testing::Not;
 
 // Route gpt-realtime: deployment rt-a on mock "a", then (a second tier) rt-b on mock "b".
 // Tenant "app" (key "test") may use it; "other" (key "other") may use only gpt-4o.
-constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-  - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+const std::string kTopology = std::string(kTwoInstancesYaml) + R"(
 deployments:
   - { instance: a, name: rt-a, model: gpt-realtime, version: "1", sku: Standard, capacity: 100 }
   - { instance: b, name: rt-b, model: gpt-realtime, version: "1", sku: Standard, capacity: 100 }

@@ -29,13 +29,7 @@ using ::testing::HasSubstr;
 // Route gpt-4o (the tenants' default route) spreads over mocks "a" and "b"; route whisper
 // too, over their deployments "stt" (so a route name that reaches a backend unrewritten is
 // refused there), with a 1 MiB upload limit.
-constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-  - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+const std::string kTopology = std::string(kTwoInstancesYaml) + R"(
 deployments:
   - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
   - { instance: b, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
