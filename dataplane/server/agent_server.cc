@@ -24,6 +24,7 @@
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
 #include "dataplane/server/body_reservation.h"
+#include "dataplane/server/connection_limit.h"
 
 namespace spillway {
 namespace {
@@ -387,7 +388,7 @@ AgentServer::~AgentServer() {
   Join();
 }
 
-// Raises the soft descriptor limit to the hard one (each proxied request holds two sockets) and
+// Raises the soft descriptor limit to the hard one (each client holds one or two sockets) and
 // returns the soft limit now in force.
 rlim_t RaiseDescriptorLimit() {
   rlimit limit{};
@@ -408,9 +409,7 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& con
                                                                const AgentServerOptions& options) {
   const rlim_t descriptors = RaiseDescriptorLimit();
   if (context.max_connections == 0) {
-    // Two descriptors per client (its socket and an upstream one), and room for the rest.
-    context.max_connections = std::max<int64_t>(
-        64, (static_cast<int64_t>(std::min<rlim_t>(descriptors, 1 << 24)) - 256) / 2);
+    context.max_connections = DefaultMaxConnections(descriptors, options.upstream.http2);
   }
   std::unique_ptr<AgentServer> server(new AgentServer(context, options));
   boost::system::error_code ec;
