@@ -73,7 +73,7 @@ for signal in TERM KILL; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       # shellcheck disable=SC2086
       ps -o pid,ppid,pgid,args -p $left >&2 || true
-      fail "SIG$signal to $run_script left $(echo $left | wc -w) process(es) running"
+      fail "SIG$signal to $run_script left $(wc -w <<<"$left") process(es) running"
     fi
     sleep 0.2
   done

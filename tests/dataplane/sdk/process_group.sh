@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by run_sdk_test.sh and run_vercel_ai_test.sh: runs a command in a process group of its
 # own that dies with the script. The group (the command and whatever it spawned) is killed when
 # the script exits and on TERM, INT and HUP (a ctest timeout); a SIGKILLed script runs no trap,

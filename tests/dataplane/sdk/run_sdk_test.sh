@@ -13,7 +13,7 @@ cd "$work"
 if [ ! -d node_modules/openai ] || [ ! -d node_modules/ws ]; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
-# shellcheck source=process_group.sh
+# shellcheck source=SCRIPTDIR/process_group.sh
 source "$here/process_group.sh"
 # The file itself, not `node --test`: that runs it in a further node process, which would
 # outlive a killed runner (and keep its children alive) until its tests ended.

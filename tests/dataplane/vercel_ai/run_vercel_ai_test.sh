@@ -18,7 +18,7 @@ if ! cmp -s package-lock.json node_modules/.package-lock.json.installed 2>/dev/n
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   cp package-lock.json node_modules/.package-lock.json.installed
 fi
-# shellcheck source=../sdk/process_group.sh
+# shellcheck source=SCRIPTDIR/../sdk/process_group.sh
 source "$here/../sdk/process_group.sh"
 # The file itself, not `node --test`: that runs it in a further node process, which would
 # outlive a killed runner (and keep its children alive) until its tests ended.
