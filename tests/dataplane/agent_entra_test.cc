@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
+#include "tests/support/closed_port.h"
 #include "tests/support/tls_files.h"
 
 namespace spillway::test {
@@ -105,7 +106,7 @@ HttpResponse Chat(HttpClient& client) {
 
 std::string AccessLog(AgentFleet& fleet, absl::string_view expect) {
   absl::StatusOr<std::string> log =
-      WaitForFileContaining(fleet.temp_dir() + "/access.log", expect, absl::Seconds(10));
+      WaitForFileContaining(fleet.temp_dir() + "/access.log", expect, absl::Seconds(30));
   EXPECT_TRUE(log.ok()) << log.status();
   return log.ok() ? *log : "";
 }
@@ -148,8 +149,9 @@ TEST(AgentEntra, ManagedIdentityTokenIsFetchedOnceCachedAndSurvivesAReload) {
 
 TEST(AgentEntra, ConcurrentRequestsAtStartShareOneFetch) {
   AgentFleet fleet;
-  // Each token answer takes 800 ms, so the requests below all find the first fetch in flight.
-  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "chat", "--token-delay-ms", "800"}).ok());
+  // Each token answer takes 3 s, so the requests below all find the first fetch in flight
+  // even when a loaded machine is slow to start their threads.
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "chat", "--token-delay-ms", "3000"}).ok());
   ASSERT_TRUE(fleet
                   .StartAgent(EntraTopology(kManagedIdentity), "eastus2",
                               {"--imds-endpoint", fleet.MockEndpoint("a"), "--threads", "2"})
@@ -160,7 +162,8 @@ TEST(AgentEntra, ConcurrentRequestsAtStartShareOneFetch) {
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&fleet, &statuses, i] {
       auto client = fleet.AgentClient();
-      absl::StatusOr<HttpResponse> r = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+      absl::StatusOr<HttpResponse> r =
+          client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(), absl::Seconds(60));
       statuses[i] = r.ok() ? r->status : -1;
     });
   }
@@ -173,8 +176,10 @@ TEST(AgentEntra, ConcurrentRequestsAtStartShareOneFetch) {
 
 TEST(AgentEntra, TokensAreRefreshedBeforeTheyExpire) {
   AgentFleet fleet;
-  // 5 s tokens: refreshed when 0.5 s remain, no longer sent when 0.25 s remain.
-  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "chat", "--token-lifetime-s", "5"}).ok());
+  // 20 s tokens: refreshed when 2 s remain, no longer sent when 1 s remains. The agent keeps
+  // 5 % of a lifetime for the request in transit; with 5 s tokens that was 250 ms, which a
+  // loaded machine (ctest -j2 on two cores) can spend between the agent and the mock.
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "chat", "--token-lifetime-s", "20"}).ok());
   ASSERT_TRUE(fleet
                   .StartAgent(EntraTopology(kManagedIdentity), "eastus2",
                               {"--imds-endpoint", fleet.MockEndpoint("a")})
@@ -182,7 +187,8 @@ TEST(AgentEntra, TokensAreRefreshedBeforeTheyExpire) {
   auto client = fleet.AgentClient();
   int requests = 0;
   int after_refresh = 0;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  // The refresh is due after 18 s; the rest is a guard.
+  const absl::Time deadline = absl::Now() + absl::Seconds(90);
   // Keep traffic going until a refresh happened and the new token served requests.
   while (after_refresh < 20 && absl::Now() < deadline) {
     HttpResponse r = Chat(*client);
@@ -193,7 +199,7 @@ TEST(AgentEntra, TokensAreRefreshedBeforeTheyExpire) {
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_EQ(after_refresh, 20) << "no refresh within 30 s";
+  EXPECT_EQ(after_refresh, 20) << "no refresh within 90 s";
   EXPECT_EQ(RejectedBearer(fleet, "a"), 0) << "no request ever carried an expired token";
   EXPECT_GE(BackendStatus(fleet, "a/chat").at("entra_token").as_object().at("fetches").as_int64(),
             2);
@@ -205,13 +211,14 @@ TEST(AgentEntra, UserAssignedIdentityAndAppServiceEndpoint) {
                   .AddMock("a", {"--deployments", "chat", "--managed-identity-client-ids", "uami-1",
                                  "--identity-header", "identity-header-secret"})
                   .ok());
+  const ClosedPort nowhere;
   // IMDS points nowhere: with IDENTITY_ENDPOINT/IDENTITY_HEADER set, it must not be used.
   fleet.agent_env = {absl::StrCat("IDENTITY_ENDPOINT=", fleet.MockEndpoint("a"), "/msi/token"),
                      "IDENTITY_HEADER=identity-header-secret"};
   ASSERT_TRUE(fleet
                   .StartAgent(EntraTopology("auth: { managed_identity: true, "
                                             "managed_identity_client_id: uami-1 }"),
-                              "eastus2", {"--imds-endpoint", "http://127.0.0.1:1"})
+                              "eastus2", {"--imds-endpoint", nowhere.url()})
                   .ok());
   auto client = fleet.AgentClient();
   for (int i = 0; i < 5; ++i) {
@@ -340,19 +347,20 @@ TEST(AgentEntra, AWrongSecretSpillsToTheNextTierSaysWhyAndRecoversWhenRotated) {
 TEST(AgentEntra, NoTokenAndNoOtherBackendFailsFastWithTheReason) {
   AgentFleet fleet;
   ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "chat"}).ok());
-  // Nothing listens on port 1: every fetch fails at once.
-  ASSERT_TRUE(fleet
-                  .StartAgent(EntraTopology(kManagedIdentity), "eastus2",
-                              {"--imds-endpoint", "http://127.0.0.1:1"})
-                  .ok());
+  // Nothing listens there: every fetch fails at once.
+  const ClosedPort imds;
+  ASSERT_TRUE(
+      fleet.StartAgent(EntraTopology(kManagedIdentity), "eastus2", {"--imds-endpoint", imds.url()})
+          .ok());
   auto client = fleet.AgentClient();
   for (int i = 0; i < 3; ++i) {
+    // 30 s: a guard against a request left hanging, not a measure of how fast it fails.
     absl::StatusOr<HttpResponse> r =
-        client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(), absl::Seconds(10));
+        client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(), absl::Seconds(30));
     ASSERT_TRUE(r.ok()) << r.status() << " (a request must never hang for a token)";
     EXPECT_EQ(r->status, 502) << r->body;
     EXPECT_THAT(r->body, HasSubstr("no Microsoft Entra ID token for managed identity"));
-    EXPECT_THAT(r->body, HasSubstr("cannot connect to http://127.0.0.1:1"));
+    EXPECT_THAT(r->body, HasSubstr("cannot connect to " + imds.url()));
   }
   EXPECT_THAT(AccessLog(fleet, "no Microsoft Entra ID token"), HasSubstr("\"status\":502"));
   absl::StatusOr<std::string> stats = fleet.MockStats("a");
@@ -370,7 +378,7 @@ TEST(AgentEntra, AnUnreadableSecretMakesTheBackendUnusable) {
                               "eastus2", {"--entra-authority", fleet.MockEndpoint("a")})
                   .ok());
   EXPECT_TRUE(
-      fleet.agent().WaitForLine("ENTRA_TEST_SECRET_NOT_SET is not set", absl::Seconds(5)).ok());
+      fleet.agent().WaitForLine("ENTRA_TEST_SECRET_NOT_SET is not set", absl::Seconds(30)).ok());
   HttpResponse r = Chat(*fleet.AgentClient());
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Header("x-spillway-backend"), "b/chat");

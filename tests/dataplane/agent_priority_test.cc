@@ -6,9 +6,11 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <iostream>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
 
 namespace spillway::test {
@@ -42,8 +44,11 @@ constexpr char kStandard[] = "std/gpt-4o";
 
 int64_t Served(AgentFleet& fleet, const std::string& mock, const std::string& deployment) {
   absl::StatusOr<std::string> body = fleet.MockStats(mock);
-  EXPECT_TRUE(body.ok()) << body.status();
-  const boost::json::value stats = boost::json::parse(body.value_or("{}"));
+  if (!body.ok()) {
+    ADD_FAILURE() << body.status();
+    return -1;
+  }
+  const boost::json::value stats = boost::json::parse(*body);
   const boost::json::value* d = stats.at("deployments").as_object().if_contains(deployment);
   if (d == nullptr) {
     return 0;
@@ -52,49 +57,70 @@ int64_t Served(AgentFleet& fleet, const std::string& mock, const std::string& de
   return ok == nullptr ? 0 : ok->as_int64();
 }
 
+// The agent estimates a backend's load over the last 10 s (LoadWindow: whole seconds, no flag
+// to lengthen it), so the exact sequence below holds only while every charge is still in that
+// window: within 9 s of the first request. That takes milliseconds on an idle machine; a run
+// that a loaded one stretched past 8 s shows nothing either way, so it is repeated on a fresh
+// fleet (up to three times) instead of failing on the clock.
+constexpr absl::Duration kInsideOneWindow = absl::Seconds(8);
+constexpr int kRuns = 3;
+
 TEST(AgentPriority, BatchLeavesThePtuTierAtItsCeilingWhileCriticalStays) {
-  AgentFleet fleet;
-  // Completions as long as max_tokens: each request uses 104 tokens (4 prompt + 100), and
-  // the agent charges 109 up front (its prompt estimate is 9), then corrects to 104.
-  ASSERT_TRUE(
-      fleet
-          .AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o:ptu=1",
-                           "--tokens-per-ptu-minute", "6000", "--completion-tokens", "1000"})
-          .ok());
-  ASSERT_TRUE(
-      fleet.AddMock("std", {"--deployments", "gpt-4o", "--completion-tokens", "1000"}).ok());
-  ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", {"--tokens-per-ptu-minute", "6000"}).ok());
-  auto client = fleet.AgentClient();
-  auto send = [&](const char* key) {
-    absl::StatusOr<HttpResponse> response =
-        client->Send("POST", ChatTarget("gpt-4o"), {{"api-key", key}}, ChatBody(100));
-    EXPECT_TRUE(response.ok()) << response.status();
-    HttpResponse r = response.value_or(HttpResponse{});
-    EXPECT_EQ(r.status, 200) << r.body;
-    return r.Header("x-spillway-backend").value_or("");
-  };
+  for (int run = 1; run <= kRuns; ++run) {
+    AgentFleet fleet;
+    // Completions as long as max_tokens: each request uses 104 tokens (4 prompt + 100), and
+    // the agent charges 109 up front (its prompt estimate is 9), then corrects to 104.
+    ASSERT_TRUE(
+        fleet
+            .AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o:ptu=1",
+                             "--tokens-per-ptu-minute", "6000", "--completion-tokens", "1000"})
+            .ok());
+    ASSERT_TRUE(
+        fleet.AddMock("std", {"--deployments", "gpt-4o", "--completion-tokens", "1000"}).ok());
+    ASSERT_TRUE(fleet.StartAgent(kTopology, "eastus2", {"--tokens-per-ptu-minute", "6000"}).ok());
+    auto client = fleet.AgentClient();
+    auto send = [&](const char* key) {
+      absl::StatusOr<HttpResponse> response =
+          client->Send("POST", ChatTarget("gpt-4o"), {{"api-key", key}}, ChatBody(100));
+      EXPECT_TRUE(response.ok()) << response.status();
+      HttpResponse r = response.value_or(HttpResponse{});
+      EXPECT_EQ(r.status, 200) << r.body;
+      return r.Header("x-spillway-backend").value_or("");
+    };
 
-  // Batch may use 700 of the 1000: after k requests the PTU carries 104 k, and the next
-  // is admitted while 104 k + 109 <= 700, i.e. for k = 0..5. The seventh spills.
-  std::vector<std::string> batch;
-  for (int i = 0; i < 10; ++i) {
-    batch.push_back(send("batch-key"));
+    const absl::Time start = absl::Now();
+    // Batch may use 700 of the 1000: after k requests the PTU carries 104 k, and the next
+    // is admitted while 104 k + 109 <= 700, i.e. for k = 0..5. The seventh spills.
+    std::vector<std::string> batch;
+    for (int i = 0; i < 10; ++i) {
+      batch.push_back(send("batch-key"));
+    }
+    // Critical may use all of it: 624 + 109 <= 1000, twice (and a third time: 832 + 109).
+    const std::string critical_1 = send("critical-key");
+    const std::string critical_2 = send("critical-key");
+    // Batch is still above its ceiling.
+    const std::string batch_after = send("batch-key");
+    const absl::Duration took = absl::Now() - start;
+    if (took >= kInsideOneWindow && run < kRuns) {
+      std::cerr << "run " << run << " took " << took << ", past one load window; again\n";
+      continue;
+    }
+    ASSERT_LT(took, kInsideOneWindow) << kRuns << " runs in a row outside one load window";
+
+    EXPECT_THAT(batch, ::testing::ElementsAre(kPtu, kPtu, kPtu, kPtu, kPtu, kPtu, kStandard,
+                                              kStandard, kStandard, kStandard));
+    EXPECT_EQ(critical_1, kPtu);
+    EXPECT_EQ(critical_2, kPtu);
+    EXPECT_EQ(batch_after, kStandard);
+
+    // The backends agree, and the PTU never had to refuse anything.
+    EXPECT_EQ(Served(fleet, "ptu", "gpt-4o-ptu"), 8);
+    EXPECT_EQ(Served(fleet, "std", "gpt-4o"), 5);
+    absl::StatusOr<std::string> ptu_stats = fleet.MockStats("ptu");
+    ASSERT_TRUE(ptu_stats.ok()) << ptu_stats.status();
+    EXPECT_THAT(*ptu_stats, ::testing::Not(::testing::HasSubstr(R"("429")")));
+    break;
   }
-  EXPECT_THAT(batch, ::testing::ElementsAre(kPtu, kPtu, kPtu, kPtu, kPtu, kPtu, kStandard,
-                                            kStandard, kStandard, kStandard));
-
-  // Critical may use all of it: 624 + 109 <= 1000, twice (and a third time: 832 + 109).
-  EXPECT_EQ(send("critical-key"), kPtu);
-  EXPECT_EQ(send("critical-key"), kPtu);
-  // Batch is still above its ceiling.
-  EXPECT_EQ(send("batch-key"), kStandard);
-
-  // The backends agree, and the PTU never had to refuse anything.
-  EXPECT_EQ(Served(fleet, "ptu", "gpt-4o-ptu"), 8);
-  EXPECT_EQ(Served(fleet, "std", "gpt-4o"), 5);
-  absl::StatusOr<std::string> ptu_stats = fleet.MockStats("ptu");
-  ASSERT_TRUE(ptu_stats.ok());
-  EXPECT_THAT(*ptu_stats, ::testing::Not(::testing::HasSubstr(R"("429")")));
 }
 
 }  // namespace

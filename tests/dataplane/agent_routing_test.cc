@@ -1,22 +1,73 @@
 // The agent against several real mock backends: spillover from a throttled PTU tier,
 // failover past a dead backend, circuits that open and close, and 429 retry-after honoured
 // to the millisecond.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <csignal>
+#include <cerrno>
+#include <cstring>
 #include <map>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
 
 namespace spillway::test {
 namespace {
 
 using ::testing::HasSubstr;
+
+// A killed mock's port, kept bound (never listening) for as long as this lives, so the agent's
+// connects to it are refused. Once freed, the port could be taken by another test's process
+// (ctest -j2) or by one of the agent's own outgoing connections, which would then reach
+// something other than a dead backend. Like tests/support/closed_port.h, for a port that
+// belonged to a live process: the socket is bound with SO_REUSEPORT next to the mock's
+// listener (which sets it too) before the kill, so the port is never free for a moment.
+class KilledMockPort {
+ public:
+  // Holds mock `name`'s port, then kills the mock and waits until it is gone. error() says
+  // why when that failed.
+  KilledMockPort(AgentFleet& fleet, const std::string& name) {
+    const int port = fleet.mock(name).port();
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      error_ = absl::InternalError(
+          absl::StrCat("cannot hold port ", port, " of mock ", name, ": ", std::strerror(errno)));
+      return;
+    }
+    fleet.mock(name).process().Kill();
+    // Gone for good before the next request: a dying listener still completes handshakes.
+    if (absl::StatusOr<int> exit = fleet.mock(name).process().Wait(absl::Seconds(60)); !exit.ok()) {
+      error_ = exit.status();
+    }
+  }
+  ~KilledMockPort() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  KilledMockPort(const KilledMockPort&) = delete;
+  KilledMockPort& operator=(const KilledMockPort&) = delete;
+
+  const absl::Status& error() const { return error_; }
+
+ private:
+  int fd_ = -1;
+  absl::Status error_;
+};
 
 TEST(AgentRouting, ThrottledPtuSpillsToStandardWithNoClientErrors) {
   AgentFleet fleet;
@@ -56,8 +107,8 @@ TEST(AgentRouting, KilledBackendCostsNoClientError) {
   ASSERT_TRUE(warm.ok() && warm->status == 200);
   EXPECT_EQ(warm->Header("x-spillway-backend"), "ptu/gpt-4o-ptu");
 
-  fleet.mock("ptu").process().Kill();
-  ASSERT_TRUE(fleet.mock("ptu").process().Wait().ok());
+  const KilledMockPort killed(fleet, "ptu");
+  ASSERT_TRUE(killed.error().ok()) << killed.error();
   for (int i = 0; i < 10; ++i) {
     absl::StatusOr<HttpResponse> response =
         client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
@@ -71,9 +122,12 @@ TEST(AgentRouting, FailingBackendIsTakenOutAndReadmittedAfterRecovery) {
   AgentFleet fleet;
   ASSERT_TRUE(fleet.AddMock("ptu", {"--deployments", "gpt-4o-ptu:model=gpt-4o"}).ok());
   ASSERT_TRUE(fleet.AddMock("std1", {"--deployments", "gpt-4o"}).ok());
+  // The circuit stays open for 10 s: /status must still read "open" after the ten requests
+  // below, which on a loaded machine (ctest -j2, sanitizer builds) can take far longer than
+  // the few milliseconds they take when it is idle. Readmission then waits out those 10 s.
   ASSERT_TRUE(fleet
                   .StartAgent(TieredTopology({"std1"}), "eastus2",
-                              {"--failure-threshold", "3", "--circuit-open-ms", "300"})
+                              {"--failure-threshold", "3", "--circuit-open-ms", "10000"})
                   .ok());
   // Only a 503 with retry-after moves the request on (docs/choices.md, "Retries").
   ASSERT_TRUE(fleet.SetFault("ptu", R"({"mode":"status","status":503,"retry_after_ms":1})").ok());
@@ -95,13 +149,16 @@ TEST(AgentRouting, FailingBackendIsTakenOutAndReadmittedAfterRecovery) {
 
   ASSERT_TRUE(fleet.SetFault("ptu", "").ok());
   bool readmitted = false;
-  for (int i = 0; i < 100 && !readmitted; ++i) {
+  // The open period plus a generous guard.
+  const absl::Time deadline = absl::Now() + absl::Seconds(70);
+  while (!readmitted && absl::Now() < deadline) {
     absl::StatusOr<HttpResponse> response =
         client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
-    ASSERT_TRUE(response.ok() && response->status == 200);
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->status, 200) << response->body;
     readmitted = response->Header("x-spillway-backend") == "ptu/gpt-4o-ptu";
     if (!readmitted) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      absl::SleepFor(absl::Milliseconds(50));
     }
   }
   EXPECT_TRUE(readmitted) << "the half-open probe succeeds and the backend serves again";
@@ -116,18 +173,18 @@ TEST(AgentRouting, RetryAfterIsHonouredToTheMillisecond) {
       fleet.SetFault("ptu", R"({"mode":"status","status":429,"count":1,"retry_after_ms":700})")
           .ok());
   auto client = fleet.AgentClient();
-  // Keep traffic flowing well past the retry-after: about 1.5 s of requests.
-  int served_by_ptu_after = 0;
-  for (int i = 0; i < 60; ++i) {
+  // Keep traffic flowing until the PTU serves again (the first request is the one it refused).
+  bool served_by_ptu_after = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  for (int i = 0; !served_by_ptu_after && absl::Now() < deadline; ++i) {
     absl::StatusOr<HttpResponse> response =
         client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
-    ASSERT_TRUE(response.ok() && response->status == 200);
-    if (i > 0 && response->Header("x-spillway-backend") == "ptu/gpt-4o-ptu") {
-      ++served_by_ptu_after;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->status, 200) << response->body;
+    served_by_ptu_after = i > 0 && response->Header("x-spillway-backend") == "ptu/gpt-4o-ptu";
+    absl::SleepFor(absl::Milliseconds(25));
   }
-  EXPECT_GT(served_by_ptu_after, 0) << "the backend is used again after its retry-after";
+  EXPECT_TRUE(served_by_ptu_after) << "the backend is used again after its retry-after";
   // In the backend's own log: nothing arrived between the 429 and 700 ms after it.
   boost::json::object stats = MockStatsJson(fleet, "ptu");
   double throttled_at = -1;
@@ -175,9 +232,8 @@ routes:
     ASSERT_TRUE(response.ok() && response->status == 200);
     EXPECT_EQ(response->Header("x-spillway-backend"), "local/gpt-4o");
   }
-  fleet.mock("local").process().Kill();
-  // Gone for good before the next request: a dying listener still completes handshakes.
-  ASSERT_TRUE(fleet.mock("local").process().Wait(absl::Seconds(5)).ok());
+  const KilledMockPort killed(fleet, "local");
+  ASSERT_TRUE(killed.error().ok()) << killed.error();
   absl::StatusOr<HttpResponse> response =
       client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
   ASSERT_TRUE(response.ok());

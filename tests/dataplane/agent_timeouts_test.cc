@@ -17,23 +17,27 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
+// The deadlines under test: 2 s, short enough to wait for, long enough that a loaded machine
+// (ctest -j2 on two cores) does not trip them where they must not fire, such as between the
+// events of a healthy stream or between connecting and sending a request. Each test proves
+// its deadline fired by what the agent did (closed, sent an error event), never by the clock.
+constexpr char kDeadlineMs[] = "2000";
+
 class AgentTimeouts : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fleet_.AddMock("a", {"--deployments", "gpt-4o"}).ok());
-    ASSERT_TRUE(
-        fleet_
-            .StartAgent(SingleBackendTopology(), "eastus2",
-                        {"--client-idle-timeout-ms", "300", "--stream-idle-timeout-ms", "300"})
-            .ok());
+    ASSERT_TRUE(fleet_
+                    .StartAgent(SingleBackendTopology(), "eastus2",
+                                {"--client-idle-timeout-ms", kDeadlineMs,
+                                 "--stream-idle-timeout-ms", kDeadlineMs})
+                    .ok());
   }
 
-  // A raw connection whose reads give up after 20 s, far past any deadline here.
-  int Connect() {
-    const int fd = ConnectRaw(fleet_.agent_port(), 20);
-    EXPECT_GE(fd, 0);
-    return fd;
-  }
+  // A raw connection (-1 if none) whose reads give up after 30 s: far past the deadlines under
+  // test, yet short of the agent's 60 s defaults, so a deadline that did not take effect fails
+  // the test instead of being covered by the default.
+  int Connect() { return ConnectRaw(fleet_.agent_port(), 30); }
 
   // Reads until the agent closes (true) or the read gives up (false); `got` has the bytes.
   static bool ReadUntilClosed(int fd, std::string& got) {
@@ -55,6 +59,7 @@ class AgentTimeouts : public ::testing::Test {
 
 TEST_F(AgentTimeouts, AConnectionThatSendsNothingIsClosed) {
   const int fd = Connect();
+  ASSERT_GE(fd, 0);
   std::string got;
   EXPECT_TRUE(ReadUntilClosed(fd, got)) << "the agent kept an idle connection open";
   EXPECT_EQ(got, "");
@@ -63,6 +68,7 @@ TEST_F(AgentTimeouts, AConnectionThatSendsNothingIsClosed) {
 
 TEST_F(AgentTimeouts, AKeepAliveConnectionIsClosedOnceIdleAfterItsRequest) {
   const int fd = Connect();
+  ASSERT_GE(fd, 0);
   const std::string body = ChatBody();
   const std::string request = "POST " + ChatTarget("gpt-4o") +
                               " HTTP/1.1\r\nHost: agent\r\napi-key: any\r\n"
@@ -77,16 +83,19 @@ TEST_F(AgentTimeouts, AKeepAliveConnectionIsClosedOnceIdleAfterItsRequest) {
 }
 
 TEST_F(AgentTimeouts, ABackendQuietMidStreamEndsTheStreamWithAnErrorEvent) {
-  ASSERT_TRUE(fleet_.SetFault("a", R"({"mode":"slow_drip","drip_ms":3000,"count":1})").ok());
+  // After its first event the backend waits a minute before each next one: only the agent's
+  // 2 s stream-idle deadline can end the stream before the client's 30 s guard (which is short
+  // of the agent's 60 s default).
+  ASSERT_TRUE(fleet_.SetFault("a", R"({"mode":"slow_drip","drip_ms":60000,"count":1})").ok());
   auto client = fleet_.AgentClient();
-  absl::StatusOr<HttpResponse> response =
-      client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(10, /*stream=*/true));
+  absl::StatusOr<HttpResponse> response = client->Send(
+      "POST", ChatTarget("gpt-4o"), {}, ChatBody(10, /*stream=*/true), absl::Seconds(30));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 200);
   EXPECT_THAT(response->body, HasSubstr("event: error"));
   EXPECT_THAT(response->body, Not(HasSubstr("[DONE]")));
   EXPECT_TRUE(
-      WaitForFileContaining(fleet_.temp_dir() + "/access.log", "idle timeout", absl::Seconds(10))
+      WaitForFileContaining(fleet_.temp_dir() + "/access.log", "idle timeout", absl::Seconds(30))
           .ok());
 }
 

@@ -40,7 +40,10 @@ std::ostream& operator<<(std::ostream& os, const Tokens& t) {
 
 Tokens MockUsage(AgentFleet& fleet, const std::string& deployment) {
   absl::StatusOr<std::string> stats = fleet.MockStats("a");
-  EXPECT_TRUE(stats.ok());
+  if (!stats.ok()) {
+    ADD_FAILURE() << stats.status();
+    return {};
+  }
   const json::value parsed = json::parse(*stats);
   const json::value* d = parsed.at("deployments").as_object().if_contains(deployment);
   if (d == nullptr) {
@@ -51,7 +54,8 @@ Tokens MockUsage(AgentFleet& fleet, const std::string& deployment) {
           usage.at("total_tokens").as_int64()};
 }
 
-// Sums the tokens of the access log's lines (written asynchronously).
+// Sums the tokens of the access log's lines (written asynchronously, so a last line without
+// its newline is still being written and is left for the next look).
 Tokens LoggedUsage(AgentFleet& fleet, int* lines) {
   absl::StatusOr<std::string> content = ReadFile(fleet.temp_dir() + "/access.log");
   Tokens sum;
@@ -59,7 +63,9 @@ Tokens LoggedUsage(AgentFleet& fleet, int* lines) {
   if (!content.ok()) {
     return sum;
   }
-  for (absl::string_view line : absl::StrSplit(*content, '\n', absl::SkipEmpty())) {
+  const absl::string_view complete =
+      absl::string_view(*content).substr(0, content->rfind('\n') + 1);
+  for (absl::string_view line : absl::StrSplit(complete, '\n', absl::SkipEmpty())) {
     const json::value record = json::parse(std::string(line));
     sum.prompt += record.at("prompt_tokens").as_int64();
     sum.completion += record.at("completion_tokens").as_int64();
@@ -72,7 +78,7 @@ Tokens LoggedUsage(AgentFleet& fleet, int* lines) {
 // Waits until the access log has `lines` lines whose tokens add up to the mock's reported
 // usage (both are written just after the response), then compares them.
 void ExpectLoggedEqualsMock(AgentFleet& fleet, int lines, const std::string& deployment) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
   Tokens logged, mock;
   int seen = 0;
   do {
@@ -123,12 +129,12 @@ class AgentUsageTest : public ::testing::Test {
     absl::StatusOr<HttpResponse> response = fleet_.MockClient("a")->Send(
         "POST", "/openai/deployments/chat/chat/completions?api-version=2024-10-21",
         {{"api-key", kBackendKey}}, body);
-    EXPECT_TRUE(response.ok());
+    EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : HttpResponse{};
   }
   HttpResponse ViaAgent(const std::string& target, const std::string& body) {
     absl::StatusOr<HttpResponse> response = fleet_.AgentClient()->Send("POST", target, {}, body);
-    EXPECT_TRUE(response.ok());
+    EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : HttpResponse{};
   }
   AgentFleet fleet_;
@@ -155,11 +161,10 @@ TEST_F(AgentUsageTest, StreamWithoutIncludeUsageIsAzuresStreamYetExactlyMetered)
   EXPECT_EQ(Normalized(v1.body).size(), Normalized(Direct(ChatBody(5, true)).body).size());
 
   // The mock reported usage only for the agent's requests (it asked on their behalf), and
-  // the access log holds exactly that.
-  const Tokens mock = MockUsage(fleet_, "chat");
-  EXPECT_GT(mock.completion, 0);
-  EXPECT_EQ(mock.completion, 1 + 4 + 9 + 16 + 5);
+  // the access log holds exactly that. Both are counted just after the answer went out, so
+  // wait for them to agree first.
   ExpectLoggedEqualsMock(fleet_, requests, "chat");
+  EXPECT_EQ(MockUsage(fleet_, "chat").completion, 1 + 4 + 9 + 16 + 5);
 }
 
 TEST_F(AgentUsageTest, ClientThatAskedForUsageGetsItUnchanged) {
@@ -172,16 +177,26 @@ TEST_F(AgentUsageTest, ClientThatAskedForUsageGetsItUnchanged) {
   ASSERT_GE(events.size(), 3u);
   const json::value usage = json::parse(events[events.size() - 2]).at("usage");
   EXPECT_EQ(usage.at("completion_tokens").as_int64(), 6);
-  // Both the direct and the relayed request reported usage to their clients; the agent
-  // logged what its client was told.
-  EXPECT_EQ(MockUsage(fleet_, "chat").completion, 12);
+  // Both the direct and the relayed request reported usage to their clients (the mock counts
+  // it just after the answer went out, so wait for both); the agent logged what its client
+  // was told.
+  int64_t mock_completion = MockUsage(fleet_, "chat").completion;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+       mock_completion != 12 && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(20));
+    mock_completion = MockUsage(fleet_, "chat").completion;
+  }
+  EXPECT_EQ(mock_completion, 12);
   const Tokens told{usage.at("prompt_tokens").as_int64(), usage.at("completion_tokens").as_int64(),
                     usage.at("total_tokens").as_int64()};
   Tokens logged;
   int lines = 0;
-  for (int i = 0; i < 500 && lines < 1; ++i) {
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+       lines < 1 && absl::Now() < deadline;) {
     logged = LoggedUsage(fleet_, &lines);
-    absl::SleepFor(absl::Milliseconds(20));
+    if (lines < 1) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
   EXPECT_EQ(logged, told);
 }

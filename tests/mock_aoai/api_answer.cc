@@ -216,6 +216,14 @@ bool ApiAnswer::TakeFaultFor(absl::string_view name, RateLimiter* limiter,
     case FaultMode::kInterim:
       reply_.interim_status = fault->status;
       return false;
+    case FaultMode::kGoaway:
+      reply_.kind = Reply::Kind::kGoaway;
+      reply_.keep_alive = false;
+      Record(name, 0, stream, fault_name);
+      return true;
+    case FaultMode::kClose:
+      reply_.close_after = true;
+      return false;
   }
   return false;
 }

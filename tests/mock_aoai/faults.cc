@@ -25,8 +25,11 @@ absl::StatusOr<FaultMode> ParseMode(absl::string_view name) {
   if (name == "slow_drip") return FaultMode::kSlowDrip;
   if (name == "cut") return FaultMode::kCut;
   if (name == "interim") return FaultMode::kInterim;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown fault mode '", name, "' (known: status, reset, hang, slow_drip, cut, interim)"));
+  if (name == "goaway") return FaultMode::kGoaway;
+  if (name == "close") return FaultMode::kClose;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown fault mode '", name,
+                   "' (known: status, reset, hang, slow_drip, cut, interim, goaway, close)"));
 }
 
 // Builds a fault from key/value pairs, whichever grammar they came from.
@@ -137,6 +140,10 @@ absl::string_view FaultModeName(FaultMode mode) {
       return "cut";
     case FaultMode::kInterim:
       return "interim";
+    case FaultMode::kGoaway:
+      return "goaway";
+    case FaultMode::kClose:
+      return "close";
   }
   return "unknown";
 }

@@ -24,6 +24,13 @@ enum class FaultMode {
   kSlowDrip,  // answer normally, `drip_ms` between SSE events (or body pieces)
   kCut,       // send headers and `cut_after_chunks` events, then close mid-body
   kInterim,   // HTTP/1.1: an interim `status` (1xx, default 103) before the normal answer
+  // HTTP/2: GOAWAY(NO_ERROR) whose last-stream-id is the highest stream already being
+  // answered; this request and every later stream are refused unprocessed, the earlier ones
+  // finish, then the connection closes. HTTP/1.1: the connection closes (FIN) unanswered.
+  kGoaway,
+  // HTTP/1.1: answer normally (the head still says keep-alive), then close the connection, as
+  // a backend whose keep-alive idle timer fires just after the answer. HTTP/2 ignores it.
+  kClose,
 };
 
 absl::string_view FaultModeName(FaultMode mode);

@@ -1,6 +1,9 @@
 // The fault grammars (JSON body and --fault) and how active faults are matched and used up.
 #include "tests/mock_aoai/faults.h"
 
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -43,6 +46,19 @@ TEST(ParseFaultJsonTest, RejectsBadFaults) {
   EXPECT_FALSE(ParseFaultJson(R"({"status":"503x"})").ok());
   EXPECT_FALSE(ParseFaultJson("{}").ok());
   EXPECT_FALSE(ParseFaultJson("[").ok());
+}
+
+TEST(ParseFaultJsonTest, GoawayAndCloseModes) {
+  for (const auto& [text, mode] :
+       {std::pair{"goaway", FaultMode::kGoaway}, std::pair{"close", FaultMode::kClose}}) {
+    absl::StatusOr<FaultSpec> fault = ParseFaultJson(absl::StrCat(R"({"mode":")", text, R"("})"));
+    ASSERT_TRUE(fault.ok()) << fault.status();
+    EXPECT_EQ(fault->mode, mode);
+    EXPECT_EQ(FaultToJson(*fault), absl::StrCat(R"({"mode":")", text, R"("})"));
+  }
+  auto flag = ParseFaultFlag("mode=goaway,count=1");
+  ASSERT_TRUE(flag.ok()) << flag.status();
+  EXPECT_EQ((*flag)[0].mode, FaultMode::kGoaway);
 }
 
 TEST(ParseFaultFlagTest, PairsAndSeveralFaults) {

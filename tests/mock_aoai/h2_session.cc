@@ -4,6 +4,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -248,6 +249,13 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
 
   // The request is complete: ask the handler, then carry the Reply out on this stream.
   void Answer(H2Stream& stream) {
+    if (goaway_last_ >= 0 && stream.id > goaway_last_) {
+      // Refused by our GOAWAY: never processed. nghttp2 closes it (REFUSED_STREAM) once the
+      // GOAWAY is out, or already did.
+      return;
+    }
+    const int32_t highest_before = highest_answered_;
+    highest_answered_ = std::max(highest_answered_, stream.id);
     RequestView request;
     request.method = stream.method;
     request.target = stream.path;
@@ -271,6 +279,9 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
         return;
       case Reply::Kind::kHang:
         return;  // nothing, until the client cancels the stream or the connection ends
+      case Reply::Kind::kGoaway:
+        Goaway(stream, highest_before);
+        return;
       case Reply::Kind::kWebSocket:
         // Never chosen: an HTTP/2 request carries no Upgrade (RFC 8441 is not spoken here).
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_INTERNAL_ERROR);
@@ -283,6 +294,19 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
           Respond(stream);
         }
         return;
+    }
+  }
+
+  // The goaway fault: the streams answered before this one finish; this one and every later
+  // one are refused unprocessed, so the client may send them again on another connection.
+  // Once the last of those below `last_stream_id` ends, the connection closes (WriteLoop).
+  void Goaway(H2Stream& stream, int32_t last_stream_id) {
+    goaway_last_ = last_stream_id;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, NGHTTP2_NO_ERROR, nullptr,
+                          0);
+    if (stream.id <= last_stream_id) {
+      // Its request ended after a later stream's did: the GOAWAY covers it, so refuse it alone.
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_REFUSED_STREAM);
     }
   }
 
@@ -511,6 +535,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection<Stream>> {
   bool writer_idle_ = false;
   bool broken_ = false;  // nghttp2 refused the input: no more of it is fed
   bool closed_ = false;
+  int32_t highest_answered_ = 0;  // the highest stream id handed to the handler
+  int32_t goaway_last_ = -1;      // the goaway fault's last-stream-id; -1 until it fires
   std::string scratch_;
   H2Head head_;
 };

@@ -192,6 +192,7 @@ int H2TestClient::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     self.goaway_received_ = true;
     self.goaway_error_ = frame->goaway.error_code;
+    self.goaway_last_stream_id_ = frame->goaway.last_stream_id;
   } else if (frame->hd.type == NGHTTP2_DATA) {
     self.streams_[frame->hd.stream_id].data_frames.push_back(frame->hd.length);
   }

@@ -53,6 +53,7 @@ class H2TestClient {
   const Stream& stream(int32_t id) { return streams_[id]; }
   bool goaway_received() const { return goaway_received_; }
   uint32_t goaway_error() const { return goaway_error_; }
+  int32_t goaway_last_stream_id() const { return goaway_last_stream_id_; }
   bool connection_closed() const { return connection_closed_; }
   // The server's SETTINGS value, once received.
   uint32_t remote_setting(nghttp2_settings_id id) const;
@@ -77,6 +78,7 @@ class H2TestClient {
   std::map<int32_t, std::pair<std::string, size_t>> bodies_;  // request bodies being sent
   bool goaway_received_ = false;
   uint32_t goaway_error_ = 0;
+  int32_t goaway_last_stream_id_ = -1;
   bool connection_closed_ = false;
 };
 

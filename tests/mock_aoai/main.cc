@@ -251,7 +251,8 @@ Microsoft Entra ID token endpoints, on the same port (point the agent's --imds-e
   tokens_issued per grant, token_requests_refused, bearer_rejected {expired, invalid}.
 
 Faults (POST /mock/faults body, or --fault):
-  {"mode": "status"|"reset"|"hang"|"slow_drip"|"cut", "status": 503, "count": N,
+  {"mode": "status"|"reset"|"hang"|"slow_drip"|"cut"|"goaway"|"close",
+   "status": 503, "count": N,
    "duration_ms": D, "deployment": "name", "retry_after_ms": 1000, "drip_ms": 100,
    "cut_after_chunks": 1, "code": "...", "message": "..."}
   mode defaults to "status" when status is given. A fault applies to the next `count`
@@ -269,6 +270,11 @@ Faults (POST /mock/faults body, or --fault):
                64-byte pieces of the body)
     cut        send the headers and cut_after_chunks SSE events, then close (non-streamed:
                half of the body); HTTP/2 resets the stream instead of closing
+    goaway     HTTP/2: GOAWAY(NO_ERROR) whose last-stream-id is the highest stream already
+               taken; this stream and later ones are refused unprocessed, earlier ones
+               finish, then the connection closes. HTTP/1.1: close unanswered
+    close      HTTP/1.1: answer normally (keep-alive), then close the connection, as a
+               backend's keep-alive timer would; HTTP/2 ignores it
   --fault takes the same keys as key=value pairs, comma-separated, several faults
   separated by ';': --fault='status=503,count=5;mode=hang,deployment=d2'
 

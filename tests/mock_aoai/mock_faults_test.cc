@@ -112,6 +112,40 @@ TEST(MockFaultsTest, ResetClosesTheConnectionUnanswered) {
   EXPECT_EQ(MustSend(client, "POST", ChatPath("gpt-4o"), ChatBody("hi")).status, 200);
 }
 
+// The close fault: a normal answer whose head promises keep-alive, then the connection is
+// closed, so the client's next request on it fails before any answer (the keep-alive race).
+TEST(MockFaultsTest, CloseAnswersThenClosesTheKeptAliveConnection) {
+  SPILLWAY_START_MOCK(mock, {});
+  AddFault(*mock, R"({"mode":"close","count":1})");
+  test::HttpClient client = Client(*mock);
+  const test::HttpResponse answered = MustSend(client, "POST", ChatPath("gpt-4o"), ChatBody("hi"));
+  EXPECT_EQ(answered.status, 200);
+  EXPECT_EQ(Str(Json(answered.body).at("object")), "chat.completion");
+  EXPECT_NE(answered.Header("connection"), "close");
+  absl::StatusOr<test::HttpResponse> stale =
+      client.Send("POST", ChatPath("gpt-4o"), {}, ChatBody("hi"), absl::Seconds(10));
+  ASSERT_FALSE(stale.ok());
+  EXPECT_TRUE(absl::IsUnavailable(stale.status())) << stale.status();
+  EXPECT_EQ(MustSend(client, "POST", ChatPath("gpt-4o"), ChatBody("hi")).status, 200);
+  test::HttpClient control = Client(*mock);
+  const boost::json::value stats = Json(MustSend(control, "GET", "/mock/stats").body);
+  EXPECT_EQ(stats.at("deployments").at("gpt-4o").at("by_status").at("200").as_int64(), 2)
+      << "the request sent on the closed connection never arrived";
+  EXPECT_EQ(Str(stats.at("log").at(0).at("fault")), "close");
+}
+
+// HTTP/1.1 has no GOAWAY: the goaway fault closes the connection with the request unanswered.
+TEST(MockFaultsTest, GoawayOverHttp11ClosesUnanswered) {
+  SPILLWAY_START_MOCK(mock, {});
+  AddFault(*mock, R"({"mode":"goaway","count":1})");
+  test::HttpClient client = Client(*mock);
+  absl::StatusOr<test::HttpResponse> response =
+      client.Send("POST", ChatPath("gpt-4o"), {}, ChatBody("hi"), absl::Seconds(10));
+  ASSERT_FALSE(response.ok());
+  EXPECT_TRUE(absl::IsUnavailable(response.status())) << response.status();
+  EXPECT_EQ(MustSend(client, "POST", ChatPath("gpt-4o"), ChatBody("hi")).status, 200);
+}
+
 TEST(MockFaultsTest, HangNeverAnswers) {
   SPILLWAY_START_MOCK(mock, {});
   AddFault(*mock, R"({"mode":"hang","count":1})");

@@ -448,6 +448,52 @@ TEST(MockH2Test, IdleConnectionGetsGoaway) {
   EXPECT_TRUE(client->connection_closed());
 }
 
+// The goaway fault: streams already being answered finish on the old connection; the faulted
+// one and any later are refused unprocessed (REFUSED_STREAM, above the GOAWAY's last-stream-id),
+// so a client may send them again; then the connection closes.
+TEST(MockH2Test, GoawayFaultRefusesThatStreamAndLaterOnesWhileEarlierOnesFinish) {
+  SPILLWAY_START_MOCK(mock, {"--deployments", "d1,d2", "--ms-per-token", "20", "--fault",
+                             "mode=goaway,deployment=d2,count=1"});
+  std::unique_ptr<H2TestClient> client = MustConnect(*mock);
+  ASSERT_NE(client, nullptr);
+  // Two long streams, surely handed to the handler (their heads arrived) before the fault.
+  const std::string streamed = ChatBody("hi", R"("stream":true,"max_tokens":20)");
+  const int32_t first = client->Submit("POST", ChatPath("d1"), streamed);
+  const int32_t second = client->Submit("POST", ChatPath("d1"), streamed);
+  ASSERT_TRUE(client
+                  ->RunUntil([&] {
+                    return client->stream(first).status != 0 && client->stream(second).status != 0;
+                  })
+                  .ok());
+  const int32_t faulted = client->Submit("POST", ChatPath("d2"), ChatBody("hi"));
+  const int32_t later = client->Submit("POST", ChatPath("d1"), ChatBody("hi"));
+  ASSERT_TRUE(client->RunUntilAllClosed().ok());
+  EXPECT_TRUE(client->goaway_received());
+  EXPECT_EQ(client->goaway_error(), NGHTTP2_NO_ERROR);
+  EXPECT_EQ(client->goaway_last_stream_id(), second);
+  for (const int32_t id : {first, second}) {
+    EXPECT_EQ(client->stream(id).status, 200) << id;
+    EXPECT_EQ(client->stream(id).error_code, NGHTTP2_NO_ERROR) << id;
+    EXPECT_EQ(test::ParseSseData(client->stream(id).body).back(), "[DONE]") << id;
+  }
+  for (const int32_t id : {faulted, later}) {
+    EXPECT_EQ(client->stream(id).status, 0) << id;
+    EXPECT_EQ(client->stream(id).error_code, NGHTTP2_REFUSED_STREAM) << id;
+  }
+  EXPECT_TRUE(client->RunUntil([&] { return client->connection_closed(); }).ok());
+  // The refused `later` never reached the handler; the faulted one is logged as unanswered.
+  const boost::json::value stats = Stats(*mock);
+  EXPECT_EQ(stats.at("deployments").at("d1").at("requests").as_int64(), 2);
+  EXPECT_EQ(stats.at("deployments").at("d2").at("by_status").at("0").as_int64(), 1);
+  // A new connection is served as usual.
+  std::unique_ptr<H2TestClient> again = MustConnect(*mock);
+  ASSERT_NE(again, nullptr);
+  const int32_t retried = again->Submit("POST", ChatPath("d2"), ChatBody("hi"));
+  ASSERT_TRUE(again->RunUntilAllClosed().ok());
+  EXPECT_EQ(again->stream(retried).status, 200);
+  EXPECT_FALSE(again->goaway_received());
+}
+
 // Raw bytes: the preface, then a DATA frame on stream 0, which RFC 9113 makes a connection
 // error. The mock answers GOAWAY(PROTOCOL_ERROR), closes, and keeps serving others.
 TEST(MockH2Test, ProtocolErrorGetsGoawayAndClose) {

@@ -45,6 +45,9 @@ struct Reply {
     // Accept the WebSocket upgrade and serve a Realtime session (HTTP/1.1 only): `deployment`
     // and `realtime_model` name it.
     kWebSocket,
+    // The goaway fault: HTTP/2 refuses the stream (and later ones) with GOAWAY; HTTP/1.1
+    // closes the connection unanswered.
+    kGoaway,
   };
   Kind kind = Kind::kFull;
   bool keep_alive = true;
@@ -53,7 +56,8 @@ struct Reply {
   absl::Duration per_token = absl::ZeroDuration();  // kStream: before each later token
   absl::Duration drip = absl::ZeroDuration();       // slow_drip: between events / body pieces
   int64_t cut_after = -1;                           // cut: events (or body pieces) before close
-  int interim_status = 0;  // interim: a 1xx answer first (HTTP/1.1; HTTP/2 ignores it)
+  int interim_status = 0;    // interim: a 1xx answer first (HTTP/1.1; HTTP/2 ignores it)
+  bool close_after = false;  // close: end the connection once answered (HTTP/1.1 only)
   // kStream: one of these (held by value: a connection reuses its Reply, nothing is allocated
   // for the stream itself).
   std::optional<SseStream> stream;                    // chat and text completions

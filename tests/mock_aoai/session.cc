@@ -123,6 +123,12 @@ class Session {
       if (!ok) {
         co_return;
       }
+      if (reply_.close_after) {
+        // The close fault: no Connection: close was said, so the client's next request on
+        // this connection meets a closed socket (the keep-alive race a pool must survive).
+        Close();
+        co_return;
+      }
       if (!reply_.keep_alive) {
         co_await Shutdown();
         co_return;
@@ -228,6 +234,9 @@ class Session {
     switch (reply.kind) {
       case Reply::Kind::kReset:
         Reset();
+        co_return false;
+      case Reply::Kind::kGoaway:
+        Close();  // HTTP/1.1 has no GOAWAY: the nearest is closing with the request unanswered
         co_return false;
       case Reply::Kind::kHang:
         co_await Hang();

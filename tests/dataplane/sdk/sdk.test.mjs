@@ -1,16 +1,17 @@
 // The official OpenAI SDK (the `openai` npm package's AzureOpenAI client) pointed at
 // spillway-agent works unchanged: chat completions, streaming, embeddings-free errors, and
 // Realtime WebSocket sessions (OpenAIRealtimeWS, over the `ws` package).
-// Starts real processes on free ports and stops them when done.
+// Starts real processes on free ports and stops them when done, or when the test dies
+// (process_guard.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import OpenAI, { AzureOpenAI, toFile } from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import { holdIfAsked, spawnGuarded } from './process_guard.mjs';
 
 const MOCK = process.env.SPILLWAY_MOCK_AOAI_BIN;
 const AGENT = process.env.SPILLWAY_AGENT_BIN;
@@ -21,7 +22,7 @@ let mockUrl;
 
 function start(bin, args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnGuarded(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
     const timer = setTimeout(() => reject(new Error(`${bin} did not start: ${output}`)), 10000);
@@ -67,6 +68,7 @@ tenants:
     '--topology', path.join(work, 'topology.yaml'), '--access-log', 'off'],
   { SDK_TEST_BACKEND_KEY: 'backend-secret' });
   agentUrl = `http://127.0.0.1:${agentPort}`;
+  await holdIfAsked();
 });
 
 after(() => {

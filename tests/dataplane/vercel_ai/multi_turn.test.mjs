@@ -1,16 +1,18 @@
 // The Vercel AI SDK (npm `ai` with `@ai-sdk/azure`) holding a multi-turn Responses
 // conversation through a fleet of two agents, turn by turn on alternate agents, each turn
 // chained to the last by previous response id: the way an app behind a load balancer talks.
-// Starts a control plane, two mock backends and two agents on free ports; stops them all.
+// Starts a control plane, two mock backends and two agents on free ports; stops them all, also
+// when the test dies (process_guard.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateText, streamText } from 'ai';
 import { createAzure } from '@ai-sdk/azure';
+import { guarded, holdIfAsked, spawnGuarded } from './process_guard.mjs';
 
 const MOCK = process.env.SPILLWAY_MOCK_AOAI_BIN;
 const AGENT = process.env.SPILLWAY_AGENT_BIN;
@@ -28,7 +30,7 @@ const agents = {}; // name -> base URL
 
 function start(name, bin, args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnGuarded(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
     const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 10000);
@@ -98,7 +100,7 @@ routes: [ { name: gpt-4o, stamp: us, tiers: [ p ] } ]
 tenants:
   - { name: app, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: ${keyHash} } ] }
 `);
-  const applied = spawnSync(CTL, ['--server', `127.0.0.1:${cpPort}`, 'apply', '-f', topology],
+  const applied = spawnSync(...guarded(CTL, ['--server', `127.0.0.1:${cpPort}`, 'apply', '-f', topology]),
     { encoding: 'utf8', timeout: 20000 });
   assert.equal(applied.status, 0, `spillwayctl apply failed: ${applied.stdout}${applied.stderr}`);
 
@@ -112,6 +114,7 @@ tenants:
     await waitReady(agents[name]);
   }
   if (ONE_AGENT) agents.b = agents.a;
+  await holdIfAsked();
 });
 
 after(() => {
