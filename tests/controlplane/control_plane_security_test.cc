@@ -22,6 +22,7 @@
 #include "common/topology_yaml.h"
 #include "tests/controlplane/fleet_fixture.h"
 #include "tests/support/child_process.h"
+#include "tests/support/closed_port.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tls_files.h"
 
@@ -36,7 +37,7 @@ constexpr char kAdminToken[] = "adm-7f3c9a1e5b2d8046-operator-secret";
 constexpr char kAgentToken[] = "agt-2e8b4d6f0a1c3957-agent-secret";
 
 // A limit on waiting for something that should happen, not a measurement.
-constexpr absl::Duration kWait = absl::Seconds(10);
+constexpr absl::Duration kWait = kFleetWait;
 
 // What the agent logs when its AgentSync stream ends (dataplane/sync/sync_client.cc).
 constexpr char kStreamEnded[] = "control plane stream to ";
@@ -89,10 +90,11 @@ std::string MakeDir(const std::string& path) {
 }
 
 // The reference topology with every instance at a port nothing listens on: these tests
-// look at who gets a routing table, never at traffic, so no backend needs to run.
-// Only who gets a table is tested here, so the backends need not exist.
+// look at who gets a routing table, never at traffic, so no backend needs to run. The port
+// is held for the whole binary (a ClosedPort), so no other test's server can turn up there.
 v1::Topology ReferenceTopologyOnDeadEndpoints() {
-  return ReferenceTopologyAt([](const std::string&) { return std::string("http://127.0.0.1:9"); });
+  static const ClosedPort* const dead = new ClosedPort();  // never destroyed, by design
+  return ReferenceTopologyAt([](const std::string&) { return dead->url(); });
 }
 
 // The version the agent's /status reports; 0 when it serves no table.
@@ -245,14 +247,16 @@ class SecurityStartupTest : public ::testing::Test {
 
   // spillway-agent following a control plane nobody runs, with `extra` flags, expected to exit.
   Exited RunAgent(std::vector<std::string> extra) {
-    std::vector<std::string> args = {
-        "--region",        "eastus2",     "--listen",    "127.0.0.1:0",
-        "--control-plane", "127.0.0.1:1", "--state-dir", MakeDir(Path("agent"))};
+    std::vector<std::string> args = {"--region",        "eastus2",
+                                     "--listen",        "127.0.0.1:0",
+                                     "--control-plane", no_control_plane_.address(),
+                                     "--state-dir",     MakeDir(Path("agent"))};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunToExit(SPILLWAY_AGENT_BIN, args);
   }
 
   std::unique_ptr<ScopedTempDir> dir_;
+  ClosedPort no_control_plane_;
 };
 
 TEST_F(SecurityStartupTest, WithoutBothTokensANonLoopbackListenIsRefused) {

@@ -1,8 +1,16 @@
 // See fleet_fixture.h.
 #include "tests/controlplane/fleet_fixture.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -30,9 +38,61 @@ absl::Status FromGrpc(const grpc::Status& status) {
 
 }  // namespace
 
+PortHold::PortHold(PortHold&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+PortHold& PortHold::operator=(PortHold&& other) noexcept {
+  if (this != &other) {
+    Release();
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+PortHold::~PortHold() { Release(); }
+
+void PortHold::Release() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+absl::StatusOr<PortHold> PortHold::WhileOurProcessListens(int port) { return Bind(port, true); }
+
+absl::StatusOr<PortHold> PortHold::IfFree(int port) { return Bind(port, false); }
+
+absl::StatusOr<PortHold> PortHold::Bind(int port, bool reuse_port) {
+  PortHold hold;
+  hold.fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (hold.fd_ < 0) {
+    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  }
+  const int one = 1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (::setsockopt(hold.fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      (reuse_port && ::setsockopt(hold.fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+      ::bind(hold.fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot hold 127.0.0.1:", port, ": ", std::strerror(errno)));
+  }
+  return hold;
+}
+
 ControlPlaneFleet::ControlPlaneFleet() : dir_(MakeDir()) {}
 
 absl::Status ControlPlaneFleet::StartControlPlane(std::vector<std::string> extra_args) {
+  // Two control planes on one port would split the agents between them (SO_REUSEPORT).
+  KillControlPlane();
+  const bool restart = cp_port_ != 0;
+  if (restart && !cp_port_hold_.held()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("port ", cp_port_,
+                     " of the killed control plane was taken by another process; the "
+                     "agents follow that address, so the control plane cannot come back on it"));
+  }
   ChildProcessOptions options;
   options.name = "cp";
   if (!extra_args.empty()) {
@@ -47,11 +107,16 @@ absl::Status ControlPlaneFleet::StartControlPlane(std::vector<std::string> extra
     return cp.status();
   }
   cp_ = *std::move(cp);
-  absl::StatusOr<int> port = cp_->WaitForListenPort(absl::Seconds(10));
+  absl::StatusOr<int> port = cp_->WaitForListenPort(kFleetWait);
   if (!port.ok()) {
     return port.status();
   }
+  if (restart && *port != cp_port_) {
+    return absl::InternalError(
+        absl::StrCat("the control plane came back on port ", *port, ", not ", cp_port_));
+  }
   cp_port_ = *port;
+  cp_port_hold_.Release();  // the new process listens: the port is ours again
   admin_ = v1::Admin::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", cp_port_),
       admin_credentials_ != nullptr ? admin_credentials_ : grpc::InsecureChannelCredentials()));
@@ -79,10 +144,24 @@ std::unique_ptr<grpc::ClientContext> ControlPlaneFleet::AdminContext(
 }
 
 void ControlPlaneFleet::KillControlPlane() {
-  if (cp_ != nullptr) {
-    cp_->Kill();
-    (void)cp_->Wait();
+  if (cp_ == nullptr) {
+    return;
+  }
+  if (cp_port_ == 0) {  // it never listened: no port to keep
     cp_.reset();
+    return;
+  }
+  // Held before the kill, so the port is never free; should the kernel refuse that (a
+  // listener without SO_REUSEPORT), held right after the exit if still nobody else's.
+  absl::StatusOr<PortHold> hold = PortHold::WhileOurProcessListens(cp_port_);
+  cp_->Kill();
+  (void)cp_->Wait();
+  cp_.reset();
+  if (!hold.ok()) {
+    hold = PortHold::IfFree(cp_port_);
+  }
+  if (hold.ok()) {
+    cp_port_hold_ = *std::move(hold);
   }
 }
 
@@ -102,13 +181,14 @@ absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::s
   Agent& agent = agents_[name];
   agent.process.reset();
   agent.region = region;
+  agent.port = 0;  // none until it listens; on a fresh port, never the old one (see the .h)
   const std::string state_dir = absl::StrCat(dir_.path(), "/agent-", name);
   ::mkdir(state_dir.c_str(), 0700);
   ChildProcessOptions options;
   options.name = name;
   options.env.push_back(absl::StrCat("FLEET_BACKEND_KEY=", kFleetBackendKey));
   std::vector<std::string> args = {"--region",        region,
-                                   "--listen",        absl::StrCat("127.0.0.1:", agent.port),
+                                   "--listen",        "127.0.0.1:0",
                                    "--control-plane", absl::StrCat("127.0.0.1:", cp_port_),
                                    "--state-dir",     state_dir,
                                    "--access-log",    state_dir + "/access.log"};
@@ -119,20 +199,29 @@ absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::s
     return process.status();
   }
   agent.process = *std::move(process);
-  absl::StatusOr<int> port = agent.process->WaitForListenPort(absl::Seconds(10));
+  absl::StatusOr<int> port = agent.process->WaitForListenPort(kFleetWait);
   if (!port.ok()) {
     return port.status();
   }
   agent.port = *port;
+  agent.killed_port.Release();
   return absl::OkStatus();
 }
 
 void ControlPlaneFleet::KillAgent(const std::string& name) {
   Agent& agent = agents_.at(name);
-  if (agent.process != nullptr) {
+  if (agent.process != nullptr && agent.port == 0) {
+    agent.process.reset();  // it never listened: no port to keep
+  } else if (agent.process != nullptr) {
+    // Held across the kill as for the control plane: until the restart, a client of the old
+    // port is refused instead of reaching whatever another test started there.
+    absl::StatusOr<PortHold> hold = PortHold::WhileOurProcessListens(agent.port);
     agent.process->Kill();
     (void)agent.process->Wait();
     agent.process.reset();
+    if (hold.ok()) {
+      agent.killed_port = *std::move(hold);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // A whole fleet on 127.0.0.1 for control-plane tests: spillway-cp on a SQLite file, agents
-// in chosen regions following it, mock backends behind them. Ports are picked at run time;
-// every process dies with the fixture.
+// in chosen regions following it, mock backends behind them. Ports are picked at run time and
+// a killed process's port stays reserved; every process dies with the fixture.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "spillway/v1/admin.grpc.pb.h"
@@ -23,18 +24,50 @@
 namespace spillway::test {
 
 inline constexpr char kFleetBackendKey[] = "fleet-backend-secret";
+// How long the fleet's waits (a process listening, a version served or acknowledged) may
+// take: a guard against hangs, generous for a loaded 2-core machine, never a measurement.
+inline constexpr absl::Duration kFleetWait = absl::Seconds(30);
+
+// Keeps a port of ours from every other process while nothing of ours listens on it: a socket
+// bound to 127.0.0.1:port that never listens, so connections are refused, bind(0) elsewhere
+// never picks the port, and our own restarted process (which sets SO_REUSEADDR) can bind it.
+// Without it, under ctest -j2 another test could be handed a killed control plane's port, and
+// since gRPC and the agent both set SO_REUSEPORT, the restarted one would share it silently.
+class PortHold {
+ public:
+  PortHold() = default;
+  PortHold(PortHold&& other) noexcept;
+  PortHold& operator=(PortHold&& other) noexcept;
+  ~PortHold();
+
+  // Binds `port` with SO_REUSEADDR and SO_REUSEPORT: possible while our own process still
+  // listens there (both options set by it too), so the port is never free in between.
+  static absl::StatusOr<PortHold> WhileOurProcessListens(int port);
+  // Binds `port` with SO_REUSEADDR only: fails if anyone else listens there or holds it.
+  static absl::StatusOr<PortHold> IfFree(int port);
+
+  bool held() const { return fd_ >= 0; }
+  void Release();
+
+ private:
+  static absl::StatusOr<PortHold> Bind(int port, bool reuse_port);
+  int fd_ = -1;
+};
 
 class ControlPlaneFleet {
  public:
   ControlPlaneFleet();
 
   // Starts (or restarts, on the same port and database) the control plane. `extra_args`
-  // are remembered for restarts (tokens, TLS).
+  // are remembered for restarts (tokens, TLS). The agents follow a fixed address, so a
+  // restart keeps the port: it stays held from the kill until the new process has bound it.
   absl::Status StartControlPlane(std::vector<std::string> extra_args = {});
   ChildProcess& cp_process() { return *cp_; }
   // The Admin channel's credentials and token (for TLS or token-protected control planes).
   void SetAdminCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials,
                            std::string token);
+  // SIGKILL. Its port refuses connections (and cannot be taken by another test) until
+  // StartControlPlane.
   void KillControlPlane();
   int cp_port() const { return cp_port_; }
   v1::Admin::Stub& admin() { return *admin_; }
@@ -46,10 +79,12 @@ class ControlPlaneFleet {
   std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
 
   // Starts (or restarts with the same state directory) an agent named `name`; `extra_args`
-  // are added to its command line (token file, CA).
+  // are added to its command line (token file, CA). A restarted agent gets a fresh port
+  // (nothing outside the fixture knows an agent's port; AgentClient follows it).
   absl::Status StartAgent(const std::string& name, const std::string& region,
                           std::vector<std::string> extra_args = {});
   ChildProcess& agent_process(const std::string& name) { return *agents_.at(name).process; }
+  // SIGKILL. Its port refuses connections until the agent is started again.
   void KillAgent(const std::string& name);
   int agent_port(const std::string& name) const { return agents_.at(name).port; }
   std::unique_ptr<HttpClient> AgentClient(const std::string& name) const;
@@ -57,7 +92,7 @@ class ControlPlaneFleet {
   absl::StatusOr<std::string> AgentStatus(const std::string& name) const;
   // Polls /status until the agent serves `version`.
   absl::Status WaitForAgentVersion(const std::string& name, uint64_t version,
-                                   absl::Duration timeout = absl::Seconds(10));
+                                   absl::Duration timeout = kFleetWait);
 
   // A client context carrying the admin token (if any) and a deadline (10 s unless told).
   std::unique_ptr<grpc::ClientContext> AdminContext(
@@ -65,18 +100,19 @@ class ControlPlaneFleet {
   absl::StatusOr<v1::ApplyResponse> Apply(const v1::Topology& topology, bool dry_run = false);
   absl::StatusOr<v1::ListAgentsResponse> ListAgents();
   // Polls ListAgents until every connected agent acknowledged `version`.
-  absl::Status WaitForAcks(uint64_t version, int agents,
-                           absl::Duration timeout = absl::Seconds(10));
+  absl::Status WaitForAcks(uint64_t version, int agents, absl::Duration timeout = kFleetWait);
 
   const std::string& dir() const { return dir_.path(); }
 
  private:
   struct Agent {
+    PortHold killed_port;  // declared first: released only after the process is gone
     std::unique_ptr<ChildProcess> process;
     int port = 0;
     std::string region;
   };
   ScopedTempDir dir_;
+  PortHold cp_port_hold_;  // from KillControlPlane until the restarted process listens
   std::unique_ptr<ChildProcess> cp_;
   int cp_port_ = 0;
   std::vector<std::string> cp_args_;

@@ -100,6 +100,28 @@ class UsageE2eTest : public ::testing::Test {
     ASSERT_TRUE(fleet_.WaitForAcks(1, 2).ok());
   }
 
+  // Polls `agent`'s /status until it counts `backend_id` healthy again (a throttle the test
+  // caused is over), so the next request is sure to be offered to it.
+  void WaitForHealthy(const std::string& agent, const std::string& backend_id) {
+    const absl::Time deadline = absl::Now() + kFleetWait;
+    std::string last;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<std::string> status = fleet_.AgentStatus(agent);
+      if (status.ok()) {
+        last = *status;
+        const json::value parsed = json::parse(last);
+        for (const json::value& backend : parsed.at("backends").as_array()) {
+          if (backend.at("id").as_string() == backend_id &&
+              backend.at("state").as_string() == "healthy") {
+            return;
+          }
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << backend_id << " never became healthy again on " << agent << ": " << last;
+  }
+
   int Send(const std::string& agent, const std::string& target, const HttpHeaders& headers,
            const std::string& body) {
     absl::StatusOr<HttpResponse> response =
@@ -143,7 +165,7 @@ class UsageE2eTest : public ::testing::Test {
     const int throttled = Send("eus2", embeddings, kCheckout, R"({"input":"x"})");
     EXPECT_EQ(throttled, 429);
     sent_.Count(throttled);
-    absl::SleepFor(absl::Milliseconds(150));  // past the retry-after
+    WaitForHealthy("eus2", "aoai-eus2-std/embed-3");  // past the retry-after
     // A 503 with retry-after is retried elsewhere (a 500 would be relayed as it came): with
     // no other deployment the agent answers 502.
     fault("aoai-eus2-std", R"({"status":503,"count":1,"deployment":"embed-3",)"
@@ -156,18 +178,21 @@ class UsageE2eTest : public ::testing::Test {
     const int spilled = Send("eus2", Target("gpt-4o"), kCheckout, Chat(5, false, false));
     EXPECT_EQ(spilled, 200);
     sent_.Count(spilled);
-    absl::SleepFor(absl::Milliseconds(150));
+    WaitForHealthy("eus2", "aoai-eus2-ptu/gpt-4o-ptu");
     fault("aoai-eus2-ptu", R"({"mode":"cut","cut_after_chunks":2,"count":1})");
     sent_.Count(Send("eus2", Target("gpt-4o"), kCheckout, Chat(9, true, false)));
   }
 
   // Usage every mock reported to its clients, by backend id "<instance>/<deployment>".
-  std::map<std::string, Tokens> MockUsage() {
+  absl::StatusOr<std::map<std::string, Tokens>> MockUsage() {
     std::map<std::string, Tokens> usage;
     for (const std::string& mock : kMocks) {
       absl::StatusOr<HttpResponse> stats =
           HttpClient("127.0.0.1", fleet_.mock(mock).port()).Send("GET", "/mock/stats");
-      EXPECT_TRUE(stats.ok());
+      if (!stats.ok()) {
+        return absl::Status(stats.status().code(),
+                            absl::StrCat(mock, " /mock/stats: ", stats.status().message()));
+      }
       const json::value parsed = json::parse(stats->body);
       for (const auto& [deployment, d] : parsed.at("deployments").as_object()) {
         const json::value& u = d.at("usage");
@@ -247,16 +272,19 @@ class UsageE2eTest : public ::testing::Test {
 
   // Waits until the control plane counted every request sent and the agents' spools are
   // empty, then checks the totals per deployment against the mocks, exactly.
-  void ExpectUsageEqualsMocks() {
-    const absl::Time deadline = absl::Now() + absl::Seconds(40);
+  void WaitForUsageEqualsMocks(std::map<std::string, Tokens>& mocks) {
+    // Many flushes at 200 ms, and a replay after a restart: a guard against a hang.
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
     uint64_t counted = 0;
-    std::map<std::string, Tokens> metered, mocks;
+    std::map<std::string, Tokens> metered;
     while (absl::Now() < deadline) {
       absl::StatusOr<v1::UsageQueryResponse> totals = Query({});
       counted = totals.ok() && totals->rows_size() == 1 ? totals->rows(0).requests() : 0;
       if (counted >= sent_.requests && SpooledBatches("eus2") == 0 && SpooledBatches("wus3") == 0) {
         metered = MeteredByDeployment();
-        mocks = MockUsage();
+        absl::StatusOr<std::map<std::string, Tokens>> reported = MockUsage();
+        ASSERT_TRUE(reported.ok()) << reported.status();
+        mocks = *std::move(reported);
         if (metered == mocks) {
           break;
         }
@@ -266,10 +294,19 @@ class UsageE2eTest : public ::testing::Test {
     ASSERT_EQ(counted, sent_.requests)
         << "spooled: eus2 " << SpooledBatches("eus2") << ", wus3 " << SpooledBatches("wus3");
     EXPECT_EQ(metered, mocks);
+  }
+
+  void ExpectUsageEqualsMocks() {
+    std::map<std::string, Tokens> mocks;
+    ASSERT_NO_FATAL_FAILURE(WaitForUsageEqualsMocks(mocks));
     EXPECT_GE(mocks.size(), 2u);  // at least the PTU and the embeddings deployments served
-    // A few more flushes and replays must not add anything (no double counting).
-    absl::SleepFor(absl::Milliseconds(600));
-    EXPECT_EQ(MeteredByDeployment(), mocks);
+    // Later flushes must not add anything already counted (no double counting). Rather than
+    // sleep for "a few flushes", make one happen: a chat through each agent must be all that
+    // the next flushes add, request for request and token for token.
+    for (const char* agent : {"eus2", "wus3"}) {
+      sent_.Count(Send(agent, Target("gpt-4o"), kCheckout, Chat(3, false, false)));
+    }
+    ASSERT_NO_FATAL_FAILURE(WaitForUsageEqualsMocks(mocks));
 
     absl::StatusOr<v1::UsageQueryResponse> totals = Query({});
     ASSERT_TRUE(totals.ok());
@@ -369,8 +406,13 @@ TEST_F(UsageE2eTest, ControlPlaneKilledMidRunLosesAndDoublesNothing) {
   MixedRound("eus2");
   FailingRequests();
   MixedRound("wus3");
-  absl::SleepFor(absl::Milliseconds(500));  // several flushes spooled while it is away
-  EXPECT_GT(SpooledBatches("eus2") + SpooledBatches("wus3"), 0);
+  // Both agents spool what they metered while it is away (a flush every 200 ms).
+  const absl::Time deadline = absl::Now() + kFleetWait;
+  while ((SpooledBatches("eus2") == 0 || SpooledBatches("wus3") == 0) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GT(SpooledBatches("eus2"), 0);
+  EXPECT_GT(SpooledBatches("wus3"), 0);
   ASSERT_TRUE(fleet_.StartControlPlane().ok());
   MixedRound("eus2");
   ExpectUsageEqualsMocks();

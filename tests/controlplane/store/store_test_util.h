@@ -4,17 +4,18 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "common/topology_yaml.h"
 #include "controlplane/store/store.h"
 #include "tests/support/reference_topology.h"
+#include "tests/support/temp_dir.h"
 
 namespace spillway {
 
@@ -25,21 +26,21 @@ class TopologyStoreTestPeer {
 
 namespace test {
 
-// A fresh directory for the test's database, removed afterwards.
+// A fresh directory of its own for the test's database (under $TEST_TMPDIR or $TMPDIR, as
+// ScopedTempDir picks), removed afterwards whether the test passed or not.
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/spillway-store-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    temp_dir_.emplace(*std::move(dir));
+    dir_ = temp_dir_->path();
     path_ = dir_ + "/topology.db";
   }
 
   void TearDown() override {
-    store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    store_.reset();  // closes the database before its directory goes
+    temp_dir_.reset();
   }
 
   // Opens (or reopens) the store at path_.
@@ -48,6 +49,9 @@ class StoreTest : public ::testing::Test {
       absl::StatusOr<std::unique_ptr<TopologyStore>> opened = TopologyStore::Open(path_);
       if (!opened.ok()) {
         ADD_FAILURE() << opened.status();
+        // abort() skips every destructor: remove the directory here, or it stays behind.
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
         std::abort();  // every later step would only repeat the failure
       }
       store_ = *std::move(opened);
@@ -57,6 +61,7 @@ class StoreTest : public ::testing::Test {
 
   void Close() { store_.reset(); }
 
+  std::optional<ScopedTempDir> temp_dir_;
   std::string dir_;
   std::string path_;
   std::unique_ptr<TopologyStore> store_;

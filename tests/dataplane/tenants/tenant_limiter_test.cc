@@ -7,9 +7,9 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 
 #include "dataplane/tenants/quota_claim.h"
+#include "tests/support/temp_dir.h"
 
 namespace spillway {
 namespace {
@@ -296,9 +296,12 @@ TEST(TenantLimiter, WithoutAShareAControlPlaneAgentStartsEmptyAtTheWholeLimit) {
 }
 
 TEST(TenantLimiter, TheLastSplitSurvivesARestart) {
+  // A directory of its own, removed however the test ends: under a fixed name in the shared
+  // temp directory, runs side by side would read and delete each other's split.
+  absl::StatusOr<test::ScopedTempDir> dir = test::ScopedTempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
   TenantLimiterOptions options = ControlPlaneMode();
-  options.budgets_path = ::testing::TempDir() + "/tenant-budgets-test.pb";
-  std::remove(options.budgets_path.c_str());
+  options.budgets_path = dir->path() + "/tenant-budgets.pb";
   {
     TenantLimiter first(options);
     ASSERT_TRUE(first.LoadPersistedBudgets(kStart).ok()) << "no file yet is fine";
@@ -313,7 +316,6 @@ TEST(TenantLimiter, TheLastSplitSurvivesARestart) {
   QuotaDecision d = restarted.Get("app")->TryCharge(Limits(600), 100, kStart);
   EXPECT_TRUE(d.admitted) << "its last share, full, rather than an empty provisional bucket";
   EXPECT_EQ(d.headers.remaining_tokens, 100);
-  std::remove(options.budgets_path.c_str());
 }
 
 TEST(TenantLimiter, AZeroShareRefusesUntilTheNextSplit) {
