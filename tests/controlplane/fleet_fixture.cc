@@ -1,15 +1,9 @@
 // See fleet_fixture.h.
 #include "tests/controlplane/fleet_fixture.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -37,49 +31,6 @@ absl::Status FromGrpc(const grpc::Status& status) {
 }
 
 }  // namespace
-
-PortHold::PortHold(PortHold&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-PortHold& PortHold::operator=(PortHold&& other) noexcept {
-  if (this != &other) {
-    Release();
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-PortHold::~PortHold() { Release(); }
-
-void PortHold::Release() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
-}
-
-absl::StatusOr<PortHold> PortHold::WhileOurProcessListens(int port) { return Bind(port, true); }
-
-absl::StatusOr<PortHold> PortHold::IfFree(int port) { return Bind(port, false); }
-
-absl::StatusOr<PortHold> PortHold::Bind(int port, bool reuse_port) {
-  PortHold hold;
-  hold.fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (hold.fd_ < 0) {
-    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  }
-  const int one = 1;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  if (::setsockopt(hold.fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      (reuse_port && ::setsockopt(hold.fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-      ::bind(hold.fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot hold 127.0.0.1:", port, ": ", std::strerror(errno)));
-  }
-  return hold;
-}
 
 ControlPlaneFleet::ControlPlaneFleet() : dir_(MakeDir()) {}
 

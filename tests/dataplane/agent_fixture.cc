@@ -98,6 +98,20 @@ absl::Status AgentFleet::SetFault(const std::string& name, const std::string& fa
   return absl::OkStatus();
 }
 
+absl::Status AgentFleet::KillMock(const std::string& name) {
+  MockAoaiProcess& killed = mock(name);
+  // Bound beside the mock's listener (it sets SO_REUSEPORT too) before the kill, so the port
+  // is never free for a moment.
+  absl::StatusOr<PortHold> hold = PortHold::WhileOurProcessListens(killed.port());
+  if (!hold.ok()) {
+    return hold.status();
+  }
+  killed_mock_ports_.push_back(*std::move(hold));
+  killed.process().Kill();
+  // Gone for good before the next request: a dying listener still completes handshakes.
+  return killed.process().Wait(absl::Seconds(60)).status();
+}
+
 absl::StatusOr<std::string> AgentFleet::MockStats(const std::string& name) {
   absl::StatusOr<HttpResponse> response = MockClient(name)->Send("GET", "/mock/stats");
   if (!response.ok()) {

@@ -14,6 +14,7 @@
 #include "tests/support/child_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mock_aoai_process.h"
+#include "tests/support/port_hold.h"
 #include "tests/support/temp_dir.h"
 
 namespace spillway::test {
@@ -31,6 +32,11 @@ class AgentFleet {
   // Starts a mock named `name` (its deployments etc. in `args`; the key is added here).
   absl::Status AddMock(const std::string& name, std::vector<std::string> args);
   MockAoaiProcess& mock(const std::string& name) { return *mocks_.at(name); }
+  // Kills mock `name` and waits until it is gone. Its port stays held (bound, never listening)
+  // for the fleet's life, so the agent's connects there are refused: once freed, the port
+  // could go to another test's process (ctest -j2) or to one of the agent's own outgoing
+  // connections, which would then reach something other than a dead backend.
+  absl::Status KillMock(const std::string& name);
   // "http://127.0.0.1:<port>" of a mock.
   std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
 
@@ -57,6 +63,7 @@ class AgentFleet {
   absl::Status EnsureDir();
   std::optional<ScopedTempDir> dir_;
   std::map<std::string, std::unique_ptr<MockAoaiProcess>> mocks_;
+  std::vector<PortHold> killed_mock_ports_;
   std::unique_ptr<ChildProcess> agent_;
   int agent_port_ = 0;
   std::string topology_path_;

@@ -1,17 +1,11 @@
 // The agent against several real mock backends: spillover from a throttled PTU tier,
 // failover past a dead backend, circuits that open and close, and 429 retry-after honoured
 // to the millisecond.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <cerrno>
-#include <cstring>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -22,52 +16,6 @@ namespace spillway::test {
 namespace {
 
 using ::testing::HasSubstr;
-
-// A killed mock's port, kept bound (never listening) for as long as this lives, so the agent's
-// connects to it are refused. Once freed, the port could be taken by another test's process
-// (ctest -j2) or by one of the agent's own outgoing connections, which would then reach
-// something other than a dead backend. Like tests/support/closed_port.h, for a port that
-// belonged to a live process: the socket is bound with SO_REUSEPORT next to the mock's
-// listener (which sets it too) before the kill, so the port is never free for a moment.
-class KilledMockPort {
- public:
-  // Holds mock `name`'s port, then kills the mock and waits until it is gone. error() says
-  // why when that failed.
-  KilledMockPort(AgentFleet& fleet, const std::string& name) {
-    const int port = fleet.mock(name).port();
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int on = 1;
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd_ < 0 || ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      error_ = absl::InternalError(
-          absl::StrCat("cannot hold port ", port, " of mock ", name, ": ", std::strerror(errno)));
-      return;
-    }
-    fleet.mock(name).process().Kill();
-    // Gone for good before the next request: a dying listener still completes handshakes.
-    if (absl::StatusOr<int> exit = fleet.mock(name).process().Wait(absl::Seconds(60)); !exit.ok()) {
-      error_ = exit.status();
-    }
-  }
-  ~KilledMockPort() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  KilledMockPort(const KilledMockPort&) = delete;
-  KilledMockPort& operator=(const KilledMockPort&) = delete;
-
-  const absl::Status& error() const { return error_; }
-
- private:
-  int fd_ = -1;
-  absl::Status error_;
-};
 
 TEST(AgentRouting, ThrottledPtuSpillsToStandardWithNoClientErrors) {
   AgentFleet fleet;
@@ -107,8 +55,7 @@ TEST(AgentRouting, KilledBackendCostsNoClientError) {
   ASSERT_TRUE(warm.ok() && warm->status == 200);
   EXPECT_EQ(warm->Header("x-spillway-backend"), "ptu/gpt-4o-ptu");
 
-  const KilledMockPort killed(fleet, "ptu");
-  ASSERT_TRUE(killed.error().ok()) << killed.error();
+  ASSERT_TRUE(fleet.KillMock("ptu").ok());
   for (int i = 0; i < 10; ++i) {
     absl::StatusOr<HttpResponse> response =
         client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
@@ -232,8 +179,7 @@ routes:
     ASSERT_TRUE(response.ok() && response->status == 200);
     EXPECT_EQ(response->Header("x-spillway-backend"), "local/gpt-4o");
   }
-  const KilledMockPort killed(fleet, "local");
-  ASSERT_TRUE(killed.error().ok()) << killed.error();
+  ASSERT_TRUE(fleet.KillMock("local").ok());
   absl::StatusOr<HttpResponse> response =
       client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
   ASSERT_TRUE(response.ok());
