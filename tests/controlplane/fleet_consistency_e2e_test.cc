@@ -68,51 +68,6 @@ std::string ChatTarget(const std::string& route) {
   return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
 }
 
-// The versions an agent's log says it applied, in order.
-std::vector<uint64_t> AppliedVersions(const std::string& log) {
-  std::vector<uint64_t> versions;
-  constexpr absl::string_view kApplied = "applied routing table version ";
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    const std::size_t at = line.find(kApplied);
-    if (at == absl::string_view::npos) {
-      continue;
-    }
-    absl::string_view rest = line.substr(at + kApplied.size());
-    uint64_t version = 0;
-    if (absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &version)) {
-      versions.push_back(version);
-    }
-  }
-  return versions;
-}
-
-// spillwayctl's CSV as a header-keyed map per row; no cell of these tests holds a quote, but a
-// NACK reason may hold a comma, so quoted cells are honoured.
-std::vector<std::map<std::string, std::string>> CsvRecords(const std::string& csv) {
-  std::vector<std::vector<std::string>> rows;
-  for (absl::string_view line : absl::StrSplit(csv, '\n', absl::SkipEmpty())) {
-    std::vector<std::string>& row = rows.emplace_back(1);
-    bool quoted = false;
-    for (const char c : line) {
-      if (c == '"') {
-        quoted = !quoted;
-      } else if (c == ',' && !quoted) {
-        row.emplace_back();
-      } else {
-        row.back() += c;
-      }
-    }
-  }
-  std::vector<std::map<std::string, std::string>> records;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::map<std::string, std::string>& record = records.emplace_back();
-    for (size_t column = 0; column < rows[0].size() && column < rows[i].size(); ++column) {
-      record[rows[0][column]] = rows[i][column];
-    }
-  }
-  return records;
-}
-
 class FleetConsistencyE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -7,7 +7,10 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "common/topology_yaml.h"
 #include "tests/support/reference_topology.h"
@@ -31,6 +34,23 @@ absl::Status FromGrpc(const grpc::Status& status) {
 }
 
 }  // namespace
+
+std::vector<uint64_t> AppliedVersions(const std::string& log) {
+  std::vector<uint64_t> versions;
+  constexpr absl::string_view kApplied = "applied routing table version ";
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    const std::size_t at = line.find(kApplied);
+    if (at == absl::string_view::npos) {
+      continue;
+    }
+    absl::string_view rest = line.substr(at + kApplied.size());
+    uint64_t version = 0;
+    if (absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &version)) {
+      versions.push_back(version);
+    }
+  }
+  return versions;
+}
 
 ControlPlaneFleet::ControlPlaneFleet() : dir_(MakeDir()) {}
 

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,9 @@ inline constexpr char kFleetBackendKey[] = "fleet-backend-secret";
 // How long the fleet's waits (a process listening, a version served or acknowledged) may
 // take: a guard against hangs, generous for a loaded 2-core machine, never a measurement.
 inline constexpr absl::Duration kFleetWait = absl::Seconds(30);
+
+// The versions an agent's log says it applied, in order.
+std::vector<uint64_t> AppliedVersions(const std::string& log);
 
 class ControlPlaneFleet {
  public:

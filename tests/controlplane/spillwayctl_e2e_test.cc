@@ -37,30 +37,6 @@ std::string ChatTarget(const std::string& route) {
   return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
 }
 
-// The rows of spillwayctl's CSV, header included: cells with a comma or a quote come quoted,
-// with quotes doubled (RFC 4180); no cell of these tests spans lines.
-std::vector<std::vector<std::string>> CsvRows(const std::string& csv) {
-  std::vector<std::vector<std::string>> rows;
-  for (absl::string_view line : absl::StrSplit(csv, '\n', absl::SkipEmpty())) {
-    std::vector<std::string>& row = rows.emplace_back(1);
-    bool quoted = false;
-    for (size_t i = 0; i < line.size(); ++i) {
-      const char c = line[i];
-      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        row.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = !quoted;
-      } else if (c == ',' && !quoted) {
-        row.emplace_back();
-      } else {
-        row.back() += c;
-      }
-    }
-  }
-  return rows;
-}
-
 class SpillwayctlE2eTest : public ::testing::Test {
  protected:
   // Mocks, the control plane and two agents (one per stamp), but no topology yet: applying

@@ -44,24 +44,6 @@ bool WaitFor(Condition condition, absl::Duration timeout = kWait) {
   return true;
 }
 
-// The versions an agent's log says it applied, in order.
-std::vector<uint64_t> AppliedVersions(const std::string& log) {
-  std::vector<uint64_t> versions;
-  constexpr absl::string_view kApplied = "applied routing table version ";
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    const std::size_t at = line.find(kApplied);
-    if (at == absl::string_view::npos) {
-      continue;
-    }
-    absl::string_view rest = line.substr(at + kApplied.size());
-    uint64_t version = 0;
-    if (absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &version)) {
-      versions.push_back(version);
-    }
-  }
-  return versions;
-}
-
 std::optional<v1::AgentInfo> FindAgent(ControlPlaneFleet& fleet, uint64_t acked) {
   absl::StatusOr<v1::ListAgentsResponse> agents = fleet.ListAgents();
   if (!agents.ok() || agents->agents().empty()) {

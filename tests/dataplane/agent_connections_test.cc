@@ -159,28 +159,6 @@ TEST(AgentConnections, APooledConnectionTheBackendClosedIsRetriedOnAFreshOne) {
 
 // --- Pipelining and HTTP/1.0 clients -----------------------------------------------------------
 
-// A chat route and an embeddings route on one backend, for answers that cannot be mistaken
-// for one another.
-constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-deployments:
-  - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-  - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 1000 }
-pools:
-  - { name: chat-pool, members: [ { deployment: a/chat } ] }
-  - { name: embed-pool, members: [ { deployment: a/embed } ] }
-routes:
-  - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
-  - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
-)";
-
-constexpr char kEmbeddingsTarget[] =
-    "/openai/deployments/embeddings/embeddings?api-version=2024-10-21";
-
 std::string RawPost(absl::string_view version, absl::string_view target, absl::string_view body,
                     absl::string_view connection = "") {
   return absl::StrCat("POST ", target, " HTTP/", version,
@@ -281,7 +259,7 @@ class AgentClientConnections : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fleet_.AddMock("a", {"--deployments", "chat:model=gpt-4o,embed"}).ok());
-    ASSERT_TRUE(fleet_.StartAgent(kTopology, "eastus2").ok());
+    ASSERT_TRUE(fleet_.StartAgent(kChatAndEmbeddingsYaml, "eastus2").ok());
   }
   void TearDown() override {
     if (fd_ >= 0) {

@@ -69,6 +69,28 @@ class AgentFleet {
   std::string topology_path_;
 };
 
+// One backend ("a") with a chat route (gpt-4o) and an embeddings route on it: answers that
+// cannot be mistaken for one another, sharing the agent's pooled connections to "a".
+inline constexpr char kChatAndEmbeddingsYaml[] = R"(
+stamps: [ { name: us } ]
+regions: [ { name: eastus2, stamp: us } ]
+subscriptions: [ { name: s } ]
+instances:
+  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+deployments:
+  - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
+  - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 1000 }
+pools:
+  - { name: chat-pool, members: [ { deployment: a/chat } ] }
+  - { name: embed-pool, members: [ { deployment: a/embed } ] }
+routes:
+  - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
+  - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
+)";
+
+inline constexpr char kEmbeddingsTarget[] =
+    "/openai/deployments/embeddings/embeddings?api-version=2024-10-21";
+
 // The start of a topology: one stamp "us", one region (eastus2), instances "a" and "b" at
 // mocks "{a}" and "{b}". A test appends its deployments, pools, routes and tenants.
 inline constexpr char kTwoInstancesYaml[] = R"(

@@ -25,34 +25,19 @@ using ::testing::Not;
 
 // Two routes on one backend endpoint, so both share the agent's pooled connections: an answer
 // left on a connection would be read by the other route's next request.
-constexpr char kTopology[] = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-deployments:
-  - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-  - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 1000 }
-pools:
-  - { name: chat-pool, members: [ { deployment: a/chat } ] }
-  - { name: embed-pool, members: [ { deployment: a/embed } ] }
-routes:
-  - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
-  - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
+std::string Topology() {
+  return absl::StrCat(kChatAndEmbeddingsYaml, R"(
 tenants:
   - { name: app, stamp: us, routes: [ gpt-4o, embeddings ], api_keys: [ { name: k, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } ] }
-)";
-
-constexpr char kEmbeddingsTarget[] =
-    "/openai/deployments/embeddings/embeddings?api-version=2024-10-21";
+)");
+}
 
 class AgentHostile : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fleet_.AddMock("a", {"--deployments", "chat:model=gpt-4o,embed"}).ok());
     ASSERT_TRUE(fleet_
-                    .StartAgent(kTopology, "eastus2",
+                    .StartAgent(Topology(), "eastus2",
                                 {"--body-limit", "100000", "--body-memory-limit", "150000"})
                     .ok());
   }

@@ -8,10 +8,46 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/support/child_process.h"
 
 namespace spillway::test {
+
+std::vector<std::vector<std::string>> CsvRows(const std::string& csv) {
+  std::vector<std::vector<std::string>> rows;
+  for (absl::string_view line : absl::StrSplit(csv, '\n', absl::SkipEmpty())) {
+    std::vector<std::string>& row = rows.emplace_back(1);
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        row.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = !quoted;
+      } else if (c == ',' && !quoted) {
+        row.emplace_back();
+      } else {
+        row.back() += c;
+      }
+    }
+  }
+  return rows;
+}
+
+std::vector<std::map<std::string, std::string>> CsvRecords(const std::string& csv) {
+  const std::vector<std::vector<std::string>> rows = CsvRows(csv);
+  std::vector<std::map<std::string, std::string>> records;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::map<std::string, std::string>& record = records.emplace_back();
+    for (size_t column = 0; column < rows[0].size() && column < rows[i].size(); ++column) {
+      record[rows[0][column]] = rows[i][column];
+    }
+  }
+  return records;
+}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream file(path);
