@@ -22,9 +22,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string ChatTarget(const std::string& route) {
-  return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
-}
 constexpr char kChat[] = R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":4})";
 // SHA-256("test") is checkout-assistant's key in the reference topology.
 const HttpHeaders kCheckoutKey = {{"api-key", "test"}};

@@ -51,23 +51,6 @@ constexpr char kChat[] = R"({"messages":[{"role":"user","content":"hi"}],"max_to
 // SHA-256("test") is checkout-assistant's key in the reference topology.
 constexpr char kCheckoutKey[] = "test";
 
-// Polls `condition` until it holds or `timeout` passes.
-template <typename Condition>
-bool WaitFor(Condition condition, absl::Duration timeout = kWait) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) {
-      return false;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
-}
-
-std::string ChatTarget(const std::string& route) {
-  return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
-}
-
 class FleetConsistencyE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -197,10 +180,13 @@ TEST_F(FleetConsistencyE2eTest, ARefusedTableLeavesTheOldOneServingAndTheNextGoo
   absl::Status swc = fleet_.WaitForAgentVersion("swc", 2, kWait);
   EXPECT_TRUE(swc.ok()) << swc;
   std::optional<v1::AgentInfo> eus2;
-  ASSERT_TRUE(WaitFor([&] {
-    eus2 = Info("eus2");
-    return eus2.has_value() && !eus2->last_nack_reason().empty();
-  })) << "eus2 never refused version 2";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        eus2 = Info("eus2");
+        return eus2.has_value() && !eus2->last_nack_reason().empty();
+      },
+      kWait))
+      << "eus2 never refused version 2";
   EXPECT_EQ(eus2->acked_version(), 1u);
   EXPECT_TRUE(eus2->connected());
   EXPECT_THAT(eus2->last_nack_reason(), HasSubstr("cannot persist the table"));

@@ -17,11 +17,13 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "spillway/v1/admin.grpc.pb.h"
+#include "tests/support/chat_target.h"
 #include "tests/support/child_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mock_aoai_process.h"
 #include "tests/support/port_hold.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait_for.h"
 
 namespace spillway::test {
 

@@ -33,10 +33,6 @@ constexpr char kChat[] = R"({"messages":[{"role":"user","content":"hi"}],"max_to
 // SHA-256("test") is checkout-assistant's key in the reference topology.
 constexpr char kCheckoutKey[] = "test";
 
-std::string ChatTarget(const std::string& route) {
-  return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
-}
-
 class SpillwayctlE2eTest : public ::testing::Test {
  protected:
   // Mocks, the control plane and two agents (one per stamp), but no topology yet: applying

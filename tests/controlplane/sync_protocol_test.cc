@@ -31,19 +31,6 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
 
-// Polls `condition` until it holds or `timeout` passes.
-template <typename Condition>
-bool WaitFor(Condition condition, absl::Duration timeout = kWait) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 std::optional<v1::AgentInfo> FindAgent(ControlPlaneFleet& fleet, uint64_t acked) {
   absl::StatusOr<v1::ListAgentsResponse> agents = fleet.ListAgents();
   if (!agents.ok() || agents->agents().empty()) {
@@ -205,7 +192,7 @@ TEST_F(SyncProtocolTest, AnAgentNacksATableItCannotPersistAndServesNone) {
   ASSERT_TRUE(WriteFileAtomically(blocker + "/keep", "x").ok());
   ASSERT_TRUE(fleet_.StartAgent("eus2", "eastus2").ok());
   std::optional<v1::AgentInfo> agent;
-  ASSERT_TRUE(WaitFor([&] { return (agent = FindAgent(fleet_, 1)).has_value(); }));
+  ASSERT_TRUE(WaitFor([&] { return (agent = FindAgent(fleet_, 1)).has_value(); }, kWait));
   EXPECT_EQ(agent->acked_version(), 0u);
   EXPECT_THAT(agent->last_nack_reason(), HasSubstr("cannot persist"));
 }
@@ -225,11 +212,13 @@ TEST_F(SyncProtocolTest, AnAgentRefusesATableOlderThanTheOneItServes) {
   // The agent may reconnect before that apply: the control plane then records "no table for
   // region ..." until the agent refuses version 1, so wait past that reason, not just for one.
   std::optional<v1::AgentInfo> agent;
-  ASSERT_TRUE(WaitFor([&] {
-    agent = FindAgent(fleet_, 0);
-    return agent.has_value() && !agent->last_nack_reason().empty() &&
-           !absl::StartsWith(agent->last_nack_reason(), "no table for region");
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        agent = FindAgent(fleet_, 0);
+        return agent.has_value() && !agent->last_nack_reason().empty() &&
+               !absl::StartsWith(agent->last_nack_reason(), "no table for region");
+      },
+      kWait));
   EXPECT_THAT(agent->last_nack_reason(), HasSubstr("older than version 2"));
   absl::StatusOr<std::string> status = fleet_.AgentStatus("eus2");
   ASSERT_TRUE(status.ok());
@@ -288,11 +277,13 @@ TEST_F(SyncProtocolTest, ReportedThrottlesAreCappedAndPastOnesIgnored) {
   event->set_retry_after_ms(UINT32_MAX);
   ASSERT_TRUE(agent.Write(years));
   v1::HealthOverlay overlay;
-  ASSERT_TRUE(WaitFor([&] {
-    grpc::ClientContext context;
-    return fleet_.admin().FleetHealth(&context, v1::FleetHealthRequest(), &overlay).ok() &&
-           overlay.backends_size() > 0;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext context;
+        return fleet_.admin().FleetHealth(&context, v1::FleetHealthRequest(), &overlay).ok() &&
+               overlay.backends_size() > 0;
+      },
+      kWait));
   // Reports on one stream are handled in order: the past one came first and left nothing.
   ASSERT_EQ(overlay.backends_size(), 1);
   EXPECT_EQ(overlay.backends(0).backend_id(), "hostile/backend");

@@ -16,15 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 
 // Route gpt-4o spreads evenly over mocks "a" and "b".
-const std::string kTopology = std::string(kTwoInstancesYaml) + R"(
-deployments:
-  - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-  - { instance: b, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-pools:
-  - { name: p, members: [ { deployment: a/gpt-4o }, { deployment: b/gpt-4o } ] }
-routes:
-  - { name: gpt-4o, stamp: us, tiers: [ p ] }
-tenants:
+const std::string kTopology = std::string(kTwoInstancesYaml) + kGpt4oOverAAndBYaml + R"(tenants:
   - { name: app, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } ] }
 )";
 

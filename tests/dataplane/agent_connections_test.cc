@@ -259,7 +259,7 @@ class AgentClientConnections : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fleet_.AddMock("a", {"--deployments", "chat:model=gpt-4o,embed"}).ok());
-    ASSERT_TRUE(fleet_.StartAgent(kChatAndEmbeddingsYaml, "eastus2").ok());
+    ASSERT_TRUE(fleet_.StartAgent(ChatAndEmbeddingsTopology(), "eastus2").ok());
   }
   void TearDown() override {
     if (fd_ >= 0) {

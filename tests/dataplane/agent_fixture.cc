@@ -120,16 +120,22 @@ absl::StatusOr<std::string> AgentFleet::MockStats(const std::string& name) {
   return response->body;
 }
 
+std::string ChatAndEmbeddingsTopology() {
+  return absl::StrCat(kOneInstanceYaml, R"(deployments:
+  - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
+  - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 1000 }
+pools:
+  - { name: chat-pool, members: [ { deployment: a/chat } ] }
+  - { name: embed-pool, members: [ { deployment: a/embed } ] }
+routes:
+  - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
+  - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
+)");
+}
+
 std::string SingleBackendTopology(const std::vector<std::string>& deployments,
                                   const std::string& extra) {
-  std::string yaml = R"(
-stamps: [ { name: us } ]
-regions: [ { name: eastus2, stamp: us } ]
-subscriptions: [ { name: s } ]
-instances:
-  - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-deployments:
-)";
+  std::string yaml = absl::StrCat(kOneInstanceYaml, "deployments:\n");
   for (const std::string& deployment : deployments) {
     const std::size_t eq = deployment.find('=');
     const std::string name = deployment.substr(0, eq);
@@ -214,10 +220,6 @@ int64_t StatusCount(const boost::json::object& stats, const std::string& deploym
   const auto* count =
       d->as_object().at("by_status").as_object().if_contains(std::to_string(status));
   return count == nullptr ? 0 : count->as_int64();
-}
-
-std::string ChatTarget(const std::string& route) {
-  return absl::StrCat("/openai/deployments/", route, "/chat/completions?api-version=2024-10-21");
 }
 
 int ConnectRaw(int port, int read_timeout_s) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/chat_target.h"
 #include "tests/support/child_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/mock_aoai_process.h"
@@ -71,25 +72,19 @@ class AgentFleet {
 
 // One backend ("a") with a chat route (gpt-4o) and an embeddings route on it: answers that
 // cannot be mistaken for one another, sharing the agent's pooled connections to "a".
-inline constexpr char kChatAndEmbeddingsYaml[] = R"(
+std::string ChatAndEmbeddingsTopology();
+
+inline constexpr char kEmbeddingsTarget[] =
+    "/openai/deployments/embeddings/embeddings?api-version=2024-10-21";
+
+// The start of a topology: one stamp "us", one region (eastus2), instance "a" at mock "{a}".
+inline constexpr char kOneInstanceYaml[] = R"(
 stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
   - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
-deployments:
-  - { instance: a, name: chat, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-  - { instance: a, name: embed, model: text-embedding-3-large, version: "1", sku: Standard, capacity: 1000 }
-pools:
-  - { name: chat-pool, members: [ { deployment: a/chat } ] }
-  - { name: embed-pool, members: [ { deployment: a/embed } ] }
-routes:
-  - { name: gpt-4o, stamp: us, tiers: [ chat-pool ] }
-  - { name: embeddings, stamp: us, tiers: [ embed-pool ] }
 )";
-
-inline constexpr char kEmbeddingsTarget[] =
-    "/openai/deployments/embeddings/embeddings?api-version=2024-10-21";
 
 // The start of a topology: one stamp "us", one region (eastus2), instances "a" and "b" at
 // mocks "{a}" and "{b}". A test appends its deployments, pools, routes and tenants.
@@ -100,6 +95,17 @@ subscriptions: [ { name: s } ]
 instances:
   - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
   - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
+)";
+
+// Route gpt-4o spread evenly over deployments gpt-4o of instances "a" and "b"; appended to
+// kTwoInstancesYaml, before the tenants.
+inline constexpr char kGpt4oOverAAndBYaml[] = R"(deployments:
+  - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
+  - { instance: b, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
+pools:
+  - { name: p, members: [ { deployment: a/gpt-4o }, { deployment: b/gpt-4o } ] }
+routes:
+  - { name: gpt-4o, stamp: us, tiers: [ p ] }
 )";
 
 // One stamp, one region (eastus2), one instance "a" at mock "{a}" with the given
@@ -114,8 +120,6 @@ std::string ChatBody(int max_tokens = 8, bool stream = false, bool include_usage
 absl::StatusOr<std::string> WaitForFileContaining(const std::string& path,
                                                   absl::string_view substring,
                                                   absl::Duration timeout);
-// The target for a chat completion on `route`.
-std::string ChatTarget(const std::string& route);
 
 // A raw TCP connection to 127.0.0.1:`port` whose reads give up after `read_timeout_s`, for
 // bytes no HTTP client would send; -1 when it cannot connect.

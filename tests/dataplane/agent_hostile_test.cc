@@ -26,8 +26,7 @@ using ::testing::Not;
 // Two routes on one backend endpoint, so both share the agent's pooled connections: an answer
 // left on a connection would be read by the other route's next request.
 std::string Topology() {
-  return absl::StrCat(kChatAndEmbeddingsYaml, R"(
-tenants:
+  return absl::StrCat(ChatAndEmbeddingsTopology(), R"(tenants:
   - { name: app, stamp: us, routes: [ gpt-4o, embeddings ], api_keys: [ { name: k, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } ] }
 )");
 }

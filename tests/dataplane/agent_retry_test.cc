@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <boost/json/object.hpp>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
+#include "tests/support/wait_for.h"
 
 namespace spillway::test {
 namespace {
@@ -31,18 +31,6 @@ int64_t Requests(AgentFleet& fleet, const std::string& mock, const std::string& 
 
 int64_t HangsAbandoned(AgentFleet& fleet, const std::string& mock) {
   return MockStatsJson(fleet, mock).at("hangs_abandoned").as_int64();
-}
-
-// Polls `condition` until it holds or a generous bound passes: no test asserts on timing.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration bound = absl::Seconds(30)) {
-  const absl::Time give_up = absl::Now() + bound;
-  while (!condition()) {
-    if (absl::Now() > give_up) {
-      return false;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return true;
 }
 
 // A PTU tier ("ptu") in front of a Standard one ("std1").
@@ -153,10 +141,10 @@ void ClientLeavesWhileTheBackendThinks(const std::vector<std::string>& agent_arg
       "POST ", ChatTarget("gpt-4o"), " HTTP/1.1\r\nHost: agent\r\n",
       "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
   ASSERT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-  ASSERT_TRUE(WaitFor([&] { return Requests(fleet, "a", "gpt-4o") == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return Requests(fleet, "a", "gpt-4o") == 1; }, absl::Seconds(30)));
   ::close(fd);
 
-  EXPECT_TRUE(WaitFor([&] { return HangsAbandoned(fleet, "a") == 1; }))
+  EXPECT_TRUE(WaitFor([&] { return HangsAbandoned(fleet, "a") == 1; }, absl::Seconds(30)))
       << "the backend still works for a client that left";
   EXPECT_TRUE(
       WaitForFileContaining(fleet.temp_dir() + "/access.log", "\"status\":499", absl::Seconds(10))
