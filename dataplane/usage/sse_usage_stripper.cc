@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/match.h"
+#include "dataplane/usage/usage_key.h"
 
 namespace spillway {
 namespace {
@@ -147,8 +148,8 @@ bool IsEmptyArray(absl::string_view value) {
 // What to do with one complete event.
 SseUsageStripper::Edit SseUsageStripper::Inspect(absl::string_view event) {
   Edit edit;
-  // Most events never mention usage: one memmem and they pass untouched.
-  if (::memmem(event.data(), event.size(), "\"usage\"", 7) == nullptr) {
+  // Most events never mention usage: one search and they pass untouched.
+  if (FindUsageKey(event) == absl::string_view::npos) {
     return edit;
   }
   std::size_t offset = 0;
@@ -235,12 +236,20 @@ absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end) {
       oversized_ = false;
     }
   }
+  // The next CR, searched for again only once passed: most streams end lines with LF alone,
+  // and one search of the input replaces one per line.
+  auto next_cr = [&](std::size_t from) {
+    const char* cr = static_cast<const char*>(std::memchr(data + from, '\r', n - from));
+    return cr == nullptr ? n : static_cast<std::size_t>(cr - data);
+  };
+  std::size_t cr_at = i < n ? next_cr(i) : n;
   while (i < n) {
+    if (cr_at < i) {
+      cr_at = next_cr(i);
+    }
     // Jump to the next line terminator: memchr, not a loop over every byte.
-    const char* lf = static_cast<const char*>(std::memchr(data + i, '\n', n - i));
-    const std::size_t lf_at = lf == nullptr ? n : static_cast<std::size_t>(lf - data);
-    const char* cr = static_cast<const char*>(std::memchr(data + i, '\r', lf_at - i));
-    const std::size_t at = cr == nullptr ? lf_at : static_cast<std::size_t>(cr - data);
+    const char* lf = static_cast<const char*>(std::memchr(data + i, '\n', cr_at - i));
+    const std::size_t at = lf == nullptr ? cr_at : static_cast<std::size_t>(lf - data);
     if (at > i) {
       line_empty_ = false;
     }

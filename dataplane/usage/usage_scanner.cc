@@ -1,14 +1,13 @@
 // See usage_scanner.h.
 #include "dataplane/usage/usage_scanner.h"
 
-#include <string.h>
-
 #include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
 #include <string_view>
 
 #include "dataplane/routing/json_sax.h"
+#include "dataplane/usage/usage_key.h"
 
 namespace spillway {
 namespace {
@@ -123,23 +122,16 @@ void UsageScanner::Feed(absl::string_view bytes) {
 }
 
 Usage UsageScanner::Finish() const {
-  // Backwards from the end (usage comes last), quote by quote rather than byte by byte as
-  // std::string::rfind does.
-  constexpr absl::string_view kKey = "\"usage\"";
-  const char* const begin = tail_.data();
+  // Backwards from the end: usage comes last.
   std::size_t end = tail_.size();
-  while (end > 0) {
-    const void* quote = memrchr(begin, '"', end);
-    if (quote == nullptr) {
+  for (;;) {
+    const std::size_t at = FindLastUsageKey(tail_, end);
+    if (at == std::string::npos) {
       break;
     }
-    const std::size_t at = static_cast<const char*>(quote) - begin;
     end = at;
-    if (absl::string_view(tail_).substr(at, kKey.size()) != kKey) {
-      continue;
-    }
     // The value must be an object: "usage": null (stream chunks before the last) is skipped.
-    const std::size_t open = tail_.find_first_not_of(" \t\r\n:", at + kKey.size());
+    const std::size_t open = tail_.find_first_not_of(" \t\r\n:", at + kUsageKey.size());
     if (open == std::string::npos || tail_[open] != '{') {
       continue;
     }

@@ -84,12 +84,74 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+# Which cores each kind of process runs on (the default on two cores or more; --no-pin turns
+# it off): the proxy under test alone on one core, the load generator on the other, so the
+# proxy is measured on a core of its own, as it runs in production, and the figures do not
+# depend on how the scheduler happens to mix four busy processes over two cores. The backend
+# goes where it disturbs least: beside the load generator when throughput is measured (beside
+# the proxy it would take the proxy's CPU), beside the proxy when one connection's latency is
+# (beside the load generator, "direct" would be a same-core hop no real backend is, and every
+# proxy's added latency would look 10 us worse). Empty: unpinned.
+PLACEMENT = {"load": set(), "proxy": set(), "backend": set(), "backend_latency": set()}
+
+
+def place(pin):
+    """Fills PLACEMENT: the last core for the proxy, the others for load and backend."""
+    cores = sorted(os.sched_getaffinity(0))
+    if not pin or len(cores) < 2:
+        for role in PLACEMENT:
+            PLACEMENT[role] = set()
+        return
+    PLACEMENT["proxy"] = {cores[-1]}
+    PLACEMENT["load"] = set(cores[:-1])
+    PLACEMENT["backend"] = set(cores[:-1])
+    PLACEMENT["backend_latency"] = {cores[-1]}
+
+
+def placement_text():
+    if not PLACEMENT["proxy"]:
+        return "unpinned"
+    return ("pinned: proxy on core %s, load generator on core %s, backend beside the load "
+            "generator for throughput and beside the proxy for one connection's latency" % (
+                ",".join(map(str, sorted(PLACEMENT["proxy"]))),
+                ",".join(map(str, sorted(PLACEMENT["load"])))))
+
+
+def pin_tree(pid, role):
+    """Moves a running process (every thread, and its children's: nginx's workers) onto the
+    cores of `role`."""
+    cores = PLACEMENT.get(role)
+    if not cores:
+        return
+    for process in [pid] + children_of(pid):
+        try:
+            threads = os.listdir("/proc/%d/task" % process)
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                os.sched_setaffinity(int(thread), cores)
+            except OSError:
+                pass  # the thread ended
+
+
+def child_setup(role):
+    """preexec_fn for a child of `role` (None: wherever the scheduler puts it)."""
+    cores = PLACEMENT.get(role) if role else None
+
+    def setup():
+        raise_nofile()
+        if cores:
+            os.sched_setaffinity(0, cores)  # inherited by every thread the child starts
+    return setup
+
+
 class Process:
     """A child in its own process group, output to a log file; stop() ends the whole group."""
 
     registry = []
 
-    def __init__(self, name, argv, log_path, env=None):
+    def __init__(self, name, argv, log_path, env=None, role=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -98,7 +160,7 @@ class Process:
         self.log = open(log_path, "wb")
         self.popen = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=full_env,
-                                      start_new_session=True, preexec_fn=raise_nofile)
+                                      start_new_session=True, preexec_fn=child_setup(role))
         self.pid = self.popen.pid
         Process.registry.append(self)
 
@@ -158,13 +220,13 @@ class Process:
             proc.stop()
 
 
-def run_command(argv, timeout, env=None):
+def run_command(argv, timeout, env=None, role=None):
     """Runs a short-lived child to completion in its own group; returns (rc, stdout, stderr)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, env=full_env, start_new_session=True,
-                             preexec_fn=raise_nofile)
+                             preexec_fn=child_setup(role))
     try:
         out, err = popen.communicate(timeout=timeout)
     except BaseException:
@@ -201,11 +263,17 @@ def wait_for_port(port, proc, timeout=10.0):
 # /proc
 
 
-def cpu_seconds(pid):
-    """utime + stime of the whole process (every thread), in seconds."""
+def cpu_split(pid):
+    """(utime, stime) of the whole process (every thread), in seconds."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (every thread), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def status_kib(pid, key):
@@ -593,7 +661,7 @@ class Stack:
             prefix, conf = nginx_canned_conf(b.tmp, self.backend_port)
             self.backend = Process("nginx-canned", ["nginx", "-p", prefix, "-e",
                                                     prefix + "/error.log", "-c", conf],
-                                   os.path.join(b.tmp, "nginx-canned.out"))
+                                   os.path.join(b.tmp, "nginx-canned.out"), role="backend")
             wait_for_port(self.backend_port, self.backend)
             self.backend_pid = b.nginx_worker_pid(self.backend)
         self.nginx_port = free_port()
@@ -605,7 +673,7 @@ class Stack:
         self.nginx_access_log = os.path.join(prefix, "access.log")
         self.nginx = Process("nginx-proxy-" + self.kind, ["nginx", "-p", prefix, "-e",
                                                           prefix + "/error.log", "-c", conf],
-                             os.path.join(b.tmp, "nginx-proxy-%s.out" % self.kind))
+                             os.path.join(b.tmp, "nginx-proxy-%s.out" % self.kind), role="proxy")
         wait_for_port(self.nginx_port, self.nginx)
         self.nginx_worker = b.nginx_worker_pid(self.nginx)
 
@@ -712,10 +780,11 @@ class Bench:
                         "targets": [], "notes": []}
         self.quick = args.quick
         self.duration = args.duration or (2 if args.quick else 5)
-        self.rounds = args.rounds or 3
+        self.rounds = args.rounds or 5
         self.results["settings"] = {"quick": self.quick, "duration_s": self.duration,
                                     "rounds": self.rounds, "build": self.build,
-                                    "agent_threads": 1, "wrk_threads": 1}
+                                    "agent_threads": 1, "wrk_threads": 1,
+                                    "placement": placement_text()}
         self.binaries = {
             "agent": os.path.join(self.build, "dataplane", "spillway-agent"),
             "mock": os.path.join(self.build, "tests", "mock_aoai", "spillway-mock-aoai"),
@@ -752,7 +821,8 @@ class Bench:
 
     def start_mock(self, name, args):
         proc = Process(name, [self.binaries["mock"], "--listen", "127.0.0.1:0", "--api-keys",
-                              BACKEND_KEY] + args, os.path.join(self.tmp, name + ".log"))
+                              BACKEND_KEY] + args, os.path.join(self.tmp, name + ".log"),
+                       role="backend")
         proc.wait_for_line(r"listening on [^:]+:(\d+)")
         return proc
 
@@ -769,7 +839,7 @@ class Bench:
         proc = Process(name, [self.binaries["agent"], "--region", REGION, "--topology", path,
                               "--listen", "127.0.0.1:0", "--threads", "1", "--access-log",
                               access_log, "--drain-timeout-ms", "1000"] + (extra_args or []),
-                       os.path.join(self.tmp, name + ".log"), env=env)
+                       os.path.join(self.tmp, name + ".log"), env=env, role="proxy")
         port = int(proc.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
         return proc, port, access_log
 
@@ -783,7 +853,7 @@ class Bench:
         raise BenchError("%s started no worker:\n%s" % (master.name, master.tail()))
 
     def client(self, args, timeout):
-        rc, out, err = run_command([self.binaries["client"]] + args, timeout)
+        rc, out, err = run_command([self.binaries["client"]] + args, timeout, role="load")
         for line in reversed(out.splitlines()):
             if line.startswith("{"):
                 return json.loads(line)
@@ -812,10 +882,11 @@ class Bench:
         if log:
             os.truncate(log, 0)
         peak_reset = reset_peak_rss(pid)
-        cpu_before = cpu_seconds(pid)
+        user_before, sys_before = cpu_split(pid)
         rc, out, err = run_command(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration,
-                                    "--timeout", "10s", "-s", script, url], duration + 60)
-        cpu_after = cpu_seconds(pid) if proxy.alive() else cpu_before
+                                    "--timeout", "10s", "-s", script, url], duration + 60,
+                                   role="load")
+        user_after, sys_after = cpu_split(pid) if proxy.alive() else (user_before, sys_before)
         if not proxy.alive():
             raise BenchError("%s died during the run (exit %s):\n%s" % (
                 proxy.name, proxy.popen.returncode, proxy.tail()))
@@ -836,7 +907,10 @@ class Bench:
             "non_2xx": w["status_errors"],
             "error_detail": {k: w[k] for k in ("connect_errors", "read_errors", "write_errors",
                                                "status_errors", "timeouts") if w[k]},
-            "cpu_s_per_10k": (cpu_after - cpu_before) / requests * 10000 if requests else None,
+            "cpu_s_per_10k": ((user_after - user_before + sys_after - sys_before) / requests *
+                              10000 if requests else None),
+            "user_s_per_10k": (user_after - user_before) / requests * 10000 if requests else None,
+            "sys_s_per_10k": (sys_after - sys_before) / requests * 10000 if requests else None,
             "peak_rss_mib": status_kib(pid, "VmHWM") / 1024.0,
             "peak_is_per_run": peak_reset,
         }
@@ -852,6 +926,7 @@ class Bench:
             name, connections, "" if connections == 1 else "s",
             "SSE streams of %d chunks" % STREAM_CHUNKS if stream else
             "small chat completions (%d tokens)" % SMALL_TOKENS, stack.kind), flush=True)
+        pin_tree(stack.backend.pid, "backend_latency" if connections == 1 else "backend")
         targets = ("direct", "nginx", "agent")
         for target in targets:  # warm pools, caches and allocator arenas; not measured
             self.run_wrk(stack, target, connections, stream, 1)
@@ -943,6 +1018,8 @@ class Bench:
         there every hop pays idle vCPUs' wake-ups, whoever proxies."""
         print("== failover: tier 1 answers 429 (retry-after 1 ms), tier 2 serves", flush=True)
         a, b = self.failover_mocks
+        for mock in self.failover_mocks:
+            pin_tree(mock.pid, "backend_latency")  # one connection's latency, as c1
         direct_url = "http://127.0.0.1:%d%s" % (self.mock_port(b), chat_path("fo"))
         agent_url = "http://127.0.0.1:%d%s" % (stack.agent_port, chat_path("failover"))
         # nginx doing the same (proxy_next_upstream http_429; max_fails=0, so every request
@@ -1071,7 +1148,7 @@ class Bench:
                     "api-key:" + TENANT_KEY, "--body", STREAM_BODY, "--expect-chunks",
                     str(STREAM_CHUNKS), "--expect-content", expected, "--hold-file", hold]
             client_log = os.path.join(self.tmp, "streams-client.out")
-            client = Process("bench-client-streams", argv, client_log)
+            client = Process("bench-client-streams", argv, client_log, role="load")
             max_rss = 0
             at_hold = None
             deadline = time.monotonic() + 300
@@ -1530,8 +1607,9 @@ def markdown(results):
                m["nproc"], m["cpu_model"], m["kernel"], m["date"], m["loadavg_at_start"],
                m["nginx"], m["wrk"], m["commit"]), "",
            "Settings: wrk -t1, %s s per run, %s rounds alternating direct/nginx/agent (median "
-           "round by req/s shown), agent --threads 1, nginx 1 worker; backend: **%s**%s." % (
+           "round by req/s shown), agent --threads 1, nginx 1 worker; %s; backend: **%s**%s." % (
                results["settings"]["duration_s"], results["settings"]["rounds"],
+               results["settings"].get("placement", "unpinned"),
                results.get("backend", "mock"), " (quick run)" if results["settings"]["quick"]
                else ""), ""]
     rows = table_rows(results["scenarios"])
@@ -1600,10 +1678,13 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated scenarios, of: " +
                         ",".join(ALL_SCENARIOS))
     parser.add_argument("--duration", type=int, default=0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=0, help="rounds per wrk scenario (3)")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds per wrk scenario (5)")
     parser.add_argument("--backend", choices=["auto", "mock", "canned"], default="auto",
                         help="auto: the mock unless it is < 3x faster than the proxies")
     parser.add_argument("--keep-temp", action="store_true", help="keep configs and logs")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the scheduler place every process (default: the proxy under "
+                        "test on a core of its own, load and backend on the other)")
     parser.add_argument("--results", default=RESULTS_DIR, help="where latest.{json,md} go")
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()] or ALL_SCENARIOS
@@ -1616,6 +1697,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
 
+    place(not args.no_pin)
     bench = Bench(args)
     started = time.monotonic()
     try:

@@ -1,0 +1,61 @@
+// FindUsageKey / FindLastUsageKey: the same answers as a plain search for "usage" with its
+// quotes, at the edges of the text, next to look-alikes, and against std::string's own search
+// over every placement in a generated text.
+#include "dataplane/usage/usage_key.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace spillway {
+namespace {
+
+constexpr std::size_t kNpos = absl::string_view::npos;
+const std::string kKey(kUsageKey);  // for std::string's own searches
+
+TEST(UsageKey, FindsTheKeyAtTheEdgesOfTheText) {
+  EXPECT_EQ(FindUsageKey(R"("usage")"), 0u);
+  EXPECT_EQ(FindLastUsageKey(R"("usage")", 1), 0u);
+  EXPECT_EQ(FindUsageKey(R"({"a":1,"usage":null})"), 7u);
+  EXPECT_EQ(FindLastUsageKey(R"({"a":1,"usage":null})", 20), 7u);
+}
+
+TEST(UsageKey, LookAlikesAreNotTheKey) {
+  for (const char* text : {"", "u", "usage", R"("usage)", R"(usage")", R"("usages")", R"("Usage")",
+                           R"("u" "sage")", R"({"prompt_usage":1,"use":"us"})"}) {
+    EXPECT_EQ(FindUsageKey(text), kNpos) << text;
+    EXPECT_EQ(FindLastUsageKey(text, absl::string_view(text).size()), kNpos) << text;
+  }
+}
+
+TEST(UsageKey, FindLastHonoursItsEnd) {
+  const std::string text = R"({"usage":null,"x":"u","usage":{"total_tokens":3}})";
+  const std::size_t first = text.find(kKey);
+  const std::size_t second = text.rfind(kKey);
+  ASSERT_NE(first, second);
+  EXPECT_EQ(FindLastUsageKey(text, text.size()), second);
+  EXPECT_EQ(FindLastUsageKey(text, second + 1), second);  // the quote lies before end
+  EXPECT_EQ(FindLastUsageKey(text, second), first);
+  EXPECT_EQ(FindLastUsageKey(text, first), kNpos);
+  EXPECT_EQ(FindLastUsageKey(text, 0), kNpos);
+}
+
+// Every placement of the key (and of a truncated key) in a text full of quotes and 'u's gives
+// the answer std::string::find and rfind give.
+TEST(UsageKey, AgreesWithAPlainSearchEverywhere) {
+  const std::string filler = R"({"u":"uu","usa":"q","sage":"u"})";
+  for (const std::string& piece : {kKey, std::string(R"("usag)")}) {
+    for (std::size_t at = 0; at <= filler.size(); ++at) {
+      const std::string text = filler.substr(0, at) + piece + filler.substr(at);
+      const std::size_t expected = text.find(kKey);
+      EXPECT_EQ(FindUsageKey(text), expected) << text;
+      for (std::size_t end = 0; end <= text.size(); ++end) {
+        const std::size_t expected_last = end == 0 ? kNpos : text.rfind(kKey, end - 1);
+        ASSERT_EQ(FindLastUsageKey(text, end), expected_last) << text << " end " << end;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spillway
