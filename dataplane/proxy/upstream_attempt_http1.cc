@@ -168,11 +168,13 @@ asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageSca
   }
 }
 
+// Not a coroutine itself: the caller awaits RunHttp1's own frame at once (a frame less per
+// request), while the connection and this attempt live in the caller's.
 asio::awaitable<AttemptResult> Attempt::OverHttp1(UpstreamConnection& connection) {
   if (connection.is_tls()) {
-    co_return co_await RunHttp1(connection.tls(), connection.tcp(), connection.reused);
+    return RunHttp1(connection.tls(), connection.tcp(), connection.reused);
   }
-  co_return co_await RunHttp1(connection.tcp(), connection.tcp(), connection.reused);
+  return RunHttp1(connection.tcp(), connection.tcp(), connection.reused);
 }
 
 template <class Stream>
