@@ -77,7 +77,8 @@ def run_wrk(tmp, url, headers, body, connections, requests, name):
     # -d is only a bound: SIGINT ends wrk (and it prints its summary) once the marker exists.
     popen = subprocess.Popen(["wrk", "-t1", "-c%d" % connections, "-d900s", "--timeout", "30s",
                               "-s", script, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
+                             stdin=subprocess.DEVNULL, start_new_session=True,
+                             preexec_fn=bench.child_setup("load"))
     while popen.poll() is None and not os.path.exists(marker):
         time.sleep(0.05)
     if popen.poll() is None:
@@ -156,7 +157,11 @@ def main():
     parser.add_argument("--out", default="",
                         help="callgrind: dump file prefix (default: in the temp dir, printed)")
     parser.add_argument("--keep-temp", action="store_true")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the scheduler place every process (default: as bench.py, the "
+                        "agent on a core of its own)")
     args = parser.parse_args()
+    bench.place(not args.no_pin)
 
     build = os.path.abspath(os.path.join(bench.ROOT, args.build))
     agent_bin = os.path.join(build, "dataplane", "spillway-agent")
@@ -176,13 +181,13 @@ def main():
             prefix, conf = bench.nginx_canned_conf(tmp, port)
             backend = bench.Process("nginx-canned", ["nginx", "-p", prefix, "-e",
                                                      prefix + "/error.log", "-c", conf],
-                                    os.path.join(tmp, "nginx-canned.out"))
+                                    os.path.join(tmp, "nginx-canned.out"), role="backend")
             procs.append(backend)
             bench.wait_for_port(port, backend)
         else:
             backend = bench.Process("mock", [mock_bin, "--listen", "127.0.0.1:0", "--api-keys",
                                              bench.BACKEND_KEY] + bench.MAIN_MOCK_ARGS,
-                                    os.path.join(tmp, "mock.log"))
+                                    os.path.join(tmp, "mock.log"), role="backend")
             procs.append(backend)
             port = int(backend.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
 
@@ -209,7 +214,7 @@ def main():
                     "--dump-instr=no"] + argv
         elif args.mode == "allocs":
             env.update({"LD_PRELOAD": alloc_lib, "SPILLWAY_ALLOC_COUNT_FILE": count_file})
-        agent = bench.Process("agent", argv, os.path.join(tmp, "agent.log"), env=env)
+        agent = bench.Process("agent", argv, os.path.join(tmp, "agent.log"), env=env, role="proxy")
         procs.append(agent)
         agent_port = int(agent.wait_for_line(r"listening on [^:]+:(\d+)",
                                              timeout=120).group(1))
