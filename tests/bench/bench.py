@@ -70,6 +70,14 @@ WRK_SCENARIOS = {  # name -> (connections, streaming)
 }
 
 
+# An LLM gateway beside nginx (issue 19): the Portkey open-source gateway from npm, installed
+# by tests/bench/run.sh into the build directory, proxying to the same canned backend with its
+# OpenAI provider and a custom host. Measured on c1, c32 and sse, judged on c32.
+PORTKEY_VERSION = "1.15.2"
+PORTKEY_SCENARIOS = ("c1", "c32", "sse")
+PORTKEY_MIN_RATIO = 20.0  # the agent's throughput over Portkey's at 32 connections
+
+
 class BenchError(Exception):
     """A scenario could not be measured (a process died, a port never opened, ...)."""
 
@@ -646,6 +654,9 @@ class Stack:
         self.agent = None
         self.agent_port = None
         self.agent_access_log = None
+        self.portkey = None  # with the canned backend, when run.sh installed it
+        self.portkey_port = None
+        self.portkey_streams = False  # Portkey answered a stream in check_targets
         self.metrics_status = None
         self.metrics_headers = {}
         self.metrics_has_tokens = False
@@ -689,11 +700,15 @@ class Stack:
             routes["failover"] = [["fo-a/fo"], ["fo-b/fo"]]
         self.agent, self.agent_port, self.agent_access_log = b.start_agent(
             "agent-" + self.kind, agent_topology(instances, routes))
+        if self.kind != "mock":
+            self.portkey, self.portkey_port = b.start_portkey()
         self.check_targets()
 
     def check_targets(self):
         """One request through each target before measuring, so a misconfiguration is an
         error message and not a table of failures."""
+        if self.portkey is not None:
+            self.check_portkey()
         for target in ("direct", "nginx", "agent"):
             for stream in (False, True):
                 url, headers = self.url(target, stream)
@@ -721,7 +736,44 @@ class Stack:
             if status == 200:
                 break
 
+    def check_portkey(self):
+        """Portkey serves a chat completion or is left out, with a note saying why; a gateway
+        that fails streams is measured without them."""
+        for stream in (False, True):
+            url, headers = self.url("portkey", stream)
+            body = STREAM_BODY if stream else CHAT_BODY
+            try:
+                status, _, payload = http_request(url, body, dict(headers, **{
+                    "Content-Type": "application/json"}), timeout=30)
+            except BenchError as e:
+                status, payload = 0, str(e).encode()
+            if status == 200 and stream:
+                self.portkey_streams = True
+            elif status != 200:
+                self.bench.note("Portkey %s answered %d to a %s: %s" % (
+                    PORTKEY_VERSION, status, "stream" if stream else "chat completion",
+                    payload[:200].decode(errors="replace")))
+                if not stream:
+                    self.portkey.stop()
+                    self.portkey = None
+                    return
+
+    def targets_for(self, name):
+        """The proxies a wrk scenario compares: Portkey joins where it is measured."""
+        targets = ["direct", "nginx", "agent"]
+        if self.portkey is not None and name in PORTKEY_SCENARIOS and (
+                self.portkey_streams or not WRK_SCENARIOS[name][1]):
+            targets.append("portkey")
+        return tuple(targets)
+
     def url(self, target, stream):
+        if target == "portkey":
+            deployment = "ptu-sse" if stream else "ptu"
+            return ("http://127.0.0.1:%d/v1/chat/completions" % self.portkey_port, {
+                "x-portkey-provider": "openai",
+                "x-portkey-custom-host": "http://127.0.0.1:%d/openai/deployments/%s" % (
+                    self.backend_port, deployment),
+                "Authorization": "Bearer " + BACKEND_KEY})
         if target == "direct":
             deployment = "ptu-sse" if stream else "ptu"
             return ("http://127.0.0.1:%d%s" % (self.backend_port, chat_path(deployment)),
@@ -738,14 +790,16 @@ class Stack:
         """The process whose CPU and memory a run reports: the proxy, or the backend when
         measured directly."""
         return {"direct": self.backend_pid, "nginx": self.nginx_worker,
-                "agent": self.agent.pid}[target]
+                "agent": self.agent.pid,
+                "portkey": self.portkey.pid if self.portkey else None}[target]
 
     def access_log(self, target):
         return {"direct": None, "nginx": self.nginx_access_log,
-                "agent": self.agent_access_log}[target]
+                "agent": self.agent_access_log, "portkey": None}[target]
 
     def process(self, target):
-        return {"direct": self.backend, "nginx": self.nginx, "agent": self.agent}[target]
+        return {"direct": self.backend, "nginx": self.nginx, "agent": self.agent,
+                "portkey": self.portkey}[target]
 
     def scrape_metrics(self):
         if self.metrics_status != 200:
@@ -764,7 +818,7 @@ class Stack:
                 "tenant_token_samples": len(tenant_tokens)}
 
     def stop(self):
-        for proc in (self.agent, self.nginx, self.backend):
+        for proc in (self.portkey, self.agent, self.nginx, self.backend):
             if proc is not None:
                 proc.stop()
 
@@ -792,6 +846,8 @@ class Bench:
             "alloc": os.path.join(self.build, "tests", "bench", "libspillway_alloc_counter.so"),
             "controlplane": os.path.join(self.build, "tests", "bench",
                                          "spillway-bench-controlplane"),
+            "portkey": os.path.join(self.build, "bench-portkey", "node_modules", "@portkey-ai",
+                                    "gateway", "build", "start-server.js"),
         }
 
     # --- helpers ------------------------------------------------------------------------------
@@ -843,6 +899,19 @@ class Bench:
         port = int(proc.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
         return proc, port, access_log
 
+    def start_portkey(self):
+        """(process, port), or (None, None) with a note when it is not installed."""
+        if shutil.which("node") is None or not os.path.exists(self.binaries["portkey"]):
+            self.note("Portkey %s is not installed (tests/bench/run.sh installs it with npm): "
+                      "no Portkey rows" % PORTKEY_VERSION)
+            return None, None
+        port = free_port()
+        proc = Process("portkey", ["node", self.binaries["portkey"], "--port=%d" % port,
+                                   "--headless"], os.path.join(self.tmp, "portkey.log"),
+                       env={"NODE_ENV": "production"}, role="proxy")
+        wait_for_port(port, proc, timeout=60)
+        return proc, port
+
     def nginx_worker_pid(self, master):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -861,7 +930,7 @@ class Bench:
 
     def check_binaries(self):
         missing = [path for key, path in self.binaries.items()
-                   if key != "controlplane" and not os.path.exists(path)]
+                   if key not in ("controlplane", "portkey") and not os.path.exists(path)]
         if missing:
             raise BenchError("not built: %s (run tests/bench/run.sh, or pass --build DIR)" %
                              ", ".join(missing))
@@ -927,7 +996,7 @@ class Bench:
             "SSE streams of %d chunks" % STREAM_CHUNKS if stream else
             "small chat completions (%d tokens)" % SMALL_TOKENS, stack.kind), flush=True)
         pin_tree(stack.backend.pid, "backend_latency" if connections == 1 else "backend")
-        targets = ("direct", "nginx", "agent")
+        targets = stack.targets_for(name)
         for target in targets:  # warm pools, caches and allocator arenas; not measured
             self.run_wrk(stack, target, connections, stream, 1)
         rounds = {t: [] for t in targets}
@@ -954,6 +1023,8 @@ class Bench:
                           % (name, target, short[0]["access_log_lines"], short[0]["requests"]))
         a, n = result["targets"]["agent"], result["targets"]["nginx"]
         result["ratios"] = ratios(a, n)
+        if "portkey" in result["targets"]:
+            result["ratios_portkey"] = ratios(a, result["targets"]["portkey"])
         metrics = stack.scrape_metrics()
         if metrics is not None:
             result["agent_metrics_scrape"] = metrics
@@ -1000,6 +1071,7 @@ class Bench:
                         p99_ratio <= 1.25 and errs == 0,
                         "agent p99 %.0f us, nginx p99 %.0f us%s%s" % (
                             t["agent"]["p99_us"], t["nginx"]["p99_us"], suffix, err_text))
+        self.judge_portkey(scenarios, suffix)
         if "sse" in scenarios:
             t = scenarios["sse"]["targets"]
             errs = t["agent"]["errors_all_rounds"]
@@ -1008,6 +1080,32 @@ class Bench:
                       "agent %.0f streams/s, nginx %.0f streams/s, agent p99 %.0f us vs %.0f%s%s"
                       % (t["agent"]["rps"], t["nginx"]["rps"], t["agent"]["p99_us"],
                          t["nginx"]["p99_us"], suffix, "; %d agent errors" % errs if errs else ""))
+
+    def judge_portkey(self, scenarios, suffix):
+        """Portkey's rows: the 32-connection throughput ratio is a target, the rest INFO."""
+        measured = [n for n in PORTKEY_SCENARIOS if n in scenarios and
+                    "portkey" in scenarios[n]["targets"]]
+        if not measured:
+            return
+        for name in measured:
+            t = scenarios[name]["targets"]
+            a, k = t["agent"], t["portkey"]
+            rps_ratio = a["rps"] / k["rps"] if k["rps"] else float("inf")
+            detail = "agent %.0f req/s, Portkey %s %.0f req/s; p50 %.0f vs %.0f us%s%s" % (
+                a["rps"], PORTKEY_VERSION, k["rps"], a["p50_us"], k["p50_us"], suffix,
+                "; %d Portkey errors" % k["errors_all_rounds"] if k["errors_all_rounds"] else "")
+            if name == "c32":
+                self.target("throughput_c32_vs_portkey", round(rps_ratio, 1), PORTKEY_MIN_RATIO,
+                            "x", rps_ratio >= PORTKEY_MIN_RATIO and a["errors_all_rounds"] == 0,
+                            detail, kind="min")
+            else:
+                self.info("%s_vs_portkey" % name, round(rps_ratio, 1), "x", detail)
+        if "c1" in measured:
+            t = scenarios["c1"]["targets"]
+            self.info("portkey_added_latency_c1", t["portkey"]["p50_us"] - t["direct"]["p50_us"],
+                      "us", "Portkey p50 %.0f us - direct p50 %.0f us; the agent adds %.0f us" % (
+                          t["portkey"]["p50_us"], t["direct"]["p50_us"],
+                          t["agent"]["p50_us"] - t["direct"]["p50_us"]))
 
     def failover_scenario(self, stack):
         """Tier 1 answers 429 with retry-after-ms 1, tier 2 serves. Measured back to back at one
@@ -1525,15 +1623,20 @@ def table_rows(scenarios):
         s = scenarios.get(name)
         if not s:
             continue
-        for target in ("direct", "nginx", "agent"):
-            t = s["targets"][target]
+        for target in ("direct", "nginx", "agent", "portkey"):
+            t = s["targets"].get(target)
+            if t is None:
+                continue
             rows.append([name, target, fmt(t["rps"]), fmt(t["p50_us"]), fmt(t["p99_us"]),
                          fmt(t["p999_us"]), fmt(t["cpu_s_per_10k"], 2),
                          fmt(t["peak_rss_mib"], 1), str(t["errors_all_rounds"])])
-        r = s["ratios"]
-        rows.append([name, "agent/nginx", fmt(r["rps"], 2) + "x", fmt(r["p50"], 2) + "x",
-                     fmt(r["p99"], 2) + "x", fmt(r["p999"], 2) + "x",
-                     fmt(r["cpu_per_10k"], 2) + "x", fmt(r["peak_rss"], 2) + "x", ""])
+        for label, key in (("agent/nginx", "ratios"), ("agent/portkey", "ratios_portkey")):
+            r = s.get(key)
+            if r is None:
+                continue
+            rows.append([name, label, fmt(r["rps"], 2) + "x", fmt(r["p50"], 2) + "x",
+                         fmt(r["p99"], 2) + "x", fmt(r["p999"], 2) + "x",
+                         fmt(r["cpu_per_10k"], 2) + "x", fmt(r["peak_rss"], 2) + "x", ""])
     return rows
 
 

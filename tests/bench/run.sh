@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command for issue 6's benchmark: installs nginx and wrk from Debian if missing, builds
-# what the benchmark runs, then tests/bench/bench.py (arguments are passed on: --quick,
+# what the benchmark runs, installs the Portkey gateway from npm into the build directory (for
+# the comparison rows), then tests/bench/bench.py (arguments are passed on: --quick,
 # --only c1,c32,..., --build DIR, --keep-temp). Results: tests/bench/results/latest.{json,md}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,5 +41,22 @@ build_targets "${targets[@]}"
 # The control-plane benchmark is optional here: without it bench.py reports that line as FAIL.
 build_targets spillway-bench-controlplane ||
   echo "warning: spillway-bench-controlplane did not build; its targets will fail" >&2
+
+# The Portkey gateway for the LLM-gateway rows (bench.py's PORTKEY_VERSION), from the npm
+# registry into the build directory; without node and npm those rows are left out.
+portkey_version=$(sed -n 's/^PORTKEY_VERSION = "\(.*\)"$/\1/p' tests/bench/bench.py)
+portkey_dir="$build/bench-portkey"
+portkey_package="$portkey_dir/node_modules/@portkey-ai/gateway/package.json"
+if ! grep -qs "\"version\": \"$portkey_version\"" "$portkey_package"; then
+  if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+    echo "installing @portkey-ai/gateway@$portkey_version into $portkey_dir"
+    mkdir -p "$portkey_dir"
+    npm install --prefix "$portkey_dir" --no-audit --no-fund --no-save --ignore-scripts \
+      --loglevel=error "@portkey-ai/gateway@$portkey_version" >/dev/null ||
+      echo "warning: Portkey did not install; its rows will be missing" >&2
+  else
+    echo "warning: node and npm are not installed; the Portkey rows will be missing" >&2
+  fi
+fi
 
 exec python3 tests/bench/bench.py "$@"
