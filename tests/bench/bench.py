@@ -60,8 +60,8 @@ MAIN_MOCK_ARGS = [
     "--tokens-per-ptu-minute", "100000000",
     "--completion-tokens", str(STREAM_CHUNKS)]
 
-ALL_SCENARIOS = ["c1", "c32", "c256", "sse", "failover", "streams10k", "idle", "allocs",
-                 "controlplane"]
+ALL_SCENARIOS = ["c1", "c32", "c256", "sse", "failover", "streams10k", "paced", "idle",
+                 "allocs", "controlplane"]
 WRK_SCENARIOS = {  # name -> (connections, streaming)
     "c1": (1, False),
     "c32": (32, False),
@@ -76,6 +76,14 @@ WRK_SCENARIOS = {  # name -> (connections, streaming)
 PORTKEY_VERSION = "1.15.2"
 PORTKEY_SCENARIOS = ("c1", "c32", "sse")
 PORTKEY_MIN_RATIO = 20.0  # the agent's throughput over Portkey's at 32 connections
+
+
+# LLM streams as they arrive (issue 19): many concurrent streams, each a token every 33 ms for
+# 20 s (60,000 events/s through the proxy), over HTTP/1.1 upstream through nginx and through
+# the agent in turn; the agent's CPU for the whole load against nginx's.
+PACED_STREAMS = 2000
+PACED_TOKENS_PER_S = 30
+PACED_SECONDS = 20
 
 
 class BenchError(Exception):
@@ -1316,6 +1324,119 @@ class Bench:
                 agent.stop()
             slow.stop()
 
+    def paced_scenario(self):
+        """PACED_STREAMS streams at once, each PACED_TOKENS_PER_S tokens a second for
+        PACED_SECONDS, through nginx and then the agent (HTTP/1.1 upstream for both, as nginx
+        has no other): every event in order, the proxy's CPU for the whole run, and the
+        agent's memory per open stream."""
+        tokens = PACED_TOKENS_PER_S * PACED_SECONDS
+        ms_per_token = 1000.0 / PACED_TOKENS_PER_S
+        print("== paced: %d concurrent streams of %d tokens, %.1f ms apart (%d events/s)" % (
+            PACED_STREAMS, tokens, ms_per_token, PACED_STREAMS * PACED_TOKENS_PER_S), flush=True)
+        deployment_args = ["--deployments", "paced:tpm=%d" % HUGE_TPM, "--completion-tokens",
+                           str(tokens)]
+        mock = self.start_mock("mock-paced", deployment_args + ["--ms-per-token",
+                                                                "%.3f" % ms_per_token])
+        content_mock = self.start_mock("mock-paced-content", deployment_args)
+        procs = [mock, content_mock]
+        try:
+            mock_port = self.mock_port(mock)
+            status, _, payload = http_request(
+                "http://127.0.0.1:%d%s" % (self.mock_port(content_mock), chat_path("paced")),
+                json.dumps({"messages": [{"role": "user", "content": "x"}],
+                            "max_tokens": tokens}),
+                {"api-key": BACKEND_KEY, "Content-Type": "application/json"})
+            if status != 200:
+                raise BenchError("the paced mock answered %d to the content probe" % status)
+            expected = json.loads(payload)["choices"][0]["message"]["content"]
+            body = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
+                               "max_tokens": tokens, "stream": True}, separators=(",", ":"))
+            nginx_port = free_port()
+            prefix, conf = nginx_proxy_conf(self.tmp, "nginx-paced", nginx_port, mock_port)
+            nginx = Process("nginx-paced", ["nginx", "-p", prefix, "-e", prefix + "/error.log",
+                                            "-c", conf], os.path.join(self.tmp, "nginx-paced.out"),
+                            role="proxy")
+            procs.append(nginx)
+            wait_for_port(nginx_port, nginx)
+            agent, agent_port, _ = self.start_agent("agent-paced", agent_topology(
+                {"paced": ("http://127.0.0.1:%d" % mock_port, [("paced", "Standard")])},
+                {"chat-paced": [["paced/paced"]]}))
+            procs.append(agent)
+            result = {"kind": "paced", "streams": PACED_STREAMS, "tokens": tokens,
+                      "ms_per_token": ms_per_token, "targets": {}}
+            runs = (("nginx", self.nginx_worker_pid(nginx), nginx_port, chat_path("paced"),
+                     BACKEND_KEY), ("agent", agent.pid, agent_port, chat_path("chat-paced"),
+                                    TENANT_KEY))
+            for name, pid, port, path, key in runs:
+                result["targets"][name] = self.paced_run(name, pid, port, path, key, body,
+                                                         tokens, expected)
+            self.judge_paced(result)
+            return result
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+
+    def paced_run(self, name, pid, port, path, key, body, tokens, expected):
+        hold = os.path.join(self.tmp, "paced-%s.hold" % name)
+        time.sleep(0.5)
+        idle_rss = status_kib(pid, "VmRSS")
+        reset_peak_rss(pid)
+        user_before, sys_before = cpu_split(pid)
+        argv = [self.binaries["client"], "--mode", "streams", "--connections",
+                str(PACED_STREAMS), "--ramp", "500", "--url", "http://127.0.0.1:%d%s" % (
+                    port, path), "--header", ("api-key:" + key), "--body", body,
+                "--expect-chunks", str(tokens), "--expect-content", expected, "--hold-file",
+                hold]
+        client_log = os.path.join(self.tmp, "paced-%s-client.out" % name)
+        client = Process("bench-client-paced-" + name, argv, client_log, role="load")
+        at_hold = None
+        deadline = time.monotonic() + PACED_SECONDS + 120
+        while client.alive() and time.monotonic() < deadline:
+            if at_hold is None and os.path.exists(hold):
+                at_hold = status_kib(pid, "VmRSS")
+            time.sleep(0.1)
+        user_after, sys_after = cpu_split(pid)
+        peak = status_kib(pid, "VmHWM")
+        if client.alive():
+            client.stop()
+            raise BenchError("the paced client (%s) did not finish in time" % name)
+        client.stop()
+        with open(client_log) as f:
+            lines = [l for l in f.read().splitlines() if l.startswith("{")]
+        if not lines:
+            raise BenchError("the paced client (%s) printed no summary:\n%s" % (
+                name, client.tail()))
+        summary = json.loads(lines[-1])
+        run = {"ok": summary["ok"], "failed": summary["failed"],
+               "failures": summary["failures"], "content_chunks": summary["content_chunks"],
+               "open_at_all_open": summary.get("open_at_all_open", -1),
+               "cpu_s": user_after - user_before + sys_after - sys_before,
+               "user_s": user_after - user_before, "sys_s": sys_after - sys_before,
+               "idle_rss_mib": idle_rss / 1024.0, "peak_rss_mib": peak / 1024.0,
+               "rss_all_open_mib": (at_hold or 0) / 1024.0}
+        run["kib_per_stream"] = ((at_hold - idle_rss) / PACED_STREAMS) if at_hold else None
+        print("   %-5s %d of %d streams in order (%d at once), CPU %.2f s (user %.2f, system "
+              "%.2f), RSS %.1f -> %.1f MiB" % (
+                  name, run["ok"], PACED_STREAMS, run["open_at_all_open"], run["cpu_s"],
+                  run["user_s"], run["sys_s"], run["idle_rss_mib"], run["rss_all_open_mib"]),
+              flush=True)
+        return run
+
+    def judge_paced(self, result):
+        a, n = result["targets"]["agent"], result["targets"]["nginx"]
+        delivered = all(t["ok"] == PACED_STREAMS and t["failed"] == 0 for t in (a, n))
+        ratio = a["cpu_s"] / n["cpu_s"] if n["cpu_s"] else float("inf")
+        self.target("paced_cpu_vs_nginx", round(ratio, 2), 1.0, "x", ratio <= 1.0 and delivered,
+                    "agent %.2f s (user %.2f), nginx %.2f s (user %.2f) for %d streams of %d "
+                    "events; every event in order: agent %d, nginx %d streams" % (
+                        a["cpu_s"], a["user_s"], n["cpu_s"], n["user_s"], PACED_STREAMS,
+                        result["tokens"], a["ok"], n["ok"]))
+        if a["kib_per_stream"] is not None:
+            self.info("paced_memory_per_stream", round(a["kib_per_stream"], 1), "KiB",
+                      "agent RSS with every stream open over idle, per stream (nginx: %s KiB)" %
+                      (round(n["kib_per_stream"], 1) if n["kib_per_stream"] is not None
+                       else "-"))
+
     def expected_content(self):
         """The text a 50-token answer of the mock holds: streams must concatenate to it."""
         stack_mock = self.mock_for_content
@@ -1490,6 +1611,9 @@ class Bench:
             if "streams10k" in only:
                 self.guard("streams10k", lambda: scenarios.__setitem__(
                     "streams10k", self.streams_scenario()))
+            if "paced" in only:
+                self.guard("paced", lambda: scenarios.__setitem__(
+                    "paced", self.paced_scenario()))
             if "idle" in only:
                 self.guard("idle", lambda: scenarios.__setitem__("idle", self.idle_scenario()))
             if "allocs" in only:

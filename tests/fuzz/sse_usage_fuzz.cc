@@ -1,12 +1,15 @@
 // Fuzzes what reads backend streams: the usage scanner and the SSE usage stripper, fed the
 // same bytes cut into pieces at points the input chooses (a backend's bytes arrive in any
-// split). Neither may crash, and the stripper's output never exceeds its input.
+// split). Neither may crash, and the stripper's output never exceeds its input. The "usage"
+// key search both use must find what std::string's own search finds.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "dataplane/usage/sse_usage_stripper.h"
+#include "dataplane/usage/usage_key.h"
 #include "dataplane/usage/usage_scanner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -29,6 +32,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)scanner.Finish();
   if (out > in) {
+    std::abort();
+  }
+  const std::string text(stream);
+  const std::string key(spillway::kUsageKey);
+  const size_t end = data[0] % (text.size() + 1);  // where the backward search starts
+  if (spillway::FindUsageKey(stream) != text.find(key) ||
+      spillway::FindLastUsageKey(stream, end) !=
+          (end == 0 ? std::string::npos : text.rfind(key, end - 1))) {
     std::abort();
   }
   return 0;
