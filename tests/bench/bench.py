@@ -1341,14 +1341,7 @@ class Bench:
         procs = [mock, content_mock]
         try:
             mock_port = self.mock_port(mock)
-            status, _, payload = http_request(
-                "http://127.0.0.1:%d%s" % (self.mock_port(content_mock), chat_path("paced")),
-                json.dumps({"messages": [{"role": "user", "content": "x"}],
-                            "max_tokens": tokens}),
-                {"api-key": BACKEND_KEY, "Content-Type": "application/json"})
-            if status != 200:
-                raise BenchError("the paced mock answered %d to the content probe" % status)
-            expected = json.loads(payload)["choices"][0]["message"]["content"]
+            expected = self.expected_content(content_mock, "paced", tokens)
             body = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
                                "max_tokens": tokens, "stream": True}, separators=(",", ":"))
             nginx_port = free_port()
@@ -1437,16 +1430,17 @@ class Bench:
                       (round(n["kib_per_stream"], 1) if n["kib_per_stream"] is not None
                        else "-"))
 
-    def expected_content(self):
-        """The text a 50-token answer of the mock holds: streams must concatenate to it."""
-        stack_mock = self.mock_for_content
+    def expected_content(self, mock=None, deployment="ptu", tokens=STREAM_CHUNKS):
+        """The text a `tokens`-token answer of the mock holds: streams must concatenate to
+        it."""
+        mock = mock or self.mock_for_content
         status, _, payload = http_request(
-            "http://127.0.0.1:%d%s" % (self.mock_port(stack_mock), chat_path("ptu")),
+            "http://127.0.0.1:%d%s" % (self.mock_port(mock), chat_path(deployment)),
             json.dumps({"messages": [{"role": "user", "content": "x"}],
-                        "max_tokens": STREAM_CHUNKS}),
+                        "max_tokens": tokens}),
             {"api-key": BACKEND_KEY, "Content-Type": "application/json"})
         if status != 200:
-            raise BenchError("mock answered %d to the content probe" % status)
+            raise BenchError("%s answered %d to the content probe" % (mock.name, status))
         return json.loads(payload)["choices"][0]["message"]["content"]
 
     def idle_scenario(self):
