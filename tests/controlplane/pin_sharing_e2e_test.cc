@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/topology_yaml.h"
 #include "tests/controlplane/fleet_fixture.h"
+#include "tests/support/topology_snippets.h"
 
 namespace spillway::test {
 namespace {
@@ -25,21 +26,14 @@ using ::testing::HasSubstr;
 
 constexpr char kAppKey[] = "test";    // tenant "app"
 constexpr char kOtherKey[] = "beta";  // tenant "other"
-constexpr char kTopology[] = R"(
+const std::string kTopology = std::string(R"(
 stamps: [ { name: us } ]
 regions: [ { name: eastus2, stamp: us } ]
 subscriptions: [ { name: s } ]
 instances:
   - { name: a, region: eastus2, subscription: s, endpoint: "{a}", insecure_http: true, auth: { api_key_env: FLEET_BACKEND_KEY } }
   - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: FLEET_BACKEND_KEY } }
-deployments:
-  - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-  - { instance: b, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-pools:
-  - { name: p, members: [ { deployment: a/gpt-4o }, { deployment: b/gpt-4o } ] }
-routes:
-  - { name: gpt-4o, stamp: us, tiers: [ p ] }
-tenants:
+)") + kGpt4oOverAAndBYaml + R"(tenants:
   - { name: app, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 } ] }
   - { name: other, stamp: us, routes: [ gpt-4o ], api_keys: [ { name: k, sha256: f44e64e75f3948e9f73f8dfa94721c4ce8cbb4f265c4790c702b2d41cfbf2753 } ] }
 )";

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/dataplane/agent_fixture.h"
+#include "tests/support/topology_snippets.h"
 
 namespace spillway::test {
 namespace {

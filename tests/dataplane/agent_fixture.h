@@ -97,17 +97,6 @@ instances:
   - { name: b, region: eastus2, subscription: s, endpoint: "{b}", insecure_http: true, auth: { api_key_env: AGENT_TEST_BACKEND_KEY } }
 )";
 
-// Route gpt-4o spread evenly over deployments gpt-4o of instances "a" and "b"; appended to
-// kTwoInstancesYaml, before the tenants.
-inline constexpr char kGpt4oOverAAndBYaml[] = R"(deployments:
-  - { instance: a, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-  - { instance: b, name: gpt-4o, model: gpt-4o, version: "1", sku: Standard, capacity: 1000 }
-pools:
-  - { name: p, members: [ { deployment: a/gpt-4o }, { deployment: b/gpt-4o } ] }
-routes:
-  - { name: gpt-4o, stamp: us, tiers: [ p ] }
-)";
-
 // One stamp, one region (eastus2), one instance "a" at mock "{a}" with the given
 // deployments (model gpt-4o unless "name=model"), one pool "p" of the first deployment
 // behind route "gpt-4o". `extra` is appended verbatim (more routes, tenants, ...).

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/dataplane/agent_fixture.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/topology_snippets.h"
 
 namespace spillway::test {
 namespace {
