@@ -10,11 +10,18 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/drain_names.h"
 #include "common/topology_index.h"
 #include "common/topology_validate.h"
 
 namespace spillway {
 namespace {
+
+void SetNotice(const v1::Drain& drain, v1::DrainNotice* notice) {
+  notice->set_drained(DrainLabel(drain));
+  notice->set_reason(drain.reason());
+  notice->set_keep_pinned(drain.keep_pinned());
+}
 
 // Standard capacity is counted in units of 1000 tokens per minute.
 constexpr uint64_t kTokensPerStandardUnit = 1000;
@@ -45,6 +52,24 @@ struct RoutingTableCompiler::Indexes {
     for (const v1::Deployment& d : topology.deployments()) {
       deployments.try_emplace(absl::StrCat(d.instance(), "/", d.name()), &d);
     }
+    for (const v1::Drain& drain : topology.drains()) {
+      drains.try_emplace(DrainId(drain), &drain);
+    }
+  }
+
+  // The drain covering a backend: its deployment's, else its instance's, else its region's.
+  const v1::Drain* DrainOf(const std::string& deployment_id, const v1::Instance& instance) const {
+    if (drains.empty()) {
+      return nullptr;
+    }
+    for (const std::string& id : {DrainId(v1::DRAIN_SCOPE_DEPLOYMENT, deployment_id),
+                                  DrainId(v1::DRAIN_SCOPE_INSTANCE, instance.name()),
+                                  DrainId(v1::DRAIN_SCOPE_REGION, instance.region())}) {
+      if (auto it = drains.find(id); it != drains.end()) {
+        return it->second;
+      }
+    }
+    return nullptr;
   }
 
   const v1::Topology& topology;
@@ -53,6 +78,7 @@ struct RoutingTableCompiler::Indexes {
   Index<v1::Instance> instances;
   Index<v1::Deployment> deployments;  // by "<instance>/<name>"
   Index<v1::Pool> pools;
+  Index<v1::Drain> drains;  // by DrainId
 };
 
 namespace {
@@ -88,6 +114,10 @@ class Compiler {
       }
     }
     table_.set_open_access(topology_.tenants().empty());
+    if (auto it = indexes_.drains.find(DrainId(v1::DRAIN_SCOPE_REGION, region.name()));
+        it != indexes_.drains.end()) {
+      SetNotice(*it->second, table_.mutable_region_drain());
+    }
   }
 
  private:
@@ -158,6 +188,9 @@ class Compiler {
     backend->set_estimated_tokens_per_minute(
         uint64_t{deployment.capacity()} *
         (provisioned ? options_.tokens_per_ptu_minute : kTokensPerStandardUnit));
+    if (const v1::Drain* drain = indexes_.DrainOf(id, instance); drain != nullptr) {
+      SetNotice(*drain, backend->mutable_drain());
+    }
     return it->second;
   }
 

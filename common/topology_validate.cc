@@ -9,11 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/drain_names.h"
 #include "common/topology_entry_rules.h"
 #include "common/topology_index.h"
 
@@ -24,6 +27,9 @@ using topology_rules::NameProblem;
 
 constexpr uint32_t kMaxWeight = 1000;
 constexpr int kMaxTiers = 8;
+
+// A reason is a sentence for the people who read /readyz and error messages, not a document.
+constexpr std::size_t kMaxDrainReasonBytes = 500;
 
 std::string DeploymentId(const v1::Deployment& deployment) {
   return absl::StrCat(deployment.instance(), "/", deployment.name());
@@ -63,6 +69,8 @@ class Validator {
     CheckEach(topology_.pools(), [this](const v1::Pool& e, int i) { CheckPool(e, i); });
     CheckEach(topology_.routes(), [this](const v1::Route& e, int i) { CheckRoute(e, i); });
     CheckEach(topology_.tenants(), [this](const v1::Tenant& e, int i) { CheckTenant(e, i); });
+    absl::flat_hash_set<std::string> drains;
+    CheckEach(topology_.drains(), [&](const v1::Drain& e, int i) { CheckDrain(e, i, drains); });
     return std::move(problems_);
   }
 
@@ -433,6 +441,37 @@ class Validator {
   absl::flat_hash_map<std::string, std::string> route_stamp_by_name_;
   // sha256 -> (tenant, key) of its first holder.
   absl::flat_hash_map<std::string, std::pair<std::string, std::string>> key_owner_;
+  // A drain names an existing region, instance or deployment, once.
+  void CheckDrain(const v1::Drain& drain, int index, absl::flat_hash_set<std::string>& seen) {
+    const std::string display = Display(drain.name().empty() ? "" : DrainId(drain), index);
+    switch (drain.scope()) {
+      case v1::DRAIN_SCOPE_REGION:
+        Resolve("drain", display, "region", drain.name(), regions_);
+        break;
+      case v1::DRAIN_SCOPE_INSTANCE:
+        Resolve("drain", display, "instance", drain.name(), instances_);
+        break;
+      case v1::DRAIN_SCOPE_DEPLOYMENT:
+        Resolve("drain", display, "deployment", drain.name(), deployments_);
+        break;
+      default:
+        Add("drain", display, "scope must be region, instance or deployment");
+        return;
+    }
+    if (!seen.insert(DrainId(drain)).second) {
+      Add("drain", display, "is declared more than once");
+    }
+    if (drain.reason().size() > kMaxDrainReasonBytes) {
+      Add("drain", display,
+          absl::StrCat("reason is ", drain.reason().size(), " bytes; at most ",
+                       kMaxDrainReasonBytes));
+    }
+    // The reason travels in /readyz bodies, error messages and log lines.
+    if (absl::c_any_of(drain.reason(), [](char c) { return absl::ascii_iscntrl(c); })) {
+      Add("drain", display, "reason must not hold control characters");
+    }
+  }
+
   std::vector<ValidationProblem> problems_;
 };
 

@@ -11,7 +11,7 @@
 namespace spillway {
 
 // One thing wrong with one entry. `kind` is the entry's kind in the singular ("stamp",
-// "region", "subscription", "instance", "deployment", "pool", "route", "tenant"); `name`
+// "region", "subscription", "instance", "deployment", "pool", "route", "tenant", "drain"); `name`
 // is the entry's name ("<instance>/<name>" for deployments; "#<position>" counted from 1
 // when the entry has no name). Route messages start with "(stamp <stamp>)" because route
 // names repeat across stamps.

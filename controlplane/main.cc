@@ -149,7 +149,8 @@ int Run() {
   if (absl::Status status = fleet.Init(); !status.ok()) {
     Die(std::string(status.message()));
   }
-  AdminService admin(fleet, **store, TokenCheck(admin_token));
+  DrillRunner drills(**store, fleet, compile);
+  AdminService admin(fleet, **store, drills, TokenCheck(admin_token));
   AgentSyncService sync(fleet, **store, TokenCheck(agent_token));
 
   sigset_t signals;
@@ -157,6 +158,10 @@ int Run() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Started with the signals blocked, so only this thread takes them.
+  if (absl::Status status = drills.Start(); !status.ok()) {
+    Die(std::string(status.message()));
+  }
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
+#include "common/periodic_thread.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
 #include "dataplane/agent_flags.h"
@@ -99,6 +100,7 @@ class Agent {
   AgentContext context_;
   TenantLimiter tenant_limiter_;
   std::unique_ptr<DemandReporter> demand_reporter_;
+  std::unique_ptr<PeriodicThread> traffic_reporter_;
   std::unique_ptr<AccessLog> access_log_;
   AgentMetrics metrics_;
   // Declared before the sync client, whose callbacks reach the shipper. Standalone agents
@@ -207,6 +209,17 @@ void Agent::Start() {
         tenant_limiter_, flags_.limiter.demand_window,
         [this](v1::AgentMessage message) { SendIfConnected(std::move(message)); });
     demand_reporter_->Start();
+    // Drill reports read these; half a second keeps "when traffic left" sharp and costs one
+    // small message per busy agent.
+    traffic_reporter_ = std::make_unique<PeriodicThread>(std::chrono::milliseconds(500), [this] {
+      v1::TrafficReport report = usage_meter_.CollectTraffic();
+      if (report.slots_size() > 0 || report.dropped() > 0) {
+        v1::AgentMessage message;
+        *message.mutable_traffic() = std::move(report);
+        SendIfConnected(std::move(message));
+      }
+    });
+    traffic_reporter_->Start();
   }
   const int threads = flags_.server.threads;
   std::printf("spillway-agent listening on %s:%u (region %s, %d thread%s, table version %llu)\n",
@@ -257,6 +270,9 @@ void Agent::ReloadTopology() {
 }
 
 void Agent::Drain() {
+  if (traffic_reporter_ != nullptr) {
+    traffic_reporter_->Stop();
+  }
   if (demand_reporter_ != nullptr) {
     demand_reporter_->Stop();
   }

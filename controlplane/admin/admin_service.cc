@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/drain_names.h"
 #include "controlplane/store/topology_diff.h"
 
 namespace spillway {
@@ -42,6 +43,7 @@ v1::Topology FilterTopology(const v1::Topology& topology, v1::Kind kind, const s
   if (!keep_kind(v1::KIND_POOL)) out.clear_pools();
   if (!keep_kind(v1::KIND_ROUTE)) out.clear_routes();
   if (!keep_kind(v1::KIND_TENANT)) out.clear_tenants();
+  if (!keep_kind(v1::KIND_DRAIN)) out.clear_drains();
   if (name.empty() || kind == v1::KIND_UNSPECIFIED) {
     return out;
   }
@@ -54,6 +56,8 @@ v1::Topology FilterTopology(const v1::Topology& topology, v1::Kind kind, const s
   KeepIf(out.mutable_deployments(), [&](const v1::Deployment& d) {
     return d.name() == name || absl::StrCat(d.instance(), "/", d.name()) == name;
   });
+  KeepIf(out.mutable_drains(),
+         [&](const v1::Drain& d) { return d.name() == name || DrainId(d) == name; });
   KeepIf(out.mutable_routes(), [&](const v1::Route& r) {
     return r.name() == name || absl::StrCat(r.stamp(), "/", r.name()) == name;
   });
@@ -189,6 +193,74 @@ grpc::Status AdminService::FleetHealth(grpc::ServerContext* context,
     return auth;
   }
   *response = fleet_.Health();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Drain(grpc::ServerContext* context, const v1::DrainRequest* request,
+                                 v1::ApplyResponse* response) {
+  if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
+    return auth;
+  }
+  grpc::Status status = Commit(store_.Drain(*request), response);
+  if (status.ok() && response->changed()) {
+    spdlog::warn("drained {} {} (version {}): {}", std::string(DrainScopeName(request->scope())),
+                 request->name(), response->version(), request->reason());
+  }
+  return status;
+}
+
+grpc::Status AdminService::Undrain(grpc::ServerContext* context, const v1::UndrainRequest* request,
+                                   v1::ApplyResponse* response) {
+  if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
+    return auth;
+  }
+  grpc::Status status = Commit(store_.Undrain(*request), response);
+  if (status.ok() && response->changed()) {
+    spdlog::warn("undrained {} {} (version {})", std::string(DrainScopeName(request->scope())),
+                 request->name(), response->version());
+  }
+  return status;
+}
+
+grpc::Status AdminService::StartDrill(grpc::ServerContext* context, const v1::DrillRequest* request,
+                                      v1::Drill* response) {
+  if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
+    return auth;
+  }
+  absl::StatusOr<v1::Drill> drill = drills_.Begin(*request);
+  if (!drill.ok()) {
+    return ToGrpc(drill.status());
+  }
+  *response = *std::move(drill);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetDrill(grpc::ServerContext* context,
+                                    const v1::GetDrillRequest* request, v1::Drill* response) {
+  if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
+    return auth;
+  }
+  absl::StatusOr<v1::Drill> drill = drills_.Get(request->id());
+  if (!drill.ok()) {
+    return ToGrpc(drill.status());
+  }
+  *response = *std::move(drill);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListDrills(grpc::ServerContext* context,
+                                      const v1::ListDrillsRequest* /*request*/,
+                                      v1::ListDrillsResponse* response) {
+  if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
+    return auth;
+  }
+  absl::StatusOr<std::vector<v1::Drill>> drills = drills_.List();
+  if (!drills.ok()) {
+    return ToGrpc(drills.status());
+  }
+  for (v1::Drill& drill : *drills) {
+    *response->add_drills() = std::move(drill);
+  }
   return grpc::Status::OK;
 }
 

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "controlplane/auth/auth.h"
+#include "controlplane/fleet/drill_runner.h"
 #include "controlplane/fleet/fleet.h"
 #include "controlplane/store/store.h"
 #include "spillway/v1/admin.grpc.pb.h"
@@ -13,8 +14,8 @@ namespace spillway {
 
 class AdminService final : public v1::Admin::Service {
  public:
-  AdminService(Fleet& fleet, TopologyStore& store, TokenCheck token)
-      : fleet_(fleet), store_(store), token_(std::move(token)) {}
+  AdminService(Fleet& fleet, TopologyStore& store, DrillRunner& drills, TokenCheck token)
+      : fleet_(fleet), store_(store), drills_(drills), token_(std::move(token)) {}
 
   grpc::Status Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
                      v1::ApplyResponse* response) override;
@@ -34,8 +35,18 @@ class AdminService final : public v1::Admin::Service {
                           v1::ListAgentsResponse* response) override;
   grpc::Status FleetHealth(grpc::ServerContext* context, const v1::FleetHealthRequest* request,
                            v1::HealthOverlay* response) override;
+  grpc::Status Drain(grpc::ServerContext* context, const v1::DrainRequest* request,
+                     v1::ApplyResponse* response) override;
+  grpc::Status Undrain(grpc::ServerContext* context, const v1::UndrainRequest* request,
+                       v1::ApplyResponse* response) override;
   grpc::Status QueryUsage(grpc::ServerContext* context, const v1::UsageQuery* request,
                           v1::UsageQueryResponse* response) override;
+  grpc::Status StartDrill(grpc::ServerContext* context, const v1::DrillRequest* request,
+                          v1::Drill* response) override;
+  grpc::Status GetDrill(grpc::ServerContext* context, const v1::GetDrillRequest* request,
+                        v1::Drill* response) override;
+  grpc::Status ListDrills(grpc::ServerContext* context, const v1::ListDrillsRequest* request,
+                          v1::ListDrillsResponse* response) override;
 
  private:
   // Runs a mutation: on success tells the Fleet (unless nothing changed).
@@ -43,6 +54,7 @@ class AdminService final : public v1::Admin::Service {
 
   Fleet& fleet_;
   TopologyStore& store_;
+  DrillRunner& drills_;
   const TokenCheck token_;
 };
 

@@ -104,6 +104,27 @@ absl::StatusOr<v1::CreateKeyResponse> AdminClient::RotateKey(const v1::RotateKey
   return Call<v1::RotateKeyRequest, v1::CreateKeyResponse>(&v1::Admin::Stub::RotateKey, request);
 }
 
+absl::StatusOr<v1::ApplyResponse> AdminClient::Drain(const v1::DrainRequest& request) {
+  return Call<v1::DrainRequest, v1::ApplyResponse>(&v1::Admin::Stub::Drain, request);
+}
+
+absl::StatusOr<v1::ApplyResponse> AdminClient::Undrain(const v1::UndrainRequest& request) {
+  return Call<v1::UndrainRequest, v1::ApplyResponse>(&v1::Admin::Stub::Undrain, request);
+}
+
+absl::StatusOr<v1::Drill> AdminClient::StartDrill(const v1::DrillRequest& request) {
+  return Call<v1::DrillRequest, v1::Drill>(&v1::Admin::Stub::StartDrill, request);
+}
+
+absl::StatusOr<v1::Drill> AdminClient::GetDrill(const v1::GetDrillRequest& request) {
+  return Call<v1::GetDrillRequest, v1::Drill>(&v1::Admin::Stub::GetDrill, request);
+}
+
+absl::StatusOr<v1::ListDrillsResponse> AdminClient::ListDrills(
+    const v1::ListDrillsRequest& request) {
+  return Call<v1::ListDrillsRequest, v1::ListDrillsResponse>(&v1::Admin::Stub::ListDrills, request);
+}
+
 absl::StatusOr<v1::ApplyResponse> AdminClient::RevokeKey(const v1::RevokeKeyRequest& request) {
   return Call<v1::RevokeKeyRequest, v1::ApplyResponse>(&v1::Admin::Stub::RevokeKey, request);
 }

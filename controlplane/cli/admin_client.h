@@ -48,6 +48,11 @@ class AdminClient {
   absl::StatusOr<v1::ListAgentsResponse> ListAgents(const v1::ListAgentsRequest& request);
   absl::StatusOr<v1::HealthOverlay> FleetHealth(const v1::FleetHealthRequest& request);
   absl::StatusOr<v1::UsageQueryResponse> QueryUsage(const v1::UsageQuery& request);
+  absl::StatusOr<v1::ApplyResponse> Drain(const v1::DrainRequest& request);
+  absl::StatusOr<v1::ApplyResponse> Undrain(const v1::UndrainRequest& request);
+  absl::StatusOr<v1::Drill> StartDrill(const v1::DrillRequest& request);
+  absl::StatusOr<v1::Drill> GetDrill(const v1::GetDrillRequest& request);
+  absl::StatusOr<v1::ListDrillsResponse> ListDrills(const v1::ListDrillsRequest& request);
 
  private:
   AdminClient(ConnectionOptions options, std::shared_ptr<grpc::Channel> channel);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/drain_names.h"
 #include "controlplane/cli/views.h"
 
 namespace spillway::cli {
@@ -33,10 +34,20 @@ Commands:
   agents                                    agents, their region and acknowledged version
   health                                    backends the fleet reports unhealthy or throttled
   usage [--since T] [--until T] [--by DIMS] requests and tokens, for chargeback
+  drain SCOPE NAME [--reason TEXT] [--keep-pinned] [--dry-run]
+                                            take a region, instance or deployment out of
+                                            service (no new requests; a drained region's
+                                            agents answer /readyz 503)
+  undrain SCOPE NAME [--dry-run]            put it back
+  drill region NAME --duration D [--dry-run]
+                                            drain a region for D (20s, 2m; at most 10m),
+                                            restore it, print what the fleet did
+  drills                                    past drills and their outcome
   help [COMMAND]                            this text
 
-KIND      stamp region subscription instance deployment pool route tenant (or plurals);
-          a deployment is named INSTANCE/NAME, a route STAMP/NAME
+KIND      stamp region subscription instance deployment pool route tenant drain (or plurals);
+          a deployment is named INSTANCE/NAME, a route STAMP/NAME, a drain SCOPE/NAME
+SCOPE     region, instance or deployment
 FORMAT    table (default), json, yaml (get), csv (get KIND, agents, health, usage)
 T         a duration ago (90m, 24h, 7d, 1d12h), a UTC date (2024-06-01) or RFC 3339;
           --since defaults to 24h, --until to now
@@ -273,7 +284,50 @@ absl::Status FillCommand(absl::string_view verb, const VerbArgs& args, absl::Tim
     command.new_key_name = args.positional.size() == 4 ? args.positional[3] : "";
     return absl::OkStatus();
   }
-  if (verb == "agents" || verb == "health") {
+  if (verb == "drain" || verb == "undrain") {
+    command.verb = verb == "drain" ? Verb::kDrain : Verb::kUndrain;
+    if (absl::Status count = PositionalCount(args, 2, 2); !count.ok()) {
+      return count;
+    }
+    const std::optional<v1::DrainScope> scope = ParseDrainScope(args.positional[0]);
+    if (!scope.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown scope '", args.positional[0],
+                                                     "' (region, instance or deployment)"));
+    }
+    command.drain.set_scope(*scope);
+    command.drain.set_name(args.positional[1]);
+    if (const auto reason = args.values.find("reason"); reason != args.values.end()) {
+      command.drain.set_reason(reason->second);
+    }
+    command.drain.set_keep_pinned(args.switches.contains("keep-pinned"));
+    command.drain.set_dry_run(command.dry_run);
+    return absl::OkStatus();
+  }
+  if (verb == "drill") {
+    command.verb = Verb::kDrill;
+    if (absl::Status count = PositionalCount(args, 2, 2); !count.ok()) {
+      return count;
+    }
+    if (args.positional[0] != "region") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a drill takes a region out, not '", args.positional[0], "'"));
+    }
+    const auto duration = args.values.find("duration");
+    absl::Duration parsed;
+    if (duration == args.values.end() || !absl::ParseDuration(duration->second, &parsed) ||
+        parsed < absl::Seconds(1) || parsed > absl::Minutes(10)) {
+      return absl::InvalidArgumentError("--duration must be 1s..10m (e.g. 20s, 2m)");
+    }
+    command.drill.set_region(args.positional[1]);
+    command.drill.set_duration_s(static_cast<uint32_t>(absl::ToInt64Seconds(parsed)));
+    command.drill.set_dry_run(command.dry_run);
+    return absl::OkStatus();
+  }
+  if (verb == "agents" || verb == "health" || verb == "drills") {
+    if (verb == "drills") {
+      command.verb = Verb::kDrills;
+      return PositionalCount(args, 0, 0);
+    }
     command.verb = verb == "agents" ? Verb::kAgents : Verb::kHealth;
     return PositionalCount(args, 0, 0);
   }
@@ -378,8 +432,14 @@ absl::StatusOr<Command> ParseVerb(absl::string_view verb, const std::vector<std:
   if (verb == "apply" || verb == "create") {
     value_flags.insert("file");
     switch_flags.insert("dry-run");
-  } else if (verb == "delete") {
+  } else if (verb == "delete" || verb == "undrain") {
     switch_flags.insert("dry-run");
+  } else if (verb == "drill") {
+    value_flags.insert("duration");
+    switch_flags.insert("dry-run");
+  } else if (verb == "drain") {
+    value_flags.insert("reason");
+    switch_flags.insert({"dry-run", "keep-pinned"});
   } else if (verb == "usage") {
     value_flags.insert({"since", "until", "by"});
   }
@@ -410,6 +470,11 @@ std::string VerbUsage(absl::string_view verb) {
       {"agents", "agents [-o table|json|csv]"},
       {"health", "health [-o table|json|csv]"},
       {"usage", "usage [--since T] [--until T] [--by DIMS] [-o table|csv|json]"},
+      {"drain",
+       "drain region|instance|deployment NAME [--reason TEXT] [--keep-pinned] [--dry-run]"},
+      {"undrain", "undrain region|instance|deployment NAME [--dry-run]"},
+      {"drill", "drill region NAME --duration D [--dry-run] [-o table|json]"},
+      {"drills", "drills [-o table|json|csv]"},
   };
   const auto it = kLines->find(verb);
   return it == kLines->end() ? "" : it->second;
@@ -428,6 +493,7 @@ absl::StatusOr<OutputFormat> ResolveOutputFormat(const Command& command,
     case Verb::kAgents:
     case Verb::kHealth:
     case Verb::kUsage:
+    case Verb::kDrills:
       supported = supported || format == OutputFormat::kCsv;
       break;
     default:

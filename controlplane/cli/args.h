@@ -48,6 +48,10 @@ enum class Verb {
   kAgents,
   kHealth,
   kUsage,
+  kDrain,
+  kUndrain,
+  kDrill,
+  kDrills,
 };
 
 struct Command {
@@ -62,6 +66,8 @@ struct Command {
   std::string key_name;                  // keys
   std::string new_key_name;              // keys rotate (optional)
   v1::UsageQuery usage;                  // usage, times already resolved
+  v1::DrainRequest drain;                // drain, undrain: scope, name, reason, keep_pinned
+  v1::DrillRequest drill;                // drill: region, duration, dry run
 };
 
 // Parses the command and its arguments; `now` resolves relative --since/--until. Errors are

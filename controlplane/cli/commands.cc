@@ -6,7 +6,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/topology_yaml.h"
+#include "controlplane/cli/drill_views.h"
 #include "controlplane/cli/views.h"
 
 namespace spillway::cli {
@@ -202,6 +204,75 @@ int RunUsage(const Command& command, OutputFormat format, AdminClient& client, c
   return PrintTable(UsageTable(*response, group_by), format, io);
 }
 
+int RunDrain(const Command& command, OutputFormat format, AdminClient& client, const Io& io) {
+  if (command.verb == Verb::kDrain) {
+    return PrintChange(client.Drain(command.drain), command, format, client, io);
+  }
+  v1::UndrainRequest request;
+  request.set_scope(command.drain.scope());
+  request.set_name(command.drain.name());
+  request.set_dry_run(command.dry_run);
+  return PrintChange(client.Undrain(request), command, format, client, io);
+}
+
+// Starts the drill, then follows it until the control plane stored its report. The drill's
+// clock runs on the control plane: interrupting this command does not stop the drill.
+int RunDrill(const Command& command, OutputFormat format, AdminClient& client, const Io& io) {
+  absl::StatusOr<v1::Drill> drill = client.StartDrill(command.drill);
+  if (!drill.ok()) {
+    return ReportRpcError(drill.status(), client.options(), io.err);
+  }
+  if (drill->state() == v1::Drill::STATE_DRAINED) {
+    io.err << "drill " << drill->id() << ": region " << drill->region() << " drained (version "
+           << drill->drain_version() << "); restored in " << drill->duration_s()
+           << " s by the control plane, report 3 s later\n";
+    const absl::Time deadline =
+        absl::Now() + absl::Seconds(drill->duration_s()) + absl::Seconds(120);
+    v1::GetDrillRequest get;
+    get.set_id(drill->id());
+    while (drill->state() != v1::Drill::STATE_DONE && drill->state() != v1::Drill::STATE_ABORTED) {
+      if (absl::Now() > deadline) {
+        io.err << "spillwayctl: drill " << drill->id()
+               << " has no report yet; see `spillwayctl drills`\n";
+        return kExitServerError;
+      }
+      absl::SleepFor(absl::Milliseconds(500));
+      absl::StatusOr<v1::Drill> polled = client.GetDrill(get);
+      if (polled.ok()) {
+        drill = std::move(polled);
+      } else if (polled.status().code() != absl::StatusCode::kUnavailable) {
+        return ReportRpcError(polled.status(), client.options(), io.err);
+      }  // a control plane restarting mid-drill picks the drill up again: keep asking
+    }
+  }
+  if (format == OutputFormat::kJson) {
+    return PrintJson(*drill, /*all_fields=*/true, io);
+  }
+  if (drill->state() == v1::Drill::STATE_PLANNED) {
+    io.out << "drill of region " << drill->region() << " (dry run, nothing changed): where new "
+           << "requests go before and during it\n"
+           << RenderTable(DrillPlanTable(*drill));
+    return kExitOk;
+  }
+  io.out << RenderDrillReport(*drill);
+  return drill->state() == v1::Drill::STATE_DONE ? kExitOk : kExitServerError;
+}
+
+int RunDrills(OutputFormat format, AdminClient& client, const Io& io) {
+  absl::StatusOr<v1::ListDrillsResponse> response = client.ListDrills({});
+  if (!response.ok()) {
+    return ReportRpcError(response.status(), client.options(), io.err);
+  }
+  if (format == OutputFormat::kJson) {
+    return PrintJson(*response, /*all_fields=*/true, io);
+  }
+  if (format == OutputFormat::kTable && response->drills_size() == 0) {
+    io.err << "no drill has run\n";
+    return kExitOk;
+  }
+  return PrintTable(DrillsTable(*response), format, io);
+}
+
 }  // namespace
 
 int RunCommand(const Command& command, OutputFormat format, AdminClient& client, const Io& io) {
@@ -223,6 +294,13 @@ int RunCommand(const Command& command, OutputFormat format, AdminClient& client,
       return RunHealth(format, client, io);
     case Verb::kUsage:
       return RunUsage(command, format, client, io);
+    case Verb::kDrain:
+    case Verb::kUndrain:
+      return RunDrain(command, format, client, io);
+    case Verb::kDrill:
+      return RunDrill(command, format, client, io);
+    case Verb::kDrills:
+      return RunDrills(format, client, io);
     case Verb::kHelp:
       break;
   }

@@ -31,6 +31,7 @@ constexpr KindNames kKindNames[] = {
     {v1::KIND_POOL, "pool", "pools"},
     {v1::KIND_ROUTE, "route", "routes"},
     {v1::KIND_TENANT, "tenant", "tenants"},
+    {v1::KIND_DRAIN, "drain", "drains"},
 };
 
 // The spelling operators write in YAML (ProvisionedManaged, prefer-local, batch).
@@ -176,6 +177,8 @@ int CountOfKind(const v1::Topology& topology, v1::Kind kind) {
       return topology.routes_size();
     case v1::KIND_TENANT:
       return topology.tenants_size();
+    case v1::KIND_DRAIN:
+      return topology.drains_size();
     default:
       break;
   }
@@ -261,6 +264,13 @@ Table KindTable(const v1::Topology& topology, v1::Kind kind) {
                       absl::StrJoin(tenant.routes(), ","),
                       Limit(tenant.limits().tokens_per_minute()),
                       Limit(tenant.limits().requests_per_minute()), absl::StrJoin(keys, ",")});
+      }
+      break;
+    case v1::KIND_DRAIN:
+      table.headers = {"SCOPE", "NAME", "SINCE", "KEEP_PINNED", "REASON"};
+      for (const v1::Drain& drain : topology.drains()) {
+        table.AddRow({YamlName(v1::DrainScope_descriptor(), drain.scope()), drain.name(),
+                      drain.since(), drain.keep_pinned() ? "yes" : "no", drain.reason()});
       }
       break;
     default:

@@ -187,6 +187,10 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       case v1::AgentMessage::kPins:
         fleet_.SharePins(this, message.pins());
         return grpc::Status::OK;
+      case v1::AgentMessage::kTraffic:
+        fleet_.traffic().Record(info_.agent_id(), info_.region(), message.traffic(),
+                                UnixMillisNow());
+        return grpc::Status::OK;
       case v1::AgentMessage::kUsage: {
         // The stream speaks for the agent of its hello only: usage is charged to it.
         if (message.usage().agent_id() != info_.agent_id()) {

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/topology_compile.h"
 #include "controlplane/fleet/budget_allocator.h"
+#include "controlplane/fleet/traffic_log.h"
 #include "controlplane/store/store.h"
 #include "spillway/v1/agent_sync.pb.h"
 
@@ -82,6 +83,9 @@ class Fleet {
   static constexpr int kMaxPinUpdatesPerMessage = 1024;
   int SharePins(AgentStream* stream, const v1::PinUpdates& updates);
 
+  // What agents served, for drill reports (has its own lock).
+  TrafficLog& traffic() { return traffic_; }
+
  private:
   using BackendIds = std::shared_ptr<const absl::flat_hash_set<std::string>>;
   struct Connected {
@@ -121,6 +125,7 @@ class Fleet {
   absl::flat_hash_map<AgentStream*, Connected> streams_ ABSL_GUARDED_BY(mu_);
   BudgetAllocator budgets_ ABSL_GUARDED_BY(mu_);
   uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;
+  TrafficLog traffic_;
 };
 
 }  // namespace spillway

@@ -72,8 +72,20 @@ CREATE TABLE usage (
 );
 )sql";
 
+// Version 2: drills (spillwayctl drill). `finished` is kept apart from the record so the
+// control plane finds drills a crash left running without reading every report.
+constexpr char kDrills[] = R"sql(
+CREATE TABLE drills (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  region TEXT NOT NULL,
+  finished INTEGER NOT NULL,
+  body BLOB NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
+    {2, "drills", kDrills},
 };
 
 // The runner's own bookkeeping, created with the first step rather than by it, so that any

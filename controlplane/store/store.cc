@@ -21,8 +21,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/drain_names.h"
 #include "common/topology_validate.h"
 #include "common/wall_clock.h"
+#include "controlplane/store/drain_edits.h"
+#include "controlplane/store/drill_table.h"
 #include "controlplane/store/schema.h"
 #include "controlplane/store/sqlite_db.h"
 #include "controlplane/store/topology_diff.h"
@@ -386,6 +389,7 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::Apply(const v1::Topology& desir
   return ChangeTopology(db_, "apply", dry_run, [&](v1::Topology& topology) {
     v1::Topology next = desired;
     KeepMintedKeys(topology, next);
+    KeepDrains(topology, next);
     topology = std::move(next);
     return absl::OkStatus();
   });
@@ -422,6 +426,23 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::Delete(v1::Kind kind, const std
           return absl::NotFoundError(absl::StrCat(KindName(kind), " '", name, "' does not exist"));
         }
         return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<v1::ApplyResponse> TopologyStore::Drain(const v1::DrainRequest& request) {
+  absl::MutexLock lock(&impl_->mu);
+  return ChangeTopology(
+      db_, absl::StrCat("drain ", DrainScopeName(request.scope()), " ", request.name()),
+      request.dry_run(),
+      [&](v1::Topology& topology) { return AddDrain(request, absl::Now(), topology); });
+}
+
+absl::StatusOr<v1::ApplyResponse> TopologyStore::Undrain(const v1::UndrainRequest& request) {
+  absl::MutexLock lock(&impl_->mu);
+  return ChangeTopology(
+      db_, absl::StrCat("undrain ", DrainScopeName(request.scope()), " ", request.name()),
+      request.dry_run(), [&](v1::Topology& topology) {
+        return RemoveDrain(request.scope(), request.name(), topology);
       });
 }
 
@@ -577,6 +598,30 @@ absl::Status TopologyStore::StoreUsage(const v1::UsageBatch& batch) {
 absl::StatusOr<v1::UsageQueryResponse> TopologyStore::QueryUsage(const v1::UsageQuery& query) {
   absl::MutexLock lock(&impl_->mu);
   return QueryUsageTable(db_, query);
+}
+
+}  // namespace spillway
+
+namespace spillway {
+
+absl::StatusOr<uint64_t> TopologyStore::InsertDrill(const v1::Drill& drill) {
+  absl::MutexLock lock(&impl_->mu);
+  return InsertDrillRow(db_, drill);
+}
+
+absl::Status TopologyStore::UpdateDrill(const v1::Drill& drill) {
+  absl::MutexLock lock(&impl_->mu);
+  return UpdateDrillRow(db_, drill);
+}
+
+absl::StatusOr<std::optional<v1::Drill>> TopologyStore::GetDrill(uint64_t id) {
+  absl::MutexLock lock(&impl_->mu);
+  return ReadDrillRow(db_, id);
+}
+
+absl::StatusOr<std::vector<v1::Drill>> TopologyStore::ListDrills(int limit, bool unfinished_only) {
+  absl::MutexLock lock(&impl_->mu);
+  return ReadDrillRows(db_, limit, unfinished_only);
 }
 
 }  // namespace spillway

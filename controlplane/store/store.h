@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,12 @@ class TopologyStore {
   // "instance/deployment"; for routes "stamp/route".
   absl::StatusOr<v1::ApplyResponse> Delete(v1::Kind kind, const std::string& name, bool dry_run);
 
+  // Takes a region, instance or deployment out of service, or puts it back: a topology
+  // change like any other (version, history, validation). An apply that declares no drains
+  // keeps the stored ones (drain_edits.h).
+  absl::StatusOr<v1::ApplyResponse> Drain(const v1::DrainRequest& request);
+  absl::StatusOr<v1::ApplyResponse> Undrain(const v1::UndrainRequest& request);
+
   // Tenant keys: a fresh random key (at least 32 bytes of entropy), stored as its SHA-256.
   absl::StatusOr<KeyMaterial> CreateKey(const std::string& tenant, const std::string& key_name);
   // Adds a new key next to `key_name` (both valid until the old one is revoked).
@@ -69,6 +76,12 @@ class TopologyStore {
   // that still returns OK (so the agent can drop it from its spool).
   absl::Status StoreUsage(const v1::UsageBatch& batch);
   absl::StatusOr<v1::UsageQueryResponse> QueryUsage(const v1::UsageQuery& query);
+
+  // Drills (drill_table.h): the stored record, its id assigned on insert.
+  absl::StatusOr<uint64_t> InsertDrill(const v1::Drill& drill);
+  absl::Status UpdateDrill(const v1::Drill& drill);
+  absl::StatusOr<std::optional<v1::Drill>> GetDrill(uint64_t id);
+  absl::StatusOr<std::vector<v1::Drill>> ListDrills(int limit, bool unfinished_only = false);
 
  private:
   friend class TopologyStoreTestPeer;  // tests inspect the connection's pragmas

@@ -1,4 +1,4 @@
-// Entry-level operations on a Topology. The eight repeated fields are reached through two
+// Entry-level operations on a Topology. The nine repeated fields are reached through two
 // small visitors so that every operation handles every kind the same way.
 #include "controlplane/store/topology_diff.h"
 
@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/drain_names.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -21,6 +22,8 @@ std::string QualifiedName(const v1::Deployment& deployment) {
 std::string QualifiedName(const v1::Route& route) {
   return absl::StrCat(route.stamp(), "/", route.name());
 }
+
+std::string QualifiedName(const v1::Drain& drain) { return DrainId(drain); }
 
 template <typename T>
 std::string QualifiedName(const T& entry) {
@@ -38,6 +41,7 @@ void ForEachKind(const v1::Topology& topology, F&& f) {
   f(v1::KIND_POOL, topology.pools());
   f(v1::KIND_ROUTE, topology.routes());
   f(v1::KIND_TENANT, topology.tenants());
+  f(v1::KIND_DRAIN, topology.drains());
 }
 
 // f(mutable field of `kind`); false for an unknown kind.
@@ -60,6 +64,8 @@ bool WithField(v1::Topology& topology, v1::Kind kind, F&& f) {
       return f(*topology.mutable_routes());
     case v1::KIND_TENANT:
       return f(*topology.mutable_tenants());
+    case v1::KIND_DRAIN:
+      return f(*topology.mutable_drains());
     default:
       return false;
   }
@@ -105,6 +111,8 @@ absl::string_view KindName(v1::Kind kind) {
       return "route";
     case v1::KIND_TENANT:
       return "tenant";
+    case v1::KIND_DRAIN:
+      return "drain";
     default:
       return "";
   }

@@ -75,6 +75,13 @@ bool OpsEndpoints::Ready(const RoutingSnapshot* snapshot, std::string* why) cons
     *why = "no routing table";
     return false;
   }
+  if (const v1::RoutingTable& table = snapshot->table(); table.has_region_drain()) {
+    // A global load balancer reads this to move clients to another region.
+    const v1::DrainNotice& drain = table.region_drain();
+    *why = absl::StrCat(drain.drained(), " is drained", drain.reason().empty() ? "" : ": ",
+                        drain.reason());
+    return false;
+  }
   const SteadyTime now = SteadyClock::now();
   for (const v1::CompiledRoute& route : snapshot->table().routes()) {
     bool live = false;
@@ -82,7 +89,8 @@ bool OpsEndpoints::Ready(const RoutingSnapshot* snapshot, std::string* why) cons
       for (const v1::CompiledTier& tier : split.tiers()) {
         for (const v1::TierMember& member : tier.members()) {
           const SnapshotBackend& backend = snapshot->backends()[member.backend()];
-          live |= backend.unusable_reason.empty() && backend.state->breaker.AvailableAt() <= now;
+          live |= backend.unusable_reason.empty() && !backend.config->has_drain() &&
+                  backend.state->breaker.AvailableAt() <= now;
         }
       }
     }
@@ -103,6 +111,10 @@ std::string OpsEndpoints::StatusJson(const RoutingSnapshot* snapshot) const {
     return boost::json::serialize(status);
   }
   status["version"] = snapshot->version();
+  if (snapshot->table().has_region_drain()) {
+    status["region_drain"] = {{"drained", snapshot->table().region_drain().drained()},
+                              {"reason", snapshot->table().region_drain().reason()}};
+  }
   const SteadyTime now = SteadyClock::now();
   boost::json::array backends;
   for (const SnapshotBackend& backend : snapshot->backends()) {
@@ -113,7 +125,14 @@ std::string OpsEndpoints::StatusJson(const RoutingSnapshot* snapshot) const {
         {"id", backend.config->id()},
         {"endpoint", backend.config->endpoint()},
         {"region", backend.config->region()},
-        {"state", backend.unusable_reason.empty() ? HealthName(breaker.State(now)) : "unusable"},
+        {"state", !backend.unusable_reason.empty() ? "unusable"
+                  : backend.config->has_drain()    ? "drained"
+                                                   : HealthName(breaker.State(now))},
+        {"drain", backend.config->has_drain()
+                      ? boost::json::value{{"drained", backend.config->drain().drained()},
+                                           {"reason", backend.config->drain().reason()},
+                                           {"keep_pinned", backend.config->drain().keep_pinned()}}
+                      : boost::json::value(nullptr)},
         {"unusable_reason", backend.unusable_reason},
         {"entra_token", backend.entra_token != nullptr
                             ? boost::json::value(backend.entra_token->StatusJson(now))

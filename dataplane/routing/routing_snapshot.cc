@@ -199,6 +199,13 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
                 absl::StrCat("route ", route.name(), " names backend index ", member.backend(),
                              " but the table has ", snapshot->backends_.size(), " backends"));
           }
+          if (std::find(compiled.backends.begin(), compiled.backends.end(), member.backend()) ==
+              compiled.backends.end()) {
+            compiled.backends.push_back(member.backend());
+          }
+          if (snapshot->backends_[member.backend()].config->has_drain()) {
+            continue;  // no new requests; pinned calls reach it through `backends`
+          }
           compiled_tier.members.push_back(
               SnapshotMember{member.backend(), member.weight() == 0 ? 1 : member.weight(),
                              snapshot->backends_[member.backend()].local});
@@ -214,15 +221,8 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
 
   // routes_ is complete: its elements no longer move.
   for (const auto& [name, route] : snapshot->routes_) {
-    for (const SnapshotSplit& split : route.splits) {
-      for (const SnapshotTier& tier : split.tiers) {
-        for (const SnapshotMember& member : tier.members) {
-          std::vector<const SnapshotRoute*>& routes = snapshot->backends_[member.backend].routes;
-          if (std::find(routes.begin(), routes.end(), &route) == routes.end()) {
-            routes.push_back(&route);
-          }
-        }
-      }
+    for (const uint32_t backend : route.backends) {
+      snapshot->backends_[backend].routes.push_back(&route);  // route.backends has no repeats
     }
   }
   for (SnapshotBackend& backend : snapshot->backends_) {

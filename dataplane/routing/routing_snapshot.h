@@ -72,7 +72,11 @@ struct SnapshotSplit {
 struct SnapshotRoute {
   std::string name;
   v1::Locality locality = v1::LOCALITY_PREFER_LOCAL;
+  // New requests walk these; a drained backend is left out of them.
   std::vector<SnapshotSplit> splits;
+  // Every backend the route reaches, drained ones too, in first-reached order: calls on
+  // objects a backend holds go through its routes even while it is drained (keep_pinned).
+  std::vector<uint32_t> backends;
   std::chrono::milliseconds first_byte_timeout{0};  // per attempt; 0: the agent's default
   uint64_t max_upload_bytes = 0;                    // streamed uploads; 0: the agent's default
 };

@@ -12,15 +12,21 @@ namespace {
 // A probe asks at most this many backends: an unknown id must not fan out across a whole fleet.
 constexpr std::size_t kMaxProbeCandidates = 16;
 
-void AddRouteBackends(const SnapshotRoute& route, ProxyRequest& request) {
-  for (const SnapshotSplit& split : route.splits) {
-    for (const SnapshotTier& tier : split.tiers) {
-      for (const SnapshotMember& member : tier.members) {
-        if (request.probe.size() < kMaxProbeCandidates &&
-            absl::c_find(request.probe, member.backend) == request.probe.end()) {
-          request.probe.push_back(member.backend);
-        }
-      }
+// A drained backend's objects answer 503 unless the drain keeps them: asking it whether it
+// holds one would send it the request.
+bool ClosedToPinned(const SnapshotBackend& backend) {
+  return backend.config->has_drain() && !backend.config->drain().keep_pinned();
+}
+
+void AddRouteBackends(const SnapshotRoute& route, const RoutingSnapshot& snapshot,
+                      ProxyRequest& request) {
+  for (const uint32_t backend : route.backends) {
+    if (ClosedToPinned(snapshot.backends()[backend])) {
+      continue;
+    }
+    if (request.probe.size() < kMaxProbeCandidates &&
+        absl::c_find(request.probe, backend) == request.probe.end()) {
+      request.probe.push_back(backend);
     }
   }
 }
@@ -37,13 +43,9 @@ ErrorReply NotFound(absl::string_view object_id, absl::string_view param) {
 std::optional<uint32_t> MemberOnInstance(const SnapshotRoute& route,
                                          const RoutingSnapshot& snapshot,
                                          absl::string_view instance) {
-  for (const SnapshotSplit& split : route.splits) {
-    for (const SnapshotTier& tier : split.tiers) {
-      for (const SnapshotMember& member : tier.members) {
-        if (snapshot.backends()[member.backend].config->instance() == instance) {
-          return member.backend;
-        }
-      }
+  for (const uint32_t backend : route.backends) {
+    if (snapshot.backends()[backend].config->instance() == instance) {
+      return backend;
     }
   }
   return std::nullopt;
@@ -54,6 +56,12 @@ std::optional<uint32_t> MemberOnInstance(const SnapshotRoute& route,
 bool DeletesTheObject(const ApiOperation& operation) {
   return absl::EndsWith(operation.path, "/*") &&
          operation.path.find('*') == operation.path.size() - 1;
+}
+
+// "drained: region eastus2, maintenance" for messages.
+std::string DrainText(const v1::Backend& backend) {
+  return absl::StrCat("drained: ", backend.drain().drained(),
+                      backend.drain().reason().empty() ? "" : ", ", backend.drain().reason());
 }
 
 }  // namespace
@@ -88,6 +96,13 @@ std::optional<ErrorReply> RouteToOwner(const std::optional<PinOwner>& owner,
                                      "', which holds '", object_id.substr(0, 100), "'.")};
     }
     backend = on_owner;
+  }
+  if (const v1::Backend& config = *snapshot.backends()[*backend].config;
+      ClosedToPinned(snapshot.backends()[*backend])) {
+    return ErrorReply{503, "BackendDrained",
+                      absl::StrCat("'", object_id.substr(0, 100), "' is held by backend '",
+                                   config.id(), "', which is out of service (", DrainText(config),
+                                   "). Try again once it is back.")};
   }
   // A route of the tenant's that reaches the owner: the route that created the object may have
   // been renamed since, and the tenant must still be allowed to reach that backend.
@@ -146,6 +161,9 @@ std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::strin
   if (request.route == nullptr) {
     const std::vector<SnapshotBackend>& backends = snapshot.backends();
     for (uint32_t index = 0; index < backends.size(); ++index) {
+      if (ClosedToPinned(backends[index])) {
+        continue;
+      }
       for (const SnapshotRoute* route : backends[index].routes) {
         if (tenant == nullptr || tenant->routes.contains(route->name)) {
           if (request.route == nullptr) {
@@ -159,7 +177,7 @@ std::optional<ErrorReply> ProbeForOwner(absl::string_view object_id, absl::strin
       }
     }
   } else {
-    AddRouteBackends(*request.route, request);
+    AddRouteBackends(*request.route, snapshot, request);
   }
   if (request.probe.empty()) {
     return NotFound(object_id, param);

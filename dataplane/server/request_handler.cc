@@ -121,6 +121,8 @@ asio::awaitable<void> RequestHandler::Refuse(beast::tcp_stream& client,
   AccessRecord record;
   record.method = View(head.method_string());
   record.tenant = admission.tenant != nullptr ? absl::string_view(admission.tenant->name) : "";
+  record.priority =
+      admission.tenant != nullptr ? admission.tenant->priority : v1::PRIORITY_UNSPECIFIED;
   // An unknown client's path is not a label: it could mint metric series at will.
   record.route = admission.authenticated ? absl::string_view(admission.path.route) : "";
   record.metered = admission.authenticated;
@@ -179,6 +181,7 @@ asio::awaitable<void> RequestHandler::HandleRealtime(
   AccessRecord record;
   record.method = View(request.method_string());
   record.tenant = tenant != nullptr ? absl::string_view(tenant->name) : "";
+  record.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_UNSPECIFIED;
   record.route = admission.route->name;
   record.metered = true;
   ProxyRequest proxy_request;
@@ -326,6 +329,7 @@ std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::st
                                                     QuotaClaim& quota) {
   const SnapshotTenant* tenant = admission.tenant;
   record.tenant = tenant != nullptr ? absl::string_view(tenant->name) : "";
+  record.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_UNSPECIFIED;
   record.metered = true;  // the client is known: from here on every answer is charged
   proxy_request.client_request = &request;
   proxy_request.snapshot = admission.snapshot.get();
@@ -472,6 +476,8 @@ asio::awaitable<bool> RequestHandler::AnswerModels(beast::tcp_stream& client,
                                                    const HeadAdmission& admission, bool keep_alive,
                                                    AccessRecord& record) {
   record.tenant = admission.tenant != nullptr ? absl::string_view(admission.tenant->name) : "";
+  record.priority =
+      admission.tenant != nullptr ? admission.tenant->priority : v1::PRIORITY_UNSPECIFIED;
   ModelListAnswer answer =
       AnswerModelList(*admission.snapshot, admission.tenant, admission.path.object_id);
   if (answer.error.has_value()) {
@@ -525,8 +531,12 @@ void RequestHandler::Meter(const AccessRecord& record) {
   if (metrics_shard_ != nullptr) {
     metrics_shard_->Record(record);
   }
-  if (usage_shard_ != nullptr && record.metered) {
-    usage_shard_->Add(record, UnixMillisNow());
+  if (usage_shard_ != nullptr) {
+    const int64_t now_unix_ms = UnixMillisNow();
+    usage_shard_->AddTraffic(record, now_unix_ms);
+    if (record.metered) {
+      usage_shard_->Add(record, now_unix_ms);
+    }
   }
 }
 

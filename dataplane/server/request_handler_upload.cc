@@ -112,6 +112,7 @@ asio::awaitable<bool> RequestHandler::HandleUpload(
   AccessRecord record;
   record.method = View(request.method_string());
   record.tenant = tenant != nullptr ? absl::string_view(tenant->name) : "";
+  record.priority = tenant != nullptr ? tenant->priority : v1::PRIORITY_UNSPECIFIED;
   record.metered = true;
   ProxyRequest proxy_request;
   proxy_request.client_request = &request;

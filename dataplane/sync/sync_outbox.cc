@@ -18,6 +18,7 @@ bool SyncOutbox::IsQueued(const v1::AgentMessage& message) {
     case v1::AgentMessage::kThrottle:
     case v1::AgentMessage::kDemand:
     case v1::AgentMessage::kPins:
+    case v1::AgentMessage::kTraffic:
       return false;
     default:
       return true;
@@ -47,6 +48,19 @@ void SyncOutbox::Add(v1::AgentMessage message) {
     case v1::AgentMessage::kDemand:
       demand_ = std::move(*message.mutable_demand());
       return;
+    case v1::AgentMessage::kTraffic: {
+      // Reports waiting for a slow stream merge into one, up to a bound; the rest is counted.
+      v1::TrafficReport& pending = traffic_.has_value() ? *traffic_ : traffic_.emplace();
+      pending.set_dropped(pending.dropped() + message.traffic().dropped());
+      for (v1::TrafficSlot& slot : *message.mutable_traffic()->mutable_slots()) {
+        if (static_cast<std::size_t>(pending.slots_size()) >= kMaxPendingTrafficSlots) {
+          pending.set_dropped(pending.dropped() + 1);
+          continue;
+        }
+        *pending.add_slots() = std::move(slot);
+      }
+      return;
+    }
     case v1::AgentMessage::kPins:
       for (v1::PinUpdate& update : *message.mutable_pins()->mutable_updates()) {
         if (pins_.size() >= kMaxPendingPins) {
@@ -64,7 +78,7 @@ void SyncOutbox::Add(v1::AgentMessage message) {
 
 bool SyncOutbox::empty() const {
   return !verdict_.has_value() && pins_.empty() && queued_.empty() && !demand_.has_value() &&
-         health_.empty() && throttles_.empty();
+         !traffic_.has_value() && health_.empty() && throttles_.empty();
 }
 
 std::optional<v1::AgentMessage> SyncOutbox::Take(int64_t now_unix_ms) {
@@ -84,6 +98,9 @@ std::optional<v1::AgentMessage> SyncOutbox::Take(int64_t now_unix_ms) {
   } else if (demand_.has_value()) {
     *message.mutable_demand() = std::move(*demand_);
     demand_.reset();
+  } else if (traffic_.has_value()) {
+    *message.mutable_traffic() = std::move(*traffic_);
+    traffic_.reset();
   } else if (!health_.empty()) {
     for (auto& [backend, transition] : health_) {
       *message.mutable_health()->add_transitions() = std::move(transition);

@@ -4,6 +4,7 @@
 // else (usage batches) waits in a bounded queue whose producer is made to wait when it is full.
 // Pin updates are the exception: the request path produces them and must not wait, and a lost
 // one costs a probe later (docs/pinning.md), so past kMaxPendingPins they are counted and dropped.
+// Drill traffic slots too: they merge into one pending report, and past a bound are counted.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +22,8 @@ namespace spillway {
 class SyncOutbox {
  public:
   static constexpr std::size_t kMaxPendingPins = 16384;
+  // Drill traffic slots waiting for the stream (best effort, like pins).
+  static constexpr std::size_t kMaxPendingTrafficSlots = 65536;
   static constexpr int kMaxPinsPerMessage = 1024;
 
   explicit SyncOutbox(std::size_t max_queued = 64) : max_queued_(max_queued) {}
@@ -48,6 +51,7 @@ class SyncOutbox {
   std::deque<v1::PinUpdate> pins_;
   uint64_t dropped_pins_ = 0;
   std::optional<v1::DemandReport> demand_;
+  std::optional<v1::TrafficReport> traffic_;
   std::map<std::string, v1::HealthTransition> health_;  // latest per backend
   std::map<std::string, v1::ThrottleEvent> throttles_;  // longest per backend
 };

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "dataplane/usage/usage_scanner.h"
+#include "spillway/v1/topology.pb.h"
 
 namespace spillway {
 
@@ -35,6 +36,7 @@ struct AccessRecord {
   absl::string_view routed_by;  // with pinned_object: "pin", or "probe" when none was known
   Usage usage;
   bool metered = false;  // the client was identified: the request counts in usage
+  v1::Priority priority = v1::PRIORITY_UNSPECIFIED;  // the tenant's, when one was identified
 };
 
 class AccessLog {

@@ -61,6 +61,15 @@ UsageShard* UsageMeter::AddShard() {
   return shards_.back().get();
 }
 
+v1::TrafficReport UsageMeter::CollectTraffic() {
+  v1::TrafficReport report;
+  absl::MutexLock lock(&mu_);
+  for (const std::unique_ptr<UsageShard>& shard : shards_) {
+    shard->traffic_.TakeInto(report);
+  }
+  return report;
+}
+
 std::vector<v1::UsageAggregate> UsageMeter::Collect() {
   UsageMap merged;
   {

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "dataplane/usage/access_log.h"
+#include "dataplane/usage/traffic_slots.h"
 #include "spillway/v1/agent_sync.pb.h"
 
 namespace spillway {
@@ -85,9 +86,14 @@ class UsageShard {
  public:
   // Counts one finished request at wall-clock `now_unix_ms`.
   void Add(const AccessRecord& record, int64_t now_unix_ms);
+  // Every finished request, metered or not, in the 100 ms slots drills read.
+  void AddTraffic(const AccessRecord& record, int64_t now_unix_ms) {
+    traffic_.Add(record.backend, record.status, record.priority, record.attempts > 1, now_unix_ms);
+  }
 
  private:
   friend class UsageMeter;
+  TrafficSlots traffic_;
   // A plain futex mutex: uncontended but for one flush per interval, and about a fifth of
   // absl::Mutex's instructions per lock/unlock pair on this path (callgrind).
   std::mutex mu_;
@@ -100,6 +106,8 @@ class UsageMeter {
   UsageShard* AddShard();
   // Moves out everything counted so far, merged across shards.
   std::vector<v1::UsageAggregate> Collect();
+  // Moves out every shard's traffic slots, as one report.
+  v1::TrafficReport CollectTraffic();
 
  private:
   absl::Mutex mu_;

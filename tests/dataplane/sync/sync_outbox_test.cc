@@ -141,5 +141,23 @@ TEST(SyncOutboxTest, PinUpdatesGoFirstInBoundedMessagesAndAreDroppedPastTheirBou
   EXPECT_EQ(pending, static_cast<int>(SyncOutbox::kMaxPendingPins));
 }
 
+// Drill traffic never makes the reporter wait: reports merge into one, bounded.
+TEST(SyncOutboxTest, TrafficReportsMergeAndAreBounded) {
+  SyncOutbox outbox;
+  v1::AgentMessage traffic;
+  v1::TrafficSlot* slot = traffic.mutable_traffic()->add_slots();
+  slot->set_backend_id("a");
+  slot->set_requests(1);
+  EXPECT_FALSE(SyncOutbox::IsQueued(traffic));
+  for (std::size_t i = 0; i < SyncOutbox::kMaxPendingTrafficSlots + 3; ++i) {
+    outbox.Add(traffic);
+  }
+  std::optional<v1::AgentMessage> merged = outbox.Take(kNow);
+  ASSERT_TRUE(merged.has_value() && merged->has_traffic());
+  EXPECT_EQ(merged->traffic().slots_size(), static_cast<int>(SyncOutbox::kMaxPendingTrafficSlots));
+  EXPECT_EQ(merged->traffic().dropped(), 3u);
+  EXPECT_TRUE(outbox.empty());
+}
+
 }  // namespace
 }  // namespace spillway
