@@ -11,6 +11,9 @@ PACKAGES=(
   libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev libssl-dev
   libyaml-cpp-dev libgtest-dev libgmock-dev libgoogle-perftools-dev libnghttp2-dev
   curl
+  # tests/deploy/deploy_test.py: PyYAML reads the Kubernetes manifests, systemd-analyze and
+  # systemd-sysusers check the units (a container image may lack systemd).
+  python3-yaml systemd
 )
 # Node.js runs the official-SDK test; a machine that already has node and npm (from any
 # source) keeps them, since Debian's npm package conflicts with other installs.
