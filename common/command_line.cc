@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
+#include "common/log_event.h"
 
 namespace spillway {
 namespace {
@@ -98,8 +99,9 @@ void ParseCommandLine(int argc, char** argv, const CommandLineSpec& spec) {
 }
 
 void DieWithReason(absl::string_view program, absl::string_view reason) {
-  std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(program.size()), program.data(),
-               static_cast<int>(reason.size()), reason.data());
+  // In json mode (--log-format) the reason is a JSON line like every other the process wrote.
+  const std::string line = FatalLine(program, reason);
+  std::fwrite(line.data(), 1, line.size(), stderr);
   std::exit(2);
 }
 

@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/address.hpp>
-#include <cstdio>
 #include <memory>
 
 #include "absl/flags/flag.h"
@@ -16,6 +15,7 @@
 #include "common/command_line.h"
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
+#include "common/log_event.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
 #include "proto/spillway/v1/grpc_limits.h"
@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates signed by it");
 ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
           "tokens per minute one PTU is assumed to serve, compiled into routing tables");
+ABSL_FLAG(std::string, log_format, "text",
+          "process log lines: 'text', or 'json' for one JSON object per line with structured "
+          "events (docs/operations.md#logs)");
 
 namespace spillway {
 namespace {
@@ -121,6 +124,11 @@ void KeepFreedMemory() {
 }
 
 int Run() {
+  absl::StatusOr<LogFormat> log_format = ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    Die(std::string(log_format.status().message()));
+  }
+  SetUpProcessLog(kProgram, *log_format);  // before anything logs
   KeepFreedMemory();
   const std::string db = absl::GetFlag(FLAGS_db);
   const std::string listen = absl::GetFlag(FLAGS_listen);
@@ -177,10 +185,10 @@ int Run() {
     Die(absl::StrCat("cannot listen on ", listen));
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
-  std::printf("spillway-cp listening on %s:%d (db %s, topology version %llu%s)\n", host.c_str(),
-              port, db.c_str(), static_cast<unsigned long long>(fleet.version()),
-              LoopbackOnlyNote(admin_token, agent_token));
-  std::fflush(stdout);
+  PrintEvent(
+      "listening", {{"host", host}, {"port", port}, {"db", db}, {"version", fleet.version()}},
+      absl::StrCat("spillway-cp listening on ", host, ":", port, " (db ", db, ", topology version ",
+                   fleet.version(), LoopbackOnlyNote(admin_token, agent_token), ")"));
 
   int signal = 0;
   sigwait(&signals, &signal);

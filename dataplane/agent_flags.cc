@@ -97,6 +97,9 @@ ABSL_FLAG(int64_t, entra_timeout_ms, 10000,
           "a token");
 ABSL_FLAG(std::string, access_log, "-",
           "access log destination: a file path, '-' for stdout, 'off'");
+ABSL_FLAG(std::string, log_format, "text",
+          "process log lines: 'text', or 'json' for one JSON object per line with structured "
+          "events (docs/operations.md#logs); the access log keeps its own format");
 ABSL_FLAG(int64_t, usage_flush_ms, 10000,
           "how often per-minute usage is sealed: with a control plane into a batch, spooled in "
           "<state-dir>/usage-spool and sent; standalone into /metrics' tenant counters");
@@ -230,7 +233,7 @@ absl::Status ReadRequests(AgentFlags& flags) {
   return absl::OkStatus();
 }
 
-// Tenants' quotas and the usage they are charged.
+// Tenants' quotas, the usage they are charged and the logs (access log, process log format).
 absl::Status ReadTenantsAndUsage(AgentFlags& flags) {
   TenantLimiterOptions& limiter = flags.limiter;
   limiter.control_plane = !flags.standalone();
@@ -243,6 +246,11 @@ absl::Status ReadTenantsAndUsage(AgentFlags& flags) {
     limiter.budgets_path = flags.state_dir + "/tenant-budgets.pb";
   }
   flags.access_log = absl::GetFlag(FLAGS_access_log);
+  absl::StatusOr<LogFormat> log_format = ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    return log_format.status();
+  }
+  flags.log_format = *log_format;
   flags.usage_flush = milliseconds(absl::GetFlag(FLAGS_usage_flush_ms));
   if (flags.usage_flush.count() < 10) {
     return Invalid("--usage-flush-ms must be at least 10");

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/log_event.h"
 #include "dataplane/auth/entra_token_registry.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/routing/circuit_breaker.h"
@@ -39,6 +40,7 @@ struct AgentFlags {
   std::chrono::milliseconds header_timeout{0};
   TenantLimiterOptions limiter;
   std::string access_log;
+  LogFormat log_format = LogFormat::kText;  // of the process log, not the access log
   std::chrono::milliseconds usage_flush{0};
   uint64_t usage_spool_warn_bytes = 0;
   uint64_t tokens_per_ptu_minute = 0;

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/command_line.h"
+#include "common/log_event.h"
 #include "common/periodic_thread.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
@@ -54,6 +54,20 @@ absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const AgentFlags& flags, uint6
   return RoutingSnapshot::Build(*std::move(table), states, flags.snapshot);
 }
 
+// A table the agent now serves; `source` says where it came from ("file" standalone,
+// "persisted" from --state-dir until the control plane answers).
+void LogTableApplied(const RoutingSnapshot& snapshot, absl::string_view source,
+                     absl::string_view message = {}) {
+  const v1::RoutingTable& table = snapshot.table();
+  LogEvent(spdlog::level::info, "table_applied",
+           {{"version", table.version()},
+            {"region", table.region()},
+            {"source", source},
+            {"backends", table.backends_size()},
+            {"routes", table.routes_size()}},
+           message);
+}
+
 void LogUnusableBackends(const RoutingSnapshot& snapshot) {
   for (const SnapshotBackend& backend : snapshot.backends()) {
     if (!backend.unusable_reason.empty()) {
@@ -76,11 +90,11 @@ class Agent {
   void Build();
   // Binds the port, starts the I/O threads and, with a control plane, the sync stream.
   void Start();
-  // Returns on SIGTERM or SIGINT; standalone, SIGHUP reloads the topology and the wait
-  // between signals moves metered usage to /metrics.
-  void WaitForStop();
+  // Returns on SIGTERM or SIGINT, which it returns; standalone, SIGHUP reloads the topology
+  // and the wait between signals moves metered usage to /metrics.
+  int WaitForStop();
   // Lets requests in flight finish (up to --drain-timeout-ms), then stops every part.
-  void Drain();
+  void Drain(int signal);
 
  private:
   void StartEntra();
@@ -112,6 +126,15 @@ class Agent {
 };
 
 void Agent::Build() {
+  // Blocked before any thread starts (the Entra ID, pin and access log writers start here, the
+  // I/O threads in Start), so every thread inherits the mask: this thread takes the signals
+  // synchronously. A thread that did not block them would take a SIGTERM arriving while this
+  // one is busy (a reload) and die of it, without draining.
+  sigemptyset(&signals_);
+  sigaddset(&signals_, SIGTERM);
+  sigaddset(&signals_, SIGINT);
+  sigaddset(&signals_, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
   StartEntra();
   BuildContext();
   if (flags_.standalone()) {
@@ -158,6 +181,8 @@ void Agent::BuildContext() {
 
 void Agent::LoadFirstTable() {
   RoutingSnapshotPtr snapshot = ValueOrDie(LoadStandalone(flags_, version_, states_));
+  LogTableApplied(*snapshot, "file",
+                  absl::StrCat("loaded ", flags_.topology_path, ": table version ", version_));
   LogUnusableBackends(*snapshot);
   context_.snapshots.Publish(std::move(snapshot));
 }
@@ -185,21 +210,14 @@ void Agent::ConnectControlPlane() {
       sync_->agent_id(), [this](v1::AgentMessage message) { SendIfConnected(std::move(message)); });
   version_ = persisted;
   if (version_ > 0) {
-    spdlog::info("serving persisted routing table version {} until {} answers", version_,
-                 flags_.control_plane);
+    LogTableApplied(*context_.snapshots.Load(), "persisted",
+                    absl::StrCat("serving persisted routing table version ", version_, " until ",
+                                 flags_.control_plane, " answers"));
   }
   context_.backend_observer = sync_.get();
 }
 
 void Agent::Start() {
-  // Blocked before the I/O threads start, so they inherit the mask: this thread takes the
-  // signals synchronously and I/O threads never see them.
-  sigemptyset(&signals_);
-  sigaddset(&signals_, SIGTERM);
-  sigaddset(&signals_, SIGINT);
-  sigaddset(&signals_, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
-
   server_ = ValueOrDie(AgentServer::Bind(context_, flags_.server));
   server_->Start();
   if (sync_ != nullptr) {
@@ -222,17 +240,24 @@ void Agent::Start() {
     traffic_reporter_->Start();
   }
   const int threads = flags_.server.threads;
-  std::printf("spillway-agent listening on %s:%u (region %s, %d thread%s, table version %llu)\n",
-              flags_.server.listen_host.c_str(), server_->port(), flags_.region.c_str(), threads,
-              threads == 1 ? "" : "s", static_cast<unsigned long long>(version_));
+  PrintEvent("listening",
+             {{"host", flags_.server.listen_host},
+              {"port", server_->port()},
+              {"region", flags_.region},
+              {"threads", threads},
+              {"version", version_}},
+             absl::StrCat("spillway-agent listening on ", flags_.server.listen_host, ":",
+                          server_->port(), " (region ", flags_.region, ", ", threads, " thread",
+                          threads == 1 ? "" : "s", ", table version ", version_, ")"));
   if (server_->admin_port() != 0) {
-    std::printf("spillway-agent admin endpoints on %s:%u\n",
-                flags_.server.admin_listen_host.c_str(), server_->admin_port());
+    PrintEvent("admin_listening",
+               {{"host", flags_.server.admin_listen_host}, {"port", server_->admin_port()}},
+               absl::StrCat("spillway-agent admin endpoints on ", flags_.server.admin_listen_host,
+                            ":", server_->admin_port()));
   }
-  std::fflush(stdout);
 }
 
-void Agent::WaitForStop() {
+int Agent::WaitForStop() {
   const int64_t flush_ms = flags_.usage_flush.count();
   const timespec usage_tick{flush_ms / 1000, (flush_ms % 1000) * 1000000};
   for (;;) {
@@ -247,7 +272,7 @@ void Agent::WaitForStop() {
       sigwait(&signals_, &signal);
     }
     if (signal != SIGHUP) {
-      return;
+      return signal;
     }
     if (sync_ == nullptr) {
       ReloadTopology();
@@ -259,32 +284,55 @@ void Agent::WaitForStop() {
 void Agent::ReloadTopology() {
   absl::StatusOr<RoutingSnapshotPtr> reloaded = LoadStandalone(flags_, version_ + 1, states_);
   if (!reloaded.ok()) {
-    spdlog::error("reload of {} refused, keeping version {}: {}", flags_.topology_path, version_,
-                  std::string(reloaded.status().message()));
+    LogEvent(spdlog::level::err, "table_refused",
+             {{"version", version_ + 1},
+              {"region", flags_.region},
+              {"source", "file"},
+              {"serving_version", version_},
+              {"reason", reloaded.status().message()}},
+             absl::StrCat("reload of ", flags_.topology_path, " refused, keeping version ",
+                          version_, ": ", reloaded.status().message()));
     return;
   }
   ++version_;
   LogUnusableBackends(**reloaded);
   context_.snapshots.Publish(*reloaded);
-  spdlog::info("reloaded {}: table version {}", flags_.topology_path, version_);
+  LogTableApplied(**reloaded, "file",
+                  absl::StrCat("reloaded ", flags_.topology_path, ": table version ", version_));
 }
 
-void Agent::Drain() {
+void Agent::Drain(int signal) {
   if (traffic_reporter_ != nullptr) {
     traffic_reporter_->Stop();
   }
   if (demand_reporter_ != nullptr) {
     demand_reporter_->Stop();
   }
-  spdlog::info("draining: no new connections, waiting for {} request(s) in flight",
-               context_.requests_in_flight.load());
+  const int64_t in_flight = context_.requests_in_flight.load();
+  LogEvent(spdlog::level::info, "drain_started",
+           {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"},
+            {"in_flight", in_flight},
+            {"timeout_ms", flags_.drain_timeout.count()}},
+           absl::StrCat("draining: no new connections, waiting for ", in_flight,
+                        " request(s) in flight"));
   context_.draining = true;
   server_->StopAccepting();
-  const auto drain_deadline = std::chrono::steady_clock::now() + flags_.drain_timeout;
+  const auto drain_start = std::chrono::steady_clock::now();
+  const auto drain_deadline = drain_start + flags_.drain_timeout;
   while (context_.requests_in_flight.load() > 0 &&
          std::chrono::steady_clock::now() < drain_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Requests still in flight now are cut off when the server stops.
+  const int64_t left = context_.requests_in_flight.load();
+  const int64_t waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - drain_start)
+                                .count();
+  LogEvent(left == 0 ? spdlog::level::info : spdlog::level::warn, "drain_finished",
+           {{"in_flight", left}, {"waited_ms", waited_ms}},
+           left == 0 ? absl::StrCat("drained in ", waited_ms, " ms")
+                     : absl::StrCat("drain timed out after ", waited_ms, " ms: ", left,
+                                    " request(s) still in flight are cut off"));
   server_->Stop();
   server_->Join();
   pins_->set_listener(nullptr);  // no request is left to pin anything; sync_ goes first
@@ -305,11 +353,12 @@ void Agent::Drain() {
 }
 
 int Run() {
-  Agent agent(ValueOrDie(ReadAgentFlags()));
+  AgentFlags flags = ValueOrDie(ReadAgentFlags());
+  SetUpProcessLog("spillway-agent", flags.log_format);  // before anything logs
+  Agent agent(std::move(flags));
   agent.Build();
   agent.Start();
-  agent.WaitForStop();
-  agent.Drain();
+  agent.Drain(agent.WaitForStop());
   spdlog::info("stopped");
   spdlog::shutdown();
   return 0;

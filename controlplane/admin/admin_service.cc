@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/drain_names.h"
+#include "common/log_event.h"
 #include "controlplane/store/topology_diff.h"
 
 namespace spillway {
@@ -20,6 +21,40 @@ void KeepIf(google::protobuf::RepeatedPtrField<T>* field, Keep keep) {
     }
   }
   field->Swap(&kept);
+}
+
+// A committed topology change: the version agents are about to receive and what it changed.
+void LogCommitted(absl::string_view operation, uint64_t version, int added, int changed,
+                  int removed) {
+  LogEvent(spdlog::level::info, "apply_committed",
+           {{"version", version},
+            {"operation", operation},
+            {"changes", added + changed + removed},
+            {"added", added},
+            {"changed", changed},
+            {"removed", removed}},
+           absl::StrCat("topology version ", version, " committed (", operation, "): ", added,
+                        " added, ", changed, " changed, ", removed, " removed"));
+}
+
+void LogCommitted(absl::string_view operation, const v1::ApplyResponse& response) {
+  int added = 0;
+  int changed = 0;
+  int removed = 0;
+  for (const v1::DiffEntry& entry : response.diff()) {
+    switch (entry.change()) {
+      case v1::DiffEntry::CHANGE_ADDED:
+        ++added;
+        break;
+      case v1::DiffEntry::CHANGE_REMOVED:
+        ++removed;
+        break;
+      default:
+        ++changed;
+        break;
+    }
+  }
+  LogCommitted(operation, response.version(), added, changed, removed);
 }
 
 }  // namespace
@@ -64,13 +99,15 @@ v1::Topology FilterTopology(const v1::Topology& topology, v1::Kind kind, const s
   return out;
 }
 
-grpc::Status AdminService::Commit(const absl::StatusOr<v1::ApplyResponse>& result,
+grpc::Status AdminService::Commit(absl::string_view operation,
+                                  const absl::StatusOr<v1::ApplyResponse>& result,
                                   v1::ApplyResponse* response) {
   if (!result.ok()) {
     return ToGrpc(result.status());
   }
   *response = *result;
   if (result->changed()) {
+    LogCommitted(operation, *result);
     absl::Status pushed = fleet_.OnTopologyChanged();
     if (!pushed.ok()) {
       // Stored and acknowledged: agents get it on their next hello.
@@ -86,7 +123,7 @@ grpc::Status AdminService::Apply(grpc::ServerContext* context, const v1::ApplyRe
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.Apply(request->topology(), request->dry_run()), response);
+  return Commit("apply", store_.Apply(request->topology(), request->dry_run()), response);
 }
 
 grpc::Status AdminService::Get(grpc::ServerContext* context, const v1::GetRequest* request,
@@ -110,7 +147,7 @@ grpc::Status AdminService::Create(grpc::ServerContext* context, const v1::Create
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.Create(request->entries(), request->dry_run()), response);
+  return Commit("create", store_.Create(request->entries(), request->dry_run()), response);
 }
 
 grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
@@ -118,7 +155,8 @@ grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::Delete
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.Delete(request->kind(), request->name(), request->dry_run()), response);
+  return Commit("delete", store_.Delete(request->kind(), request->name(), request->dry_run()),
+                response);
 }
 
 grpc::Status AdminService::CreateKey(grpc::ServerContext* context,
@@ -135,6 +173,7 @@ grpc::Status AdminService::CreateKey(grpc::ServerContext* context,
   response->set_key_name(request->key_name());
   response->set_api_key(key->api_key);
   response->set_version(key->version);
+  LogCommitted("create_key", key->version, 0, 1, 0);  // the tenant's entry; never the key
   (void)fleet_.OnTopologyChanged();
   return grpc::Status::OK;
 }
@@ -154,6 +193,7 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
   response->set_key_name(key->key_name);
   response->set_api_key(key->api_key);
   response->set_version(key->version);
+  LogCommitted("rotate_key", key->version, 0, 1, 0);  // the tenant's entry; never the key
   (void)fleet_.OnTopologyChanged();
   return grpc::Status::OK;
 }
@@ -164,7 +204,7 @@ grpc::Status AdminService::RevokeKey(grpc::ServerContext* context,
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.RevokeKey(request->tenant(), request->key_name()), response);
+  return Commit("revoke_key", store_.RevokeKey(request->tenant(), request->key_name()), response);
 }
 
 grpc::Status AdminService::ListAgents(grpc::ServerContext* context,
@@ -203,8 +243,12 @@ grpc::Status AdminService::Drain(grpc::ServerContext* context, const v1::DrainRe
   }
   grpc::Status status = Commit(store_.Drain(*request), response);
   if (status.ok() && response->changed()) {
-    spdlog::warn("drained {} {} (version {}): {}", std::string(DrainScopeName(request->scope())),
-                 request->name(), response->version(), request->reason());
+    LogEvent(spdlog::level::warn, "drained",
+             {{"scope", DrainScopeName(request->scope())},
+              {"name", request->name()},
+              {"reason", request->reason()},
+              {"keep_pinned", request->keep_pinned()},
+              {"version", response->version()}});
   }
   return status;
 }
@@ -216,8 +260,10 @@ grpc::Status AdminService::Undrain(grpc::ServerContext* context, const v1::Undra
   }
   grpc::Status status = Commit(store_.Undrain(*request), response);
   if (status.ok() && response->changed()) {
-    spdlog::warn("undrained {} {} (version {})", std::string(DrainScopeName(request->scope())),
-                 request->name(), response->version());
+    LogEvent(spdlog::level::warn, "undrained",
+             {{"scope", DrainScopeName(request->scope())},
+              {"name", request->name()},
+              {"version", response->version()}});
   }
   return status;
 }

@@ -49,8 +49,10 @@ class AdminService final : public v1::Admin::Service {
                           v1::ListDrillsResponse* response) override;
 
  private:
-  // Runs a mutation: on success tells the Fleet (unless nothing changed).
-  grpc::Status Commit(const absl::StatusOr<v1::ApplyResponse>& result, v1::ApplyResponse* response);
+  // Runs a mutation: on success logs it and tells the Fleet (unless nothing changed).
+  // `operation` names it in the log: "apply", "create", "delete", "revoke_key".
+  grpc::Status Commit(absl::string_view operation, const absl::StatusOr<v1::ApplyResponse>& result,
+                      v1::ApplyResponse* response);
 
   Fleet& fleet_;
   TopologyStore& store_;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "common/log_event.h"
 #include "common/wall_clock.h"
 
 namespace spillway {
@@ -68,7 +69,11 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       }
     }
     if (!status.ok()) {
-      spdlog::warn("agent stream from {} refused: {}", peer_, status.error_message());
+      LogEvent(spdlog::level::warn, "agent_refused",
+               {{"peer", peer_},
+                {"code", static_cast<int>(status.error_code())},
+                {"reason", status.error_message()}},
+               absl::StrCat("agent stream from ", peer_, " refused: ", status.error_message()));
       Finish(status);
       return;
     }
@@ -148,7 +153,12 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       info.set_connected(false);
       info.set_last_seen_unix_ms(UnixMillisNow());
       (void)store_.RecordAgent(info);
-      spdlog::info("agent {} ({}) disconnected", info_.agent_id(), info_.region());
+      LogEvent(spdlog::level::info, "agent_disconnected",
+               {{"agent", info_.agent_id()},
+                {"region", info_.region()},
+                {"peer", peer_},
+                {"acked_version", info_.acked_version()}},
+               absl::StrCat("agent ", info_.agent_id(), " (", info_.region(), ") disconnected"));
     }
     delete this;
   }
@@ -163,12 +173,23 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       case v1::AgentMessage::kHello:
         return OnHello(message.hello());
       case v1::AgentMessage::kAck:
+        LogEvent(spdlog::level::info, "agent_acked",
+                 {{"agent", info_.agent_id()},
+                  {"region", info_.region()},
+                  {"version", message.ack().version()}},
+                 absl::StrCat("agent ", info_.agent_id(), " (", info_.region(),
+                              ") applied version ", message.ack().version()));
         info_.set_acked_version(message.ack().version());
         info_.clear_last_nack_reason();
         return Record();
       case v1::AgentMessage::kNack:
-        spdlog::warn("agent {} refused version {}: {}", info_.agent_id(), message.nack().version(),
-                     message.nack().reason());
+        LogEvent(spdlog::level::warn, "agent_nacked",
+                 {{"agent", info_.agent_id()},
+                  {"region", info_.region()},
+                  {"version", message.nack().version()},
+                  {"reason", message.nack().reason()}},
+                 absl::StrCat("agent ", info_.agent_id(), " refused version ",
+                              message.nack().version(), ": ", message.nack().reason()));
         info_.set_last_nack_reason(message.nack().reason());
         return Record();
       case v1::AgentMessage::kThrottle:
@@ -237,8 +258,14 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     info_.set_listen_address(hello.listen_address());
     info_.set_connected(true);
     registered_ = true;
-    spdlog::info("agent {} connected from {} (region {}, has version {})", hello.agent_id(), peer_,
-                 hello.region(), hello.applied_version());
+    LogEvent(spdlog::level::info, "agent_connected",
+             {{"agent", hello.agent_id()},
+              {"region", hello.region()},
+              {"peer", peer_},
+              {"version", hello.applied_version()},
+              {"listen", hello.listen_address()}},
+             absl::StrCat("agent ", hello.agent_id(), " connected from ", peer_, " (region ",
+                          hello.region(), ", has version ", hello.applied_version(), ")"));
     const std::string no_table = fleet_.Register(
         this, {hello.agent_id(), hello.region(), hello.listen_address()}, hello.applied_version());
     if (!no_table.empty()) {

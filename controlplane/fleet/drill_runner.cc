@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/log_event.h"
 #include "common/wall_clock.h"
 #include "controlplane/fleet/drill_report.h"
 
@@ -111,8 +112,11 @@ absl::StatusOr<v1::Drill> DrillRunner::Begin(const v1::DrillRequest& request) {
     spdlog::error("drill {}: version {} stored but not pushed: {}", *id, drained->version(),
                   std::string(pushed.message()));
   }
-  spdlog::warn("drill {}: region {} drained for {} s (version {})", *id, request.region(),
-               request.duration_s(), drained->version());
+  LogEvent(spdlog::level::warn, "drill_started",
+           {{"drill", *id},
+            {"region", request.region()},
+            {"duration_s", uint64_t{request.duration_s()}},
+            {"version", drained->version()}});
   Save(drill);
   active_.push_back(drill);
   return drill;
@@ -157,7 +161,8 @@ void DrillRunner::Restore(v1::Drill& drill) {
   }
   drill.set_state(v1::Drill::STATE_RESTORED);
   drill.set_restored_unix_ms(UnixMillisNow());
-  spdlog::warn("drill {}: region {} restored", drill.id(), drill.region());
+  LogEvent(spdlog::level::warn, "drill_restored",
+           {{"drill", drill.id()}, {"region", drill.region()}, {"version", drill.restore_version()}});
   Save(drill);
 }
 
@@ -167,8 +172,10 @@ void DrillRunner::Finish(v1::Drill& drill) {
       fleet_.topology(), window,
       fleet_.traffic().Between(drill.drained_unix_ms() - kDrillLookBackMs, UnixMillisNow() + 1));
   drill.set_state(v1::Drill::STATE_DONE);
-  spdlog::info("drill {}: report stored ({} requests while region {} was out)", drill.id(),
-               drill.report().requests_during(), drill.region());
+  LogEvent(spdlog::level::info, "drill_reported",
+           {{"drill", drill.id()},
+            {"region", drill.region()},
+            {"requests_during", drill.report().requests_during()}});
   Save(drill);
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/log_event.h"
 #include "common/pin_update_rules.h"
 #include "common/wall_clock.h"
 
@@ -78,8 +79,10 @@ bool Fleet::Adopt(StoredTopology loaded) {
     connected.backend_ids = (*table)->backend_ids;
     stream->Send((*table)->message);
   }
-  spdlog::info("topology version {} pushed to {} connected agent(s)", current_.version,
-               streams_.size());
+  LogEvent(spdlog::level::info, "tables_pushed",
+           {{"version", current_.version}, {"agents", streams_.size()}},
+           absl::StrCat("topology version ", current_.version, " pushed to ", streams_.size(),
+                        " connected agent(s)"));
   return true;
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
+#include "common/log_event.h"
 #include "dataplane/auth/entra_token_source.h"
 #include "dataplane/http/client_response.h"
 #include "dataplane/http/http_head.h"
@@ -137,11 +139,60 @@ void BeginAttempt(const SnapshotBackend& backend, int64_t estimated_tokens, Stea
 
 namespace {
 
-void OnFailed(const SnapshotBackend& backend, const AttemptResult& result, milliseconds open_for,
+// A circuit's state as events name it; a throttled backend's circuit is closed.
+const char* CircuitName(v1::HealthState state) {
+  switch (state) {
+    case v1::HEALTH_STATE_UNHEALTHY:
+      return "open";
+    case v1::HEALTH_STATE_HALF_OPEN:
+      return "half_open";
+    default:
+      return "closed";
+  }
+}
+
+// Counts a failure; when it opens the circuit (or reopens it after a failed probe), the log
+// and the observer hear of it.
+void OnFailed(const SnapshotBackend& backend, const AttemptResult& result, SteadyTime now,
               BackendObserver* observer) {
-  if (open_for.count() > 0 && observer != nullptr) {
+  CircuitBreaker& breaker = backend.state->breaker;
+  // Read before the failure counts, to say which way the circuit moved: failures only, never
+  // the path of a request that succeeds.
+  const v1::HealthState before = breaker.State(now);
+  const milliseconds open_for = breaker.OnFailure(now);
+  if (open_for.count() == 0) {
+    return;
+  }
+  // A request admitted before the circuit opened, failing after, only lengthens the open
+  // period: no change to log.
+  if (before != v1::HEALTH_STATE_UNHEALTHY) {
+    const std::string& id = backend.config->id();
+    const int failures = breaker.consecutive_failures();
+    LogEvent(spdlog::level::warn, "circuit_changed",
+             {{"backend", id},
+              {"from", CircuitName(before)},
+              {"to", "open"},
+              {"reason", result.error},
+              {"open_ms", open_for.count()},
+              {"failures", failures}},
+             absl::StrCat("circuit of backend ", id, " opened for ", open_for.count(), " ms after ",
+                          failures, " consecutive failure(s): ", result.error));
+  }
+  if (observer != nullptr) {
     observer->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_UNHEALTHY, open_for,
                                result.error);
+  }
+}
+
+// A probe succeeded: the circuit closes.
+void OnClosed(const SnapshotBackend& backend, BackendObserver* observer) {
+  const std::string& id = backend.config->id();
+  LogEvent(
+      spdlog::level::info, "circuit_changed",
+      {{"backend", id}, {"from", "half_open"}, {"to", "closed"}, {"reason", "probe succeeded"}},
+      absl::StrCat("circuit of backend ", id, " closed: probe succeeded"));
+  if (observer != nullptr) {
+    observer->OnCircuitChanged(id, v1::HEALTH_STATE_HEALTHY, milliseconds(0), "probe succeeded");
   }
 }
 
@@ -179,12 +230,11 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
       }
       if (IsRetryableStatus(result.status)) {
         // The backend's own error, relayed as it came (docs/choices.md): still a failure.
-        OnFailed(backend, result, breaker.OnFailure(done), observer);
+        OnFailed(backend, result, done, observer);
         return true;
       }
-      if (breaker.OnSuccess() && observer != nullptr) {
-        observer->OnCircuitChanged(backend.config->id(), v1::HEALTH_STATE_HEALTHY, milliseconds(0),
-                                   "probe succeeded");
+      if (breaker.OnSuccess()) {
+        OnClosed(backend, observer);
       }
       if (outcome.usage.reported) {
         backend.state->load.Add(done, outcome.usage.total_tokens - estimated_tokens);
@@ -205,7 +255,7 @@ bool EndAttempt(const SnapshotBackend& backend, const AttemptResult& result,
     case AttemptKind::kStale:
       (result.kind == AttemptKind::kTimedOut ? tally.saw_timeout : tally.saw_failure) = true;
       tally.final = result.kind == AttemptKind::kTimedOut || result.kind == AttemptKind::kBroken;
-      OnFailed(backend, result, breaker.OnFailure(done), observer);
+      OnFailed(backend, result, done, observer);
       break;
   }
   tally.last_error = result.error;

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
+#include "common/log_event.h"
 #include "common/wall_clock.h"
 #include "dataplane/sync/pin_exchange.h"
 #include "dataplane/sync/table_admission.h"
@@ -198,19 +199,37 @@ void SyncClient::Run() {
         return;
       }
     }
-    if (RunStream()) {
+    const StreamEnd end = RunStream();
+    if (end.answered) {
       backoff = options_.min_backoff;
+      failed_attempts_ = 0;
+    } else {
+      ++failed_attempts_;
     }
     // Jittered backoff, so a fleet of agents does not reconnect in lockstep.
     const auto wait = std::chrono::milliseconds(
         backoff.count() / 2 + static_cast<int64_t>(random() % (backoff.count() / 2 + 1)));
+    if (!end.stopping) {
+      const int code = static_cast<int>(end.status.error_code());
+      LogEvent(spdlog::level::warn, "control_plane_disconnected",
+               {{"target", options_.target},
+                {"code", code},
+                {"reason", end.status.error_message()},
+                {"was_connected", end.answered},
+                {"failed_attempts", failed_attempts_},
+                {"retry_in_ms", wait.count()},
+                {"serving_version", applied_version_}},
+               absl::StrCat("control plane stream to ", options_.target, " ended: ", code, " ",
+                            end.status.error_message(), "; serving table version ",
+                            applied_version_, " meanwhile"));
+    }
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(wait));
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }
 
-bool SyncClient::RunStream() {
+SyncClient::StreamEnd SyncClient::RunStream() {
   grpc::ChannelArguments arguments;
   SetKeepaliveArguments(arguments);
   arguments.SetMaxReceiveMessageSize(v1::kMaxGrpcMessageBytes);
@@ -221,10 +240,12 @@ bool SyncClient::RunStream() {
   if (!options_.token.empty()) {
     context.AddMetadata("authorization", "Bearer " + options_.token);
   }
+  StreamEnd end;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
-      return false;
+      end.stopping = true;
+      return end;
     }
     context_ = &context;
     reading_ = true;
@@ -235,8 +256,6 @@ bool SyncClient::RunStream() {
   hello.mutable_hello()->set_region(options_.region);
   hello.mutable_hello()->set_applied_version(applied_version_);
   hello.mutable_hello()->set_listen_address(options_.listen_address);
-  bool progressed = false;
-  grpc::Status status;
   if (stream->Write(hello)) {
     std::thread writer([&] {
       for (;;) {
@@ -262,7 +281,20 @@ bool SyncClient::RunStream() {
     }
     v1::ControlMessage message;
     while (stream->Read(&message)) {
-      progressed = true;
+      if (!end.answered) {
+        // The first answer, not the hello's write, says the control plane took this agent
+        // (a refused token ends the stream without one).
+        end.answered = true;
+        LogEvent(spdlog::level::info, "control_plane_connected",
+                 {{"target", options_.target},
+                  {"reconnect", ever_answered_},
+                  {"failed_attempts", failed_attempts_},
+                  {"serving_version", applied_version_}},
+                 absl::StrCat(ever_answered_ ? "reconnected" : "connected", " to control plane ",
+                              options_.target, " after ", failed_attempts_,
+                              " failed attempt(s); serving table version ", applied_version_));
+        ever_answered_ = true;
+      }
       switch (message.message_case()) {
         case v1::ControlMessage::kTable:
           ApplyTable(message.table());
@@ -296,7 +328,7 @@ bool SyncClient::RunStream() {
     }
     // The status before the cancel: cancelling first would replace the control plane's
     // reason (an invalid token, say) with CANCELLED in the log below.
-    status = stream->Finish();
+    end.status = stream->Finish();
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
@@ -311,24 +343,23 @@ bool SyncClient::RunStream() {
       options_.on_stream_ended();
     }
   } else {
-    status = stream->Finish();
+    end.status = stream->Finish();
   }
-  {
-    absl::MutexLock lock(&mu_);
-    context_ = nullptr;
-    if (stopping_) {
-      return progressed;
-    }
-  }
-  spdlog::warn("control plane stream to {} ended: {} {}; serving table version {} meanwhile",
-               options_.target, static_cast<int>(status.error_code()), status.error_message(),
-               applied_version_);
-  return progressed;
+  absl::MutexLock lock(&mu_);
+  context_ = nullptr;
+  end.stopping = stopping_;
+  return end;
 }
 
 void SyncClient::Refuse(const v1::RoutingTable& table, const absl::Status& reason) {
-  spdlog::error("refusing table version {}; serving version {}: {}", table.version(),
-                applied_version_, std::string(reason.message()));
+  LogEvent(spdlog::level::err, "table_refused",
+           {{"version", table.version()},
+            {"region", table.region()},
+            {"source", "control_plane"},
+            {"serving_version", applied_version_},
+            {"reason", reason.message()}},
+           absl::StrCat("refusing table version ", table.version(), "; serving version ",
+                        applied_version_, ": ", reason.message()));
   v1::AgentMessage reply;
   reply.mutable_nack()->set_version(table.version());
   reply.mutable_nack()->set_reason(std::string(reason.message()));
@@ -363,8 +394,14 @@ void SyncClient::ApplyTable(const v1::RoutingTable& table) {
       spdlog::warn("backend {} is unusable: {}", backend.config->id(), backend.unusable_reason);
     }
   }
-  spdlog::info("applied routing table version {} ({} backends, {} routes)", table.version(),
-               table.backends_size(), table.routes_size());
+  LogEvent(spdlog::level::info, "table_applied",
+           {{"version", table.version()},
+            {"region", table.region()},
+            {"source", "control_plane"},
+            {"backends", table.backends_size()},
+            {"routes", table.routes_size()}},
+           absl::StrCat("applied routing table version ", table.version(), " (",
+                        table.backends_size(), " backends, ", table.routes_size(), " routes)"));
   reply.mutable_ack()->set_version(table.version());
   Enqueue(std::move(reply));
 }

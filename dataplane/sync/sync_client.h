@@ -5,6 +5,8 @@
 // waits on it: it runs on its own threads and publishes snapshots.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -75,9 +77,15 @@ class SyncClient : public BackendObserver, public PinListener {
   void OnUnpinned(absl::string_view digest) override;
 
  private:
+  struct StreamEnd {
+    bool answered = false;  // the control plane sent something: a table, health, budgets...
+    bool stopping = false;  // Stop ended it
+    grpc::Status status;    // why it ended
+  };
+
   void Run();
-  // One connection: returns when the stream ends; true if a table or health arrived.
-  bool RunStream();
+  // One connection: returns when the stream ends.
+  StreamEnd RunStream();
   // Applies, persists and acks `table`, or nacks it (keeping the table served now) when it is
   // for another region, older than the one served, invalid, or cannot be persisted.
   void ApplyTable(const v1::RoutingTable& table);
@@ -94,6 +102,9 @@ class SyncClient : public BackendObserver, public PinListener {
   BackendStateRegistry& states_;
   std::string agent_id_;
   uint64_t applied_version_ = 0;  // touched by the sync thread only (and LoadState before it)
+  // Sync thread only: whether a stream was ever answered, and attempts since the last was.
+  bool ever_answered_ = false;
+  int failed_attempts_ = 0;
 
   // Waiters Await conditions on mu_ itself, so there is no condition variable to notify.
   absl::Mutex mu_;
