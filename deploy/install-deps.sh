@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev libssl-dev
   libyaml-cpp-dev libgtest-dev libgmock-dev libgoogle-perftools-dev libnghttp2-dev
-  curl
+  curl prometheus
 )
 # Node.js runs the official-SDK test; a machine that already has node and npm (from any
 # source) keeps them, since Debian's npm package conflicts with other installs.

@@ -60,12 +60,24 @@ v1::Topology FilterTopology(const v1::Topology& topology, v1::Kind kind, const s
   return out;
 }
 
-grpc::Status AdminService::Commit(const absl::StatusOr<v1::ApplyResponse>& result,
-                                  v1::ApplyResponse* response) {
+grpc::Status AdminService::Commit(absl::Time start, const absl::StatusOr<v1::ApplyResponse>& result,
+                                  bool dry_run, v1::ApplyResponse* response) {
   if (!result.ok()) {
+    fleet_.counters().RecordApply(ApplyResult::kFailed, absl::Now() - start);
     return ToGrpc(result.status());
   }
   *response = *result;
+  // Counted once the push below is done: the duration is what an operator waits for.
+  struct CountOnReturn {
+    ~CountOnReturn() { fleet.counters().RecordApply(result, absl::Now() - start); }
+    Fleet& fleet;
+    ApplyResult result;
+    absl::Time start;
+  } count{fleet_,
+          dry_run             ? ApplyResult::kDryRun
+          : result->changed() ? ApplyResult::kChanged
+                              : ApplyResult::kUnchanged,
+          start};
   if (result->changed()) {
     absl::Status pushed = fleet_.OnTopologyChanged();
     if (!pushed.ok()) {
@@ -82,7 +94,9 @@ grpc::Status AdminService::Apply(grpc::ServerContext* context, const v1::ApplyRe
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.Apply(request->topology(), request->dry_run()), response);
+  const absl::Time start = absl::Now();
+  return Commit(start, store_.Apply(request->topology(), request->dry_run()), request->dry_run(),
+                response);
 }
 
 grpc::Status AdminService::Get(grpc::ServerContext* context, const v1::GetRequest* request,
@@ -106,7 +120,9 @@ grpc::Status AdminService::Create(grpc::ServerContext* context, const v1::Create
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.Create(request->entries(), request->dry_run()), response);
+  const absl::Time start = absl::Now();
+  return Commit(start, store_.Create(request->entries(), request->dry_run()), request->dry_run(),
+                response);
 }
 
 grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
@@ -114,7 +130,9 @@ grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::Delete
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.Delete(request->kind(), request->name(), request->dry_run()), response);
+  const absl::Time start = absl::Now();
+  return Commit(start, store_.Delete(request->kind(), request->name(), request->dry_run()),
+                request->dry_run(), response);
 }
 
 grpc::Status AdminService::CreateKey(grpc::ServerContext* context,
@@ -160,7 +178,8 @@ grpc::Status AdminService::RevokeKey(grpc::ServerContext* context,
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit(store_.RevokeKey(request->tenant(), request->key_name()), response);
+  const absl::Time start = absl::Now();
+  return Commit(start, store_.RevokeKey(request->tenant(), request->key_name()), false, response);
 }
 
 grpc::Status AdminService::ListAgents(grpc::ServerContext* context,

@@ -4,6 +4,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "controlplane/auth/auth.h"
 #include "controlplane/fleet/fleet.h"
 #include "controlplane/store/store.h"
@@ -39,7 +41,9 @@ class AdminService final : public v1::Admin::Service {
 
  private:
   // Runs a mutation: on success tells the Fleet (unless nothing changed).
-  grpc::Status Commit(const absl::StatusOr<v1::ApplyResponse>& result, v1::ApplyResponse* response);
+  // `start`: when the change was asked for (its duration, store and push, goes to /metrics).
+  grpc::Status Commit(absl::Time start, const absl::StatusOr<v1::ApplyResponse>& result,
+                      bool dry_run, v1::ApplyResponse* response);
 
   Fleet& fleet_;
   TopologyStore& store_;

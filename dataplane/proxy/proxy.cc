@@ -132,6 +132,7 @@ void BeginAttempt(const SnapshotBackend& backend, int64_t estimated_tokens, Stea
                   ProxyOutcome& outcome) {
   ++outcome.attempts;
   backend.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+  backend.state->attempts.fetch_add(1, std::memory_order_relaxed);
   backend.state->load.Add(now, estimated_tokens);
 }
 
@@ -149,6 +150,7 @@ void OnFailed(const SnapshotBackend& backend, const AttemptResult& result, milli
 void OnThrottled(const SnapshotBackend& backend, const AttemptResult& result, SteadyTime now,
                  BackendObserver* observer) {
   CircuitBreaker& breaker = backend.state->breaker;
+  backend.state->throttled.fetch_add(1, std::memory_order_relaxed);
   breaker.OnThrottled(now, result.retry_after);
   if (observer != nullptr) {
     observer->OnThrottled(backend.config->id(),
@@ -361,6 +363,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       }
       SetBody(bodies.For(request, backend), request.upload, upstream_request);
       BeginAttempt(backend, estimated_tokens, now, outcome);
+      outcome.tier = candidate.tier;
 
       // A pooled HTTP/1.1 connection found dead before any byte (kStale) is retried once on
       // a fresh one. (GCC 12 miscompiles co_await inside ?:, hence the plain ifs.)
