@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -17,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/file_io.h"
 #include "tests/controlplane/fleet_fixture.h"
+#include "tests/support/promtool.h"
 
 namespace spillway::test {
 namespace {
@@ -82,35 +82,6 @@ MetricList ReadMetricList() {
     }
   }
   return list;
-}
-
-struct ToolRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-// Runs `promtool check metrics` on `metrics` (its stdin, from a file).
-ToolRun PromtoolCheckMetrics(const std::string& metrics, const std::string& dir,
-                             const std::string& name) {
-  ToolRun run;
-  const std::string path = absl::StrCat(dir, "/", name, ".prom");
-  if (absl::Status written = WriteFileAtomically(path, metrics); !written.ok()) {
-    run.output = std::string(written.message());
-    return run;
-  }
-  FILE* pipe =
-      popen(absl::StrCat(SPILLWAY_PROMTOOL, " check metrics < '", path, "' 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    run.output = "cannot run promtool";
-    return run;
-  }
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
-    run.output.append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
 }
 
 class MetricsEndToEndTest : public ::testing::Test {
@@ -194,7 +165,8 @@ TEST_F(MetricsEndToEndTest, BothScrapesPassPromtoolListTheirFamiliesAndSayWhatHa
   // promtool finds nothing to say about either.
   for (const auto& [name, metrics] :
        std::vector<std::pair<std::string, std::string>>{{"cp", cp}, {"agent", agent}}) {
-    const ToolRun run = PromtoolCheckMetrics(metrics, fleet_.dir(), name);
+    const PromtoolRun run =
+        PromtoolCheckMetrics(SPILLWAY_PROMTOOL, metrics, absl::StrCat(fleet_.dir(), "/", name));
     EXPECT_EQ(run.exit_code, 0) << name << ":\n" << run.output << "\n" << metrics;
     EXPECT_EQ(run.output, "") << name << ":\n" << metrics;
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/dataplane/agent_fixture.h"
+#include "tests/support/promtool.h"
 
 namespace spillway::test {
 namespace {
@@ -98,6 +99,11 @@ TEST_F(AgentMetricsTest, CountsRequestsTokensAndTenantUsage) {
   EXPECT_THAT(metrics,
               HasSubstr("spillway_tenant_requests_total{tenant=\"app\",route=\"gpt-4o\"} 3\n"));
   EXPECT_THAT(metrics, HasSubstr("spillway_routing_table_version 1\n"));
+  // A standalone agent's families (tenants' usage, no spool) pass promtool too.
+  const PromtoolRun lint =
+      PromtoolCheckMetrics(SPILLWAY_PROMTOOL, metrics, fleet_.temp_dir() + "/metrics.prom");
+  EXPECT_EQ(lint.exit_code, 0) << lint.output;
+  EXPECT_EQ(lint.output, "") << metrics;
   EXPECT_THAT(metrics, Not(HasSubstr("wrong-key")));
   EXPECT_THAT(metrics, Not(HasSubstr(kBackendKey)));
 }
