@@ -67,17 +67,6 @@ grpc::Status AdminService::Commit(absl::Time start, const absl::StatusOr<v1::App
     return ToGrpc(result.status());
   }
   *response = *result;
-  // Counted once the push below is done: the duration is what an operator waits for.
-  struct CountOnReturn {
-    ~CountOnReturn() { fleet.counters().RecordApply(result, absl::Now() - start); }
-    Fleet& fleet;
-    ApplyResult result;
-    absl::Time start;
-  } count{fleet_,
-          dry_run             ? ApplyResult::kDryRun
-          : result->changed() ? ApplyResult::kChanged
-                              : ApplyResult::kUnchanged,
-          start};
   if (result->changed()) {
     absl::Status pushed = fleet_.OnTopologyChanged();
     if (!pushed.ok()) {
@@ -86,6 +75,11 @@ grpc::Status AdminService::Commit(absl::Time start, const absl::StatusOr<v1::App
                     std::string(pushed.message()));
     }
   }
+  // Counted after the push: the duration is what an operator waits for.
+  fleet_.counters().RecordApply(dry_run             ? ApplyResult::kDryRun
+                                : result->changed() ? ApplyResult::kChanged
+                                                    : ApplyResult::kUnchanged,
+                                absl::Now() - start);
   return grpc::Status::OK;
 }
 
