@@ -18,6 +18,8 @@
 #include "common/log_event.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
+#include "controlplane/fleet/fleet_metrics.h"
+#include "controlplane/ops/metrics_server.h"
 #include "proto/spillway/v1/grpc_limits.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port for gRPC (port 0 picks a free one)");
@@ -27,6 +29,9 @@ ABSL_FLAG(std::string, agent_token_file, "", "file with the agents' bearer token
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain: serve gRPC over TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates signed by it");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port serving Prometheus GET /metrics and /healthz over HTTP (port 0 picks a free "
+          "one; empty: off)");
 ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
           "tokens per minute one PTU is assumed to serve, compiled into routing tables");
 ABSL_FLAG(std::string, log_format, "text",
@@ -189,10 +194,31 @@ int Run() {
       "listening", {{"host", host}, {"port", port}, {"db", db}, {"version", fleet.version()}},
       absl::StrCat("spillway-cp listening on ", host, ":", port, " (db ", db, ", topology version ",
                    fleet.version(), LoopbackOnlyNote(admin_token, agent_token), ")"));
+  // After the gRPC line: tests and scripts take the first "listening on" line for gRPC.
+  std::unique_ptr<MetricsServer> metrics;
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+      !metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started = MetricsServer::Start(
+        metrics_listen,
+        [&fleet, &drills] {
+          FleetSnapshot snapshot = fleet.Snapshot();
+          snapshot.drill_running = drills.draining();
+          return RenderFleetMetrics(snapshot, fleet.counters());
+        });
+    if (!started.ok()) {
+      Die(std::string(started.status().message()));
+    }
+    metrics = *std::move(started);
+    PrintEvent("metrics_listening", {{"host", metrics->host()}, {"port", metrics->port()}},
+               absl::StrCat("spillway-cp metrics endpoints on ", metrics->host(), ":",
+                            metrics->port()));
+  }
+  std::fflush(stdout);
 
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("stopping");
+  metrics.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }

@@ -205,9 +205,15 @@ void Agent::ConnectControlPlane() {
   UsageShipperOptions shipper_options;
   shipper_options.flush_interval = flags_.usage_flush;
   shipper_options.spool_warn_bytes = flags_.usage_spool_warn_bytes;
+  // With a control plane too, /metrics counts tenants' tokens (chargeback stays the control
+  // plane's: these restart from zero with the agent).
+  shipper_options.on_collected = [this](const std::vector<v1::UsageAggregate>& usage) {
+    metrics_.AddUsage(usage);
+  };
   usage_shipper_ = std::make_unique<UsageShipper>(
       shipper_options, usage_meter_, ValueOrDie(UsageSpool::Open(flags_.state_dir)),
       sync_->agent_id(), [this](v1::AgentMessage message) { SendIfConnected(std::move(message)); });
+  metrics_.WatchUsageShipper(usage_shipper_.get());
   version_ = persisted;
   if (version_ > 0) {
     LogTableApplied(*context_.snapshots.Load(), "persisted",

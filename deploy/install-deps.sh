@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev libssl-dev
   libyaml-cpp-dev libgtest-dev libgmock-dev libgoogle-perftools-dev libnghttp2-dev
-  curl
+  curl prometheus
   # tests/deploy/deploy_test.py: PyYAML reads the Kubernetes manifests, systemd-analyze and
   # systemd-sysusers check the units (a container image may lack systemd).
   python3-yaml systemd

@@ -25,6 +25,7 @@ ALLOWED = {
     'dataplane/upstream': ['routing', 'http'],
     'dataplane/routing': ['http'],
     'dataplane/http': [],
+    'controlplane/ops': ['fleet'],
     'controlplane/admin': ['fleet', 'auth', 'store'],
     'controlplane/fleet': ['auth', 'store'],
     'controlplane/auth': [],

@@ -99,10 +99,11 @@ v1::Topology FilterTopology(const v1::Topology& topology, v1::Kind kind, const s
   return out;
 }
 
-grpc::Status AdminService::Commit(absl::string_view operation,
-                                  const absl::StatusOr<v1::ApplyResponse>& result,
+grpc::Status AdminService::Commit(absl::string_view operation, absl::Time start,
+                                  const absl::StatusOr<v1::ApplyResponse>& result, bool dry_run,
                                   v1::ApplyResponse* response) {
   if (!result.ok()) {
+    fleet_.counters().RecordApply(ApplyResult::kFailed, absl::Now() - start);
     return ToGrpc(result.status());
   }
   *response = *result;
@@ -115,6 +116,11 @@ grpc::Status AdminService::Commit(absl::string_view operation,
                     std::string(pushed.message()));
     }
   }
+  // Counted after the push: the duration is what an operator waits for.
+  fleet_.counters().RecordApply(dry_run             ? ApplyResult::kDryRun
+                                : result->changed() ? ApplyResult::kChanged
+                                                    : ApplyResult::kUnchanged,
+                                absl::Now() - start);
   return grpc::Status::OK;
 }
 
@@ -123,7 +129,8 @@ grpc::Status AdminService::Apply(grpc::ServerContext* context, const v1::ApplyRe
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit("apply", store_.Apply(request->topology(), request->dry_run()), response);
+  const absl::Time start = absl::Now();
+  return Commit("apply", start, store_.Apply(request->topology(), request->dry_run()), request->dry_run(), response);
 }
 
 grpc::Status AdminService::Get(grpc::ServerContext* context, const v1::GetRequest* request,
@@ -147,7 +154,8 @@ grpc::Status AdminService::Create(grpc::ServerContext* context, const v1::Create
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit("create", store_.Create(request->entries(), request->dry_run()), response);
+  const absl::Time start = absl::Now();
+  return Commit("create", start, store_.Create(request->entries(), request->dry_run()), request->dry_run(), response);
 }
 
 grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
@@ -155,8 +163,8 @@ grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::Delete
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit("delete", store_.Delete(request->kind(), request->name(), request->dry_run()),
-                response);
+  const absl::Time start = absl::Now();
+  return Commit("delete", start, store_.Delete(request->kind(), request->name(), request->dry_run()), request->dry_run(), response);
 }
 
 grpc::Status AdminService::CreateKey(grpc::ServerContext* context,
@@ -204,7 +212,8 @@ grpc::Status AdminService::RevokeKey(grpc::ServerContext* context,
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  return Commit("revoke_key", store_.RevokeKey(request->tenant(), request->key_name()), response);
+  const absl::Time start = absl::Now();
+  return Commit("revoke_key", start, store_.RevokeKey(request->tenant(), request->key_name()), false, response);
 }
 
 grpc::Status AdminService::ListAgents(grpc::ServerContext* context,
@@ -241,7 +250,9 @@ grpc::Status AdminService::Drain(grpc::ServerContext* context, const v1::DrainRe
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  grpc::Status status = Commit(store_.Drain(*request), response);
+  const absl::Time start = absl::Now();
+  grpc::Status status =
+      Commit("drain", start, store_.Drain(*request), request->dry_run(), response);
   if (status.ok() && response->changed()) {
     LogEvent(spdlog::level::warn, "drained",
              {{"scope", DrainScopeName(request->scope())},
@@ -258,7 +269,9 @@ grpc::Status AdminService::Undrain(grpc::ServerContext* context, const v1::Undra
   if (grpc::Status auth = token_.Check(context->client_metadata()); !auth.ok()) {
     return auth;
   }
-  grpc::Status status = Commit(store_.Undrain(*request), response);
+  const absl::Time start = absl::Now();
+  grpc::Status status =
+      Commit("undrain", start, store_.Undrain(*request), request->dry_run(), response);
   if (status.ok() && response->changed()) {
     LogEvent(spdlog::level::warn, "undrained",
              {{"scope", DrainScopeName(request->scope())},

@@ -4,6 +4,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "controlplane/auth/auth.h"
 #include "controlplane/fleet/drill_runner.h"
 #include "controlplane/fleet/fleet.h"
@@ -50,8 +52,10 @@ class AdminService final : public v1::Admin::Service {
 
  private:
   // Runs a mutation: on success logs it and tells the Fleet (unless nothing changed).
-  // `operation` names it in the log: "apply", "create", "delete", "revoke_key".
-  grpc::Status Commit(absl::string_view operation, const absl::StatusOr<v1::ApplyResponse>& result,
+  // `operation` names it in the log: "apply", "create", "delete", "revoke_key", "drain", ...
+  // `start`: when the change was asked for (its duration, store and push, goes to /metrics).
+  grpc::Status Commit(absl::string_view operation, absl::Time start,
+                      const absl::StatusOr<v1::ApplyResponse>& result, bool dry_run,
                       v1::ApplyResponse* response);
 
   Fleet& fleet_;

@@ -181,6 +181,7 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
                               ") applied version ", message.ack().version()));
         info_.set_acked_version(message.ack().version());
         info_.clear_last_nack_reason();
+        fleet_.RecordAck(this, message.ack().version());
         return Record();
       case v1::AgentMessage::kNack:
         LogEvent(spdlog::level::warn, "agent_nacked",
@@ -191,6 +192,7 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
                  absl::StrCat("agent ", info_.agent_id(), " refused version ",
                               message.nack().version(), ": ", message.nack().reason()));
         info_.set_last_nack_reason(message.nack().reason());
+        fleet_.counters().RecordNack();
         return Record();
       case v1::AgentMessage::kThrottle:
         for (const v1::ThrottleEvent& event : message.throttle().events()) {
@@ -219,7 +221,13 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
                               absl::StrCat("usage batch for agent '", message.usage().agent_id(),
                                            "' on the stream of agent '", info_.agent_id(), "'"));
         }
-        absl::Status stored = store_.StoreUsage(message.usage());
+        bool newly_stored = false;
+        absl::Status stored = store_.StoreUsage(message.usage(), &newly_stored);
+        fleet_.counters().RecordUsageBatch(
+            !stored.ok()   ? FleetCounters::UsageOutcome::kFailed
+            : newly_stored ? FleetCounters::UsageOutcome::kStored
+                           : FleetCounters::UsageOutcome::kDuplicate,
+            static_cast<uint64_t>(message.usage().aggregates_size()));
         if (!stored.ok()) {
           // Not acked: the agent keeps it spooled and sends it again.
           spdlog::error("cannot store usage batch {} of {}: {}", message.usage().sequence(),

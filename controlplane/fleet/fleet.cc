@@ -3,6 +3,8 @@
 // in order.
 #include "controlplane/fleet/fleet.h"
 
+#include "common/drain_names.h"
+
 #include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
@@ -144,6 +146,7 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   absl::MutexLock lock(&mu_);
   Connected& connected = streams_[stream];
   connected.identity = identity;
+  connected.acked_version = applied_version;
   // Its shares go out before its table, so it never serves a tenant without one.
   connected.budget_key = ++next_budget_key_;
   budgets_.AddAgent(connected.budget_key, identity.region);
@@ -174,6 +177,70 @@ void Fleet::Unregister(AgentStream* stream) {
   budgets_.RemoveAgent(it->second.budget_key);
   streams_.erase(it);
   PushBudgets();  // its shares go to the agents that remain
+}
+
+void Fleet::RecordAck(AgentStream* stream, uint64_t version) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(stream);
+  if (it != streams_.end()) {
+    it->second.acked_version = version;
+  }
+}
+
+namespace {
+
+// The topology's drains with the region each drained part lives in.
+std::vector<FleetSnapshot::Drain> DrainsOf(const v1::Topology& topology) {
+  std::vector<FleetSnapshot::Drain> drains;
+  if (topology.drains().empty()) {
+    return drains;
+  }
+  absl::flat_hash_map<std::string, std::string> region_of_instance;
+  for (const v1::Instance& instance : topology.instances()) {
+    region_of_instance[instance.name()] = instance.region();
+  }
+  for (const v1::Drain& drain : topology.drains()) {
+    std::string region = drain.name();
+    if (drain.scope() != v1::DRAIN_SCOPE_REGION) {
+      const std::string instance = drain.name().substr(0, drain.name().find('/'));
+      region = region_of_instance[instance];
+    }
+    drains.push_back({std::string(DrainScopeName(drain.scope())), drain.name(), region});
+  }
+  return drains;
+}
+
+}  // namespace
+
+FleetSnapshot Fleet::Snapshot() const {
+  FleetSnapshot snapshot;
+  const int64_t now = UnixMillisNow();
+  absl::flat_hash_map<v1::HealthState, uint64_t> by_state;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot.version = current_.version;
+    snapshot.agents.reserve(streams_.size());
+    for (const auto& [stream, connected] : streams_) {
+      snapshot.agents.push_back(
+          {connected.identity.agent_id, connected.identity.region, connected.acked_version});
+    }
+    snapshot.regions.reserve(static_cast<std::size_t>(current_.topology.regions_size()));
+    for (const v1::Region& region : current_.topology.regions()) {
+      snapshot.regions.push_back(region.name());
+    }
+    for (const auto& [id, health] : health_) {
+      if (health.until_unix_ms() == 0 || health.until_unix_ms() > now) {
+        ++by_state[health.state()];
+      }
+    }
+    snapshot.drains = DrainsOf(current_.topology);
+  }
+  std::sort(snapshot.regions.begin(), snapshot.regions.end());
+  // Every state, present or not, so a dashboard's series do not come and go.
+  snapshot.health_by_state = {{"throttled", by_state[v1::HEALTH_STATE_THROTTLED]},
+                              {"unhealthy", by_state[v1::HEALTH_STATE_UNHEALTHY]},
+                              {"half_open", by_state[v1::HEALTH_STATE_HALF_OPEN]}};
+  return snapshot;
 }
 
 void Fleet::ReportDemand(AgentStream* stream, const v1::DemandReport& report) {

@@ -17,6 +17,7 @@
 #include "common/topology_compile.h"
 #include "controlplane/fleet/budget_allocator.h"
 #include "controlplane/fleet/traffic_log.h"
+#include "controlplane/fleet/fleet_metrics.h"
 #include "controlplane/store/store.h"
 #include "spillway/v1/agent_sync.pb.h"
 
@@ -63,6 +64,8 @@ class Fleet {
   std::string Register(AgentStream* stream, const AgentIdentity& identity,
                        uint64_t applied_version);
   void Unregister(AgentStream* stream);
+  // The agent on `stream` acknowledged `version` (for /metrics: its lag behind the current).
+  void RecordAck(AgentStream* stream, uint64_t version);
   bool IsConnected(const std::string& agent_id) const;
 
   // What agents report about backends; folded into the overlay every agent of the stamp
@@ -85,13 +88,19 @@ class Fleet {
 
   // What agents served, for drill reports (has its own lock).
   TrafficLog& traffic() { return traffic_; }
+  // For /metrics: the fleet now, copied under the lock (rendering happens after), and the
+  // counters the services bump.
+  FleetSnapshot Snapshot() const;
+  FleetCounters& counters() { return counters_; }
+  const FleetCounters& counters() const { return counters_; }
 
  private:
   using BackendIds = std::shared_ptr<const absl::flat_hash_set<std::string>>;
   struct Connected {
     AgentIdentity identity;
-    BackendIds backend_ids;   // what its table lets it see; null until it has one
-    uint64_t budget_key = 0;  // its key in budgets_
+    BackendIds backend_ids;      // what its table lets it see; null until it has one
+    uint64_t budget_key = 0;     // its key in budgets_
+    uint64_t acked_version = 0;  // from its hello, then its acks
   };
   // A region's table of the current version, ready to send with the health overlay as of
   // `health_generation`.
@@ -126,6 +135,7 @@ class Fleet {
   BudgetAllocator budgets_ ABSL_GUARDED_BY(mu_);
   uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;
   TrafficLog traffic_;
+  FleetCounters counters_;  // lock-free
 };
 
 }  // namespace spillway

@@ -590,9 +590,9 @@ absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
   }
 }
 
-absl::Status TopologyStore::StoreUsage(const v1::UsageBatch& batch) {
+absl::Status TopologyStore::StoreUsage(const v1::UsageBatch& batch, bool* newly_stored) {
   absl::MutexLock lock(&impl_->mu);
-  return StoreUsageBatch(db_, batch);
+  return StoreUsageBatch(db_, batch, newly_stored);
 }
 
 absl::StatusOr<v1::UsageQueryResponse> TopologyStore::QueryUsage(const v1::UsageQuery& query) {

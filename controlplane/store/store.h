@@ -73,8 +73,9 @@ class TopologyStore {
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();
 
   // Usage: a batch is stored once; a replay of the same (agent_id, sequence) is a no-op
-  // that still returns OK (so the agent can drop it from its spool).
-  absl::Status StoreUsage(const v1::UsageBatch& batch);
+  // that still returns OK (so the agent can drop it from its spool). `newly_stored`, if
+  // given, says which of the two it was.
+  absl::Status StoreUsage(const v1::UsageBatch& batch, bool* newly_stored = nullptr);
   absl::StatusOr<v1::UsageQueryResponse> QueryUsage(const v1::UsageQuery& query);
 
   // Drills (drill_table.h): the stored record, its id assigned on insert.

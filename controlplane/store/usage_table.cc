@@ -65,7 +65,10 @@ constexpr Dimension kDimensions[] = {
 
 }  // namespace
 
-absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch) {
+absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* newly_stored) {
+  if (newly_stored != nullptr) {
+    *newly_stored = false;
+  }
   if (batch.agent_id().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("usage batch ", batch.sequence(), ": agent_id is empty"));
@@ -139,7 +142,11 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch) {
       return status;
     }
   }
-  return transaction.Commit();
+  absl::Status committed = transaction.Commit();
+  if (committed.ok() && newly_stored != nullptr) {
+    *newly_stored = true;
+  }
+  return committed;
 }
 
 absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query) {

@@ -12,8 +12,10 @@ struct sqlite3;
 namespace spillway {
 
 // Adds a batch's aggregates to the per-minute sums, in one transaction with the batch's
-// (agent_id, sequence) marker; a batch already marked is an OK no-op.
-absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch);
+// (agent_id, sequence) marker; a batch already marked is an OK no-op. `newly_stored` (may be
+// null) is set when this call added the batch.
+absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch,
+                             bool* newly_stored = nullptr);
 
 // Sums over the minutes in [since, until) (until 0: no end), grouped by the requested
 // dimensions (tenant, route, deployment = the backend id "<instance>/<deployment>",

@@ -58,11 +58,15 @@ http::response<http::string_body> OpsEndpoints::Answer(
         return Local(request, 404, "metrics are off\n", "text/plain");
       }
       std::string body = metrics_->Render(
-          {{"spillway_requests_in_flight",
+          {{"spillway_requests_in_flight", "Client requests being served now.",
             static_cast<double>(requests_in_flight_.load(std::memory_order_relaxed))},
            {"spillway_routing_table_version",
+            "Version of the routing table served (0: none yet); the control plane's "
+            "spillway_cp_agent_version_lag says how far behind it is.",
             snapshot == nullptr ? 0.0 : static_cast<double>(snapshot->table().version())},
-           {"spillway_object_pins", pins_ == nullptr ? 0.0 : static_cast<double>(pins_->size())}});
+           {"spillway_object_pins", "Stateful objects whose backend the agent knows (pins).",
+            pins_ == nullptr ? 0.0 : static_cast<double>(pins_->size())}},
+          snapshot, SteadyClock::now());
       return Local(request, 200, std::move(body), "text/plain; version=0.0.4");
     }
     default:  // kHealthz

@@ -134,6 +134,7 @@ void BeginAttempt(const SnapshotBackend& backend, int64_t estimated_tokens, Stea
                   ProxyOutcome& outcome) {
   ++outcome.attempts;
   backend.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+  backend.state->attempts.fetch_add(1, std::memory_order_relaxed);
   backend.state->load.Add(now, estimated_tokens);
 }
 
@@ -200,6 +201,7 @@ void OnClosed(const SnapshotBackend& backend, BackendObserver* observer) {
 void OnThrottled(const SnapshotBackend& backend, const AttemptResult& result, SteadyTime now,
                  BackendObserver* observer) {
   CircuitBreaker& breaker = backend.state->breaker;
+  backend.state->throttled.fetch_add(1, std::memory_order_relaxed);
   breaker.OnThrottled(now, result.retry_after);
   if (observer != nullptr) {
     observer->OnThrottled(backend.config->id(),
@@ -411,6 +413,7 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       }
       SetBody(bodies.For(request, backend), request.upload, upstream_request);
       BeginAttempt(backend, estimated_tokens, now, outcome);
+      outcome.tier = candidate.tier;
 
       // A pooled HTTP/1.1 connection found dead before any byte (kStale) is retried once on
       // a fresh one. (GCC 12 miscompiles co_await inside ?:, hence the plain ifs.)

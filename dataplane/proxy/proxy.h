@@ -11,6 +11,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/container/inlined_vector.h"
@@ -87,6 +88,11 @@ struct ProxyOutcome {
   std::string backend_id;                       // the backend that answered, empty if none did
   const v1::Backend* backend_config = nullptr;  // ... and its config (owned by the snapshot)
   int attempts = 0;
+  // The tier of the last attempt (owned by the snapshot): with backend_config, the tier that
+  // answered. A pinned or probed request's tier has no pool.
+  const SnapshotTier* tier = nullptr;
+  // When the answering backend's response head arrived (the relay began); unset if none did.
+  std::optional<SteadyTime> first_byte;
   Usage usage;
   bool keep_alive = false;        // the client connection may serve another request
   std::string error;              // why the request failed, for the access log

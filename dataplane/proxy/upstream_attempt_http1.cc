@@ -144,6 +144,7 @@ void Attempt::BeginRelay(AttemptResult& result) {
   outcome->status = result.status;
   outcome->backend_id = backend.config->id();
   outcome->backend_config = backend.config;
+  outcome->first_byte = SteadyClock::now();
 }
 
 void Attempt::ClientGone(const beast::error_code& ec, const UsageScanner& usage) {

@@ -44,6 +44,9 @@ struct BackendState {
   CircuitBreaker breaker;
   std::atomic<int> in_flight{0};
   LoadWindow load;
+  // For /metrics, since start (relaxed atomics: no lock, no allocation on the request path).
+  std::atomic<uint64_t> attempts{0};
+  std::atomic<uint64_t> throttled{0};  // 429 answers
 };
 
 // Hands out the one BackendState of each backend id.

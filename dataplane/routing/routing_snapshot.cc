@@ -187,6 +187,7 @@ absl::StatusOr<RoutingSnapshotPtr> RoutingSnapshot::Build(v1::RoutingTable table
       for (const v1::CompiledTier& tier : split.tiers()) {
         SnapshotTier compiled_tier;
         compiled_tier.pool = tier.pool();
+        compiled_tier.index = static_cast<uint32_t>(s.tiers.size());
         if (tier.priority_limits().has_standard()) {
           compiled_tier.standard_ceiling_percent = tier.priority_limits().standard();
         }

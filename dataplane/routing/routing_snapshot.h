@@ -59,6 +59,7 @@ struct SnapshotMember {
 
 struct SnapshotTier {
   std::string pool;
+  uint32_t index = 0;  // its place in the split: 0 the first choice, 1 the first spill, ...
   std::vector<SnapshotMember> members;
   uint32_t standard_ceiling_percent = 100;
   uint32_t batch_ceiling_percent = 100;

@@ -521,6 +521,14 @@ void RequestHandler::Record(const ProxyOutcome& outcome, SteadyTime start, Acces
   if (outcome.backend_config != nullptr) {
     record.instance = outcome.backend_config->instance();
     record.region = outcome.backend_config->region();
+    if (outcome.tier != nullptr) {
+      record.pool = outcome.tier->pool;
+      record.tier = outcome.tier->index;
+    }
+  }
+  if (outcome.first_byte.has_value()) {
+    record.first_byte_ms =
+        std::chrono::duration<double, std::milli>(*outcome.first_byte - start).count();
   }
   record.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
   context_.access_log->Write(record);

@@ -30,6 +30,9 @@ struct AccessRecord {
   unsigned status = 0;
   int attempts = 0;
   double latency_ms = 0;
+  double first_byte_ms = -1;  // arrival to the backend's response head; < 0: none answered
+  absl::string_view pool;     // of the tier that answered ("" if none, or pinned)
+  uint32_t tier = 0;          // its place in the route's split (0: first choice)
   bool stream = false;
   // The object it named (the path's id or previous_response_id): sent to its owner.
   absl::string_view pinned_object;

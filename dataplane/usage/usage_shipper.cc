@@ -85,8 +85,16 @@ std::size_t UsageShipper::spooled_batches() {
   return spool_.batches().size();
 }
 
+uint64_t UsageShipper::spooled_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return spool_.bytes();
+}
+
 void UsageShipper::SealLocked() {
   std::vector<v1::UsageAggregate> collected = meter_.Collect();
+  if (options_.on_collected && !collected.empty()) {
+    options_.on_collected(collected);
+  }
   unspooled_.insert(unspooled_.end(), std::make_move_iterator(collected.begin()),
                     std::make_move_iterator(collected.end()));
   while (!unspooled_.empty()) {

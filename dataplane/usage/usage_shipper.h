@@ -29,6 +29,9 @@ struct UsageShipperOptions {
   std::chrono::milliseconds resend_after{30000};
   std::size_t max_aggregates_per_batch = 2000;  // keeps messages far below gRPC's 4 MiB
   uint64_t spool_warn_bytes = 256ull << 20;     // logged, never dropped
+  // Sees each flush's aggregates before they are spooled (the agent's /metrics counts them
+  // per tenant); called under the shipper's lock, so it must not call back into it.
+  std::function<void(const std::vector<v1::UsageAggregate>&)> on_collected;
 };
 
 class UsageShipper {
@@ -52,6 +55,7 @@ class UsageShipper {
   void OnUsageAck(uint64_t sequence);
 
   std::size_t spooled_batches();
+  uint64_t spooled_bytes();
 
  private:
   void Run();

@@ -1,5 +1,6 @@
-// GET /metrics on a real agent: requests by route and status, attempts, latency histogram,
-// tokens, and (standalone) each tenant's metered usage; no key ever appears in it.
+// GET /metrics on a real agent: requests by route, status and tier, attempts, latency and
+// time-to-first-byte histograms in seconds, tokens, per-backend counters, and (standalone)
+// each tenant's metered usage; no key ever appears in it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/dataplane/agent_fixture.h"
+#include "tests/support/promtool.h"
 
 namespace spillway::test {
 namespace {
@@ -71,9 +73,25 @@ TEST_F(AgentMetricsTest, CountsRequestsTokensAndTenantUsage) {
   EXPECT_THAT(metrics, HasSubstr("spillway_requests_total{route=\"\",code=\"401\"} 1\n"));
   EXPECT_THAT(metrics, HasSubstr("spillway_requests_total{route=\"nope\",code=\"404\"} 1\n"));
   EXPECT_THAT(metrics, HasSubstr("spillway_upstream_attempts_total{route=\"gpt-4o\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_request_duration_seconds_bucket{route=\"gpt-4o\","
+                                 "le=\"+Inf\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_request_duration_seconds_bucket{route=\"gpt-4o\","
+                                 "le=\"0.005\"} "));
+  EXPECT_THAT(metrics, HasSubstr("spillway_request_duration_seconds_count{route=\"gpt-4o\"} 3\n"));
+  EXPECT_THAT(metrics, Not(HasSubstr("_ms")));
+  // Only the three a backend answered have a first byte (not the 401 and 404).
   EXPECT_THAT(metrics,
-              HasSubstr("spillway_request_duration_ms_bucket{route=\"gpt-4o\",le=\"+Inf\"} 3\n"));
-  EXPECT_THAT(metrics, HasSubstr("spillway_request_duration_ms_count{route=\"gpt-4o\"} 3\n"));
+              HasSubstr("spillway_time_to_first_byte_seconds_count{route=\"gpt-4o\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_time_to_first_byte_seconds_count{route=\"nope\"} 0\n"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("spillway_tier_requests_total{route=\"gpt-4o\",tier=\"0\",pool=\"p\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_backend_attempts_total{backend=\"a/gpt-4o\","
+                                 "sku=\"Standard\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_backend_throttled_total{backend=\"a/gpt-4o\","
+                                 "sku=\"Standard\"} 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_route_available_backends{route=\"gpt-4o\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("# HELP spillway_routing_table_version "));
   EXPECT_THAT(metrics,
               HasSubstr("spillway_tokens_total{route=\"gpt-4o\",kind=\"completion\"} 21\n"));
   EXPECT_THAT(metrics, HasSubstr("spillway_tenant_tokens_total{tenant=\"app\",route=\"gpt-4o\","
@@ -81,8 +99,23 @@ TEST_F(AgentMetricsTest, CountsRequestsTokensAndTenantUsage) {
   EXPECT_THAT(metrics,
               HasSubstr("spillway_tenant_requests_total{tenant=\"app\",route=\"gpt-4o\"} 3\n"));
   EXPECT_THAT(metrics, HasSubstr("spillway_routing_table_version 1\n"));
+  // A standalone agent's families (tenants' usage, no spool) pass promtool too.
+  const PromtoolRun lint =
+      PromtoolCheckMetrics(SPILLWAY_PROMTOOL, metrics, fleet_.temp_dir() + "/metrics.prom");
+  EXPECT_EQ(lint.exit_code, 0) << lint.output;
+  EXPECT_EQ(lint.output, "") << metrics;
   EXPECT_THAT(metrics, Not(HasSubstr("wrong-key")));
   EXPECT_THAT(metrics, Not(HasSubstr(kBackendKey)));
+}
+
+TEST_F(AgentMetricsTest, A429IsCountedForItsBackend) {
+  ASSERT_TRUE(fleet_.SetFault("a", R"({"status":429,"count":1,"retry_after_ms":1})").ok());
+  absl::StatusOr<HttpResponse> throttled =
+      fleet_.AgentClient()->Send("POST", ChatTarget("gpt-4o"), {{"api-key", "test"}}, ChatBody(7));
+  ASSERT_TRUE(throttled.ok());
+  EXPECT_EQ(throttled->status, 429);
+  EXPECT_THAT(Scrape(), HasSubstr("spillway_backend_throttled_total{backend=\"a/gpt-4o\","
+                                  "sku=\"Standard\"} 1\n"));
 }
 
 TEST_F(AgentMetricsTest, AScrapeIsNotCountedAsARequest) {
