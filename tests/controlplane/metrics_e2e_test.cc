@@ -225,6 +225,31 @@ TEST_F(MetricsEndToEndTest, BothScrapesPassPromtoolListTheirFamiliesAndSayWhatHa
             kChats);
 }
 
+TEST_F(MetricsEndToEndTest, DrainsAndDrillsShowAndStillPassPromtool) {
+  EXPECT_EQ(Sample(ScrapeCp(), "spillway_cp_drill_running"), 0);
+  v1::DrainRequest drain;
+  drain.set_scope(v1::DRAIN_SCOPE_INSTANCE);
+  drain.set_name("aoai-eus2-ptu");
+  drain.set_reason("moving");
+  v1::ApplyResponse drained;
+  ASSERT_TRUE(fleet_.admin().Drain(fleet_.AdminContext().get(), drain, &drained).ok());
+  v1::DrillRequest drill_request;
+  drill_request.set_region("westus3");
+  drill_request.set_duration_s(60);
+  v1::Drill drill;
+  ASSERT_TRUE(fleet_.admin().StartDrill(fleet_.AdminContext().get(), drill_request, &drill).ok());
+  const std::string cp = ScrapeCp();
+  EXPECT_EQ(
+      Sample(cp, R"(spillway_cp_drains{scope="instance",name="aoai-eus2-ptu",region="eastus2"})"),
+      1);
+  EXPECT_EQ(Sample(cp, R"(spillway_cp_drains{scope="region",name="westus3",region="westus3"})"), 1);
+  EXPECT_EQ(Sample(cp, "spillway_cp_drill_running"), 1);
+  const PromtoolRun run =
+      PromtoolCheckMetrics(SPILLWAY_PROMTOOL, cp, absl::StrCat(fleet_.dir(), "/drains"));
+  EXPECT_EQ(run.exit_code, 0) << run.output << "\n" << cp;
+  EXPECT_EQ(run.output, "") << cp;
+}
+
 TEST_F(MetricsEndToEndTest, TheListenerAnswersHealthzAndNothingElse) {
   absl::StatusOr<HttpResponse> healthz = CpGet("/healthz");
   ASSERT_TRUE(healthz.ok()) << healthz.status();

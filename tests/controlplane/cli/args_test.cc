@@ -236,4 +236,42 @@ TEST(VerbUsageTest, EveryCommandHasAUsageLine) {
 }
 
 }  // namespace
+TEST(ParseVerbTest, DrainUndrainAndDrill) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  absl::StatusOr<Command> drain = ParseVerb(
+      "drain", {"deployment", "a/gpt-4o", "--reason", "model upgrade", "--keep-pinned"}, now);
+  ASSERT_TRUE(drain.ok()) << drain.status();
+  EXPECT_EQ(drain->verb, Verb::kDrain);
+  EXPECT_EQ(drain->drain.scope(), v1::DRAIN_SCOPE_DEPLOYMENT);
+  EXPECT_EQ(drain->drain.name(), "a/gpt-4o");
+  EXPECT_EQ(drain->drain.reason(), "model upgrade");
+  EXPECT_TRUE(drain->drain.keep_pinned());
+  absl::StatusOr<Command> undrain = ParseVerb("undrain", {"region", "eastus2", "--dry-run"}, now);
+  ASSERT_TRUE(undrain.ok()) << undrain.status();
+  EXPECT_EQ(undrain->verb, Verb::kUndrain);
+  EXPECT_TRUE(undrain->dry_run);
+  EXPECT_THAT(ParseVerb("drain", {"galaxy", "x"}, now).status().message(),
+              HasSubstr("unknown scope 'galaxy'"));
+  EXPECT_THAT(ParseVerb("undrain", {"region", "x", "--reason", "r"}, now).status().message(),
+              HasSubstr("unknown flag"));
+
+  absl::StatusOr<Command> drill =
+      ParseVerb("drill", {"region", "eastus2", "--duration", "2m", "--dry-run"}, now);
+  ASSERT_TRUE(drill.ok()) << drill.status();
+  EXPECT_EQ(drill->verb, Verb::kDrill);
+  EXPECT_EQ(drill->drill.region(), "eastus2");
+  EXPECT_EQ(drill->drill.duration_s(), 120u);
+  EXPECT_TRUE(drill->drill.dry_run());
+  EXPECT_THAT(ParseVerb("drill", {"region", "eastus2"}, now).status().message(),
+              HasSubstr("--duration must be 1s..10m"));
+  EXPECT_THAT(
+      ParseVerb("drill", {"region", "eastus2", "--duration", "11m"}, now).status().message(),
+      HasSubstr("--duration must be 1s..10m"));
+  EXPECT_THAT(ParseVerb("drill", {"instance", "a", "--duration", "1m"}, now).status().message(),
+              HasSubstr("a drill takes a region out"));
+  absl::StatusOr<Command> drills = ParseVerb("drills", {}, now);
+  ASSERT_TRUE(drills.ok());
+  EXPECT_EQ(drills->verb, Verb::kDrills);
+}
+
 }  // namespace spillway::cli

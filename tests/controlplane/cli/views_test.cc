@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/topology_yaml.h"
+#include "controlplane/cli/drill_views.h"
 #include "tests/support/reference_topology.h"
 
 namespace spillway::cli {
@@ -216,4 +217,41 @@ TEST(ShortDurationTest, PeopleUnits) {
 }
 
 }  // namespace
+TEST(DrillViewsTest, TheReportSaysWhenTrafficLeftWhereItWentAndWhatClientsSaw) {
+  v1::Drill drill;
+  drill.set_id(7);
+  drill.set_region("eastus2");
+  drill.set_state(v1::Drill::STATE_DONE);
+  drill.set_drained_unix_ms(1'800'000'000'000);
+  drill.set_restored_unix_ms(1'800'000'020'000);
+  v1::DrillReport* report = drill.mutable_report();
+  v1::DrillAgentTraffic* agent = report->add_agents();
+  agent->set_agent_id("vm-1");
+  agent->set_region("eastus2");
+  agent->set_to_region_before(40);
+  agent->set_left_after_ms(300);
+  agent->set_back_after_ms(-1);
+  report->set_requests_during(30);
+  v1::DrillShare* share = report->add_during();
+  share->set_backend_id("b/gpt-4o");
+  share->set_region("westus3");
+  share->set_tier("standard");
+  share->set_requests(27);
+  (*report->mutable_client_errors())[503] = 3;
+  (*report->mutable_shed_by_priority())["batch"] = 2;
+  const std::string text = RenderDrillReport(drill);
+  EXPECT_THAT(text, HasSubstr("drill 7: region eastus2 drained at 2027-01-15T08:00:00Z"));
+  EXPECT_THAT(text, HasSubstr("300 ms"));
+  EXPECT_THAT(text, HasSubstr("not seen"));
+  EXPECT_THAT(text, HasSubstr("b/gpt-4o"));
+  EXPECT_THAT(text, HasSubstr("90%"));
+  EXPECT_THAT(text, HasSubstr("client-visible errors: 503 x3"));
+  EXPECT_THAT(text, HasSubstr("shed with 429, by priority: batch x2"));
+
+  drill.add_plan()->set_route("gpt-4o");
+  const Table plan = DrillPlanTable(drill);
+  ASSERT_EQ(plan.rows.size(), 1u);
+  EXPECT_EQ(plan.rows[0][3], "none (503)");
+}
+
 }  // namespace spillway::cli
