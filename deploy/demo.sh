@@ -2,10 +2,18 @@
 # The main job: installs what is missing, builds, then runs a small Spillway fleet on this
 # machine -- mock Azure OpenAI backends, spillway-cp on a SQLite file, agents in eastus2,
 # westus3 and swedencentral following it -- applies the demo topology in examples/
-# with spillwayctl and walks through what the gateway does. Everything listens on 127.0.0.1
-# on free ports and is stopped when the demo ends.
+# with spillwayctl and walks through what the gateway does, ending with a traffic burst and a
+# regional drill. Everything listens on 127.0.0.1 on free ports and is stopped when the demo
+# ends, unless --keep leaves it running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+KEEP=0
+for arg in "$@"; do
+  case "$arg" in
+    --keep) KEEP=1 ;;
+    *) echo "usage: deploy/demo.sh [--keep]" >&2; exit 2 ;;
+  esac
+done
 deploy/install-deps.sh
 deploy/build.sh
 echo "starting the fleet ..."
@@ -21,7 +29,7 @@ cleanup() {
   fi
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+[ "$KEEP" = 1 ] || trap cleanup EXIT
 
 # Starts a process in the background, waits for its "listening on HOST:PORT" line and
 # prints the port.
@@ -74,7 +82,7 @@ agent() {
   mkdir -p "$WORK/agent-$1"
   start "agent-$1" "$BIN/dataplane/spillway-agent" --region "$2" --listen 127.0.0.1:0 \
     --control-plane "127.0.0.1:$CP_PORT" --state-dir "$WORK/agent-$1" \
-    --access-log "$WORK/agent-$1/access.log"
+    --access-log "$WORK/agent-$1/access.log" --usage-flush-ms 1000
 }
 AGENT_PORT=$(agent eus2 eastus2)
 WUS3_AGENT_PORT=$(agent wus3 westus3)
@@ -132,7 +140,7 @@ say "6. The access log: one JSON line per request, no keys in it"
 tail -n 3 "$WORK/agent-eus2/access.log"
 
 say "7. A 429 seen by the westus3 agent steers the eastus2 agent away from that PTU too"
-curl -sS -X POST -d '{"status":429,"count":1,"retry_after_ms":30000}' "http://127.0.0.1:$PTU_PORT/mock/faults" >/dev/null
+curl -sS -X POST -d '{"status":429,"count":1,"retry_after_ms":5000}' "http://127.0.0.1:$PTU_PORT/mock/faults" >/dev/null
 code=$(post -H 'api-key: demo-key' -d "$CHAT" "http://127.0.0.1:$WUS3_AGENT_PORT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
 echo "  westus3 agent: HTTP $code via $(header x-spillway-backend) (attempts: $(header x-spillway-attempts))"
 sleep 0.3
@@ -156,4 +164,43 @@ say "9. The swedencentral agent holds only its stamp's table: a us tenant's key 
 code=$(post -H 'api-key: demo-key' -d "$CHAT" "http://127.0.0.1:$SWC_AGENT_PORT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
 echo "us tenant in the eu stamp -> $code $(cat "$WORK/body")"
 
+say "10. A burst from three tenants, streamed and not, more than the PTU can take"
+sleep 10  # the PTU's 10-second window refills (and its 429 from step 7 passes)
+"${CTL[@]}" get deployments -o json >"$WORK/deployments.json"
+TENANTS=(--tenant demo-app=demo-key --tenant support-bot=support-key --tenant batch-jobs=batch-key)
+python3 deploy/lib/burst.py --agent "$AGENT" "${TENANTS[@]}" --requests 150 --concurrency 12 \
+  --stream-share 0.3 --deployments "$WORK/deployments.json"
+sleep 2.5  # the agents flush usage every second
+echo "  usage per tenant and deployment, from the control plane (spillwayctl usage):"
+"${CTL[@]}" usage --since 10m --by tenant,deployment | sed 's/^/  /'
+
+say "11. A 20-second drill: eastus2 goes out while traffic flows, and comes back"
+"${CTL[@]}" drill region eastus2 --duration 20s --dry-run
+python3 deploy/lib/burst.py --agent "$AGENT" "${TENANTS[@]}" --duration 27 --concurrency 2 \
+  --quiet &
+BACKGROUND=$!
+python3 deploy/lib/burst.py --agent "http://127.0.0.1:$WUS3_AGENT_PORT" "${TENANTS[@]}" \
+  --duration 27 --concurrency 1 --quiet &
+BACKGROUND2=$!
+sleep 1
+"${CTL[@]}" drill region eastus2 --duration 20s
+wait "$BACKGROUND" "$BACKGROUND2"
+"${CTL[@]}" drills
+
+if [ "$KEEP" = 1 ]; then
+  say "Still running (--keep); stop it all with: kill \$(cat $WORK/pids)"
+  cat <<EOF
+agent (eastus2): $AGENT    control plane: 127.0.0.1:$CP_PORT
+  curl -sS -H 'api-key: demo-key' -H 'content-type: application/json' \\
+    -d '{"messages":[{"role":"user","content":"Hello"}]}' \\
+    '$AGENT/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21'
+  # Python, the official SDK:
+  from openai import AzureOpenAI
+  client = AzureOpenAI(azure_endpoint="$AGENT", api_key="demo-key", api_version="2024-10-21")
+  print(client.chat.completions.create(model="gpt-4o",
+        messages=[{"role": "user", "content": "Hello"}]).choices[0].message.content)
+  # spillwayctl: ${CTL[*]} agents | health | usage | drills
+EOF
+  exit 0
+fi
 say "Done."
