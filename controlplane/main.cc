@@ -198,9 +198,8 @@ int Run() {
   std::unique_ptr<MetricsServer> metrics;
   if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
       !metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<MetricsServer>> started = MetricsServer::Start(
-        metrics_listen,
-        [&fleet, &drills] {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started =
+        MetricsServer::Start(metrics_listen, [&fleet, &drills] {
           FleetSnapshot snapshot = fleet.Snapshot();
           snapshot.drill_running = drills.draining();
           return RenderFleetMetrics(snapshot, fleet.counters());
@@ -209,9 +208,9 @@ int Run() {
       Die(std::string(started.status().message()));
     }
     metrics = *std::move(started);
-    PrintEvent("metrics_listening", {{"host", metrics->host()}, {"port", metrics->port()}},
-               absl::StrCat("spillway-cp metrics endpoints on ", metrics->host(), ":",
-                            metrics->port()));
+    PrintEvent(
+        "metrics_listening", {{"host", metrics->host()}, {"port", metrics->port()}},
+        absl::StrCat("spillway-cp metrics endpoints on ", metrics->host(), ":", metrics->port()));
   }
   std::fflush(stdout);
 

@@ -130,7 +130,8 @@ grpc::Status AdminService::Apply(grpc::ServerContext* context, const v1::ApplyRe
     return auth;
   }
   const absl::Time start = absl::Now();
-  return Commit("apply", start, store_.Apply(request->topology(), request->dry_run()), request->dry_run(), response);
+  return Commit("apply", start, store_.Apply(request->topology(), request->dry_run()),
+                request->dry_run(), response);
 }
 
 grpc::Status AdminService::Get(grpc::ServerContext* context, const v1::GetRequest* request,
@@ -155,7 +156,8 @@ grpc::Status AdminService::Create(grpc::ServerContext* context, const v1::Create
     return auth;
   }
   const absl::Time start = absl::Now();
-  return Commit("create", start, store_.Create(request->entries(), request->dry_run()), request->dry_run(), response);
+  return Commit("create", start, store_.Create(request->entries(), request->dry_run()),
+                request->dry_run(), response);
 }
 
 grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
@@ -164,7 +166,9 @@ grpc::Status AdminService::Delete(grpc::ServerContext* context, const v1::Delete
     return auth;
   }
   const absl::Time start = absl::Now();
-  return Commit("delete", start, store_.Delete(request->kind(), request->name(), request->dry_run()), request->dry_run(), response);
+  return Commit("delete", start,
+                store_.Delete(request->kind(), request->name(), request->dry_run()),
+                request->dry_run(), response);
 }
 
 grpc::Status AdminService::CreateKey(grpc::ServerContext* context,
@@ -213,7 +217,8 @@ grpc::Status AdminService::RevokeKey(grpc::ServerContext* context,
     return auth;
   }
   const absl::Time start = absl::Now();
-  return Commit("revoke_key", start, store_.RevokeKey(request->tenant(), request->key_name()), false, response);
+  return Commit("revoke_key", start, store_.RevokeKey(request->tenant(), request->key_name()),
+                false, response);
 }
 
 grpc::Status AdminService::ListAgents(grpc::ServerContext* context,

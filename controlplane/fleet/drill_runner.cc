@@ -161,8 +161,9 @@ void DrillRunner::Restore(v1::Drill& drill) {
   }
   drill.set_state(v1::Drill::STATE_RESTORED);
   drill.set_restored_unix_ms(UnixMillisNow());
-  LogEvent(spdlog::level::warn, "drill_restored",
-           {{"drill", drill.id()}, {"region", drill.region()}, {"version", drill.restore_version()}});
+  LogEvent(
+      spdlog::level::warn, "drill_restored",
+      {{"drill", drill.id()}, {"region", drill.region()}, {"version", drill.restore_version()}});
   Save(drill);
 }
 

@@ -3,8 +3,6 @@
 // in order.
 #include "controlplane/fleet/fleet.h"
 
-#include "common/drain_names.h"
-
 #include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +10,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/drain_names.h"
 #include "common/log_event.h"
 #include "common/pin_update_rules.h"
 #include "common/wall_clock.h"

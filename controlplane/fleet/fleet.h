@@ -16,8 +16,8 @@
 #include "absl/time/time.h"
 #include "common/topology_compile.h"
 #include "controlplane/fleet/budget_allocator.h"
-#include "controlplane/fleet/traffic_log.h"
 #include "controlplane/fleet/fleet_metrics.h"
+#include "controlplane/fleet/traffic_log.h"
 #include "controlplane/store/store.h"
 #include "spillway/v1/agent_sync.pb.h"
 

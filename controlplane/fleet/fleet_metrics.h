@@ -28,7 +28,7 @@ struct FleetSnapshot {
   // Live fleet health entries by state name (throttled, unhealthy, half_open).
   std::vector<std::pair<std::string, uint64_t>> health_by_state;
   struct Drain {
-    std::string scope;   // region, instance, deployment
+    std::string scope;  // region, instance, deployment
     std::string name;
     std::string region;  // where the drained part lives
   };

@@ -148,19 +148,7 @@ class DrainE2e : public ::testing::Test {
   }
 
   // Requests each mock has seen so far.
-  std::map<std::string, int64_t> Seen() {
-    std::map<std::string, int64_t> seen;
-    for (const char* mock : {"a", "b"}) {
-      HttpClient client("127.0.0.1", fleet_.mock(mock).port());
-      absl::StatusOr<HttpResponse> stats = client.Send("GET", "/mock/stats", {}, "");
-      EXPECT_TRUE(stats.ok()) << stats.status();
-      seen[mock] =
-          stats.ok()
-              ? static_cast<int64_t>(boost::json::parse(stats->body).at("log").as_array().size())
-              : -1;
-    }
-    return seen;
-  }
+  std::map<std::string, int64_t> Seen() { return fleet_.MockRequestCounts({"a", "b"}); }
 
   absl::StatusOr<v1::Drill> StartDrill(const std::string& region, uint32_t seconds, bool dry_run) {
     v1::DrillRequest request;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
+#include <boost/json/parse.hpp>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -272,6 +273,20 @@ absl::Status ControlPlaneFleet::WaitForAcks(uint64_t version, int agents, absl::
   }
   return absl::DeadlineExceededError(
       absl::StrCat(agents, " agents never acked version ", version, ": ", last));
+}
+
+std::map<std::string, int64_t> ControlPlaneFleet::MockRequestCounts(
+    const std::vector<std::string>& names) {
+  std::map<std::string, int64_t> seen;
+  for (const std::string& name : names) {
+    absl::StatusOr<HttpResponse> stats =
+        HttpClient("127.0.0.1", mock(name).port()).Send("GET", "/mock/stats", {}, "");
+    seen[name] =
+        stats.ok() && stats->status == 200
+            ? static_cast<int64_t>(boost::json::parse(stats->body).at("log").as_array().size())
+            : -1;
+  }
+  return seen;
 }
 
 absl::Status ControlPlaneFleet::AddReferenceMocks() {

@@ -58,6 +58,8 @@ class ControlPlaneFleet {
   absl::Status AddReferenceMocks();
   MockAoaiProcess& mock(const std::string& name) { return *mocks_.at(name); }
   std::string MockEndpoint(const std::string& name) { return "http://" + mock(name).address(); }
+  // Requests each named mock has logged so far (its /mock/stats log); -1 when unreadable.
+  std::map<std::string, int64_t> MockRequestCounts(const std::vector<std::string>& names);
 
   // Starts (or restarts with the same state directory) an agent named `name`; `extra_args`
   // are added to its command line (token file, CA). A restarted agent gets a fresh port
