@@ -92,10 +92,15 @@ bool AddressTo(const SnapshotBackend& backend, const ProxyRequest& request, Stea
   if (!request.route_param.empty()) {
     upstream.target(RewriteRouteParam(View(request.client_request->target()), request.route_param,
                                       backend.config->deployment()));
+  } else if (request.v1_surface) {
+    upstream.target(request.client_request->target());
   } else {
-    upstream.target(request.v1_surface
-                        ? std::string(request.client_request->target())
-                        : absl::StrCat(backend.path_prefix, request.upstream_suffix));
+    // Built in this thread's scratch string, not a temporary: the fields copy it anyway, and
+    // the temporary was one more allocation per request.
+    thread_local std::string target;
+    target.clear();
+    absl::StrAppend(&target, backend.path_prefix, request.upstream_suffix);
+    upstream.target(target);
   }
   upstream.set(http::field::host, backend.address.host_header);
   if (backend.entra_token == nullptr) {

@@ -32,6 +32,8 @@ using std::chrono::milliseconds;
 // (--upstream-http2), which does not use it.
 constexpr std::size_t kRelayChunk = 4 * 1024;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+// A request line and a dozen forwarded headers; longer heads grow past it.
+constexpr std::size_t kUpstreamHeadReserve = 1024;
 // Interim (1xx) answers skipped before the final one; a backend sending more is broken.
 constexpr int kMaxInterimResponses = 8;
 
@@ -43,6 +45,8 @@ bool IsInterim(unsigned status) { return status >= 100 && status < 200 && status
 void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::fields& client,
                        std::string& head) {
   head.clear();
+  // One allocation for the whole head: grown line by line from empty it took three.
+  head.reserve(kUpstreamHeadReserve);
   AppendPieces(head, {View(own.method_string()), " ", View(own.target()), " HTTP/1.1\r\n"});
   for (const auto& field : client) {
     if (ForwardedUpstream(field)) {
