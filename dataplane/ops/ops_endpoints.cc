@@ -6,6 +6,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/auth/entra_token_source.h"
 
@@ -46,7 +47,9 @@ http::response<http::string_body> OpsEndpoints::Answer(
   switch (surface) {
     case ApiSurface::kReadyz: {
       std::string why;
-      if (!Ready(snapshot, &why)) {
+      const bool ignore_drain = absl::StrContains(
+          absl::string_view(request.target().data(), request.target().size()), "?drain=ignore");
+      if (!Ready(snapshot, ignore_drain, &why)) {
         return Local(request, 503, why + "\n", "text/plain");
       }
       return Local(request, 200, "ready\n", "text/plain");
@@ -74,12 +77,14 @@ http::response<http::string_body> OpsEndpoints::Answer(
   }
 }
 
-bool OpsEndpoints::Ready(const RoutingSnapshot* snapshot, std::string* why) const {
+bool OpsEndpoints::Ready(const RoutingSnapshot* snapshot, bool ignore_region_drain,
+                         std::string* why) const {
   if (snapshot == nullptr) {
     *why = "no routing table";
     return false;
   }
-  if (const v1::RoutingTable& table = snapshot->table(); table.has_region_drain()) {
+  if (const v1::RoutingTable& table = snapshot->table();
+      table.has_region_drain() && !ignore_region_drain) {
     // A global load balancer reads this to move clients to another region.
     const v1::DrainNotice& drain = table.region_drain();
     *why = absl::StrCat(drain.drained(), " is drained", drain.reason().empty() ? "" : ": ",

@@ -53,7 +53,9 @@ class OpsEndpoints {
  private:
   // Ready when every route has a backend that is usable and not blocked; else `why` says
   // which is not.
-  bool Ready(const RoutingSnapshot* snapshot, std::string* why) const;
+  // `ignore_region_drain`: /readyz?drain=ignore, for probes that gate a regional Service
+  // (Kubernetes): a drained region's agents must stay in it to serve what still reaches them.
+  bool Ready(const RoutingSnapshot* snapshot, bool ignore_region_drain, std::string* why) const;
   std::string StatusJson(const RoutingSnapshot* snapshot) const;
 
   const std::string& region_;

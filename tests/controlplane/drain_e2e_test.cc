@@ -210,6 +210,8 @@ TEST_F(DrainE2e, ARegionDrainMovesTrafficAwayAndFlipsReadyzWithinASecond) {
     EXPECT_EQ(ServedBy("west"), "b/gpt-4o");
   }
   EXPECT_EQ(Get("west", "/readyz").status, 200);
+  // A probe that gates a regional Service keeps the drained region's agents in it.
+  EXPECT_EQ(Get("east", "/readyz?drain=ignore").status, 200);
   absl::StatusOr<std::string> status = fleet_.AgentStatus("east");
   ASSERT_TRUE(status.ok());
   EXPECT_THAT(*status, HasSubstr(R"("state":"drained")"));

@@ -601,7 +601,10 @@ class KubernetesTest(unittest.TestCase):
     def test_probes_reach_the_right_endpoints(self):
         agent = pod_container(self.manifests, 'spillway-agent')
         admin = int(flag(agent, 'admin-listen').rsplit(':', 1)[1])
-        for probe, path in (('readinessProbe', '/readyz'), ('livenessProbe', '/healthz')):
+        # Readiness ignores a region drain: it gates the regional Service, which must keep the
+        # agents that serve what still reaches them (docs/operations.md, "Drains and drills").
+        for probe, path in (('readinessProbe', '/readyz?drain=ignore'),
+                            ('livenessProbe', '/healthz')):
             with self.subTest(probe=probe):
                 self.assertEqual(agent[probe]['httpGet']['path'], path)
                 # The API port answers /readyz too, but the admin port is where the agent
