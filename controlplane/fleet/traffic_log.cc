@@ -6,6 +6,19 @@ namespace spillway {
 void TrafficLog::Record(const std::string& agent_id, const std::string& region,
                         const v1::TrafficReport& report, int64_t now_unix_ms) {
   absl::MutexLock lock(&mu_);
+  if (now_unix_ms - swept_at_ms_ > 10'000) {
+    // An agent that stopped reporting (gone, or idle) ages out here, not in its own reports.
+    swept_at_ms_ = now_unix_ms;
+    absl::erase_if(agents_, [&](auto& entry) {
+      const std::deque<v1::TrafficSlot>& slots = entry.second.slots;
+      const bool gone = entry.first != agent_id &&
+                        (slots.empty() || slots.back().slot_unix_ms() < now_unix_ms - kKeepMs);
+      if (gone) {
+        slots_ -= slots.size();
+      }
+      return gone;
+    });
+  }
   auto it = agents_.find(agent_id);
   if (it == agents_.end()) {
     if (agents_.size() >= kMaxAgents) {
@@ -18,16 +31,19 @@ void TrafficLog::Record(const std::string& agent_id, const std::string& region,
   agent.dropped += report.dropped();
   for (const v1::TrafficSlot& slot : report.slots()) {
     // A slot from the far future would never age out.
-    if (slot.slot_unix_ms() > now_unix_ms + kKeepMs || slot.backend_id().size() > 1024) {
+    if (slot.slot_unix_ms() > now_unix_ms + kKeepMs || slot.backend_id().size() > 1024 ||
+        slots_ >= kMaxSlots) {
       ++agent.dropped;
       continue;
     }
     agent.slots.push_back(slot);
+    ++slots_;
   }
   while (!agent.slots.empty() && (agent.slots.size() > kMaxSlotsPerAgent ||
                                   agent.slots.front().slot_unix_ms() < now_unix_ms - kKeepMs)) {
     agent.dropped += agent.slots.size() > kMaxSlotsPerAgent ? 1 : 0;
     agent.slots.pop_front();
+    --slots_;
   }
 }
 

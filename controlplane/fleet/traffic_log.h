@@ -27,6 +27,8 @@ class TrafficLog {
   static constexpr int64_t kKeepMs = 12 * 60 * 1000;
   static constexpr std::size_t kMaxSlotsPerAgent = 50000;
   static constexpr std::size_t kMaxAgents = 10000;
+  // All agents together (~100 bytes a slot): a large fleet reports less detail, not more memory.
+  static constexpr std::size_t kMaxSlots = 2'000'000;
 
   void Record(const std::string& agent_id, const std::string& region,
               const v1::TrafficReport& report, int64_t now_unix_ms);
@@ -41,6 +43,8 @@ class TrafficLog {
   };
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Agent> agents_ ABSL_GUARDED_BY(mu_);
+  std::size_t slots_ ABSL_GUARDED_BY(mu_) = 0;    // across agents
+  int64_t swept_at_ms_ ABSL_GUARDED_BY(mu_) = 0;  // agents gone quiet are forgotten now and then
 };
 
 }  // namespace spillway
