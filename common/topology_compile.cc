@@ -26,11 +26,6 @@ void SetNotice(const v1::Drain& drain, v1::DrainNotice* notice) {
 // Standard capacity is counted in units of 1000 tokens per minute.
 constexpr uint64_t kTokensPerStandardUnit = 1000;
 
-bool IsProvisioned(v1::Sku sku) {
-  return sku == v1::SKU_PROVISIONED_MANAGED || sku == v1::SKU_GLOBAL_PROVISIONED_MANAGED ||
-         sku == v1::SKU_DATA_ZONE_PROVISIONED_MANAGED;
-}
-
 template <typename T>
 using Index = TopologyIndex<T>;
 
@@ -41,6 +36,11 @@ const T& Get(const Index<T>& index, const std::string& name) {
 }
 
 }  // namespace
+
+bool IsProvisioned(v1::Sku sku) {
+  return sku == v1::SKU_PROVISIONED_MANAGED || sku == v1::SKU_GLOBAL_PROVISIONED_MANAGED ||
+         sku == v1::SKU_DATA_ZONE_PROVISIONED_MANAGED;
+}
 
 // Name lookups over one topology, built once per RoutingTableCompiler.
 struct RoutingTableCompiler::Indexes {

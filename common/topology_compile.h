@@ -12,6 +12,9 @@
 
 namespace spillway {
 
+// Provisioned deployments are sized in PTU (the routing table, the CLI, drill reports).
+bool IsProvisioned(v1::Sku sku);
+
 struct CompileOptions {
   // Tokens per minute one PTU is assumed to serve; Standard capacity is in thousands of
   // tokens per minute already.

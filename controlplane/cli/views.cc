@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/proto_yaml.h"
+#include "common/topology_compile.h"
 
 namespace spillway::cli {
 namespace {
@@ -41,11 +42,6 @@ std::string YamlName(const google::protobuf::EnumDescriptor* type, int number) {
     return absl::StrCat(number);
   }
   return EnumYamlName(value);
-}
-
-bool IsProvisioned(v1::Sku sku) {
-  return sku == v1::SKU_PROVISIONED_MANAGED || sku == v1::SKU_GLOBAL_PROVISIONED_MANAGED ||
-         sku == v1::SKU_DATA_ZONE_PROVISIONED_MANAGED;
 }
 
 std::string Limit(uint64_t value) { return value == 0 ? "unlimited" : absl::StrCat(value); }

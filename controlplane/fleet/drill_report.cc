@@ -16,11 +16,6 @@ namespace {
 // include agent code).
 constexpr int64_t kSlotMs = 100;
 
-bool IsProvisioned(v1::Sku sku) {
-  return sku == v1::SKU_PROVISIONED_MANAGED || sku == v1::SKU_GLOBAL_PROVISIONED_MANAGED ||
-         sku == v1::SKU_DATA_ZONE_PROVISIONED_MANAGED;
-}
-
 struct BackendFacts {
   std::string region;
   std::string tier;

@@ -4,12 +4,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
+#include "common/periodic_thread.h"
 #include "dataplane/tenants/tenant_limiter.h"
 #include "spillway/v1/agent_sync.pb.h"
 
@@ -20,21 +17,16 @@ class DemandReporter {
   // `send` hands the report to the AgentSync stream (and drops it while disconnected).
   DemandReporter(TenantLimiter& limiter, std::chrono::milliseconds interval,
                  std::function<void(v1::AgentMessage)> send);
-  ~DemandReporter();
 
   void Start();
-  void Stop();
+  void Stop() { thread_.Stop(); }
 
  private:
-  void Run();
+  void Report();
 
   TenantLimiter& limiter_;
-  const std::chrono::milliseconds interval_;
   const std::function<void(v1::AgentMessage)> send_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicThread thread_;  // last: stopped (by its destructor) before the members it uses go
 };
 
 }  // namespace spillway
