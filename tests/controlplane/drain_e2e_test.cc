@@ -78,8 +78,7 @@ class DrainE2e : public ::testing::Test {
     v1::ApplyResponse response;
     grpc::Status status = fleet_.admin().Drain(fleet_.AdminContext().get(), request, &response);
     if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          status.error_message());
+      return FromGrpc(status);
     }
     return response;
   }
@@ -91,8 +90,7 @@ class DrainE2e : public ::testing::Test {
     v1::ApplyResponse response;
     grpc::Status status = fleet_.admin().Undrain(fleet_.AdminContext().get(), request, &response);
     if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          status.error_message());
+      return FromGrpc(status);
     }
     return response;
   }
@@ -158,8 +156,7 @@ class DrainE2e : public ::testing::Test {
     v1::Drill drill;
     grpc::Status status = fleet_.admin().StartDrill(fleet_.AdminContext().get(), request, &drill);
     if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          status.error_message());
+      return FromGrpc(status);
     }
     return drill;
   }

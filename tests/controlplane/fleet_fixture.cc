@@ -27,14 +27,14 @@ ScopedTempDir MakeDir() {
   return *std::move(dir);
 }
 
+}  // namespace
+
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) {
     return absl::OkStatus();
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
-
-}  // namespace
 
 std::vector<uint64_t> AppliedVersions(const std::string& log) {
   std::vector<uint64_t> versions;

@@ -32,6 +32,9 @@ inline constexpr char kFleetBackendKey[] = "fleet-backend-secret";
 // take: a guard against hangs, generous for a loaded 2-core machine, never a measurement.
 inline constexpr absl::Duration kFleetWait = absl::Seconds(30);
 
+// A gRPC call's status as absl::Status, code and message kept.
+absl::Status FromGrpc(const grpc::Status& status);
+
 // The versions an agent's log says it applied, in order.
 std::vector<uint64_t> AppliedVersions(const std::string& log);
 
