@@ -28,6 +28,13 @@ class SseUsageStripper {
   };
   // What to do with one whole event (its blank line included).
   static Edit Inspect(absl::string_view event);
+  // Appends `event` to out_ as `edit` says.
+  void AppendEdited(absl::string_view event, const Edit& edit);
+  // A read with no CR in it (nor one pending): events end at "\n\n", so whole runs of events
+  // are found with two searches and only those that mention "usage" are looked into.
+  absl::string_view FilterLf(absl::string_view input, bool end);
+  // Any line endings, line by line.
+  absl::string_view FilterLines(absl::string_view input, bool end);
 
   std::string event_;        // the start of an event held back from earlier reads
   std::string out_;          // what Filter returns when that is not a prefix of its input

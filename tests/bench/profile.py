@@ -138,6 +138,19 @@ def syscall_counts(path, requests):
                 errors.items(), key=lambda kv: -kv[1]) if v / requests >= 0.01}}
 
 
+def start_nginx(tmp, backend_port, procs):
+    """nginx as bench.py's proxy in front of the backend, pinned as the agent would be:
+    (process, port, access log)."""
+    port = bench.free_port()
+    prefix, conf = bench.nginx_proxy_conf(tmp, "nginx-proxy", port, backend_port)
+    proc = bench.Process("nginx-proxy", ["nginx", "-p", prefix, "-e", prefix + "/error.log",
+                                         "-c", conf], os.path.join(tmp, "nginx-proxy.out"),
+                         role="proxy")
+    procs.append(proc)
+    bench.wait_for_port(port, proc)
+    return proc, port, os.path.join(prefix, "access.log")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,10 +170,15 @@ def main():
     parser.add_argument("--out", default="",
                         help="callgrind: dump file prefix (default: in the temp dir, printed)")
     parser.add_argument("--keep-temp", action="store_true")
+    parser.add_argument("--proxy", choices=("agent", "nginx"), default="agent",
+                        help="the proxy measured: the agent, or nginx configured as bench.py "
+                        "configures it (cpu and syscalls modes; its worker's figures)")
     parser.add_argument("--no-pin", action="store_true",
                         help="let the scheduler place every process (default: as bench.py, the "
                         "agent on a core of its own)")
     args = parser.parse_args()
+    if args.proxy == "nginx" and args.mode not in ("cpu", "syscalls"):
+        parser.error("--proxy nginx measures cpu or syscalls only")
     bench.place(not args.no_pin)
 
     build = os.path.abspath(os.path.join(bench.ROOT, args.build))
@@ -214,43 +232,51 @@ def main():
                     "--dump-instr=no"] + argv
         elif args.mode == "allocs":
             env.update({"LD_PRELOAD": alloc_lib, "SPILLWAY_ALLOC_COUNT_FILE": count_file})
-        agent = bench.Process("agent", argv, os.path.join(tmp, "agent.log"), env=env, role="proxy")
-        procs.append(agent)
-        agent_port = int(agent.wait_for_line(r"listening on [^:]+:(\d+)",
-                                             timeout=120).group(1))
+        if args.proxy == "nginx":
+            agent, agent_port, access_log = start_nginx(tmp, port, procs)
+            pid = bench.nginx_worker_pid(agent)
+        else:
+            agent = bench.Process("agent", argv, os.path.join(tmp, "agent.log"), env=env,
+                                  role="proxy")
+            procs.append(agent)
+            agent_port = int(agent.wait_for_line(r"listening on [^:]+:(\d+)",
+                                                 timeout=120).group(1))
+            pid = agent.pid
 
         def allocations():
             time.sleep(0.35)  # the counter rewrites its file every 100 ms
             with open(count_file) as f:
                 return json.load(f)["allocations"]
 
-        results = {"mode": args.mode, "connections": args.connections, "build": build,
-                   "backend": args.backend}
+        results = {"mode": args.mode, "proxy": args.proxy, "connections": args.connections,
+                   "build": build, "backend": args.backend}
         for kind in kinds:
             route, body = ("chat", bench.CHAT_BODY) if kind == "chat" else ("chat-sse",
                                                                             bench.STREAM_BODY)
+            if args.proxy == "nginx":  # nginx passes the path through: the deployment's
+                route = "ptu" if kind == "chat" else "ptu-sse"
             url = "http://127.0.0.1:%d%s" % (agent_port, bench.chat_path(route))
             headers = {"api-key": bench.TENANT_KEY}
             run_wrk(tmp, url, headers, body, args.connections, warmup, kind + "-warmup")
             before_lines = logged(access_log)
             if args.mode == "callgrind":
-                subprocess.run(["callgrind_control", "-z", str(agent.pid)], check=True,
+                subprocess.run(["callgrind_control", "-z", str(pid)], check=True,
                                stdout=subprocess.DEVNULL)
             elif args.mode == "allocs":
                 alloc_before = allocations()
             elif args.mode == "syscalls":
                 strace_out = os.path.join(tmp, "strace-%s.txt" % kind)
                 strace = subprocess.Popen(["strace", "-c", "-f", "-o", strace_out, "-p",
-                                           str(agent.pid)], stdout=subprocess.DEVNULL,
+                                           str(pid)], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
                 time.sleep(1.0)  # attached to every thread before the first request
-            user_before, sys_before = cpu_split(agent.pid)
+            user_before, sys_before = cpu_split(pid)
             sent = run_wrk(tmp, url, headers, body, args.connections, requests, kind)
             done = logged(access_log) - before_lines
             if args.mode == "syscalls":
                 strace.send_signal(signal.SIGINT)
                 strace.wait(30)
-            user_after, sys_after = cpu_split(agent.pid)
+            user_after, sys_after = cpu_split(pid)
             entry = {"wrk_requests": sent, "agent_logged": done}
             if args.mode == "cpu":
                 user, system = user_after - user_before, sys_after - sys_before
@@ -264,12 +290,12 @@ def main():
                                                          2)
             else:
                 existing = set(os.listdir(os.path.dirname(out_prefix) or "."))
-                subprocess.run(["callgrind_control", "-d", kind, str(agent.pid)], check=True,
+                subprocess.run(["callgrind_control", "-d", kind, str(pid)], check=True,
                                stdout=subprocess.DEVNULL)
                 time.sleep(1.0)
                 dumps = sorted(set(os.listdir(os.path.dirname(out_prefix) or ".")) - existing)
                 dumps = [d for d in dumps
-                         if d.startswith(os.path.basename(out_prefix) + ".%d" % agent.pid)]
+                         if d.startswith(os.path.basename(out_prefix) + ".%d" % pid)]
                 if not dumps:
                     raise bench.BenchError("callgrind wrote no dump")
                 dump = os.path.join(os.path.dirname(out_prefix) or ".", dumps[-1])

@@ -40,6 +40,10 @@ TEST(HttpHead, ChunkSizeLineIsHex) {
   std::string line = "stale";
   WriteChunkSizeLine(0x1a2, line);
   EXPECT_EQ(line, "1a2\r\n");
+  WriteChunkSizeLine(0, line);
+  EXPECT_EQ(line, "0\r\n");
+  WriteChunkSizeLine(SIZE_MAX, line);
+  EXPECT_EQ(line, "ffffffffffffffff\r\n");
 }
 
 }  // namespace

@@ -163,6 +163,85 @@ TEST(SseUsageStripper, EventAndCommentLinesAreKept) {
   EXPECT_EQ(Strip(stream, 2), absl::StrCat(": keep-alive\n\n", kDone));
 }
 
+// Events as a backend sends them, each with what the client must get of it: kept, cut or
+// dropped, with LF, CRLF and CR endings, blank lines in a row, comments and multi-line data.
+struct ExpectedEvent {
+  std::string sent;
+  std::string relayed;
+};
+
+std::vector<ExpectedEvent> MixedEvents() {
+  const std::string delta = kDelta;
+  std::vector<ExpectedEvent> events = {
+      {kFilter, kFilter},
+      {delta, delta},
+      {"data: {\"choices\":[{\"index\":0}],\"usage\":null}\n\n",
+       "data: {\"choices\":[{\"index\":0}]}\n\n"},
+      {"\n", "\n"},  // an empty event
+      {": keep-alive\n\n", ": keep-alive\n\n"},
+      {"data: {\"usage\":null,\"choices\":[]}\r\n\r\n", "data: {\"choices\":[]}\r\n\r\n"},
+      {delta, delta},
+      {"data: {\"choices\":[],\ndata: \"usage\":{}}\n\n",
+       "data: {\"choices\":[],\ndata: \"usage\":{}}\n\n"},
+      {absl::StrReplaceAll(delta, {{"\n", "\r"}}), absl::StrReplaceAll(delta, {{"\n", "\r"}})},
+      {delta, delta},
+      {kFinish, kFinish},
+      {kUsage, ""},
+      {kDone, kDone}};
+  return events;
+}
+
+// Every split of the stream into two reads, and into three reads at scattered points, gives
+// the bytes the events call for: reads with LF endings alone take the stripper's fast path,
+// reads with a CR the line-by-line one, and an event can start in one and end in the other.
+TEST(SseUsageStripper, AnySplitOfMixedEndingsGivesTheExpectedBytes) {
+  std::string stream;
+  std::string want;
+  for (const ExpectedEvent& event : MixedEvents()) {
+    stream += event.sent;
+    want += event.relayed;
+  }
+  auto strip_at = [&](std::vector<std::size_t> cuts) {
+    SseUsageStripper stripper;
+    std::string out;
+    std::size_t from = 0;
+    cuts.push_back(stream.size());
+    for (std::size_t i = 0; i < cuts.size(); ++i) {
+      const absl::string_view relayed = stripper.Filter(
+          absl::string_view(stream).substr(from, cuts[i] - from), i + 1 == cuts.size());
+      out.append(relayed.data(), relayed.size());
+      from = cuts[i];
+    }
+    EXPECT_EQ(stripper.stripped_events(), 1);
+    return out;
+  };
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    ASSERT_EQ(strip_at({cut}), want) << "cut at " << cut;
+  }
+  for (std::size_t a = 0; a <= stream.size(); a += 7) {
+    for (std::size_t b = a; b <= stream.size(); b += 13) {
+      ASSERT_EQ(strip_at({a, b}), want) << "cuts at " << a << " and " << b;
+    }
+  }
+}
+
+// A read of many events, none of them mentioning usage, goes out whole, uncopied, even after
+// an event held back from the read before.
+TEST(SseUsageStripper, AReadOfManyEventsIsOneViewOfIt) {
+  SseUsageStripper stripper;
+  std::string reads;
+  for (int i = 0; i < 20; ++i) {
+    reads += kDelta;
+  }
+  const std::string cut = reads + std::string(kDelta).substr(0, 30);
+  const absl::string_view out = stripper.Filter(cut, false);
+  EXPECT_EQ(out, reads);
+  EXPECT_EQ(out.data(), cut.data());
+  const std::string next = absl::StrCat(std::string(kDelta).substr(30), kUsage, kDone);
+  const absl::string_view tail = stripper.Filter(next, true);
+  EXPECT_EQ(tail, absl::StrCat(kDelta, kDone));
+}
+
 TEST(StreamUsage, InjectsOnlyForStreamingChatWithoutIncludeUsage) {
   RequestFacts stream;
   stream.stream = true;

@@ -57,5 +57,22 @@ TEST(UsageKey, AgreesWithAPlainSearchEverywhere) {
   }
 }
 
+// Texts long enough for the 16-byte blocks: the key at every offset of a few blocks, after
+// look-alikes that match the block test ('u' and a 'g' three bytes on) but not the key.
+TEST(UsageKey, FindsTheKeyAtEveryOffsetOfLongText) {
+  const std::string filler = R"({"x":"uxxg","usag":"u  g","usa_g":1,"q":"usages"})";
+  std::string base;
+  while (base.size() < 200) {
+    base += filler;
+  }
+  EXPECT_EQ(FindUsageKey(base), kNpos);
+  for (std::size_t at = 0; at <= base.size(); ++at) {
+    const std::string text = base.substr(0, at) + kKey + base.substr(at);
+    ASSERT_EQ(FindUsageKey(text), text.find(kKey)) << "key at " << at;
+    const std::string cut = base.substr(0, at) + kKey.substr(0, 6);  // no closing quote
+    ASSERT_EQ(FindUsageKey(cut), cut.find(kKey)) << "cut key at " << at;
+  }
+}
+
 }  // namespace
 }  // namespace spillway
