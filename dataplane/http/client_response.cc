@@ -114,33 +114,66 @@ void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number
   head_ += "\r\n";
 }
 
-asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& client,
-                                                        absl::string_view body, bool last,
-                                                        milliseconds timeout) {
-  std::array<asio::const_buffer, 5> out;  // unused entries stay empty
+beast::error_code ClientResponse::SendNow(beast::tcp_stream& client, absl::string_view body,
+                                          bool last, bool* done) {
+  pending_ = {};  // unused entries stay empty
+  pending_written_ = 0;
+  *done = true;
   if (!head_sent_) {
-    out[0] = asio::buffer(head_);
+    pending_[0] = asio::buffer(head_);
   }
   if (!body.empty()) {
     if (chunked_) {
       WriteChunkSizeLine(body.size(), size_line_);
-      out[1] = asio::buffer(size_line_);
-      out[3] = asio::buffer(kCrlf.data(), kCrlf.size());
+      pending_[1] = asio::buffer(size_line_);
+      pending_[3] = asio::buffer(kCrlf.data(), kCrlf.size());
     }
-    out[2] = asio::buffer(body.data(), body.size());
+    pending_[2] = asio::buffer(body.data(), body.size());
   }
   if (last && chunked_) {
-    out[4] = asio::buffer(kLastChunk.data(), kLastChunk.size());
+    pending_[4] = asio::buffer(kLastChunk.data(), kLastChunk.size());
   }
-  if (asio::buffer_size(out) == 0) {
-    co_return beast::error_code();
+  const std::size_t size = asio::buffer_size(pending_);
+  if (size == 0) {
+    return {};
   }
-  const beast::error_code ec = co_await WriteNowOrAwait(client, out, timeout);
-  if (!ec && !head_sent_) {
+  beast::error_code ec;
+  pending_written_ = WriteNow(client, pending_, ec);
+  if (ec) {
+    return ec;
+  }
+  *done = pending_written_ == size;
+  if (*done) {
+    HeadSent();
+  }
+  return {};
+}
+
+asio::awaitable<beast::error_code> ClientResponse::SendRest(beast::tcp_stream& client,
+                                                            milliseconds timeout) {
+  const beast::error_code ec = co_await WriteRest(client, pending_, pending_written_, timeout);
+  if (!ec) {
+    HeadSent();
+  }
+  co_return ec;
+}
+
+void ClientResponse::HeadSent() {
+  if (!head_sent_) {
     head_sent_ = true;
     std::string().swap(head_);  // a long stream need not keep it: 10k streams, 10 MB
   }
-  co_return ec;
+}
+
+asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& client,
+                                                        absl::string_view body, bool last,
+                                                        milliseconds timeout) {
+  bool done = false;
+  const beast::error_code ec = SendNow(client, body, last, &done);
+  if (ec || done) {
+    co_return ec;
+  }
+  co_return co_await SendRest(client, timeout);
 }
 
 asio::awaitable<void> ClientResponse::EndWithErrorEvent(beast::tcp_stream& client,

@@ -222,11 +222,11 @@ SseUsageStripper::Edit SseUsageStripper::Inspect(absl::string_view event) {
   return edit;
 }
 
-absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end) {
+absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end, bool has_key) {
   out_.clear();
   if (!cr_pending_ && !oversized_ &&
       (input.empty() || std::memchr(input.data(), '\r', input.size()) == nullptr)) {
-    return FilterLf(input, end);
+    return FilterLf(input, end, has_key);
   }
   return FilterLines(input, end);
 }
@@ -242,7 +242,7 @@ void SseUsageStripper::AppendEdited(absl::string_view event, const Edit& edit) {
   }
 }
 
-absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end) {
+absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end, bool has_key) {
   const std::size_t n = input.size();
   std::size_t from = 0;  // input before `from` is in out_ already
   bool copying = false;
@@ -273,7 +273,7 @@ absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end) 
   // Whole events up to the last blank line; of those, only the ones that mention the key are
   // looked into (a first search over them all finds none in most reads).
   const std::size_t whole = EventStart(input, from, n);
-  std::size_t passed = from;  // input[from, passed) goes out unchanged
+  std::size_t passed = has_key ? from : whole;  // input[from, passed) goes out unchanged
   while (passed < whole) {
     const std::size_t found = FindUsageKey(input.substr(passed, whole - passed));
     if (found == absl::string_view::npos) {

@@ -15,7 +15,9 @@ class SseUsageStripper {
  public:
   // The bytes to forward for `input`, valid until the next call. `end`: the stream is over,
   // so whatever is held back goes out too (an unfinished event is forwarded as it came).
-  absl::string_view Filter(absl::string_view input, bool end);
+  // `has_key` false: the caller knows no "usage" key lies whole in `input` (UsageScanner::Feed
+  // said so), which spares a search of it.
+  absl::string_view Filter(absl::string_view input, bool end, bool has_key = true);
 
   // Usage-only events removed so far.
   int stripped_events() const { return stripped_events_; }
@@ -32,7 +34,7 @@ class SseUsageStripper {
   void AppendEdited(absl::string_view event, const Edit& edit);
   // A read with no CR in it (nor one pending): events end at "\n\n", so whole runs of events
   // are found with two searches and only those that mention "usage" are looked into.
-  absl::string_view FilterLf(absl::string_view input, bool end);
+  absl::string_view FilterLf(absl::string_view input, bool end, bool has_key);
   // Any line endings, line by line.
   absl::string_view FilterLines(absl::string_view input, bool end);
 

@@ -13,8 +13,4 @@ inline constexpr absl::string_view kUsageKey = "\"usage\"";
 // Where the first "usage" key (its opening quote) is in `text`, or npos.
 std::size_t FindUsageKey(absl::string_view text);
 
-// Where the last "usage" key whose opening quote lies before `end` is in `text`, or npos. The
-// key lies whole in `text`.
-std::size_t FindLastUsageKey(absl::string_view text, std::size_t end);
-
 }  // namespace spillway

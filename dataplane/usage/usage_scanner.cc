@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "dataplane/routing/json_sax.h"
@@ -104,46 +105,84 @@ class UsageHandler : public JsonSaxDefaults {
 
 }  // namespace
 
-void UsageScanner::Feed(absl::string_view bytes) {
-  if (bytes.size() >= kTailBytes) {
-    tail_.assign(bytes.data() + bytes.size() - kTailBytes, kTailBytes);
-    return;
+std::size_t UsageScanner::ObjectAfter(absl::string_view bytes, std::size_t after) {
+  const std::size_t value = bytes.find_first_not_of(" \t\r\n:", after);
+  if (value == absl::string_view::npos) {
+    return kLater;
   }
-  if (tail_.size() + bytes.size() > kTailBytes) {
-    tail_.erase(0, tail_.size() + bytes.size() - kTailBytes);
+  return bytes[value] == '{' ? value : kNone;
+}
+
+std::size_t UsageScanner::KeyBegunBefore(absl::string_view bytes) const {
+  if (std::memchr(carry_, '"', carry_size_) == nullptr) {
+    return kNone;  // most reads: no quote among the last few bytes
   }
-  if (tail_.size() + bytes.size() > tail_.capacity()) {
-    // Exactly the tail's size at most: a doubling string would hold up to twice that for the
-    // life of every long stream.
-    tail_.reserve(
-        std::min(kTailBytes, std::max(tail_.size() + bytes.size(), 2 * tail_.capacity())));
+  for (std::size_t at = 0; at < carry_size_; ++at) {
+    const std::size_t before = carry_size_ - at;  // of the key, carried
+    if (carry_[at] == '"' && before + bytes.size() >= kUsageKey.size() &&
+        absl::string_view(carry_ + at, before) == kUsageKey.substr(0, before) &&
+        bytes.substr(0, kUsageKey.size() - before) == kUsageKey.substr(before)) {
+      return at;
+    }
   }
-  tail_.append(bytes.data(), bytes.size());
+  return kNone;
+}
+
+bool UsageScanner::Feed(absl::string_view bytes) {
+  if (bytes.empty()) {
+    return false;
+  }
+  std::size_t object = kNone;  // where in `bytes` the last usage object starts
+  // A key's value, in the order the keys came: an object supersedes the one before it.
+  auto value = [&](std::size_t found) {
+    pending_ = found == kLater;
+    if (found < bytes.size()) {
+      object = found;
+    }
+  };
+  if (pending_) {
+    value(ObjectAfter(bytes, 0));
+  }
+  if (const std::size_t begun = KeyBegunBefore(bytes); begun != kNone) {
+    value(ObjectAfter(bytes, kUsageKey.size() - (carry_size_ - begun)));
+  }
+  // Keys wholly in this read.
+  const std::size_t first = FindUsageKey(bytes);
+  for (std::size_t at = first; at != absl::string_view::npos;) {
+    value(ObjectAfter(bytes, at + kUsageKey.size()));
+    const std::size_t next = FindUsageKey(bytes.substr(at + 1));
+    at = next == absl::string_view::npos ? next : at + 1 + next;
+  }
+  if (object < bytes.size()) {
+    tail_.assign(bytes.data() + object, std::min(kTailBytes, bytes.size() - object));
+  } else if (!tail_.empty()) {
+    Extend(bytes);  // the last object may go on in this read
+  }
+  // The last bytes, for a key this read ends in the middle of.
+  const std::size_t keep = std::min(sizeof(carry_), carry_size_ + bytes.size());
+  const std::size_t from_bytes = std::min(keep, bytes.size());
+  std::memmove(carry_, carry_ + carry_size_ - (keep - from_bytes), keep - from_bytes);
+  std::memcpy(carry_ + (keep - from_bytes), bytes.data() + bytes.size() - from_bytes, from_bytes);
+  carry_size_ = keep;
+  return first != absl::string_view::npos;
+}
+
+void UsageScanner::Extend(absl::string_view bytes) {
+  tail_.append(bytes.data(), std::min(kTailBytes - tail_.size(), bytes.size()));
 }
 
 Usage UsageScanner::Finish() const {
-  // Backwards from the end: usage comes last.
-  std::size_t end = tail_.size();
-  for (;;) {
-    const std::size_t at = FindLastUsageKey(tail_, end);
-    if (at == std::string::npos) {
-      break;
-    }
-    end = at;
-    // The value must be an object: "usage": null (stream chunks before the last) is skipped.
-    const std::size_t open = tail_.find_first_not_of(" \t\r\n:", at + kUsageKey.size());
-    if (open == std::string::npos || tail_[open] != '{') {
-      continue;
-    }
-    // The parser stops at the end of the object: whatever follows is not its business.
-    Usage parsed;
-    json::basic_parser<UsageHandler> parser(json::parse_options{}, &parsed);
-    json::error_code ec;
-    parser.write_some(false, tail_.data() + open, tail_.size() - open, ec);
-    if (!ec && parser.done()) {
-      parsed.reported = true;
-      return parsed;
-    }
+  if (tail_.empty()) {
+    return Usage{};
+  }
+  // The parser stops at the end of the object: whatever follows is not its business.
+  Usage parsed;
+  json::basic_parser<UsageHandler> parser(json::parse_options{}, &parsed);
+  json::error_code ec;
+  parser.write_some(false, tail_.data(), tail_.size(), ec);
+  if (!ec && parser.done()) {
+    parsed.reported = true;
+    return parsed;
   }
   return Usage{};
 }

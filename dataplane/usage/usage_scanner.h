@@ -1,12 +1,13 @@
 // Finds the backend-reported `usage` in a response as it streams past, without buffering
-// the body: it keeps only the tail, where Azure puts usage (the end of a completion JSON,
-// or the last SSE event before [DONE]).
+// the body: it keeps only what follows the last "usage" key, where Azure puts usage (the end
+// of a completion JSON, or the last SSE event before [DONE]).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "dataplane/usage/usage_key.h"
 
 namespace spillway {
 
@@ -20,16 +21,36 @@ struct Usage {
 
 class UsageScanner {
  public:
-  // Usage is the last member of a completion and the last event of a stream, a few hundred
-  // bytes (Azure puts it last); every open stream holds this much (10k streams: 20 MB).
+  // The most kept from a "usage" key on: a usage object is a few hundred bytes, and every open
+  // stream may hold this much once one came (10k streams: 20 MB).
   static constexpr std::size_t kTailBytes = 2048;
 
-  void Feed(absl::string_view bytes);
-  // Parses the last complete "usage" object seen in the tail.
+  // Returns whether a "usage" key lies whole in `bytes` (a stripper given the same bytes can
+  // skip its own search when none does).
+  bool Feed(absl::string_view bytes);
+  // Parses the last usage object seen (a "usage" key's value; "usage": null does not count).
   Usage Finish() const;
 
  private:
+  // Where the value after a key that ends at bytes[after] starts, if it is an object: kNone if
+  // it is something else, kLater if `bytes` ends first.
+  static constexpr std::size_t kNone = absl::string_view::npos;
+  static constexpr std::size_t kLater = kNone - 1;
+  static std::size_t ObjectAfter(absl::string_view bytes, std::size_t after);
+  // Where in carry_ a key starts whose rest begins `bytes`, or kNone.
+  std::size_t KeyBegunBefore(absl::string_view bytes) const;
+  // Adds `bytes` to the kept ones, up to kTailBytes.
+  void Extend(absl::string_view bytes);
+
+  // From the '{' of the last usage object seen, at most kTailBytes; empty before one. Usage
+  // comes last in every answer the agent relays, so nothing before it is needed (and a stream
+  // without one keeps nothing: a 2 KB copy of every stream's end was kept before).
   std::string tail_;
+  // A key was seen and its value has not come yet.
+  bool pending_ = false;
+  // The stream's last bytes, short of a key: a key cut in two by a read is found from them.
+  char carry_[kUsageKey.size() - 1] = {};
+  std::size_t carry_size_ = 0;
 };
 
 }  // namespace spillway

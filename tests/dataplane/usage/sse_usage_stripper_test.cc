@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "dataplane/usage/stream_usage.h"
+#include "dataplane/usage/usage_scanner.h"
 
 namespace spillway {
 namespace {
@@ -36,13 +37,16 @@ std::string WithoutUsage() { return absl::StrCat(kFilter, kDelta, kDelta, kFinis
 std::string WithUsage() { return absl::StrCat(kFilter, kDelta, kDelta, kFinish, kUsage, kDone); }
 
 // Feeds `stream` in pieces of `piece` bytes (the last call marks the end) and returns what
-// would reach the client.
+// would reach the client. As the relay does, a usage scanner tells the stripper which pieces
+// hold a whole "usage" key.
 std::string Strip(absl::string_view stream, std::size_t piece, int* stripped = nullptr) {
   SseUsageStripper stripper;
+  UsageScanner scanner;
   std::string out;
   for (std::size_t at = 0; at < stream.size(); at += piece) {
     const absl::string_view part = stream.substr(at, piece);
-    const absl::string_view relayed = stripper.Filter(part, at + piece >= stream.size());
+    const bool has_key = scanner.Feed(part);
+    const absl::string_view relayed = stripper.Filter(part, at + piece >= stream.size(), has_key);
     out.append(relayed.data(), relayed.size());
   }
   if (stream.empty()) {

@@ -1,6 +1,6 @@
-// FindUsageKey / FindLastUsageKey: the same answers as a plain search for "usage" with its
-// quotes, at the edges of the text, next to look-alikes, and against std::string's own search
-// over every placement in a generated text.
+// FindUsageKey: the same answers as a plain search for "usage" with its quotes, at the edges
+// of the text, next to look-alikes, and against std::string's own search over every placement
+// in a generated text.
 #include "dataplane/usage/usage_key.h"
 
 #include <gtest/gtest.h>
@@ -15,33 +15,18 @@ const std::string kKey(kUsageKey);  // for std::string's own searches
 
 TEST(UsageKey, FindsTheKeyAtTheEdgesOfTheText) {
   EXPECT_EQ(FindUsageKey(R"("usage")"), 0u);
-  EXPECT_EQ(FindLastUsageKey(R"("usage")", 1), 0u);
   EXPECT_EQ(FindUsageKey(R"({"a":1,"usage":null})"), 7u);
-  EXPECT_EQ(FindLastUsageKey(R"({"a":1,"usage":null})", 20), 7u);
 }
 
 TEST(UsageKey, LookAlikesAreNotTheKey) {
   for (const char* text : {"", "u", "usage", R"("usage)", R"(usage")", R"("usages")", R"("Usage")",
                            R"("u" "sage")", R"({"prompt_usage":1,"use":"us"})"}) {
     EXPECT_EQ(FindUsageKey(text), kNpos) << text;
-    EXPECT_EQ(FindLastUsageKey(text, absl::string_view(text).size()), kNpos) << text;
   }
 }
 
-TEST(UsageKey, FindLastHonoursItsEnd) {
-  const std::string text = R"({"usage":null,"x":"u","usage":{"total_tokens":3}})";
-  const std::size_t first = text.find(kKey);
-  const std::size_t second = text.rfind(kKey);
-  ASSERT_NE(first, second);
-  EXPECT_EQ(FindLastUsageKey(text, text.size()), second);
-  EXPECT_EQ(FindLastUsageKey(text, second + 1), second);  // the quote lies before end
-  EXPECT_EQ(FindLastUsageKey(text, second), first);
-  EXPECT_EQ(FindLastUsageKey(text, first), kNpos);
-  EXPECT_EQ(FindLastUsageKey(text, 0), kNpos);
-}
-
 // Every placement of the key (and of a truncated key) in a text full of quotes and 'u's gives
-// the answer std::string::find and rfind give.
+// the answer std::string::find gives.
 TEST(UsageKey, AgreesWithAPlainSearchEverywhere) {
   const std::string filler = R"({"u":"uu","usa":"q","sage":"u"})";
   for (const std::string& piece : {kKey, std::string(R"("usag)")}) {
@@ -49,10 +34,6 @@ TEST(UsageKey, AgreesWithAPlainSearchEverywhere) {
       const std::string text = filler.substr(0, at) + piece + filler.substr(at);
       const std::size_t expected = text.find(kKey);
       EXPECT_EQ(FindUsageKey(text), expected) << text;
-      for (std::size_t end = 0; end <= text.size(); ++end) {
-        const std::size_t expected_last = end == 0 ? kNpos : text.rfind(kKey, end - 1);
-        ASSERT_EQ(FindLastUsageKey(text, end), expected_last) << text << " end " << end;
-      }
     }
   }
 }
@@ -71,6 +52,20 @@ TEST(UsageKey, FindsTheKeyAtEveryOffsetOfLongText) {
     ASSERT_EQ(FindUsageKey(text), text.find(kKey)) << "key at " << at;
     const std::string cut = base.substr(0, at) + kKey.substr(0, 6);  // no closing quote
     ASSERT_EQ(FindUsageKey(cut), cut.find(kKey)) << "cut key at " << at;
+  }
+}
+
+// Every length up to a few blocks, the key at every place: the block scans (16 and 32 bytes)
+// and the last block that overlaps the one before it, at each of their edges.
+TEST(UsageKey, EveryLengthAndPlace) {
+  for (std::size_t length = 0; length <= 100; ++length) {
+    const std::string base(length, 'u');  // a candidate's 'u' everywhere, never its 'g'
+    EXPECT_EQ(FindUsageKey(base), kNpos);
+    for (std::size_t at = 0; at + kKey.size() <= length; ++at) {
+      std::string text = base;
+      text.replace(at, kKey.size(), kKey);
+      ASSERT_EQ(FindUsageKey(text), at) << "length " << length << ", key at " << at;
+    }
   }
 }
 

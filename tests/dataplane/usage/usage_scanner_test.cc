@@ -86,5 +86,29 @@ TEST(UsageScanner, KeepsOnlyTheTailOfALongBody) {
   EXPECT_EQ(usage.total_tokens, 27);
 }
 
+// Every cut into two reads, the key or its value split anywhere, gives the same counts; a null
+// "usage" after the object (or a key whose value comes in the next read) does not hide it.
+TEST(UsageScanner, AnyCutFindsTheSameObject) {
+  const std::string stream =
+      "data: {\"choices\":[],\"usage\" : {\"prompt_tokens\":4,\"completion_tokens\":50,"
+      "\"total_tokens\":54}}\n\ndata: {\"choices\":[],\"usage\":\n null}\n\ndata: [DONE]\n\n";
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    UsageScanner scanner;
+    scanner.Feed(absl::string_view(stream).substr(0, cut));
+    scanner.Feed(absl::string_view(stream).substr(cut));
+    const Usage usage = scanner.Finish();
+    ASSERT_TRUE(usage.reported) << "cut at " << cut;
+    EXPECT_EQ(usage.prompt_tokens, 4) << "cut at " << cut;
+    EXPECT_EQ(usage.total_tokens, 54) << "cut at " << cut;
+  }
+}
+
+TEST(UsageScanner, TheLastObjectWins) {
+  const std::string first = R"({"usage":{"total_tokens":1}})";
+  const std::string second = R"({"usage":{"total_tokens":2}})";
+  EXPECT_EQ(Scan(first + "\n" + second, 3).total_tokens, 2);
+  EXPECT_EQ(Scan(first + "\n" + second, 1000).total_tokens, 2);
+}
+
 }  // namespace
 }  // namespace spillway
