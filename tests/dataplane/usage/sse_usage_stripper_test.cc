@@ -160,6 +160,17 @@ TEST(SseUsageStripper, RemovesNullUsageMembers) {
                          "data: {\"choices\":[{\"index\":0}]}\n\n", "data: {}\n\n", kDone));
 }
 
+// Escapes decide where strings end: a string ending in an escaped backslash, and one holding
+// an escaped quote and "usage" text, around a real null member.
+TEST(SseUsageStripper, StringsEndWhereTheirEscapesSay) {
+  const std::string event =
+      absl::StrCat(R"(data: {"x":"a\\","usage":null,"y":"\"usage\":null"})", "\n\n");
+  const std::string want = absl::StrCat(R"(data: {"x":"a\\","y":"\"usage\":null"})", "\n\n");
+  for (std::size_t piece : {1, 5, 1000}) {
+    EXPECT_EQ(Strip(absl::StrCat(event, kDone), piece), absl::StrCat(want, kDone)) << piece;
+  }
+}
+
 TEST(SseUsageStripper, EventAndCommentLinesAreKept) {
   const std::string stream =
       absl::StrCat(": keep-alive\n\n", "event: message\nid: 4\n", kUsage + 0, kDone);
