@@ -5,10 +5,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -21,9 +23,8 @@ namespace {
 
 constexpr absl::Duration kFlushInterval = absl::Milliseconds(100);
 
-// Names are validated identifiers and need no escaping; error texts may quote input. Cut to
-// AccessLog::kMaxField bytes, at a UTF-8 character boundary.
-void AppendJsonString(std::string& out, absl::string_view text) {
+// A field cut to AccessLog::kMaxField bytes, at a UTF-8 character boundary.
+absl::string_view Cut(absl::string_view text) {
   if (text.size() > AccessLog::kMaxField) {
     std::size_t cut = AccessLog::kMaxField;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
@@ -31,19 +32,68 @@ void AppendJsonString(std::string& out, absl::string_view text) {
     }
     text = text.substr(0, cut);
   }
-  for (const char c : text) {
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      out += boost::json::serialize(boost::json::string_view(text.data(), text.size()));
-      return;
-    }
-  }
-  out += '"';
-  out.append(text.data(), text.size());
-  out += '"';
+  return text;
 }
 
+// Names are validated identifiers and need no escaping; error texts may quote input.
+bool NeedsEscape(absl::string_view text) {
+  for (const char c : text) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Writes one line into room made for it up front: a copy per piece, no capacity check per
+// append (the line was ~25 appends and 2.7k instructions a request, callgrind).
+class LineWriter {
+ public:
+  // `room`: at least what the line takes.
+  LineWriter(std::string& out, std::size_t room) : out_(out) {
+    const std::size_t start = out.size();
+    out.resize(start + room);
+    at_ = out.data() + start;
+  }
+  ~LineWriter() { out_.resize(static_cast<std::size_t>(at_ - out_.data())); }
+  LineWriter(const LineWriter&) = delete;
+  LineWriter& operator=(const LineWriter&) = delete;
+
+  void Raw(absl::string_view text) {
+    std::memcpy(at_, text.data(), text.size());
+    at_ += text.size();
+  }
+  void Int(int64_t value) { at_ = std::to_chars(at_, at_ + kIntRoom, value).ptr; }
+  // Three digits, zero-padded: milliseconds.
+  void Millis(int64_t value) {
+    *at_++ = static_cast<char>('0' + value / 100);
+    *at_++ = static_cast<char>('0' + value / 10 % 10);
+    *at_++ = static_cast<char>('0' + value % 10);
+  }
+  // A JSON string; `escape` from NeedsEscape.
+  void String(absl::string_view text, bool escape) {
+    if (escape) {
+      Raw(boost::json::serialize(boost::json::string_view(text.data(), text.size())));
+      return;
+    }
+    *at_++ = '"';
+    Raw(text);
+    *at_++ = '"';
+  }
+
+  static constexpr std::size_t kIntRoom = 20;
+  // Room for a string: a JSON escape is at most 6 bytes ("\u001f") a byte.
+  static std::size_t StringRoom(absl::string_view text, bool escape) {
+    return (escape ? 6 : 1) * text.size() + 2;
+  }
+
+ private:
+  std::string& out_;
+  char* at_;
+};
+
 // RFC 3339 UTC with milliseconds; the calendar part is formatted once per second per thread.
-void AppendTimestamp(std::string& out) {
+void WriteTimestamp(LineWriter& line) {
   thread_local int64_t cached_second = -1;
   thread_local std::string cached;
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
@@ -53,8 +103,14 @@ void AppendTimestamp(std::string& out) {
                               absl::UTCTimeZone());
     cached_second = second;
   }
-  absl::StrAppend(&out, cached, absl::Dec(now_ms % 1000, absl::kZeroPad3), "Z\"");
+  line.Raw(cached);
+  line.Millis(now_ms % 1000);
+  line.Raw("Z\"");
 }
+
+constexpr std::size_t kTimestampRoom = 32;
+// Every fixed part of a line: keys, punctuation, true/false.
+constexpr std::size_t kFixedRoom = 320;
 
 uint64_t NextId() {
   static std::atomic<uint64_t> next{1};
@@ -131,39 +187,66 @@ void AccessLog::Write(const AccessRecord& r) {
     return;
   }
   ThreadBuffer& buffer = LocalBuffer();
-  const int64_t latency_us = std::llround(r.latency_ms * 1000);
+  const int64_t latency_us = std::max<int64_t>(0, std::llround(r.latency_ms * 1000));
   absl::MutexLock lock(&buffer.mu);
   std::string& out = buffer.lines;
   if (out.size() >= max_buffered_) {
     ++buffer.dropped;
     return;
   }
-  out += R"({"ts":)";
-  AppendTimestamp(out);
-  out += R"(,"method":)";
-  AppendJsonString(out, r.method);
-  out += R"(,"route":)";
-  AppendJsonString(out, r.route);
-  out += R"(,"tenant":)";
-  AppendJsonString(out, r.tenant);
-  out += R"(,"backend":)";
-  AppendJsonString(out, r.backend);
-  out += R"(,"region":)";
-  AppendJsonString(out, r.region);
-  absl::StrAppend(
-      &out, R"(,"status":)", r.status, R"(,"attempts":)", r.attempts, R"(,"latency_ms":)",
-      latency_us / 1000, ".", absl::Dec(latency_us % 1000, absl::kZeroPad3), R"(,"stream":)",
-      r.stream ? "true" : "false", R"(,"prompt_tokens":)", r.usage.prompt_tokens,
-      R"(,"completion_tokens":)", r.usage.completion_tokens, R"(,"total_tokens":)",
-      r.usage.total_tokens, R"(,"cached_tokens":)", r.usage.cached_tokens, R"(,"error":)");
-  AppendJsonString(out, r.error);
-  if (!r.pinned_object.empty()) {
-    out += R"(,"pinned_object":)";
-    AppendJsonString(out, r.pinned_object);
-    out += R"(,"routed_by":)";
-    AppendJsonString(out, r.routed_by);
+  struct Field {
+    absl::string_view text;
+    bool escape;
+  };
+  const bool pinned = !r.pinned_object.empty();
+  Field fields[] = {{Cut(r.method), false},        {Cut(r.route), false},    {Cut(r.tenant), false},
+                    {Cut(r.backend), false},       {Cut(r.region), false},   {Cut(r.error), false},
+                    {Cut(r.pinned_object), false}, {Cut(r.routed_by), false}};
+  std::size_t room = kFixedRoom + kTimestampRoom + 8 * LineWriter::kIntRoom;
+  for (Field& field : fields) {
+    field.escape = NeedsEscape(field.text);
+    room += LineWriter::StringRoom(field.text, field.escape);
   }
-  out += "}\n";
+  LineWriter line(out, room);
+  auto string = [&line](const Field& field) { line.String(field.text, field.escape); };
+  line.Raw(R"({"ts":)");
+  WriteTimestamp(line);
+  line.Raw(R"(,"method":)");
+  string(fields[0]);
+  line.Raw(R"(,"route":)");
+  string(fields[1]);
+  line.Raw(R"(,"tenant":)");
+  string(fields[2]);
+  line.Raw(R"(,"backend":)");
+  string(fields[3]);
+  line.Raw(R"(,"region":)");
+  string(fields[4]);
+  line.Raw(R"(,"status":)");
+  line.Int(r.status);
+  line.Raw(R"(,"attempts":)");
+  line.Int(r.attempts);
+  line.Raw(R"(,"latency_ms":)");
+  line.Int(latency_us / 1000);
+  line.Raw(".");
+  line.Millis(latency_us % 1000);
+  line.Raw(r.stream ? R"(,"stream":true)" : R"(,"stream":false)");
+  line.Raw(R"(,"prompt_tokens":)");
+  line.Int(r.usage.prompt_tokens);
+  line.Raw(R"(,"completion_tokens":)");
+  line.Int(r.usage.completion_tokens);
+  line.Raw(R"(,"total_tokens":)");
+  line.Int(r.usage.total_tokens);
+  line.Raw(R"(,"cached_tokens":)");
+  line.Int(r.usage.cached_tokens);
+  line.Raw(R"(,"error":)");
+  string(fields[5]);
+  if (pinned) {
+    line.Raw(R"(,"pinned_object":)");
+    string(fields[6]);
+    line.Raw(R"(,"routed_by":)");
+    string(fields[7]);
+  }
+  line.Raw("}\n");
 }
 
 void AccessLog::FlushLoop() {
@@ -202,9 +285,12 @@ void AccessLog::Flush() {
       std::swap(dropped, buffer->dropped);
     }
     if (dropped > 0) {
-      writing_ += R"({"ts":)";
-      AppendTimestamp(writing_);
-      absl::StrAppend(&writing_, R"(,"dropped_lines":)", dropped, "}\n");
+      LineWriter line(writing_, kFixedRoom + kTimestampRoom + LineWriter::kIntRoom);
+      line.Raw(R"({"ts":)");
+      WriteTimestamp(line);
+      line.Raw(R"(,"dropped_lines":)");
+      line.Int(static_cast<int64_t>(std::min<uint64_t>(dropped, INT64_MAX)));
+      line.Raw("}\n");
     }
     // A full disk loses lines rather than stalling requests; there is nowhere to report it.
     WriteAll(fd_, writing_);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/temp_dir.h"
 
@@ -58,6 +59,67 @@ TEST(AccessLog, LongFieldsAreCutAtACharacterBoundary) {
   EXPECT_EQ(cut.size(), AccessLog::kMaxField);
   EXPECT_EQ(std::string(cut.data(), cut.size()), error.substr(0, AccessLog::kMaxField));
   EXPECT_EQ(lines[0].at("status").as_int64(), 502);
+}
+
+// Every field of a line, with an error text that needs JSON escapes (quotes, a backslash,
+// control characters) and the pinned-object fields.
+TEST(AccessLog, ALineHoldsEveryFieldAsValidJson) {
+  absl::StatusOr<test::ScopedTempDir> dir = test::ScopedTempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string path = dir->path() + "/access.log";
+  const std::string error = "backend \"b\" said \\ no\n\t\x01";
+  {
+    absl::StatusOr<std::unique_ptr<AccessLog>> log = AccessLog::Open(path);
+    ASSERT_TRUE(log.ok()) << log.status();
+    AccessRecord record;
+    record.method = "POST";
+    record.route = "chat";
+    record.tenant = "team-a";
+    record.backend = "eastus2/ptu";
+    record.region = "eastus2";
+    record.error = error;
+    record.status = 429;
+    record.attempts = 3;
+    record.latency_ms = 12.0456;
+    record.stream = true;
+    record.usage.prompt_tokens = 11;
+    record.usage.completion_tokens = 22;
+    record.usage.total_tokens = 33;
+    record.usage.cached_tokens = 4;
+    record.pinned_object = "resp_1";
+    record.routed_by = "pin";
+    (*log)->Write(record);
+    record.pinned_object = "";
+    record.error = "";
+    record.stream = false;
+    record.latency_ms = 0.5;
+    (*log)->Write(record);
+  }
+  const std::vector<boost::json::object> lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  const boost::json::object& line = lines[0];
+  auto text = [&line](const char* key) { return std::string(line.at(key).as_string()); };
+  EXPECT_EQ(text("method"), "POST");
+  EXPECT_EQ(text("route"), "chat");
+  EXPECT_EQ(text("tenant"), "team-a");
+  EXPECT_EQ(text("backend"), "eastus2/ptu");
+  EXPECT_EQ(text("region"), "eastus2");
+  EXPECT_EQ(text("error"), error);
+  EXPECT_EQ(line.at("status").as_int64(), 429);
+  EXPECT_EQ(line.at("attempts").as_int64(), 3);
+  EXPECT_DOUBLE_EQ(line.at("latency_ms").as_double(), 12.046);
+  EXPECT_TRUE(line.at("stream").as_bool());
+  EXPECT_EQ(line.at("prompt_tokens").as_int64(), 11);
+  EXPECT_EQ(line.at("completion_tokens").as_int64(), 22);
+  EXPECT_EQ(line.at("total_tokens").as_int64(), 33);
+  EXPECT_EQ(line.at("cached_tokens").as_int64(), 4);
+  EXPECT_EQ(text("pinned_object"), "resp_1");
+  EXPECT_EQ(text("routed_by"), "pin");
+  EXPECT_TRUE(absl::EndsWith(text("ts"), "Z")) << text("ts");
+  EXPECT_FALSE(lines[1].contains("pinned_object"));
+  EXPECT_FALSE(lines[1].at("stream").as_bool());
+  EXPECT_DOUBLE_EQ(lines[1].at("latency_ms").as_double(), 0.5);
+  EXPECT_EQ(std::string(lines[1].at("error").as_string()), "");
 }
 
 TEST(AccessLog, UnflushedLinesStopAtTheCapAndTheDropIsCounted) {
