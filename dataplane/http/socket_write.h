@@ -7,6 +7,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
+#include <cstddef>
 #include <span>
 
 namespace spillway {
@@ -18,5 +19,17 @@ namespace spillway {
 boost::asio::awaitable<boost::beast::error_code> WriteNowOrAwait(
     boost::beast::tcp_stream& stream, std::span<const boost::asio::const_buffer> buffers,
     std::chrono::steady_clock::duration timeout);
+
+// WriteNowOrAwait in two halves, for a caller that is a coroutine already: the awaited half's
+// frame (an allocation) is then made only when the socket did not take everything at once.
+// WriteNow writes what the socket takes now and says how much in `written`; it fails only
+// with an error other than "would block".
+boost::beast::error_code WriteNow(boost::beast::tcp_stream& stream,
+                                  std::span<const boost::asio::const_buffer> buffers,
+                                  std::size_t& written);
+// Awaits the bytes of `buffers` after the first `written`, under `timeout`.
+boost::asio::awaitable<boost::beast::error_code> WriteRest(
+    boost::beast::tcp_stream& stream, std::span<const boost::asio::const_buffer> buffers,
+    std::size_t written, std::chrono::steady_clock::duration timeout);
 
 }  // namespace spillway
