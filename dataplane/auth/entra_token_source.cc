@@ -86,13 +86,13 @@ asio::awaitable<void> EntraTokenSource::RunFetch(std::shared_ptr<EntraTokenSourc
   self->OnFetched(std::move(result), requested_at);
 }
 
-void EntraTokenSource::SetHeaders(http::fields& headers, const Token& token) const {
+void EntraTokenSource::SetHeaders(RequestFields& headers, const Token& token) const {
   // The header object may still carry the previous attempt's api-key (another backend).
   headers.erase("api-key");
   headers.set(http::field::authorization, token.authorization);
 }
 
-bool EntraTokenSource::Authorize(http::fields& headers, SteadyTime now) {
+bool EntraTokenSource::Authorize(RequestFields& headers, SteadyTime now) {
   const Token* token = current_.load(std::memory_order_acquire);
   if (token == nullptr || now >= token->schedule.usable_until) {
     return false;
@@ -126,7 +126,7 @@ absl::Status EntraTokenSource::NoTokenError(SteadyTime now) const {
                                              retry));
 }
 
-asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(http::fields& headers,
+asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(RequestFields& headers,
                                                                   SteadyTime deadline) {
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
   std::shared_ptr<Waiter> waiter;

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "dataplane/http/header_arena.h"
 #include "dataplane/routing/circuit_breaker.h"
 
 namespace spillway {
@@ -80,13 +81,13 @@ class EntraTokenSource : public std::enable_shared_from_this<EntraTokenSource> {
 
   // The request path: with a usable token cached, sets "Authorization: Bearer ..." (removing
   // any api-key) and returns true, lock-free; starts a background refresh when one is due.
-  bool Authorize(boost::beast::http::fields& headers, SteadyTime now);
+  bool Authorize(RequestFields& headers, SteadyTime now);
 
   // When Authorize returned false: waits for the fetch in flight (starting one unless the
   // source is backing off after a failure) until `deadline` at the latest, then authorizes.
   // The error says why there is no token. Must run on a single-threaded io_context (each
   // agent I/O thread has one): the wake-up is posted to it.
-  boost::asio::awaitable<absl::Status> AwaitAndAuthorize(boost::beast::http::fields& headers,
+  boost::asio::awaitable<absl::Status> AwaitAndAuthorize(RequestFields& headers,
                                                          SteadyTime deadline);
 
   // {"credential", "state": valid|fetching|failing|none, "usable_for_ms" (until it is no
@@ -113,7 +114,7 @@ class EntraTokenSource : public std::enable_shared_from_this<EntraTokenSource> {
   bool StartFetch();
   void OnFetched(absl::StatusOr<FetchedToken> result, SteadyTime requested_at);
   void OnWakeup();
-  void SetHeaders(boost::beast::http::fields& headers, const Token& token) const;
+  void SetHeaders(RequestFields& headers, const Token& token) const;
   absl::Status NoTokenError(SteadyTime now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string description_;

@@ -137,9 +137,7 @@ beast::error_code ClientResponse::SendNow(beast::tcp_stream& client, absl::strin
   if (size == 0) {
     return {};
   }
-  beast::error_code ec;
-  pending_written_ = WriteNow(client, pending_, ec);
-  if (ec) {
+  if (beast::error_code ec = WriteNow(client, pending_, pending_written_)) {
     return ec;
   }
   *done = pending_written_ == size;

@@ -12,7 +12,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 asio::awaitable<beast::error_code> AnswerExpectContinue(beast::tcp_stream& stream,
-                                                        const http::request_header<>& head,
+                                                        const RequestHead& head,
                                                         const beast::flat_buffer& buffer,
                                                         std::chrono::milliseconds timeout) {
   if (head.version() < 11 || buffer.size() != 0 ||

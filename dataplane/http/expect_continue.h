@@ -9,12 +9,14 @@
 #include <boost/beast/http/message.hpp>
 #include <chrono>
 
+#include "dataplane/http/header_arena.h"
+
 namespace spillway {
 
 // Writes the interim "100 Continue" when `head` asks for it and none of the body has come yet
 // (`buffer` holds what followed the head).
 boost::asio::awaitable<boost::beast::error_code> AnswerExpectContinue(
-    boost::beast::tcp_stream& stream, const boost::beast::http::request_header<>& head,
+    boost::beast::tcp_stream& stream, const RequestHead& head,
     const boost::beast::flat_buffer& buffer, std::chrono::milliseconds timeout);
 
 }  // namespace spillway

@@ -7,6 +7,7 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
+#include <cstddef>
 #include <span>
 
 namespace spillway {
@@ -15,18 +16,20 @@ namespace spillway {
 // epoll_wait per write (~1.1 us a syscall on this VM) and the completion's post. A small
 // response or request almost always fits the socket buffer, so this writes it inline and
 // awaits only a remainder, which gets `timeout`.
-// The two halves, for callers that keep the buffers themselves and so need no coroutine frame
-// when the write completes at once: WriteNow hands the kernel what it takes without waiting
-// (the bytes written; a full socket is not an error), WriteRest awaits the remainder.
-std::size_t WriteNow(boost::beast::tcp_stream& stream,
-                     std::span<const boost::asio::const_buffer> buffers,
-                     boost::beast::error_code& ec);
-boost::asio::awaitable<boost::beast::error_code> WriteRest(
-    boost::beast::tcp_stream& stream, std::span<const boost::asio::const_buffer> buffers,
-    std::size_t written, std::chrono::steady_clock::duration timeout);
-
 boost::asio::awaitable<boost::beast::error_code> WriteNowOrAwait(
     boost::beast::tcp_stream& stream, std::span<const boost::asio::const_buffer> buffers,
     std::chrono::steady_clock::duration timeout);
+
+// WriteNowOrAwait in two halves, for a caller that is a coroutine already: the awaited half's
+// frame (an allocation) is then made only when the socket did not take everything at once.
+// WriteNow writes what the socket takes now and says how much in `written`; it fails only
+// with an error other than "would block".
+boost::beast::error_code WriteNow(boost::beast::tcp_stream& stream,
+                                  std::span<const boost::asio::const_buffer> buffers,
+                                  std::size_t& written);
+// Awaits the bytes of `buffers` after the first `written`, under `timeout`.
+boost::asio::awaitable<boost::beast::error_code> WriteRest(
+    boost::beast::tcp_stream& stream, std::span<const boost::asio::const_buffer> buffers,
+    std::size_t written, std::chrono::steady_clock::duration timeout);
 
 }  // namespace spillway

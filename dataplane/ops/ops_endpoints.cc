@@ -28,9 +28,8 @@ const char* HealthName(v1::HealthState state) {
   }
 }
 
-http::response<http::string_body> Local(const http::request<http::string_body>& request,
-                                        unsigned status, std::string body,
-                                        const char* content_type) {
+http::response<http::string_body> Local(const Request<http::string_body>& request, unsigned status,
+                                        std::string body, const char* content_type) {
   http::response<http::string_body> response{static_cast<http::status>(status), 11};
   response.set(http::field::content_type, content_type);
   response.body() = std::move(body);
@@ -41,9 +40,9 @@ http::response<http::string_body> Local(const http::request<http::string_body>& 
 
 }  // namespace
 
-http::response<http::string_body> OpsEndpoints::Answer(
-    const http::request<http::string_body>& request, ApiSurface surface,
-    const RoutingSnapshot* snapshot) const {
+http::response<http::string_body> OpsEndpoints::Answer(const Request<http::string_body>& request,
+                                                       ApiSurface surface,
+                                                       const RoutingSnapshot* snapshot) const {
   switch (surface) {
     case ApiSurface::kReadyz: {
       std::string why;

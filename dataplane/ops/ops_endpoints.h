@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "dataplane/http/header_arena.h"
 #include "dataplane/ops/agent_metrics.h"
 #include "dataplane/routing/api_path.h"
 #include "dataplane/routing/object_pins.h"
@@ -46,7 +47,7 @@ class OpsEndpoints {
 
   // The answer to `request` for the endpoint `surface` names (one Serves accepts), keep-alive
   // as the client asked. `snapshot` is the table served now, null before the first.
-  http::response<http::string_body> Answer(const http::request<http::string_body>& request,
+  http::response<http::string_body> Answer(const Request<http::string_body>& request,
                                            ApiSurface surface,
                                            const RoutingSnapshot* snapshot) const;
 

@@ -35,7 +35,7 @@ bool Admitted(const SnapshotBackend& backend, const PlannedCandidate& candidate,
 // Sets the upstream request's target, Host and credentials for `backend`. False when the
 // backend's Entra ID token is not cached: the caller awaits it (AwaitAndAuthorize).
 bool AddressTo(const SnapshotBackend& backend, const ProxyRequest& request, SteadyTime now,
-               http::request<http::buffer_body>& upstream);
+               UpstreamRequest& upstream);
 
 // Counts an attempt on `backend` (in flight, its load window) before it starts.
 void BeginAttempt(const SnapshotBackend& backend, int64_t estimated_tokens, SteadyTime now,

@@ -22,7 +22,6 @@ namespace spillway {
 namespace {
 
 using std::chrono::milliseconds;
-using UpstreamRequest = http::request<http::buffer_body>;
 
 // The bodies an upstream request carries: the client's, with stream usage asked for when the
 // client did not (metering stays exact, stream_usage.h), and on the /openai/v1 surface, which
@@ -364,8 +363,10 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       std::max(options_.request_timeout, FirstByteTimeout(options_, *request.route));
   const int64_t estimated_tokens =
       request.facts.EstimatedTokens(options_.default_max_output_tokens);
-  UpstreamRequest upstream_request{request.client_request->method(), "", 11};
-  std::string request_head;  // reused across attempts
+  // In the client connection's header arena, beside the client's own fields.
+  auto upstream_request =
+      MessageIn<UpstreamRequest>(request.client_request->get_allocator().arena());
+  upstream_request.method(request.client_request->method());
   UpstreamBodies bodies(request);
   CandidatePlan plan;
   // The owner's own answer decides; the headroom estimate does not refuse it.
@@ -425,8 +426,8 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       AttemptResult result;
       for (int connection_try = 0; connection_try < 2; ++connection_try) {
         bool release = false;
-        Attempt attempt{options_,         client,   request,  backend,  upstream_request,
-                        outcome.attempts, deadline, &outcome, &release, &request_head};
+        Attempt attempt{options_,         client,   request,  backend, upstream_request,
+                        outcome.attempts, deadline, &outcome, &release};
         attempt.strip_stream_usage = bodies.adds_stream_usage();
         // The last candidate's "not found" is the client's answer, unless one that may hold
         // the object could not be asked.
@@ -440,8 +441,14 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
           absl::StatusOr<UpstreamConnectionPtr> connection;
           // An upload gets a fresh connection: on a pooled one the backend may have closed
           // while idle, found only once body bytes that cannot be sent again are gone.
+          // (An idle one is taken without awaiting: Acquire's coroutine frame was an
+          // allocation per request.)
+          UpstreamConnectionPtr idle;
           if (connection_try == 0 && request.upload == nullptr) {
-            connection = co_await pool.Acquire(backend);
+            idle = pool.TakeIdle(backend);
+          }
+          if (idle != nullptr) {
+            connection = std::move(idle);
           } else {
             connection = co_await pool.Connect(backend);
           }

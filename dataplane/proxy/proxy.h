@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/container/inlined_vector.h"
+#include "dataplane/http/header_arena.h"
 #include "dataplane/http/rate_limit_headers.h"
 #include "dataplane/routing/backend_observer.h"
 #include "dataplane/routing/request_facts.h"
@@ -47,7 +48,7 @@ struct ProxyOptions {
 
 // A request the session has authenticated, routed and parsed.
 struct ProxyRequest {
-  const http::request<http::string_body>* client_request = nullptr;
+  const Request<http::string_body>* client_request = nullptr;
   const RoutingSnapshot* snapshot = nullptr;
   const SnapshotRoute* route = nullptr;
   v1::Priority priority = v1::PRIORITY_STANDARD;

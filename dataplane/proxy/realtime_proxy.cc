@@ -27,7 +27,6 @@ namespace spillway {
 namespace {
 
 using std::chrono::milliseconds;
-using UpstreamRequest = http::request<http::buffer_body>;
 
 // A closing handshake (either side) is given this long before the connection is cut.
 constexpr std::chrono::seconds kCloseTimeout{10};
@@ -59,7 +58,7 @@ std::string ForwardedProtocols(absl::string_view offered) {
 
 // Client headers that go to the backend with the handshake: those an HTTP request forwards,
 // less the handshake's own, which Beast writes for the agent's side of it.
-bool ForwardedOnHandshake(const http::fields::value_type& field) {
+bool ForwardedOnHandshake(const RequestFields::value_type& field) {
   switch (field.name()) {
     case http::field::sec_websocket_key:
     case http::field::sec_websocket_version:

@@ -15,8 +15,7 @@
 namespace spillway {
 
 UploadBody::UploadBody(beast::tcp_stream& client, beast::flat_buffer& buffer,
-                       http::request_parser<http::buffer_body>& parser,
-                       std::chrono::milliseconds timeout)
+                       RequestParser<http::buffer_body>& parser, std::chrono::milliseconds timeout)
     : client_(client),
       buffer_(buffer),
       parser_(parser),

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "dataplane/http/header_arena.h"
 #include "dataplane/http/local_reply.h"
 
 namespace spillway {
@@ -32,7 +33,7 @@ class UploadBody {
   // `parser` has read the head and no body byte (its body limit is the upload's limit);
   // `buffer` holds what the client sent after the head. Both outlive this.
   UploadBody(beast::tcp_stream& client, beast::flat_buffer& buffer,
-             http::request_parser<http::buffer_body>& parser, std::chrono::milliseconds timeout);
+             RequestParser<http::buffer_body>& parser, std::chrono::milliseconds timeout);
 
   // The body's length as the client announced it; none when it came chunked (the backend
   // then gets it chunked too).
@@ -69,7 +70,7 @@ class UploadBody {
 
   beast::tcp_stream& client_;
   beast::flat_buffer& buffer_;
-  http::request_parser<http::buffer_body>& parser_;
+  RequestParser<http::buffer_body>& parser_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<char[]> chunk_;
   bool started_ = false;

@@ -55,19 +55,18 @@ std::chrono::milliseconds FirstByteTimeout(const ProxyOptions& options, const Sn
 
 // Client headers that go upstream as they are: not hop-by-hop ones, not the client's own
 // credentials (the backend gets its own), not what the agent sets itself.
-bool ForwardedUpstream(const http::fields::value_type& field);
+bool ForwardedUpstream(const RequestFields::value_type& field);
 
 struct Attempt {
   const ProxyOptions& options;
   beast::tcp_stream& client;
   const ProxyRequest& request;
   const SnapshotBackend& backend;
-  http::request<http::buffer_body>& upstream_request;  // only what the agent sets
+  UpstreamRequest& upstream_request;  // only what the agent sets
   int attempt_number;
   SteadyTime deadline;
   ProxyOutcome* outcome;
-  bool* release_connection;   // the HTTP/1.1 connection may go back to the pool
-  std::string* request_head;  // reused across attempts
+  bool* release_connection;  // the HTTP/1.1 connection may go back to the pool
   // The agent added stream_options.include_usage: strip what it adds from the stream.
   bool strip_stream_usage = false;
   // A probe for an object's owner with more candidates to ask (or a reason not to trust a
@@ -111,8 +110,7 @@ struct Attempt {
     return status == 429 ? AttemptKind::kThrottled : AttemptKind::kFailed;
   }
   template <class Stream>
-  asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
-                                          bool reused);
+  asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, UpstreamConnection& connection);
   template <class Stream>
   asio::awaitable<AttemptResult> RelayHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
                                             beast::flat_buffer& buffer,

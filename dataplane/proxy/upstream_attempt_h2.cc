@@ -33,9 +33,8 @@ absl::string_view Find(const std::vector<std::pair<std::string, std::string>>& h
 
 // HTTP/2 wants lowercase names and no connection-specific headers; `names` holds the lowercase
 // copies the returned views point into. The client's forwarded headers, then the agent's own.
-std::vector<H2Header> RequestHeaders(const http::request<http::buffer_body>& request,
-                                     const http::fields& client, const UpstreamAddress& address,
-                                     std::string& names) {
+std::vector<H2Header> RequestHeaders(const UpstreamRequest& request, const RequestFields& client,
+                                     const UpstreamAddress& address, std::string& names) {
   std::size_t total = 0;
   for (const auto& field : client) {
     total += field.name_string().size();
@@ -51,7 +50,7 @@ std::vector<H2Header> RequestHeaders(const http::request<http::buffer_body>& req
   headers.push_back({":scheme", address.tls ? "https" : "http"});
   headers.push_back({":authority", address.host_header});
   headers.push_back({":path", View(request.target())});
-  auto add = [&](const http::fields::value_type& field) {
+  auto add = [&](const RequestFields::value_type& field) {
     const std::size_t start = names.size();
     for (char c : field.name_string()) {
       names.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));

@@ -45,8 +45,7 @@ constexpr int kMaxInterimResponses = 8;
 bool IsInterim(unsigned status) { return status >= 100 && status < 200 && status != 101; }
 
 // The request line, the client's forwarded headers, then the agent's own.
-void WriteUpstreamHead(const http::request<http::buffer_body>& own, const http::fields& client,
-                       std::string& head) {
+void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, std::string& head) {
   head.clear();
   // One allocation for the whole head: grown line by line from empty it took three.
   head.reserve(kUpstreamHeadReserve);
@@ -90,7 +89,7 @@ void CloseUpstream(void* upstream_tcp) {
 
 }  // namespace
 
-bool ForwardedUpstream(const http::fields::value_type& field) {
+bool ForwardedUpstream(const RequestFields::value_type& field) {
   switch (field.name()) {
     case http::field::authorization:
     case http::field::host:
@@ -153,7 +152,6 @@ AttemptResult Attempt::UploadFailed(const beast::error_code& ec) {
 
 void Attempt::BeginRelay(AttemptResult& result) {
   result.kind = AttemptKind::kRelayed;
-  std::string().swap(*request_head);  // no further attempt: free it for the stream's life
   outcome->status = result.status;
   outcome->backend_id = backend.config->id();
   outcome->backend_config = backend.config;
@@ -186,27 +184,35 @@ asio::awaitable<void> Attempt::EndRelay(ClientResponse& response, const UsageSca
 // request), while the connection and this attempt live in the caller's.
 asio::awaitable<AttemptResult> Attempt::OverHttp1(UpstreamConnection& connection) {
   if (connection.is_tls()) {
-    return RunHttp1(connection.tls(), connection.tcp(), connection.reused);
+    return RunHttp1(connection.tls(), connection);
   }
-  return RunHttp1(connection.tcp(), connection.tcp(), connection.reused);
+  return RunHttp1(connection.tcp(), connection);
 }
 
 template <class Stream>
-asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
-                                                 bool reused) {
+asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConnection& connection) {
   AttemptResult result;
+  beast::tcp_stream& upstream_tcp = connection.tcp();
+  const bool reused = connection.reused;
   const auto first_byte_budget = FirstByteBudget();
   // One deadline for sending the request, the answer's head and an error body.
   const SteadyTime first_byte_deadline = SteadyClock::now() + first_byte_budget;
   SocketDeadline deadline(upstream_tcp);
   deadline.ArmAt(first_byte_deadline);
-  WriteUpstreamHead(upstream_request, request.client_request->base(), *request_head);
+  std::string& request_head = connection.request_head();
+  WriteUpstreamHead(upstream_request, request.client_request->base(), request_head);
   const std::array<asio::const_buffer, 2> request_bytes{
-      asio::buffer(*request_head),
+      asio::buffer(request_head),
       asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};
   beast::error_code write_ec;
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    write_ec = co_await WriteNowOrAwait(upstream, request_bytes, first_byte_budget);
+    // Awaited only for what the socket did not take at once (WriteNowOrAwait's frame was an
+    // allocation per request).
+    std::size_t written = 0;
+    write_ec = WriteNow(upstream, request_bytes, written);
+    if (!write_ec && written < asio::buffer_size(request_bytes)) {
+      write_ec = co_await WriteRest(upstream, request_bytes, written, first_byte_budget);
+    }
   } else {
     auto [ec, written] = co_await asio::async_write(upstream, request_bytes, kNoThrow);
     write_ec = ec;
@@ -228,8 +234,8 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     deadline.ArmAt(SteadyClock::now() + first_byte_budget);
   }
   // Beast reads at most the buffer's free capacity (512 bytes to start): without room, a
-  // 13 KB burst of events took 26 reads and 26 writes.
-  beast::flat_buffer buffer;
+  // 13 KB burst of events took 26 reads and 26 writes. The connection's own, reserved once.
+  beast::flat_buffer& buffer = connection.read_buffer();
   buffer.reserve(kRelayChunk);
   // Interim answers are read and dropped: the final one is the client's. A parser reads one
   // message, so each answer gets a fresh one.
@@ -290,6 +296,10 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, beast::tcp_st
     *release_connection =
         !body_ec && parser->is_done() && parser->keep_alive() && buffer.size() == 0;
     co_return result;
+  }
+  if (parser->event_stream()) {
+    // A stream holds its connection for minutes: the head is made again for the next request.
+    std::string().swap(request_head);
   }
   co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, *parser);
 }

@@ -16,9 +16,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <optional>
+#include <string>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/http/expect_continue.h"
+#include "dataplane/http/header_arena.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
@@ -41,6 +44,11 @@ constexpr std::chrono::milliseconds kTickPeriod = SocketDeadlines::kTick;
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 // The first read of a request: most heads and small bodies arrive whole in one.
 constexpr std::size_t kFirstRead = 2048;
+// What a session keeps between requests, so that the next one needs no allocation for its read
+// buffer or its body: at most this much of each. A larger head or body (a 64 KB head, a long
+// conversation) is freed once served rather than held for the connection's life.
+constexpr std::size_t kKeptReadBuffer = 2 * kFirstRead;
+constexpr std::size_t kKeptBody = 4 * 1024;
 constexpr std::chrono::milliseconds kFullPause{10};
 constexpr std::chrono::milliseconds kExhaustedPause{100};
 
@@ -64,7 +72,7 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
 }
 
 // Parses the head if the buffer holds all of it (Beast parses a head in one piece).
-void ParseHead(http::request_parser<http::string_body>& parser, beast::flat_buffer& buffer,
+void ParseHead(RequestParser<http::string_body>& parser, beast::flat_buffer& buffer,
                beast::error_code& ec) {
   const std::size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
@@ -75,7 +83,7 @@ void ParseHead(http::request_parser<http::string_body>& parser, beast::flat_buff
 
 // Parses what the buffer already holds, so a body that came with its head needs no awaited
 // read (a trip round the event loop even when it completes at once).
-void ParseBuffered(http::request_parser<http::string_body>& parser, beast::flat_buffer& buffer,
+void ParseBuffered(RequestParser<http::string_body>& parser, beast::flat_buffer& buffer,
                    beast::error_code& ec) {
   while (!parser.is_done() && buffer.size() > 0) {
     const std::size_t used = parser.put(buffer.data(), ec);
@@ -94,7 +102,7 @@ void ParseBuffered(http::request_parser<http::string_body>& parser, beast::flat_
 // on (Expect: 100-continue) is told so now, after its key and route were checked.
 asio::awaitable<beast::error_code> ReadRestOfBody(beast::tcp_stream& stream,
                                                   beast::flat_buffer& buffer,
-                                                  http::request_parser<http::string_body>& parser,
+                                                  RequestParser<http::string_body>& parser,
                                                   SocketDeadline& deadline, AgentContext& context) {
   if (beast::error_code write_ec = co_await AnswerExpectContinue(
           stream, parser.get(), buffer, context.proxy.client_write_timeout)) {
@@ -133,21 +141,37 @@ bool ClientLeft(const beast::error_code& ec) {
 }
 
 // The bytes a body will hold: its length, or the limit when it is chunked.
-int64_t BodyBytes(const http::request_parser<http::string_body>& parser, uint64_t limit) {
+int64_t BodyBytes(const RequestParser<http::string_body>& parser, uint64_t limit) {
   return static_cast<int64_t>(parser.content_length().value_or(parser.chunked() ? limit : 0));
+}
+
+// Takes back the body string a request was lent, emptied, its capacity kept for the next
+// request unless the body was larger than kKeptBody.
+void TakeBackBody(std::string& lent, std::string& kept) {
+  kept.swap(lent);
+  kept.clear();
+  if (kept.capacity() > kKeptBody) {
+    std::string().swap(kept);
+  }
 }
 
 // One request after another on a connection: the head, admission on the head alone (nothing
 // of a refused request's body is read, and the connection closes after the answer), the body
 // within the memory budget, the answer. (One loop rather than a coroutine per request: a frame
-// per request costs an allocation.)
+// per request costs an allocation.) The read buffer, the header fields (the client's and the
+// upstream request's, in `arena`) and the body's string are the connection's, reused request
+// after request.
 asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
                                  RequestHandler& handler) {
   beast::tcp_stream stream(std::move(socket));
   SocketDeadline deadline(stream);
   beast::flat_buffer buffer;
+  HeaderArena arena;
+  std::string body;
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    RequestParser<http::string_body> parser(std::piecewise_construct, std::make_tuple(),
+                                            std::make_tuple(ArenaAllocator<char>(&arena)));
+    parser.get().body().swap(body);
     // The head alone first: how large a body may be depends on the operation (an upload's
     // limit is its route's), checked once the head is admitted.
     parser.body_limit(boost::none);
@@ -200,6 +224,8 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
     }
     if (admission.path.operation != nullptr &&
         admission.path.operation->body == BodyHandling::kStreamed) {
+      // The body goes through a parser of its own: the string is not used.
+      TakeBackBody(parser.get().body(), body);
       const bool keep_alive = co_await handler.HandleUpload(stream, buffer, parser, admission);
       if (!keep_alive || context.draining.load(std::memory_order_relaxed)) {
         break;
@@ -233,10 +259,11 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       }
       break;
     }
-    if (buffer.size() == 0) {
-      buffer.shrink_to_fit();  // nothing pipelined: a long stream need not hold it
+    if (buffer.size() == 0 && buffer.capacity() > kKeptReadBuffer) {
+      buffer.shrink_to_fit();  // nothing pipelined, and larger than the next request needs
     }
-    const bool keep_alive = co_await handler.Handle(stream, parser.get(), admission);
+    const bool keep_alive = co_await handler.Handle(stream, buffer, parser.get(), admission);
+    TakeBackBody(parser.get().body(), body);
     if (!keep_alive || context.draining.load(std::memory_order_relaxed)) {
       break;
     }
@@ -251,7 +278,7 @@ asio::awaitable<void> RunAdminSession(tcp::socket socket, AgentContext& context,
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    RequestParser<http::string_body> parser;
     parser.body_limit(kHeaderLimit);
     parser.header_limit(kHeaderLimit);
     stream.expires_after(context.client_idle_timeout);

@@ -22,8 +22,7 @@ namespace {
 // Realtime WebSocket from a browser, which cannot set headers) `query_key`, the api-key query
 // parameter. Several keys that differ (two api-key headers, or an api-key and another Bearer)
 // are a conflict: the first one's access is not granted on the strength of a second.
-absl::string_view ClientKey(const http::request_header<>& head, absl::string_view query_key,
-                            bool& conflict) {
+absl::string_view ClientKey(const RequestHead& head, absl::string_view query_key, bool& conflict) {
   absl::string_view key = query_key;
   auto take = [&](absl::string_view presented) {
     if (key.empty()) {
@@ -60,7 +59,7 @@ bool PeerOnLoopback(beast::tcp_stream& client) {
   return address.is_loopback();
 }
 
-bool IsJsonBody(const http::request<http::string_body>& request) {
+bool IsJsonBody(const Request<http::string_body>& request) {
   auto it = request.find(http::field::content_type);
   if (it == request.end()) {
     return true;
@@ -79,7 +78,7 @@ bool IsJsonBody(const http::request<http::string_body>& request) {
 
 }  // namespace
 
-std::optional<ErrorReply> RequestHandler::AdmitHead(const http::request_header<>& head,
+std::optional<ErrorReply> RequestHandler::AdmitHead(const RequestHead& head,
                                                     HeadAdmission& admission) {
   admission.start = SteadyClock::now();
   admission.snapshot = snapshot_.Get();
@@ -115,9 +114,8 @@ std::optional<ErrorReply> RequestHandler::AdmitHead(const http::request_header<>
   return std::nullopt;
 }
 
-asio::awaitable<void> RequestHandler::Refuse(beast::tcp_stream& client,
-                                             const http::request_header<>& head, ErrorReply error,
-                                             const HeadAdmission& admission) {
+asio::awaitable<void> RequestHandler::Refuse(beast::tcp_stream& client, const RequestHead& head,
+                                             ErrorReply error, const HeadAdmission& admission) {
   AccessRecord record;
   record.method = View(head.method_string());
   record.tenant = admission.tenant != nullptr ? absl::string_view(admission.tenant->name) : "";
@@ -129,8 +127,8 @@ asio::awaitable<void> RequestHandler::Refuse(beast::tcp_stream& client,
   co_await Reply(client, std::move(error), /*keep_alive=*/false, record, admission.start);
 }
 
-asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
-                                             const http::request<http::string_body>& request,
+asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                             const Request<http::string_body>& request,
                                              const HeadAdmission& admission) {
   if (OpsEndpoints::Serves(admission.path.surface)) {
     if (OpsEndpoints::Restricted(admission.path.surface) && !PeerOnLoopback(client)) {
@@ -162,6 +160,9 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
     co_return co_await Reply(client, *std::move(refusal), keep_alive, record, admission.start);
   }
 
+  if (proxy_request.facts.stream && buffer.size() == 0) {
+    buffer.shrink_to_fit();  // nothing pipelined: a stream open for minutes need not hold it
+  }
   context_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   ProxyOutcome outcome = co_await proxy_.Forward(client, proxy_request, pool_, random_);
   context_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -174,9 +175,9 @@ asio::awaitable<bool> RequestHandler::Handle(beast::tcp_stream& client,
   co_return outcome.keep_alive;
 }
 
-asio::awaitable<void> RequestHandler::HandleRealtime(
-    beast::tcp_stream& client, const http::request<http::string_body>& request,
-    const HeadAdmission& admission) {
+asio::awaitable<void> RequestHandler::HandleRealtime(beast::tcp_stream& client,
+                                                     const Request<http::string_body>& request,
+                                                     const HeadAdmission& admission) {
   const SnapshotTenant* tenant = admission.tenant;
   AccessRecord record;
   record.method = View(request.method_string());
@@ -208,7 +209,7 @@ asio::awaitable<void> RequestHandler::HandleRealtime(
 }
 
 asio::awaitable<bool> RequestHandler::HandleAdmin(beast::tcp_stream& client,
-                                                  const http::request<http::string_body>& request) {
+                                                  const Request<http::string_body>& request) {
   const ApiSurface surface = ClassifyTarget(View(request.target())).surface;
   if (!OpsEndpoints::Serves(surface)) {
     auto response = MakeErrorResponse(
@@ -223,8 +224,7 @@ asio::awaitable<bool> RequestHandler::HandleAdmin(beast::tcp_stream& client,
   co_return written&& request.keep_alive();
 }
 
-std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>& head,
-                                                    const ApiPath& path,
+std::optional<ErrorReply> RequestHandler::CheckPath(const RequestHead& head, const ApiPath& path,
                                                     const RoutingSnapshot* snapshot) const {
   // Quoted in errors (and so in the access log): a key in the query is not. Made only for an
   // error: on every admitted request it was a copy, an allocation and a query scan (~800
@@ -259,7 +259,7 @@ std::optional<ErrorReply> RequestHandler::CheckPath(const http::request_header<>
   return std::nullopt;
 }
 
-std::optional<ErrorReply> RequestHandler::Authenticate(const http::request_header<>& head,
+std::optional<ErrorReply> RequestHandler::Authenticate(const RequestHead& head,
                                                        HeadAdmission& admission) const {
   if (admission.snapshot->open_access()) {
     admission.authenticated = true;
@@ -322,7 +322,7 @@ std::optional<ErrorReply> RequestHandler::FindRoute(absl::string_view name,
   return std::nullopt;
 }
 
-std::optional<ErrorReply> RequestHandler::AdmitBody(const http::request<http::string_body>& request,
+std::optional<ErrorReply> RequestHandler::AdmitBody(const Request<http::string_body>& request,
                                                     const HeadAdmission& admission, bool keep_alive,
                                                     AccessRecord& record,
                                                     ProxyRequest& proxy_request,
@@ -455,9 +455,10 @@ std::optional<ErrorReply> RequestHandler::RouteStateful(const HeadAdmission& adm
   return refusal;
 }
 
-std::optional<ErrorReply> RequestHandler::ClaimQuota(
-    const http::request<http::string_body>& request, const SnapshotTenant& tenant,
-    ProxyRequest& proxy_request, QuotaClaim& quota) {
+std::optional<ErrorReply> RequestHandler::ClaimQuota(const Request<http::string_body>& request,
+                                                     const SnapshotTenant& tenant,
+                                                     ProxyRequest& proxy_request,
+                                                     QuotaClaim& quota) {
   if (tenant.limits.tokens_per_minute() <= 0 && tenant.limits.requests_per_minute() <= 0) {
     return std::nullopt;
   }

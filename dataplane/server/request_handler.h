@@ -88,46 +88,46 @@ class RequestHandler {
   // Before any body byte is read: the operation is one the gateway knows, the key is valid,
   // and a route named in the path exists and is the tenant's (issue 15: an unauthenticated
   // client must not make the agent hold a body). Fills `admission` or returns the refusal.
-  std::optional<ErrorReply> AdmitHead(const http::request_header<>& head, HeadAdmission& admission);
+  std::optional<ErrorReply> AdmitHead(const RequestHead& head, HeadAdmission& admission);
   // Answers a refusal (logged and metered like any answer); the caller then closes.
-  asio::awaitable<void> Refuse(beast::tcp_stream& client, const http::request_header<>& head,
-                               ErrorReply error, const HeadAdmission& admission);
+  asio::awaitable<void> Refuse(beast::tcp_stream& client, const RequestHead& head, ErrorReply error,
+                               const HeadAdmission& admission);
   // A Realtime WebSocket upgrade AdmitHead admitted (it has no body): opens the backend's
   // socket, accepts the client's upgrade and relays the session until it ends, or answers the
   // HTTP error that kept it from opening; logged and metered once, at its end. The connection
   // is done afterwards.
   asio::awaitable<void> HandleRealtime(beast::tcp_stream& client,
-                                       const http::request<http::string_body>& request,
+                                       const Request<http::string_body>& request,
                                        const HeadAdmission& admission);
   // An upload AdmitHead admitted (BodyHandling::kStreamed; request_handler_upload.cc): its
   // body, not yet read, goes through `buffer` (what followed the head) and the client's socket
   // straight to one backend. Returns whether the connection may serve another request.
   asio::awaitable<bool> HandleUpload(beast::tcp_stream& client, beast::flat_buffer& buffer,
-                                     http::request_parser<http::string_body>& head_parser,
+                                     RequestParser<http::string_body>& head_parser,
                                      const HeadAdmission& admission);
   // On the admin listener (--admin-listen): the operations endpoints to anyone, nothing else.
   asio::awaitable<bool> HandleAdmin(beast::tcp_stream& client,
-                                    const http::request<http::string_body>& request);
+                                    const Request<http::string_body>& request);
   // Answers one request AdmitHead admitted, its body read; returns whether the connection
-  // may serve another.
-  asio::awaitable<bool> Handle(beast::tcp_stream& client,
-                               const http::request<http::string_body>& request,
+  // may serve another. `buffer` is the connection's read buffer, kept from one request to the
+  // next but freed (when it holds nothing) for as long as a stream is relayed.
+  asio::awaitable<bool> Handle(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                               const Request<http::string_body>& request,
                                const HeadAdmission& admission);
 
  private:
   // AdmitHead's steps, in order; each returns the error when the request goes no further.
   // Unknown operations, methods and paths, or no routing table yet:
-  std::optional<ErrorReply> CheckPath(const http::request_header<>& head, const ApiPath& path,
+  std::optional<ErrorReply> CheckPath(const RequestHead& head, const ApiPath& path,
                                       const RoutingSnapshot* snapshot) const;
   // The client's tenant (null with open access), from its key.
-  std::optional<ErrorReply> Authenticate(const http::request_header<>& head,
-                                         HeadAdmission& admission) const;
+  std::optional<ErrorReply> Authenticate(const RequestHead& head, HeadAdmission& admission) const;
   // The route `name` (from the path or the body): it exists here and the tenant may use it.
   std::optional<ErrorReply> FindRoute(absl::string_view name, const HeadAdmission& admission,
                                       const SnapshotRoute*& route) const;
   // After the body: its facts, the route it names on /openai/v1, and the tenant's quota;
   // fills `proxy_request` (and `quota`) or returns the error to answer with instead.
-  std::optional<ErrorReply> AdmitBody(const http::request<http::string_body>& request,
+  std::optional<ErrorReply> AdmitBody(const Request<http::string_body>& request,
                                       const HeadAdmission& admission, bool keep_alive,
                                       AccessRecord& record, ProxyRequest& proxy_request,
                                       QuotaClaim& quota);
@@ -135,7 +135,7 @@ class RequestHandler {
   std::optional<ErrorReply> RouteStateful(const HeadAdmission& admission, AccessRecord& record,
                                           ProxyRequest& proxy_request) const;
   // The tenant's TPM/RPM quota: charged up front, corrected once the response has ended.
-  std::optional<ErrorReply> ClaimQuota(const http::request<http::string_body>& request,
+  std::optional<ErrorReply> ClaimQuota(const Request<http::string_body>& request,
                                        const SnapshotTenant& tenant, ProxyRequest& proxy_request,
                                        QuotaClaim& quota);
   // An upload's route (request_handler_upload.cc): the path's, the tenant's default for a
@@ -144,8 +144,8 @@ class RequestHandler {
                                         ProxyRequest& proxy_request) const;
   // Reads an upload ahead to its form's "model" field, which names the route.
   asio::awaitable<std::optional<ErrorReply>> ReadFormModel(
-      const http::request<http::string_body>& request, const HeadAdmission& admission,
-      UploadBody& upload, ProxyRequest& proxy_request);
+      const Request<http::string_body>& request, const HeadAdmission& admission, UploadBody& upload,
+      ProxyRequest& proxy_request);
   // The route's upload limit, else the agent's.
   uint64_t UploadLimit(const SnapshotRoute* route) const;
   // GET /openai/v1/models[/{id}]: the tenant's routes, from the table (model_list.h).

@@ -67,8 +67,8 @@ std::optional<ErrorReply> RequestHandler::RouteUpload(const HeadAdmission& admis
 }
 
 asio::awaitable<std::optional<ErrorReply>> RequestHandler::ReadFormModel(
-    const http::request<http::string_body>& request, const HeadAdmission& admission,
-    UploadBody& upload, ProxyRequest& proxy_request) {
+    const Request<http::string_body>& request, const HeadAdmission& admission, UploadBody& upload,
+    ProxyRequest& proxy_request) {
   absl::StatusOr<std::string> boundary =
       MultipartBoundary(View(request[http::field::content_type]));
   if (!boundary.ok()) {
@@ -102,12 +102,13 @@ asio::awaitable<std::optional<ErrorReply>> RequestHandler::ReadFormModel(
   }
 }
 
-asio::awaitable<bool> RequestHandler::HandleUpload(
-    beast::tcp_stream& client, beast::flat_buffer& buffer,
-    http::request_parser<http::string_body>& head_parser, const HeadAdmission& admission) {
+asio::awaitable<bool> RequestHandler::HandleUpload(beast::tcp_stream& client,
+                                                   beast::flat_buffer& buffer,
+                                                   RequestParser<http::string_body>& head_parser,
+                                                   const HeadAdmission& admission) {
   // The head, copied for the proxy (the target, the headers it forwards), while the body goes
   // through a parser of its own.
-  const http::request<http::string_body> request(head_parser.get().base());
+  const Request<http::string_body> request(head_parser.get().base());
   const SnapshotTenant* tenant = admission.tenant;
   AccessRecord record;
   record.method = View(request.method_string());
@@ -133,7 +134,7 @@ asio::awaitable<bool> RequestHandler::HandleUpload(
   if (continue_ec) {
     co_return false;
   }
-  http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
+  RequestParser<http::buffer_body> body_parser(std::move(head_parser));
   body_parser.body_limit(UploadLimit(proxy_request.route));
   UploadBody upload(client, buffer, body_parser, context_.client_idle_timeout);
   proxy_request.upload = &upload;

@@ -8,8 +8,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "dataplane/upstream/h2_session.h"
 #include "dataplane/http/no_throw.h"
+#include "dataplane/upstream/h2_session.h"
 
 namespace spillway {
 namespace {
@@ -29,20 +29,29 @@ UpstreamConnection::UpstreamConnection(const asio::any_io_executor& executor,
   }
 }
 
+void UpstreamConnection::TrimBuffers() {
+  if (request_head_.capacity() > kKeptBuffer) {
+    std::string().swap(request_head_);
+  }
+  if (read_buffer_.capacity() > kKeptBuffer) {
+    read_buffer_.clear();
+    read_buffer_.shrink_to_fit();
+  }
+}
+
 UpstreamPool::UpstreamPool(asio::any_io_executor executor, asio::ssl::context& tls_context,
                            const UpstreamPoolOptions& options)
     : executor_(executor), tls_context_(tls_context), options_(options), resolver_(executor) {}
 
-asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Acquire(
-    const SnapshotBackend& backend) {
+UpstreamConnectionPtr UpstreamPool::TakeIdle(const SnapshotBackend& backend) {
   auto it = idle_.find(backend.config->endpoint());
-  if (it != idle_.end() && !it->second.empty()) {
-    UpstreamConnectionPtr connection = std::move(it->second.back());
-    it->second.pop_back();
-    connection->reused = true;
-    co_return connection;
+  if (it == idle_.end() || it->second.empty()) {
+    return nullptr;
   }
-  co_return co_await Connect(backend);
+  UpstreamConnectionPtr connection = std::move(it->second.back());
+  it->second.pop_back();
+  connection->reused = true;
+  return connection;
 }
 
 asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
@@ -103,6 +112,7 @@ void UpstreamPool::Release(const SnapshotBackend& backend, UpstreamConnectionPtr
   std::vector<UpstreamConnectionPtr>& idle = idle_[backend.config->endpoint()];
   if (idle.size() < options_.max_idle_per_backend) {
     connection->tcp().expires_never();
+    connection->TrimBuffers();
     idle.push_back(std::move(connection));
   }
 }

@@ -5,9 +5,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +33,17 @@ class UpstreamConnection {
   beast::tcp_stream& tcp() { return is_tls() ? beast::get_lowest_layer(*tls_) : *tcp_; }
   beast::ssl_stream<beast::tcp_stream>& tls() { return *tls_; }
 
+  // An HTTP/1.1 exchange's buffers, kept with the connection so that the next request on it
+  // allocates neither: the request head as written, and the buffer the answer is read into
+  // (empty whenever the connection is idle: only an exchange that ended at the answer's last
+  // byte returns it to the pool).
+  std::string& request_head() { return request_head_; }
+  beast::flat_buffer& read_buffer() { return read_buffer_; }
+  // Frees a buffer an exchange grew past kKeptBuffer (a long head, an error body), so an idle
+  // connection holds no more than that of each.
+  void TrimBuffers();
+  static constexpr std::size_t kKeptBuffer = 8 * 1024;
+
   // Taken from the idle pool: a failure before any response byte may just mean the
   // backend closed it while idle, which is retried on a fresh connection.
   bool reused = false;
@@ -39,6 +52,8 @@ class UpstreamConnection {
  private:
   std::optional<beast::tcp_stream> tcp_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  std::string request_head_;
+  beast::flat_buffer read_buffer_;
 };
 
 using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
@@ -58,8 +73,10 @@ class UpstreamPool {
   UpstreamPool(asio::any_io_executor executor, asio::ssl::context& tls_context,
                const UpstreamPoolOptions& options);
 
-  // An idle connection to the backend's endpoint, or a new one. Errors name the endpoint.
-  asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Acquire(const SnapshotBackend& backend);
+  // An idle connection to the backend's endpoint, or null when there is none (Connect makes
+  // one). Not a coroutine: a frame would be an allocation per request.
+  UpstreamConnectionPtr TakeIdle(const SnapshotBackend& backend);
+  // A new connection to the backend's endpoint. Errors name the endpoint.
   asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> Connect(const SnapshotBackend& backend);
   // A new connection to any address (`origin`, scheme://host:port, names it in errors and
   // keys the resolver cache), e.g. a token endpoint. `offer_h2`: ALPN offers h2 on TLS (the

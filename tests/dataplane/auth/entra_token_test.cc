@@ -227,7 +227,7 @@ class TokenSourceTest : public ::testing::Test {
   // Authorize, else AwaitAndAuthorize, on the request thread, as the proxy does.
   absl::StatusOr<std::string> Get(milliseconds wait = milliseconds(5000)) {
     auto task = [this, wait]() -> asio::awaitable<absl::StatusOr<std::string>> {
-      http::fields headers;
+      RequestFields headers;
       headers.set("api-key", "stale");
       if (!source_->Authorize(headers, SteadyClock::now())) {
         absl::Status status =
@@ -263,7 +263,7 @@ TEST_F(TokenSourceTest, ConcurrentRequestsShareOneFetch) {
   std::thread second_thread([&] { second_io.run(); });
   std::vector<std::future<absl::StatusOr<std::string>>> results;
   auto task = [this]() -> asio::awaitable<absl::StatusOr<std::string>> {
-    http::fields headers;
+    RequestFields headers;
     if (!source_->Authorize(headers, SteadyClock::now())) {
       absl::Status status =
           co_await source_->AwaitAndAuthorize(headers, SteadyClock::now() + seconds(5));

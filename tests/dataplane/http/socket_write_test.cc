@@ -144,5 +144,51 @@ TEST(WriteNowOrAwait, PeerGoneIsAnError) {
       << last.message();
 }
 
+// The two halves a coroutine uses instead (the upstream request): WriteNow takes what the
+// socket takes, and WriteRest sends exactly the bytes after those.
+TEST(WriteNowThenRest, TheRestFollowsWhatWasWrittenAtOnce) {
+  asio::io_context io;
+  SocketPair pair(io);
+  const std::string head = "POST /x HTTP/1.1\r\n\r\n";
+  const std::string body = Pattern(4 * 1024 * 1024);
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
+  std::size_t written = 0;
+  ASSERT_FALSE(WriteNow(pair.writer, buffers, written));
+  EXPECT_GT(written, 0u);
+  EXPECT_LT(written, head.size() + body.size()) << "4 MB cannot fit in 32 KB of socket buffers";
+  std::optional<beast::error_code> result;
+  asio::co_spawn(io, WriteRest(pair.writer, buffers, written, milliseconds(30000)),
+                 [&](std::exception_ptr e, beast::error_code ec) {
+                   ASSERT_FALSE(e);
+                   beast::error_code ignored;
+                   pair.writer.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                   result = ec;
+                 });
+  std::string got;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await asio::async_read(pair.reader, asio::dynamic_buffer(got), kNoThrow);
+      },
+      asio::detached);
+  io.run();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_FALSE(*result) << result->message();
+  EXPECT_TRUE(got == head + body) << "bytes lost, repeated or out of order";
+}
+
+TEST(WriteNowThenRest, ASmallWriteNeedsNoRest) {
+  asio::io_context io;
+  SocketPair pair(io);
+  const std::string data = "GET / HTTP/1.1\r\n\r\n";
+  const std::array<asio::const_buffer, 1> buffers{asio::buffer(data)};
+  std::size_t written = 0;
+  ASSERT_FALSE(WriteNow(pair.writer, buffers, written));
+  EXPECT_EQ(written, data.size());
+  std::string got(data.size(), '\0');
+  asio::read(pair.reader, asio::buffer(got));
+  EXPECT_EQ(got, data);
+}
+
 }  // namespace
 }  // namespace spillway

@@ -10,7 +10,7 @@ namespace spillway {
 namespace {
 
 bool Forwarded(absl::string_view name, absl::string_view value = "v") {
-  http::fields fields;
+  RequestFields fields;
   fields.insert(beast::string_view(name.data(), name.size()),
                 beast::string_view(value.data(), value.size()));
   return ForwardedUpstream(*fields.begin());
