@@ -60,8 +60,10 @@ class LineWriter {
   LineWriter& operator=(const LineWriter&) = delete;
 
   void Raw(absl::string_view text) {
-    std::memcpy(at_, text.data(), text.size());
-    at_ += text.size();
+    if (!text.empty()) {  // an empty view may have no data: memcpy from null is undefined
+      std::memcpy(at_, text.data(), text.size());
+      at_ += text.size();
+    }
   }
   void Int(int64_t value) { at_ = std::to_chars(at_, at_ + kIntRoom, value).ptr; }
   // Three digits, zero-padded: milliseconds.
