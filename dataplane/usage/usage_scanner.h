@@ -1,6 +1,6 @@
 // Finds the backend-reported `usage` in a response as it streams past, without buffering
-// the body: it keeps only what follows the last "usage" key, where Azure puts usage (the end
-// of a completion JSON, or the last SSE event before [DONE]).
+// the body: it keeps only the last usage object (a "usage" key's object value), which Azure
+// puts at the end of a completion JSON, or in the last SSE event before [DONE].
 #pragma once
 
 #include <cstdint>
