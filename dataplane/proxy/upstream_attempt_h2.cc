@@ -172,9 +172,9 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
     taken.clear();
     taken.swap(stream.body());
     const bool last = stream.ended();
-    const bool has_key = usage.Feed(taken);
+    const ReadScan scan = usage.Feed(taken);
     created.Feed(taken);
-    const absl::string_view relayed = strip_usage ? stripper.Filter(taken, last, has_key) : taken;
+    const absl::string_view relayed = strip_usage ? stripper.Filter(taken, last, scan) : taken;
     const beast::error_code write_ec =
         co_await client_response.Send(client, relayed, last, options.client_write_timeout);
     if (write_ec) {

@@ -250,11 +250,12 @@ SseUsageStripper::Edit SseUsageStripper::Inspect(absl::string_view event) {
   return edit;
 }
 
-absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end, bool has_key) {
+absl::string_view SseUsageStripper::Filter(absl::string_view input, bool end, ReadScan scan) {
   out_.clear();
   if (!cr_pending_ && !oversized_ &&
-      (input.empty() || std::memchr(input.data(), '\r', input.size()) == nullptr)) {
-    return FilterLf(input, end, has_key);
+      (!scan.may_have_cr || input.empty() ||
+       std::memchr(input.data(), '\r', input.size()) == nullptr)) {
+    return FilterLf(input, end, scan.first_key);
   }
   return FilterLines(input, end);
 }
@@ -270,7 +271,8 @@ void SseUsageStripper::AppendEdited(absl::string_view event, const Edit& edit) {
   }
 }
 
-absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end, bool has_key) {
+absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end,
+                                             std::size_t first_key) {
   const std::size_t n = input.size();
   std::size_t from = 0;  // input before `from` is in out_ already
   bool copying = false;
@@ -301,19 +303,22 @@ absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end, 
   // Whole events up to the last blank line; of those, only the ones that mention the key are
   // looked into (a first search over them all finds none in most reads).
   const std::size_t whole = EventStart(input, from, n);
-  std::size_t passed = has_key ? from : whole;  // input[from, passed) goes out unchanged
-  while (passed < whole) {
-    const std::size_t found = FindUsageKey(input.substr(passed, whole - passed));
+  std::size_t passed = from;  // input[from, passed) goes out unchanged; an event starts there
+  // No key lies whole in input before `search` (the caller's scan said where the first is).
+  std::size_t search = first_key == absl::string_view::npos ? whole : std::max(from, first_key);
+  while (search < whole) {
+    const std::size_t found = FindUsageKey(input.substr(search, whole - search));
     if (found == absl::string_view::npos) {
       break;
     }
-    const std::size_t key = passed + found;
+    const std::size_t key = search + found;
     const std::size_t start = EventStart(input, passed, key);
     const std::size_t stop = EventEnd(input, key);  // at or before `whole`
     const absl::string_view event = input.substr(start, stop - start);
     const Edit edit = Inspect(event);
     if (edit.action != Edit::kKeep) {
       if (!copying) {
+        out_.reserve(n);  // one allocation for the read, not one per growth
         out_.assign(input.data(), start);
         copying = true;
       } else {
@@ -323,6 +328,7 @@ absl::string_view SseUsageStripper::FilterLf(absl::string_view input, bool end, 
       from = stop;
     }
     passed = stop;
+    search = stop;
   }
   // The unfinished event after them is held back, unless the stream is over or it is too long.
   const absl::string_view rest = input.substr(whole);

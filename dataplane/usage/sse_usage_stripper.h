@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "dataplane/usage/usage_key.h"
 
 namespace spillway {
 
@@ -15,9 +16,9 @@ class SseUsageStripper {
  public:
   // The bytes to forward for `input`, valid until the next call. `end`: the stream is over,
   // so whatever is held back goes out too (an unfinished event is forwarded as it came).
-  // `has_key` false: the caller knows no "usage" key lies whole in `input` (UsageScanner::Feed
-  // said so), which spares a search of it.
-  absl::string_view Filter(absl::string_view input, bool end, bool has_key = true);
+  // `scan`: what UsageScanner::Feed found in the same bytes (no "usage" key lies whole in them
+  // before scan.first_key; no CR unless scan.may_have_cr), which spares searching them again.
+  absl::string_view Filter(absl::string_view input, bool end, ReadScan scan = {});
 
   // Usage-only events removed so far.
   int stripped_events() const { return stripped_events_; }
@@ -34,7 +35,7 @@ class SseUsageStripper {
   void AppendEdited(absl::string_view event, const Edit& edit);
   // A read with no CR in it (nor one pending): events end at "\n\n", so whole runs of events
   // are found with two searches and only those that mention "usage" are looked into.
-  absl::string_view FilterLf(absl::string_view input, bool end, bool has_key);
+  absl::string_view FilterLf(absl::string_view input, bool end, std::size_t first_key);
   // Any line endings, line by line.
   absl::string_view FilterLines(absl::string_view input, bool end);
 

@@ -128,9 +128,10 @@ std::size_t UsageScanner::KeyBegunBefore(absl::string_view bytes) const {
   return kNone;
 }
 
-bool UsageScanner::Feed(absl::string_view bytes) {
+ReadScan UsageScanner::Feed(absl::string_view bytes) {
+  ReadScan scan{absl::string_view::npos, false};
   if (bytes.empty()) {
-    return false;
+    return scan;
   }
   std::size_t object = kNone;  // where in `bytes` the last usage object starts
   // A key's value, in the order the keys came: an object supersedes the one before it.
@@ -146,11 +147,11 @@ bool UsageScanner::Feed(absl::string_view bytes) {
   if (const std::size_t begun = KeyBegunBefore(bytes); begun != kNone) {
     value(ObjectAfter(bytes, kUsageKey.size() - (carry_size_ - begun)));
   }
-  // Keys wholly in this read.
-  const std::size_t first = FindUsageKey(bytes);
-  for (std::size_t at = first; at != absl::string_view::npos;) {
+  // Keys wholly in this read; the searches together look at every byte, for the CR too.
+  scan.first_key = FindUsageKeyNotingCr(bytes, &scan.may_have_cr);
+  for (std::size_t at = scan.first_key; at != absl::string_view::npos;) {
     value(ObjectAfter(bytes, at + kUsageKey.size()));
-    const std::size_t next = FindUsageKey(bytes.substr(at + 1));
+    const std::size_t next = FindUsageKeyNotingCr(bytes.substr(at + 1), &scan.may_have_cr);
     at = next == absl::string_view::npos ? next : at + 1 + next;
   }
   if (object < bytes.size()) {
@@ -164,7 +165,7 @@ bool UsageScanner::Feed(absl::string_view bytes) {
   std::memmove(carry_, carry_ + carry_size_ - (keep - from_bytes), keep - from_bytes);
   std::memcpy(carry_ + (keep - from_bytes), bytes.data() + bytes.size() - from_bytes, from_bytes);
   carry_size_ = keep;
-  return first != absl::string_view::npos;
+  return scan;
 }
 
 void UsageScanner::Extend(absl::string_view bytes) {

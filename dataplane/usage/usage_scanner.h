@@ -25,9 +25,9 @@ class UsageScanner {
   // stream may hold this much once one came (10k streams: 20 MB).
   static constexpr std::size_t kTailBytes = 2048;
 
-  // Returns whether a "usage" key lies whole in `bytes` (a stripper given the same bytes can
-  // skip its own search when none does).
-  bool Feed(absl::string_view bytes);
+  // Returns where the first "usage" key lying whole in `bytes` starts and whether `bytes` hold
+  // a CR: a stripper given the same bytes skips its own searches up to there.
+  ReadScan Feed(absl::string_view bytes);
   // Parses the last usage object seen (a "usage" key's value; "usage": null does not count).
   Usage Finish() const;
 

@@ -45,8 +45,8 @@ std::string Strip(absl::string_view stream, std::size_t piece, int* stripped = n
   std::string out;
   for (std::size_t at = 0; at < stream.size(); at += piece) {
     const absl::string_view part = stream.substr(at, piece);
-    const bool has_key = scanner.Feed(part);
-    const absl::string_view relayed = stripper.Filter(part, at + piece >= stream.size(), has_key);
+    const ReadScan scan = scanner.Feed(part);
+    const absl::string_view relayed = stripper.Filter(part, at + piece >= stream.size(), scan);
     out.append(relayed.data(), relayed.size());
   }
   if (stream.empty()) {

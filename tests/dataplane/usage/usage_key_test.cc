@@ -55,16 +55,58 @@ TEST(UsageKey, FindsTheKeyAtEveryOffsetOfLongText) {
   }
 }
 
-// Every length up to a few blocks, the key at every place: the block scans (16 and 32 bytes)
-// and the last block that overlaps the one before it, at each of their edges.
+// Every length up to a few blocks, the key at every place: the block scans (16 and 32 bytes,
+// and 64 in pairs of 32) and the last block that overlaps the one before it, at their edges.
 TEST(UsageKey, EveryLengthAndPlace) {
-  for (std::size_t length = 0; length <= 100; ++length) {
+  for (std::size_t length = 0; length <= 200; ++length) {
     const std::string base(length, 'u');  // a candidate's 'u' everywhere, never its 'g'
     EXPECT_EQ(FindUsageKey(base), kNpos);
     for (std::size_t at = 0; at + kKey.size() <= length; ++at) {
       std::string text = base;
       text.replace(at, kKey.size(), kKey);
       ASSERT_EQ(FindUsageKey(text), at) << "length " << length << ", key at " << at;
+    }
+  }
+}
+
+// As the usage scanner searches a read: on from each key found to the end of the text.
+bool ReadNotesCr(absl::string_view text) {
+  bool cr = false;
+  for (std::size_t at = FindUsageKeyNotingCr(text, &cr); at != kNpos;) {
+    const std::size_t next = FindUsageKeyNotingCr(text.substr(at + 1), &cr);
+    at = next == kNpos ? next : at + 1 + next;
+  }
+  return cr;
+}
+
+// The CR the stripper relies on being told about: at every place of every length, before and
+// after a key (a search that stops at a key need not have seen a later CR, but searching on
+// to the end must), and never one that is not there.
+TEST(UsageKey, NotesACarriageReturnAtEveryPlace) {
+  for (std::size_t length = 0; length <= 200; ++length) {
+    const std::string base(length, 'u');
+    bool cr = false;
+    EXPECT_EQ(FindUsageKeyNotingCr(base, &cr), kNpos);
+    EXPECT_FALSE(cr) << "length " << length;
+    std::string keyed = base;
+    const std::size_t key_at = length / 3;
+    if (key_at + kKey.size() <= length) {
+      keyed.replace(key_at, kKey.size(), kKey);
+      EXPECT_FALSE(ReadNotesCr(keyed)) << "length " << length;
+    }
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string text = base;
+      text[at] = '\r';
+      cr = false;
+      EXPECT_EQ(FindUsageKeyNotingCr(text, &cr), kNpos);
+      ASSERT_TRUE(cr) << "length " << length << ", CR at " << at;
+      if (keyed != base && (at < key_at || at >= key_at + kKey.size())) {
+        text = keyed;
+        text[at] = '\r';
+        ASSERT_TRUE(ReadNotesCr(text)) << "length " << length << ", CR at " << at;
+        cr = false;
+        ASSERT_EQ(FindUsageKeyNotingCr(text, &cr), key_at);
+      }
     }
   }
 }

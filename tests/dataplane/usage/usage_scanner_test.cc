@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "absl/strings/str_replace.h"
+
 namespace spillway {
 namespace {
 
@@ -108,6 +110,33 @@ TEST(UsageScanner, TheLastObjectWins) {
   const std::string second = R"({"usage":{"total_tokens":2}})";
   EXPECT_EQ(Scan(first + "\n" + second, 3).total_tokens, 2);
   EXPECT_EQ(Scan(first + "\n" + second, 1000).total_tokens, 2);
+}
+
+// What Feed tells the stripper about a read: where its first whole key is (a key begun in the
+// read before does not count) and whether it holds a CR.
+TEST(UsageScanner, FeedSaysWhereTheFirstWholeKeyIsAndWhetherACrCame) {
+  const std::string events =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4}}\n\n";
+  UsageScanner scanner;
+  ReadScan scan = scanner.Feed(events);
+  EXPECT_EQ(scan.first_key, absl::string_view(events).find(kUsageKey));
+  EXPECT_FALSE(scan.may_have_cr);
+
+  const std::string crlf = absl::StrReplaceAll(events, {{"\n", "\r\n"}});
+  UsageScanner crlf_scanner;
+  scan = crlf_scanner.Feed(crlf);
+  EXPECT_EQ(scan.first_key, absl::string_view(crlf).find(kUsageKey));
+  EXPECT_TRUE(scan.may_have_cr);
+
+  UsageScanner split;
+  const std::size_t cut =
+      absl::string_view(events).find(kUsageKey) + 3;  // the first key in two reads
+  EXPECT_EQ(split.Feed(absl::string_view(events).substr(0, cut)).first_key,
+            absl::string_view::npos);
+  const absl::string_view rest = absl::string_view(events).substr(cut);
+  EXPECT_EQ(split.Feed(rest).first_key, rest.find(kUsageKey));
+  EXPECT_EQ(split.Feed("data: [DONE]\n\n").first_key, absl::string_view::npos);
 }
 
 }  // namespace
