@@ -16,6 +16,13 @@ constexpr absl::string_view kLimitTokens = "x-ratelimit-limit-tokens";
 constexpr absl::string_view kLimitRequests = "x-ratelimit-limit-requests";
 constexpr absl::string_view kNames[] = {kRemainingTokens, kRemainingRequests, kLimitTokens,
                                         kLimitRequests};
+static_assert(kRemainingTokens.size() != kRemainingRequests.size() &&
+                  kRemainingTokens.size() != kLimitTokens.size() &&
+                  kRemainingTokens.size() != kLimitRequests.size() &&
+                  kRemainingRequests.size() != kLimitTokens.size() &&
+                  kRemainingRequests.size() != kLimitRequests.size() &&
+                  kLimitTokens.size() != kLimitRequests.size(),
+              "Replaces tells the names apart by their lengths");
 
 boost::beast::string_view Beast(absl::string_view s) { return {s.data(), s.size()}; }
 
@@ -51,12 +58,15 @@ void RateLimitHeaders::ApplyTo(boost::beast::http::fields& headers) const {
 }
 
 bool RateLimitHeaders::Replaces(absl::string_view header_name) const {
-  if (!active || !absl::StartsWithIgnoreCase(header_name, "x-ratelimit-")) {
+  if (!active) {
     return false;
   }
+  // Asked of every backend header: the name's length says which of ours it could be, so one
+  // comparison at most (a prefix test and four comparisons took ~450 instructions for each of
+  // a backend's x-ratelimit headers, callgrind).
   for (absl::string_view ours : kNames) {
-    if (absl::EqualsIgnoreCase(header_name, ours)) {
-      return true;
+    if (header_name.size() == ours.size()) {
+      return absl::EqualsIgnoreCase(header_name, ours);
     }
   }
   return false;
