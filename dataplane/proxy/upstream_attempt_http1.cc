@@ -27,14 +27,8 @@ namespace spillway {
 namespace {
 
 using std::chrono::milliseconds;
-// Every open stream holds one in its coroutine frame and one as its read buffer. A burst of
-// events (a fast backend, a stream's end, a client that fell behind) leaves in one write per
-// 16 KB: at nginx's 4 KB proxy_buffer_size a 13 KB burst took 4 reads and 4 writes, 10.3
-// system calls a stream against 4.2 at 16 KB, and CPU per stream fell by a third (a system
-// call and the wake-up it causes cost ~1-2 us on this VM). Paced events come one per read
-// whatever the size. Many open streams go over HTTP/2 upstream (--upstream-http2), which does
-// not use it.
-constexpr std::size_t kRelayChunk = 16 * 1024;
+// The relay's chunk, kept with the upstream connection (why 16 KB: upstream_pool.h).
+constexpr std::size_t kRelayChunk = UpstreamConnection::kRelayChunk;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 // The most one read from a backend takes (Beast's own bound for a read into a dynamic buffer).
 constexpr std::size_t kRelayReadMax = 64 * 1024;
@@ -304,7 +298,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
     // A stream holds its connection for minutes: the head is made again for the next request.
     std::string().swap(request_head);
   }
-  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, *parser);
+  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, connection.relay_chunk(), *parser);
 }
 
 // Streams the upstream response to the client as it arrives: one read, one write, so a slow
@@ -312,7 +306,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
 template <class Stream>
 asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
                                                    beast::tcp_stream& upstream_tcp,
-                                                   beast::flat_buffer& buffer,
+                                                   beast::flat_buffer& buffer, char* chunk,
                                                    RelayResponseParser& parser) {
   AttemptResult result;
   result.status = parser.status();
@@ -338,7 +332,6 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   CreatedObjectScanner created(!request.creates.empty() && result.status == 200);
   SseUsageStripper stripper;
   SocketDeadline deadline(upstream_tcp);
-  char chunk[kRelayChunk];
   bool upstream_failed = false;
   // One put parses on past a chunk's header into its body and the chunks after it, until the
   // relay buffer is full: without it, each chunk of a paced stream took three puts.
@@ -352,14 +345,14 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   do {
     absl::string_view relayed;
     if (!parser.is_done()) {
-      parser.SetBodyBuffer(chunk, sizeof(chunk));
+      parser.SetBodyBuffer(chunk, kRelayChunk);
       // What has already arrived is parsed first: a small body usually came with the head,
       // and an awaited read that completes at once still costs a trip round the event loop.
       if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
         fail(parse_ec);
         break;
       }
-      if (!parser.is_done() && parser.body_room() == sizeof(chunk)) {
+      if (!parser.is_done() && parser.body_room() == kRelayChunk) {
         deadline.Arm(options.stream_idle_timeout);
         beast::error_code some_ec;
         if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
@@ -393,7 +386,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           break;
         }
       }
-      const std::size_t got = sizeof(chunk) - parser.body_room();
+      const std::size_t got = kRelayChunk - parser.body_room();
       const ReadScan scan = usage.Feed(absl::string_view(chunk, got));
       created.Feed(absl::string_view(chunk, got));
       relayed = absl::string_view(chunk, got);
