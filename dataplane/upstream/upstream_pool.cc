@@ -37,10 +37,10 @@ char* UpstreamConnection::relay_chunk() {
 }
 
 void UpstreamConnection::TrimBuffers() {
-  if (request_head_.capacity() > kKeptBuffer) {
+  if (request_head_.capacity() > kKeptHead) {
     std::string().swap(request_head_);
   }
-  if (read_buffer_.capacity() > kKeptBuffer) {
+  if (read_buffer_.capacity() > kKeptReadBuffer) {
     read_buffer_.clear();
     read_buffer_.shrink_to_fit();
   }

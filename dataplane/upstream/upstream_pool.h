@@ -48,11 +48,12 @@ class UpstreamConnection {
   // per request.
   static constexpr std::size_t kRelayChunk = 16 * 1024;
   char* relay_chunk();
-  // Frees a buffer an exchange grew past kKeptBuffer (a long head, an error body), so an idle
-  // connection holds no more than that of each. The read buffer starts at kRelayChunk, so a
-  // burst is one read.
+  // Frees a buffer an exchange grew past what an idle connection keeps (a long head, an error
+  // body): kKeptHead of request head, kKeptReadBuffer of read buffer. The read buffer starts
+  // at kRelayChunk, so that a burst is one read.
   void TrimBuffers();
-  static constexpr std::size_t kKeptBuffer = kRelayChunk;
+  static constexpr std::size_t kKeptHead = 8 * 1024;
+  static constexpr std::size_t kKeptReadBuffer = kRelayChunk;
 
   // Taken from the idle pool: a failure before any response byte may just mean the
   // backend closed it while idle, which is retried on a fresh connection.
