@@ -31,6 +31,7 @@ asio::awaitable<bool> WriteResponse(beast::tcp_stream& client,
   client.expires_after(timeout);
   auto [ec, written] =
       co_await http::async_write(client, response, asio::as_tuple(asio::use_awaitable));
+  client.expires_never();  // left set, Beast would time the stream's next operation by it
   co_return !ec;
 }
 

@@ -21,12 +21,8 @@ bool PeerClosed(int fd) {
 }  // namespace
 
 SocketDeadlines::~SocketDeadlines() {
-  while (head_ != nullptr) {
-    Unlink(*head_);
-  }
-  while (watches_ != nullptr) {
-    Unlink(*watches_);
-  }
+  deadlines_.ForEach([this](SocketDeadline& d) { deadlines_.Remove(d); });
+  watches_.ForEach([this](ClientWatch& w) { watches_.Remove(w); });
   if (this_thread_deadlines == this) {
     this_thread_deadlines = nullptr;
   }
@@ -37,67 +33,38 @@ SocketDeadlines* SocketDeadlines::ForThisThread() { return this_thread_deadlines
 void SocketDeadlines::BindToThisThread() { this_thread_deadlines = this; }
 
 void SocketDeadlines::Sweep(Clock::time_point now) {
-  SocketDeadline* next = nullptr;
-  for (SocketDeadline* d = head_; d != nullptr; d = next) {
-    next = d->next_;
-    if (d->deadline_ <= now) {
-      Unlink(*d);
-      d->expired_ = true;
+  deadlines_.ForEach([this, now](SocketDeadline& d) {
+    if (d.deadline_ <= now) {
+      deadlines_.Remove(d);
+      d.expired_ = true;
       // As Beast does on a timeout: the pending operation ends with operation_aborted.
       beast::error_code ignored;
-      d->stream_.socket().close(ignored);
+      d.stream_.socket().close(ignored);
     }
-  }
-  if (watches_ != nullptr && now >= next_client_check_) {
+  });
+  if (!watches_.empty() && now >= next_client_check_) {
     next_client_check_ = now + kClientCheck;
     CheckClients();
   }
 }
 
 void SocketDeadlines::CheckClients() {
-  ClientWatch* next = nullptr;
-  for (ClientWatch* w = watches_; w != nullptr; w = next) {
-    next = w->next_;
-    if (PeerClosed(w->fd_)) {
-      Unlink(*w);
-      w->gone_ = true;
-      w->on_gone_(w->arg_);
+  watches_.ForEach([this](ClientWatch& w) {
+    if (PeerClosed(w.fd_)) {
+      watches_.Remove(w);
+      w.gone_ = true;
+      w.on_gone_(w.arg_);
     }
-  }
+  });
 }
 
-template <class Node>
-void SocketDeadlines::LinkFront(Node*& head, Node& node) {
-  node.prev_ = nullptr;
-  node.next_ = head;
-  if (head != nullptr) {
-    head->prev_ = &node;
-  }
-  head = &node;
-  node.linked_ = true;
-}
+void SocketDeadlines::Link(SocketDeadline& deadline) { deadlines_.Add(deadline); }
 
-template <class Node>
-void SocketDeadlines::UnlinkFrom(Node*& head, Node& node) {
-  if (node.prev_ != nullptr) {
-    node.prev_->next_ = node.next_;
-  } else {
-    head = node.next_;
-  }
-  if (node.next_ != nullptr) {
-    node.next_->prev_ = node.prev_;
-  }
-  node.prev_ = node.next_ = nullptr;
-  node.linked_ = false;
-}
+void SocketDeadlines::Unlink(SocketDeadline& deadline) { deadlines_.Remove(deadline); }
 
-void SocketDeadlines::Link(SocketDeadline& deadline) { LinkFront(head_, deadline); }
+void SocketDeadlines::Link(ClientWatch& watch) { watches_.Add(watch); }
 
-void SocketDeadlines::Unlink(SocketDeadline& deadline) { UnlinkFrom(head_, deadline); }
-
-void SocketDeadlines::Link(ClientWatch& watch) { LinkFront(watches_, watch); }
-
-void SocketDeadlines::Unlink(ClientWatch& watch) { UnlinkFrom(watches_, watch); }
+void SocketDeadlines::Unlink(ClientWatch& watch) { watches_.Remove(watch); }
 
 SocketDeadline::~SocketDeadline() {
   if (linked_) {
@@ -110,9 +77,8 @@ void SocketDeadline::ArmAt(SocketDeadlines::Clock::time_point deadline) {
     stream_.expires_at(deadline);
     return;
   }
-  // A Beast expiry left by an earlier operation (a timed remainder write) would arm its timer
-  // again around this one.
-  stream_.expires_never();
+  // No Beast expiry is left to clear here: the operations that set one clear it when they end
+  // (WriteRest, WriteResponse), so arming touches only this object and the thread's table.
   deadline_ = deadline;
   expired_ = false;
   if (!linked_) {

@@ -1,5 +1,5 @@
 // Deadlines for the request path's socket operations, kept the way nginx keeps its timers:
-// each I/O thread links its waiting sockets into a list that the thread's own ticker sweeps
+// each I/O thread keeps its waiting sockets in a table that the thread's own ticker sweeps
 // every 100 ms, closing those past their deadline. Beast's tcp_stream timeouts instead arm an
 // Asio timer around every operation (a heap insert, a cancel and a posted completion: ~1.4k
 // instructions and ~9 cache misses per request at 256 connections, README "Performance").
@@ -13,6 +13,9 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
+#include <cstdint>
+
+#include "dataplane/http/slot_table.h"
 
 namespace spillway {
 
@@ -42,7 +45,7 @@ class SocketDeadlines {
   // SocketDeadline::Disarm reports beast::error::timeout. Every kClientCheck, also tells each
   // ClientWatch whose client closed.
   void Sweep(Clock::time_point now);
-  bool empty() const { return head_ == nullptr && watches_ == nullptr; }
+  bool empty() const { return deadlines_.empty() && watches_.empty(); }
 
  private:
   friend class ClientWatch;
@@ -52,14 +55,9 @@ class SocketDeadlines {
   void Link(ClientWatch& watch);
   void Unlink(ClientWatch& watch);
   void CheckClients();
-  // One intrusive list per node type; the two share the shape, not the type.
-  template <class Node>
-  static void LinkFront(Node*& head, Node& node);
-  template <class Node>
-  static void UnlinkFrom(Node*& head, Node& node);
 
-  SocketDeadline* head_ = nullptr;
-  ClientWatch* watches_ = nullptr;
+  SlotTable<SocketDeadline> deadlines_;
+  SlotTable<ClientWatch> watches_;
   Clock::time_point next_client_check_{};
 };
 
@@ -83,13 +81,13 @@ class ClientWatch {
 
  private:
   friend class SocketDeadlines;
+  friend class SlotTable<ClientWatch>;
 
   SocketDeadlines* const owner_;  // null: nothing sweeps on this thread, nothing is watched
   const int fd_;
   const OnGone on_gone_;
   void* const arg_;
-  ClientWatch* prev_ = nullptr;
-  ClientWatch* next_ = nullptr;
+  std::uint32_t slot_ = 0;
   bool linked_ = false;
   bool gone_ = false;
 };
@@ -114,12 +112,12 @@ class SocketDeadline {
 
  private:
   friend class SocketDeadlines;
+  friend class SlotTable<SocketDeadline>;
 
   beast::tcp_stream& stream_;
   SocketDeadlines* const owner_;  // null: Beast's timer
   SocketDeadlines::Clock::time_point deadline_;
-  SocketDeadline* prev_ = nullptr;
-  SocketDeadline* next_ = nullptr;
+  std::uint32_t slot_ = 0;
   bool linked_ = false;
   bool expired_ = false;
 };

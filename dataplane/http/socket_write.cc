@@ -24,7 +24,7 @@ beast::error_code WriteNow(beast::tcp_stream& stream, std::span<const asio::cons
   if (!ec) {
     written = socket.write_some(buffers, ec);
   }
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+  if (ec && (ec == asio::error::would_block || ec == asio::error::try_again)) {
     ec = {};
   }
   return ec;
@@ -38,6 +38,7 @@ asio::awaitable<beast::error_code> WriteRest(beast::tcp_stream& stream,
   rest.consume(written);
   stream.expires_after(timeout);
   auto [write_ec, ignored] = co_await asio::async_write(stream, rest, kNoThrow);
+  stream.expires_never();  // left set, Beast would time the stream's next operation by it
   co_return write_ec;
 }
 
@@ -54,6 +55,7 @@ asio::awaitable<beast::error_code> WriteNowOrAwait(beast::tcp_stream& stream,
   rest.consume(written);
   stream.expires_after(timeout);
   auto [write_ec, ignored] = co_await asio::async_write(stream, rest, kNoThrow);
+  stream.expires_never();  // left set, Beast would time the stream's next operation by it
   co_return write_ec;
 }
 

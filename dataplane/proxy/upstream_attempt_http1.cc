@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/http/client_response.h"
+#include "dataplane/http/drained_read.h"
 #include "dataplane/http/http_head.h"
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
@@ -360,11 +361,11 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           // frame (~1k instructions a read, callgrind): read what fits the buffer's free
           // capacity, which ParseBuffered then parses.
           const std::size_t room = beast::read_size(buffer, kRelayReadMax);
-          auto [plain_ec, bytes] =
-              co_await upstream.socket().async_read_some(buffer.prepare(room), kNoThrow);
+          auto [plain_ec, bytes] = co_await upstream.socket().async_read_some(
+              DrainedReadBuffer(buffer.prepare(room)), kNoThrow);
           buffer.commit(bytes);
           some_ec = plain_ec;
-          if (some_ec == asio::error::eof) {
+          if (some_ec && some_ec == asio::error::eof) {
             some_ec = {};
             parser.put_eof(some_ec);  // the end of a body that lasts until the connection's
           }

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/http/drained_read.h"
 #include "dataplane/http/no_throw.h"
 #include "dataplane/upstream/h2_session.h"
 
@@ -91,6 +92,8 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
                      ec == beast::error::timeout ? std::string("timed out") : ec.message()));
   }
   tcp.socket().set_option(asio::ip::tcp::no_delay(true));
+  // A relayed stream's reads then wait for the next event once the socket is empty.
+  (void)EnableDrainReports(tcp.socket().native_handle());
   if (address.tls) {
     auto& tls = connection->tls();
     if (!SSL_set_tlsext_host_name(tls.native_handle(), address.host.c_str())) {
@@ -118,7 +121,7 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
 void UpstreamPool::Release(const SnapshotBackend& backend, UpstreamConnectionPtr connection) {
   std::vector<UpstreamConnectionPtr>& idle = idle_[backend.config->endpoint()];
   if (idle.size() < options_.max_idle_per_backend) {
-    connection->tcp().expires_never();
+    // No Beast expiry to clear: what sets one clears it (connect, WriteRest).
     connection->TrimBuffers();
     idle.push_back(std::move(connection));
   }

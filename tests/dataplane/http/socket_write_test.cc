@@ -13,6 +13,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <functional>
 #include <optional>
 #include <span>
@@ -189,6 +190,61 @@ TEST(WriteNowThenRest, ASmallWriteNeedsNoRest) {
   asio::read(pair.reader, asio::buffer(got));
   EXPECT_EQ(got, data);
 }
+
+// An awaited write's timeout must not outlive it: left set on the stream, Beast would arm it
+// again around the stream's next operation (a read of the next request, long after) and cut
+// that at once.
+void ExpectNoExpiryLeft(bool through_rest) {
+  asio::io_context io;
+  SocketPair pair(io);
+  const std::string big = Pattern(4 * 1024 * 1024);
+  const std::array<asio::const_buffer, 1> buffers{asio::buffer(big)};
+  std::optional<beast::error_code> write_result;
+  std::optional<beast::error_code> read_result;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        if (through_rest) {
+          std::size_t written = 0;
+          const beast::error_code now_ec = WriteNow(pair.writer, buffers, written);
+          EXPECT_FALSE(now_ec) << now_ec.message();
+          EXPECT_LT(written, big.size()) << "4 MB cannot fit in 16 KB buffers";
+          write_result = co_await WriteRest(pair.writer, buffers, written, milliseconds(300));
+        } else {
+          write_result = co_await WriteNowOrAwait(pair.writer, buffers, milliseconds(300));
+        }
+        asio::steady_timer pause(io);
+        pause.expires_after(milliseconds(600));  // the write's expiry is now past
+        co_await pause.async_wait(kNoThrow);
+        char byte = 0;
+        auto [ec, bytes] = co_await pair.writer.async_read_some(asio::buffer(&byte, 1), kNoThrow);
+        read_result = ec;
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::string got;
+        auto [ec, bytes] = co_await asio::async_read(pair.reader, asio::dynamic_buffer(got),
+                                                     asio::transfer_exactly(big.size()), kNoThrow);
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(bytes, big.size());
+        asio::steady_timer pause(io);
+        pause.expires_after(milliseconds(800));
+        co_await pause.async_wait(kNoThrow);
+        co_await asio::async_write(pair.reader, asio::buffer("x", 1), kNoThrow);
+      },
+      asio::detached);
+  io.run();
+  ASSERT_TRUE(write_result.has_value());
+  EXPECT_FALSE(*write_result) << write_result->message();
+  ASSERT_TRUE(read_result.has_value());
+  EXPECT_FALSE(*read_result) << "the next read was cut: " << read_result->message();
+}
+
+TEST(WriteNowOrAwait, LeavesNoExpiryForTheStreamsNextOperation) { ExpectNoExpiryLeft(false); }
+
+TEST(WriteNowThenRest, LeavesNoExpiryForTheStreamsNextOperation) { ExpectNoExpiryLeft(true); }
 
 }  // namespace
 }  // namespace spillway

@@ -1,0 +1,96 @@
+// A socket read that knows when it has emptied the socket, so the next read waits for the event
+// loop instead of trying the socket first. Asio (Boost 1.81) takes a socket for drained only
+// after a read returns nothing: after every short read the next read is tried at once and fails
+// with EAGAIN, one wasted system call per event of a paced stream. nginx reads until EAGAIN only
+// when epoll said the peer closed; here the kernel says it instead: with TCP_INQ set, each
+// recvmsg also returns how many bytes are left, and "1" once a FIN is queued (tcp(7)), so a
+// close that arrived with the last data is never mistaken for a drained socket.
+#pragma once
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/version.hpp>
+#include <cerrno>
+#include <cstddef>
+
+namespace spillway {
+
+// One buffer to read into, read as above. Used with a stream socket's async_read_some.
+struct DrainedReadBuffer : boost::asio::mutable_buffer {
+  explicit DrainedReadBuffer(boost::asio::mutable_buffer buffer) : mutable_buffer(buffer) {}
+};
+
+// Asks the kernel to report the bytes left after each read on `fd` (TCP_INQ). Without it (an
+// older kernel), reads behave as Asio's own. Returns whether the option took.
+bool EnableDrainReports(int fd);
+
+// recvmsg into [data, data + size): the bytes read (0 at the end of the stream), or -errno.
+// `*drained` says whether the kernel reported nothing left to read and no FIN queued.
+long ReceiveNotingDrain(int fd, void* data, std::size_t size, int flags, bool* drained);
+
+}  // namespace spillway
+
+#if BOOST_VERSION / 100 != 1081
+#error "DrainedReadBuffer's read operation follows Boost 1.81's reactive_socket_recv_op: check it"
+#endif
+
+namespace boost::asio::detail {
+
+// Boost 1.81's reactive_socket_recv_op_base, except that a read that drained the socket reports
+// done_and_exhausted, which makes the reactor wait for the next event before reading again.
+template <>
+class reactive_socket_recv_op_base<spillway::DrainedReadBuffer> : public reactor_op {
+ public:
+  reactive_socket_recv_op_base(const boost::system::error_code& success_ec, socket_type socket,
+                               socket_ops::state_type state,
+                               const spillway::DrainedReadBuffer& buffer,
+                               socket_base::message_flags flags, func_type complete_func)
+      : reactor_op(success_ec, &reactive_socket_recv_op_base::do_perform, complete_func),
+        socket_(socket),
+        state_(state),
+        buffer_(buffer),
+        flags_(flags) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<reactive_socket_recv_op_base*>(base);
+    for (;;) {
+      bool drained = false;
+      const long bytes = spillway::ReceiveNotingDrain(o->socket_, o->buffer_.data(),
+                                                      o->buffer_.size(), o->flags_, &drained);
+      if (bytes > 0) {
+        o->bytes_transferred_ = static_cast<std::size_t>(bytes);
+        return drained ? done_and_exhausted : done;
+      }
+      if (bytes == 0) {
+        if ((o->state_ & socket_ops::stream_oriented) != 0 && o->buffer_.size() != 0) {
+          o->ec_ = boost::asio::error::eof;
+          return done_and_exhausted;
+        }
+        o->bytes_transferred_ = 0;
+        return done;
+      }
+      if (bytes == -EINTR) {
+        continue;
+      }
+      if (bytes == -EAGAIN || bytes == -EWOULDBLOCK) {
+        return not_done;
+      }
+      o->ec_ = boost::system::error_code(static_cast<int>(-bytes),
+                                         boost::asio::error::get_system_category());
+      o->bytes_transferred_ = 0;
+      return done;
+    }
+  }
+
+ private:
+  socket_type socket_;
+  socket_ops::state_type state_;
+  boost::asio::mutable_buffer buffer_;
+  socket_base::message_flags flags_;
+};
+
+}  // namespace boost::asio::detail

@@ -1,0 +1,202 @@
+// DrainedReadBuffer over real loopback sockets: the kernel's TCP_INQ report says when a read
+// emptied the socket, a FIN queued behind the last data is never taken for an empty socket (the
+// read after it sees the end of the stream instead of waiting for an event that will not come),
+// and a read after a drained one waits for the next data.
+#include "dataplane/http/drained_read.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/http/no_throw.h"
+
+namespace spillway {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+
+struct SocketPair {
+  explicit SocketPair(asio::io_context& io) : reader(io), writer(io) {
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    reader.connect(acceptor.local_endpoint());
+    acceptor.accept(writer);
+  }
+  tcp::socket reader;
+  tcp::socket writer;
+};
+
+// Blocks until `fd` polls for `events` (the test's own wait for loopback delivery).
+void WaitFor(int fd, short events) {
+  pollfd p{fd, events, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1) << "nothing arrived";
+}
+
+TEST(ReceiveNotingDrain, SaysWhetherBytesAreLeft) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  asio::write(pair.writer, asio::buffer(std::string(100, 'x')));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  char data[200];
+  bool drained = true;
+  EXPECT_EQ(ReceiveNotingDrain(pair.reader.native_handle(), data, 40, 0, &drained), 40);
+  EXPECT_FALSE(drained) << "60 bytes were left";
+  EXPECT_EQ(ReceiveNotingDrain(pair.reader.native_handle(), data, sizeof(data), 0, &drained), 60);
+  EXPECT_TRUE(drained);
+  EXPECT_EQ(
+      ReceiveNotingDrain(pair.reader.native_handle(), data, sizeof(data), MSG_DONTWAIT, &drained),
+      -EAGAIN);
+}
+
+TEST(ReceiveNotingDrain, AQueuedCloseIsNotAnEmptySocket) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  asio::write(pair.writer, asio::buffer(std::string("last words")));
+  pair.writer.shutdown(tcp::socket::shutdown_send);
+  WaitFor(pair.reader.native_handle(), POLLRDHUP);
+  char data[64];
+  bool drained = true;
+  EXPECT_EQ(ReceiveNotingDrain(pair.reader.native_handle(), data, sizeof(data), 0, &drained), 10);
+  EXPECT_FALSE(drained) << "the FIN behind the data must be read too";
+  EXPECT_EQ(ReceiveNotingDrain(pair.reader.native_handle(), data, sizeof(data), 0, &drained), 0);
+}
+
+TEST(ReceiveNotingDrain, WithoutTheReportNothingIsTakenForDrained) {
+  asio::io_context io;
+  SocketPair pair(io);
+  asio::write(pair.writer, asio::buffer(std::string("abc")));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  char data[64];
+  bool drained = true;
+  EXPECT_EQ(ReceiveNotingDrain(pair.reader.native_handle(), data, sizeof(data), 0, &drained), 3);
+  EXPECT_FALSE(drained);
+}
+
+// The operation itself: what it tells Asio's reactor after each read. done_and_exhausted makes
+// the reactor wait for the next event before reading again; done lets it try at once.
+using RecvOp = asio::detail::reactive_socket_recv_op_base<DrainedReadBuffer>;
+
+asio::detail::reactor_op::status Perform(tcp::socket& socket, char* data, std::size_t size,
+                                         std::size_t* bytes) {
+  RecvOp op(boost::system::error_code(), socket.native_handle(),
+            asio::detail::socket_ops::stream_oriented, DrainedReadBuffer(asio::buffer(data, size)),
+            0,
+            [](void*, asio::detail::scheduler_operation*, const boost::system::error_code&,
+               std::size_t) {});
+  const auto status = op.perform();
+  *bytes = op.bytes_transferred_;
+  return status;
+}
+
+TEST(DrainedReadBuffer, TellsTheReactorWhenTheSocketIsEmpty) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  pair.reader.non_blocking(true);
+  asio::write(pair.writer, asio::buffer(std::string(100, 'x')));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  char data[200];
+  std::size_t bytes = 0;
+  EXPECT_EQ(Perform(pair.reader, data, 30, &bytes), asio::detail::reactor_op::done);
+  EXPECT_EQ(bytes, 30u);
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes),
+            asio::detail::reactor_op::done_and_exhausted);
+  EXPECT_EQ(bytes, 70u);
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes), asio::detail::reactor_op::not_done)
+      << "nothing left: the read waits";
+  asio::write(pair.writer, asio::buffer(std::string("tail")));
+  pair.writer.shutdown(tcp::socket::shutdown_send);
+  WaitFor(pair.reader.native_handle(), POLLRDHUP);
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes), asio::detail::reactor_op::done)
+      << "a FIN is left to read";
+  EXPECT_EQ(bytes, 4u);
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes),
+            asio::detail::reactor_op::done_and_exhausted);
+}
+
+// Reads with DrainedReadBuffer until the end of the stream or `reads` reads, noting each.
+asio::awaitable<void> ReadAll(tcp::socket& socket, int reads, std::vector<std::string>& got,
+                              std::optional<boost::system::error_code>& end) {
+  char data[64];
+  for (int i = 0; i < reads; ++i) {
+    auto [ec, bytes] = co_await socket.async_read_some(
+        DrainedReadBuffer(asio::buffer(data, sizeof(data))), kNoThrow);
+    if (ec) {
+      end = ec;
+      co_return;
+    }
+    got.emplace_back(data, bytes);
+  }
+}
+
+void Spawn(asio::io_context& io, asio::awaitable<void> work) {
+  asio::co_spawn(io, std::move(work), [](std::exception_ptr e) {
+    if (e) {
+      std::rethrow_exception(e);
+    }
+  });
+}
+
+TEST(DrainedReadBuffer, DataAndCloseArrivingTogetherEndTheStream) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  std::vector<std::string> got;
+  std::optional<boost::system::error_code> end;
+  // The first read waits for the event loop (the socket is empty), and one event then reports
+  // the data and the FIN together: the read that event runs takes the data only.
+  Spawn(io, ReadAll(pair.reader, 10, got, end));
+  io.poll();
+  ASSERT_TRUE(got.empty());
+  asio::write(pair.writer, asio::buffer(std::string("data: [DONE]\n\n")));
+  pair.writer.shutdown(tcp::socket::shutdown_send);
+  WaitFor(pair.reader.native_handle(), POLLRDHUP);
+  io.run_for(std::chrono::seconds(5));  // a read waiting for an event that never comes
+  ASSERT_TRUE(end.has_value()) << "the read after the data waited instead of seeing the close";
+  EXPECT_EQ(*end, asio::error::eof) << end->message();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], "data: [DONE]\n\n");
+}
+
+TEST(DrainedReadBuffer, AReadAfterADrainedOneWaitsForTheNextData) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  std::vector<std::string> got;
+  std::optional<boost::system::error_code> end;
+  asio::write(pair.writer, asio::buffer(std::string("one")));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  Spawn(io, ReadAll(pair.reader, 3, got, end));
+  asio::steady_timer later(io);
+  // Each piece leaves after the one before was read: each read starts on an empty socket.
+  Spawn(io, [&]() -> asio::awaitable<void> {
+    for (const char* piece : {"two", "three"}) {
+      const std::size_t before = got.size();
+      while (got.size() == before) {
+        later.expires_after(milliseconds(5));
+        co_await later.async_wait(asio::use_awaitable);
+      }
+      co_await asio::async_write(pair.writer, asio::buffer(std::string(piece)),
+                                 asio::use_awaitable);
+    }
+  }());
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_FALSE(end.has_value());
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "three"}));
+}
+
+}  // namespace
+}  // namespace spillway
