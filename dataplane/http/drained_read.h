@@ -8,14 +8,16 @@
 #pragma once
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/detail/reactive_socket_recv_op.hpp>
-#include <boost/asio/detail/reactor_op.hpp>
-#include <boost/asio/detail/socket_ops.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/version.hpp>
 #include <cerrno>
 #include <cstddef>
+
+// Not self-contained: needs socket_base above.
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
 
 namespace spillway {
 

@@ -113,17 +113,27 @@ std::size_t UsageScanner::ObjectAfter(absl::string_view bytes, std::size_t after
   return bytes[value] == '{' ? value : kNone;
 }
 
+static_assert(std::string_view(kUsageKey.data(), kUsageKey.size()).find('"', 1) ==
+                  kUsageKey.size() - 1,
+              "KeyBegunBefore: a carried part of the key holds its opening quote only");
+
 std::size_t UsageScanner::KeyBegunBefore(absl::string_view bytes) const {
-  if (std::memchr(carry_, '"', carry_size_) == nullptr) {
-    return kNone;  // most reads: no quote among the last few bytes
+  // Only the last quote carried can begin a key this read completes: what is carried of the key
+  // is shorter than it, so holds its opening quote only. (Events end in `"}\n\n`: a quote is
+  // nearly always among the last bytes, so testing for one saved nothing.)
+  std::size_t at = carry_size_;
+  while (at > 0 && carry_[at - 1] != '"') {
+    --at;
   }
-  for (std::size_t at = 0; at < carry_size_; ++at) {
-    const std::size_t before = carry_size_ - at;  // of the key, carried
-    if (carry_[at] == '"' && before + bytes.size() >= kUsageKey.size() &&
-        absl::string_view(carry_ + at, before) == kUsageKey.substr(0, before) &&
-        bytes.substr(0, kUsageKey.size() - before) == kUsageKey.substr(before)) {
-      return at;
-    }
+  if (at == 0) {
+    return kNone;
+  }
+  --at;
+  const std::size_t before = carry_size_ - at;  // of the key, carried
+  if (before + bytes.size() >= kUsageKey.size() &&
+      absl::string_view(carry_ + at, before) == kUsageKey.substr(0, before) &&
+      bytes.substr(0, kUsageKey.size() - before) == kUsageKey.substr(before)) {
+    return at;
   }
   return kNone;
 }

@@ -82,10 +82,12 @@ MAX_ALLOCS_PER_REQUEST = 10  # issue 19: heap allocations per non-streaming chat
 
 # LLM streams as they arrive (issue 19): many concurrent streams, each a token every 33 ms for
 # 20 s (60,000 events/s through the proxy), over HTTP/1.1 upstream through nginx and through
-# the agent in turn; the agent's CPU for the whole load against nginx's.
+# the agent in turn; the agent's CPU for the whole load against nginx's, per round. One round
+# each was not enough: on this VM the same pair of runs gave ratios from 0.99 to 1.45.
 PACED_STREAMS = 2000
 PACED_TOKENS_PER_S = 30
 PACED_SECONDS = 20
+PACED_ROUNDS = 5
 
 
 class BenchError(Exception):
@@ -1381,22 +1383,33 @@ class Bench:
                 {"paced": ("http://127.0.0.1:%d" % mock_port, [("paced", "Standard")])},
                 {"chat-paced": [["paced/paced"]]}))
             procs.append(agent)
+            rounds = 1 if self.quick else PACED_ROUNDS
             result = {"kind": "paced", "streams": PACED_STREAMS, "tokens": tokens,
-                      "ms_per_token": ms_per_token, "targets": {}}
+                      "ms_per_token": ms_per_token, "rounds": rounds, "targets": {}}
             runs = (("nginx", self.nginx_worker_pid(nginx), nginx_port, chat_path("paced"),
                      BACKEND_KEY), ("agent", agent.pid, agent_port, chat_path("chat-paced"),
                                     TENANT_KEY))
-            for name, pid, port, path, key in runs:
-                result["targets"][name] = self.paced_run(name, pid, port, path, key, body,
-                                                         tokens, expected)
+            per_proxy = {name: [] for name, *_ in runs}
+            for r in range(rounds):
+                # Each goes first in every other round: neither always meets the host's drift.
+                for name, pid, port, path, key in (runs if r % 2 == 0 else runs[::-1]):
+                    per_proxy[name].append(self.paced_run(name, r, pid, port, path, key, body,
+                                                          tokens, expected))
+                print("   round %d: agent/nginx CPU %.2f" % (
+                    r + 1, per_proxy["agent"][-1]["cpu_s"] / max(per_proxy["nginx"][-1]["cpu_s"],
+                                                                 1e-9)), flush=True)
+            for name, proxy_runs in per_proxy.items():
+                median = dict(sorted(proxy_runs, key=lambda run: run["cpu_s"])[len(proxy_runs) // 2])
+                median["rounds"] = proxy_runs
+                result["targets"][name] = median
             self.judge_paced(result)
             return result
         finally:
             for proc in reversed(procs):
                 proc.stop()
 
-    def paced_run(self, name, pid, port, path, key, body, tokens, expected):
-        hold = os.path.join(self.tmp, "paced-%s.hold" % name)
+    def paced_run(self, name, round_index, pid, port, path, key, body, tokens, expected):
+        hold = os.path.join(self.tmp, "paced-%s-%d.hold" % (name, round_index))
         time.sleep(0.5)
         idle_rss = status_kib(pid, "VmRSS")
         reset_peak_rss(pid)
@@ -1406,7 +1419,7 @@ class Bench:
                     port, path), "--header", ("api-key:" + key), "--body", body,
                 "--expect-chunks", str(tokens), "--expect-content", expected, "--hold-file",
                 hold]
-        client_log = os.path.join(self.tmp, "paced-%s-client.out" % name)
+        client_log = os.path.join(self.tmp, "paced-%s-%d-client.out" % (name, round_index))
         client = Process("bench-client-paced-" + name, argv, client_log, role="load")
         at_hold = None
         deadline = time.monotonic() + PACED_SECONDS + 120
@@ -1443,18 +1456,23 @@ class Bench:
 
     def judge_paced(self, result):
         a, n = result["targets"]["agent"], result["targets"]["nginx"]
-        delivered = all(t["ok"] == PACED_STREAMS and t["failed"] == 0 for t in (a, n))
-        ratio = a["cpu_s"] / n["cpu_s"] if n["cpu_s"] else float("inf")
-        self.target("paced_cpu_vs_nginx", round(ratio, 2), 1.0, "x", ratio <= 1.0 and delivered,
+        every = a["rounds"] + n["rounds"]
+        delivered = all(t["ok"] == PACED_STREAMS and t["failed"] == 0 for t in every)
+        ratios = round_ratios(result["targets"], "cpu_s")
+        ratio = ratios["median"]
+        self.target("paced_cpu_vs_nginx", ratio, 1.0, "x", ratio <= 1.0 and delivered,
                     "agent %.2f s (user %.2f), nginx %.2f s (user %.2f) for %d streams of %d "
-                    "events; every event in order: agent %d, nginx %d streams" % (
+                    "events (median runs); per-round ratios %s; every event in order: %s" % (
                         a["cpu_s"], a["user_s"], n["cpu_s"], n["user_s"], PACED_STREAMS,
-                        result["tokens"], a["ok"], n["ok"]))
-        if a["kib_per_stream"] is not None:
-            self.info("paced_memory_per_stream", round(a["kib_per_stream"], 1), "KiB",
-                      "agent RSS with every stream open over idle, per stream (nginx: %s KiB)" %
-                      (round(n["kib_per_stream"], 1) if n["kib_per_stream"] is not None
-                       else "-"))
+                        result["tokens"], ratios["text"],
+                        "yes, every run" if delivered else "NO (agent %s, nginx %s streams)" % (
+                            [t["ok"] for t in a["rounds"]], [t["ok"] for t in n["rounds"]])))
+        # From each proxy's first run: later runs reuse memory the first one grew.
+        kib, nginx_kib = a["rounds"][0]["kib_per_stream"], n["rounds"][0]["kib_per_stream"]
+        if kib is not None:
+            self.info("paced_memory_per_stream", round(kib, 1), "KiB",
+                      "agent RSS with every stream open over idle, per stream, first run "
+                      "(nginx: %s KiB)" % (round(nginx_kib, 1) if nginx_kib is not None else "-"))
 
     def expected_content(self, mock=None, deployment="ptu", tokens=STREAM_CHUNKS):
         """The text a `tokens`-token answer of the mock holds: streams must concatenate to
