@@ -379,6 +379,10 @@ TEST_F(DrainE2e, ADrillDrainsRestoresAndReportsWhatTheMocksSaw) {
   // The control plane restores the region by itself; traffic comes back.
   ASSERT_TRUE(WaitForDrill(drill->id(), v1::Drill::STATE_RESTORED).ok());
   ASSERT_TRUE(TimeUntilServedBy("east", "a/gpt-4o", absl::Now()).ok());
+  // The polls above that the east agent still sent to b, before it applied the restored table,
+  // went there under the drill's table: the report may count them as during (a loaded host
+  // makes the window wide enough for one or two).
+  const int64_t late_b = Seen().at("b") - after.at("b");
   EXPECT_EQ(Get("east", "/readyz").status, 200);
   absl::StatusOr<v1::Drill> done = WaitForDrill(drill->id(), v1::Drill::STATE_DONE);
   ASSERT_TRUE(done.ok()) << done.status();
@@ -395,9 +399,12 @@ TEST_F(DrainE2e, ADrillDrainsRestoresAndReportsWhatTheMocksSaw) {
       EXPECT_EQ(share.tier(), "standard");
     }
   }
-  EXPECT_EQ(static_cast<int64_t>(to_b), after.at("b") - before.at("b"));
+  EXPECT_GE(static_cast<int64_t>(to_b), after.at("b") - before.at("b"));
+  EXPECT_LE(static_cast<int64_t>(to_b), after.at("b") - before.at("b") + late_b);
   EXPECT_EQ(static_cast<int64_t>(to_a), after.at("a") - before.at("a"));
-  EXPECT_EQ(report.requests_during(), 18u);
+  EXPECT_GE(report.requests_during(), 18u);
+  EXPECT_LE(report.requests_during(), 18u + late_b);
+  EXPECT_EQ(report.requests_during(), to_a + to_b);
   EXPECT_TRUE(report.client_errors().empty());
   ASSERT_EQ(report.agents_size(), 2);
   for (const v1::DrillAgentTraffic& agent : report.agents()) {
@@ -406,7 +413,8 @@ TEST_F(DrainE2e, ADrillDrainsRestoresAndReportsWhatTheMocksSaw) {
       EXPECT_EQ(agent.to_region_before(), 3u);
       EXPECT_EQ(agent.left_after_ms(), 0);
       EXPECT_GE(agent.back_after_ms(), 0);
-      EXPECT_EQ(agent.requests_during(), 12u);
+      EXPECT_GE(agent.requests_during(), 12u);
+      EXPECT_LE(agent.requests_during(), 12u + late_b);
     } else {
       EXPECT_EQ(agent.left_after_ms(), -1);
       EXPECT_EQ(agent.requests_during(), 6u);
@@ -421,7 +429,7 @@ TEST_F(DrainE2e, ADrillDrainsRestoresAndReportsWhatTheMocksSaw) {
                   .ok());
   ASSERT_EQ(listed.drills_size(), 1);
   EXPECT_EQ(listed.drills(0).state(), v1::Drill::STATE_DONE);
-  EXPECT_EQ(listed.drills(0).report().requests_during(), 18u);
+  EXPECT_EQ(listed.drills(0).report().requests_during(), report.requests_during());
 }
 
 }  // namespace
