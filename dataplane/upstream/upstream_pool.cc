@@ -92,9 +92,11 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
                      ec == beast::error::timeout ? std::string("timed out") : ec.message()));
   }
   tcp.socket().set_option(asio::ip::tcp::no_delay(true));
-  // A relayed stream's reads then wait for the next event once the socket is empty.
-  (void)EnableDrainReports(tcp.socket().native_handle());
-  if (address.tls) {
+  if (!address.tls) {
+    // A relayed stream's reads then wait for the next event once the socket is empty. Only
+    // plain HTTP/1.1 reads use it (DrainedReadBuffer): TLS reads go through the engine.
+    (void)EnableDrainReports(tcp.socket().native_handle());
+  } else {
     auto& tls = connection->tls();
     if (!SSL_set_tlsext_host_name(tls.native_handle(), address.host.c_str())) {
       co_return absl::InternalError(absl::StrCat("cannot set SNI for ", endpoint));
