@@ -1,8 +1,7 @@
-// Request header fields in memory the client's connection owns. Beast's `basic_fields` takes an
-// allocation per header and one for the target (`http::fields` made ~9 of the agent's 22 heap
+// Request header fields in memory a request leases for its life. Beast's `basic_fields` takes
+// an allocation per header and one for the target (`http::fields` made ~9 of the agent's 22 heap
 // allocations per request, client and upstream request together); with `RequestFields` they
-// come out of the connection's `HeaderArena` instead, and the heap is used only for what does
-// not fit.
+// come out of a `HeaderArena` instead, and the heap is used only for what does not fit.
 #pragma once
 
 #include <boost/beast/http/buffer_body.hpp>
@@ -15,18 +14,19 @@
 #include <type_traits>
 #include <utility>
 
+#include "dataplane/http/thread_free_list.h"
+
 namespace spillway {
 
-// A bump allocator over a fixed buffer, for the fields of the request a connection is serving
-// (the client's and the one sent upstream). Freeing the last block still out makes the whole
-// buffer free again, so a connection's arena is recycled request after request without being
-// reset by hand, and its memory is bounded by kCapacity: what does not fit (an unusually large
-// head, a long Entra ID token) comes from the heap and goes back to it. One thread at a time.
+// A bump allocator over a fixed buffer, for the fields of one request being served (the
+// client's and the one sent upstream). Freeing the last block still out makes the whole buffer
+// free again, so an arena is recycled request after request without being reset by hand, and
+// its memory is bounded by kCapacity: what does not fit (an unusually large head, a long Entra
+// ID token) comes from the heap and goes back to it. One thread at a time.
 class HeaderArena {
  public:
   // The SDKs' request heads (~15 headers, ~1.6 KB here) and what the agent sets on the
-  // upstream request (~0.4 KB). Every connection holds this much, busy or idle, in its
-  // session's coroutine frame.
+  // upstream request (~0.4 KB). Each request in progress holds one (HeaderArenas).
   static constexpr std::size_t kCapacity = 2 * 1024;
 
   HeaderArena() = default;
@@ -51,10 +51,16 @@ class HeaderArena {
   std::size_t live_ = 0;
 };
 
+// The arenas of a thread's requests: each request leases one when its first bytes arrive and
+// returns it when answered, so an idle connection holds none and a request writes its fields
+// where the one before it just did (thread_free_list.h says why that matters at 256
+// connections). 256 kept free: 512 KiB a thread.
+using HeaderArenas = ThreadFreeList<HeaderArena, 256>;
+
 // A standard allocator over a HeaderArena; without one (default-constructed: the admin
 // listener, tests), the heap. Copies share the arena: whatever is built from a request's fields
-// (the upstream request, a copy of the head) lives in the same connection's memory, and must
-// not outlive the connection.
+// (the upstream request, a copy of the head) lives in the same request's arena, and must
+// not outlive the request.
 template <class T>
 class ArenaAllocator {
  public:

@@ -113,7 +113,7 @@ struct Attempt {
   asio::awaitable<AttemptResult> RunHttp1(Stream& upstream, UpstreamConnection& connection);
   template <class Stream>
   asio::awaitable<AttemptResult> RelayHttp1(Stream& upstream, beast::tcp_stream& upstream_tcp,
-                                            beast::flat_buffer& buffer, char* chunk,
+                                            beast::flat_buffer& buffer,
                                             RelayResponseParser& parser);
 };
 

@@ -18,18 +18,28 @@
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
+#include "dataplane/http/thread_free_list.h"
 #include "dataplane/proxy/upload_body.h"
 #include "dataplane/proxy/upstream_attempt.h"
 #include "dataplane/routing/created_object.h"
 #include "dataplane/upstream/relay_response_parser.h"
+#include "dataplane/upstream/response_head_read.h"
 #include "dataplane/usage/sse_usage_stripper.h"
 
 namespace spillway {
 namespace {
 
 using std::chrono::milliseconds;
-// The relay's chunk, kept with the upstream connection (why 16 KB: upstream_pool.h).
+// The relay's chunk (why 16 KB: upstream_pool.h), leased for each read's bytes until they are
+// sent: a stream waiting for its next event holds none, and every request on the thread writes
+// into the chunk the one before it warmed (thread_free_list.h).
 constexpr std::size_t kRelayChunk = UpstreamConnection::kRelayChunk;
+struct RelayChunk {
+  char bytes[kRelayChunk];
+};
+// 64 chunks (1 MiB) kept free per thread: more than the relays that wait on a slow client's
+// write at once on a busy thread, all of which hold one.
+using RelayChunks = ThreadFreeList<RelayChunk, 64>;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 // The most one read from a backend takes (Beast's own bound for a read into a dynamic buffer).
 constexpr std::size_t kRelayReadMax = 64 * 1024;
@@ -250,10 +260,14 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
   for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
     parser.emplace(request.rate_limit);
     parser->body_limit(boost::none);
-    auto [ec, bytes] = co_await http::async_read_header(upstream, buffer, *parser, kNoThrow);
-    read_ec = ec;
-    header_bytes += bytes;
-    if (ec || !IsInterim(parser->status())) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      read_ec = co_await ReadResponseHead(upstream, buffer, *parser, header_bytes);
+    } else {
+      auto [ec, bytes] = co_await http::async_read_header(upstream, buffer, *parser, kNoThrow);
+      read_ec = ec;
+      header_bytes += bytes;
+    }
+    if (read_ec || !IsInterim(parser->status())) {
       break;
     }
   }
@@ -304,7 +318,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
     // A stream holds its connection for minutes: the head is made again for the next request.
     std::string().swap(request_head);
   }
-  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, connection.relay_chunk(), *parser);
+  co_return co_await RelayHttp1(upstream, upstream_tcp, buffer, *parser);
 }
 
 // Streams the upstream response to the client as it arrives: one read, one write, so a slow
@@ -312,7 +326,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
 template <class Stream>
 asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
                                                    beast::tcp_stream& upstream_tcp,
-                                                   beast::flat_buffer& buffer, char* chunk,
+                                                   beast::flat_buffer& buffer,
                                                    RelayResponseParser& parser) {
   AttemptResult result;
   result.status = parser.status();
@@ -348,10 +362,12 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         absl::StrCat(backend.config->id(), " failed mid-response: ",
                      ec == beast::error::timeout ? std::string("idle timeout") : ec.message());
   };
+  RelayChunks::Lease chunk;
   do {
     absl::string_view relayed;
     if (!parser.is_done()) {
-      parser.SetBodyBuffer(chunk, kRelayChunk);
+      chunk = RelayChunks::Take();
+      parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
       // What has already arrived is parsed first: a small body usually came with the head,
       // and an awaited read that completes at once still costs a trip round the event loop.
       if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
@@ -362,6 +378,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         deadline.Arm(options.stream_idle_timeout);
         beast::error_code some_ec;
         if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+          chunk.reset();  // empty: the wait for the backend's next bytes holds no chunk
           // What http::async_read_some does, without its composed operation and in this
           // frame (~1k instructions a read, callgrind): read what fits the buffer's free
           // capacity, which ParseBuffered then parses.
@@ -387,15 +404,19 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         }
         // A burst of events leaves in one write instead of one per event (as nginx does
         // with proxy_buffering off).
+        if (!chunk) {  // (over TLS the read parsed into the chunk it kept)
+          chunk = RelayChunks::Take();
+          parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
+        }
         if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
           fail(parse_ec);
           break;
         }
       }
       const std::size_t got = kRelayChunk - parser.body_room();
-      const ReadScan scan = usage.Feed(absl::string_view(chunk, got));
-      created.Feed(absl::string_view(chunk, got));
-      relayed = absl::string_view(chunk, got);
+      const ReadScan scan = usage.Feed(absl::string_view(chunk->bytes, got));
+      created.Feed(absl::string_view(chunk->bytes, got));
+      relayed = absl::string_view(chunk->bytes, got);
       if (strip_usage) {
         relayed = stripper.Filter(relayed, parser.is_done(), scan);
       }
@@ -410,6 +431,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       *release_connection = false;
       co_return result;
     }
+    chunk.reset();  // sent: the next read takes the thread's most recently used one
   } while (!parser.is_done());
 
   // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for

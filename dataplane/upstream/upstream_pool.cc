@@ -30,13 +30,6 @@ UpstreamConnection::UpstreamConnection(const asio::any_io_executor& executor,
   }
 }
 
-char* UpstreamConnection::relay_chunk() {
-  if (relay_chunk_ == nullptr) {
-    relay_chunk_ = std::make_unique_for_overwrite<char[]>(kRelayChunk);
-  }
-  return relay_chunk_.get();
-}
-
 void UpstreamConnection::TrimBuffers() {
   if (request_head_.capacity() > kKeptHead) {
     std::string().swap(request_head_);

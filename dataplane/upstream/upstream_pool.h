@@ -39,15 +39,13 @@ class UpstreamConnection {
   // byte returns it to the pool).
   std::string& request_head() { return request_head_; }
   beast::flat_buffer& read_buffer() { return read_buffer_; }
-  // The relay's chunk: the answer's body bytes, parsed out of read_buffer(), go through it to
-  // the client. A burst of events (a fast backend, a stream's end, a client that fell behind)
-  // leaves in one write per kRelayChunk: at nginx's 4 KB proxy_buffer_size a 13 KB burst took
-  // 4 reads and 4 writes, 10.3 system calls a stream against 4.2 at 16 KB, and CPU per stream
-  // fell by a third (a system call and the wake-up it causes cost ~1-2 us on this VM). Kept
-  // here rather than in the relay's coroutine frame, which was then an allocation of its size
-  // per request.
+  // The size of the relay's chunk (Attempt::RelayHttp1), which the answer's body bytes, parsed
+  // out of read_buffer(), go through to the client. A burst of events (a fast backend, a
+  // stream's end, a client that fell behind) leaves in one write per kRelayChunk: at nginx's
+  // 4 KB proxy_buffer_size a 13 KB burst took 4 reads and 4 writes, 10.3 system calls a stream
+  // against 4.2 at 16 KB, and CPU per stream fell by a third (a system call and the wake-up it
+  // causes cost ~1-2 us on this VM).
   static constexpr std::size_t kRelayChunk = 16 * 1024;
-  char* relay_chunk();
   // Frees a buffer an exchange grew past what an idle connection keeps (a long head, an error
   // body): kKeptHead of request head, kKeptReadBuffer of read buffer. The read buffer starts
   // at kRelayChunk, so that a burst is one read.
@@ -65,7 +63,6 @@ class UpstreamConnection {
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   std::string request_head_;
   beast::flat_buffer read_buffer_;
-  std::unique_ptr<char[]> relay_chunk_;  // made on first use: HTTP/2 connections have none
 };
 
 using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;

@@ -14,6 +14,9 @@ tenant key, two-tier route, TPM/RPM limits, metering, access log), then
   --mode allocs     heap allocations per request (libspillway_alloc_counter.so preloaded)
   --mode syscalls   system calls per request, by name (strace -c -f attached to the agent for
                     the measured requests only)
+  --mode perf       perf record -g (cpu-clock samples: this VM has no hardware counters)
+                    attached for the measured requests only; the data file is kept for
+                    perf report (--out, default in the temp dir, printed)
 
 The denominator is the number of requests the agent logged (its access log), so requests cut
 off when wrk stops are counted if the agent finished them. Load comes from wrk (-t1), whose
@@ -108,6 +111,18 @@ def logged(path, settle=0.5):
     return bench.count_lines(path)
 
 
+def callgrind_totals(path):
+    """{event: count} from a callgrind dump's summary line."""
+    events, totals = [], []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                totals = [int(v) for v in line.split()[1:]]
+    return dict(zip(events, totals))
+
+
 def callgrind_total(path):
     """The 'totals:' (or 'summary:') instruction count of a callgrind dump."""
     total = None
@@ -155,7 +170,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="build directory (default build/)")
-    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls"), default="cpu")
+    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "perf"), default="cpu")
     parser.add_argument("--kind", choices=("chat", "sse", "both"), default="both",
                         help="non-streaming chat completions, 50-event streams, or both")
     parser.add_argument("--connections", type=int, default=32)
@@ -169,6 +184,9 @@ def main():
                         help="omit instances' insecure_http (builds before it existed)")
     parser.add_argument("--out", default="",
                         help="callgrind: dump file prefix (default: in the temp dir, printed)")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="callgrind: simulate the caches too (D1 32 KiB, LL 1 MiB, as a "
+                        "core's L1 and L2 here), to compare misses per request")
     parser.add_argument("--keep-temp", action="store_true")
     parser.add_argument("--proxy", choices=("agent", "nginx"), default="agent",
                         help="the proxy measured: the agent, or nginx configured as bench.py "
@@ -177,8 +195,8 @@ def main():
                         help="let the scheduler place every process (default: as bench.py, the "
                         "agent on a core of its own)")
     args = parser.parse_args()
-    if args.proxy == "nginx" and args.mode not in ("cpu", "syscalls"):
-        parser.error("--proxy nginx measures cpu or syscalls only")
+    if args.proxy == "nginx" and args.mode not in ("cpu", "syscalls", "perf"):
+        parser.error("--proxy nginx measures cpu, syscalls or perf only")
     bench.place(not args.no_pin)
 
     build = os.path.abspath(os.path.join(bench.ROOT, args.build))
@@ -186,7 +204,7 @@ def main():
     alloc_lib = os.path.join(build, "tests", "bench", "libspillway_alloc_counter.so")
     mock_bin = os.path.join(build, "tests", "mock_aoai", "spillway-mock-aoai")
     requests = args.requests or {"cpu": 20000, "callgrind": 3000, "allocs": 5000,
-                                         "syscalls": 5000}[args.mode]
+                                         "syscalls": 5000, "perf": 100000}[args.mode]
     warmup = args.warmup or max(500, requests // 5)
     kinds = ["chat", "sse"] if args.kind == "both" else [args.kind]
 
@@ -229,7 +247,8 @@ def main():
         count_file = os.path.join(tmp, "alloc-count.json")
         if args.mode == "callgrind":
             argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_prefix,
-                    "--dump-instr=no"] + argv
+                    "--dump-instr=no"] + (["--cache-sim=yes", "--D1=32768,8,64",
+                                           "--LL=1048576,16,64"] if args.cache_sim else []) + argv
         elif args.mode == "allocs":
             env.update({"LD_PRELOAD": alloc_lib, "SPILLWAY_ALLOC_COUNT_FILE": count_file})
         if args.proxy == "nginx":
@@ -270,12 +289,21 @@ def main():
                                            str(pid)], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
                 time.sleep(1.0)  # attached to every thread before the first request
+            elif args.mode == "perf":
+                perf_out = (args.out or os.path.join(tmp, "perf")) + "-%s.data" % kind
+                perf = subprocess.Popen(["perf", "record", "-F", "4000", "-g", "-p", str(pid),
+                                         "-o", perf_out], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
             user_before, sys_before = cpu_split(pid)
             sent = run_wrk(tmp, url, headers, body, args.connections, requests, kind)
             done = logged(access_log) - before_lines
             if args.mode == "syscalls":
                 strace.send_signal(signal.SIGINT)
                 strace.wait(30)
+            elif args.mode == "perf":
+                perf.send_signal(signal.SIGINT)
+                perf.wait(60)
             user_after, sys_after = cpu_split(pid)
             entry = {"wrk_requests": sent, "agent_logged": done}
             if args.mode == "cpu":
@@ -285,6 +313,8 @@ def main():
                               "sys_us_per_request": round(system / done * 1e6, 2)})
             elif args.mode == "syscalls":
                 entry.update(syscall_counts(strace_out, done))
+            elif args.mode == "perf":
+                entry["perf_data"] = perf_out
             elif args.mode == "allocs":
                 entry["allocations_per_request"] = round((allocations() - alloc_before) / done,
                                                          2)
@@ -302,6 +332,9 @@ def main():
                 total = callgrind_total(dump)
                 entry.update({"dump": dump, "instructions": total,
                               "instructions_per_request": round(total / done)})
+                if args.cache_sim:
+                    entry["per_request"] = {event: round(count / done, 1) for event, count
+                                            in callgrind_totals(dump).items()}
             results[kind] = entry
             print(json.dumps({kind: entry}), flush=True)
         if not agent.alive():
