@@ -182,8 +182,11 @@ TEST(DrainedReadBuffer, AReadAfterADrainedOneWaitsForTheNextData) {
   Spawn(io, ReadAll(pair.reader, 3, got, end));
   asio::steady_timer later(io);
   // Each piece leaves after the one before was read: each read starts on an empty socket.
-  Spawn(io, [&]() -> asio::awaitable<void> {
-    for (const char* piece : {"two", "three"}) {
+  // The lambda is named: a coroutine lambda reads its captures through the closure object,
+  // which a temporary would destroy at its first suspension (AddressSanitizer: use after scope).
+  auto send_pieces = [&]() -> asio::awaitable<void> {
+    static constexpr const char* kPieces[] = {"two", "three"};
+    for (const char* piece : kPieces) {
       const std::size_t before = got.size();
       while (got.size() == before) {
         later.expires_after(milliseconds(5));
@@ -192,7 +195,8 @@ TEST(DrainedReadBuffer, AReadAfterADrainedOneWaitsForTheNextData) {
       co_await asio::async_write(pair.writer, asio::buffer(std::string(piece)),
                                  asio::use_awaitable);
     }
-  }());
+  };
+  Spawn(io, send_pieces());
   io.run_for(std::chrono::seconds(5));
   EXPECT_FALSE(end.has_value());
   EXPECT_EQ(got, (std::vector<std::string>{"one", "two", "three"}));
