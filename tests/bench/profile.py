@@ -125,11 +125,7 @@ def callgrind_totals(path):
 
 def callgrind_total(path):
     """The 'totals:' (or 'summary:') instruction count of a callgrind dump."""
-    total = None
-    with open(path) as f:
-        for line in f:
-            if line.startswith("totals:") or line.startswith("summary:"):
-                total = int(line.split()[1])
+    total = callgrind_totals(path).get("Ir")
     if total is None:
         raise bench.BenchError("no totals in " + path)
     return total
