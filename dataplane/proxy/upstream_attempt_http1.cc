@@ -362,23 +362,37 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         absl::StrCat(backend.config->id(), " failed mid-response: ",
                      ec == beast::error::timeout ? std::string("idle timeout") : ec.message());
   };
+  // A chunk is leased only while bytes are parsed into it and sent: a stream waiting for its
+  // next event holds none. Without one the parser has no room, so it cannot write into a chunk
+  // already returned.
   RelayChunks::Lease chunk;
+  auto lease_chunk = [&] {
+    chunk = RelayChunks::Take();
+    parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
+  };
+  auto return_chunk = [&] {
+    chunk.reset();
+    parser.SetBodyBuffer(nullptr, 0);
+  };
   do {
     absl::string_view relayed;
     if (!parser.is_done()) {
-      chunk = RelayChunks::Take();
-      parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
       // What has already arrived is parsed first: a small body usually came with the head,
       // and an awaited read that completes at once still costs a trip round the event loop.
-      if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
-        fail(parse_ec);
-        break;
+      if (buffer.size() > 0) {
+        lease_chunk();
+        if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
+          fail(parse_ec);
+          break;
+        }
       }
-      if (!parser.is_done() && parser.body_room() == kRelayChunk) {
+      if (!parser.is_done() && (!chunk || parser.body_room() == kRelayChunk)) {
         deadline.Arm(options.stream_idle_timeout);
         beast::error_code some_ec;
         if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-          chunk.reset();  // empty: the wait for the backend's next bytes holds no chunk
+          if (chunk) {
+            return_chunk();  // nothing in it: the wait for the backend holds none
+          }
           // What http::async_read_some does, without its composed operation and in this
           // frame (~1k instructions a read, callgrind): read what fits the buffer's free
           // capacity, which ParseBuffered then parses.
@@ -392,7 +406,11 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
             parser.put_eof(some_ec);  // the end of a body that lasts until the connection's
           }
         } else {
-          // TLS: the engine may hold decrypted bytes the socket no longer shows.
+          // TLS: the engine may hold decrypted bytes the socket no longer shows, and the read
+          // parses them into the chunk.
+          if (!chunk) {
+            lease_chunk();
+          }
           auto [ec, read_bytes] =
               co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
           some_ec = ec;
@@ -404,9 +422,8 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         }
         // A burst of events leaves in one write instead of one per event (as nginx does
         // with proxy_buffering off).
-        if (!chunk) {  // (over TLS the read parsed into the chunk it kept)
-          chunk = RelayChunks::Take();
-          parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
+        if (!chunk) {
+          lease_chunk();
         }
         if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
           fail(parse_ec);
@@ -431,7 +448,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       *release_connection = false;
       co_return result;
     }
-    chunk.reset();  // sent: the next read takes the thread's most recently used one
+    return_chunk();  // sent: the next read takes the thread's most recently used one
   } while (!parser.is_done());
 
   // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for
