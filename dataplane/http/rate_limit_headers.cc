@@ -66,7 +66,9 @@ bool RateLimitHeaders::Replaces(absl::string_view header_name) const {
   // a backend's x-ratelimit headers, callgrind).
   for (absl::string_view ours : kNames) {
     if (header_name.size() == ours.size()) {
-      return absl::EqualsIgnoreCase(header_name, ours);
+      // Azure sends these names in lower case: one inline compare, and Abseil's out-of-line
+      // case folding (~280 instructions for a 28-byte name) only for other spellings.
+      return header_name == ours || absl::EqualsIgnoreCase(header_name, ours);
     }
   }
   return false;
