@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_io.h"
 #include "common/secret_file.h"
+#include "dataplane/sync/control_plane_targets.h"
 
 ABSL_FLAG(std::string, region, "", "Azure region this agent serves (required), e.g. eastus2");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
@@ -18,7 +19,8 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
 ABSL_FLAG(std::string, topology, "",
           "standalone mode: serve this topology YAML file (SIGHUP reloads it)");
 ABSL_FLAG(std::string, control_plane, "",
-          "host:port of spillway-cp: follow its routing tables (needs --state-dir)");
+          "host:port of spillway-cp, or of each of its replicas comma-separated: follow its "
+          "routing tables, moving to another replica when one goes away (needs --state-dir)");
 ABSL_FLAG(std::string, state_dir, "",
           "directory for the agent id and the last applied routing table, served when the "
           "control plane is unreachable");
@@ -126,12 +128,19 @@ absl::Status ReadMode(AgentFlags& flags) {
   if (flags.region.empty()) {
     return Invalid("--region is required");
   }
-  flags.control_plane = absl::GetFlag(FLAGS_control_plane);
+  const std::string control_plane = absl::GetFlag(FLAGS_control_plane);
   flags.state_dir = absl::GetFlag(FLAGS_state_dir);
-  if (flags.topology_path.empty() == flags.control_plane.empty()) {
+  if (flags.topology_path.empty() == control_plane.empty()) {
     return Invalid("give exactly one of --topology FILE (standalone) or --control-plane HOST:PORT");
   }
-  if (!flags.control_plane.empty() && flags.state_dir.empty()) {
+  if (!control_plane.empty()) {
+    absl::StatusOr<std::vector<std::string>> targets = ParseControlPlaneTargets(control_plane);
+    if (!targets.ok()) {
+      return targets.status();
+    }
+    flags.control_planes = *std::move(targets);
+  }
+  if (!flags.control_planes.empty() && flags.state_dir.empty()) {
     return Invalid("--control-plane needs --state-dir (where the last table is kept for restarts)");
   }
   return absl::OkStatus();
@@ -264,7 +273,7 @@ absl::Status ReadTenantsAndUsage(AgentFlags& flags) {
 // retry.
 absl::Status ReadSync(AgentFlags& flags) {
   SyncClientOptions& sync = flags.sync;
-  sync.target = flags.control_plane;
+  sync.targets = flags.control_planes;
   sync.state_dir = flags.state_dir;
   sync.region = flags.region;
   sync.listen_address = flags.listen;

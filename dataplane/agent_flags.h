@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/log_event.h"
@@ -23,8 +24,9 @@ inline constexpr char kAgentFlagsFile[] = "dataplane/agent_flags.cc";
 
 struct AgentFlags {
   std::string region;
-  std::string topology_path;  // standalone mode; exactly one of this and control_plane is set
-  std::string control_plane;  // host:port of spillway-cp
+  // Standalone mode; exactly one of this and control_planes is set.
+  std::string topology_path;
+  std::vector<std::string> control_planes;  // host:port of each spillway-cp replica
   std::string state_dir;
   std::string listen;  // as given, host:port
   AgentServerOptions server;
@@ -50,7 +52,7 @@ struct AgentFlags {
   // callbacks are main.cc's to set.
   SyncClientOptions sync;
 
-  bool standalone() const { return control_plane.empty(); }
+  bool standalone() const { return control_planes.empty(); }
 };
 
 // The parsed flags, checked; an error names the flag at fault (or the file it names).

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/command_line.h"
 #include "common/log_event.h"
 #include "common/periodic_thread.h"
@@ -218,7 +219,7 @@ void Agent::ConnectControlPlane() {
   if (version_ > 0) {
     LogTableApplied(*context_.snapshots.Load(), "persisted",
                     absl::StrCat("serving persisted routing table version ", version_, " until ",
-                                 flags_.control_plane, " answers"));
+                                 absl::StrJoin(flags_.control_planes, " or "), " answers"));
   }
   context_.backend_observer = sync_.get();
 }

@@ -18,6 +18,7 @@
 #include "common/grpc_keepalive.h"
 #include "common/log_event.h"
 #include "common/wall_clock.h"
+#include "dataplane/sync/control_plane_targets.h"
 #include "dataplane/sync/pin_exchange.h"
 #include "dataplane/sync/table_admission.h"
 #include "proto/spillway/v1/grpc_limits.h"
@@ -191,6 +192,8 @@ bool SyncClient::OutboxHasRoomOrClosed() const {
 
 void SyncClient::Run() {
   std::mt19937_64 random(std::random_device{}());
+  // A random first replica, so a fleet's streams spread over them.
+  TargetRotation targets(options_.targets, static_cast<std::size_t>(random()));
   auto backoff = options_.min_backoff;
   for (;;) {
     {
@@ -199,7 +202,10 @@ void SyncClient::Run() {
         return;
       }
     }
-    const StreamEnd end = RunStream();
+    const std::string target = targets.current();
+    const StreamEnd end = RunStream(target);
+    // The replica that went away (or never answered) is tried again only after the others.
+    targets.Advance();
     if (end.answered) {
       backoff = options_.min_backoff;
       failed_attempts_ = 0;
@@ -212,16 +218,17 @@ void SyncClient::Run() {
     if (!end.stopping) {
       const int code = static_cast<int>(end.status.error_code());
       LogEvent(spdlog::level::warn, "control_plane_disconnected",
-               {{"target", options_.target},
+               {{"target", target},
+                {"next_target", targets.current()},
                 {"code", code},
                 {"reason", end.status.error_message()},
                 {"was_connected", end.answered},
                 {"failed_attempts", failed_attempts_},
                 {"retry_in_ms", wait.count()},
                 {"serving_version", applied_version_}},
-               absl::StrCat("control plane stream to ", options_.target, " ended: ", code, " ",
+               absl::StrCat("control plane stream to ", target, " ended: ", code, " ",
                             end.status.error_message(), "; serving table version ",
-                            applied_version_, " meanwhile"));
+                            applied_version_, " meanwhile; next try ", targets.current()));
     }
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(wait));
@@ -229,12 +236,12 @@ void SyncClient::Run() {
   }
 }
 
-SyncClient::StreamEnd SyncClient::RunStream() {
+SyncClient::StreamEnd SyncClient::RunStream(const std::string& target) {
   grpc::ChannelArguments arguments;
   SetKeepaliveArguments(arguments);
   arguments.SetMaxReceiveMessageSize(v1::kMaxGrpcMessageBytes);
   arguments.SetMaxSendMessageSize(v1::kMaxGrpcMessageBytes);
-  auto channel = grpc::CreateCustomChannel(options_.target, Credentials(options_), arguments);
+  auto channel = grpc::CreateCustomChannel(target, Credentials(options_), arguments);
   auto stub = v1::AgentSync::NewStub(channel);
   grpc::ClientContext context;
   if (!options_.token.empty()) {
@@ -286,12 +293,12 @@ SyncClient::StreamEnd SyncClient::RunStream() {
         // (a refused token ends the stream without one).
         end.answered = true;
         LogEvent(spdlog::level::info, "control_plane_connected",
-                 {{"target", options_.target},
+                 {{"target", target},
                   {"reconnect", ever_answered_},
                   {"failed_attempts", failed_attempts_},
                   {"serving_version", applied_version_}},
                  absl::StrCat(ever_answered_ ? "reconnected" : "connected", " to control plane ",
-                              options_.target, " after ", failed_attempts_,
+                              target, " after ", failed_attempts_,
                               " failed attempt(s); serving table version ", applied_version_));
         ever_answered_ = true;
       }

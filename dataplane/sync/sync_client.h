@@ -1,4 +1,4 @@
-// The agent's end of AgentSync: keeps one stream to the control plane, applies and
+// The agent's end of AgentSync: keeps one stream to a control-plane replica, applies and
 // persists each routing table it receives (acking or nacking it), folds the fleet's health
 // overlay into local circuit state, and reports throttles. It also carries object pins both
 // ways between this agent and the region's others (docs/pinning.md). The request path never
@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -31,7 +32,9 @@ class ClientContext;
 namespace spillway {
 
 struct SyncClientOptions {
-  std::string target;     // host:port of spillway-cp
+  // host:port of each spillway-cp replica (one for a single control plane); the stream moves
+  // to the next when it ends.
+  std::vector<std::string> targets;
   std::string token;      // agent bearer token; empty: none
   std::string ca_file;    // non-empty: TLS, verifying the control plane with this CA
   std::string cert_file;  // with ca_file: PEM client certificate chain for mutual TLS
@@ -84,8 +87,8 @@ class SyncClient : public BackendObserver, public PinListener {
   };
 
   void Run();
-  // One connection: returns when the stream ends.
-  StreamEnd RunStream();
+  // One connection to `target`: returns when the stream ends.
+  StreamEnd RunStream(const std::string& target);
   // Applies, persists and acks `table`, or nacks it (keeping the table served now) when it is
   // for another region, older than the one served, invalid, or cannot be persisted.
   void ApplyTable(const v1::RoutingTable& table);

@@ -159,11 +159,16 @@ absl::Status ControlPlaneFleet::StartAgent(const std::string& name, const std::s
   ChildProcessOptions options;
   options.name = name;
   options.env.push_back(absl::StrCat("FLEET_BACKEND_KEY=", kFleetBackendKey));
+  const std::string control_plane =
+      agent_control_planes_.empty() ? absl::StrCat("127.0.0.1:", cp_port_) : agent_control_planes_;
+  // Flag and value side by side.
+  // clang-format off
   std::vector<std::string> args = {"--region",        region,
                                    "--listen",        "127.0.0.1:0",
-                                   "--control-plane", absl::StrCat("127.0.0.1:", cp_port_),
+                                   "--control-plane", control_plane,
                                    "--state-dir",     state_dir,
                                    "--access-log",    state_dir + "/access.log"};
+  // clang-format on
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> process =
       ChildProcess::Start(SPILLWAY_AGENT_BIN, args, options);

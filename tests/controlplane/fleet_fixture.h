@@ -70,6 +70,9 @@ class ControlPlaneFleet {
   absl::Status StartAgent(const std::string& name, const std::string& region,
                           std::vector<std::string> extra_args = {});
   ChildProcess& agent_process(const std::string& name) { return *agents_.at(name).process; }
+  // Agents started from now on are given `targets` as --control-plane (replicas: several
+  // comma-separated) instead of this fleet's control plane.
+  void SetAgentControlPlanes(std::string targets) { agent_control_planes_ = std::move(targets); }
   // SIGKILL. Its port refuses connections until the agent is started again.
   void KillAgent(const std::string& name);
   int agent_port(const std::string& name) const { return agents_.at(name).port; }
@@ -102,6 +105,7 @@ class ControlPlaneFleet {
   std::unique_ptr<ChildProcess> cp_;
   int cp_port_ = 0;
   std::vector<std::string> cp_args_;
+  std::string agent_control_planes_;  // empty: 127.0.0.1:cp_port_
   std::shared_ptr<grpc::ChannelCredentials> admin_credentials_;
   std::string admin_token_;
   std::unique_ptr<v1::Admin::Stub> admin_;
