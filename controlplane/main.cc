@@ -20,10 +20,15 @@
 #include "controlplane/fleet/agent_sync_service.h"
 #include "controlplane/fleet/fleet_metrics.h"
 #include "controlplane/ops/metrics_server.h"
+#include "controlplane/store/store_location.h"
 #include "proto/spillway/v1/grpc_limits.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "host:port for gRPC (port 0 picks a free one)");
-ABSL_FLAG(std::string, db, "", "SQLite file holding the topology (created if missing; required)");
+ABSL_FLAG(std::string, store, "",
+          "where the state is kept: sqlite:PATH (a file, created if missing) or "
+          "postgres://USER@HOST:PORT/DB (required, or --db)");
+ABSL_FLAG(std::string, db, "",
+          "SQLite file holding the state: the shorthand of --store sqlite:PATH");
 ABSL_FLAG(std::string, admin_token_file, "", "file with the operators' bearer token");
 ABSL_FLAG(std::string, agent_token_file, "", "file with the agents' bearer token");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain: serve gRPC over TLS");
@@ -135,11 +140,17 @@ int Run() {
   }
   SetUpProcessLog(kProgram, *log_format);  // before anything logs
   KeepFreedMemory();
-  const std::string db = absl::GetFlag(FLAGS_db);
-  const std::string listen = absl::GetFlag(FLAGS_listen);
-  if (db.empty()) {
-    Die("--db is required");
+  absl::StatusOr<StoreLocation> location =
+      ParseStoreLocation(absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_db));
+  if (!location.ok()) {
+    Die(std::string(location.status().message()));
   }
+  if (location->kind != StoreLocation::Kind::kSqlite) {
+    Die(absl::StrCat("--store ", location->Display(),
+                     ": PostgreSQL is not in this build yet; use --store sqlite:PATH"));
+  }
+  const std::string db = location->sqlite_path;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string admin_token = TokenFromFile(absl::GetFlag(FLAGS_admin_token_file));
   const std::string agent_token = TokenFromFile(absl::GetFlag(FLAGS_agent_token_file));
   if ((admin_token.empty() || agent_token.empty()) && !IsLoopback(listen)) {

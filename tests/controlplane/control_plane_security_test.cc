@@ -290,6 +290,37 @@ TEST_F(SecurityStartupTest, ALoopbackListenWithoutTokensSaysItServesLoopbackOnly
               HasSubstr("no admin token: loopback only"));
 }
 
+TEST_F(SecurityStartupTest, StoreSqliteServesAsDbDoesAndOtherStoresAreRefusedClearly) {
+  // --store sqlite:PATH (issue 20) is --db PATH spelt out.
+  ChildProcessOptions options;
+  options.name = "cp";
+  absl::StatusOr<std::unique_ptr<ChildProcess>> cp = ChildProcess::Start(
+      SPILLWAY_CP_BIN, {"--listen", "127.0.0.1:0", "--store", "sqlite:" + Path("stored.db")},
+      options);
+  ASSERT_TRUE(cp.ok()) << cp.status();
+  absl::StatusOr<std::string> line = (*cp)->WaitForLine("listening on", kWait);
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_THAT(*line, HasSubstr(absl::StrCat("(db ", Path("stored.db"))));
+  cp->reset();
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{}, "--store is required"},
+      {{"--store", "sqlite:" + Path("a.db"), "--db", Path("b.db")}, "not both"},
+      {{"--store", "redis://cache:6379"}, "expected sqlite:PATH or postgres://"},
+      {{"--store", "postgres://spillway:s3cret@127.0.0.1:5432/spillway"},
+       "postgres://spillway:***@127.0.0.1:5432/spillway: PostgreSQL is not in this build yet"},
+  };
+  for (const auto& [flags, reason] : refused) {
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const Exited exited = RunToExit(SPILLWAY_CP_BIN, args);
+    EXPECT_NE(exited.code, 0) << reason;
+    EXPECT_THAT(exited.output, HasSubstr(reason));
+    EXPECT_THAT(exited.output, Not(HasSubstr("s3cret")));
+    EXPECT_THAT(exited.output, Not(HasSubstr("listening on")));
+  }
+}
+
 TEST_F(SecurityStartupTest, WithBothTokensButNoTlsANonLoopbackListenIsRefused) {
   // Tokens, and the API keys CreateKey mints, must not cross the network in clear.
   const Exited cp = RunControlPlane("0.0.0.0:0", {"--admin-token-file", AdminTokenFile(),
