@@ -16,6 +16,7 @@
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
 #include "common/log_event.h"
+#include "common/periodic_thread.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
 #include "controlplane/fleet/fleet_metrics.h"
@@ -186,6 +187,8 @@ int Run() {
   if (absl::Status status = drills.Start(); !status.ok()) {
     Die(std::string(status.message()));
   }
+  PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet] { fleet.FlushBudgets(); });
+  budget_flush.Start();
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -230,6 +233,7 @@ int Run() {
   spdlog::info("stopping");
   metrics.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  budget_flush.Stop();
   return 0;
 }
 
@@ -241,7 +245,7 @@ int main(int argc, char** argv) {
       argc, argv,
       {"spillway-cp",
        "the Spillway control plane.\n"
-       "  spillway-cp --listen 127.0.0.1:7070 --db /var/lib/spillway/topology.db",
+       "  spillway-cp --listen 127.0.0.1:7070 --store sqlite:/var/lib/spillway/topology.db",
        "controlplane/main.cc"});
   return spillway::Run();
 }

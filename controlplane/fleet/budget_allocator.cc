@@ -71,7 +71,7 @@ void BudgetAllocator::SetTopology(const v1::Topology& topology) {
       auto after = tenants_of_stamp.find(stamp);
       if (before == tenants_of_stamp_.end() || after == tenants_of_stamp.end() ||
           before->second != after->second) {
-        changed_stamps_.insert(stamp);
+        limits_changed_.insert(stamp);
       }
     }
   }
@@ -82,8 +82,8 @@ void BudgetAllocator::SetTopology(const v1::Topology& topology) {
     auto it = stamp_of_region_.find(agent.region);
     std::string stamp = it == stamp_of_region_.end() ? "" : it->second;
     if (stamp != agent.stamp) {
-      changed_stamps_.insert(agent.stamp);
-      changed_stamps_.insert(stamp);
+      limits_changed_.insert(agent.stamp);
+      limits_changed_.insert(stamp);
       agent.stamp = std::move(stamp);
     }
   }
@@ -94,7 +94,7 @@ void BudgetAllocator::AddAgent(AgentKey key, const std::string& region) {
   agent.region = region;
   auto it = stamp_of_region_.find(region);
   agent.stamp = it == stamp_of_region_.end() ? "" : it->second;
-  changed_stamps_.insert(agent.stamp);
+  members_changed_.insert(agent.stamp);
 }
 
 void BudgetAllocator::RemoveAgent(AgentKey key) {
@@ -102,7 +102,7 @@ void BudgetAllocator::RemoveAgent(AgentKey key) {
   if (it == agents_.end()) {
     return;
   }
-  changed_stamps_.insert(it->second.stamp);
+  members_changed_.insert(it->second.stamp);
   agents_.erase(it);
 }
 
@@ -147,6 +147,35 @@ std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAlloc
   return out;
 }
 
+void BudgetAllocator::SendProvisionalShares(
+    const std::vector<AgentKey>& stamp_agents, const std::vector<TenantLimit>& tenants,
+    absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
+  const uint64_t count = stamp_agents.size();
+  for (AgentKey key : stamp_agents) {
+    Agent& agent = agents_.at(key);
+    if (!agent.sent.empty() || tenants.empty()) {
+      continue;  // it has a share of the split in force
+    }
+    v1::TenantBudgets& message = *message_for(key);
+    message.set_epoch(epoch_);
+    message.mutable_budgets()->Reserve(static_cast<int>(tenants.size()));
+    agent.sent.resize(tenants.size());
+    for (std::size_t t = 0; t < tenants.size(); ++t) {
+      Share& share = agent.sent[t];
+      share.tokens_per_minute = tenants[t].tokens_per_minute / count;
+      share.requests_per_minute = tenants[t].requests_per_minute / count;
+      share.limit_tokens_per_minute = tenants[t].tokens_per_minute;
+      share.limit_requests_per_minute = tenants[t].requests_per_minute;
+      v1::TenantBudget* budget = message.add_budgets();
+      budget->set_tenant(tenants[t].name);
+      budget->set_tokens_per_minute(share.tokens_per_minute);
+      budget->set_requests_per_minute(share.requests_per_minute);
+      budget->set_limit_tokens_per_minute(share.limit_tokens_per_minute);
+      budget->set_limit_requests_per_minute(share.limit_requests_per_minute);
+    }
+  }
+}
+
 void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
                                 absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
   absl::flat_hash_map<std::string, std::vector<AgentKey>> agents_of_stamp;
@@ -156,15 +185,23 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
   const std::vector<TenantLimit> no_tenants;
   for (auto& [stamp, keys] : agents_of_stamp) {
     std::sort(keys.begin(), keys.end());
-    const bool forced = changed_stamps_.contains(stamp);
-    if (auto last = last_push_.find(stamp);
-        !forced && last != last_push_.end() && now - last->second < options_.min_push_interval) {
-      continue;  // demand moves splits at most once per interval; a later report catches up
-    }
+    const auto last = last_push_.find(stamp);
+    const bool recent = last != last_push_.end() && now - last->second < options_.min_push_interval;
     const std::vector<TenantLimit>* tenants = &no_tenants;
     if (auto it = tenants_of_stamp_.find(stamp); it != tenants_of_stamp_.end()) {
       tenants = &it->second;
     }
+    // New limits go out at once: a lowered one is never enforced with the old split. Agents
+    // joining or leaving move the split at once after a quiet interval and otherwise when it
+    // has passed, as demand does: a reconnect storm of N agents costs each agent a push per
+    // interval, not one per agent that joins (N^2 messages in all).
+    const bool forced =
+        limits_changed_.contains(stamp) || (!recent && members_changed_.contains(stamp));
+    if (recent && !forced) {
+      SendProvisionalShares(keys, *tenants, message_for);
+      continue;  // a later call (the fleet's flush, a report) catches up
+    }
+    members_changed_.erase(stamp);
     std::vector<Agent*> agents;
     for (AgentKey key : keys) {
       agents.push_back(&agents_.at(key));
@@ -237,7 +274,10 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
       agent.sent = std::move(split[a]);
     }
   }
-  changed_stamps_.clear();
+  limits_changed_.clear();
+  // A stamp whose last agent left has no split to send.
+  absl::erase_if(members_changed_,
+                 [&](const std::string& stamp) { return !agents_of_stamp.contains(stamp); });
 }
 
 std::pair<double, double> BudgetAllocator::Demand(AgentKey key, const std::string& tenant) const {

@@ -24,8 +24,8 @@ struct BudgetOptions {
   // Time constant of the demand's exponential smoothing.
   std::chrono::milliseconds smoothing{5000};
   // A new split goes out when some share moved by more than this part of its limit (or by
-  // one unit for small limits), at most once per `min_push_interval` per stamp; at once
-  // when agents or limits changed.
+  // one unit for small limits), or agents joined or left, at most once per
+  // `min_push_interval` per stamp; at once when limits changed.
   double hysteresis = 0.02;
   std::chrono::milliseconds min_push_interval{1000};
 };
@@ -85,11 +85,19 @@ class BudgetAllocator {
     std::vector<Share> sent;
   };
 
+  // Agents that joined a stamp just after its split moved, and so wait up to an interval for
+  // the next: each gets limit / (agents of the stamp) of every tenant now, so it does not
+  // start from nothing (the stamp may admit that much over its limits until the split).
+  void SendProvisionalShares(const std::vector<AgentKey>& stamp_agents,
+                             const std::vector<TenantLimit>& tenants,
+                             absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for);
+
   BudgetOptions options_;
   absl::flat_hash_map<std::string, std::string> stamp_of_region_;
   absl::flat_hash_map<std::string, std::vector<TenantLimit>> tenants_of_stamp_;
   absl::flat_hash_map<AgentKey, Agent> agents_;
-  absl::flat_hash_set<std::string> changed_stamps_;  // agents or limits changed
+  absl::flat_hash_set<std::string> limits_changed_;   // tenants, limits or regions changed
+  absl::flat_hash_set<std::string> members_changed_;  // agents joined or left, not yet sent
   absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point> last_push_;
   uint64_t epoch_ = 0;
 };

@@ -146,7 +146,9 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   Connected& connected = streams_[stream];
   connected.identity = identity;
   connected.acked_version = applied_version;
-  // Its shares go out before its table, so it never serves a tenant without one.
+  // Its shares go out before its table when the stamp's split last moved over an interval
+  // ago; in a burst of connects they follow within about a second (FlushBudgets), the agent
+  // meanwhile holding each tenant to its whole limit from an empty bucket (TenantQuota).
   connected.budget_key = ++next_budget_key_;
   budgets_.AddAgent(connected.budget_key, identity.region);
   PushBudgets();
@@ -278,6 +280,11 @@ int Fleet::SharePins(AgentStream* stream, const v1::PinUpdates& updates) {
     }
   }
   return relayed->updates_size();
+}
+
+void Fleet::FlushBudgets() {
+  absl::MutexLock lock(&mu_);
+  PushBudgets();
 }
 
 void Fleet::PushBudgets() {

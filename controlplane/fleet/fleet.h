@@ -3,6 +3,7 @@
 // now. Changes to any of them are pushed to the agents that need them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -79,6 +80,10 @@ class Fleet {
 
   // An agent's per-tenant demand: tenants' limits are re-split among the stamp's agents.
   void ReportDemand(AgentStream* stream, const v1::DemandReport& report);
+  // Sends the tenant budget splits held back by the once-per-interval bound (agents that
+  // joined or left just after a push); spillway-cp calls it every kBudgetFlushInterval.
+  static constexpr std::chrono::milliseconds kBudgetFlushInterval{500};
+  void FlushBudgets();
 
   // Object pins an agent learnt go to the other agents of its region (docs/pinning.md).
   // Malformed updates (digest not 16 bytes, oversized strings) and those past

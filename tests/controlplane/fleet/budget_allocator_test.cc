@@ -217,21 +217,71 @@ TEST(BudgetAllocator, SmallMovesWaitAndChangedLimitsGoOutAtOnce) {
   EXPECT_EQ(split[1]["app"].first + split[2]["app"].first, 12000u);
 }
 
-TEST(BudgetAllocator, DemandMovesASplitAtMostOncePerIntervalButAgentsAtOnce) {
+TEST(BudgetAllocator, DemandAndAgentsMoveASplitAtMostOncePerIntervalLimitsAtOnce) {
   BudgetAllocator allocator;
   const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
   allocator.SetTopology(TwoStamps());
   allocator.AddAgent(1, "eastus2");
   allocator.AddAgent(2, "eastus2");
-  ASSERT_EQ(allocator.Rebalance(t0).size(), 2u);
+  ASSERT_EQ(allocator.Rebalance(t0).size(), 2u) << "agents after a quiet interval: at once";
   allocator.ReportDemand(1, Demand("app", 5000, 50));
   EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(500)).empty());
   allocator.AddAgent(3, "eastus2");
-  EXPECT_EQ(allocator.Rebalance(t0 + std::chrono::milliseconds(600)).size(), 3u)
-      << "a new agent does not wait";
-  allocator.ReportDemand(2, Demand("app", 5000, 50));
-  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(1500)).empty());
-  EXPECT_EQ(allocator.Rebalance(t0 + std::chrono::milliseconds(1600)).size(), 3u);
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed =
+      allocator.Rebalance(t0 + std::chrono::milliseconds(600));
+  ASSERT_EQ(pushed.size(), 1u) << "an agent joining just after a push: its own share only";
+  EXPECT_EQ(pushed[0].first, 3u);
+  EXPECT_EQ(ToSplit(pushed)[3]["app"], std::make_pair(uint64_t{2000}, uint64_t{20}))
+      << "provisional: the limit over the stamp's three agents";
+  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(700)).empty());
+  pushed = allocator.Rebalance(t0 + std::chrono::milliseconds(1000));
+  ASSERT_EQ(pushed.size(), 3u) << "then it and the demand go out together";
+  Split split = ToSplit(pushed);
+  EXPECT_EQ(split[1]["app"].first + split[2]["app"].first + split[3]["app"].first, 6000u);
+  EXPECT_GT(split[1]["app"].first, split[2]["app"].first) << "1 asked";
+
+  v1::Topology topology = TwoStamps();
+  topology.mutable_tenants(0)->mutable_limits()->set_tokens_per_minute(3000);
+  allocator.SetTopology(topology);
+  pushed = allocator.Rebalance(t0 + std::chrono::milliseconds(1100));
+  ASSERT_EQ(pushed.size(), 3u) << "a lowered limit does not wait";
+  split = ToSplit(pushed);
+  EXPECT_EQ(split[1]["app"].first + split[2]["app"].first + split[3]["app"].first, 3000u);
+  allocator.RemoveAgent(3);
+  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(1200)).empty());
+  pushed = allocator.Rebalance(t0 + std::chrono::milliseconds(2100));
+  ASSERT_EQ(pushed.size(), 2u) << "a leaver's share is reassigned once the interval passed";
+  split = ToSplit(pushed);
+  EXPECT_EQ(split[1]["app"].first + split[2]["app"].first, 3000u);
+}
+
+TEST(BudgetAllocator, AReconnectStormCostsEachAgentAPushPerIntervalNotOnePerJoin) {
+  // Every agent of a stamp reconnecting at once (a control-plane replica died): before, each
+  // join re-split the stamp and sent every agent its shares, N(N+1)/2 messages in all.
+  constexpr uint64_t kAgents = 200;
+  BudgetAllocator allocator;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  allocator.SetTopology(TwoStamps());
+  std::size_t messages = 0;
+  for (uint64_t agent = 1; agent <= kAgents; ++agent) {
+    allocator.AddAgent(agent, "eastus2");
+    std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed =
+        allocator.Rebalance(t0 + std::chrono::milliseconds(agent));
+    ASSERT_EQ(pushed.size(), 1u) << "each join within the interval: the joiner's share alone";
+    EXPECT_EQ(pushed[0].first, agent);
+    messages += pushed.size();
+  }
+  EXPECT_EQ(messages, kAgents);
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed =
+      allocator.Rebalance(t0 + std::chrono::milliseconds(1001));
+  ASSERT_EQ(pushed.size(), kAgents);
+  uint64_t tokens = 0;
+  for (const auto& [agent, shares] : ToSplit(pushed)) {
+    tokens += shares.at("app").first;
+  }
+  EXPECT_EQ(tokens, 6000u) << "the split in force sums to the limit";
+  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(2500)).empty());
+  // 2N messages in all, where each join used to resend the whole stamp: N(N+1)/2.
 }
 
 TEST(BudgetAllocator, ReportsFromUnknownAgentsOrTenantsAreIgnored) {
