@@ -12,6 +12,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/command_line.h"
 #include "common/file_io.h"
 #include "common/grpc_keepalive.h"
@@ -40,6 +42,11 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "one; empty: off)");
 ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
           "tokens per minute one PTU is assumed to serve, compiled into routing tables");
+ABSL_FLAG(int64_t, usage_minute_retention_days, 14,
+          "days per-minute usage is kept (0: for ever); older ranges are answered from hours");
+ABSL_FLAG(int64_t, usage_hour_retention_days, 400,
+          "days per-hour usage is kept (0: for ever); older ranges are answered from days");
+ABSL_FLAG(int64_t, usage_day_retention_days, 0, "days per-day usage is kept (0: for ever)");
 ABSL_FLAG(std::string, log_format, "text",
           "process log lines: 'text', or 'json' for one JSON object per line with structured "
           "events (docs/operations.md#logs)");
@@ -134,6 +141,8 @@ void KeepFreedMemory() {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
 }
 
+constexpr int64_t kUsagePruneStep = 10'000;
+
 int Run() {
   absl::StatusOr<LogFormat> log_format = ParseLogFormat(absl::GetFlag(FLAGS_log_format));
   if (!log_format.ok()) {
@@ -168,6 +177,13 @@ int Run() {
   if (!store.ok()) {
     Die(std::string(store.status().message()));
   }
+  UsageRetention retention{absl::GetFlag(FLAGS_usage_minute_retention_days),
+                           absl::GetFlag(FLAGS_usage_hour_retention_days),
+                           absl::GetFlag(FLAGS_usage_day_retention_days)};
+  if (retention.minute_days < 0 || retention.hour_days < 0 || retention.day_days < 0) {
+    Die("--usage-*-retention-days must be 0 (for ever) or a number of days");
+  }
+  (*store)->SetUsageRetention(retention);
   CompileOptions compile;
   compile.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
   Fleet fleet(**store, compile);
@@ -189,6 +205,25 @@ int Run() {
   }
   PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet] { fleet.FlushBudgets(); });
   budget_flush.Start();
+  // Usage past its retention goes in steps of 10k rows, so applies and usage writes are never
+  // held up for long; at start, then every 10 minutes.
+  TopologyStore& usage_store = **store;
+  auto prune_usage = [&usage_store] {
+    for (;;) {
+      absl::StatusOr<int64_t> deleted =
+          usage_store.PruneUsage(absl::ToUnixMillis(absl::Now()), kUsagePruneStep);
+      if (!deleted.ok()) {
+        spdlog::error("pruning usage: {}", std::string(deleted.status().message()));
+        return;
+      }
+      if (*deleted < kUsagePruneStep) {
+        return;
+      }
+    }
+  };
+  prune_usage();
+  PeriodicThread usage_prune(std::chrono::minutes(10), prune_usage);
+  usage_prune.Start();
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -234,6 +269,7 @@ int Run() {
   metrics.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   budget_flush.Stop();
+  usage_prune.Stop();
   return 0;
 }
 

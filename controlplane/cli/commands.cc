@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/topology_yaml.h"
 #include "controlplane/cli/drill_views.h"
 #include "controlplane/cli/views.h"
@@ -198,6 +199,21 @@ int RunUsage(const Command& command, OutputFormat format, AdminClient& client, c
   if (format == OutputFormat::kTable && response->rows_size() == 0) {
     io.err << "no usage recorded in that period\n";
     return kExitOk;
+  }
+  if (format == OutputFormat::kTable && response->granularity() != "minute" &&
+      !response->granularity().empty()) {
+    // Minute rows past their retention are gone: the totals are whole hours or days.
+    io.err << "note: from " << (response->granularity() == "day" ? "daily" : "hourly")
+           << " totals, "
+           << absl::FormatTime("%Y-%m-%dT%H:%MZ", absl::FromUnixMillis(response->since_unix_ms()),
+                               absl::UTCTimeZone())
+           << " to "
+           << (response->until_unix_ms() == 0
+                   ? std::string("now")
+                   : absl::FormatTime("%Y-%m-%dT%H:%MZ",
+                                      absl::FromUnixMillis(response->until_unix_ms()),
+                                      absl::UTCTimeZone()))
+           << " (older minutes are past their retention)\n";
   }
   const std::vector<std::string> group_by(command.usage.group_by().begin(),
                                           command.usage.group_by().end());

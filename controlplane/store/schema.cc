@@ -83,9 +83,61 @@ CREATE TABLE drills (
 );
 )sql";
 
+// Version 3: usage rolled up to hours and days as it is stored (a batch arriving late, from
+// an agent's spool, lands in all three), so minute rows can be deleted after a while and a
+// month's totals read thousands of times fewer rows. Filled from the minute rows once.
+constexpr char kUsageRollups[] = R"sql(
+CREATE TABLE usage_hour (
+  period_unix_ms INTEGER NOT NULL,
+  tenant TEXT NOT NULL,
+  route TEXT NOT NULL,
+  backend_id TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  region TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cached_tokens INTEGER NOT NULL,
+  total_tokens INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  latency_ms_sum INTEGER NOT NULL,
+  PRIMARY KEY (period_unix_ms, tenant, route, backend_id, instance, region, status)
+);
+CREATE TABLE usage_day (
+  period_unix_ms INTEGER NOT NULL,
+  tenant TEXT NOT NULL,
+  route TEXT NOT NULL,
+  backend_id TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  region TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cached_tokens INTEGER NOT NULL,
+  total_tokens INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  latency_ms_sum INTEGER NOT NULL,
+  PRIMARY KEY (period_unix_ms, tenant, route, backend_id, instance, region, status)
+);
+INSERT INTO usage_hour SELECT minute_unix_ms - minute_unix_ms % 3600000, tenant, route,
+  backend_id, instance, region, status, SUM(requests), SUM(prompt_tokens),
+  SUM(completion_tokens), SUM(cached_tokens), SUM(total_tokens), SUM(attempts),
+  SUM(latency_ms_sum)
+  FROM usage GROUP BY 1, tenant, route, backend_id, instance, region, status;
+INSERT INTO usage_day SELECT period_unix_ms - period_unix_ms % 86400000, tenant, route,
+  backend_id, instance, region, status, SUM(requests), SUM(prompt_tokens),
+  SUM(completion_tokens), SUM(cached_tokens), SUM(total_tokens), SUM(attempts),
+  SUM(latency_ms_sum)
+  FROM usage_hour GROUP BY 1, tenant, route, backend_id, instance, region, status;
+CREATE INDEX usage_batches_stored_at ON usage_batches (stored_at_ms);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "drills", kDrills},
+    {3, "usage rollups", kUsageRollups},
 };
 
 // The runner's own bookkeeping, created with the first step rather than by it, so that any

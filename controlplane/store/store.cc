@@ -301,6 +301,7 @@ absl::Status CheckJournalMode(sqlite3* db, const std::string& path) {
 struct TopologyStore::Impl {
   // One connection, one caller at a time: SQLite connections are not safe to share.
   absl::Mutex mu;
+  UsageRetention usage_retention ABSL_GUARDED_BY(mu);
 };
 
 TopologyStore::TopologyStore(sqlite3* db) : db_(db), impl_(std::make_unique<Impl>()) {}
@@ -597,7 +598,17 @@ absl::Status TopologyStore::StoreUsage(const v1::UsageBatch& batch, bool* newly_
 
 absl::StatusOr<v1::UsageQueryResponse> TopologyStore::QueryUsage(const v1::UsageQuery& query) {
   absl::MutexLock lock(&impl_->mu);
-  return QueryUsageTable(db_, query);
+  return QueryUsageTable(db_, query, impl_->usage_retention, absl::ToUnixMillis(absl::Now()));
+}
+
+void TopologyStore::SetUsageRetention(const UsageRetention& retention) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->usage_retention = retention;
+}
+
+absl::StatusOr<int64_t> TopologyStore::PruneUsage(int64_t now_unix_ms, int64_t max_rows) {
+  absl::MutexLock lock(&impl_->mu);
+  return PruneUsageTable(db_, impl_->usage_retention, now_unix_ms, max_rows);
 }
 
 }  // namespace spillway

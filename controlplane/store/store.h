@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "controlplane/store/usage_table.h"
 #include "spillway/v1/admin.pb.h"
 #include "spillway/v1/agent_sync.pb.h"
 #include "spillway/v1/topology.pb.h"
@@ -76,7 +77,12 @@ class TopologyStore {
   // that still returns OK (so the agent can drop it from its spool). `newly_stored`, if
   // given, says which of the two it was.
   absl::Status StoreUsage(const v1::UsageBatch& batch, bool* newly_stored = nullptr);
+  // Answered from the finest level still kept for the whole range (usage_table.h).
   absl::StatusOr<v1::UsageQueryResponse> QueryUsage(const v1::UsageQuery& query);
+  // How long each level of usage is kept (default: for ever), and the pruning to it: at most
+  // `max_rows` deleted per call, so a backlog goes in steps between other writes.
+  void SetUsageRetention(const UsageRetention& retention);
+  absl::StatusOr<int64_t> PruneUsage(int64_t now_unix_ms, int64_t max_rows);
 
   // Drills (drill_table.h): the stored record, its id assigned on insert.
   absl::StatusOr<uint64_t> InsertDrill(const v1::Drill& drill);

@@ -25,6 +25,27 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 constexpr int64_t kMinuteMs = 60'000;
+constexpr int64_t kDayMs = 86'400'000;
+
+// The stored levels, finest first. Table and column names come only from here.
+struct Level {
+  absl::string_view name;
+  absl::string_view table;
+  absl::string_view time_column;
+  int64_t period_ms;
+  int64_t UsageRetention::*days;
+};
+constexpr Level kLevels[] = {
+    {"minute", "usage", "minute_unix_ms", kMinuteMs, &UsageRetention::minute_days},
+    {"hour", "usage_hour", "period_unix_ms", 3'600'000, &UsageRetention::hour_days},
+    {"day", "usage_day", "period_unix_ms", kDayMs, &UsageRetention::day_days},
+};
+
+// The first instant a level still holds at `now_ms`; 0 when it is kept for ever.
+int64_t KeptSince(const Level& level, const UsageRetention& retention, int64_t now_ms) {
+  const int64_t days = retention.*level.days;
+  return days <= 0 ? 0 : now_ms - days * kDayMs;
+}
 
 // Counters are stored in SQLite's signed 64-bit integers.
 absl::Status CheckCounters(const v1::UsageBatch& batch, int index) {
@@ -104,42 +125,48 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* new
   if (sqlite3_changes(db) == 0) {
     return absl::OkStatus();  // a replay: already counted
   }
-  absl::StatusOr<Statement> add = Statement::Prepare(
-      db,
-      "INSERT INTO usage (minute_unix_ms, tenant, route, backend_id, instance, region, status, "
-      "requests, prompt_tokens, completion_tokens, cached_tokens, total_tokens, attempts, "
-      "latency_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
-      "ON CONFLICT (minute_unix_ms, tenant, route, backend_id, instance, region, status) "
-      "DO UPDATE SET requests = requests + excluded.requests, "
-      "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-      "completion_tokens = completion_tokens + excluded.completion_tokens, "
-      "cached_tokens = cached_tokens + excluded.cached_tokens, "
-      "total_tokens = total_tokens + excluded.total_tokens, "
-      "attempts = attempts + excluded.attempts, "
-      "latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
-      what);
-  if (!add.ok()) {
-    return add.status();
-  }
-  for (const v1::UsageAggregate& a : batch.aggregates()) {
-    // Keyed by the start of the minute, whatever instant within it the agent sent.
-    const int64_t minute = a.minute_unix_ms() - a.minute_unix_ms() % kMinuteMs;
-    add->Bind(1, minute)
-        .Bind(2, a.tenant())
-        .Bind(3, a.route())
-        .Bind(4, a.backend_id())
-        .Bind(5, a.instance())
-        .Bind(6, a.region())
-        .Bind(7, int64_t{a.status()})
-        .Bind(8, static_cast<int64_t>(a.requests()))
-        .Bind(9, static_cast<int64_t>(a.prompt_tokens()))
-        .Bind(10, static_cast<int64_t>(a.completion_tokens()))
-        .Bind(11, static_cast<int64_t>(a.cached_tokens()))
-        .Bind(12, static_cast<int64_t>(a.total_tokens()))
-        .Bind(13, static_cast<int64_t>(a.attempts()))
-        .Bind(14, static_cast<int64_t>(a.latency_ms_sum()));
-    if (absl::Status status = add->Run(); !status.ok()) {
-      return status;
+  for (const Level& level : kLevels) {
+    absl::StatusOr<Statement> add = Statement::Prepare(
+        db,
+        absl::StrCat(
+            "INSERT INTO ", level.table, " (", level.time_column,
+            ", tenant, route, backend_id, instance, region, status, "
+            "requests, prompt_tokens, completion_tokens, cached_tokens, total_tokens, attempts, "
+            "latency_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+            "ON CONFLICT (",
+            level.time_column,
+            ", tenant, route, backend_id, instance, region, status) "
+            "DO UPDATE SET requests = requests + excluded.requests, "
+            "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
+            "completion_tokens = completion_tokens + excluded.completion_tokens, "
+            "cached_tokens = cached_tokens + excluded.cached_tokens, "
+            "total_tokens = total_tokens + excluded.total_tokens, "
+            "attempts = attempts + excluded.attempts, "
+            "latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum"),
+        what);
+    if (!add.ok()) {
+      return add.status();
+    }
+    for (const v1::UsageAggregate& a : batch.aggregates()) {
+      // Keyed by the start of the period, whatever instant within it the agent sent.
+      const int64_t period = a.minute_unix_ms() - a.minute_unix_ms() % level.period_ms;
+      add->Bind(1, period)
+          .Bind(2, a.tenant())
+          .Bind(3, a.route())
+          .Bind(4, a.backend_id())
+          .Bind(5, a.instance())
+          .Bind(6, a.region())
+          .Bind(7, int64_t{a.status()})
+          .Bind(8, static_cast<int64_t>(a.requests()))
+          .Bind(9, static_cast<int64_t>(a.prompt_tokens()))
+          .Bind(10, static_cast<int64_t>(a.completion_tokens()))
+          .Bind(11, static_cast<int64_t>(a.cached_tokens()))
+          .Bind(12, static_cast<int64_t>(a.total_tokens()))
+          .Bind(13, static_cast<int64_t>(a.attempts()))
+          .Bind(14, static_cast<int64_t>(a.latency_ms_sum()));
+      if (absl::Status status = add->Run(); !status.ok()) {
+        return status;
+      }
     }
   }
   absl::Status committed = transaction.Commit();
@@ -149,7 +176,9 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* new
   return committed;
 }
 
-absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query) {
+absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query,
+                                                       const UsageRetention& retention,
+                                                       int64_t now_ms) {
   std::vector<const Dimension*> group;
   for (const std::string& name : query.group_by()) {
     const Dimension* found = nullptr;
@@ -170,12 +199,23 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::Us
       group.push_back(found);
     }
   }
-  const int64_t since = query.since_unix_ms();
-  const int64_t until =
-      query.until_unix_ms() == 0 ? std::numeric_limits<int64_t>::max() : query.until_unix_ms();
+  constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
+  int64_t since = std::max<int64_t>(0, query.since_unix_ms());
+  int64_t until = query.until_unix_ms() == 0 ? kNoEnd : query.until_unix_ms();
   if (until < since) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("usage: until ", query.until_unix_ms(), " is before since ", since));
+    return absl::InvalidArgumentError(absl::StrCat("usage: until ", query.until_unix_ms(),
+                                                   " is before since ", query.since_unix_ms()));
+  }
+  const Level* level = &kLevels[0];
+  for (const Level& candidate : kLevels) {
+    level = &candidate;
+    if (since >= KeptSince(candidate, retention, now_ms)) {
+      break;  // the finest level that still holds the whole range (the coarsest otherwise)
+    }
+  }
+  since -= since % level->period_ms;
+  if (until != kNoEnd && until % level->period_ms != 0) {
+    until += level->period_ms - until % level->period_ms;
   }
   std::vector<absl::string_view> columns;
   for (const Dimension* dimension : group) {
@@ -190,7 +230,8 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::Us
       "SUM(total_tokens), "
       "SUM(CASE WHEN status = 0 OR (status >= 400 AND status <> 429) THEN requests ELSE 0 END), "
       "SUM(CASE WHEN status = 429 THEN requests ELSE 0 END) "
-      "FROM usage WHERE minute_unix_ms >= ?1 AND minute_unix_ms < ?2");
+      "FROM ",
+      level->table, " WHERE ", level->time_column, " >= ?1 AND ", level->time_column, " < ?2");
   if (!columns.empty()) {
     absl::StrAppend(&sql, " GROUP BY ", column_list);
   }
@@ -206,6 +247,9 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::Us
   }
   select->Bind(1, since).Bind(2, until);
   v1::UsageQueryResponse response;
+  response.set_granularity(std::string(level->name));
+  response.set_since_unix_ms(since);
+  response.set_until_unix_ms(until == kNoEnd ? 0 : until);
   while (true) {
     absl::StatusOr<bool> row = select->Step();
     if (!row.ok()) {
@@ -227,6 +271,52 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::Us
     out.set_failed_requests(static_cast<uint64_t>(select->Int(n + 5)));
     out.set_throttled_requests(static_cast<uint64_t>(select->Int(n + 6)));
   }
+}
+
+absl::StatusOr<int64_t> PruneUsageTable(sqlite3* db, const UsageRetention& retention,
+                                        int64_t now_ms, int64_t max_rows) {
+  Transaction transaction(db);
+  if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
+    return status;
+  }
+  struct Target {
+    absl::string_view table;
+    absl::string_view time_column;
+    int64_t before;
+  };
+  std::vector<Target> targets;
+  for (const Level& level : kLevels) {
+    if (const int64_t kept_since = KeptSince(level, retention, now_ms); kept_since > 0) {
+      targets.push_back({level.table, level.time_column, kept_since});
+    }
+  }
+  // A replayed batch is recognized for as long as its minutes are kept.
+  if (const int64_t kept_since = KeptSince(kLevels[0], retention, now_ms); kept_since > 0) {
+    targets.push_back({"usage_batches", "stored_at_ms", kept_since});
+  }
+  int64_t deleted = 0;
+  for (const Target& target : targets) {
+    if (deleted >= max_rows) {
+      break;
+    }
+    absl::StatusOr<Statement> prune = Statement::Prepare(
+        db,
+        absl::StrCat("DELETE FROM ", target.table, " WHERE rowid IN (SELECT rowid FROM ",
+                     target.table, " WHERE ", target.time_column, " < ?1 LIMIT ?2)"),
+        absl::StrCat("prune ", target.table));
+    if (!prune.ok()) {
+      return prune.status();
+    }
+    if (absl::Status status = prune->Bind(1, target.before).Bind(2, max_rows - deleted).Run();
+        !status.ok()) {
+      return status;
+    }
+    deleted += sqlite3_changes(db);
+  }
+  if (absl::Status status = transaction.Commit(); !status.ok()) {
+    return status;
+  }
+  return deleted;
 }
 
 }  // namespace spillway

@@ -1,6 +1,9 @@
 // Usage aggregates in the control plane's SQLite file: batches stored exactly once, summed
-// per minute and key, and the chargeback queries over them. TopologyStore serializes calls.
+// per minute, hour and day and key, kept per level for as long as UsageRetention says, and
+// the chargeback queries over them. TopologyStore serializes calls.
 #pragma once
+
+#include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -11,9 +14,17 @@ struct sqlite3;
 
 namespace spillway {
 
-// Adds a batch's aggregates to the per-minute sums, in one transaction with the batch's
-// (agent_id, sequence) marker; a batch already marked is an OK no-op. `newly_stored` (may be
-// null) is set when this call added the batch.
+// How long each level of usage is kept, in days; 0 keeps it for ever. The markers that
+// recognize a replayed batch are kept as long as the minutes.
+struct UsageRetention {
+  int64_t minute_days = 0;
+  int64_t hour_days = 0;
+  int64_t day_days = 0;
+};
+
+// Adds a batch's aggregates to the per-minute, per-hour and per-day sums, in one transaction with
+// the batch's (agent_id, sequence) marker; a batch already marked is an OK no-op. `newly_stored`
+// (may be null) is set when this call added the batch.
 absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch,
                              bool* newly_stored = nullptr);
 
@@ -22,6 +33,17 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch,
 // instance, region, status) and ordered by them; no dimension gives one row of totals.
 // Requests that ended in 429 count as throttled; in any other 4xx/5xx or in no response at
 // all (status 0), as failed. An unknown dimension is InvalidArgument naming it.
-absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query);
+// The query is answered from the finest level still kept for its whole range at `now_ms`:
+// minutes, else hours, else days, its bounds widened to that level's periods; the response
+// says which level and the range it covers.
+absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query,
+                                                       const UsageRetention& retention,
+                                                       int64_t now_ms);
+
+// Deletes at most `max_rows` rows past their level's retention at `now_ms` (minutes, then
+// hours, then days, then batch markers), in one transaction; returns how many it deleted, so
+// a caller deletes a large backlog in bounded steps between other writes.
+absl::StatusOr<int64_t> PruneUsageTable(sqlite3* db, const UsageRetention& retention,
+                                        int64_t now_ms, int64_t max_rows);
 
 }  // namespace spillway

@@ -384,6 +384,25 @@ TEST_F(SpillwayctlTest, UsageAsCsv) {
               60'000.0);
 }
 
+TEST_F(SpillwayctlTest, UsageFromHourlyTotalsSaysSoAndWhichHours) {
+  v1::UsageQueryResponse usage;
+  v1::UsageRow* row = usage.add_rows();
+  (*row->mutable_key())["tenant"] = "checkout-assistant";
+  row->set_requests(10);
+  usage.set_granularity("hour");
+  usage.set_since_unix_ms(1'700'002'800'000);  // 2023-11-14T23:00Z
+  usage.set_until_unix_ms(0);
+  server_->SetResponse("QueryUsage", usage);
+  const CtlResult result = Run({"usage", "--since", "90d", "--by", "tenant"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.err, HasSubstr("note: from hourly totals, 2023-11-14T23:00Z to now"));
+  EXPECT_THAT(result.out, HasSubstr("checkout-assistant"));
+
+  usage.set_granularity("minute");
+  server_->SetResponse("QueryUsage", usage);
+  EXPECT_THAT(Run({"usage", "--since", "1h"}).err, Not(HasSubstr("note:")));
+}
+
 TEST_F(SpillwayctlTest, BadUsageExitsTwoWithAHint) {
   const CtlResult unknown_verb = Run({"frobnicate"});
   const CtlResult bad_kind = Run({"get", "gizmos"});

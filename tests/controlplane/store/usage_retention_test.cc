@@ -1,0 +1,210 @@
+// Usage kept per minute, hour and day (issue 20): every level holds the same totals, a late
+// batch reaches all three, a query is answered from the finest level still kept for its range,
+// and each level is pruned to its own retention in bounded steps.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "controlplane/store/schema.h"
+#include "controlplane/store/store.h"
+#include "tests/controlplane/store/store_test_util.h"
+
+namespace spillway {
+namespace {
+
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kDay0 = 1'700'006'400'000;  // a UTC midnight (2023-11-15)
+
+v1::UsageAggregate Aggregate(int64_t minute, const std::string& tenant, uint64_t requests,
+                             uint64_t tokens) {
+  v1::UsageAggregate a;
+  a.set_minute_unix_ms(minute);
+  a.set_tenant(tenant);
+  a.set_route("gpt-4o");
+  a.set_backend_id("aoai-eus2-ptu/gpt-4o-ptu");
+  a.set_instance("aoai-eus2-ptu");
+  a.set_region("eastus2");
+  a.set_status(200);
+  a.set_requests(requests);
+  a.set_total_tokens(tokens);
+  return a;
+}
+
+int64_t Count(sqlite3* db, const char* table) {
+  sqlite3_stmt* stmt = nullptr;
+  int64_t count = -1;
+  if (sqlite3_prepare_v2(db, absl::StrCat("SELECT count(*) FROM ", table).c_str(), -1, &stmt,
+                         nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    count = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  return count;
+}
+
+class UsageRetentionTest : public test::StoreTest {
+ protected:
+  // Three tenants over two days: minutes in two hours of the first day, one of the second.
+  void StoreTwoDays() {
+    v1::UsageBatch batch;
+    batch.set_agent_id("agent-eus2");
+    batch.set_sequence(1);
+    *batch.add_aggregates() = Aggregate(kDay0 + 10 * kMinute, "checkout", 3, 300);
+    *batch.add_aggregates() = Aggregate(kDay0 + 11 * kMinute + 7, "checkout", 2, 200);
+    *batch.add_aggregates() = Aggregate(kDay0 + 70 * kMinute, "nightly", 5, 500);
+    *batch.add_aggregates() = Aggregate(kDay0 + kDay + 5 * kMinute, "helpdesk", 1, 100);
+    ASSERT_TRUE(Store().StoreUsage(batch).ok());
+  }
+
+  // "tenant requests/tokens" per row, from whichever level answers, and that level.
+  std::string Query(int64_t since, int64_t until, std::string* granularity = nullptr,
+                    int64_t* answered_since = nullptr, int64_t* answered_until = nullptr) {
+    v1::UsageQuery query;
+    query.set_since_unix_ms(since);
+    query.set_until_unix_ms(until);
+    query.add_group_by("tenant");
+    absl::StatusOr<v1::UsageQueryResponse> response = Store().QueryUsage(query);
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) {
+      return "";
+    }
+    if (granularity != nullptr) *granularity = response->granularity();
+    if (answered_since != nullptr) *answered_since = response->since_unix_ms();
+    if (answered_until != nullptr) *answered_until = response->until_unix_ms();
+    std::string rows;
+    for (const v1::UsageRow& row : response->rows()) {
+      absl::StrAppend(&rows, rows.empty() ? "" : "; ", row.key().at("tenant"), " ", row.requests(),
+                      "/", row.total_tokens());
+    }
+    return rows;
+  }
+};
+
+TEST_F(UsageRetentionTest, EveryLevelHoldsTheSameTotalsAndALateBatchReachesAll) {
+  StoreTwoDays();
+  const std::string all = "checkout 5/500; helpdesk 1/100; nightly 5/500";
+  // The data is years old: retention decides which level still holds it.
+  const UsageRetention minutes_for_ever{0, 0, 0};
+  const UsageRetention hours{1, 0, 0};
+  const UsageRetention days{1, 1, 0};
+  std::string granularity;
+  for (const auto& [retention, level] :
+       {std::pair{minutes_for_ever, "minute"}, std::pair{hours, "hour"}, std::pair{days, "day"}}) {
+    Store().SetUsageRetention(retention);
+    EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay, &granularity), all) << level;
+    EXPECT_EQ(granularity, level);
+  }
+  // A batch from an agent's spool, for a minute long past, lands in every level.
+  v1::UsageBatch late;
+  late.set_agent_id("agent-wus3");
+  late.set_sequence(9);
+  *late.add_aggregates() = Aggregate(kDay0 + 10 * kMinute, "checkout", 1, 50);
+  ASSERT_TRUE(Store().StoreUsage(late).ok());
+  for (const UsageRetention& retention : {minutes_for_ever, hours, days}) {
+    Store().SetUsageRetention(retention);
+    EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay), "checkout 6/550; helpdesk 1/100; nightly 5/500");
+  }
+}
+
+TEST_F(UsageRetentionTest, AQueryIsWidenedToTheAnsweringLevelsPeriodsAndSaysSo) {
+  StoreTwoDays();
+  int64_t since = 0;
+  int64_t until = 0;
+  std::string granularity;
+  Store().SetUsageRetention({0, 0, 0});
+  // Minutes: [0:11, 1:05) holds the 0:11 minute and not 1:10.
+  EXPECT_EQ(Query(kDay0 + 11 * kMinute, kDay0 + 65 * kMinute, &granularity, &since, &until),
+            "checkout 2/200");
+  EXPECT_EQ(granularity, "minute");
+  EXPECT_EQ(since, kDay0 + 11 * kMinute);
+  EXPECT_EQ(until, kDay0 + 65 * kMinute);
+  // Hours: the same bounds widen to [0:00, 2:00).
+  Store().SetUsageRetention({1, 0, 0});
+  EXPECT_EQ(Query(kDay0 + 11 * kMinute, kDay0 + 65 * kMinute, &granularity, &since, &until),
+            "checkout 5/500; nightly 5/500");
+  EXPECT_EQ(granularity, "hour");
+  EXPECT_EQ(since, kDay0);
+  EXPECT_EQ(until, kDay0 + 2 * kHour);
+  // Days, with no end: from the first day's midnight on.
+  Store().SetUsageRetention({1, 1, 0});
+  EXPECT_EQ(Query(kDay0 + kDay + kHour, 0, &granularity, &since, &until), "helpdesk 1/100");
+  EXPECT_EQ(granularity, "day");
+  EXPECT_EQ(since, kDay0 + kDay);
+  EXPECT_EQ(until, 0);
+}
+
+TEST_F(UsageRetentionTest, EachLevelIsPrunedToItsRetentionInBoundedSteps) {
+  StoreTwoDays();
+  sqlite3* db = TopologyStoreTestPeer::Connection(Store());
+  auto count = [db](const char* table) { return Count(db, table); };
+  ASSERT_EQ(count("usage"), 4);       // minutes 0:10, 0:11, 1:10 and the second day's 0:05
+  ASSERT_EQ(count("usage_hour"), 3);  // the first day's hours 0 and 1, the second day's 0
+  ASSERT_EQ(count("usage_day"), 3);   // the first day's two tenants, the second day's one
+  ASSERT_EQ(count("usage_batches"), 1);
+  // Now is three days after the first: minutes kept a day, hours two, days for ever.
+  Store().SetUsageRetention({1, 2, 0});
+  const int64_t now = kDay0 + 3 * kDay;
+  int64_t deleted = 0;
+  int steps = 0;
+  for (;;) {
+    absl::StatusOr<int64_t> step = Store().PruneUsage(now, 2);
+    ASSERT_TRUE(step.ok()) << step.status();
+    ASSERT_LE(*step, 2);
+    deleted += *step;
+    ++steps;
+    if (*step < 2) {
+      break;
+    }
+  }
+  // Every minute (all over a day old) and the first day's two hours. The batch's marker was
+  // stored today, so it stays: a replay is still recognized.
+  EXPECT_EQ(deleted, 4 + 2);
+  EXPECT_GE(steps, 3) << "at most two rows a step";
+  EXPECT_EQ(count("usage"), 0);
+  EXPECT_EQ(count("usage_hour"), 1);  // the second day's hour is within two days
+  EXPECT_EQ(count("usage_day"), 3);
+  EXPECT_EQ(count("usage_batches"), 1);
+  EXPECT_EQ(Store().PruneUsage(now, 2).value_or(-1), 0) << "nothing left to prune";
+  // The totals are still there, from the days.
+  EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay), "checkout 5/500; helpdesk 1/100; nightly 5/500");
+  // Two days on from today the marker goes with the last hour; days are kept for ever.
+  const int64_t later = absl::ToUnixMillis(absl::Now()) + 2 * kDay;
+  EXPECT_EQ(Store().PruneUsage(later, 100).value_or(-1), 2);
+  EXPECT_EQ(count("usage_batches"), 0);
+  EXPECT_EQ(count("usage_hour"), 0);
+  EXPECT_EQ(count("usage_day"), 3);
+}
+
+TEST_F(UsageRetentionTest, MigrationFillsTheRollupsFromMinutesStoredBefore) {
+  {
+    // A file at schema version 2 holding minute rows, as stores before rollups left it.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
+    ASSERT_TRUE(MigrateSchema(raw, SchemaMigrations().subspan(0, 2)).ok());
+    const std::string insert = absl::StrCat(
+        "INSERT INTO usage VALUES (", kDay0 + 10 * kMinute,
+        ", 'checkout', 'gpt-4o', 'b', 'i', 'eastus2', 200, 3, 1, 1, 0, 300, 3, 30), (",
+        kDay0 + 20 * kMinute,
+        ", 'checkout', 'gpt-4o', 'b', 'i', 'eastus2', 200, 2, 1, 1, 0, 200, 2, 20), (",
+        kDay0 + kDay, ", 'nightly', 'gpt-4o', 'b', 'i', 'eastus2', 200, 4, 1, 1, 0, 400, 4, 40)");
+    ASSERT_EQ(sqlite3_exec(raw, insert.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
+  }
+  for (const UsageRetention& retention :
+       {UsageRetention{0, 0, 0}, UsageRetention{1, 0, 0}, UsageRetention{1, 1, 0}}) {
+    Store().SetUsageRetention(retention);
+    EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay), "checkout 5/500; nightly 4/400");
+  }
+}
+
+}  // namespace
+}  // namespace spillway
