@@ -203,16 +203,13 @@ int RunUsage(const Command& command, OutputFormat format, AdminClient& client, c
   if (format == OutputFormat::kTable && response->granularity() != "minute" &&
       !response->granularity().empty()) {
     // Minute rows past their retention are gone: the totals are whole hours or days.
+    auto at = [](int64_t unix_ms) {
+      return absl::FormatTime("%Y-%m-%dT%H:%MZ", absl::FromUnixMillis(unix_ms),
+                              absl::UTCTimeZone());
+    };
     io.err << "note: from " << (response->granularity() == "day" ? "daily" : "hourly")
-           << " totals, "
-           << absl::FormatTime("%Y-%m-%dT%H:%MZ", absl::FromUnixMillis(response->since_unix_ms()),
-                               absl::UTCTimeZone())
-           << " to "
-           << (response->until_unix_ms() == 0
-                   ? std::string("now")
-                   : absl::FormatTime("%Y-%m-%dT%H:%MZ",
-                                      absl::FromUnixMillis(response->until_unix_ms()),
-                                      absl::UTCTimeZone()))
+           << " totals, " << at(response->since_unix_ms()) << " to "
+           << (response->until_unix_ms() == 0 ? "now" : at(response->until_unix_ms()))
            << " (older minutes are past their retention)\n";
   }
   const std::vector<std::string> group_by(command.usage.group_by().begin(),

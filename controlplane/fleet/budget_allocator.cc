@@ -147,6 +147,21 @@ std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAlloc
   return out;
 }
 
+void BudgetAllocator::WriteShares(const std::vector<TenantLimit>& tenants,
+                                  const std::vector<Share>& shares, uint64_t epoch,
+                                  v1::TenantBudgets& message) {
+  message.set_epoch(epoch);
+  message.mutable_budgets()->Reserve(static_cast<int>(tenants.size()));
+  for (std::size_t t = 0; t < tenants.size(); ++t) {
+    v1::TenantBudget* budget = message.add_budgets();
+    budget->set_tenant(tenants[t].name);
+    budget->set_tokens_per_minute(shares[t].tokens_per_minute);
+    budget->set_requests_per_minute(shares[t].requests_per_minute);
+    budget->set_limit_tokens_per_minute(shares[t].limit_tokens_per_minute);
+    budget->set_limit_requests_per_minute(shares[t].limit_requests_per_minute);
+  }
+}
+
 void BudgetAllocator::SendProvisionalShares(
     const std::vector<AgentKey>& stamp_agents, const std::vector<TenantLimit>& tenants,
     absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
@@ -156,23 +171,15 @@ void BudgetAllocator::SendProvisionalShares(
     if (!agent.sent.empty() || tenants.empty()) {
       continue;  // it has a share of the split in force
     }
-    v1::TenantBudgets& message = *message_for(key);
-    message.set_epoch(epoch_);
-    message.mutable_budgets()->Reserve(static_cast<int>(tenants.size()));
-    agent.sent.resize(tenants.size());
+    std::vector<Share> shares(tenants.size());
     for (std::size_t t = 0; t < tenants.size(); ++t) {
-      Share& share = agent.sent[t];
-      share.tokens_per_minute = tenants[t].tokens_per_minute / count;
-      share.requests_per_minute = tenants[t].requests_per_minute / count;
-      share.limit_tokens_per_minute = tenants[t].tokens_per_minute;
-      share.limit_requests_per_minute = tenants[t].requests_per_minute;
-      v1::TenantBudget* budget = message.add_budgets();
-      budget->set_tenant(tenants[t].name);
-      budget->set_tokens_per_minute(share.tokens_per_minute);
-      budget->set_requests_per_minute(share.requests_per_minute);
-      budget->set_limit_tokens_per_minute(share.limit_tokens_per_minute);
-      budget->set_limit_requests_per_minute(share.limit_requests_per_minute);
+      shares[t].tokens_per_minute = tenants[t].tokens_per_minute / count;
+      shares[t].requests_per_minute = tenants[t].requests_per_minute / count;
+      shares[t].limit_tokens_per_minute = tenants[t].tokens_per_minute;
+      shares[t].limit_requests_per_minute = tenants[t].requests_per_minute;
     }
+    WriteShares(tenants, shares, epoch_, *message_for(key));
+    agent.sent = std::move(shares);
   }
 }
 
@@ -258,20 +265,8 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
     ++epoch_;
     last_push_[stamp] = now;
     for (std::size_t a = 0; a < agents.size(); ++a) {
-      Agent& agent = *agents[a];
-      v1::TenantBudgets& message = *message_for(keys[a]);
-      message.set_epoch(epoch_);
-      message.mutable_budgets()->Reserve(static_cast<int>(tenants->size()));
-      for (std::size_t t = 0; t < tenants->size(); ++t) {
-        const Share& share = split[a][t];
-        v1::TenantBudget* budget = message.add_budgets();
-        budget->set_tenant((*tenants)[t].name);
-        budget->set_tokens_per_minute(share.tokens_per_minute);
-        budget->set_requests_per_minute(share.requests_per_minute);
-        budget->set_limit_tokens_per_minute(share.limit_tokens_per_minute);
-        budget->set_limit_requests_per_minute(share.limit_requests_per_minute);
-      }
-      agent.sent = std::move(split[a]);
+      WriteShares(*tenants, split[a], epoch_, *message_for(keys[a]));
+      agents[a]->sent = std::move(split[a]);
     }
   }
   limits_changed_.clear();

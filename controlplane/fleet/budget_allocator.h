@@ -85,6 +85,9 @@ class BudgetAllocator {
     std::vector<Share> sent;
   };
 
+  // One agent's message: `shares[t]` of `tenants[t]`, under `epoch`.
+  static void WriteShares(const std::vector<TenantLimit>& tenants, const std::vector<Share>& shares,
+                          uint64_t epoch, v1::TenantBudgets& message);
   // Agents that joined a stamp just after its split moved, and so wait up to an interval for
   // the next: each gets limit / (agents of the stamp) of every tenant now, so it does not
   // start from nothing (the stamp may admit that much over its limits until the split).

@@ -146,9 +146,9 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   Connected& connected = streams_[stream];
   connected.identity = identity;
   connected.acked_version = applied_version;
-  // Its shares go out before its table when the stamp's split last moved over an interval
-  // ago; in a burst of connects they follow within about a second (FlushBudgets), the agent
-  // meanwhile holding each tenant to its whole limit from an empty bucket (TenantQuota).
+  // Its shares go out before its table, so it never serves a tenant without one: the stamp's
+  // new split, or within an interval of the last one a provisional share of its own until
+  // the split follows (FlushBudgets).
   connected.budget_key = ++next_budget_key_;
   budgets_.AddAgent(connected.budget_key, identity.region);
   PushBudgets();

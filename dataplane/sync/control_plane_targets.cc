@@ -1,7 +1,6 @@
 // See control_plane_targets.h.
 #include "dataplane/sync/control_plane_targets.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
