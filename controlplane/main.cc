@@ -142,6 +142,7 @@ void KeepFreedMemory() {
 }
 
 constexpr int64_t kUsagePruneStep = 10'000;
+constexpr int kUsagePruneStepsPerTick = 20;
 
 int Run() {
   absl::StatusOr<LogFormat> log_format = ParseLogFormat(absl::GetFlag(FLAGS_log_format));
@@ -205,11 +206,13 @@ int Run() {
   }
   PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet] { fleet.FlushBudgets(); });
   budget_flush.Start();
-  // Usage past its retention goes in steps of 10k rows, so applies and usage writes are never
-  // held up for long; at start, then every 10 minutes.
+  // Usage past its retention goes in transactions of 10k rows, so applies and usage writes
+  // are never held up for long. Off the start-up path (a store upgraded with years of minutes
+  // would delay listening), once a minute, and at most 20 steps a tick, so a backlog goes at
+  // 200k rows a minute and stopping waits for one tick at most.
   TopologyStore& usage_store = **store;
-  auto prune_usage = [&usage_store] {
-    for (;;) {
+  PeriodicThread usage_prune(std::chrono::minutes(1), [&usage_store] {
+    for (int step = 0; step < kUsagePruneStepsPerTick; ++step) {
       absl::StatusOr<int64_t> deleted =
           usage_store.PruneUsage(absl::ToUnixMillis(absl::Now()), kUsagePruneStep);
       if (!deleted.ok()) {
@@ -220,9 +223,7 @@ int Run() {
         return;
       }
     }
-  };
-  prune_usage();
-  PeriodicThread usage_prune(std::chrono::minutes(10), prune_usage);
+  });
   usage_prune.Start();
 
   grpc::ServerBuilder builder;
