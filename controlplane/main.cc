@@ -23,6 +23,7 @@
 #include "controlplane/fleet/agent_sync_service.h"
 #include "controlplane/fleet/fleet_metrics.h"
 #include "controlplane/ops/metrics_server.h"
+#include "controlplane/store/replica_session.h"
 #include "controlplane/store/store_location.h"
 #include "proto/spillway/v1/grpc_limits.h"
 
@@ -156,11 +157,7 @@ int Run() {
   if (!location.ok()) {
     Die(std::string(location.status().message()));
   }
-  if (location->kind != StoreLocation::Kind::kSqlite) {
-    Die(absl::StrCat("--store ", location->Display(),
-                     ": PostgreSQL is not in this build yet; use --store sqlite:PATH"));
-  }
-  const std::string db = location->sqlite_path;
+  const std::string db = location->Display();
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string admin_token = TokenFromFile(absl::GetFlag(FLAGS_admin_token_file));
   const std::string agent_token = TokenFromFile(absl::GetFlag(FLAGS_agent_token_file));
@@ -174,7 +171,7 @@ int Run() {
     Die(absl::StrCat("refusing to listen on ", listen,
                      " without TLS; use a loopback address or set --tls-cert and --tls-key"));
   }
-  absl::StatusOr<std::unique_ptr<TopologyStore>> store = TopologyStore::Open(db);
+  absl::StatusOr<std::unique_ptr<TopologyStore>> store = TopologyStore::Open(*location);
   if (!store.ok()) {
     Die(std::string(store.status().message()));
   }
@@ -204,6 +201,18 @@ int Run() {
   if (absl::Status status = drills.Start(); !status.ok()) {
     Die(std::string(status.message()));
   }
+  // Replicas on one PostgreSQL database: each hears the others' commits and pushes them to
+  // its own agents; the fleet lease decides which one prunes usage.
+  std::unique_ptr<ReplicaSession> replica;
+  if (location->kind == StoreLocation::Kind::kPostgres) {
+    replica = std::make_unique<ReplicaSession>(location->postgres_url, db, [&fleet] {
+      if (absl::Status status = fleet.OnTopologyChanged(); !status.ok()) {
+        spdlog::error("reloading the topology another replica changed: {}",
+                      std::string(status.message()));
+      }
+    });
+    replica->Start();
+  }
   PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet] { fleet.FlushBudgets(); });
   budget_flush.Start();
   // Usage past its retention goes in transactions of 10k rows, so applies and usage writes
@@ -211,7 +220,10 @@ int Run() {
   // would delay listening), once a minute, and at most 20 steps a tick, so a backlog goes at
   // 200k rows a minute and stopping waits for one tick at most.
   TopologyStore& usage_store = **store;
-  PeriodicThread usage_prune(std::chrono::minutes(1), [&usage_store] {
+  PeriodicThread usage_prune(std::chrono::minutes(1), [&usage_store, &replica] {
+    if (replica != nullptr && !replica->holds_lease()) {
+      return;  // another replica prunes
+    }
     for (int step = 0; step < kUsagePruneStepsPerTick; ++step) {
       absl::StatusOr<int64_t> deleted =
           usage_store.PruneUsage(absl::ToUnixMillis(absl::Now()), kUsagePruneStep);

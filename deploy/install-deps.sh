@@ -8,9 +8,12 @@ source deploy/lib/steps.sh
 PACKAGES=(
   build-essential cmake ccache pkg-config git openssl ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev libssl-dev
+  libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libpq-dev libspdlog-dev libssl-dev
   libyaml-cpp-dev libgtest-dev libgmock-dev libgoogle-perftools-dev libnghttp2-dev
   curl prometheus
+  # The store's tests run against PostgreSQL too: each starts a server of its own from these
+  # binaries (tests/support/postgres_server.h), skipped where they are missing.
+  postgresql-15
   # tests/deploy/deploy_test.py: PyYAML reads the Kubernetes manifests, systemd-analyze and
   # systemd-sysusers check the units (a container image may lack systemd).
   python3-yaml systemd

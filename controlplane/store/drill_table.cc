@@ -2,15 +2,13 @@
 // that the start-up search for unfinished drills reads no report.
 #include "controlplane/store/drill_table.h"
 
-#include <sqlite3.h>
-
 #include "absl/strings/str_cat.h"
-#include "controlplane/store/sqlite_db.h"
+#include "controlplane/store/sql.h"
 
 namespace spillway {
 namespace {
 
-using sqlite::Statement;
+using sql::Statement;
 
 bool Finished(v1::Drill::State state) {
   return state == v1::Drill::STATE_DONE || state == v1::Drill::STATE_ABORTED;
@@ -29,22 +27,27 @@ absl::StatusOr<v1::Drill> Parse(const Statement& row, int id_column, int body_co
 
 }  // namespace
 
-absl::StatusOr<uint64_t> InsertDrillRow(sqlite3* db, const v1::Drill& drill) {
+absl::StatusOr<uint64_t> InsertDrillRow(sql::Connection* db, const v1::Drill& drill) {
   absl::StatusOr<Statement> insert = Statement::Prepare(
-      db, "INSERT INTO drills (region, finished, body) VALUES (?1, ?2, ?3)", "insert drill");
+      db, "INSERT INTO drills (region, finished, body) VALUES (?1, ?2, ?3) RETURNING id",
+      "insert drill");
   if (!insert.ok()) {
     return insert.status();
   }
   insert->Bind(1, drill.region())
       .Bind(2, int64_t{Finished(drill.state()) ? 1 : 0})
       .BindBlob(3, drill.SerializeAsString());
-  if (absl::Status status = insert->Run(); !status.ok()) {
-    return status;
+  absl::StatusOr<bool> row = insert->Step();
+  if (!row.ok()) {
+    return row.status();
   }
-  return static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
+  if (!*row) {
+    return absl::InternalError(absl::StrCat(db->name(), ": insert drill: no id returned"));
+  }
+  return static_cast<uint64_t>(insert->Int(0));
 }
 
-absl::Status UpdateDrillRow(sqlite3* db, const v1::Drill& drill) {
+absl::Status UpdateDrillRow(sql::Connection* db, const v1::Drill& drill) {
   absl::StatusOr<Statement> update = Statement::Prepare(
       db, "UPDATE drills SET finished = ?2, body = ?3 WHERE id = ?1", "update drill");
   if (!update.ok()) {
@@ -56,13 +59,13 @@ absl::Status UpdateDrillRow(sqlite3* db, const v1::Drill& drill) {
   if (absl::Status status = update->Run(); !status.ok()) {
     return status;
   }
-  if (sqlite3_changes(db) == 0) {
+  if (update->Changes() == 0) {
     return absl::NotFoundError(absl::StrCat("drill ", drill.id(), " does not exist"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<v1::Drill>> ReadDrillRow(sqlite3* db, uint64_t id) {
+absl::StatusOr<std::optional<v1::Drill>> ReadDrillRow(sql::Connection* db, uint64_t id) {
   absl::StatusOr<Statement> read =
       Statement::Prepare(db, "SELECT id, body FROM drills WHERE id = ?1", "read drill");
   if (!read.ok()) {
@@ -83,7 +86,8 @@ absl::StatusOr<std::optional<v1::Drill>> ReadDrillRow(sqlite3* db, uint64_t id) 
   return std::optional<v1::Drill>(*std::move(drill));
 }
 
-absl::StatusOr<std::vector<v1::Drill>> ReadDrillRows(sqlite3* db, int limit, bool unfinished_only) {
+absl::StatusOr<std::vector<v1::Drill>> ReadDrillRows(sql::Connection* db, int limit,
+                                                     bool unfinished_only) {
   absl::StatusOr<Statement> read = Statement::Prepare(
       db,
       unfinished_only ? "SELECT id, body FROM drills WHERE finished = 0 ORDER BY id DESC LIMIT ?1"

@@ -1,5 +1,6 @@
-// The control plane's SQLite schema as an ordered list of forward migrations, and the code
-// that brings a database file up to the newest one, one transaction per step.
+// The control plane's schema (SQLite and PostgreSQL alike) as an ordered list of forward
+// migrations, and the code that brings a database file up to the newest one, one transaction per
+// step.
 #pragma once
 
 #include <string>
@@ -7,8 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-
-struct sqlite3;
+#include "controlplane/store/sql.h"
 
 namespace spillway {
 
@@ -27,12 +27,12 @@ absl::Span<const Migration> SchemaMigrations();
 int LatestSchemaVersion();
 
 // The version recorded in `db`; 0 for a database without the schema_version table.
-absl::StatusOr<int> StoredSchemaVersion(sqlite3* db);
+absl::StatusOr<int> StoredSchemaVersion(sql::Connection* db);
 
 // Applies every step of `migrations` above the stored version, each in its own transaction
 // together with the version bump, so a crash leaves the file at some complete step. A file
 // written by a newer binary (stored version above the last step) is refused with
 // FailedPrecondition naming both versions. Errors name the file and the step.
-absl::Status MigrateSchema(sqlite3* db, absl::Span<const Migration> migrations);
+absl::Status MigrateSchema(sql::Connection* db, absl::Span<const Migration> migrations);
 
 }  // namespace spillway

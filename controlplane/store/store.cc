@@ -6,7 +6,6 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <sqlite3.h>
 
 #include <array>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -26,20 +26,24 @@
 #include "common/wall_clock.h"
 #include "controlplane/store/drain_edits.h"
 #include "controlplane/store/drill_table.h"
+#include "controlplane/store/postgres_connection.h"
 #include "controlplane/store/schema.h"
-#include "controlplane/store/sqlite_db.h"
+#include "controlplane/store/sql.h"
+#include "controlplane/store/sqlite_connection.h"
 #include "controlplane/store/topology_diff.h"
 #include "controlplane/store/usage_table.h"
 
 namespace spillway {
 namespace {
 
-using sqlite::Statement;
-using sqlite::Transaction;
+using sql::Statement;
+using sql::Transaction;
+using sql::TransactionMode;
 
-// Long enough for another process (a backup, a second control plane during a hand-over)
-// to finish a write; short enough that a caller sees Unavailable instead of hanging.
-constexpr int kBusyTimeoutMs = 5000;
+// Two replicas changing the topology at once on PostgreSQL: one of them fails to serialize
+// and runs its change again on the other's result. More attempts than replicas would ever
+// race for; a change still failing after them is reported (Aborted).
+constexpr int kSerializationAttempts = 8;
 // The prefix makes leaked keys recognizable by secret scanners; 32 random bytes follow.
 constexpr absl::string_view kKeyPrefix = "sk-spw-";
 constexpr int kKeyRandomBytes = 32;
@@ -50,7 +54,7 @@ absl::Status StatusOf(const absl::StatusOr<T>& value) {
 }
 
 // The stored version and entries; the caller holds a transaction so both are consistent.
-absl::StatusOr<StoredTopology> ReadTopology(sqlite3* db) {
+absl::StatusOr<StoredTopology> ReadTopology(sql::Connection* db) {
   StoredTopology stored;
   absl::StatusOr<Statement> version = Statement::Prepare(
       db, "SELECT value FROM meta WHERE key = 'topology_version'", "read topology version");
@@ -62,8 +66,7 @@ absl::StatusOr<StoredTopology> ReadTopology(sqlite3* db) {
     return row.status();
   }
   if (!*row) {
-    return absl::DataLossError(
-        absl::StrCat(sqlite3_db_filename(db, "main"), ": the topology version is missing"));
+    return absl::DataLossError(absl::StrCat(db->name(), ": the topology version is missing"));
   }
   stored.version = static_cast<uint64_t>(version->Int(0));
 
@@ -82,8 +85,8 @@ absl::StatusOr<StoredTopology> ReadTopology(sqlite3* db) {
     }
     const auto kind = static_cast<v1::Kind>(entries->Int(0));
     if (!AppendEntryBytes(kind, entries->Blob(2), stored.topology)) {
-      return absl::DataLossError(absl::StrCat(sqlite3_db_filename(db, "main"), ": entry ",
-                                              entries->Int(0), " '", entries->Text(1),
+      return absl::DataLossError(absl::StrCat(db->name(), ": entry ", entries->Int(0), " '",
+                                              entries->Text(1),
                                               "' cannot be read (unknown kind or bad bytes)"));
     }
   }
@@ -92,7 +95,7 @@ absl::StatusOr<StoredTopology> ReadTopology(sqlite3* db) {
 
 // Writes what turns `before` into `after` (entries whose bytes or position changed,
 // removals), the new version and its history row. The caller holds the write transaction.
-absl::Status WriteTopology(sqlite3* db, const EntryMap& before, const EntryMap& after,
+absl::Status WriteTopology(sql::Connection* db, const EntryMap& before, const EntryMap& after,
                            uint64_t version, absl::string_view operation,
                            const std::vector<v1::DiffEntry>& diff) {
   absl::StatusOr<Statement> upsert = Statement::Prepare(
@@ -148,15 +151,15 @@ absl::Status WriteTopology(sqlite3* db, const EntryMap& before, const EntryMap& 
       .Run();
 }
 
-// One topology change: `edit` turns the current topology into the desired one (or refuses),
-// the result is validated as a whole, and only a non-empty diff is written, with a new
-// version. Invalid input and dry runs write nothing.
-absl::StatusOr<v1::ApplyResponse> ChangeTopology(
-    sqlite3* db, absl::string_view operation, bool dry_run,
+// One attempt at a topology change: `edit` turns the current topology into the desired one
+// (or refuses), the result is validated as a whole, and only a non-empty diff is written,
+// with a new version. Invalid input and dry runs write nothing.
+absl::StatusOr<v1::ApplyResponse> TryChangeTopology(
+    sql::Connection* db, absl::string_view operation, bool dry_run,
     const std::function<absl::Status(v1::Topology&)>& edit) {
   Transaction transaction(db);
   if (absl::Status status =
-          transaction.Begin(dry_run ? Transaction::Mode::kRead : Transaction::Mode::kWrite);
+          transaction.Begin(dry_run ? TransactionMode::kRead : TransactionMode::kSerializable);
       !status.ok()) {
     return status;
   }
@@ -189,12 +192,37 @@ absl::StatusOr<v1::ApplyResponse> ChangeTopology(
       !status.ok()) {
     return status;
   }
+  // Delivered to every replica listening when, and only if, the change commits.
+  if (db->dialect() == sql::Dialect::kPostgres) {
+    if (absl::Status status =
+            db->Exec(absl::StrCat("NOTIFY ", kTopologyChannel), "notify the replicas");
+        !status.ok()) {
+      return status;
+    }
+  }
   if (absl::Status status = transaction.Commit(); !status.ok()) {
     return status;
   }
   response.set_version(version);
   response.set_changed(true);
   return response;
+}
+
+// The edit runs again on each attempt, on the state the winner of a race left (a key minted
+// in a lost attempt was never stored, and a new one is minted).
+absl::StatusOr<v1::ApplyResponse> ChangeTopology(
+    sql::Connection* db, absl::string_view operation, bool dry_run,
+    const std::function<absl::Status(v1::Topology&)>& edit) {
+  absl::StatusOr<v1::ApplyResponse> response;
+  absl::BitGen random;
+  for (int attempt = 1;; ++attempt) {
+    response = TryChangeTopology(db, operation, dry_run, edit);
+    if (response.ok() || !absl::IsAborted(response.status()) || attempt == kSerializationAttempts) {
+      return response;
+    }
+    // Apart, so two losers do not collide again at once.
+    absl::SleepFor(absl::Milliseconds(absl::Uniform(random, 1, 10 * attempt)));
+  }
 }
 
 v1::Tenant* FindTenant(v1::Topology& topology, absl::string_view name) {
@@ -278,24 +306,6 @@ absl::Status AddKey(v1::Topology& topology, absl::string_view tenant, absl::stri
   return absl::OkStatus();
 }
 
-// journal_mode answers with the mode it got, which is not WAL on every file system.
-absl::Status CheckJournalMode(sqlite3* db, const std::string& path) {
-  absl::StatusOr<Statement> mode = Statement::Prepare(db, "PRAGMA journal_mode", "journal mode");
-  if (!mode.ok()) {
-    return mode.status();
-  }
-  absl::StatusOr<bool> row = mode->Step();
-  if (!row.ok()) {
-    return row.status();
-  }
-  if (!*row || mode->Text(0) != "wal") {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": cannot use write-ahead logging (journal mode is '",
-                     *row ? mode->Text(0) : "", "')"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 struct TopologyStore::Impl {
@@ -304,34 +314,27 @@ struct TopologyStore::Impl {
   UsageRetention usage_retention ABSL_GUARDED_BY(mu);
 };
 
-TopologyStore::TopologyStore(sqlite3* db) : db_(db), impl_(std::make_unique<Impl>()) {}
+TopologyStore::TopologyStore(std::unique_ptr<sql::Connection> db)
+    : db_(std::move(db)), impl_(std::make_unique<Impl>()) {}
 
-TopologyStore::~TopologyStore() { sqlite3_close_v2(db_); }
+TopologyStore::~TopologyStore() = default;
 
 absl::StatusOr<std::unique_ptr<TopologyStore>> TopologyStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  const int code = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (code != SQLITE_OK) {
-    absl::Status status = sqlite::Error(db, code, absl::StrCat("open ", path));
-    sqlite3_close_v2(db);
-    return status;
+  StoreLocation location;
+  location.sqlite_path = path;
+  return Open(location);
+}
+
+absl::StatusOr<std::unique_ptr<TopologyStore>> TopologyStore::Open(const StoreLocation& location) {
+  absl::StatusOr<std::unique_ptr<sql::Connection>> db =
+      location.kind == StoreLocation::Kind::kSqlite
+          ? sql::OpenSqlite(location.sqlite_path)
+          : sql::OpenPostgres(location.postgres_url, location.Display());
+  if (!db.ok()) {
+    return db.status();
   }
-  // From here on the store owns the connection and closes it on every path.
-  std::unique_ptr<TopologyStore> store(new TopologyStore(db));
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  // synchronous=FULL: a change is acknowledged only once its WAL frame is on disk, so
-  // neither kill -9 nor power loss takes back an acknowledged change.
-  for (const char* pragma :
-       {"PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"}) {
-    if (absl::Status status = sqlite::Exec(db, pragma, pragma); !status.ok()) {
-      return status;
-    }
-  }
-  if (absl::Status status = CheckJournalMode(db, path); !status.ok()) {
-    return status;
-  }
-  if (absl::Status status = MigrateSchema(db, SchemaMigrations()); !status.ok()) {
+  std::unique_ptr<TopologyStore> store(new TopologyStore(*std::move(db)));
+  if (absl::Status status = MigrateSchema(store->db_.get(), SchemaMigrations()); !status.ok()) {
     return status;
   }
   return store;
@@ -339,11 +342,11 @@ absl::StatusOr<std::unique_ptr<TopologyStore>> TopologyStore::Open(const std::st
 
 absl::StatusOr<StoredTopology> TopologyStore::Load() {
   absl::MutexLock lock(&impl_->mu);
-  Transaction transaction(db_);
-  if (absl::Status status = transaction.Begin(Transaction::Mode::kRead); !status.ok()) {
+  Transaction transaction(db_.get());
+  if (absl::Status status = transaction.Begin(TransactionMode::kRead); !status.ok()) {
     return status;
   }
-  return ReadTopology(db_);
+  return ReadTopology(db_.get());
 }
 
 namespace {
@@ -387,7 +390,7 @@ void KeepMintedKeys(const v1::Topology& current, v1::Topology& desired) {
 
 absl::StatusOr<v1::ApplyResponse> TopologyStore::Apply(const v1::Topology& desired, bool dry_run) {
   absl::MutexLock lock(&impl_->mu);
-  return ChangeTopology(db_, "apply", dry_run, [&](v1::Topology& topology) {
+  return ChangeTopology(db_.get(), "apply", dry_run, [&](v1::Topology& topology) {
     v1::Topology next = desired;
     KeepMintedKeys(topology, next);
     KeepDrains(topology, next);
@@ -406,7 +409,7 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::Create(const v1::Topology& entr
     names.push_back(absl::StrCat(KindName(entry.kind), " ", entry.name));
   }
   absl::MutexLock lock(&impl_->mu);
-  return ChangeTopology(db_, absl::StrCat("create ", absl::StrJoin(names, ", ")), dry_run,
+  return ChangeTopology(db_.get(), absl::StrCat("create ", absl::StrJoin(names, ", ")), dry_run,
                         [&](v1::Topology& topology) {
                           MergeEntries(entries, topology);
                           return absl::OkStatus();
@@ -421,7 +424,7 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::Delete(v1::Kind kind, const std
   }
   absl::MutexLock lock(&impl_->mu);
   return ChangeTopology(
-      db_, absl::StrCat("delete ", KindName(kind), " ", name), dry_run,
+      db_.get(), absl::StrCat("delete ", KindName(kind), " ", name), dry_run,
       [&](v1::Topology& topology) {
         if (!RemoveEntry(kind, name, topology)) {
           return absl::NotFoundError(absl::StrCat(KindName(kind), " '", name, "' does not exist"));
@@ -433,7 +436,7 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::Delete(v1::Kind kind, const std
 absl::StatusOr<v1::ApplyResponse> TopologyStore::Drain(const v1::DrainRequest& request) {
   absl::MutexLock lock(&impl_->mu);
   return ChangeTopology(
-      db_, absl::StrCat("drain ", DrainScopeName(request.scope()), " ", request.name()),
+      db_.get(), absl::StrCat("drain ", DrainScopeName(request.scope()), " ", request.name()),
       request.dry_run(),
       [&](v1::Topology& topology) { return AddDrain(request, absl::Now(), topology); });
 }
@@ -441,7 +444,7 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::Drain(const v1::DrainRequest& r
 absl::StatusOr<v1::ApplyResponse> TopologyStore::Undrain(const v1::UndrainRequest& request) {
   absl::MutexLock lock(&impl_->mu);
   return ChangeTopology(
-      db_, absl::StrCat("undrain ", DrainScopeName(request.scope()), " ", request.name()),
+      db_.get(), absl::StrCat("undrain ", DrainScopeName(request.scope()), " ", request.name()),
       request.dry_run(), [&](v1::Topology& topology) {
         return RemoveDrain(request.scope(), request.name(), topology);
       });
@@ -453,7 +456,7 @@ absl::StatusOr<KeyMaterial> TopologyStore::CreateKey(const std::string& tenant,
   KeyMaterial key;
   key.key_name = key_name;
   absl::StatusOr<v1::ApplyResponse> response = ChangeTopology(
-      db_, absl::StrCat("create key ", tenant, "/", key_name), /*dry_run=*/false,
+      db_.get(), absl::StrCat("create key ", tenant, "/", key_name), /*dry_run=*/false,
       [&](v1::Topology& topology) { return AddKey(topology, tenant, key_name, key.api_key); });
   if (!response.ok()) {
     return response.status();
@@ -468,7 +471,7 @@ absl::StatusOr<KeyMaterial> TopologyStore::RotateKey(const std::string& tenant,
   absl::MutexLock lock(&impl_->mu);
   KeyMaterial key;
   absl::StatusOr<v1::ApplyResponse> response = ChangeTopology(
-      db_, absl::StrCat("rotate key ", tenant, "/", key_name), /*dry_run=*/false,
+      db_.get(), absl::StrCat("rotate key ", tenant, "/", key_name), /*dry_run=*/false,
       [&](v1::Topology& topology) {
         v1::Tenant* entry = FindTenant(topology, tenant);
         if (entry != nullptr && FindKey(*entry, key_name) < 0) {
@@ -490,7 +493,7 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::RevokeKey(const std::string& te
                                                            const std::string& key_name) {
   absl::MutexLock lock(&impl_->mu);
   return ChangeTopology(
-      db_, absl::StrCat("revoke key ", tenant, "/", key_name), /*dry_run=*/false,
+      db_.get(), absl::StrCat("revoke key ", tenant, "/", key_name), /*dry_run=*/false,
       [&](v1::Topology& topology) {
         v1::Tenant* entry = FindTenant(topology, tenant);
         if (entry == nullptr) {
@@ -509,10 +512,17 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::RevokeKey(const std::string& te
 namespace {
 
 // One agent row, inserted or replaced, in its own transaction.
-absl::Status UpsertAgent(sqlite3* db, const v1::AgentInfo& agent) {
+absl::Status UpsertAgent(sql::Connection* db, const v1::AgentInfo& agent) {
   Transaction transaction(db);
-  if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
+  if (absl::Status status = transaction.Begin(TransactionMode::kWrite); !status.ok()) {
     return status;
+  }
+  if (db->dialect() == sql::Dialect::kPostgres) {
+    // See RecordAgent: the same trade, for this transaction only.
+    if (absl::Status status = db->Exec("SET LOCAL synchronous_commit = off", "agent record");
+        !status.ok()) {
+      return status;
+    }
   }
   absl::StatusOr<Statement> upsert = Statement::Prepare(
       db,
@@ -549,14 +559,19 @@ absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
   // version again on every hello), so it is committed without waiting for the disk: the
   // next topology commit (synchronous FULL) syncs it along, and a crash can lose only the
   // last few acks, never a topology change, and never consistency (WAL).
-  if (absl::Status status = sqlite::Exec(db_, "PRAGMA synchronous = NORMAL", "agent record");
-      !status.ok()) {
-    return status;
+  const bool sqlite = db_->dialect() == sql::Dialect::kSqlite;
+  if (sqlite) {
+    if (absl::Status status = db_->Exec("PRAGMA synchronous = NORMAL", "agent record");
+        !status.ok()) {
+      return status;
+    }
   }
-  absl::Status recorded = UpsertAgent(db_, agent);
-  if (absl::Status status = sqlite::Exec(db_, "PRAGMA synchronous = FULL", "agent record");
-      !status.ok()) {
-    return status;
+  absl::Status recorded = UpsertAgent(db_.get(), agent);
+  if (sqlite) {
+    if (absl::Status status = db_->Exec("PRAGMA synchronous = FULL", "agent record");
+        !status.ok()) {
+      return status;
+    }
   }
   return recorded;
 }
@@ -564,7 +579,7 @@ absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
 absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
   absl::MutexLock lock(&impl_->mu);
   absl::StatusOr<Statement> select = Statement::Prepare(
-      db_,
+      db_.get(),
       "SELECT agent_id, region, acked_version, connected, last_seen_unix_ms, last_nack_reason, "
       "listen_address FROM agents ORDER BY region, agent_id",
       "list agents");
@@ -593,12 +608,12 @@ absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
 
 absl::Status TopologyStore::StoreUsage(const v1::UsageBatch& batch, bool* newly_stored) {
   absl::MutexLock lock(&impl_->mu);
-  return StoreUsageBatch(db_, batch, newly_stored);
+  return StoreUsageBatch(db_.get(), batch, newly_stored);
 }
 
 absl::StatusOr<v1::UsageQueryResponse> TopologyStore::QueryUsage(const v1::UsageQuery& query) {
   absl::MutexLock lock(&impl_->mu);
-  return QueryUsageTable(db_, query, impl_->usage_retention, absl::ToUnixMillis(absl::Now()));
+  return QueryUsageTable(db_.get(), query, impl_->usage_retention, absl::ToUnixMillis(absl::Now()));
 }
 
 void TopologyStore::SetUsageRetention(const UsageRetention& retention) {
@@ -608,7 +623,7 @@ void TopologyStore::SetUsageRetention(const UsageRetention& retention) {
 
 absl::StatusOr<int64_t> TopologyStore::PruneUsage(int64_t now_unix_ms, int64_t max_rows) {
   absl::MutexLock lock(&impl_->mu);
-  return PruneUsageTable(db_, impl_->usage_retention, now_unix_ms, max_rows);
+  return PruneUsageTable(db_.get(), impl_->usage_retention, now_unix_ms, max_rows);
 }
 
 }  // namespace spillway
@@ -617,22 +632,22 @@ namespace spillway {
 
 absl::StatusOr<uint64_t> TopologyStore::InsertDrill(const v1::Drill& drill) {
   absl::MutexLock lock(&impl_->mu);
-  return InsertDrillRow(db_, drill);
+  return InsertDrillRow(db_.get(), drill);
 }
 
 absl::Status TopologyStore::UpdateDrill(const v1::Drill& drill) {
   absl::MutexLock lock(&impl_->mu);
-  return UpdateDrillRow(db_, drill);
+  return UpdateDrillRow(db_.get(), drill);
 }
 
 absl::StatusOr<std::optional<v1::Drill>> TopologyStore::GetDrill(uint64_t id) {
   absl::MutexLock lock(&impl_->mu);
-  return ReadDrillRow(db_, id);
+  return ReadDrillRow(db_.get(), id);
 }
 
 absl::StatusOr<std::vector<v1::Drill>> TopologyStore::ListDrills(int limit, bool unfinished_only) {
   absl::MutexLock lock(&impl_->mu);
-  return ReadDrillRows(db_, limit, unfinished_only);
+  return ReadDrillRows(db_.get(), limit, unfinished_only);
 }
 
 }  // namespace spillway

@@ -1,7 +1,9 @@
-// The control plane's durable state in one SQLite file (WAL, foreign keys, versioned schema
-// with forward migrations): the topology entries, the topology version, agents and what
-// they acknowledged, and usage aggregates. Every change is one transaction that bumps the
-// version in the same transaction, so a crash exposes either the old or the new state.
+// The control plane's durable state, in one SQLite file or one PostgreSQL database shared by
+// replicas (versioned schema with forward migrations): the topology entries, the topology
+// version, agents and what they acknowledged, usage aggregates, drills. Every change is one
+// transaction that bumps the version in the same transaction, so a crash exposes either the
+// old or the new state; on PostgreSQL concurrent changes serialize, and each commit notifies
+// every replica (kTopologyChannel).
 // Backend secrets are never stored (the schema only has references); client keys only as
 // SHA-256 hashes.
 #pragma once
@@ -14,14 +16,17 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "controlplane/store/sql.h"
+#include "controlplane/store/store_location.h"
 #include "controlplane/store/usage_table.h"
 #include "spillway/v1/admin.pb.h"
 #include "spillway/v1/agent_sync.pb.h"
 #include "spillway/v1/topology.pb.h"
 
-struct sqlite3;
-
 namespace spillway {
+
+// The PostgreSQL channel a topology commit notifies (LISTEN/NOTIFY).
+inline constexpr char kTopologyChannel[] = "spillway_topology";
 
 struct StoredTopology {
   uint64_t version = 0;  // 0: nothing applied yet
@@ -38,7 +43,10 @@ struct KeyMaterial {
 // tiny; reads of the current topology are served from memory by the callers).
 class TopologyStore {
  public:
-  // Creates the file and schema if needed, runs pending migrations. Errors name the path.
+  // Creates the file or schema if needed, runs pending migrations. Errors name the path or
+  // the URL (never its password).
+  static absl::StatusOr<std::unique_ptr<TopologyStore>> Open(const StoreLocation& location);
+  // A SQLite file.
   static absl::StatusOr<std::unique_ptr<TopologyStore>> Open(const std::string& path);
   ~TopologyStore();
 
@@ -91,10 +99,10 @@ class TopologyStore {
   absl::StatusOr<std::vector<v1::Drill>> ListDrills(int limit, bool unfinished_only = false);
 
  private:
-  friend class TopologyStoreTestPeer;  // tests inspect the connection's pragmas
+  friend class TopologyStoreTestPeer;  // tests inspect the connection
 
-  explicit TopologyStore(sqlite3* db);
-  sqlite3* db_;
+  explicit TopologyStore(std::unique_ptr<sql::Connection> db);
+  std::unique_ptr<sql::Connection> db_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -2,8 +2,6 @@
 // GROUP BY queries built only from a fixed list of columns.
 #include "controlplane/store/usage_table.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -16,13 +14,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "controlplane/store/sqlite_db.h"
+#include "controlplane/store/sql.h"
 
 namespace spillway {
 namespace {
 
-using sqlite::Statement;
-using sqlite::Transaction;
+using sql::Statement;
+using sql::Transaction;
 
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int64_t kDayMs = 86'400'000;
@@ -47,7 +45,7 @@ int64_t KeptSince(const Level& level, const UsageRetention& retention, int64_t n
   return days <= 0 ? 0 : now_ms - days * kDayMs;
 }
 
-// Counters are stored in SQLite's signed 64-bit integers.
+// Counters are stored as signed 64-bit integers.
 absl::Status CheckCounters(const v1::UsageBatch& batch, int index) {
   const v1::UsageAggregate& a = batch.aggregates(index);
   const std::pair<absl::string_view, uint64_t> counters[] = {
@@ -86,7 +84,7 @@ constexpr Dimension kDimensions[] = {
 
 }  // namespace
 
-absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* newly_stored) {
+absl::Status StoreUsageBatch(sql::Connection* db, const v1::UsageBatch& batch, bool* newly_stored) {
   if (newly_stored != nullptr) {
     *newly_stored = false;
   }
@@ -102,7 +100,7 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* new
   const std::string what =
       absl::StrCat("store usage batch ", batch.sequence(), " of agent '", batch.agent_id(), "'");
   Transaction transaction(db);
-  if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
+  if (absl::Status status = transaction.Begin(sql::TransactionMode::kWrite); !status.ok()) {
     return status;
   }
   // The marker and the sums commit together: a batch is either counted and marked, or
@@ -122,7 +120,7 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* new
       !status.ok()) {
     return status;
   }
-  if (sqlite3_changes(db) == 0) {
+  if (mark->Changes() == 0) {
     return absl::OkStatus();  // a replay: already counted
   }
   for (const Level& level : kLevels) {
@@ -136,13 +134,26 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* new
             "ON CONFLICT (",
             level.time_column,
             ", tenant, route, backend_id, instance, region, status) "
-            "DO UPDATE SET requests = requests + excluded.requests, "
-            "prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-            "completion_tokens = completion_tokens + excluded.completion_tokens, "
-            "cached_tokens = cached_tokens + excluded.cached_tokens, "
-            "total_tokens = total_tokens + excluded.total_tokens, "
-            "attempts = attempts + excluded.attempts, "
-            "latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum"),
+            "DO UPDATE SET requests = ",
+            level.table,
+            ".requests + excluded.requests, "
+            "prompt_tokens = ",
+            level.table,
+            ".prompt_tokens + excluded.prompt_tokens, "
+            "completion_tokens = ",
+            level.table,
+            ".completion_tokens + excluded.completion_tokens, "
+            "cached_tokens = ",
+            level.table,
+            ".cached_tokens + excluded.cached_tokens, "
+            "total_tokens = ",
+            level.table,
+            ".total_tokens + excluded.total_tokens, "
+            "attempts = ",
+            level.table,
+            ".attempts + excluded.attempts, "
+            "latency_ms_sum = ",
+            level.table, ".latency_ms_sum + excluded.latency_ms_sum"),
         what);
     if (!add.ok()) {
       return add.status();
@@ -176,7 +187,8 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch, bool* new
   return committed;
 }
 
-absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query,
+absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sql::Connection* db,
+                                                       const v1::UsageQuery& query,
                                                        const UsageRetention& retention,
                                                        int64_t now_ms) {
   std::vector<const Dimension*> group;
@@ -273,10 +285,10 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::Us
   }
 }
 
-absl::StatusOr<int64_t> PruneUsageTable(sqlite3* db, const UsageRetention& retention,
+absl::StatusOr<int64_t> PruneUsageTable(sql::Connection* db, const UsageRetention& retention,
                                         int64_t now_ms, int64_t max_rows) {
   Transaction transaction(db);
-  if (absl::Status status = transaction.Begin(Transaction::Mode::kWrite); !status.ok()) {
+  if (absl::Status status = transaction.Begin(sql::TransactionMode::kWrite); !status.ok()) {
     return status;
   }
   struct Target {
@@ -299,10 +311,12 @@ absl::StatusOr<int64_t> PruneUsageTable(sqlite3* db, const UsageRetention& reten
     if (deleted >= max_rows) {
       break;
     }
+    // DELETE has no LIMIT in either engine: the rows go by their physical id.
+    const absl::string_view row_id = db->dialect() == sql::Dialect::kSqlite ? "rowid" : "ctid";
     absl::StatusOr<Statement> prune = Statement::Prepare(
         db,
-        absl::StrCat("DELETE FROM ", target.table, " WHERE rowid IN (SELECT rowid FROM ",
-                     target.table, " WHERE ", target.time_column, " < ?1 LIMIT ?2)"),
+        absl::StrCat("DELETE FROM ", target.table, " WHERE ", row_id, " IN (SELECT ", row_id,
+                     " FROM ", target.table, " WHERE ", target.time_column, " < ?1 LIMIT ?2)"),
         absl::StrCat("prune ", target.table));
     if (!prune.ok()) {
       return prune.status();
@@ -311,7 +325,7 @@ absl::StatusOr<int64_t> PruneUsageTable(sqlite3* db, const UsageRetention& reten
         !status.ok()) {
       return status;
     }
-    deleted += sqlite3_changes(db);
+    deleted += prune->Changes();
   }
   if (absl::Status status = transaction.Commit(); !status.ok()) {
     return status;

@@ -1,4 +1,4 @@
-// Usage aggregates in the control plane's SQLite file: batches stored exactly once, summed
+// Usage aggregates in the control plane's store: batches stored exactly once, summed
 // per minute, hour and day and key, kept per level for as long as UsageRetention says, and
 // the chargeback queries over them. TopologyStore serializes calls.
 #pragma once
@@ -7,10 +7,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "controlplane/store/sql.h"
 #include "spillway/v1/admin.pb.h"
 #include "spillway/v1/agent_sync.pb.h"
-
-struct sqlite3;
 
 namespace spillway {
 
@@ -25,7 +24,7 @@ struct UsageRetention {
 // Adds a batch's aggregates to the per-minute, per-hour and per-day sums, in one transaction with
 // the batch's (agent_id, sequence) marker; a batch already marked is an OK no-op. `newly_stored`
 // (may be null) is set when this call added the batch.
-absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch,
+absl::Status StoreUsageBatch(sql::Connection* db, const v1::UsageBatch& batch,
                              bool* newly_stored = nullptr);
 
 // Sums over the minutes in [since, until) (until 0: no end), grouped by the requested
@@ -36,14 +35,15 @@ absl::Status StoreUsageBatch(sqlite3* db, const v1::UsageBatch& batch,
 // The query is answered from the finest level still kept for its whole range at `now_ms`:
 // minutes, else hours, else days, its bounds widened to that level's periods; the response
 // says which level and the range it covers.
-absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sqlite3* db, const v1::UsageQuery& query,
+absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sql::Connection* db,
+                                                       const v1::UsageQuery& query,
                                                        const UsageRetention& retention,
                                                        int64_t now_ms);
 
 // Deletes at most `max_rows` rows past their level's retention at `now_ms` (minutes, then
 // hours, then days, then batch markers), in one transaction; returns how many it deleted, so
 // a caller deletes a large backlog in bounded steps between other writes.
-absl::StatusOr<int64_t> PruneUsageTable(sqlite3* db, const UsageRetention& retention,
+absl::StatusOr<int64_t> PruneUsageTable(sql::Connection* db, const UsageRetention& retention,
                                         int64_t now_ms, int64_t max_rows);
 
 }  // namespace spillway

@@ -9,7 +9,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev \
+      libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libpq-dev libspdlog-dev \
       libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libgoogle-perftools-dev \
       libnghttp2-dev \
  && rm -rf /var/lib/apt/lists/*

@@ -9,7 +9,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev \
+      libabsl-dev libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libpq-dev libspdlog-dev \
       libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libgoogle-perftools-dev \
       libnghttp2-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -26,7 +26,7 @@ FROM debian:12-slim
 # against the built binary).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libsqlite3-0 \
+      ca-certificates libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libsqlite3-0 libpq5 \
       libspdlog1.10 libfmt9 libssl3 libboost-json1.81.0 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric id, so Kubernetes' runAsNonRoot can check it and volumes can be given to it.

@@ -70,8 +70,12 @@ absl::Status ControlPlaneFleet::StartControlPlane(std::vector<std::string> extra
   if (!extra_args.empty()) {
     cp_args_ = std::move(extra_args);
   }
-  std::vector<std::string> args = {"--listen", absl::StrCat("127.0.0.1:", cp_port_), "--db",
-                                   dir_.path() + "/topology.db"};
+  std::vector<std::string> args = {"--listen", absl::StrCat("127.0.0.1:", cp_port_)};
+  if (cp_store_.empty()) {
+    args.insert(args.end(), {"--db", dir_.path() + "/topology.db"});
+  } else {
+    args.insert(args.end(), {"--store", cp_store_});
+  }
   args.insert(args.end(), cp_args_.begin(), cp_args_.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> cp =
       ChildProcess::Start(SPILLWAY_CP_BIN, args, options);

@@ -47,6 +47,9 @@ class ControlPlaneFleet {
   // restart keeps the port: it stays held from the kill until the new process has bound it.
   absl::Status StartControlPlane(std::vector<std::string> extra_args = {});
   ChildProcess& cp_process() { return *cp_; }
+  // The control plane's --store (e.g. a PostgreSQL URL shared by replicas); by default a SQLite
+  // file in dir(). Takes effect at the next StartControlPlane.
+  void SetControlPlaneStore(std::string store) { cp_store_ = std::move(store); }
   // The Admin channel's credentials and token (for TLS or token-protected control planes).
   void SetAdminCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials,
                            std::string token);
@@ -105,6 +108,7 @@ class ControlPlaneFleet {
   std::unique_ptr<ChildProcess> cp_;
   int cp_port_ = 0;
   std::vector<std::string> cp_args_;
+  std::string cp_store_;              // empty: a SQLite file in dir()
   std::string agent_control_planes_;  // empty: 127.0.0.1:cp_port_
   std::shared_ptr<grpc::ChannelCredentials> admin_credentials_;
   std::string admin_token_;

@@ -1,6 +1,7 @@
-// Crash safety and concurrency of the store: a writer process killed with SIGKILL at random
-// moments never leaves a half-applied topology or loses an acknowledged one, and callers on
-// several threads are serialized without losing changes.
+// Crash safety and concurrency of the store, on SQLite and PostgreSQL: a writer process killed
+// with SIGKILL at random moments never leaves a half-applied topology or loses an acknowledged
+// one, and callers on several threads, or on two stores sharing one database (replicas), are
+// serialized without losing changes.
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -36,8 +37,8 @@ v1::Topology Versioned(uint64_t version) {
 
 // In the child: applies Versioned(n + 1) over and over, writing each acknowledged version
 // to `ack_fd`, until killed. Exit codes tell the parent what went wrong instead.
-[[noreturn]] void WriteForever(const std::string& path, int ack_fd) {
-  absl::StatusOr<std::unique_ptr<TopologyStore>> store = TopologyStore::Open(path);
+[[noreturn]] void WriteForever(const StoreLocation& location, int ack_fd) {
+  absl::StatusOr<std::unique_ptr<TopologyStore>> store = TopologyStore::Open(location);
   if (!store.ok()) {
     _exit(2);
   }
@@ -59,7 +60,7 @@ v1::Topology Versioned(uint64_t version) {
 
 class StoreCrashTest : public test::StoreTest {};
 
-TEST_F(StoreCrashTest, KilledWriterLeavesTheLastCommittedTopologyIntact) {
+TEST_P(StoreCrashTest, KilledWriterLeavesTheLastCommittedTopologyIntact) {
   std::random_device seed_source;
   const unsigned seed = seed_source();
   SCOPED_TRACE(absl::StrCat("seed ", seed));
@@ -76,7 +77,7 @@ TEST_F(StoreCrashTest, KilledWriterLeavesTheLastCommittedTopologyIntact) {
     ASSERT_GE(child, 0);
     if (child == 0) {
       close(fds[0]);
-      WriteForever(path_, fds[1]);
+      WriteForever(location_, fds[1]);
     }
     close(fds[1]);
     // Wait for the writer's first acknowledgement, however slow the disk, so every round
@@ -119,7 +120,7 @@ TEST_F(StoreCrashTest, KilledWriterLeavesTheLastCommittedTopologyIntact) {
   RecordProperty("kills_after_commit", static_cast<int>(kills_after_commit));
 }
 
-TEST_F(StoreCrashTest, ConcurrentCallersAreSerialized) {
+TEST_P(StoreCrashTest, ConcurrentCallersAreSerialized) {
   ASSERT_TRUE(Store().Apply(ReferenceTopology(), false).ok());
   constexpr int kThreads = 3;
   constexpr int kChangesPerThread = 8;
@@ -155,6 +156,48 @@ TEST_F(StoreCrashTest, ConcurrentCallersAreSerialized) {
   ASSERT_EQ(usage->rows_size(), 1);
   EXPECT_EQ(usage->rows(0).requests(), static_cast<uint64_t>(kThreads * kChangesPerThread));
 }
+
+// Two stores on one database are two replicas: changes through both at once each land whole,
+// one after the other (versions 2..N+1, one history row each), none lost to the race.
+TEST_P(StoreCrashTest, TwoStoresOnOneDatabaseSerializeTheirChanges) {
+  ASSERT_TRUE(Store().Apply(ReferenceTopology(), false).ok());
+  absl::StatusOr<std::unique_ptr<TopologyStore>> other = TopologyStore::Open(location_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  constexpr int kChangesPerStore = 12;
+  std::vector<std::thread> threads;
+  for (TopologyStore* store : {&Store(), other->get()}) {
+    threads.emplace_back([store, kChangesPerStore] {
+      for (int i = 0; i < kChangesPerStore; ++i) {
+        v1::Topology entry;
+        entry.add_stamps()->set_name(
+            absl::StrCat("stamp-", reinterpret_cast<uintptr_t>(store) % 997, "-", i));
+        absl::StatusOr<v1::ApplyResponse> created = store->Create(entry, false);
+        EXPECT_TRUE(created.ok()) << created.status();
+        absl::StatusOr<KeyMaterial> key = store->RotateKey("checkout-assistant", "prod", "");
+        EXPECT_TRUE(key.ok()) << key.status();
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  for (TopologyStore* store : {&Store(), other->get()}) {
+    absl::StatusOr<StoredTopology> stored = store->Load();
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->version, 1u + 2 * 2 * kChangesPerStore);
+    EXPECT_EQ(stored->topology.stamps_size(),
+              ReferenceTopology().stamps_size() + 2 * kChangesPerStore);
+    int keys = 0;
+    for (const v1::Tenant& tenant : stored->topology.tenants()) {
+      keys += tenant.name() == "checkout-assistant" ? tenant.api_keys_size() : 0;
+    }
+    EXPECT_EQ(keys, 1 + 2 * kChangesPerStore) << "every rotation kept, named apart";
+  }
+  EXPECT_EQ(test::QueryText(Db(), "SELECT count(*) FROM topology_history"),
+            absl::StrCat(1 + 2 * 2 * kChangesPerStore));
+}
+
+SPILLWAY_STORE_BACKENDS(StoreCrashTest);
 
 }  // namespace
 }  // namespace spillway

@@ -127,7 +127,7 @@ class StoreUsageTest : public test::StoreTest {
   }
 };
 
-TEST_F(StoreUsageTest, AgentsAreUpsertedAndListedByRegionThenId) {
+TEST_P(StoreUsageTest, AgentsAreUpsertedAndListedByRegionThenId) {
   ASSERT_TRUE(Store().RecordAgent(Agent("b", "westus3", 1)).ok());
   ASSERT_TRUE(Store().RecordAgent(Agent("c", "eastus2", 1)).ok());
   ASSERT_TRUE(Store().RecordAgent(Agent("a", "eastus2", 1)).ok());
@@ -149,7 +149,7 @@ TEST_F(StoreUsageTest, AgentsAreUpsertedAndListedByRegionThenId) {
   EXPECT_EQ((*agents)[0].DebugString(), Agent("a", "eastus2", 1).DebugString());
 }
 
-TEST_F(StoreUsageTest, ReplayedBatchIsStoredOnce) {
+TEST_P(StoreUsageTest, ReplayedBatchIsStoredOnce) {
   StoreFleetUsage();
   const std::vector<std::string> before = Query({});
   EXPECT_THAT(before, ElementsAre(" 29/2200/850/100/3050 f3 t3"));
@@ -168,7 +168,7 @@ TEST_F(StoreUsageTest, ReplayedBatchIsStoredOnce) {
   EXPECT_THAT(Query({}), ElementsAre(" 1029/2201/851/101/3051 f3 t3"));
 }
 
-TEST_F(StoreUsageTest, GroupsByAnyDimensionsWithExactSums) {
+TEST_P(StoreUsageTest, GroupsByAnyDimensionsWithExactSums) {
   StoreFleetUsage();
   EXPECT_THAT(Query({"tenant"}),
               ElementsAre("checkout 19/1500/550/100/2050 f0 t3", "helpdesk 1/0/0/0/0 f1 t0",
@@ -196,7 +196,7 @@ TEST_F(StoreUsageTest, GroupsByAnyDimensionsWithExactSums) {
                           "nightly 9/700/300/0/1000 f2 t0"));
 }
 
-TEST_F(StoreUsageTest, OutcomeClassesFollowTheFinalStatus) {
+TEST_P(StoreUsageTest, OutcomeClassesFollowTheFinalStatus) {
   v1::UsageBatch batch;
   batch.set_agent_id("agent");
   batch.set_sequence(7);
@@ -211,7 +211,7 @@ TEST_F(StoreUsageTest, OutcomeClassesFollowTheFinalStatus) {
   EXPECT_THAT(Query({}), ElementsAre(" 2047/0/0/0/0 f1905 t128"));
 }
 
-TEST_F(StoreUsageTest, SinceAndUntilSelectMinutes) {
+TEST_P(StoreUsageTest, SinceAndUntilSelectMinutes) {
   StoreFleetUsage();
   EXPECT_THAT(Query({"tenant"}, kMinute0 + kMinute),
               ElementsAre("helpdesk 1/0/0/0/0 f1 t0", "nightly 9/700/300/0/1000 f2 t0"));
@@ -232,7 +232,7 @@ TEST_F(StoreUsageTest, SinceAndUntilSelectMinutes) {
               ElementsAre("helpdesk 1/0/0/0/0 f1 t0", "nightly 1/1/1/0/2 f0 t0"));
 }
 
-TEST_F(StoreUsageTest, RefusesBadQueriesAndBatches) {
+TEST_P(StoreUsageTest, RefusesBadQueriesAndBatches) {
   v1::UsageQuery query;
   query.add_group_by("tenant");
   query.add_group_by("tenant; DROP TABLE usage");
@@ -259,7 +259,7 @@ TEST_F(StoreUsageTest, RefusesBadQueriesAndBatches) {
   EXPECT_THAT(Query({}), ElementsAre(" 1/0/0/0/5 f0 t0"));
 }
 
-TEST_F(StoreUsageTest, TotalsEqualTheSumOfEveryBatchStoredOnce) {
+TEST_P(StoreUsageTest, TotalsEqualTheSumOfEveryBatchStoredOnce) {
   std::mt19937 random(42);
   const std::vector<std::string> tenants = {"a", "b", "c"};
   const std::vector<std::string> regions = {"eastus2", "westus3"};
@@ -305,6 +305,8 @@ TEST_F(StoreUsageTest, TotalsEqualTheSumOfEveryBatchStoredOnce) {
   EXPECT_EQ(actual, expected);
   EXPECT_EQ(requests, expected_requests);
 }
+
+SPILLWAY_STORE_BACKENDS(StoreUsageTest);
 
 }  // namespace
 }  // namespace spillway

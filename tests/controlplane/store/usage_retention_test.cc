@@ -3,11 +3,11 @@
 // and each level is pruned to its own retention in bounded steps.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -38,16 +38,11 @@ v1::UsageAggregate Aggregate(int64_t minute, const std::string& tenant, uint64_t
   return a;
 }
 
-int64_t Count(sqlite3* db, const char* table) {
-  sqlite3_stmt* stmt = nullptr;
+int64_t Count(sql::Connection* db, const char* table) {
   int64_t count = -1;
-  if (sqlite3_prepare_v2(db, absl::StrCat("SELECT count(*) FROM ", table).c_str(), -1, &stmt,
-                         nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    count = sqlite3_column_int64(stmt, 0);
-  }
-  sqlite3_finalize(stmt);
-  return count;
+  return absl::SimpleAtoi(test::QueryText(db, absl::StrCat("SELECT count(*) FROM ", table)), &count)
+             ? count
+             : -1;
 }
 
 class UsageRetentionTest : public test::StoreTest {
@@ -88,7 +83,7 @@ class UsageRetentionTest : public test::StoreTest {
   }
 };
 
-TEST_F(UsageRetentionTest, EveryLevelHoldsTheSameTotalsAndALateBatchReachesAll) {
+TEST_P(UsageRetentionTest, EveryLevelHoldsTheSameTotalsAndALateBatchReachesAll) {
   StoreTwoDays();
   const std::string all = "checkout 5/500; helpdesk 1/100; nightly 5/500";
   // The data is years old: retention decides which level still holds it.
@@ -114,7 +109,7 @@ TEST_F(UsageRetentionTest, EveryLevelHoldsTheSameTotalsAndALateBatchReachesAll) 
   }
 }
 
-TEST_F(UsageRetentionTest, AQueryIsWidenedToTheAnsweringLevelsPeriodsAndSaysSo) {
+TEST_P(UsageRetentionTest, AQueryIsWidenedToTheAnsweringLevelsPeriodsAndSaysSo) {
   StoreTwoDays();
   int64_t since = 0;
   int64_t until = 0;
@@ -141,9 +136,9 @@ TEST_F(UsageRetentionTest, AQueryIsWidenedToTheAnsweringLevelsPeriodsAndSaysSo) 
   EXPECT_EQ(until, 0);
 }
 
-TEST_F(UsageRetentionTest, EachLevelIsPrunedToItsRetentionInBoundedSteps) {
+TEST_P(UsageRetentionTest, EachLevelIsPrunedToItsRetentionInBoundedSteps) {
   StoreTwoDays();
-  sqlite3* db = TopologyStoreTestPeer::Connection(Store());
+  sql::Connection* db = Db();
   auto count = [db](const char* table) { return Count(db, table); };
   ASSERT_EQ(count("usage"), 4);       // minutes 0:10, 0:11, 1:10 and the second day's 0:05
   ASSERT_EQ(count("usage_hour"), 3);  // the first day's hours 0 and 1, the second day's 0
@@ -183,21 +178,20 @@ TEST_F(UsageRetentionTest, EachLevelIsPrunedToItsRetentionInBoundedSteps) {
   EXPECT_EQ(count("usage_day"), 3);
 }
 
-TEST_F(UsageRetentionTest, MigrationFillsTheRollupsFromMinutesStoredBefore) {
+TEST_P(UsageRetentionTest, MigrationFillsTheRollupsFromMinutesStoredBefore) {
   {
     // A file at schema version 2 holding minute rows, as stores before rollups left it.
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &raw), SQLITE_OK);
-    ASSERT_TRUE(MigrateSchema(raw, SchemaMigrations().subspan(0, 2)).ok());
+    std::unique_ptr<sql::Connection> raw = OpenRaw();
+    ASSERT_NE(raw, nullptr);
+    ASSERT_TRUE(MigrateSchema(raw.get(), SchemaMigrations().subspan(0, 2)).ok());
     const std::string insert = absl::StrCat(
         "INSERT INTO usage VALUES (", kDay0 + 10 * kMinute,
         ", 'checkout', 'gpt-4o', 'b', 'i', 'eastus2', 200, 3, 1, 1, 0, 300, 3, 30), (",
         kDay0 + 20 * kMinute,
         ", 'checkout', 'gpt-4o', 'b', 'i', 'eastus2', 200, 2, 1, 1, 0, 200, 2, 20), (",
         kDay0 + kDay, ", 'nightly', 'gpt-4o', 'b', 'i', 'eastus2', 200, 4, 1, 1, 0, 400, 4, 40)");
-    ASSERT_EQ(sqlite3_exec(raw, insert.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-        << sqlite3_errmsg(raw);
-    sqlite3_close(raw);
+    absl::Status inserted = raw->Exec(insert, "insert minutes");
+    ASSERT_TRUE(inserted.ok()) << inserted;
   }
   for (const UsageRetention& retention :
        {UsageRetention{0, 0, 0}, UsageRetention{1, 0, 0}, UsageRetention{1, 1, 0}}) {
@@ -205,6 +199,8 @@ TEST_F(UsageRetentionTest, MigrationFillsTheRollupsFromMinutesStoredBefore) {
     EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay), "checkout 5/500; nightly 4/400");
   }
 }
+
+SPILLWAY_STORE_BACKENDS(UsageRetentionTest);
 
 }  // namespace
 }  // namespace spillway

@@ -1,0 +1,135 @@
+// See replica_session.h. One libpq connection of its own, polled with a short timeout so that
+// stopping never waits long; reconnects with a growing pause while the database is away.
+#include "controlplane/store/replica_session.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "controlplane/store/store.h"
+#include "spdlog/spdlog.h"
+
+namespace spillway {
+namespace {
+
+// The lease's lock key, apart from the store's own ("Spillway" + 3).
+constexpr char kTryLease[] = "SELECT pg_try_advisory_lock(6012751431592157563)";
+constexpr auto kPoll = std::chrono::milliseconds(250);
+constexpr auto kMaxPause = std::chrono::seconds(2);
+
+struct ConnectionCloser {
+  void operator()(PGconn* conn) const { PQfinish(conn); }
+};
+using Connection = std::unique_ptr<PGconn, ConnectionCloser>;
+
+Connection Connect(const std::string& url) {
+  const char* keywords[] = {"connect_timeout",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "application_name",
+                            "dbname",
+                            nullptr};
+  const char* values[] = {"5", "10", "5", "3", "spillway-cp replica", url.c_str(), nullptr};
+  Connection conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
+  if (conn != nullptr && PQstatus(conn.get()) != CONNECTION_OK) {
+    conn.reset();
+  }
+  if (conn != nullptr) {
+    // The server's notices (e.g. its shutdown) would go to stderr raw; the loss is logged.
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
+  }
+  return conn;
+}
+
+// The first value of a one-row answer to `sql`; empty on any failure.
+std::string Query(PGconn* conn, const char* sql) {
+  PGresult* result = PQexec(conn, sql);
+  std::string value;
+  if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1) {
+    value = PQgetvalue(result, 0, 0);
+  }
+  const bool ok =
+      PQresultStatus(result) == PGRES_TUPLES_OK || PQresultStatus(result) == PGRES_COMMAND_OK;
+  PQclear(result);
+  return ok && value.empty() ? "ok" : value;
+}
+
+}  // namespace
+
+ReplicaSession::ReplicaSession(std::string url, std::string display,
+                               std::function<void()> on_change)
+    : url_(std::move(url)), display_(std::move(display)), on_change_(std::move(on_change)) {}
+
+ReplicaSession::~ReplicaSession() {
+  stop_.store(true);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void ReplicaSession::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ReplicaSession::Run() {
+  Connection conn;
+  auto pause = std::chrono::milliseconds(100);
+  const std::string listen = absl::StrCat("LISTEN ", kTopologyChannel);
+  while (!stop_.load()) {
+    if (conn == nullptr) {
+      conn = Connect(url_);
+      if (conn == nullptr || Query(conn.get(), listen.c_str()).empty()) {
+        conn.reset();
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::milliseconds>(pause * 2, kMaxPause);
+        continue;
+      }
+      pause = std::chrono::milliseconds(100);
+      spdlog::info("replica session to {}: listening for topology changes", display_);
+      on_change_();  // whatever committed while this replica was not listening
+    }
+    if (!holds_lease() && Query(conn.get(), kTryLease) == "t") {
+      holds_lease_.store(true, std::memory_order_release);
+      spdlog::info("replica session to {}: holds the fleet lease", display_);
+    }
+    // A notification that came in with the lease query's answer is already read: take those
+    // before waiting, or a commit could go unheard until the next one.
+    bool changed = false;
+    while (PGnotify* notify = PQnotifies(conn.get())) {
+      changed = true;
+      PQfreemem(notify);
+    }
+    pollfd socket = {PQsocket(conn.get()), POLLIN, 0};
+    if (!changed && poll(&socket, 1, static_cast<int>(kPoll.count())) > 0) {
+      if (PQconsumeInput(conn.get()) == 0) {
+        spdlog::warn("replica session to {} lost: {}", display_, PQerrorMessage(conn.get()));
+        if (holds_lease()) {
+          spdlog::warn("replica session to {}: gave up the fleet lease", display_);
+        }
+        holds_lease_.store(false, std::memory_order_release);
+        conn.reset();
+        continue;
+      }
+      while (PGnotify* notify = PQnotifies(conn.get())) {
+        changed = true;
+        PQfreemem(notify);
+      }
+    }
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      holds_lease_.store(false, std::memory_order_release);
+      conn.reset();
+      continue;
+    }
+    if (changed) {
+      on_change_();
+    }
+  }
+}
+
+}  // namespace spillway

@@ -1,0 +1,214 @@
+// Three spillway-cp replicas on one PostgreSQL database (issue 20), Debian's PostgreSQL 15
+// started by the test itself: a change applied through any replica reaches agents connected to
+// the others; SIGKILL the replica holding the fleet lease, then another, during a stream of
+// applies and key rotations, and every acknowledged change is there, whole, the lease moves,
+// and the agent converges; restart the database and the replicas refuse changes (Unavailable)
+// while it is away, keep their agents, and resume.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/controlplane/fleet_fixture.h"
+#include "tests/support/postgres_server.h"
+#include "tests/support/wait_for.h"
+
+namespace spillway::test {
+namespace {
+
+constexpr char kChat[] = R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":4})";
+// SHA-256("test") is checkout-assistant's key in the reference topology.
+const HttpHeaders kCheckoutKey = {{"api-key", "test"}};
+constexpr char kLeaseLine[] = "holds the fleet lease";
+
+class PostgresReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (PostgresServer::BinDir().empty()) {
+      GTEST_SKIP() << "PostgreSQL 15 is not installed (deploy/install-deps.sh installs it)";
+    }
+    absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    absl::StatusOr<std::string> url = server_->CreateDatabase("spillway");
+    ASSERT_TRUE(url.ok()) << url.status();
+    absl::Status mocks = replicas_[0].AddReferenceMocks();
+    ASSERT_TRUE(mocks.ok()) << mocks;
+    std::vector<std::string> addresses;
+    for (ControlPlaneFleet& replica : replicas_) {
+      replica.SetControlPlaneStore(*url);
+      absl::Status started = replica.StartControlPlane();
+      ASSERT_TRUE(started.ok()) << started;
+      addresses.push_back(absl::StrCat("127.0.0.1:", replica.cp_port()));
+    }
+    absl::StatusOr<v1::Topology> topology = ReferenceTopologyOnMocks(replicas_[0]);
+    ASSERT_TRUE(topology.ok()) << topology.status();
+    topology_ = *topology;
+    absl::StatusOr<v1::ApplyResponse> applied = replicas_[1].Apply(topology_);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_EQ(applied->version(), 1u);
+    agents().SetAgentControlPlanes(absl::StrJoin(addresses, ","));
+    ASSERT_TRUE(agents().StartAgent("eus2", "eastus2").ok());
+    ASSERT_TRUE(agents().WaitForAgentVersion("eus2", 1).ok());
+  }
+
+  // replicas_[0] also owns the mocks and the agent.
+  ControlPlaneFleet& agents() { return replicas_[0]; }
+
+  // The replicas whose log says they took the lease and which are still running.
+  std::vector<int> LeaseHolders(const std::vector<bool>& alive) {
+    std::vector<int> holders;
+    for (int i = 0; i < 3; ++i) {
+      if (alive[i] && replicas_[i].cp_process().Output().find(kLeaseLine) != std::string::npos) {
+        holders.push_back(i);
+      }
+    }
+    return holders;
+  }
+
+  // The version every live replica serves (ListAgents' current_version), or 0 if they differ.
+  uint64_t CommonVersion(const std::vector<bool>& alive) {
+    uint64_t common = 0;
+    for (int i = 0; i < 3; ++i) {
+      if (!alive[i]) {
+        continue;
+      }
+      absl::StatusOr<v1::ListAgentsResponse> agents = replicas_[i].ListAgents();
+      if (!agents.ok() || (common != 0 && agents->current_version() != common)) {
+        return 0;
+      }
+      common = agents->current_version();
+    }
+    return common;
+  }
+
+  absl::StatusOr<v1::CreateKeyResponse> RotateKey(ControlPlaneFleet& replica) {
+    std::unique_ptr<grpc::ClientContext> context = replica.AdminContext();
+    v1::RotateKeyRequest request;
+    request.set_tenant("checkout-assistant");
+    request.set_key_name("prod");
+    v1::CreateKeyResponse response;
+    if (absl::Status status =
+            FromGrpc(replica.admin().RotateKey(context.get(), request, &response));
+        !status.ok()) {
+      return status;
+    }
+    return response;
+  }
+
+  std::unique_ptr<PostgresServer> server_;
+  ControlPlaneFleet replicas_[3];
+  v1::Topology topology_;
+};
+
+TEST_F(PostgresReplicasTest, AChangeThroughAnyReplicaReachesEveryReplicaAndTheAgent) {
+  const std::vector<bool> alive = {true, true, true};
+  for (int i = 0; i < 3; ++i) {
+    v1::Topology changed = topology_;
+    changed.mutable_stamps(0)->set_description(absl::StrCat("through replica ", i));
+    absl::StatusOr<v1::ApplyResponse> applied = replicas_[i].Apply(changed);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_EQ(applied->version(), 2u + i);
+    EXPECT_TRUE(WaitFor([&] { return CommonVersion(alive) == 2u + i; }, kFleetWait))
+        << "every replica serves version " << 2 + i;
+    EXPECT_TRUE(agents().WaitForAgentVersion("eus2", 2 + i).ok());
+  }
+  // Exactly one replica holds the lease.
+  EXPECT_TRUE(WaitFor([&] { return LeaseHolders(alive).size() == 1; }, kFleetWait));
+  EXPECT_EQ(LeaseHolders(alive).size(), 1u);
+}
+
+TEST_F(PostgresReplicasTest, KillingLeaseHoldersDuringChangesLosesNothingAndMovesTheLease) {
+  std::vector<bool> alive = {true, true, true};
+  ASSERT_TRUE(WaitFor([&] { return LeaseHolders(alive).size() == 1; }, kFleetWait));
+  uint64_t last_acked = 1;
+  std::string last_description;
+  int rotations = 0;
+  auto change = [&](int round) {
+    for (int i = 0; i < 3; ++i) {
+      const int r = (round + i) % 3;
+      if (!alive[r]) {
+        continue;
+      }
+      v1::Topology changed = topology_;
+      const std::string description = absl::StrCat("round ", round);
+      changed.mutable_stamps(0)->set_description(description);
+      absl::StatusOr<v1::ApplyResponse> applied = replicas_[r].Apply(changed);
+      ASSERT_TRUE(applied.ok()) << applied.status();
+      ASSERT_GT(applied->version(), last_acked);
+      last_acked = applied->version();
+      last_description = description;
+      absl::StatusOr<v1::CreateKeyResponse> key = RotateKey(replicas_[r]);
+      ASSERT_TRUE(key.ok()) << key.status();
+      ASSERT_GT(key->version(), last_acked);
+      last_acked = key->version();
+      ++rotations;
+      return;
+    }
+  };
+  for (int round = 0; round < 30; ++round) {
+    ASSERT_NO_FATAL_FAILURE(change(round));
+    if (round == 10 || round == 20) {
+      const std::vector<int> holders = LeaseHolders(alive);
+      ASSERT_EQ(holders.size(), 1u);
+      replicas_[holders[0]].KillControlPlane();
+      alive[holders[0]] = false;
+      // Another replica takes the lease once the database sees the session end.
+      EXPECT_TRUE(WaitFor([&] { return LeaseHolders(alive).size() == 1; }, kFleetWait))
+          << "no surviving replica took the lease after replica " << holders[0] << " died";
+    }
+  }
+  // Every acknowledged change is there, whole, on the survivor and at the agent.
+  EXPECT_TRUE(WaitFor([&] { return CommonVersion(alive) == last_acked; }, kFleetWait));
+  EXPECT_TRUE(agents().WaitForAgentVersion("eus2", last_acked).ok());
+  for (int i = 0; i < 3; ++i) {
+    if (!alive[i]) {
+      continue;
+    }
+    std::unique_ptr<grpc::ClientContext> context = replicas_[i].AdminContext();
+    v1::GetRequest request;
+    v1::GetResponse got;
+    ASSERT_TRUE(replicas_[i].admin().Get(context.get(), request, &got).ok());
+    EXPECT_EQ(got.version(), last_acked);
+    EXPECT_EQ(got.topology().stamps(0).description(), last_description);
+    int keys = 0;
+    for (const v1::Tenant& tenant : got.topology().tenants()) {
+      keys += tenant.name() == "checkout-assistant" ? tenant.api_keys_size() : 0;
+    }
+    EXPECT_EQ(keys, 1 + rotations) << "every rotation acknowledged is kept";
+  }
+  absl::StatusOr<HttpResponse> response =
+      agents().AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200) << response->body;
+}
+
+TEST_F(PostgresReplicasTest, WhileTheDatabaseIsAwayChangesAreRefusedAndAgentsKeepServing) {
+  ASSERT_TRUE(server_->Stop().ok());
+  v1::Topology changed = topology_;
+  changed.mutable_stamps(0)->set_description("while the database was away");
+  for (ControlPlaneFleet& replica : replicas_) {
+    absl::StatusOr<v1::ApplyResponse> refused = replica.Apply(changed);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  }
+  absl::StatusOr<HttpResponse> response =
+      agents().AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200) << response->body;
+
+  ASSERT_TRUE(server_->Restart().ok());
+  absl::StatusOr<v1::ApplyResponse> applied = replicas_[2].Apply(changed);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->version(), 2u);
+  const std::vector<bool> alive = {true, true, true};
+  EXPECT_TRUE(WaitFor([&] { return CommonVersion(alive) == 2u; }, kFleetWait));
+  EXPECT_TRUE(agents().WaitForAgentVersion("eus2", 2).ok());
+}
+
+}  // namespace
+}  // namespace spillway::test
