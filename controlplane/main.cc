@@ -5,11 +5,13 @@
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
 #include <memory>
 
 #include "absl/flags/flag.h"
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -22,6 +24,7 @@
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
 #include "controlplane/fleet/fleet_metrics.h"
+#include "controlplane/fleet/replica_sync.h"
 #include "controlplane/ops/metrics_server.h"
 #include "controlplane/store/replica_session.h"
 #include "controlplane/store/store_location.h"
@@ -142,6 +145,15 @@ void KeepFreedMemory() {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
 }
 
+// Unique per process, readable in logs and the replica_agents table: host, pid, and random
+// bits (a pid is reused across restarts and containers).
+std::string ReplicaId() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  absl::BitGen random;
+  return absl::StrCat(host, "-", getpid(), "-", absl::Hex(absl::Uniform<uint32_t>(random)));
+}
+
 constexpr int64_t kUsagePruneStep = 10'000;
 constexpr int kUsagePruneStepsPerTick = 20;
 
@@ -202,18 +214,27 @@ int Run() {
     Die(std::string(status.message()));
   }
   // Replicas on one PostgreSQL database: each hears the others' commits and pushes them to
-  // its own agents; the fleet lease decides which one prunes usage.
+  // its own agents, shares its agents' health reports and takes its part of the tenants'
+  // limits; the fleet lease decides which one prunes usage and expired health.
+  std::unique_ptr<ReplicaSync> replica_sync;
   std::unique_ptr<ReplicaSession> replica;
   if (location->kind == StoreLocation::Kind::kPostgres) {
-    replica = std::make_unique<ReplicaSession>(location->postgres_url, db, [&fleet] {
-      if (absl::Status status = fleet.OnTopologyChanged(); !status.ok()) {
-        spdlog::error("reloading the topology another replica changed: {}",
-                      std::string(status.message()));
-      }
-    });
+    replica_sync = std::make_unique<ReplicaSync>(fleet, **store, ReplicaId());
+    replica_sync->Attach();
+    ReplicaSync& sync_ref = *replica_sync;
+    replica = std::make_unique<ReplicaSession>(
+        location->postgres_url, db,
+        ReplicaSession::Listeners{[&sync_ref] { sync_ref.OnTopologyCommitted(); },
+                                  [&sync_ref] { sync_ref.OnHealthChanged(); }});
     replica->Start();
+    spdlog::info("replica {} of the fleet on {}", replica_sync->replica_id(), db);
   }
-  PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet] { fleet.FlushBudgets(); });
+  PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet, &replica, &replica_sync] {
+    if (replica_sync != nullptr) {
+      replica_sync->Tick(replica->holds_lease());
+    }
+    fleet.FlushBudgets();
+  });
   budget_flush.Start();
   // Usage past its retention goes in transactions of 10k rows, so applies and usage writes
   // are never held up for long. Off the start-up path (a store upgraded with years of minutes

@@ -162,9 +162,41 @@ void BudgetAllocator::WriteShares(const std::vector<TenantLimit>& tenants,
   }
 }
 
+uint64_t BudgetAllocator::PartOf(const ReplicaPart* part, uint64_t limit) {
+  if (part == nullptr || part->mine >= part->agents.size()) {
+    return limit;
+  }
+  return SplitLimit(limit, part->agents, /*floor_fraction=*/0)[part->mine];
+}
+
+void BudgetAllocator::SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts) {
+  for (const auto& [stamp, part] : parts) {
+    auto old = replica_parts_.find(stamp);
+    if (old == replica_parts_.end() || !(old->second == part)) {
+      limits_changed_.insert(stamp);
+    }
+  }
+  for (const auto& [stamp, part] : replica_parts_) {
+    if (!parts.contains(stamp)) {
+      limits_changed_.insert(stamp);
+    }
+  }
+  replica_parts_ = std::move(parts);
+}
+
+absl::flat_hash_map<std::string, int64_t> BudgetAllocator::AgentsPerStamp() const {
+  absl::flat_hash_map<std::string, int64_t> counts;
+  for (const auto& [key, agent] : agents_) {
+    if (!agent.stamp.empty()) {
+      ++counts[agent.stamp];
+    }
+  }
+  return counts;
+}
+
 void BudgetAllocator::SendProvisionalShares(
     const std::vector<AgentKey>& stamp_agents, const std::vector<TenantLimit>& tenants,
-    absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
+    const ReplicaPart* part, absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
   const uint64_t count = stamp_agents.size();
   for (AgentKey key : stamp_agents) {
     Agent& agent = agents_.at(key);
@@ -173,8 +205,8 @@ void BudgetAllocator::SendProvisionalShares(
     }
     std::vector<Share> shares(tenants.size());
     for (std::size_t t = 0; t < tenants.size(); ++t) {
-      shares[t].tokens_per_minute = tenants[t].tokens_per_minute / count;
-      shares[t].requests_per_minute = tenants[t].requests_per_minute / count;
+      shares[t].tokens_per_minute = PartOf(part, tenants[t].tokens_per_minute) / count;
+      shares[t].requests_per_minute = PartOf(part, tenants[t].requests_per_minute) / count;
       shares[t].limit_tokens_per_minute = tenants[t].tokens_per_minute;
       shares[t].limit_requests_per_minute = tenants[t].requests_per_minute;
     }
@@ -204,8 +236,12 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
     // interval, not one per agent that joins (N^2 messages in all).
     const bool forced =
         limits_changed_.contains(stamp) || (!recent && members_changed_.contains(stamp));
+    const ReplicaPart* part = nullptr;
+    if (auto it = replica_parts_.find(stamp); it != replica_parts_.end()) {
+      part = &it->second;
+    }
     if (recent && !forced) {
-      SendProvisionalShares(keys, *tenants, message_for);
+      SendProvisionalShares(keys, *tenants, part, message_for);
       continue;  // a later call (the fleet's flush, a report) catches up
     }
     members_changed_.erase(stamp);
@@ -226,14 +262,18 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
         token_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.first;
         request_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.second;
       }
+      // This replica's part is split among its agents; the limit they are told stays the
+      // stamp's (the agent checks it against its table).
+      const uint64_t part_tokens = PartOf(part, tenant.tokens_per_minute);
+      const uint64_t part_requests = PartOf(part, tenant.requests_per_minute);
       const std::vector<uint64_t> tokens =
-          SplitLimit(tenant.tokens_per_minute, token_demand, options_.floor_fraction);
+          SplitLimit(part_tokens, token_demand, options_.floor_fraction);
       const std::vector<uint64_t> requests =
-          SplitLimit(tenant.requests_per_minute, request_demand, options_.floor_fraction);
+          SplitLimit(part_requests, request_demand, options_.floor_fraction);
       const double token_step =
-          std::max(1.0, options_.hysteresis * static_cast<double>(tenant.tokens_per_minute));
+          std::max(1.0, options_.hysteresis * static_cast<double>(part_tokens));
       const double request_step =
-          std::max(1.0, options_.hysteresis * static_cast<double>(tenant.requests_per_minute));
+          std::max(1.0, options_.hysteresis * static_cast<double>(part_requests));
       for (std::size_t a = 0; a < agents.size(); ++a) {
         Share& share = split[a][t];
         share.tokens_per_minute = tokens[a];

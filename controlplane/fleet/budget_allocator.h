@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -35,6 +36,15 @@ struct BudgetOptions {
 std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& demand,
                                  double floor_fraction);
 
+// Where control-plane replicas share one database, each splits only its part of a stamp's
+// limits among its own agents: the limits split by the agents each live replica serves in the
+// stamp (`agents`, in an order every replica reads alike), `mine` being this replica's index.
+struct ReplicaPart {
+  std::vector<double> agents;
+  std::size_t mine = 0;
+  bool operator==(const ReplicaPart&) const = default;
+};
+
 class BudgetAllocator {
  public:
   using AgentKey = uint64_t;  // one per connected stream
@@ -46,6 +56,11 @@ class BudgetAllocator {
   void AddAgent(AgentKey agent, const std::string& region);
   void RemoveAgent(AgentKey agent);
   void ReportDemand(AgentKey agent, const v1::DemandReport& report);
+  // This replica's part of each stamp's limits; a stamp not listed is this replica's alone.
+  // A changed part moves the stamp's split at once, as changed limits do.
+  void SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts);
+  // Connected agents per stamp (what this replica tells the others).
+  absl::flat_hash_map<std::string, int64_t> AgentsPerStamp() const;
 
   // The splits that must go out now, one message per agent, for every stamp whose split
   // changed enough (see BudgetOptions).
@@ -92,13 +107,16 @@ class BudgetAllocator {
   // the next: each gets limit / (agents of the stamp) of every tenant now, so it does not
   // start from nothing (the stamp may admit that much over its limits until the split).
   void SendProvisionalShares(const std::vector<AgentKey>& stamp_agents,
-                             const std::vector<TenantLimit>& tenants,
+                             const std::vector<TenantLimit>& tenants, const ReplicaPart* part,
                              absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for);
+  // `limit`, or this replica's part of it.
+  static uint64_t PartOf(const ReplicaPart* part, uint64_t limit);
 
   BudgetOptions options_;
   absl::flat_hash_map<std::string, std::string> stamp_of_region_;
   absl::flat_hash_map<std::string, std::vector<TenantLimit>> tenants_of_stamp_;
   absl::flat_hash_map<AgentKey, Agent> agents_;
+  absl::flat_hash_map<std::string, ReplicaPart> replica_parts_;  // by stamp
   absl::flat_hash_set<std::string> limits_changed_;   // tenants, limits or regions changed
   absl::flat_hash_set<std::string> members_changed_;  // agents joined or left, not yet sent
   absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point> last_push_;

@@ -331,18 +331,25 @@ void Fleet::ReportThrottle(const v1::ThrottleEvent& event, const std::string& re
   if (!until.has_value()) {
     return;  // already over (or a clock far behind): nothing to steer away from
   }
-  absl::MutexLock lock(&mu_);
-  v1::BackendHealth& health = health_[event.backend_id()];
-  if (health.until_unix_ms() >= *until) {
-    return;  // already known to be blocked at least this long
+  v1::BackendHealth shared;
+  {
+    absl::MutexLock lock(&mu_);
+    v1::BackendHealth& health = health_[event.backend_id()];
+    if (health.until_unix_ms() >= *until) {
+      return;  // already known to be blocked at least this long
+    }
+    health.set_backend_id(event.backend_id());
+    health.set_state(v1::HEALTH_STATE_THROTTLED);
+    health.set_until_unix_ms(*until);
+    health.set_reported_by(reporter);
+    health.set_reason(absl::StrCat("429, retry after ", event.retry_after_ms(), " ms"));
+    ++health_generation_;
+    PushHealth();
+    shared = health;
   }
-  health.set_backend_id(event.backend_id());
-  health.set_state(v1::HEALTH_STATE_THROTTLED);
-  health.set_until_unix_ms(*until);
-  health.set_reported_by(reporter);
-  health.set_reason(absl::StrCat("429, retry after ", event.retry_after_ms(), " ms"));
-  ++health_generation_;
-  PushHealth();
+  if (health_sink_) {
+    health_sink_(event.backend_id(), &shared);
+  }
 }
 
 void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::string& reporter) {
@@ -355,19 +362,59 @@ void Fleet::ReportHealth(const v1::HealthTransition& transition, const std::stri
       return;
     }
   }
-  absl::MutexLock lock(&mu_);
-  if (transition.to() == v1::HEALTH_STATE_HEALTHY) {
-    health_.erase(transition.backend_id());
-  } else {
-    v1::BackendHealth& health = health_[transition.backend_id()];
-    health.set_backend_id(transition.backend_id());
-    health.set_state(transition.to());
-    health.set_until_unix_ms(*until);
-    health.set_reported_by(reporter);
-    health.set_reason(transition.reason());
+  std::optional<v1::BackendHealth> shared;
+  {
+    absl::MutexLock lock(&mu_);
+    if (transition.to() == v1::HEALTH_STATE_HEALTHY) {
+      health_.erase(transition.backend_id());
+    } else {
+      v1::BackendHealth& health = health_[transition.backend_id()];
+      health.set_backend_id(transition.backend_id());
+      health.set_state(transition.to());
+      health.set_until_unix_ms(*until);
+      health.set_reported_by(reporter);
+      health.set_reason(transition.reason());
+      shared = health;
+    }
+    ++health_generation_;
+    PushHealth();
   }
+  if (health_sink_) {
+    health_sink_(transition.backend_id(), shared.has_value() ? &*shared : nullptr);
+  }
+}
+
+void Fleet::SetHealthSink(HealthSink sink) { health_sink_ = std::move(sink); }
+
+void Fleet::AdoptSharedHealth(const std::vector<v1::BackendHealth>& entries) {
+  absl::flat_hash_map<std::string, v1::BackendHealth> adopted;
+  for (const v1::BackendHealth& entry : entries) {
+    adopted[entry.backend_id()] = entry;
+  }
+  absl::MutexLock lock(&mu_);
+  bool same = adopted.size() == health_.size();
+  for (auto it = adopted.begin(); same && it != adopted.end(); ++it) {
+    auto mine = health_.find(it->first);
+    same =
+        mine != health_.end() && mine->second.SerializeAsString() == it->second.SerializeAsString();
+  }
+  if (same) {
+    return;  // this replica's own report coming back, or nothing new
+  }
+  health_ = std::move(adopted);
   ++health_generation_;
   PushHealth();
+}
+
+absl::flat_hash_map<std::string, int64_t> Fleet::AgentsPerStamp() const {
+  absl::MutexLock lock(&mu_);
+  return budgets_.AgentsPerStamp();
+}
+
+void Fleet::SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts) {
+  absl::MutexLock lock(&mu_);
+  budgets_.SetReplicaParts(std::move(parts));
+  PushBudgets();
 }
 
 v1::HealthOverlay Fleet::Health() const {

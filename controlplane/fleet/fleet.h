@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,19 @@ class Fleet {
   void ReportHealth(const v1::HealthTransition& transition, const std::string& reporter);
   v1::HealthOverlay Health() const;
 
+  // Replicas sharing one database (controlplane/store/replica_session.h). What this replica's
+  // agents report about backends also goes to `sink` (set before serving; called outside the
+  // fleet's lock; a null `health` means healthy again), and the overlay all replicas' agents
+  // built comes back through AdoptSharedHealth, which replaces this replica's own.
+  using HealthSink =
+      std::function<void(const std::string& backend_id, const v1::BackendHealth* health)>;
+  void SetHealthSink(HealthSink sink);
+  void AdoptSharedHealth(const std::vector<v1::BackendHealth>& entries);
+  // This replica's agents per stamp (for the other replicas), and its part of each stamp's
+  // tenant limits (budget_allocator.h).
+  absl::flat_hash_map<std::string, int64_t> AgentsPerStamp() const;
+  void SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts);
+
   // An agent's per-tenant demand: tenants' limits are re-split among the stamp's agents.
   void ReportDemand(AgentStream* stream, const v1::DemandReport& report);
   // Sends the tenant budget splits held back by the once-per-interval bound (agents that
@@ -141,6 +155,7 @@ class Fleet {
   uint64_t next_budget_key_ ABSL_GUARDED_BY(mu_) = 0;
   TrafficLog traffic_;
   FleetCounters counters_;  // lock-free
+  HealthSink health_sink_;  // set before serving, then only read
 };
 
 }  // namespace spillway

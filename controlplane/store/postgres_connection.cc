@@ -337,10 +337,8 @@ std::string PostgresParameters(absl::string_view sql) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> OpenPostgres(const std::string& url,
-                                                         const std::string& display) {
-  // The URL's own settings win over these defaults (expand_dbname, later keywords override).
-  // Keepalives notice a database host that went away without closing the connection.
+PGconn* ConnectPostgres(const std::string& url, const char* application_name) {
+  // The URL's own settings win over these defaults (expand_dbname: later keywords override).
   const char* keywords[] = {"connect_timeout",
                             "keepalives_idle",
                             "keepalives_interval",
@@ -348,8 +346,19 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenPostgres(const std::string& url,
                             "application_name",
                             "dbname",
                             nullptr};
-  const char* values[] = {"5", "10", "5", "3", "spillway-cp", url.c_str(), nullptr};
+  const char* values[] = {"5", "10", "5", "3", application_name, url.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (conn != nullptr) {
+    // Notices (e.g. "relation already exists, skipping", the server's shutdown) would go to
+    // stderr unasked; failures are reported as errors.
+    PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+  }
+  return conn;
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> OpenPostgres(const std::string& url,
+                                                         const std::string& display) {
+  PGconn* conn = ConnectPostgres(url, "spillway-cp");
   if (conn == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat(display, ": cannot allocate a connection"));
   }
@@ -358,8 +367,6 @@ absl::StatusOr<std::unique_ptr<Connection>> OpenPostgres(const std::string& url,
   if (PQstatus(conn) != CONNECTION_OK) {
     return connection->Error(nullptr, "connect");
   }
-  // Notices (e.g. "relation already exists, skipping") would go to stderr unasked.
-  PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
   return connection;
 }
 

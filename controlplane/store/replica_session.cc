@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "controlplane/store/postgres_connection.h"
 #include "controlplane/store/store.h"
 #include "spdlog/spdlog.h"
 
@@ -27,22 +28,9 @@ struct ConnectionCloser {
 using Connection = std::unique_ptr<PGconn, ConnectionCloser>;
 
 Connection Connect(const std::string& url) {
-  const char* keywords[] = {"connect_timeout",
-                            "keepalives_idle",
-                            "keepalives_interval",
-                            "keepalives_count",
-                            "application_name",
-                            "dbname",
-                            nullptr};
-  const char* values[] = {"5", "10", "5", "3", "spillway-cp replica", url.c_str(), nullptr};
-  Connection conn(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
+  Connection conn(sql::ConnectPostgres(url, "spillway-cp replica"));
   if (conn != nullptr && PQstatus(conn.get()) != CONNECTION_OK) {
     conn.reset();
-  }
-  if (conn != nullptr) {
-    // The server's notices (e.g. its shutdown) would go to stderr raw; the loss is logged.
-    PQsetNoticeProcessor(
-        conn.get(), [](void*, const char*) {}, nullptr);
   }
   return conn;
 }
@@ -62,9 +50,8 @@ std::string Query(PGconn* conn, const char* sql) {
 
 }  // namespace
 
-ReplicaSession::ReplicaSession(std::string url, std::string display,
-                               std::function<void()> on_change)
-    : url_(std::move(url)), display_(std::move(display)), on_change_(std::move(on_change)) {}
+ReplicaSession::ReplicaSession(std::string url, std::string display, Listeners listeners)
+    : url_(std::move(url)), display_(std::move(display)), listeners_(std::move(listeners)) {}
 
 ReplicaSession::~ReplicaSession() {
   stop_.store(true);
@@ -80,7 +67,7 @@ void ReplicaSession::Start() {
 void ReplicaSession::Run() {
   Connection conn;
   auto pause = std::chrono::milliseconds(100);
-  const std::string listen = absl::StrCat("LISTEN ", kTopologyChannel);
+  const std::string listen = absl::StrCat("LISTEN ", kTopologyChannel, "; LISTEN ", kHealthChannel);
   while (!stop_.load()) {
     if (conn == nullptr) {
       conn = Connect(url_);
@@ -92,7 +79,9 @@ void ReplicaSession::Run() {
       }
       pause = std::chrono::milliseconds(100);
       spdlog::info("replica session to {}: listening for topology changes", display_);
-      on_change_();  // whatever committed while this replica was not listening
+      // Whatever committed while this replica was not listening.
+      listeners_.on_topology();
+      listeners_.on_health();
     }
     if (!holds_lease() && Query(conn.get(), kTryLease) == "t") {
       holds_lease_.store(true, std::memory_order_release);
@@ -100,13 +89,19 @@ void ReplicaSession::Run() {
     }
     // A notification that came in with the lease query's answer is already read: take those
     // before waiting, or a commit could go unheard until the next one.
-    bool changed = false;
-    while (PGnotify* notify = PQnotifies(conn.get())) {
-      changed = true;
-      PQfreemem(notify);
-    }
+    bool topology = false;
+    bool health = false;
+    auto take_notifications = [&] {
+      while (PGnotify* notify = PQnotifies(conn.get())) {
+        const absl::string_view channel = notify->relname;
+        topology |= channel == kTopologyChannel;
+        health |= channel == kHealthChannel;
+        PQfreemem(notify);
+      }
+    };
+    take_notifications();
     pollfd socket = {PQsocket(conn.get()), POLLIN, 0};
-    if (!changed && poll(&socket, 1, static_cast<int>(kPoll.count())) > 0) {
+    if (!topology && !health && poll(&socket, 1, static_cast<int>(kPoll.count())) > 0) {
       if (PQconsumeInput(conn.get()) == 0) {
         spdlog::warn("replica session to {} lost: {}", display_, PQerrorMessage(conn.get()));
         if (holds_lease()) {
@@ -116,18 +111,18 @@ void ReplicaSession::Run() {
         conn.reset();
         continue;
       }
-      while (PGnotify* notify = PQnotifies(conn.get())) {
-        changed = true;
-        PQfreemem(notify);
-      }
+      take_notifications();
     }
     if (PQstatus(conn.get()) != CONNECTION_OK) {
       holds_lease_.store(false, std::memory_order_release);
       conn.reset();
       continue;
     }
-    if (changed) {
-      on_change_();
+    if (topology) {
+      listeners_.on_topology();
+    }
+    if (health) {
+      listeners_.on_health();
     }
   }
 }

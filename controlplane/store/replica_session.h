@@ -16,9 +16,14 @@ namespace spillway {
 
 class ReplicaSession {
  public:
-  // `on_change` runs on the session's thread after every topology commit it hears of, and
-  // after every (re)connection, which may have missed some: the caller reloads the store.
-  ReplicaSession(std::string url, std::string display, std::function<void()> on_change);
+  // Run on the session's thread after every commit they hear of (kTopologyChannel,
+  // kHealthChannel), and both after every (re)connection, which may have missed some: the
+  // caller reloads from the store.
+  struct Listeners {
+    std::function<void()> on_topology;
+    std::function<void()> on_health;
+  };
+  ReplicaSession(std::string url, std::string display, Listeners listeners);
   ~ReplicaSession();  // ends the session (and so the lease)
   ReplicaSession(const ReplicaSession&) = delete;
   ReplicaSession& operator=(const ReplicaSession&) = delete;
@@ -32,7 +37,7 @@ class ReplicaSession {
 
   const std::string url_;  // secret: may hold a password
   const std::string display_;
-  const std::function<void()> on_change_;
+  const Listeners listeners_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> holds_lease_{false};
   std::thread thread_;

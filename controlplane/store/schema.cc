@@ -134,10 +134,32 @@ INSERT INTO usage_day SELECT period_unix_ms - period_unix_ms % 86400000, tenant,
 CREATE INDEX usage_batches_stored_at ON usage_batches (stored_at_ms);
 )sql";
 
+// Version 4: what replicas on one PostgreSQL database share beyond the topology (SQLite has
+// the tables too, unused, so both engines keep one schema history):
+// - fleet_health: the health overlay agents reported to any replica, one row per backend;
+//   until_unix_ms 0 holds until an agent reports the backend healthy.
+// - replica_agents: how many agents each replica serves per stamp, refreshed while it lives
+//   (seen_unix_ms), from which every replica takes its part of each tenant's limits.
+constexpr char kReplicaTables[] = R"sql(
+CREATE TABLE fleet_health (
+  backend_id TEXT PRIMARY KEY,
+  until_unix_ms INTEGER NOT NULL,
+  body BLOB NOT NULL
+);
+CREATE TABLE replica_agents (
+  replica_id TEXT NOT NULL,
+  stamp TEXT NOT NULL,
+  agents INTEGER NOT NULL,
+  seen_unix_ms INTEGER NOT NULL,
+  PRIMARY KEY (replica_id, stamp)
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "drills", kDrills},
     {3, "usage rollups", kUsageRollups},
+    {4, "replica tables", kReplicaTables},
 };
 
 // The steps are written in SQLite's words; PostgreSQL reads them with 64-bit integers (SQLite's

@@ -651,3 +651,53 @@ absl::StatusOr<std::vector<v1::Drill>> TopologyStore::ListDrills(int limit, bool
 }
 
 }  // namespace spillway
+
+namespace spillway {
+
+absl::Status TopologyStore::ShareHealth(const std::string& backend_id,
+                                        const v1::BackendHealth* health) {
+  absl::MutexLock lock(&impl_->mu);
+  sql::Connection* db = db_.get();
+  Transaction transaction(db);
+  if (absl::Status status = transaction.Begin(TransactionMode::kWrite); !status.ok()) {
+    return status;
+  }
+  absl::Status written =
+      health == nullptr ? DeleteHealthRow(db, backend_id) : PutHealthRow(db, *health);
+  if (!written.ok()) {
+    return written;
+  }
+  if (db->dialect() == sql::Dialect::kPostgres) {
+    if (absl::Status status =
+            db->Exec(absl::StrCat("NOTIFY ", kHealthChannel), "notify the replicas");
+        !status.ok()) {
+      return status;
+    }
+  }
+  return transaction.Commit();
+}
+
+absl::StatusOr<std::vector<v1::BackendHealth>> TopologyStore::SharedHealth(int64_t now_unix_ms) {
+  absl::MutexLock lock(&impl_->mu);
+  return ReadHealthRows(db_.get(), now_unix_ms);
+}
+
+absl::StatusOr<int64_t> TopologyStore::PruneSharedHealth(int64_t now_unix_ms) {
+  absl::MutexLock lock(&impl_->mu);
+  return PruneHealthRows(db_.get(), now_unix_ms);
+}
+
+absl::Status TopologyStore::RecordReplicaAgents(
+    const std::string& replica_id, const absl::flat_hash_map<std::string, int64_t>& per_stamp,
+    int64_t now_unix_ms) {
+  absl::MutexLock lock(&impl_->mu);
+  return WriteReplicaAgents(db_.get(), replica_id, per_stamp, now_unix_ms);
+}
+
+absl::StatusOr<std::vector<ReplicaAgents>> TopologyStore::ReplicaAgentCounts(
+    int64_t fresh_since_unix_ms) {
+  absl::MutexLock lock(&impl_->mu);
+  return ReadReplicaAgents(db_.get(), fresh_since_unix_ms);
+}
+
+}  // namespace spillway

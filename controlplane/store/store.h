@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "controlplane/store/replica_tables.h"
 #include "controlplane/store/sql.h"
 #include "controlplane/store/store_location.h"
 #include "controlplane/store/usage_table.h"
@@ -25,8 +26,9 @@
 
 namespace spillway {
 
-// The PostgreSQL channel a topology commit notifies (LISTEN/NOTIFY).
+// The PostgreSQL channels a topology commit and a change of the shared health notify.
 inline constexpr char kTopologyChannel[] = "spillway_topology";
+inline constexpr char kHealthChannel[] = "spillway_health";
 
 struct StoredTopology {
   uint64_t version = 0;  // 0: nothing applied yet
@@ -91,6 +93,16 @@ class TopologyStore {
   // `max_rows` deleted per call, so a backlog goes in steps between other writes.
   void SetUsageRetention(const UsageRetention& retention);
   absl::StatusOr<int64_t> PruneUsage(int64_t now_unix_ms, int64_t max_rows);
+
+  // What replicas share (replica_tables.h). `health` null clears the backend's entry (an agent
+  // reported it healthy); on PostgreSQL every change notifies kHealthChannel.
+  absl::Status ShareHealth(const std::string& backend_id, const v1::BackendHealth* health);
+  absl::StatusOr<std::vector<v1::BackendHealth>> SharedHealth(int64_t now_unix_ms);
+  absl::StatusOr<int64_t> PruneSharedHealth(int64_t now_unix_ms);
+  absl::Status RecordReplicaAgents(const std::string& replica_id,
+                                   const absl::flat_hash_map<std::string, int64_t>& per_stamp,
+                                   int64_t now_unix_ms);
+  absl::StatusOr<std::vector<ReplicaAgents>> ReplicaAgentCounts(int64_t fresh_since_unix_ms);
 
   // Drills (drill_table.h): the stored record, its id assigned on insert.
   absl::StatusOr<uint64_t> InsertDrill(const v1::Drill& drill);

@@ -3,13 +3,17 @@
 // the others; SIGKILL the replica holding the fleet lease, then another, during a stream of
 // applies and key rotations, and every acknowledged change is there, whole, the lease moves,
 // and the agent converges; restart the database and the replicas refuse changes (Unavailable)
-// while it is away, keep their agents, and resume.
+// while it is away, keep their agents, and resume. A throttle reported to one replica reaches
+// agents on the others, and a tenant's shares across replicas sum to its limit.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +29,8 @@ constexpr char kChat[] = R"({"messages":[{"role":"user","content":"hi"}],"max_to
 // SHA-256("test") is checkout-assistant's key in the reference topology.
 const HttpHeaders kCheckoutKey = {{"api-key", "test"}};
 constexpr char kLeaseLine[] = "holds the fleet lease";
+// Usage reported five times a second, so the totals are checked without a long wait.
+const std::vector<std::string> kAgentArgs = {"--usage-flush-ms", "200"};
 
 class PostgresReplicasTest : public ::testing::Test {
  protected:
@@ -53,8 +59,18 @@ class PostgresReplicasTest : public ::testing::Test {
     ASSERT_TRUE(applied.ok()) << applied.status();
     ASSERT_EQ(applied->version(), 1u);
     agents().SetAgentControlPlanes(absl::StrJoin(addresses, ","));
-    ASSERT_TRUE(agents().StartAgent("eus2", "eastus2").ok());
+    ASSERT_TRUE(agents().StartAgent("eus2", "eastus2", kAgentArgs).ok());
     ASSERT_TRUE(agents().WaitForAgentVersion("eus2", 1).ok());
+  }
+
+  // Requests replica `i` has on record for the whole fleet (any replica's agents), or -1.
+  int64_t UsageRequests(int i) {
+    std::unique_ptr<grpc::ClientContext> context = replicas_[i].AdminContext();
+    v1::UsageQueryResponse usage;
+    if (!replicas_[i].admin().QueryUsage(context.get(), v1::UsageQuery(), &usage).ok()) {
+      return -1;
+    }
+    return usage.rows_size() == 0 ? 0 : static_cast<int64_t>(usage.rows(0).requests());
   }
 
   // replicas_[0] also owns the mocks and the agent.
@@ -101,6 +117,61 @@ class PostgresReplicasTest : public ::testing::Test {
     return response;
   }
 
+  // Starts agent `name` in `region` following replica `replica` alone.
+  void StartAgentOn(const std::string& name, const std::string& region, int replica) {
+    agents().SetAgentControlPlanes(absl::StrCat("127.0.0.1:", replicas_[replica].cp_port()));
+    ASSERT_TRUE(agents().StartAgent(name, region, kAgentArgs).ok());
+  }
+
+  // checkout-assistant's TPM share `agent` enforces (its /status), or -1 while it has none.
+  double Share(const std::string& agent) {
+    absl::StatusOr<std::string> status = agents().AgentStatus(agent);
+    if (!status.ok()) {
+      return -1;
+    }
+    const boost::json::value json = boost::json::parse(*status);
+    const boost::json::value* quotas = json.as_object().if_contains("tenant_quotas");
+    const boost::json::value* tenant =
+        quotas == nullptr ? nullptr
+                          : quotas->at("tenants").as_object().if_contains("checkout-assistant");
+    if (tenant == nullptr || !tenant->at("share_from_control_plane").as_bool()) {
+      return -1;
+    }
+    const boost::json::value* tpm = tenant->as_object().if_contains("tokens_per_minute");
+    return tpm == nullptr ? -1 : tpm->to_number<double>();
+  }
+
+  // Whether `agent` sees `backend_id` as throttled (its /status).
+  bool SeesThrottled(const std::string& agent, const std::string& backend_id) {
+    absl::StatusOr<std::string> status = agents().AgentStatus(agent);
+    if (!status.ok()) {
+      return false;
+    }
+    const boost::json::value parsed = boost::json::parse(*status);
+    for (const auto& backend : parsed.at("backends").as_array()) {
+      if (backend.at("id").as_string() == backend_id &&
+          backend.at("state").as_string() == "throttled") {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Whether replica `i`'s overlay (FleetHealth) has `backend_id` throttled.
+  bool ReplicaSeesThrottled(int i, const std::string& backend_id) {
+    std::unique_ptr<grpc::ClientContext> context = replicas_[i].AdminContext();
+    v1::HealthOverlay overlay;
+    if (!replicas_[i].admin().FleetHealth(context.get(), {}, &overlay).ok()) {
+      return false;
+    }
+    for (const v1::BackendHealth& health : overlay.backends()) {
+      if (health.backend_id() == backend_id && health.state() == v1::HEALTH_STATE_THROTTLED) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   std::unique_ptr<PostgresServer> server_;
   ControlPlaneFleet replicas_[3];
   v1::Topology topology_;
@@ -129,6 +200,7 @@ TEST_F(PostgresReplicasTest, KillingLeaseHoldersDuringChangesLosesNothingAndMove
   uint64_t last_acked = 1;
   std::string last_description;
   int rotations = 0;
+  int64_t chats = 0;
   auto change = [&](int round) {
     for (int i = 0; i < 3; ++i) {
       const int r = (round + i) % 3;
@@ -148,6 +220,13 @@ TEST_F(PostgresReplicasTest, KillingLeaseHoldersDuringChangesLosesNothingAndMove
       ASSERT_GT(key->version(), last_acked);
       last_acked = key->version();
       ++rotations;
+      // Traffic through the agent, whichever replica it follows now: metered, and reported
+      // to that replica, all of it to be found afterwards.
+      absl::StatusOr<HttpResponse> chat =
+          agents().AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+      ASSERT_TRUE(chat.ok()) << chat.status();
+      ASSERT_EQ(chat->status, 200) << chat->body;
+      ++chats;
       return;
     }
   };
@@ -182,10 +261,14 @@ TEST_F(PostgresReplicasTest, KillingLeaseHoldersDuringChangesLosesNothingAndMove
     }
     EXPECT_EQ(keys, 1 + rotations) << "every rotation acknowledged is kept";
   }
-  absl::StatusOr<HttpResponse> response =
-      agents().AgentClient("eus2")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
-  ASSERT_TRUE(response.ok()) << response.status();
-  EXPECT_EQ(response->status, 200) << response->body;
+  // Usage the agent sent to three replicas in turn adds up, exactly, on the survivor.
+  const int survivor = alive[0] ? 0 : alive[1] ? 1 : 2;
+  EXPECT_TRUE(WaitFor([&] { return UsageRequests(survivor) == chats; }, kFleetWait))
+      << "usage on record " << UsageRequests(survivor) << ", chats served " << chats;
+  // The agent is the stamp's only one: the dead replicas' parts are gone, its share is the
+  // whole limit (120,000 TPM), not a part of it.
+  EXPECT_TRUE(WaitFor([&] { return Share("eus2") == 120000; }, kFleetWait))
+      << "share " << Share("eus2");
 }
 
 TEST_F(PostgresReplicasTest, WhileTheDatabaseIsAwayChangesAreRefusedAndAgentsKeepServing) {
@@ -208,6 +291,44 @@ TEST_F(PostgresReplicasTest, WhileTheDatabaseIsAwayChangesAreRefusedAndAgentsKee
   const std::vector<bool> alive = {true, true, true};
   EXPECT_TRUE(WaitFor([&] { return CommonVersion(alive) == 2u; }, kFleetWait));
   EXPECT_TRUE(agents().WaitForAgentVersion("eus2", 2).ok());
+}
+
+TEST_F(PostgresReplicasTest, AThrottleReachesAgentsOnOtherReplicasAndSharesSumToTheLimit) {
+  // eus2 follows replica 0 alone, wus3 replica 1 alone: both in stamp "us".
+  agents().KillAgent("eus2");
+  ASSERT_NO_FATAL_FAILURE(StartAgentOn("eus2", "eastus2", 0));
+  ASSERT_NO_FATAL_FAILURE(StartAgentOn("wus3", "westus3", 1));
+  ASSERT_TRUE(agents().WaitForAgentVersion("eus2", 1).ok());
+  ASSERT_TRUE(agents().WaitForAgentVersion("wus3", 1).ok());
+
+  // checkout-assistant's 120,000 TPM: each replica splits its part (by its agents: one each)
+  // among its own agents, so the two agents hold 120,000 between them, not 120,000 each.
+  EXPECT_TRUE(WaitFor([&] { return Share("eus2") + Share("wus3") == 120000; }, kFleetWait))
+      << "eus2 " << Share("eus2") << " + wus3 " << Share("wus3");
+  EXPECT_EQ(Share("eus2"), 60000);
+
+  // The workload PTU is down for everyone; the enterprise PTU pool answers wus3 with a 429
+  // asking for 5 minutes (far past every wait below, under the 10-minute cap).
+  HttpClient workload("127.0.0.1", agents().mock("aoai-eus2-ptu").port());
+  ASSERT_TRUE(
+      workload.Send("POST", "/mock/faults", {}, R"({"status":503,"retry_after_ms":1})").ok());
+  HttpClient pool("127.0.0.1", agents().mock("aoai-wus3-ptu").port());
+  absl::StatusOr<HttpResponse> fault =
+      pool.Send("POST", "/mock/faults", {}, R"({"status":429,"count":1,"retry_after_ms":300000})");
+  ASSERT_TRUE(fault.ok() && fault->status / 100 == 2);
+  absl::StatusOr<HttpResponse> first =
+      agents().AgentClient("wus3")->Send("POST", ChatTarget("gpt-4o"), kCheckoutKey, kChat);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->status, 200) << first->body;
+
+  // Reported to replica 1, it reaches the other replicas and eus2, on replica 0.
+  const std::string throttled = "aoai-wus3-ptu/gpt-4o-pool";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return ReplicaSeesThrottled(i, throttled); }, kFleetWait))
+        << "replica " << i << " never heard of the throttle";
+  }
+  EXPECT_TRUE(WaitFor([&] { return SeesThrottled("eus2", throttled); }, kFleetWait))
+      << "the throttle never reached the agent on another replica";
 }
 
 }  // namespace

@@ -300,5 +300,47 @@ TEST(BudgetAllocator, ReportsFromUnknownAgentsOrTenantsAreIgnored) {
   EXPECT_TRUE(split[2].empty());
 }
 
+// Replicas sharing one database: each splits its part of the stamp's limits (by the agents
+// every live replica serves) among its own agents, so the shares of all replicas' agents sum
+// to the limit; a changed part moves the split at once, and the stamp's limit stays what the
+// agents are told.
+TEST(BudgetAllocator, ReplicasSplitTheirPartsAndTogetherHoldTheLimit) {
+  Clock clock;
+  BudgetAllocator first;   // serves agents 1 and 2 of stamp "us"
+  BudgetAllocator second;  // serves agent 3
+  for (BudgetAllocator* replica : {&first, &second}) {
+    replica->SetTopology(TwoStamps());
+  }
+  first.AddAgent(1, "eastus2");
+  first.AddAgent(2, "westus3");
+  second.AddAgent(3, "eastus2");
+  EXPECT_EQ(first.AgentsPerStamp().at("us"), 2);
+  EXPECT_EQ(second.AgentsPerStamp().at("us"), 1);
+  first.SetReplicaParts({{"us", ReplicaPart{{2, 1}, 0}}});
+  second.SetReplicaParts({{"us", ReplicaPart{{2, 1}, 1}}});
+  const auto now = clock.Next();
+  Split a = ToSplit(first.Rebalance(now));
+  Split b = ToSplit(second.Rebalance(now));
+  EXPECT_EQ(a[1]["app"].first + a[2]["app"].first + b[3]["app"].first, 6000u);
+  EXPECT_EQ(b[3]["app"], std::make_pair(uint64_t{2000}, uint64_t{20}));
+  // The limit each agent is told stays the stamp's.
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = second.Rebalance(clock.Next());
+  EXPECT_TRUE(pushed.empty()) << "nothing changed: nothing to send";
+
+  // The second replica dies; its part goes to the first at once.
+  first.SetReplicaParts({{"us", ReplicaPart{{2}, 0}}});
+  pushed = first.Rebalance(clock.Next());
+  ASSERT_EQ(pushed.size(), 2u);
+  a = ToSplit(pushed);
+  EXPECT_EQ(a[1]["app"].first + a[2]["app"].first, 6000u);
+  for (const auto& [agent, budgets] : pushed) {
+    for (const v1::TenantBudget& budget : budgets.budgets()) {
+      if (budget.tenant() == "app") {
+        EXPECT_EQ(budget.limit_tokens_per_minute(), 6000u);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace spillway
