@@ -200,9 +200,12 @@ int RunUsage(const Command& command, OutputFormat format, AdminClient& client, c
     io.err << "no usage recorded in that period\n";
     return kExitOk;
   }
+  const bool widened = response->since_unix_ms() != command.usage.since_unix_ms() ||
+                       response->until_unix_ms() != command.usage.until_unix_ms();
   if (format == OutputFormat::kTable && response->granularity() != "minute" &&
-      !response->granularity().empty()) {
-    // Minute rows past their retention are gone: the totals are whole hours or days.
+      !response->granularity().empty() && widened) {
+    // Minute rows past their retention are gone: the totals are whole hours or days. (Bounds
+    // on whole days, answered from days, are exact: no note.)
     auto at = [](int64_t unix_ms) {
       return absl::FormatTime("%Y-%m-%dT%H:%MZ", absl::FromUnixMillis(unix_ms),
                               absl::UTCTimeZone());

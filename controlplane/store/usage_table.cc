@@ -225,6 +225,15 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sql::Connection* db,
       break;  // the finest level that still holds the whole range (the coarsest otherwise)
     }
   }
+  // A coarser level kept for the range, whose periods the bounds fall on, gives the same sums
+  // from far fewer rows: a day's totals are one row per key, not 1,440 (issue 20: a day over
+  // 100 million minute rows answers in milliseconds).
+  for (const Level& coarser : kLevels) {
+    if (coarser.period_ms > level->period_ms && since >= KeptSince(coarser, retention, now_ms) &&
+        since % coarser.period_ms == 0 && (until == kNoEnd || until % coarser.period_ms == 0)) {
+      level = &coarser;
+    }
+  }
   since -= since % level->period_ms;
   if (until != kNoEnd && until % level->period_ms != 0) {
     until += level->period_ms - until % level->period_ms;

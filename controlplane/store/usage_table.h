@@ -33,8 +33,9 @@ absl::Status StoreUsageBatch(sql::Connection* db, const v1::UsageBatch& batch,
 // Requests that ended in 429 count as throttled; in any other 4xx/5xx or in no response at
 // all (status 0), as failed. An unknown dimension is InvalidArgument naming it.
 // The query is answered from the finest level still kept for its whole range at `now_ms`:
-// minutes, else hours, else days, its bounds widened to that level's periods; the response
-// says which level and the range it covers.
+// minutes, else hours, else days, its bounds widened to that level's periods; or from a
+// coarser level kept for the range when both bounds fall on its periods (the same sums from
+// fewer rows). The response says which level and the range it covers.
 absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sql::Connection* db,
                                                        const v1::UsageQuery& query,
                                                        const UsageRetention& retention,

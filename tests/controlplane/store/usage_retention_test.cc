@@ -94,7 +94,8 @@ TEST_P(UsageRetentionTest, EveryLevelHoldsTheSameTotalsAndALateBatchReachesAll) 
   for (const auto& [retention, level] :
        {std::pair{minutes_for_ever, "minute"}, std::pair{hours, "hour"}, std::pair{days, "day"}}) {
     Store().SetUsageRetention(retention);
-    EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay, &granularity), all) << level;
+    // Bounds on no hour, so the finest level kept answers (widened as far as it needs).
+    EXPECT_EQ(Query(kDay0 + 5 * kMinute, kDay0 + 2 * kDay + kMinute, &granularity), all) << level;
     EXPECT_EQ(granularity, level);
   }
   // A batch from an agent's spool, for a minute long past, lands in every level.
@@ -134,6 +135,28 @@ TEST_P(UsageRetentionTest, AQueryIsWidenedToTheAnsweringLevelsPeriodsAndSaysSo) 
   EXPECT_EQ(granularity, "day");
   EXPECT_EQ(since, kDay0 + kDay);
   EXPECT_EQ(until, 0);
+}
+
+// Bounds on whole hours or days are answered from the coarsest level that holds them: the
+// same sums, from one row per key and period instead of one per minute.
+TEST_P(UsageRetentionTest, BoundsOnWholePeriodsAreAnsweredFromTheCoarsestLevel) {
+  StoreTwoDays();
+  Store().SetUsageRetention({0, 0, 0});
+  int64_t since = 0;
+  int64_t until = 0;
+  std::string granularity;
+  EXPECT_EQ(Query(kDay0, kDay0 + kDay, &granularity, &since, &until),
+            "checkout 5/500; nightly 5/500");
+  EXPECT_EQ(granularity, "day");
+  EXPECT_EQ(since, kDay0);
+  EXPECT_EQ(until, kDay0 + kDay);
+  EXPECT_EQ(Query(kDay0, kDay0 + kHour, &granularity), "checkout 5/500");
+  EXPECT_EQ(granularity, "hour");
+  EXPECT_EQ(Query(kDay0 + kHour, 0, &granularity), "helpdesk 1/100; nightly 5/500");
+  EXPECT_EQ(granularity, "hour") << "no end: the hour bound decides";
+  // Proof the day table answered: rows only it still has.
+  ASSERT_TRUE(OpenRaw()->Exec("DELETE FROM usage; DELETE FROM usage_hour", "test").ok());
+  EXPECT_EQ(Query(kDay0, kDay0 + kDay), "checkout 5/500; nightly 5/500");
 }
 
 TEST_P(UsageRetentionTest, EachLevelIsPrunedToItsRetentionInBoundedSteps) {
