@@ -51,6 +51,9 @@ absl::StatusCode CodeFor(const char* sqlstate) {
       absl::StartsWith(state, "53")) {
     return absl::StatusCode::kUnavailable;
   }
+  if (absl::StartsWith(state, "22")) {
+    return absl::StatusCode::kInvalidArgument;  // data exception: a value it cannot hold
+  }
   return absl::StatusCode::kInternal;
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -61,6 +62,18 @@ absl::Status CheckCounters(const v1::UsageBatch& batch, int index) {
       return absl::InvalidArgumentError(
           absl::StrCat("usage batch ", batch.sequence(), " of agent '", batch.agent_id(),
                        "': aggregate ", index + 1, " ", field, " ", value, " is out of range"));
+    }
+  }
+  // PostgreSQL's text cannot hold a NUL byte; refused on both engines, so they agree.
+  const std::pair<absl::string_view, absl::string_view> names[] = {
+      {"tenant", a.tenant()},     {"route", a.route()},   {"backend_id", a.backend_id()},
+      {"instance", a.instance()}, {"region", a.region()}, {"agent_id", batch.agent_id()}};
+  for (const auto& [field, value] : names) {
+    if (value.find('\0') != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("usage batch ", batch.sequence(), " of agent '",
+                       absl::CHexEscape(batch.agent_id()), "': aggregate ", index + 1, " ",
+                       field, " holds a NUL byte"));
     }
   }
   if (a.minute_unix_ms() < 0) {

@@ -253,8 +253,14 @@ TEST_P(StoreUsageTest, RefusesBadQueriesAndBatches) {
   absl::Status status = Store().StoreUsage(batch);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("total_tokens"));
-  // Refused batches leave no marker: the corrected batch is still accepted.
+  // A NUL byte, which PostgreSQL's text cannot hold, is refused on both engines alike.
   batch.mutable_aggregates(0)->set_total_tokens(5);
+  batch.mutable_aggregates(0)->set_tenant(std::string("t\0x", 3));
+  status = Store().StoreUsage(batch);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(status.message(), HasSubstr("tenant holds a NUL byte"));
+  batch.mutable_aggregates(0)->set_tenant("t");
+  // Refused batches leave no marker: the corrected batch is still accepted.
   ASSERT_TRUE(Store().StoreUsage(batch).ok());
   EXPECT_THAT(Query({}), ElementsAre(" 1/0/0/0/5 f0 t0"));
 }
