@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -167,10 +168,23 @@ class PostgresConnection final : public Connection {
     if (PQstatus(conn_) == CONNECTION_OK) {
       return absl::OkStatus();
     }
+    // Callers queue on this connection: while the database is unreachable, one attempt per
+    // kReconnectPause answers for all of them, so a host that swallows packets costs each
+    // caller a prompt Unavailable, not connect_timeout in turn.
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_reconnect_) {
+      return absl::UnavailableError(absl::StrCat(display_, ": ", step,
+                                                 ": the database is unreachable (", last_failure_,
+                                                 "); trying again shortly"));
+    }
     PQreset(conn_);
     holds_serial_lock_ = false;  // session locks end with their session
     if (PQstatus(conn_) != CONNECTION_OK) {
-      return Error(nullptr, step);
+      absl::Status status = Error(nullptr, step);
+      last_failure_ = PQerrorMessage(conn_);
+      absl::StripTrailingAsciiWhitespace(&last_failure_);
+      next_reconnect_ = std::chrono::steady_clock::now() + kReconnectPause;
+      return status;
     }
     return absl::OkStatus();
   }
@@ -275,9 +289,13 @@ class PostgresConnection final : public Connection {
     holds_serial_lock_ = false;
   }
 
+  static constexpr std::chrono::milliseconds kReconnectPause{1000};
+
   PGconn* conn_;
   std::string display_;
   bool holds_serial_lock_ = false;
+  std::chrono::steady_clock::time_point next_reconnect_;
+  std::string last_failure_;
 };
 
 absl::StatusOr<bool> PostgresStatement::Step() {

@@ -285,7 +285,15 @@ TEST_F(PostgresReplicasTest, WhileTheDatabaseIsAwayChangesAreRefusedAndAgentsKee
   EXPECT_EQ(response->status, 200) << response->body;
 
   ASSERT_TRUE(server_->Restart().ok());
-  absl::StatusOr<v1::ApplyResponse> applied = replicas_[2].Apply(changed);
+  // A replica tries the database again within a second of its last failure; until then an
+  // apply is refused as before (nothing was sent), and an operator retries.
+  absl::StatusOr<v1::ApplyResponse> applied;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        applied = replicas_[2].Apply(changed);
+        return applied.ok() || applied.status().code() != absl::StatusCode::kUnavailable;
+      },
+      kFleetWait));
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(applied->version(), 2u);
   const std::vector<bool> alive = {true, true, true};
