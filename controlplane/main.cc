@@ -229,12 +229,17 @@ int Run() {
     replica->Start();
     spdlog::info("replica {} of the fleet on {}", replica_sync->replica_id(), db);
   }
-  PeriodicThread budget_flush(Fleet::kBudgetFlushInterval, [&fleet, &replica, &replica_sync] {
-    if (replica_sync != nullptr) {
-      replica_sync->Tick(replica->holds_lease());
-    }
-    fleet.FlushBudgets();
-  });
+  TopologyStore& agent_records = **store;
+  PeriodicThread budget_flush(
+      Fleet::kBudgetFlushInterval, [&fleet, &replica, &replica_sync, &agent_records] {
+        if (absl::Status status = agent_records.FlushAgentRecords(); !status.ok()) {
+          spdlog::error("recording agents: {}", std::string(status.message()));
+        }
+        if (replica_sync != nullptr) {
+          replica_sync->Tick(replica->holds_lease());
+        }
+        fleet.FlushBudgets();
+      });
   budget_flush.Start();
   // Usage past its retention goes in transactions of 10k rows, so applies and usage writes
   // are never held up for long. Off the start-up path (a store upgraded with years of minutes

@@ -32,14 +32,27 @@ std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& dema
     remainders[i] = ideal - static_cast<double>(shares[i]);
     assigned += shares[i];
   }
-  // Whatever the floors left over goes to the largest fractions, so the sum is exact.
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return remainders[a] > remainders[b]; });
-  for (std::size_t k = 0; assigned < limit; k = (k + 1) % n) {
-    ++shares[order[k]];
-    ++assigned;
+  // Whatever the floors left over (fewer units than agents, but for rounding) goes to the
+  // largest fractions, ties to the lower index, so the sum is exact and the same inputs give
+  // the same split. Only the units left over need ranking: a selection, not a sort (this runs
+  // per tenant and agent on every split, thousands of times).
+  const uint64_t left = limit - std::min(limit, assigned);
+  if (left > 0) {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    auto before = [&](std::size_t a, std::size_t b) {
+      return remainders[a] != remainders[b] ? remainders[a] > remainders[b] : a < b;
+    };
+    const std::size_t ranked = static_cast<std::size_t>(std::min<uint64_t>(left, n));
+    if (ranked < n) {
+      std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(ranked),
+                       order.end(), before);
+    }
+    std::sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(ranked), before);
+    for (std::size_t k = 0; assigned < limit; k = (k + 1) % ranked) {
+      ++shares[order[k]];
+      ++assigned;
+    }
   }
   while (assigned > limit) {  // only if floating point overshot; take from the largest
     auto largest = std::max_element(shares.begin(), shares.end());
@@ -170,15 +183,18 @@ uint64_t BudgetAllocator::PartOf(const ReplicaPart* part, uint64_t limit) {
 }
 
 void BudgetAllocator::SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts) {
+  // A part moves as agents join or leave replicas, so it moves the split as membership does:
+  // at most once per interval. Forcing a split at each change made a reconnect storm split
+  // every stamp twice a second while the counts settled.
   for (const auto& [stamp, part] : parts) {
     auto old = replica_parts_.find(stamp);
     if (old == replica_parts_.end() || !(old->second == part)) {
-      limits_changed_.insert(stamp);
+      members_changed_.insert(stamp);
     }
   }
   for (const auto& [stamp, part] : replica_parts_) {
     if (!parts.contains(stamp)) {
-      limits_changed_.insert(stamp);
+      members_changed_.insert(stamp);
     }
   }
   replica_parts_ = std::move(parts);

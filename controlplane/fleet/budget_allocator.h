@@ -57,7 +57,8 @@ class BudgetAllocator {
   void RemoveAgent(AgentKey agent);
   void ReportDemand(AgentKey agent, const v1::DemandReport& report);
   // This replica's part of each stamp's limits; a stamp not listed is this replica's alone.
-  // A changed part moves the stamp's split at once, as changed limits do.
+  // A changed part moves the stamp's split as agents joining or leaving do (at most once per
+  // min_push_interval).
   void SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts);
   // Connected agents per stamp (what this replica tells the others).
   absl::flat_hash_map<std::string, int64_t> AgentsPerStamp() const;

@@ -40,6 +40,9 @@ using sql::Statement;
 using sql::Transaction;
 using sql::TransactionMode;
 
+// Agent records queued before they are written at once rather than at the next flush: one
+// per agent, so only a fleet this large (or made-up agent ids) reaches it.
+constexpr std::size_t kMaxPendingAgents = 100'000;
 // Two replicas changing the topology at once on PostgreSQL: one of them fails to serialize
 // and runs its change again on the other's result. More attempts than replicas would ever
 // race for; a change still failing after them is reported (Aborted).
@@ -312,12 +315,18 @@ struct TopologyStore::Impl {
   // One connection, one caller at a time: SQLite connections are not safe to share.
   absl::Mutex mu;
   UsageRetention usage_retention ABSL_GUARDED_BY(mu);
+  // Agent records waiting for FlushAgentRecords, the latest per agent. Taken before `mu`,
+  // never while holding it.
+  absl::Mutex pending_mu ABSL_ACQUIRED_BEFORE(mu);
+  absl::flat_hash_map<std::string, v1::AgentInfo> pending_agents ABSL_GUARDED_BY(pending_mu);
 };
 
 TopologyStore::TopologyStore(std::unique_ptr<sql::Connection> db)
     : db_(std::move(db)), impl_(std::make_unique<Impl>()) {}
 
-TopologyStore::~TopologyStore() = default;
+TopologyStore::~TopologyStore() {
+  (void)FlushAgentRecords();  // best effort: the rows are advisory
+}
 
 absl::StatusOr<std::unique_ptr<TopologyStore>> TopologyStore::Open(const std::string& path) {
   StoreLocation location;
@@ -512,14 +521,15 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::RevokeKey(const std::string& te
 namespace {
 
 // One agent row, inserted or replaced, in its own transaction.
-absl::Status UpsertAgent(sql::Connection* db, const v1::AgentInfo& agent) {
+// Agent rows, inserted or replaced, in one transaction.
+absl::Status UpsertAgents(sql::Connection* db, const std::vector<v1::AgentInfo>& agents) {
   Transaction transaction(db);
   if (absl::Status status = transaction.Begin(TransactionMode::kWrite); !status.ok()) {
     return status;
   }
   if (db->dialect() == sql::Dialect::kPostgres) {
-    // See RecordAgent: the same trade, for this transaction only.
-    if (absl::Status status = db->Exec("SET LOCAL synchronous_commit = off", "agent record");
+    // See FlushAgentRecords: the same trade, for this transaction only.
+    if (absl::Status status = db->Exec("SET LOCAL synchronous_commit = off", "agent records");
         !status.ok()) {
       return status;
     }
@@ -532,19 +542,24 @@ absl::Status UpsertAgent(sql::Connection* db, const v1::AgentInfo& agent) {
       "acked_version = excluded.acked_version, connected = excluded.connected, "
       "last_seen_unix_ms = excluded.last_seen_unix_ms, "
       "last_nack_reason = excluded.last_nack_reason, listen_address = excluded.listen_address",
-      absl::StrCat("record agent '", agent.agent_id(), "'"));
+      "record agents");
   if (!upsert.ok()) {
     return upsert.status();
   }
-  absl::Status status = upsert->Bind(1, agent.agent_id())
-                            .Bind(2, agent.region())
-                            .Bind(3, static_cast<int64_t>(agent.acked_version()))
-                            .Bind(4, int64_t{agent.connected() ? 1 : 0})
-                            .Bind(5, agent.last_seen_unix_ms())
-                            .Bind(6, agent.last_nack_reason())
-                            .Bind(7, agent.listen_address())
-                            .Run();
-  return status.ok() ? transaction.Commit() : status;
+  for (const v1::AgentInfo& agent : agents) {
+    if (absl::Status status = upsert->Bind(1, agent.agent_id())
+                                  .Bind(2, agent.region())
+                                  .Bind(3, static_cast<int64_t>(agent.acked_version()))
+                                  .Bind(4, int64_t{agent.connected() ? 1 : 0})
+                                  .Bind(5, agent.last_seen_unix_ms())
+                                  .Bind(6, agent.last_nack_reason())
+                                  .Bind(7, agent.listen_address())
+                                  .Run();
+        !status.ok()) {
+      return status;
+    }
+  }
+  return transaction.Commit();
 }
 
 }  // namespace
@@ -553,30 +568,64 @@ absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
   if (agent.agent_id().empty()) {
     return absl::InvalidArgumentError("agent: agent_id is empty");
   }
+  // Every agent's hello and every ack lands here, 1,000 of them within a second of an apply,
+  // on the threads that serve the streams: queued, and written together by the next flush
+  // (FlushAgentRecords, twice a second, and before ListAgents), not one transaction each.
+  bool full = false;
+  {
+    absl::MutexLock lock(&impl_->pending_mu);
+    impl_->pending_agents[agent.agent_id()] = agent;
+    full = impl_->pending_agents.size() >= kMaxPendingAgents;
+  }
+  return full ? FlushAgentRecords() : absl::OkStatus();
+}
+
+absl::Status TopologyStore::FlushAgentRecords() {
+  std::vector<v1::AgentInfo> agents;
+  {
+    absl::MutexLock lock(&impl_->pending_mu);
+    agents.reserve(impl_->pending_agents.size());
+    for (auto& [id, agent] : impl_->pending_agents) {
+      agents.push_back(std::move(agent));
+    }
+    impl_->pending_agents.clear();
+  }
+  if (agents.empty()) {
+    return absl::OkStatus();
+  }
   absl::MutexLock lock(&impl_->mu);
-  // Every agent's hello and every ack lands here, 100 of them within a second of an apply,
-  // on the threads that serve the streams. An agent row is advisory (the agent states its
-  // version again on every hello), so it is committed without waiting for the disk: the
-  // next topology commit (synchronous FULL) syncs it along, and a crash can lose only the
-  // last few acks, never a topology change, and never consistency (WAL).
+  // An agent row is advisory (the agent states its version again on every hello), so it is
+  // committed without waiting for the disk: the next topology commit syncs it along, and a
+  // crash can lose only the last few acks, never a topology change, and never consistency.
   const bool sqlite = db_->dialect() == sql::Dialect::kSqlite;
   if (sqlite) {
-    if (absl::Status status = db_->Exec("PRAGMA synchronous = NORMAL", "agent record");
+    if (absl::Status status = db_->Exec("PRAGMA synchronous = NORMAL", "agent records");
         !status.ok()) {
       return status;
     }
   }
-  absl::Status recorded = UpsertAgent(db_.get(), agent);
+  absl::Status recorded = UpsertAgents(db_.get(), agents);
   if (sqlite) {
-    if (absl::Status status = db_->Exec("PRAGMA synchronous = FULL", "agent record");
+    if (absl::Status status = db_->Exec("PRAGMA synchronous = FULL", "agent records");
         !status.ok()) {
       return status;
+    }
+  }
+  if (!recorded.ok()) {
+    // Back in the queue for the next flush, unless a newer record of the agent came in.
+    absl::MutexLock pending(&impl_->pending_mu);
+    for (v1::AgentInfo& agent : agents) {
+      const std::string id = agent.agent_id();
+      impl_->pending_agents.try_emplace(id, std::move(agent));
     }
   }
   return recorded;
 }
 
 absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
+  if (absl::Status status = FlushAgentRecords(); !status.ok()) {
+    return status;
+  }
   absl::MutexLock lock(&impl_->mu);
   absl::StatusOr<Statement> select = Statement::Prepare(
       db_.get(),

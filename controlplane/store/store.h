@@ -79,8 +79,11 @@ class TopologyStore {
   absl::StatusOr<v1::ApplyResponse> RevokeKey(const std::string& tenant,
                                               const std::string& key_name);
 
-  // Agents: upserted on hello and on every ack/nack.
+  // Agents: upserted on hello and on every ack/nack. Queued (the latest per agent) and written
+  // together by FlushAgentRecords, which the control plane calls twice a second and which
+  // ListAgents and the destructor call first; an error is only about the record itself.
   absl::Status RecordAgent(const v1::AgentInfo& agent);
+  absl::Status FlushAgentRecords();
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();
 
   // Usage: a batch is stored once; a replay of the same (agent_id, sequence) is a no-op
