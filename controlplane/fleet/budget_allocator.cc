@@ -17,8 +17,20 @@ std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& dema
   }
   floor_fraction = std::clamp(floor_fraction, 0.0, 1.0);
   double total_demand = 0;
+  bool even = true;
   for (double d : demand) {
     total_demand += std::max(0.0, d);
+    even &= std::max(0.0, d) == std::max(0.0, demand[0]);
+  }
+  if (even) {
+    // Everyone alike (most tenants of a stamp, idle): whole units evenly, the rest to the
+    // first agents, as the ranking below would give; the common case costs no ranking.
+    const uint64_t each = limit / n;
+    const uint64_t rest = limit % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      shares[i] = each + (i < rest ? 1 : 0);
+    }
+    return shares;
   }
   const double total = static_cast<double>(limit);
   const double floor = total * floor_fraction / static_cast<double>(n);
