@@ -1579,7 +1579,9 @@ class Bench:
             self.error("controlplane_bench", "not built: " + binary)
             return {"kind": "controlplane", "ran": False}
         out_json = os.path.join(self.tmp, "controlplane.json")
-        rc, out, err = run_command([binary, "--json", out_json], 600)
+        # One spillway-cp on SQLite takes seconds; three replicas on PostgreSQL with 1,000
+        # agents and their reconnect storms take a minute or two on a busy 2-core machine.
+        rc, out, err = run_command([binary, "--json", out_json], 1200)
         sys.stdout.write(out)
         try:
             with open(out_json) as f:
@@ -1592,12 +1594,23 @@ class Bench:
             name = str(t.get("name", "?"))
             if not name.startswith("controlplane"):
                 name = "controlplane." + name
+            if "error" in t:  # a scenario that could not run
+                self.error(name, t["error"])
+                continue
             entry = {"name": name, "value": t.get("value"),
                      "limit": t.get("limit"), "unit": t.get("unit", ""),
-                     "pass": bool(t.get("pass")), "kind": "given", "detail": "spillway-bench-"
-                     "controlplane"}
+                     "pass": bool(t.get("pass")), "kind": "given",
+                     "detail": t.get("detail") or "spillway-bench-controlplane"}
             self.results["targets"].append(entry)
             print(format_target(entry), flush=True)
+        replicas = data.get("replicas") or {}
+        if "skipped" in replicas:
+            # Not a failure: the machine has no PostgreSQL to run the replicas on.
+            print("SKIP controlplane.replicas %s" % replicas["skipped"], flush=True)
+            self.note("controlplane replicas scenario skipped: %s" % replicas["skipped"])
+        for i in replicas.get("info", []):
+            self.info(str(i.get("name", "?")), i.get("value"), i.get("unit", ""),
+                      i.get("detail", ""))
         return {"kind": "controlplane", "ran": True, "rc": rc, "report": data}
 
     # --- the whole run -----------------------------------------------------------------------------
@@ -1873,6 +1886,27 @@ def detail_lines(scenarios):
     if i:
         lines.append("idle: agent with %s, VmRSS %s MiB after 2 s, %s threads" % (
             os.path.basename(i["topology"]), fmt(i["rss_mib"], 1), i["threads"]))
+    cp = (scenarios.get("controlplane") or {}).get("report") or {}
+    r = cp.get("replicas") or {}
+    if "storm" in r:
+        st = r["storm"]
+        lines.append(
+            "controlplane replicas: %d spillway-cp on one PostgreSQL database, %s agents over "
+            "them; Apply through replica 0 median %s ms; all acked median %s ms, worst %s ms "
+            "(CPU per round: replicas %s ms, PostgreSQL %s ms, simulated agents %s ms); "
+            "reconnect storm (to the %s replica) settled median %s ms, worst %s ms, last "
+            "budget split %s ms (%s budget messages per agent); per replica during a storm: "
+            "CPU %s ms, peak RSS %s MB; budget shares sum to %sx a tenant's limit" % (
+                r["replicas"], "{:,}".format(r["agents"]), fmt(r["apply_ms"]["median"]),
+                fmt(r["push_ms"]["median"]), fmt(r["push_ms"]["max"]),
+                "/".join(fmt(c["median"]) for c in r["replica_cpu_ms"]),
+                fmt(r["postgres_cpu_ms"]["median"]), fmt(r["agents_cpu_ms"]["median"]),
+                st["reconnect_to"], fmt(st["recorded_ms"]["median"]),
+                fmt(st["recorded_ms"]["max"]), fmt(st["budgets_last_ms"]["max"]),
+                fmt(max(st.get("budget_messages_per_agent") or [0]), 1),
+                "/".join(fmt(c["max"]) for c in st["replica_cpu_ms"]),
+                "/".join(fmt(max(m)) for m in st["replica_peak_rss_mb"]),
+                fmt(r["budget_overcommit"]["max"], 2)))
     a = scenarios.get("allocs")
     if a:
         parts = []
