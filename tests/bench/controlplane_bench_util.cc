@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "spillway/v1/topology.pb.h"
 
 namespace spillway::bench {
 namespace {
@@ -118,7 +119,7 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view what) {
                       absl::StrCat(what, ": ", status.error_message()));
 }
 
-SignalCleanup::SignalCleanup() {
+SignalCleanup::SignalCleanup(std::string program) : program_(std::move(program)) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -139,7 +140,7 @@ SignalCleanup::SignalCleanup() {
         std::filesystem::remove_all(entry.second, ignored);
       }
     }
-    std::fprintf(stderr, "spillway-bench-controlplane: interrupted, cleaned up\n");
+    std::fprintf(stderr, "%s: interrupted, cleaned up\n", program_.c_str());
     _exit(128 + signal);
   }).detach();
 }
@@ -164,13 +165,27 @@ Summary Summarize(std::vector<double> values) {
 
 int64_t Ms(double ms) { return std::llround(ms); }
 
+boost::json::array RoundedJson(const std::vector<double>& values) {
+  boost::json::array array;
+  for (double value : values) {
+    array.emplace_back(Ms(value));
+  }
+  return array;
+}
+
 boost::json::object ToJson(const std::vector<double>& rounds) {
   const Summary summary = Summarize(rounds);
-  boost::json::array values;
-  for (double value : rounds) {
-    values.emplace_back(Ms(value));
+  return {
+      {"median", Ms(summary.median)}, {"max", Ms(summary.max)}, {"rounds", RoundedJson(rounds)}};
+}
+
+void ChangeForNextRound(v1::Topology& topology) {
+  if (topology.tenants_size() > 0) {
+    v1::TenantLimits* limits = topology.mutable_tenants(0)->mutable_limits();
+    limits->set_tokens_per_minute(limits->tokens_per_minute() + 1000);
+  } else {
+    topology.mutable_deployments(0)->set_capacity(topology.deployments(0).capacity() + 1);
   }
-  return {{"median", Ms(summary.median)}, {"max", Ms(summary.max)}, {"rounds", std::move(values)}};
 }
 
 boost::json::object ReportTarget(const Target& target) {

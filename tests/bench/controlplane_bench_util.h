@@ -1,5 +1,6 @@
-// What the control-plane benchmark's scenarios share: /proc figures of the processes under
-// test, cleanup on Ctrl-C, and the PASS/FAIL lines and JSON every figure is reported as.
+// What the control-plane benchmark's scenarios (and the usage benchmark) share: /proc figures
+// of the processes under test, cleanup on Ctrl-C, and the PASS/FAIL lines and JSON every figure
+// is reported as.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -17,6 +18,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+
+namespace spillway::v1 {
+class Topology;
+}  // namespace spillway::v1
 
 namespace spillway::bench {
 
@@ -45,15 +50,16 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view what);
 // Ctrl-C, or the orchestrating script's timeout, must not leave spillway-cp, PostgreSQL or
 // their data behind: SIGINT and SIGTERM are taken by a thread that kills every registered
 // process group and removes every registered directory before exiting. Construct before any
-// other thread starts.
+// other thread starts. `program` names the benchmark in the message printed then.
 class SignalCleanup {
  public:
-  SignalCleanup();
+  explicit SignalCleanup(std::string program = "spillway-bench-controlplane");
 
   // Registers (or, with group 0 and dir "", forgets) what `slot` names.
   void Set(const std::string& slot, pid_t group, std::string dir);
 
  private:
+  const std::string program_;
   absl::Mutex mu_;
   std::map<std::string, std::pair<pid_t, std::string>> entries_ ABSL_GUARDED_BY(mu_);
 };
@@ -68,7 +74,15 @@ Summary Summarize(std::vector<double> values);
 // Whole milliseconds: finer would be noise, and integers read better than 6.123456E2.
 int64_t Ms(double ms);
 
+// Each value rounded to a whole number: [12, 15, 13].
+boost::json::array RoundedJson(const std::vector<double>& values);
+
+// {"median": .., "max": .., "rounds": RoundedJson(rounds)}.
 boost::json::object ToJson(const std::vector<double>& rounds);
+
+// What a measured round after the first applies: a changed limit is a changed tenant, a new
+// version with every table recompiled (a changed capacity where there are no tenants).
+void ChangeForNextRound(v1::Topology& topology);
 
 // One figure with a limit: a PASS or FAIL line.
 struct Target {

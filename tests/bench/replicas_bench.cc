@@ -489,12 +489,8 @@ absl::StatusOr<ReplicaReport> RunReplicaScenario(const ReplicaOptions& options,
   std::vector<double> slowest_list_ms;
   uint64_t version = 0;
   for (int r = 0; r < options.rounds; ++r) {
-    if (r > 0 && topology.tenants_size() > 0) {
-      // A changed limit is a changed tenant: a new version, every table recompiled.
-      v1::TenantLimits* limits = topology.mutable_tenants(0)->mutable_limits();
-      limits->set_tokens_per_minute(limits->tokens_per_minute() + 1000);
-    } else if (r > 0) {
-      topology.mutable_deployments(0)->set_capacity(topology.deployments(0).capacity() + 1);
+    if (r > 0) {
+      ChangeForNextRound(topology);
     }
     absl::StatusOr<Round> round = bench.MeasureApply(topology);
     if (!round.ok()) {

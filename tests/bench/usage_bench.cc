@@ -21,11 +21,9 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,13 +31,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/command_line.h"
 #include "controlplane/store/postgres_connection.h"
 #include "controlplane/store/sqlite_connection.h"
 #include "controlplane/store/store.h"
+#include "tests/bench/controlplane_bench_util.h"
 #include "tests/bench/usage_bench_fill.h"
 #include "tests/support/child_process.h"
 #include "tests/support/temp_dir.h"
@@ -62,60 +60,15 @@ ABSL_FLAG(std::string, json, "", "also write the figures to this file as JSON");
 namespace spillway::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr char kProgram[] = "spillway-bench-usage";
 // Issue 20: a day's per-tenant totals over 100 million minute rows in under a second.
 constexpr double kDayLimitMs = 1000;
 constexpr int64_t kDayMs = 86'400'000;
 constexpr absl::Duration kStartLimit = absl::Seconds(60);
-
-double MillisSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-// Ctrl-C, or a script's timeout, must not leave tens of gigabytes in /tmp or spillway-cp
-// running: a thread takes SIGINT and SIGTERM, kills the registered process group, removes
-// the registered directory and exits. Constructed before any other thread starts, so all
-// of them inherit the blocked signals.
-class Interrupts {
- public:
-  Interrupts() {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::thread([this, signals] {
-      int signal = 0;
-      sigwait(&signals, &signal);
-      absl::MutexLock lock(&mu_);
-      if (group_ > 0) {
-        kill(-group_, SIGKILL);
-      }
-      if (!dir_.empty()) {
-        std::error_code ignored;
-        std::filesystem::remove_all(dir_, ignored);
-      }
-      std::fprintf(stderr, "%s: interrupted, cleaned up\n", kProgram);
-      _exit(128 + signal);
-    }).detach();
-  }
-
-  void SetGroup(pid_t group) {
-    absl::MutexLock lock(&mu_);
-    group_ = group;
-  }
-  void SetDir(std::string dir) {
-    absl::MutexLock lock(&mu_);
-    dir_ = std::move(dir);
-  }
-
- private:
-  absl::Mutex mu_;
-  pid_t group_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string dir_ ABSL_GUARDED_BY(mu_);
-};
+// What SignalCleanup removes on Ctrl-C or a script's timeout: spillway-cp's process group and
+// the engine's scratch directory (tens of gigabytes of store).
+constexpr char kCpSlot[] = "cp";
+constexpr char kDirSlot[] = "dir";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -146,7 +99,7 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  // The command gets the signals this process blocks or ignores back (Interrupts, SIGPIPE).
+  // The command gets the signals this process blocks or ignores back (SignalCleanup, SIGPIPE).
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   sigset_t none;
@@ -181,7 +134,7 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
       return absl::InternalError(absl::StrCat("wait4: ", std::strerror(errno)));
     }
   }
-  result.ms = MillisSince(start);
+  result.ms = MillisBetween(start, Clock::now());
   result.cpu_ms = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e3 +
                   (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e3;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -200,20 +153,7 @@ struct ProcessUse {
 
 ProcessUse ReadProcessUse(pid_t pid) {
   ProcessUse use;
-  // Fields 14 and 15 of /proc/PID/stat, after the parenthesized command name.
-  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  const std::size_t name_end = stat.rfind(')');
-  if (name_end != std::string::npos) {
-    std::istringstream fields(stat.substr(name_end + 2));
-    std::string field;
-    double ticks = 0;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-      if (i >= 14) {
-        ticks += std::strtod(field.c_str(), nullptr);
-      }
-    }
-    use.cpu_ms = ticks * 1000 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
+  use.cpu_ms = CpuMillis(pid);
   std::istringstream io(ReadFile(absl::StrCat("/proc/", pid, "/io")));
   std::string line;
   while (std::getline(io, line)) {
@@ -337,28 +277,6 @@ std::string CompareTotals(const TotalsByTenant& got, const TotalsByTenant& want)
                       " from the minute rows' sums: ", absl::StrJoin(differences, "; "));
 }
 
-struct Summary {
-  double median = 0;
-  double max = 0;
-};
-
-Summary Summarize(std::vector<double> values) {
-  if (values.empty()) {
-    return {};
-  }
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return {n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2, values.back()};
-}
-
-boost::json::array ToJson(const std::vector<double>& values) {
-  boost::json::array array;
-  for (double value : values) {
-    array.push_back(std::llround(value));
-  }
-  return array;
-}
-
 std::string Day(int64_t unix_ms) {
   return absl::FormatTime("%Y-%m-%d", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
@@ -458,9 +376,9 @@ absl::StatusOr<int64_t> StoreBytes(const Engine& engine, sql::Connection* db) {
 
 class UsageBench {
  public:
-  UsageBench(Interrupts& interrupts, const UsageShape& shape, Engine& engine,
+  UsageBench(SignalCleanup& cleanup, const UsageShape& shape, Engine& engine,
              boost::json::object& json)
-      : interrupts_(interrupts),
+      : cleanup_(cleanup),
         shape_(shape),
         engine_(engine),
         json_(json),
@@ -484,17 +402,17 @@ class UsageBench {
     }
     const Clock::time_point start = Clock::now();
     FillReport fill;
-    if (absl::Status status = FillUsage(db->get(), shape_, fill,
-                                        [&](int filled) {
-                                          std::fprintf(stderr,
-                                                       "%s: %s: day %d of %d filled, %.0f s\n",
-                                                       kProgram, engine_.name.c_str(), filled + 1,
-                                                       shape_.days, MillisSince(start) / 1000);
-                                        });
+    if (absl::Status status =
+            FillUsage(db->get(), shape_, fill,
+                      [&](int filled) {
+                        std::fprintf(stderr, "%s: %s: day %d of %d filled, %.0f s\n", kProgram,
+                                     engine_.name.c_str(), filled + 1, shape_.days,
+                                     MillisBetween(start, Clock::now()) / 1000);
+                      });
         !status.ok()) {
       return status;
     }
-    const double fill_s = MillisSince(start) / 1000;
+    const double fill_s = MillisBetween(start, Clock::now()) / 1000;
     absl::StatusOr<int64_t> bytes = StoreBytes(engine_, db->get());
     if (!bytes.ok()) {
       return bytes.status();
@@ -538,7 +456,7 @@ class UsageBench {
       query.want = *std::move(want);
       if (&query == &queries_.front()) {
         // What the day's answer would cost without its rollup, for comparison.
-        const double ms = MillisSince(summing);
+        const double ms = MillisBetween(summing, Clock::now());
         std::printf("expected totals for %s: %zu tenants, summed from the minute rows in %.0f ms\n",
                     query.since.c_str(), query.want.size(), ms);
         json_["day_sum_from_minutes_ms"] = std::llround(ms);
@@ -556,9 +474,9 @@ class UsageBench {
     }
     // Forgotten before the process is killed by its destructor (declared later, goes first).
     struct ForgetGroup {
-      Interrupts& interrupts;
-      ~ForgetGroup() { interrupts.SetGroup(0); }
-    } forget_group{interrupts_};
+      SignalCleanup& cleanup;
+      ~ForgetGroup() { cleanup.Set(kCpSlot, 0, ""); }
+    } forget_group{cleanup_};
     const absl::StatusOr<int> port = (*cp)->WaitForListenPort(kStartLimit);
     if (!port.ok()) {
       return absl::UnavailableError(
@@ -609,10 +527,10 @@ class UsageBench {
                                    {"value", std::llround(summary.max)},
                                    {"median", std::llround(summary.median)},
                                    {"unit", "ms"},
-                                   {"runs_ms", ToJson(query.ms)},
-                                   {"cp_cpu_ms", ToJson(query.cp_cpu_ms)},
-                                   {"ctl_cpu_ms", ToJson(query.ctl_cpu_ms)},
-                                   {"cp_read_mb", ToJson(query.cp_read_mb)},
+                                   {"runs_ms", RoundedJson(query.ms)},
+                                   {"cp_cpu_ms", RoundedJson(query.cp_cpu_ms)},
+                                   {"ctl_cpu_ms", RoundedJson(query.ctl_cpu_ms)},
+                                   {"cp_read_mb", RoundedJson(query.cp_read_mb)},
                                    {"granularity", query.granularity},
                                    {"detail", detail}};
       if (!query.error.empty()) {
@@ -653,7 +571,7 @@ class UsageBench {
     absl::StatusOr<std::unique_ptr<test::ChildProcess>> cp =
         test::ChildProcess::Start(absl::GetFlag(FLAGS_cp), args, options);
     if (cp.ok()) {
-      interrupts_.SetGroup((*cp)->pid());
+      cleanup_.Set(kCpSlot, (*cp)->pid(), "");
     }
     return cp;
   }
@@ -693,7 +611,7 @@ class UsageBench {
     return absl::OkStatus();
   }
 
-  Interrupts& interrupts_;
+  SignalCleanup& cleanup_;
   const UsageShape shape_;
   Engine& engine_;
   boost::json::object& json_;
@@ -701,7 +619,7 @@ class UsageBench {
 };
 
 // Runs one engine: a PASS/FAIL or SKIP line for its target whatever happens.
-int RunEngine(const std::string& name, Interrupts& interrupts, const UsageShape& shape,
+int RunEngine(const std::string& name, SignalCleanup& cleanup, const UsageShape& shape,
               boost::json::object& json, boost::json::array& targets) {
   const std::string target =
       absl::StrCat("usage.", name, ".day_by_tenant_", shape.rows, "_minute_rows");
@@ -720,7 +638,7 @@ int RunEngine(const std::string& name, Interrupts& interrupts, const UsageShape&
     return fail(dir.status());
   }
   Engine engine{name, *std::move(dir)};
-  interrupts.SetDir(engine.dir.path());
+  cleanup.Set(kDirSlot, 0, engine.dir.path());
   if (name == "sqlite") {
     engine.location.sqlite_path = engine.dir.path() + "/usage.db";
     engine.cp_store_args = {"--db", engine.location.sqlite_path};
@@ -763,7 +681,7 @@ int RunEngine(const std::string& name, Interrupts& interrupts, const UsageShape&
               Day(shape.first_day_unix_ms + (shape.days - 1) * kDayMs).c_str(), shape.tenants,
               kKeysPerTenant);
   std::fflush(stdout);
-  UsageBench bench(interrupts, shape, engine, figures);
+  UsageBench bench(cleanup, shape, engine, figures);
   if (absl::Status status = bench.Fill(); !status.ok()) {
     return fail(status);
   }
@@ -776,7 +694,8 @@ int RunEngine(const std::string& name, Interrupts& interrupts, const UsageShape&
 }
 
 int Main() {
-  Interrupts interrupts;  // first: every thread started later inherits the blocked signals
+  SignalCleanup cleanup(
+      kProgram);  // first: every thread started later inherits the blocked signals
   const std::string engine = absl::GetFlag(FLAGS_engine);
   UsageShape shape;
   shape.rows = absl::GetFlag(FLAGS_rows);
@@ -803,8 +722,8 @@ int Main() {
   // One engine at a time: each store is tens of gigabytes, gone before the next is filled.
   for (const char* name : {"sqlite", "postgres"}) {
     if (engine == "all" || engine == name) {
-      status = std::max(status, RunEngine(name, interrupts, shape, json, targets));
-      interrupts.SetDir("");  // removed as RunEngine returned
+      status = std::max(status, RunEngine(name, cleanup, shape, json, targets));
+      cleanup.Set(kDirSlot, 0, "");  // removed as RunEngine returned
     }
   }
   json["targets"] = std::move(targets);
