@@ -70,10 +70,9 @@ absl::Status CheckCounters(const v1::UsageBatch& batch, int index) {
       {"instance", a.instance()}, {"region", a.region()}, {"agent_id", batch.agent_id()}};
   for (const auto& [field, value] : names) {
     if (value.find('\0') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("usage batch ", batch.sequence(), " of agent '",
-                       absl::CHexEscape(batch.agent_id()), "': aggregate ", index + 1, " ",
-                       field, " holds a NUL byte"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "usage batch ", batch.sequence(), " of agent '", absl::CHexEscape(batch.agent_id()),
+          "': aggregate ", index + 1, " ", field, " holds a NUL byte"));
     }
   }
   if (a.minute_unix_ms() < 0) {
@@ -90,9 +89,17 @@ struct Dimension {
   absl::string_view name;
   absl::string_view column;
 };
+// "minute" groups by the minute itself (its start, Unix ms), for per-minute series such as
+// capacity planning's; its column is the minute table's time column, so only minute rows answer.
+constexpr absl::string_view kMinuteDimension = "minute";
 constexpr Dimension kDimensions[] = {
-    {"tenant", "tenant"},     {"route", "route"},   {"deployment", "backend_id"},
-    {"instance", "instance"}, {"region", "region"}, {"status", "status"},
+    {"tenant", "tenant"},
+    {"route", "route"},
+    {"deployment", "backend_id"},
+    {"instance", "instance"},
+    {"region", "region"},
+    {"status", "status"},
+    {kMinuteDimension, "minute_unix_ms"},
 };
 
 }  // namespace
@@ -238,10 +245,21 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sql::Connection* db,
       break;  // the finest level that still holds the whole range (the coarsest otherwise)
     }
   }
+  const bool per_minute = std::any_of(group.begin(), group.end(), [](const Dimension* dimension) {
+    return dimension->name == kMinuteDimension;
+  });
+  if (per_minute && level != &kLevels[0]) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "usage: grouping by minute needs minute rows, and those from ", query.since_unix_ms(),
+        " on are past their retention (", retention.minute_days, " days)"));
+  }
   // A coarser level kept for the range, whose periods the bounds fall on, gives the same sums
   // from far fewer rows: a day's totals are one row per key, not 1,440 (issue 20: a day over
-  // 100 million minute rows answers in milliseconds).
+  // 100 million minute rows answers in milliseconds). Not for a per-minute grouping.
   for (const Level& coarser : kLevels) {
+    if (per_minute) {
+      break;
+    }
     if (coarser.period_ms > level->period_ms && since >= KeptSince(coarser, retention, now_ms) &&
         since % coarser.period_ms == 0 && (until == kNoEnd || until % coarser.period_ms == 0)) {
       level = &coarser;

@@ -29,7 +29,8 @@ absl::Status StoreUsageBatch(sql::Connection* db, const v1::UsageBatch& batch,
 
 // Sums over the minutes in [since, until) (until 0: no end), grouped by the requested
 // dimensions (tenant, route, deployment = the backend id "<instance>/<deployment>",
-// instance, region, status) and ordered by them; no dimension gives one row of totals.
+// instance, region, status, minute = the minute's start in Unix ms, answered from minute rows
+// only) and ordered by them; no dimension gives one row of totals.
 // Requests that ended in 429 count as throttled; in any other 4xx/5xx or in no response at
 // all (status 0), as failed. An unknown dimension is InvalidArgument naming it.
 // The query is answered from the finest level still kept for its whole range at `now_ms`:

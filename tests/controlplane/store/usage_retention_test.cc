@@ -159,6 +159,31 @@ TEST_P(UsageRetentionTest, BoundsOnWholePeriodsAreAnsweredFromTheCoarsestLevel) 
   EXPECT_EQ(Query(kDay0, kDay0 + kDay), "checkout 5/500; nightly 5/500");
 }
 
+// Per-minute series (capacity planning) come from minute rows only: never from a coarser level,
+// even on whole days, and not at all once the minutes are past their retention.
+TEST_P(UsageRetentionTest, GroupingByMinuteReadsMinuteRowsOnly) {
+  StoreTwoDays();
+  Store().SetUsageRetention({0, 0, 0});
+  v1::UsageQuery query;
+  query.set_since_unix_ms(kDay0);
+  query.set_until_unix_ms(kDay0 + kDay);
+  query.add_group_by("minute");
+  query.add_group_by("tenant");
+  absl::StatusOr<v1::UsageQueryResponse> series = Store().QueryUsage(query);
+  ASSERT_TRUE(series.ok()) << series.status();
+  EXPECT_EQ(series->granularity(), "minute");
+  std::vector<std::string> rows;
+  for (const v1::UsageRow& row : series->rows()) {
+    rows.push_back(absl::StrCat((std::stoll(row.key().at("minute")) - kDay0) / kMinute, " ",
+                                row.key().at("tenant"), " ", row.requests()));
+  }
+  EXPECT_THAT(rows, ::testing::ElementsAre("10 checkout 3", "11 checkout 2", "70 nightly 5"));
+  Store().SetUsageRetention({1, 0, 0});  // the minutes of years ago are gone
+  absl::StatusOr<v1::UsageQueryResponse> refused = Store().QueryUsage(query);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("past their retention"));
+}
+
 TEST_P(UsageRetentionTest, EachLevelIsPrunedToItsRetentionInBoundedSteps) {
   StoreTwoDays();
   sql::Connection* db = Db();
