@@ -224,8 +224,8 @@ int Run() {
     ReplicaSync& sync_ref = *replica_sync;
     replica = std::make_unique<ReplicaSession>(
         location->postgres_url, db,
-        ReplicaSession::Listeners{[&sync_ref] { sync_ref.OnTopologyCommitted(); },
-                                  [&sync_ref] { sync_ref.OnHealthChanged(); }});
+        ReplicaSession::Listeners{[&sync_ref] { return sync_ref.OnTopologyCommitted(); },
+                                  [&sync_ref] { return sync_ref.OnHealthChanged(); }});
     replica->Start();
     spdlog::info("replica {} of the fleet on {}", replica_sync->replica_id(), db);
   }

@@ -31,20 +31,22 @@ void ReplicaSync::Queue(const std::string& backend_id, const v1::BackendHealth* 
       health == nullptr ? std::nullopt : std::optional<v1::BackendHealth>(*health);
 }
 
-void ReplicaSync::OnTopologyCommitted() {
+bool ReplicaSync::OnTopologyCommitted() {
   if (absl::Status status = fleet_.OnTopologyChanged(); !status.ok()) {
     spdlog::error("replica {}: reloading the topology another replica changed: {}", replica_id_,
                   std::string(status.message()));
+    return false;
   }
+  return true;
 }
 
-void ReplicaSync::OnHealthChanged() {
+bool ReplicaSync::OnHealthChanged() {
   absl::StatusOr<std::vector<v1::BackendHealth>> shared =
       store_.SharedHealth(absl::ToUnixMillis(absl::Now()));
   if (!shared.ok()) {
     spdlog::error("replica {}: reading the fleet's health: {}", replica_id_,
                   std::string(shared.status().message()));
-    return;
+    return false;
   }
   // This replica's own changes not written yet stay as they are, not undone until the tick.
   absl::flat_hash_map<std::string, v1::BackendHealth> merged;
@@ -67,6 +69,7 @@ void ReplicaSync::OnHealthChanged() {
     entries.push_back(std::move(health));
   }
   fleet_.AdoptSharedHealth(entries);
+  return true;
 }
 
 void ReplicaSync::WriteQueuedHealth() {

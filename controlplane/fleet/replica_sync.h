@@ -31,9 +31,9 @@ class ReplicaSync {
 
   // Routes the fleet's health reports to the queue; call once before serving.
   void Attach();
-  // ReplicaSession's listeners.
-  void OnTopologyCommitted();
-  void OnHealthChanged();
+  // ReplicaSession's listeners: false when the store could not be read (tried again).
+  bool OnTopologyCommitted();
+  bool OnHealthChanged();
   // Every Fleet::kBudgetFlushInterval: writes the queued health, publishes this replica's
   // agents, applies the parts, and (`holds_lease`) deletes expired health rows.
   void Tick(bool holds_lease);

@@ -67,6 +67,10 @@ void ReplicaSession::Start() {
 void ReplicaSession::Run() {
   Connection conn;
   auto pause = std::chrono::milliseconds(100);
+  // Heard of (or possibly missed) and not yet reloaded successfully.
+  bool topology = false;
+  bool health = false;
+  bool retrying = false;  // the last reload failed
   const std::string listen = absl::StrCat("LISTEN ", kTopologyChannel, "; LISTEN ", kHealthChannel);
   while (!stop_.load()) {
     if (conn == nullptr) {
@@ -80,8 +84,8 @@ void ReplicaSession::Run() {
       pause = std::chrono::milliseconds(100);
       spdlog::info("replica session to {}: listening for topology changes", display_);
       // Whatever committed while this replica was not listening.
-      listeners_.on_topology();
-      listeners_.on_health();
+      topology = true;
+      health = true;
     }
     if (!holds_lease() && Query(conn.get(), kTryLease) == "t") {
       holds_lease_.store(true, std::memory_order_release);
@@ -89,8 +93,6 @@ void ReplicaSession::Run() {
     }
     // A notification that came in with the lease query's answer is already read: take those
     // before waiting, or a commit could go unheard until the next one.
-    bool topology = false;
-    bool health = false;
     auto take_notifications = [&] {
       while (PGnotify* notify = PQnotifies(conn.get())) {
         const absl::string_view channel = notify->relname;
@@ -100,8 +102,10 @@ void ReplicaSession::Run() {
       }
     };
     take_notifications();
+    // A reload owed goes at once, unless the last attempt failed: then the poll is the pause.
+    const int wait_ms = (topology || health) && !retrying ? 0 : static_cast<int>(kPoll.count());
     pollfd socket = {PQsocket(conn.get()), POLLIN, 0};
-    if (!topology && !health && poll(&socket, 1, static_cast<int>(kPoll.count())) > 0) {
+    if (poll(&socket, 1, wait_ms) > 0) {
       if (PQconsumeInput(conn.get()) == 0) {
         spdlog::warn("replica session to {} lost: {}", display_, PQerrorMessage(conn.get()));
         if (holds_lease()) {
@@ -119,11 +123,12 @@ void ReplicaSession::Run() {
       continue;
     }
     if (topology) {
-      listeners_.on_topology();
+      topology = !listeners_.on_topology();
     }
     if (health) {
-      listeners_.on_health();
+      health = !listeners_.on_health();
     }
+    retrying = topology || health;
   }
 }
 

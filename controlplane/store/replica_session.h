@@ -18,10 +18,11 @@ class ReplicaSession {
  public:
   // Run on the session's thread after every commit they hear of (kTopologyChannel,
   // kHealthChannel), and both after every (re)connection, which may have missed some: the
-  // caller reloads from the store.
+  // caller reloads from the store. One that returns false (the store's own connection still
+  // away) runs again a poll later, until it succeeds: a commit heard is never dropped.
   struct Listeners {
-    std::function<void()> on_topology;
-    std::function<void()> on_health;
+    std::function<bool()> on_topology;
+    std::function<bool()> on_health;
   };
   ReplicaSession(std::string url, std::string display, Listeners listeners);
   ~ReplicaSession();  // ends the session (and so the lease)
