@@ -229,10 +229,10 @@ int Run() {
     replica->Start();
     spdlog::info("replica {} of the fleet on {}", replica_sync->replica_id(), db);
   }
-  TopologyStore& agent_records = **store;
+  TopologyStore& topology_store = **store;
   PeriodicThread budget_flush(
-      Fleet::kBudgetFlushInterval, [&fleet, &replica, &replica_sync, &agent_records] {
-        if (absl::Status status = agent_records.FlushAgentRecords(); !status.ok()) {
+      Fleet::kBudgetFlushInterval, [&fleet, &replica, &replica_sync, &topology_store] {
+        if (absl::Status status = topology_store.FlushAgentRecords(); !status.ok()) {
           spdlog::error("recording agents: {}", std::string(status.message()));
         }
         if (replica_sync != nullptr) {
@@ -245,14 +245,13 @@ int Run() {
   // are never held up for long. Off the start-up path (a store upgraded with years of minutes
   // would delay listening), once a minute, and at most 20 steps a tick, so a backlog goes at
   // 200k rows a minute and stopping waits for one tick at most.
-  TopologyStore& usage_store = **store;
-  PeriodicThread usage_prune(std::chrono::minutes(1), [&usage_store, &replica] {
+  PeriodicThread usage_prune(std::chrono::minutes(1), [&topology_store, &replica] {
     if (replica != nullptr && !replica->holds_lease()) {
       return;  // another replica prunes
     }
     for (int step = 0; step < kUsagePruneStepsPerTick; ++step) {
       absl::StatusOr<int64_t> deleted =
-          usage_store.PruneUsage(absl::ToUnixMillis(absl::Now()), kUsagePruneStep);
+          topology_store.PruneUsage(absl::ToUnixMillis(absl::Now()), kUsagePruneStep);
       if (!deleted.ok()) {
         spdlog::error("pruning usage: {}", std::string(deleted.status().message()));
         return;

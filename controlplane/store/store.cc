@@ -96,6 +96,15 @@ absl::StatusOr<StoredTopology> ReadTopology(sql::Connection* db) {
   return stored;
 }
 
+// Tells every replica listening on `channel`, when (and only if) the caller's transaction
+// commits. SQLite has one process and nobody to tell.
+absl::Status NotifyReplicas(sql::Connection* db, absl::string_view channel) {
+  if (db->dialect() != sql::Dialect::kPostgres) {
+    return absl::OkStatus();
+  }
+  return db->Exec(absl::StrCat("NOTIFY ", channel), "notify the replicas");
+}
+
 // Entries, inserted or replaced, many rows per statement: a first apply of a large fleet is
 // 11,000 entries, and on PostgreSQL a statement per row is a network round trip per row.
 absl::Status UpsertEntries(sql::Connection* db,
@@ -221,13 +230,8 @@ absl::StatusOr<v1::ApplyResponse> TryChangeTopology(
       !status.ok()) {
     return status;
   }
-  // Delivered to every replica listening when, and only if, the change commits.
-  if (db->dialect() == sql::Dialect::kPostgres) {
-    if (absl::Status status =
-            db->Exec(absl::StrCat("NOTIFY ", kTopologyChannel), "notify the replicas");
-        !status.ok()) {
-      return status;
-    }
+  if (absl::Status status = NotifyReplicas(db, kTopologyChannel); !status.ok()) {
+    return status;
   }
   if (absl::Status status = transaction.Commit(); !status.ok()) {
     return status;
@@ -338,7 +342,7 @@ absl::Status AddKey(v1::Topology& topology, absl::string_view tenant, absl::stri
 }  // namespace
 
 struct TopologyStore::Impl {
-  // One connection, one caller at a time: SQLite connections are not safe to share.
+  // One connection, one caller at a time: neither engine's connection is safe to share.
   absl::Mutex mu;
   UsageRetention usage_retention ABSL_GUARDED_BY(mu);
   // Agent records waiting for FlushAgentRecords, the latest per agent. Taken before `mu`,
@@ -546,15 +550,14 @@ absl::StatusOr<v1::ApplyResponse> TopologyStore::RevokeKey(const std::string& te
 
 namespace {
 
-// One agent row, inserted or replaced, in its own transaction.
 // Agent rows, inserted or replaced, in one transaction.
-absl::Status UpsertAgents(sql::Connection* db, const std::vector<v1::AgentInfo>& agents) {
+absl::Status WriteAgentRows(sql::Connection* db, const std::vector<v1::AgentInfo>& agents) {
   Transaction transaction(db);
   if (absl::Status status = transaction.Begin(TransactionMode::kWrite); !status.ok()) {
     return status;
   }
   if (db->dialect() == sql::Dialect::kPostgres) {
-    // See FlushAgentRecords: the same trade, for this transaction only.
+    // See UpsertAgents: for this transaction only.
     if (absl::Status status = db->Exec("SET LOCAL synchronous_commit = off", "agent records");
         !status.ok()) {
       return status;
@@ -588,6 +591,28 @@ absl::Status UpsertAgents(sql::Connection* db, const std::vector<v1::AgentInfo>&
   return transaction.Commit();
 }
 
+// An agent row is advisory (the agent states its version again on every hello), so it is
+// committed without waiting for the disk: the next topology commit syncs it along, and a
+// crash can lose only the last few acks, never a topology change, and never consistency.
+// SQLite sets that per connection (around the transaction), PostgreSQL per transaction.
+absl::Status UpsertAgents(sql::Connection* db, const std::vector<v1::AgentInfo>& agents) {
+  const bool sqlite = db->dialect() == sql::Dialect::kSqlite;
+  if (sqlite) {
+    if (absl::Status status = db->Exec("PRAGMA synchronous = NORMAL", "agent records");
+        !status.ok()) {
+      return status;
+    }
+  }
+  absl::Status recorded = WriteAgentRows(db, agents);
+  if (sqlite) {
+    if (absl::Status status = db->Exec("PRAGMA synchronous = FULL", "agent records");
+        !status.ok()) {
+      return status;
+    }
+  }
+  return recorded;
+}
+
 }  // namespace
 
 absl::Status TopologyStore::RecordAgent(const v1::AgentInfo& agent) {
@@ -619,23 +644,10 @@ absl::Status TopologyStore::FlushAgentRecords() {
   if (agents.empty()) {
     return absl::OkStatus();
   }
-  absl::MutexLock lock(&impl_->mu);
-  // An agent row is advisory (the agent states its version again on every hello), so it is
-  // committed without waiting for the disk: the next topology commit syncs it along, and a
-  // crash can lose only the last few acks, never a topology change, and never consistency.
-  const bool sqlite = db_->dialect() == sql::Dialect::kSqlite;
-  if (sqlite) {
-    if (absl::Status status = db_->Exec("PRAGMA synchronous = NORMAL", "agent records");
-        !status.ok()) {
-      return status;
-    }
-  }
-  absl::Status recorded = UpsertAgents(db_.get(), agents);
-  if (sqlite) {
-    if (absl::Status status = db_->Exec("PRAGMA synchronous = FULL", "agent records");
-        !status.ok()) {
-      return status;
-    }
+  absl::Status recorded;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    recorded = UpsertAgents(db_.get(), agents);
   }
   if (!recorded.ok()) {
     // Back in the queue for the next flush, unless a newer record of the agent came in.
@@ -742,12 +754,8 @@ absl::Status TopologyStore::ShareHealth(const std::string& backend_id,
   if (!written.ok()) {
     return written;
   }
-  if (db->dialect() == sql::Dialect::kPostgres) {
-    if (absl::Status status =
-            db->Exec(absl::StrCat("NOTIFY ", kHealthChannel), "notify the replicas");
-        !status.ok()) {
-      return status;
-    }
+  if (absl::Status status = NotifyReplicas(db, kHealthChannel); !status.ok()) {
+    return status;
   }
   return transaction.Commit();
 }

@@ -102,6 +102,29 @@ constexpr Dimension kDimensions[] = {
     {kMinuteDimension, "minute_unix_ms"},
 };
 
+// The counters a usage row sums, in the order StoreUsageBatch binds them (?8 on).
+constexpr absl::string_view kCounterColumns[] = {
+    "requests",     "prompt_tokens", "completion_tokens", "cached_tokens",
+    "total_tokens", "attempts",      "latency_ms_sum"};
+
+// Adds one aggregate to `level`'s row for its period and key, creating the row if needed.
+std::string UpsertSql(const Level& level) {
+  std::string sql = absl::StrCat("INSERT INTO ", level.table, " (", level.time_column,
+                                 ", tenant, route, backend_id, instance, region, status, ",
+                                 absl::StrJoin(kCounterColumns, ", "),
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                                 "?13, ?14) ON CONFLICT (",
+                                 level.time_column,
+                                 ", tenant, route, backend_id, instance, region, status) "
+                                 "DO UPDATE SET ");
+  // Qualified: in PostgreSQL a bare column here is ambiguous with excluded's.
+  for (const absl::string_view column : kCounterColumns) {
+    absl::StrAppend(&sql, column == kCounterColumns[0] ? "" : ", ", column, " = ", level.table, ".",
+                    column, " + excluded.", column);
+  }
+  return sql;
+}
+
 }  // namespace
 
 absl::Status StoreUsageBatch(sql::Connection* db, const v1::UsageBatch& batch, bool* newly_stored) {
@@ -144,37 +167,7 @@ absl::Status StoreUsageBatch(sql::Connection* db, const v1::UsageBatch& batch, b
     return absl::OkStatus();  // a replay: already counted
   }
   for (const Level& level : kLevels) {
-    absl::StatusOr<Statement> add = Statement::Prepare(
-        db,
-        absl::StrCat(
-            "INSERT INTO ", level.table, " (", level.time_column,
-            ", tenant, route, backend_id, instance, region, status, "
-            "requests, prompt_tokens, completion_tokens, cached_tokens, total_tokens, attempts, "
-            "latency_ms_sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
-            "ON CONFLICT (",
-            level.time_column,
-            ", tenant, route, backend_id, instance, region, status) "
-            "DO UPDATE SET requests = ",
-            level.table,
-            ".requests + excluded.requests, "
-            "prompt_tokens = ",
-            level.table,
-            ".prompt_tokens + excluded.prompt_tokens, "
-            "completion_tokens = ",
-            level.table,
-            ".completion_tokens + excluded.completion_tokens, "
-            "cached_tokens = ",
-            level.table,
-            ".cached_tokens + excluded.cached_tokens, "
-            "total_tokens = ",
-            level.table,
-            ".total_tokens + excluded.total_tokens, "
-            "attempts = ",
-            level.table,
-            ".attempts + excluded.attempts, "
-            "latency_ms_sum = ",
-            level.table, ".latency_ms_sum + excluded.latency_ms_sum"),
-        what);
+    absl::StatusOr<Statement> add = Statement::Prepare(db, UpsertSql(level), what);
     if (!add.ok()) {
       return add.status();
     }
@@ -257,11 +250,9 @@ absl::StatusOr<v1::UsageQueryResponse> QueryUsageTable(sql::Connection* db,
   // from far fewer rows: a day's totals are one row per key, not 1,440 (issue 20: a day over
   // 100 million minute rows answers in milliseconds). Not for a per-minute grouping.
   for (const Level& coarser : kLevels) {
-    if (per_minute) {
-      break;
-    }
-    if (coarser.period_ms > level->period_ms && since >= KeptSince(coarser, retention, now_ms) &&
-        since % coarser.period_ms == 0 && (until == kNoEnd || until % coarser.period_ms == 0)) {
+    if (!per_minute && coarser.period_ms > level->period_ms &&
+        since >= KeptSince(coarser, retention, now_ms) && since % coarser.period_ms == 0 &&
+        (until == kNoEnd || until % coarser.period_ms == 0)) {
       level = &coarser;
     }
   }
