@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "spdlog/spdlog.h"
@@ -110,17 +111,17 @@ void ReplicaSync::ShareLimits() {
   }
   // Rows come ordered by stamp, then replica: every replica builds the same vectors.
   absl::flat_hash_map<std::string, ReplicaPart> parts;
-  absl::flat_hash_map<std::string, bool> mine_seen;
+  absl::flat_hash_set<std::string> mine;
   for (const ReplicaAgents& row : *rows) {
     ReplicaPart& part = parts[row.stamp];
     if (row.replica_id == replica_id_) {
       part.mine = part.agents.size();
-      mine_seen[row.stamp] = true;
+      mine.insert(row.stamp);
     }
     part.agents.push_back(static_cast<double>(row.agents));
   }
   // A stamp where this replica has no agents needs no part.
-  absl::erase_if(parts, [&](const auto& entry) { return !mine_seen.contains(entry.first); });
+  absl::erase_if(parts, [&](const auto& entry) { return !mine.contains(entry.first); });
   fleet_.SetReplicaParts(std::move(parts));
 }
 

@@ -189,33 +189,23 @@ class PostgresConnection final : public Connection {
     return absl::OkStatus();
   }
 
-  // Runs one command; its result when it succeeded.
+  // Runs constant SQL, possibly several statements; its (last) result when it succeeded.
   absl::StatusOr<Result> Run(const char* sql, absl::string_view step) {
     if (absl::Status status = EnsureConnected(step); !status.ok()) {
       return status;
     }
-    Result result(PQexec(conn_, sql));
-    const ExecStatusType status =
-        result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return Error(result.get(), step);
-    }
-    return result;
+    return Checked(Result(PQexec(conn_, sql)), step);
   }
 
+  // Runs one statement with parameters.
   absl::StatusOr<Result> RunParams(const std::string& sql, int count, const Oid* types,
                                    const char* const* values, const int* lengths,
                                    const int* formats, absl::string_view step) {
     if (absl::Status status = EnsureConnected(step); !status.ok()) {
       return status;
     }
-    Result result(PQexecParams(conn_, sql.c_str(), count, types, values, lengths, formats, 0));
-    const ExecStatusType status =
-        result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return Error(result.get(), step);
-    }
-    return result;
+    return Checked(
+        Result(PQexecParams(conn_, sql.c_str(), count, types, values, lengths, formats, 0)), step);
   }
 
   absl::Status Exec(absl::string_view sql, absl::string_view step) override {
@@ -281,6 +271,16 @@ class PostgresConnection final : public Connection {
   }
 
  private:
+  // `result` if the command succeeded, else its error.
+  absl::StatusOr<Result> Checked(Result result, absl::string_view step) const {
+    const ExecStatusType status =
+        result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return Error(result.get(), step);
+    }
+    return result;
+  }
+
   // A connection that is gone took its session lock with it.
   void ReleaseSerialLock() {
     if (holds_serial_lock_ && PQstatus(conn_) == CONNECTION_OK) {

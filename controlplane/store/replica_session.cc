@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -35,17 +37,17 @@ Connection Connect(const std::string& url) {
   return conn;
 }
 
-// The first value of a one-row answer to `sql`; empty on any failure.
-std::string Query(PGconn* conn, const char* sql) {
+// Runs `sql`: nullopt when it failed, else the first value of a one-row answer ("" for a
+// command that returns no rows).
+std::optional<std::string> Query(PGconn* conn, const char* sql) {
   PGresult* result = PQexec(conn, sql);
-  std::string value;
-  if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1) {
-    value = PQgetvalue(result, 0, 0);
+  const ExecStatusType status = PQresultStatus(result);
+  std::optional<std::string> value;
+  if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+    value = status == PGRES_TUPLES_OK && PQntuples(result) == 1 ? PQgetvalue(result, 0, 0) : "";
   }
-  const bool ok =
-      PQresultStatus(result) == PGRES_TUPLES_OK || PQresultStatus(result) == PGRES_COMMAND_OK;
   PQclear(result);
-  return ok && value.empty() ? "ok" : value;
+  return value;
 }
 
 }  // namespace
@@ -75,7 +77,7 @@ void ReplicaSession::Run() {
   while (!stop_.load()) {
     if (conn == nullptr) {
       conn = Connect(url_);
-      if (conn == nullptr || Query(conn.get(), listen.c_str()).empty()) {
+      if (conn == nullptr || !Query(conn.get(), listen.c_str()).has_value()) {
         conn.reset();
         std::this_thread::sleep_for(pause);
         pause = std::min<std::chrono::milliseconds>(pause * 2, kMaxPause);
