@@ -59,17 +59,9 @@ class ControlPlaneTest : public ::testing::Test {
                            const std::string& state) {
     const absl::Time deadline = absl::Now() + kFleetWait;
     while (absl::Now() < deadline) {
-      absl::StatusOr<std::string> status = fleet_.AgentStatus(agent);
-      if (!status.ok()) {
-        return false;
-      }
-      const boost::json::value parsed = boost::json::parse(*status);
-      for (const auto& backend : parsed.at("backends").as_array()) {
-        const auto& seen = backend.at("state").as_string();
-        if (backend.at("id").as_string() == backend_id &&
-            (state.empty() ? seen != "healthy" : seen == state)) {
-          return true;
-        }
+      const std::string seen = fleet_.BackendState(agent, backend_id);
+      if (!seen.empty() && (state.empty() ? seen != "healthy" : seen == state)) {
+        return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -218,6 +218,37 @@ absl::StatusOr<std::string> ControlPlaneFleet::AgentStatus(const std::string& na
   return response->body;
 }
 
+double ControlPlaneFleet::TenantShare(const std::string& name, const std::string& tenant) const {
+  absl::StatusOr<std::string> status = AgentStatus(name);
+  if (!status.ok()) {
+    return -1;
+  }
+  const boost::json::value json = boost::json::parse(*status);
+  const boost::json::value* quotas = json.as_object().if_contains("tenant_quotas");
+  const boost::json::value* quota =
+      quotas == nullptr ? nullptr : quotas->at("tenants").as_object().if_contains(tenant);
+  if (quota == nullptr || !quota->at("share_from_control_plane").as_bool()) {
+    return -1;
+  }
+  const boost::json::value* tpm = quota->as_object().if_contains("tokens_per_minute");
+  return tpm == nullptr ? -1 : tpm->to_number<double>();
+}
+
+std::string ControlPlaneFleet::BackendState(const std::string& name,
+                                            const std::string& backend_id) const {
+  absl::StatusOr<std::string> status = AgentStatus(name);
+  if (!status.ok()) {
+    return "";
+  }
+  const boost::json::value parsed = boost::json::parse(*status);
+  for (const auto& backend : parsed.at("backends").as_array()) {
+    if (backend.at("id").as_string() == backend_id) {
+      return std::string(backend.at("state").as_string());
+    }
+  }
+  return "";
+}
+
 absl::Status ControlPlaneFleet::WaitForAgentVersion(const std::string& name, uint64_t version,
                                                     absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;

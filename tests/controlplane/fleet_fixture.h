@@ -82,6 +82,11 @@ class ControlPlaneFleet {
   std::unique_ptr<HttpClient> AgentClient(const std::string& name) const;
   // The agent's /status JSON.
   absl::StatusOr<std::string> AgentStatus(const std::string& name) const;
+  // From that /status: the TPM share agent `name` enforces for `tenant`, or -1 while it has
+  // none from the control plane; the state it gives `backend_id` ("healthy", "throttled",
+  // ...), or "" when it lists no such backend or cannot be asked.
+  double TenantShare(const std::string& name, const std::string& tenant) const;
+  std::string BackendState(const std::string& name, const std::string& backend_id) const;
   // Polls /status until the agent serves `version`.
   absl::Status WaitForAgentVersion(const std::string& name, uint64_t version,
                                    absl::Duration timeout = kFleetWait);

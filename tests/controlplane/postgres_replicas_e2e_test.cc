@@ -9,7 +9,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -123,38 +122,13 @@ class PostgresReplicasTest : public ::testing::Test {
     ASSERT_TRUE(agents().StartAgent(name, region, kAgentArgs).ok());
   }
 
-  // checkout-assistant's TPM share `agent` enforces (its /status), or -1 while it has none.
+  // checkout-assistant's TPM share `agent` enforces, or -1 while it has none.
   double Share(const std::string& agent) {
-    absl::StatusOr<std::string> status = agents().AgentStatus(agent);
-    if (!status.ok()) {
-      return -1;
-    }
-    const boost::json::value json = boost::json::parse(*status);
-    const boost::json::value* quotas = json.as_object().if_contains("tenant_quotas");
-    const boost::json::value* tenant =
-        quotas == nullptr ? nullptr
-                          : quotas->at("tenants").as_object().if_contains("checkout-assistant");
-    if (tenant == nullptr || !tenant->at("share_from_control_plane").as_bool()) {
-      return -1;
-    }
-    const boost::json::value* tpm = tenant->as_object().if_contains("tokens_per_minute");
-    return tpm == nullptr ? -1 : tpm->to_number<double>();
+    return agents().TenantShare(agent, "checkout-assistant");
   }
 
-  // Whether `agent` sees `backend_id` as throttled (its /status).
   bool SeesThrottled(const std::string& agent, const std::string& backend_id) {
-    absl::StatusOr<std::string> status = agents().AgentStatus(agent);
-    if (!status.ok()) {
-      return false;
-    }
-    const boost::json::value parsed = boost::json::parse(*status);
-    for (const auto& backend : parsed.at("backends").as_array()) {
-      if (backend.at("id").as_string() == backend_id &&
-          backend.at("state").as_string() == "throttled") {
-        return true;
-      }
-    }
-    return false;
+    return agents().BackendState(agent, backend_id) == "throttled";
   }
 
   // Whether replica `i`'s overlay (FleetHealth) has `backend_id` throttled.

@@ -97,21 +97,7 @@ class TenantBudgetE2e : public ::testing::Test {
   }
 
   // The tenant's TPM share the agent enforces (per its /status), or -1 while it has none.
-  double Share(const std::string& agent) {
-    absl::StatusOr<std::string> status = fleet_.AgentStatus(agent);
-    if (!status.ok()) {
-      return -1;
-    }
-    const boost::json::value json = boost::json::parse(*status);
-    const boost::json::value* quotas = json.as_object().if_contains("tenant_quotas");
-    const boost::json::value* shared =
-        quotas == nullptr ? nullptr : quotas->at("tenants").as_object().if_contains("shared");
-    if (shared == nullptr || !shared->at("share_from_control_plane").as_bool()) {
-      return -1;
-    }
-    const boost::json::value* tpm = shared->as_object().if_contains("tokens_per_minute");
-    return tpm == nullptr ? -1 : tpm->to_number<double>();
-  }
+  double Share(const std::string& agent) { return fleet_.TenantShare(agent, "shared"); }
 
   // Polls until the agent enforces a share (equal to `want`, when given).
   bool WaitForShare(const std::string& agent, double want = -1) {
