@@ -43,12 +43,21 @@ Commands:
                                             drain a region for D (20s, 2m; at most 10m),
                                             restore it, print what the fleet did
   drills                                    past drills and their outcome
+  capacity [--since T] [--until T] [--route NAME] [--target-percentile P] [--rates FILE]
+                                            PTU sizing per route from metered usage: peak
+                                            and percentile TPM, recommended PTUs, spill
+                                            share and monthly cost (default: 7d, p95)
+  load --target URL --api-key KEY --route NAME --rpm N --duration D [...]
+                                            drive an endpoint with a traffic shape and
+                                            report latency, throttling and backends
+                                            (spillwayctl load --help)
   help [COMMAND]                            this text
 
 KIND      stamp region subscription instance deployment pool route tenant drain (or plurals);
           a deployment is named INSTANCE/NAME, a route STAMP/NAME, a drain SCOPE/NAME
 SCOPE     region, instance or deployment
-FORMAT    table (default), json, yaml (get), csv (get KIND, agents, health, usage)
+FORMAT    table (default), json, yaml (get), csv (get KIND, agents, health, usage,
+          capacity)
 T         a duration ago (90m, 24h, 7d, 1d12h), a UTC date (2024-06-01) or RFC 3339;
           --since defaults to 24h, --until to now
 DIMS      comma-separated tenant,route,deployment,instance,region,status (default tenant)
@@ -227,6 +236,46 @@ absl::Status PositionalCount(const VerbArgs& args, size_t min, size_t max) {
   return absl::OkStatus();
 }
 
+std::string ValueOr(const VerbArgs& args, const std::string& name, absl::string_view fallback) {
+  const auto it = args.values.find(name);
+  return it == args.values.end() ? std::string(fallback) : it->second;
+}
+
+// capacity: the window on whole minutes (the last, unfinished minute left out), so every
+// minute counted is one the agents have reported whole.
+absl::Status FillCapacity(const VerbArgs& args, absl::Time now, Command& command) {
+  absl::StatusOr<absl::Time> since = ParseTimeArg(ValueOr(args, "since", "7d"), now);
+  if (!since.ok()) {
+    return since.status();
+  }
+  absl::StatusOr<absl::Time> until = ParseTimeArg(ValueOr(args, "until", "now"), now);
+  if (!until.ok()) {
+    return until.status();
+  }
+  const absl::Time minute_since =
+      absl::Floor(*since - absl::UnixEpoch(), absl::Minutes(1)) + absl::UnixEpoch();
+  const absl::Time minute_until =
+      absl::Floor(*until - absl::UnixEpoch(), absl::Minutes(1)) + absl::UnixEpoch();
+  if (minute_since >= minute_until) {
+    return absl::InvalidArgumentError("--since must be at least a whole minute before --until");
+  }
+  if (minute_until - minute_since > absl::Hours(24 * 92)) {
+    return absl::InvalidArgumentError("the window is at most 92 days of minutes");
+  }
+  double percentile = 95;
+  const std::string target = ValueOr(args, "target-percentile", "95");
+  if (!absl::SimpleAtod(target, &percentile) || !(percentile > 0 && percentile <= 100)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--target-percentile '", target, "' must be a number in (0, 100]"));
+  }
+  command.capacity.since = minute_since;
+  command.capacity.until = minute_until;
+  command.capacity.target_percentile = percentile;
+  command.capacity.route = ValueOr(args, "route", "");
+  command.rates_file = ValueOr(args, "rates", "");
+  return PositionalCount(args, 0, 0);
+}
+
 // Fills `command` from the tokenized arguments of `verb`.
 absl::Status FillCommand(absl::string_view verb, const VerbArgs& args, absl::Time now,
                          Command& command) {
@@ -360,6 +409,10 @@ absl::Status FillCommand(absl::string_view verb, const VerbArgs& args, absl::Tim
     }
     return PositionalCount(args, 0, 0);
   }
+  if (verb == "capacity") {
+    command.verb = Verb::kCapacity;
+    return FillCapacity(args, now, command);
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown command '", verb, "' (see spillwayctl --help)"));
 }
@@ -442,6 +495,8 @@ absl::StatusOr<Command> ParseVerb(absl::string_view verb, const std::vector<std:
     switch_flags.insert({"dry-run", "keep-pinned"});
   } else if (verb == "usage") {
     value_flags.insert({"since", "until", "by"});
+  } else if (verb == "capacity") {
+    value_flags.insert({"since", "until", "route", "target-percentile", "rates"});
   }
   absl::StatusOr<VerbArgs> tokens = TokenizeVerbArgs(args, value_flags, switch_flags);
   if (!tokens.ok()) {
@@ -475,6 +530,9 @@ std::string VerbUsage(absl::string_view verb) {
       {"undrain", "undrain region|instance|deployment NAME [--dry-run]"},
       {"drill", "drill region NAME --duration D [--dry-run] [-o table|json]"},
       {"drills", "drills [-o table|json|csv]"},
+      {"capacity",
+       "capacity [--since T] [--until T] [--route NAME] [--target-percentile P] [--rates FILE] "
+       "[-o table|json|csv]"},
   };
   const auto it = kLines->find(verb);
   return it == kLines->end() ? "" : it->second;
@@ -494,6 +552,7 @@ absl::StatusOr<OutputFormat> ResolveOutputFormat(const Command& command,
     case Verb::kHealth:
     case Verb::kUsage:
     case Verb::kDrills:
+    case Verb::kCapacity:
       supported = supported || format == OutputFormat::kCsv;
       break;
     default:

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "controlplane/cli/capacity_report.h"
 #include "controlplane/cli/output.h"
 #include "spillway/v1/admin.pb.h"
 
@@ -52,6 +53,7 @@ enum class Verb {
   kUndrain,
   kDrill,
   kDrills,
+  kCapacity,
 };
 
 struct Command {
@@ -68,6 +70,8 @@ struct Command {
   v1::UsageQuery usage;                  // usage, times already resolved
   v1::DrainRequest drain;                // drain, undrain: scope, name, reason, keep_pinned
   v1::DrillRequest drill;                // drill: region, duration, dry run
+  CapacityOptions capacity;              // capacity: window on whole minutes, target, route
+  std::string rates_file;                // capacity: empty for the built-in rates
 };
 
 // Parses the command and its arguments; `now` resolves relative --since/--until. Errors are

@@ -26,6 +26,11 @@ double Percentile(const std::vector<double>& sorted, double percentile) {
   return sorted[std::min(index, sorted.size() - 1)];
 }
 
+double Weighted(const MinuteTokens& minute, double output_weight) {
+  return static_cast<double>(minute.prompt) +
+         output_weight * static_cast<double>(minute.completion);
+}
+
 // The PTUs whose capacity covers `tpm`, as a deployment can be sized: at least the minimum,
 // then whole increments.
 int64_t PtusFor(double tpm, const PtuRates& rates) {
@@ -64,6 +69,24 @@ absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json) {
     }
     PtuRates rates;
     rates.model = std::string(model->as_string());
+    if (const boost::json::value* type = row->if_contains("deployment_type"); type != nullptr) {
+      const boost::json::string* text = type->if_string();
+      if (text == nullptr ||
+          std::find(std::begin(kDeploymentTypes), std::end(kDeploymentTypes),
+                    absl::string_view(text->data(), text->size())) == std::end(kDeploymentTypes)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("rates: model '", rates.model,
+                         "': \"deployment_type\" must be regional, data_zone or global"));
+      }
+      rates.deployment_type = std::string(*text);
+    }
+    for (const PtuRates& earlier : rows) {
+      if (earlier.model == rates.model && earlier.deployment_type == rates.deployment_type) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("rates: model '", rates.model, "' is given twice",
+                         rates.deployment_type.empty() ? "" : " for ", rates.deployment_type));
+      }
+    }
     auto number = [&](const char* field, double& out, bool required) -> absl::Status {
       const boost::json::value* value = row->if_contains(field);
       if (value == nullptr) {
@@ -105,9 +128,26 @@ absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json) {
   return rows;
 }
 
-absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minutes,
-                                          int64_t window_minutes, const PtuRates& rates,
-                                          double target_percentile) {
+const PtuRates* FindRates(const std::vector<PtuRates>& rates, absl::string_view model,
+                          absl::string_view deployment_type) {
+  const PtuRates* any_type = nullptr;
+  for (const PtuRates& row : rates) {
+    if (row.model != model) {
+      continue;
+    }
+    if (row.deployment_type == deployment_type) {
+      return &row;
+    }
+    if (row.deployment_type.empty()) {
+      any_type = &row;
+    }
+  }
+  return any_type;
+}
+
+absl::StatusOr<TpmPercentiles> WeightedPercentiles(const std::vector<MinuteTokens>& minutes,
+                                                   int64_t window_minutes, double output_weight,
+                                                   double target_percentile) {
   if (window_minutes <= 0 || static_cast<std::size_t>(window_minutes) < minutes.size()) {
     return absl::InvalidArgumentError(absl::StrCat("capacity: a window of ", window_minutes,
                                                    " minutes cannot hold ", minutes.size()));
@@ -116,19 +156,32 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minut
     return absl::InvalidArgumentError(
         absl::StrCat("capacity: target percentile ", target_percentile, " is not in (0, 100]"));
   }
-  std::vector<double> weighted(static_cast<std::size_t>(window_minutes), 0.0);
+  std::vector<double> sorted(static_cast<std::size_t>(window_minutes), 0.0);
   for (std::size_t i = 0; i < minutes.size(); ++i) {
-    weighted[i] = static_cast<double>(minutes[i].prompt) +
-                  rates.output_weight * static_cast<double>(minutes[i].completion);
+    sorted[i] = Weighted(minutes[i], output_weight);
   }
-  std::vector<double> sorted = weighted;
   std::sort(sorted.begin(), sorted.end());
+  return TpmPercentiles{.peak = sorted.back(),
+                        .p50 = Percentile(sorted, 50),
+                        .p95 = Percentile(sorted, 95),
+                        .p99 = Percentile(sorted, 99),
+                        .target = Percentile(sorted, target_percentile)};
+}
+
+absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minutes,
+                                          int64_t window_minutes, const PtuRates& rates,
+                                          double target_percentile) {
+  absl::StatusOr<TpmPercentiles> percentiles =
+      WeightedPercentiles(minutes, window_minutes, rates.output_weight, target_percentile);
+  if (!percentiles.ok()) {
+    return percentiles.status();
+  }
   CapacityPlan plan;
-  plan.peak_tpm = sorted.back();
-  plan.p50_tpm = Percentile(sorted, 50);
-  plan.p95_tpm = Percentile(sorted, 95);
-  plan.p99_tpm = Percentile(sorted, 99);
-  plan.target_tpm = Percentile(sorted, target_percentile);
+  plan.peak_tpm = percentiles->peak;
+  plan.p50_tpm = percentiles->p50;
+  plan.p95_tpm = percentiles->p95;
+  plan.p99_tpm = percentiles->p99;
+  plan.target_tpm = percentiles->target;
   plan.recommended_ptu = PtusFor(plan.target_tpm, rates);
   const double capacity = static_cast<double>(plan.recommended_ptu) * rates.input_tpm_per_ptu;
 
@@ -139,7 +192,7 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minut
   double spilled_prompt = 0;
   double spilled_completion = 0;
   for (std::size_t i = 0; i < minutes.size(); ++i) {
-    const double w = weighted[i];
+    const double w = Weighted(minutes[i], rates.output_weight);
     total += w;
     prompt += static_cast<double>(minutes[i].prompt);
     completion += static_cast<double>(minutes[i].completion);
@@ -162,10 +215,11 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minut
   plan.monthly_total_usd = plan.monthly_ptu_usd + plan.monthly_spill_usd;
   plan.monthly_all_standard_usd = standard(prompt, completion);
   plan.explanation = absl::StrFormat(
-      "%s: p%g of %d minutes = %.0f weighted TPM (prompt + %g x completion); %.0f TPM per PTU "
+      "%s%s: p%g of %d minutes = %.0f weighted TPM (prompt + %g x completion); %.0f TPM per PTU "
       "-> %d PTU (minimum %d, steps of %d), capacity %.0f TPM; %.1f%% of weighted tokens above "
       "it spill to Standard; a month is %.0f hours, its traffic the window's x %.2f",
-      rates.model, target_percentile, window_minutes, plan.target_tpm, rates.output_weight,
+      rates.model, rates.deployment_type.empty() ? "" : absl::StrCat(" ", rates.deployment_type),
+      target_percentile, window_minutes, plan.target_tpm, rates.output_weight,
       rates.input_tpm_per_ptu, plan.recommended_ptu, rates.min_ptu, rates.increment, capacity,
       100 * plan.spill_share, kHoursPerMonth, scale);
   return plan;

@@ -13,9 +13,14 @@
 
 namespace spillway {
 
-// One model's row of the rates file.
+// Provisioned and Standard deployments come in three types, each with its own minimum,
+// increment and prices: "regional" (ProvisionedManaged, Standard), "data_zone" and "global".
+inline constexpr absl::string_view kDeploymentTypes[] = {"regional", "data_zone", "global"};
+
+// One row of the rates file: a model, on one deployment type.
 struct PtuRates {
   std::string model;
+  std::string deployment_type;   // one of kDeploymentTypes; empty: any type
   double input_tpm_per_ptu = 0;  // input tokens per minute one PTU serves
   double output_weight = 1;      // one output token counts as this many input tokens
   int64_t min_ptu = 0;           // the smallest deployment
@@ -25,9 +30,18 @@ struct PtuRates {
   double output_per_1k_usd = 0;
 };
 
-// The rates file: JSON, {"models": [{"model": "gpt-4o", "input_tpm_per_ptu": 2500, ...}]}.
-// Errors name the model and the field.
+// The rates file: JSON, {"models": [{"model": "gpt-4o", "deployment_type": "global",
+// "input_tpm_per_ptu": 2500, ...}]} (examples/ptu-rates.json). Errors name the model and the
+// field; a (model, deployment type) given twice is an error.
 absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json);
+
+// The row for `model` on `deployment_type`: the exact one, else the model's row without a
+// type; null when the file has neither.
+const PtuRates* FindRates(const std::vector<PtuRates>& rates, absl::string_view model,
+                          absl::string_view deployment_type);
+
+// The rates built into spillwayctl: examples/ptu-rates.json as it was at build time.
+absl::string_view BuiltInRatesJson();
 
 struct MinuteTokens {
   int64_t prompt = 0;
@@ -49,6 +63,20 @@ struct CapacityPlan {
   double monthly_all_standard_usd = 0;
   std::string explanation;  // which minutes and which rates gave the numbers
 };
+
+// Weighted tokens per minute (prompt + output_weight x completion) over a window: `minutes`
+// holds the minutes that had traffic, the window has `window_minutes` in all (the rest are
+// idle). Nearest-rank percentiles over every minute of the window.
+struct TpmPercentiles {
+  double peak = 0;
+  double p50 = 0;
+  double p95 = 0;
+  double p99 = 0;
+  double target = 0;  // at the chosen percentile
+};
+absl::StatusOr<TpmPercentiles> WeightedPercentiles(const std::vector<MinuteTokens>& minutes,
+                                                   int64_t window_minutes, double output_weight,
+                                                   double target_percentile);
 
 // `minutes` holds the minutes that had traffic; the window has `window_minutes` in all (the
 // rest count as idle). Percentiles are nearest-rank over every minute of the window. A month

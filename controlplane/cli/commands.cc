@@ -8,7 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/file_io.h"
 #include "common/topology_yaml.h"
+#include "controlplane/cli/capacity_report.h"
+#include "controlplane/cli/capacity_views.h"
 #include "controlplane/cli/drill_views.h"
 #include "controlplane/cli/views.h"
 
@@ -289,6 +292,50 @@ int RunDrills(OutputFormat format, AdminClient& client, const Io& io) {
   return PrintTable(DrillsTable(*response), format, io);
 }
 
+// The rates file is read before any call, so a bad one is a local error (exit 2).
+int RunCapacity(const Command& command, OutputFormat format, AdminClient& client, const Io& io) {
+  absl::StatusOr<std::string> rates_json =
+      command.rates_file.empty() ? absl::StatusOr<std::string>(std::string(BuiltInRatesJson()))
+                                 : ReadFile(command.rates_file);
+  if (!rates_json.ok()) {
+    return LocalError(rates_json.status(), io);
+  }
+  absl::StatusOr<std::vector<PtuRates>> rates = ParseRates(*rates_json);
+  if (!rates.ok()) {
+    return LocalError(absl::InvalidArgumentError(absl::StrCat(
+                          command.rates_file.empty() ? "built-in rates" : command.rates_file, ": ",
+                          rates.status().message())),
+                      io);
+  }
+  absl::StatusOr<v1::GetResponse> topology = client.Get(v1::GetRequest());
+  if (!topology.ok()) {
+    return ReportRpcError(topology.status(), client.options(), io.err);
+  }
+  absl::StatusOr<v1::UsageQueryResponse> usage =
+      client.QueryUsage(CapacityUsageQuery(command.capacity));
+  if (!usage.ok()) {
+    return ReportRpcError(usage.status(), client.options(), io.err);
+  }
+  absl::StatusOr<v1::CapacityReport> report =
+      BuildCapacityReport(*usage, topology->topology(), *rates, command.capacity);
+  if (!report.ok()) {
+    io.err << "spillwayctl: " << report.status().message() << "\n";
+    return kExitServerError;
+  }
+  if (format == OutputFormat::kJson) {
+    return PrintJson(*report, /*all_fields=*/true, io);
+  }
+  PrintTable(CapacityTable(*report), format, io);
+  if (format == OutputFormat::kTable) {
+    io.out << "\n" << CapacityExplanations(*report);
+  } else {
+    for (const std::string& note : report->notes()) {
+      io.err << "note: " << note << "\n";
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCommand(const Command& command, OutputFormat format, AdminClient& client, const Io& io) {
@@ -317,6 +364,8 @@ int RunCommand(const Command& command, OutputFormat format, AdminClient& client,
       return RunDrill(command, format, client, io);
     case Verb::kDrills:
       return RunDrills(format, client, io);
+    case Verb::kCapacity:
+      return RunCapacity(command, format, client, io);
     case Verb::kHelp:
       break;
   }

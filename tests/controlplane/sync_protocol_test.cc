@@ -22,6 +22,7 @@
 #include "common/wall_clock.h"
 #include "spillway/v1/agent_sync.grpc.pb.h"
 #include "tests/controlplane/fleet_fixture.h"
+#include "tests/controlplane/raw_agent.h"
 #include "tests/support/tls_files.h"
 
 namespace spillway::test {
@@ -42,52 +43,6 @@ std::optional<v1::AgentInfo> FindAgent(ControlPlaneFleet& fleet, uint64_t acked)
   }
   return agent;
 }
-
-// A raw AgentSync stream, speaking for whoever the test says.
-class RawAgent {
- public:
-  explicit RawAgent(int port, std::shared_ptr<grpc::ChannelCredentials> credentials =
-                                  grpc::InsecureChannelCredentials())
-      : stub_(v1::AgentSync::NewStub(
-            grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), std::move(credentials)))),
-        stream_(Start()) {}
-
-  bool Hello(const std::string& agent_id, const std::string& region) {
-    v1::AgentMessage hello;
-    hello.mutable_hello()->set_agent_id(agent_id);
-    hello.mutable_hello()->set_region(region);
-    return stream_->Write(hello);
-  }
-  bool Write(const v1::AgentMessage& message) { return stream_->Write(message); }
-  // Reads until the control plane ends the stream; its status.
-  grpc::Status Drain() {
-    v1::ControlMessage message;
-    while (stream_->Read(&message)) {
-    }
-    return stream_->Finish();
-  }
-  // Reads until a table arrives (true) or the stream ends (false).
-  bool ReadTable() {
-    v1::ControlMessage message;
-    while (stream_->Read(&message)) {
-      if (message.has_table()) {
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  // A deadline, so a control plane that wrongly keeps the stream open fails the test.
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> Start() {
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return stub_->Sync(&context_);
-  }
-
-  std::unique_ptr<v1::AgentSync::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControlMessage>> stream_;
-};
 
 class SyncProtocolTest : public ::testing::Test {
  protected:
