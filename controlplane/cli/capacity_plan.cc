@@ -168,6 +168,18 @@ absl::StatusOr<TpmPercentiles> WeightedPercentiles(const std::vector<MinuteToken
                         .target = Percentile(sorted, target_percentile)};
 }
 
+double SpillShareAt(const std::vector<MinuteTokens>& minutes, double output_weight,
+                    double capacity_tpm) {
+  double total = 0;
+  double spilled = 0;
+  for (const MinuteTokens& minute : minutes) {
+    const double w = Weighted(minute, output_weight);
+    total += w;
+    spilled += std::max(0.0, w - capacity_tpm);
+  }
+  return total > 0 ? spilled / total : 0;
+}
+
 absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minutes,
                                           int64_t window_minutes, const PtuRates& rates,
                                           double target_percentile) {

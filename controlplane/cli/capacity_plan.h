@@ -78,6 +78,11 @@ absl::StatusOr<TpmPercentiles> WeightedPercentiles(const std::vector<MinuteToken
                                                    int64_t window_minutes, double output_weight,
                                                    double target_percentile);
 
+// The share of weighted tokens above `capacity_tpm` in their minute: what spills to Standard
+// when the PTUs serve that many weighted tokens a minute.
+double SpillShareAt(const std::vector<MinuteTokens>& minutes, double output_weight,
+                    double capacity_tpm);
+
 // `minutes` holds the minutes that had traffic; the window has `window_minutes` in all (the
 // rest count as idle). Percentiles are nearest-rank over every minute of the window. A month
 // is 730 hours, its traffic the window's scaled up.

@@ -209,6 +209,8 @@ absl::Status PlanRoute(const RouteUsage& usage, const RouteShape& shape, int64_t
   out.set_target_tpm(plan->target_tpm);
   out.set_recommended_ptu(static_cast<uint32_t>(plan->recommended_ptu));
   out.set_spill_share(plan->spill_share);
+  out.set_current_spill_share(
+      SpillShareAt(minutes, merged.output_weight, shape.current_ptu * merged.input_tpm_per_ptu));
   v1::MonthlyCost& cost = *out.mutable_monthly_cost();
   cost.set_ptu_usd(plan->monthly_ptu_usd);
   cost.set_standard_spill_usd(plan->monthly_spill_usd);

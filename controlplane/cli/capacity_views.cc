@@ -15,22 +15,25 @@ std::string Usd(double usd) { return absl::StrFormat("$%.0f", usd); }
 
 Table CapacityTable(const v1::CapacityReport& report) {
   Table table;
-  table.headers = {"ROUTE",    "MODEL",     "REGION",        "TYPE",      "P95_TPM",
-                   "PEAK_TPM", "PTU_SHARE", "SPILL_MIN",     "THROTTLED", "PTU_NOW",
+  table.headers = {"ROUTE",    "MODEL",     "REGION",        "TYPE",     "P95_TPM",
+                   "PEAK_TPM", "THROTTLED", "PTU_NOW",       "ON_PTU",   "SPILL_NOW",
                    "PTU",      "SPILL",     "PTU+STD/MONTH", "STD/MONTH"};
-  table.align = {Align::kLeft,  Align::kLeft,  Align::kLeft,  Align::kLeft,  Align::kRight,
-                 Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
-                 Align::kRight, Align::kRight, Align::kRight, Align::kRight};
+  table.align.assign(table.headers.size(), Align::kRight);
+  for (int i = 0; i < 4; ++i) {
+    table.align[i] = Align::kLeft;
+  }
   for (const v1::RouteCapacity& route : report.routes()) {
     const bool planned = route.has_monthly_cost();  // set only when the rates file has the model
-    table.AddRow(
-        {route.route(), route.model(), route.region(), route.deployment_type(),
-         Tpm(route.p95_tpm()), Tpm(route.peak_tpm()), Percent(route.observed().ptu_share()),
-         absl::StrCat(route.observed().spill_minutes()), absl::StrCat(route.observed().throttled()),
-         absl::StrCat(route.current_ptu()), planned ? absl::StrCat(route.recommended_ptu()) : "",
-         planned ? Percent(route.spill_share()) : "",
-         planned ? Usd(route.monthly_cost().ptu_plus_standard_usd()) : "",
-         planned ? Usd(route.monthly_cost().all_standard_usd()) : ""});
+    auto if_planned = [&](std::string text) { return planned ? text : std::string(); };
+    table.AddRow({route.route(), route.model(), route.region(), route.deployment_type(),
+                  Tpm(route.p95_tpm()), Tpm(route.peak_tpm()),
+                  absl::StrCat(route.observed().throttled()), absl::StrCat(route.current_ptu()),
+                  Percent(route.observed().ptu_share()),
+                  if_planned(Percent(route.current_spill_share())),
+                  if_planned(absl::StrCat(route.recommended_ptu())),
+                  if_planned(Percent(route.spill_share())),
+                  if_planned(Usd(route.monthly_cost().ptu_plus_standard_usd())),
+                  if_planned(Usd(route.monthly_cost().all_standard_usd()))});
   }
   return table;
 }

@@ -9,8 +9,9 @@
 
 namespace spillway::cli {
 
-// ROUTE MODEL REGION TYPE P95_TPM PEAK_TPM PTU_SHARE SPILL_MIN THROTTLED PTU_NOW PTU SPILL
-// PTU+STD/MONTH STD/MONTH, in the report's route order.
+// ROUTE MODEL REGION TYPE P95_TPM PEAK_TPM THROTTLED, then today: PTU_NOW, the share of
+// tokens served ON_PTU and the SPILL_NOW the rates predict at PTU_NOW (the check that the
+// rates fit), then the recommendation: PTU, SPILL, PTU+STD/MONTH, STD/MONTH.
 Table CapacityTable(const v1::CapacityReport& report);
 
 // "route: explanation" lines, then the notes as "note: ..." lines.

@@ -94,6 +94,13 @@ class CapacityE2eTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started;
     absl::StatusOr<v1::Topology> topology = LoadTopologyFile(SPILLWAY_REFERENCE_TOPOLOGY);
     ASSERT_TRUE(topology.ok()) << topology.status();
+    // 20 PTU of workload and 20 of enterprise pool: 100,000 weighted TPM, which the busy
+    // minutes overrun.
+    for (v1::Deployment& deployment : *topology->mutable_deployments()) {
+      if (deployment.name() == "gpt-4o-ptu" || deployment.name() == "gpt-4o-pool") {
+        deployment.set_capacity(20);
+      }
+    }
     absl::StatusOr<v1::ApplyResponse> applied = fleet_.Apply(*topology);
     ASSERT_TRUE(applied.ok()) << applied.status();
 
@@ -174,7 +181,9 @@ TEST_F(CapacityE2eTest, RecommendsThePtusAndCostsWorkedOutByHand) {
   EXPECT_EQ(Number(us, "p99_tpm"), 200'000);
   // 100,000 / 2,500 = 40 PTU, but regional deployments come in 50s: 50 PTU serve 125,000.
   EXPECT_EQ(Number(us, "recommended_ptu"), 50);
-  EXPECT_EQ(Number(us, "current_ptu"), 400);
+  EXPECT_EQ(Number(us, "current_ptu"), 40);
+  // Today's 40 PTU serve 100,000: each busy minute would spill 100,000 of its 200,000.
+  EXPECT_NEAR(Number(us, "current_spill_share"), 4e6 / 148e6, 1e-12);
   // Each busy minute spills 75,000 of its 200,000 weighted tokens: 40 x 75,000 of 148,000,000.
   EXPECT_NEAR(Number(us, "spill_share"), 3e6 / 148e6, 1e-12);
 
@@ -224,8 +233,8 @@ TEST_F(CapacityE2eTest, TheBuiltInRatesAndTheTableNeedNoFile) {
   ASSERT_GE(lines.size(), 4u) << result.out;
   EXPECT_THAT(lines[0], HasSubstr("ROUTE"));
   EXPECT_THAT(lines[1], ::testing::StartsWith("us/gpt-4o"));
-  EXPECT_THAT(lines[1], ::testing::ContainsRegex("\\b120 +400 +50 +2\\.0%"))
-      << "THROTTLED 120, PTU_NOW 400, PTU 50, SPILL 2.0% (the shipped gpt-4o rates agree)";
+  EXPECT_THAT(lines[1], ::testing::ContainsRegex("\\b120 +40 +97\\.3% +2\\.7% +50 +2\\.0%"))
+      << "THROTTLED, PTU_NOW, ON_PTU, SPILL_NOW, PTU, SPILL (the shipped gpt-4o rates agree)";
   EXPECT_THAT(result.out, HasSubstr("us/gpt-4o: gpt-4o regional: p95 of 1440 minutes"));
 }
 

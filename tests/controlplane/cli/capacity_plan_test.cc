@@ -100,5 +100,14 @@ TEST(ParseRates, ReadsRowsWithDefaultsAndNamesWhatIsWrong) {
       HasSubstr("must be above 0"));
 }
 
+TEST(SpillShareAt, IsTheWeightedTokensAboveCapacityInTheirMinute) {
+  // Weighted 80,000 and 160,000 (output x 4); at 100,000 only the second spills, 60,000.
+  const std::vector<MinuteTokens> minutes = {{40'000, 10'000}, {80'000, 20'000}};
+  EXPECT_DOUBLE_EQ(SpillShareAt(minutes, 4, 100'000), 60'000.0 / 240'000.0);
+  EXPECT_EQ(SpillShareAt(minutes, 4, 160'000), 0);
+  EXPECT_EQ(SpillShareAt(minutes, 4, 0), 1);
+  EXPECT_EQ(SpillShareAt({}, 4, 0), 0) << "no traffic spills nothing";
+}
+
 }  // namespace
 }  // namespace spillway

@@ -104,6 +104,7 @@ TEST_F(CapacityReportTest, KeysRoutesByStampAndTakesTheRatesRowFromTheSkus) {
   EXPECT_EQ(us.p50_tpm(), 1300);
   EXPECT_EQ(us.recommended_ptu(), 50u) << "1 PTU's worth, but regional deployments start at 50";
   EXPECT_EQ(us.spill_share(), 0);
+  EXPECT_EQ(us.current_spill_share(), 0) << "400 PTU serve 1,000,000 TPM";
   EXPECT_EQ(us.observed().requests(), 70u);
   EXPECT_EQ(us.observed().prompt_tokens(), 65'000u);
   EXPECT_EQ(us.observed().completion_tokens(), 6'000u);
@@ -144,6 +145,7 @@ TEST_F(CapacityReportTest, AModelWithoutRatesGetsPercentilesButNoRecommendation)
   EXPECT_THAT(route.explanation(), HasSubstr("no rates for model 'text-embedding-3-large'"));
   const Table table = CapacityTable(report);
   ASSERT_EQ(table.rows.size(), 1u);
+  EXPECT_EQ(table.rows[0][9], "") << "no spill is predicted";
   EXPECT_EQ(table.rows[0][10], "") << "no PTU count is printed";
   EXPECT_EQ(table.rows[0][4], "4000");
 }
