@@ -31,6 +31,8 @@ ALLOWED = {
     'controlplane/auth': [],
     'controlplane/store': [],
     'controlplane/cli': [],
+    # spillwayctl load: the agent's HTTP client stack, nothing of the control plane.
+    'tools/load': ['dataplane/upstream', 'dataplane/http', 'dataplane/routing'],
 }
 INCLUDE = re.compile(r'^#include "((?:dataplane|controlplane)/[^"]+)"', re.M)
 
@@ -39,7 +41,8 @@ def violations():
     found = []
     for folder, allowed in ALLOWED.items():
         top = folder.split('/')[0]
-        permitted = {folder} | {f'{top}/{a}' for a in allowed}
+        # An entry is a folder beside this one, or a full path (one with a '/').
+        permitted = {folder} | {a if '/' in a else f'{top}/{a}' for a in allowed}
         path = os.path.join(ROOT, folder)
         if not os.path.isdir(path):
             found.append(f'{folder}: missing folder')

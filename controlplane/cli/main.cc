@@ -15,6 +15,7 @@
 #include "controlplane/cli/admin_client.h"
 #include "controlplane/cli/args.h"
 #include "controlplane/cli/commands.h"
+#include "tools/load/load_command.h"
 
 ABSL_FLAG(std::string, server, "",
           "control plane host:port (default: $SPILLWAY_SERVER, else 127.0.0.1:7070)");
@@ -92,6 +93,9 @@ int Main(int argc, char** argv) {
                    {kProgram, kUsage, "controlplane/cli/main.cc"});
   if (split->verb.empty()) {
     Die("missing command (see spillwayctl --help)");
+  }
+  if (split->verb == "load") {
+    return spillway::load::RunLoadCommand(split->verb_args, std::cout, std::cerr);
   }
   absl::StatusOr<Command> command = ParseVerb(split->verb, split->verb_args, absl::Now());
   if (!command.ok()) {

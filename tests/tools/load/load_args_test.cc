@@ -1,0 +1,190 @@
+// `spillwayctl load`'s command line: good shapes parse to what they say, and every bad value
+// is refused with a one-line reason naming the flag and the value, ending in the usage line.
+#include "tools/load/load_args.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace spillway::load {
+namespace {
+
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::vector<std::string> Base() {
+  return {"--target",   "http://127.0.0.1:8080",
+          "--api-key",  "s3cret-key",
+          "--route",    "gpt-4o",
+          "--rpm",      "600",
+          "--duration", "30s"};
+}
+
+std::vector<std::string> With(std::vector<std::string> extra) {
+  std::vector<std::string> args = Base();
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// The message of a refused command line; fails the test when it was accepted.
+std::string Refusal(const std::vector<std::string>& args) {
+  absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(args);
+  EXPECT_FALSE(parsed.ok());
+  if (parsed.ok()) return "";
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(parsed.status().message());
+  EXPECT_THAT(message, EndsWith(std::string(" (usage: spillwayctl ") + kLoadUsage + ")"));
+  EXPECT_THAT(message, Not(HasSubstr("\n")));
+  EXPECT_THAT(message, Not(HasSubstr("s3cret-key")));
+  return message;
+}
+
+TEST(LoadArgsTest, DefaultsAndRequiredFlags) {
+  absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(Base());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->target, "http://127.0.0.1:8080");
+  EXPECT_FALSE(parsed->address.tls);
+  EXPECT_EQ(parsed->address.host, "127.0.0.1");
+  EXPECT_EQ(parsed->address.port, "8080");
+  EXPECT_EQ(parsed->api_key, "s3cret-key");
+  EXPECT_EQ(parsed->route, "gpt-4o");
+  EXPECT_EQ(parsed->rpm, 600);
+  EXPECT_EQ(parsed->duration, std::chrono::seconds(30));
+  EXPECT_EQ(parsed->concurrency, 64);
+  EXPECT_EQ(parsed->stream_share, 0);
+  EXPECT_EQ(parsed->output, LoadOutput::kTable);
+  EXPECT_TRUE(parsed->tls_ca_file.empty());
+  EXPECT_EQ(parsed->prompt_tokens.min, 100);
+  EXPECT_TRUE(parsed->prompt_tokens.fixed());
+}
+
+TEST(LoadArgsTest, EveryFlagInBothSpellings) {
+  absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(
+      {"--target=https://example.openai.azure.com/", "--api_key=k", "--route=chat.v2", "--rpm=1",
+       "--duration=2m", "--prompt-tokens", "200", "--completion_tokens=10-400", "--stream-share",
+       "0.25", "--concurrency", "1000", "--timeout", "90s", "-o", "json"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->address.tls);
+  EXPECT_EQ(parsed->address.port, "443");
+  EXPECT_EQ(parsed->address.host_header, "example.openai.azure.com");
+  EXPECT_EQ(parsed->route, "chat.v2");
+  EXPECT_EQ(parsed->duration, std::chrono::minutes(2));
+  EXPECT_EQ(parsed->prompt_tokens.min, 200);
+  EXPECT_EQ(parsed->prompt_tokens.max, 200);
+  EXPECT_EQ(parsed->completion_tokens.min, 10);
+  EXPECT_EQ(parsed->completion_tokens.max, 400);
+  EXPECT_FALSE(parsed->completion_tokens.fixed());
+  EXPECT_EQ(parsed->stream_share, 0.25);
+  EXPECT_EQ(parsed->concurrency, 1000);
+  EXPECT_EQ(parsed->timeout, std::chrono::seconds(90));
+  EXPECT_EQ(parsed->output, LoadOutput::kJson);
+}
+
+TEST(LoadArgsTest, Durations) {
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::chrono::nanoseconds>>{
+           {"30s", std::chrono::seconds(30)},
+           {"2m", std::chrono::minutes(2)},
+           {"1500ms", std::chrono::milliseconds(1500)},
+           {"1h30m", std::chrono::minutes(90)},
+           {"24h", std::chrono::hours(24)}}) {
+    std::vector<std::string> args = Base();
+    args[9] = text;
+    absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(args);
+    ASSERT_TRUE(parsed.ok()) << text << ": " << parsed.status();
+    EXPECT_EQ(parsed->duration, expected) << text;
+  }
+  for (const std::string bad : {"30", "0s", "-5s", "soon", "25h", ""}) {
+    std::vector<std::string> args = Base();
+    args[9] = bad;
+    EXPECT_THAT(Refusal(args), HasSubstr("--duration '" + bad + "'"));
+  }
+}
+
+TEST(LoadArgsTest, TokenRanges) {
+  absl::StatusOr<TokenRange> fixed = ParseTokenRange("200", 1000);
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->min, 200);
+  EXPECT_EQ(fixed->max, 200);
+  EXPECT_EQ(TokenRangeText(*fixed), "200");
+  absl::StatusOr<TokenRange> range = ParseTokenRange("1-1000", 1000);
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->min, 1);
+  EXPECT_EQ(range->max, 1000);
+  EXPECT_EQ(TokenRangeText(*range), "1-1000");
+  for (const char* bad :
+       {"0", "-5", "5-", "-", "a-b", "5-3", "1-1001", "1001", "+5", "1.5", "1-2-3", ""}) {
+    EXPECT_FALSE(ParseTokenRange(bad, 1000).ok()) << bad;
+  }
+  EXPECT_THAT(Refusal(With({"--prompt-tokens", "5-3"})),
+              HasSubstr("--prompt-tokens '5-3': MIN must not be above MAX"));
+  EXPECT_THAT(Refusal(With({"--completion-tokens", "x"})),
+              HasSubstr("--completion-tokens 'x': must be N or MIN-MAX"));
+}
+
+TEST(LoadArgsTest, StreamShareMustBeZeroToOne) {
+  for (const char* good : {"0", "1", "0.5", "1.0"}) {
+    EXPECT_TRUE(ParseLoadArgs(With({"--stream-share", good})).ok()) << good;
+  }
+  for (const std::string bad : {"1.5", "-0.1", "abc", "nan", "inf", ""}) {
+    EXPECT_THAT(Refusal(With({"--stream-share", bad})),
+                HasSubstr("--stream-share '" + bad + "': must be a number from 0 to 1"));
+  }
+}
+
+TEST(LoadArgsTest, BadValuesNameTheFlagAndValue) {
+  EXPECT_THAT(Refusal(With({"--rpm", "0"})), HasSubstr("--rpm '0': must be a whole number"));
+  EXPECT_THAT(Refusal(With({"--rpm", "ten"})), HasSubstr("--rpm 'ten'"));
+  EXPECT_THAT(Refusal(With({"--rpm", "6000001"})), HasSubstr("--rpm '6000001'"));
+  EXPECT_THAT(Refusal(With({"--concurrency", "-1"})), HasSubstr("--concurrency '-1'"));
+  EXPECT_THAT(Refusal(With({"--timeout", "never"})), HasSubstr("--timeout 'never'"));
+  EXPECT_THAT(Refusal(With({"-o", "yaml"})),
+              HasSubstr("--output 'yaml': must be table, json or csv"));
+  EXPECT_THAT(Refusal(With({"--target", "ftp://host"})),
+              HasSubstr("--target: endpoint 'ftp://host' must start with http:// or https://"));
+  EXPECT_THAT(Refusal(With({"--target", "http://host/openai"})),
+              HasSubstr("--target: endpoint 'http://host/openai'"));
+  EXPECT_THAT(Refusal(With({"--target", "http://host:99999"})), HasSubstr("bad port"));
+  EXPECT_THAT(Refusal(With({"--route", "a/b"})), HasSubstr("--route 'a/b'"));
+  EXPECT_THAT(Refusal(With({"--tls-ca", "/nonexistent/ca.pem"})),
+              HasSubstr("--tls-ca '/nonexistent/ca.pem': cannot read the file"));
+}
+
+TEST(LoadArgsTest, UnknownFlagsStrayArgumentsAndMissingValues) {
+  EXPECT_THAT(Refusal(With({"--ramp", "10s"})), HasSubstr("unknown flag --ramp"));
+  EXPECT_THAT(Refusal(With({"extra"})), HasSubstr("unexpected argument 'extra'"));
+  EXPECT_THAT(Refusal(With({"--concurrency"})), HasSubstr("--concurrency needs a value"));
+  // A global flag after the command is not one of load's.
+  EXPECT_THAT(Refusal(With({"--server", "x"})), HasSubstr("unknown flag --server"));
+}
+
+TEST(LoadArgsTest, RequiredFlags) {
+  const std::vector<std::string> base = Base();
+  for (size_t drop = 0; drop < base.size(); drop += 2) {
+    std::vector<std::string> args;
+    for (size_t i = 0; i < base.size(); ++i) {
+      if (i != drop && i != drop + 1) args.push_back(base[i]);
+    }
+    EXPECT_THAT(Refusal(args), HasSubstr(base[drop] + " is required"));
+  }
+}
+
+TEST(LoadArgsTest, TheKeyIsNeverEchoed) {
+  EXPECT_THAT(Refusal({"--api-key", ""}), HasSubstr("--api-key: must not be empty"));
+  // Refusal() checks that the key given ("s3cret-key") is in no message.
+  Refusal(With({"--duration", "x"}));
+  Refusal(With({"--api-key", "s3cret-key", "--bogus"}));
+}
+
+TEST(LoadArgsTest, UsageLineIsTheIssuesInterface) {
+  EXPECT_THAT(std::string(kLoadUsage),
+              HasSubstr("load --target URL --api-key KEY --route NAME --rpm N --duration D "
+                        "[--prompt-tokens N|MIN-MAX] [--completion-tokens N|MIN-MAX] "
+                        "[--stream-share 0..1] [--concurrency N]"));
+  EXPECT_THAT(std::string(kLoadUsage), HasSubstr("[-o table|json|csv]"));
+}
+
+}  // namespace
+}  // namespace spillway::load

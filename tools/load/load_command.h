@@ -1,0 +1,16 @@
+// `spillwayctl load`: drives an Azure OpenAI-compatible endpoint (an agent, a mock, a real
+// deployment) with a declared traffic shape and reports what it saw (issue 21).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace spillway::load {
+
+// Runs `spillwayctl load ARGS...` (the arguments after the word "load") and returns the exit
+// code: 0 when the run completed, 2 for a bad command line, 3 when the target could not be
+// reached at all. The report goes to `out`, progress and errors to `err`.
+int RunLoadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace spillway::load

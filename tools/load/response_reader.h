@@ -1,0 +1,56 @@
+// An HTTP/1.1 response parser for the load generator: keeps the few headers a report needs
+// (status, content type, retry-after, x-spillway-backend) and hands the body over as it is
+// parsed, so each piece is timed when the read that brought it completed.
+#pragma once
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace spillway::load {
+
+class LoadResponseParser final : public boost::beast::http::basic_parser<false> {
+ public:
+  LoadResponseParser();
+
+  unsigned status() const { return status_; }
+  bool event_stream() const { return event_stream_; }
+  // retry-after-ms, else retry-after (seconds or an HTTP date), as the SDKs read them.
+  std::chrono::milliseconds retry_after() const;
+  bool has_retry_after() const { return !retry_after_ms_.empty() || !retry_after_.empty(); }
+  const std::string& backend() const { return backend_; }
+
+  // The body bytes parsed since the last call; the caller takes them (and clears the string).
+  std::string& body() { return body_; }
+
+ private:
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+  using field = boost::beast::http::field;
+
+  void on_request_impl(boost::beast::http::verb, string_view, string_view, int,
+                       error_code& ec) override;
+  void on_response_impl(int code, string_view reason, int version, error_code& ec) override;
+  void on_field_impl(field name, string_view name_string, string_view value,
+                     error_code& ec) override;
+  void on_header_impl(error_code& ec) override { ec = {}; }
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override {
+    ec = {};
+  }
+  std::size_t on_body_impl(string_view body, error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code& ec) override { ec = {}; }
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(error_code& ec) override { ec = {}; }
+
+  unsigned status_ = 0;
+  bool event_stream_ = false;
+  std::string retry_after_ms_;
+  std::string retry_after_;
+  std::string backend_;
+  std::string body_;
+};
+
+}  // namespace spillway::load
