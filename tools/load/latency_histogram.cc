@@ -7,7 +7,8 @@
 
 namespace spillway::load {
 
-int LatencyHistogram::BucketOf(uint64_t micros) {
+template <int SubBits, typename Count>
+int LogLinearHistogram<SubBits, Count>::BucketOf(uint64_t micros) {
   constexpr uint64_t kLinear = uint64_t{1} << kSubBits;
   if (micros < kLinear) {
     return static_cast<int>(micros);
@@ -21,7 +22,8 @@ int LatencyHistogram::BucketOf(uint64_t micros) {
   return static_cast<int>((static_cast<uint64_t>(group) << kSubBits) + sub);
 }
 
-uint64_t LatencyHistogram::BucketLow(int bucket) {
+template <int SubBits, typename Count>
+uint64_t LogLinearHistogram<SubBits, Count>::BucketLow(int bucket) {
   const int group = bucket >> kSubBits;
   const uint64_t sub = static_cast<uint64_t>(bucket) & ((uint64_t{1} << kSubBits) - 1);
   if (group == 0) {
@@ -30,12 +32,14 @@ uint64_t LatencyHistogram::BucketLow(int bucket) {
   return ((uint64_t{1} << kSubBits) + sub) << (group - 1);
 }
 
-uint64_t LatencyHistogram::BucketHigh(int bucket) {
+template <int SubBits, typename Count>
+uint64_t LogLinearHistogram<SubBits, Count>::BucketHigh(int bucket) {
   const int group = bucket >> kSubBits;
   return BucketLow(bucket) + (group == 0 ? 1 : uint64_t{1} << (group - 1));
 }
 
-void LatencyHistogram::Add(std::chrono::microseconds value) {
+template <int SubBits, typename Count>
+void LogLinearHistogram<SubBits, Count>::Add(std::chrono::microseconds value) {
   const uint64_t micros = value.count() < 0 ? 0 : static_cast<uint64_t>(value.count());
   ++counts_[BucketOf(micros)];
   ++count_;
@@ -43,7 +47,8 @@ void LatencyHistogram::Add(std::chrono::microseconds value) {
   max_ = std::max(max_, micros);
 }
 
-void LatencyHistogram::Merge(const LatencyHistogram& other) {
+template <int SubBits, typename Count>
+void LogLinearHistogram<SubBits, Count>::Merge(const LogLinearHistogram& other) {
   for (int i = 0; i < kBuckets; ++i) {
     counts_[i] += other.counts_[i];
   }
@@ -52,7 +57,8 @@ void LatencyHistogram::Merge(const LatencyHistogram& other) {
   max_ = std::max(max_, other.max_);
 }
 
-std::optional<double> LatencyHistogram::PercentileMs(double p) const {
+template <int SubBits, typename Count>
+std::optional<double> LogLinearHistogram<SubBits, Count>::PercentileMs(double p) const {
   if (count_ == 0) {
     return std::nullopt;
   }
@@ -72,11 +78,15 @@ std::optional<double> LatencyHistogram::PercentileMs(double p) const {
   return clamped / 1000.0;
 }
 
-std::optional<double> LatencyHistogram::MaxMs() const {
+template <int SubBits, typename Count>
+std::optional<double> LogLinearHistogram<SubBits, Count>::MaxMs() const {
   if (count_ == 0) {
     return std::nullopt;
   }
   return static_cast<double>(max_) / 1000.0;
 }
+
+template class LogLinearHistogram<5, int64_t>;
+template class LogLinearHistogram<3, uint32_t>;
 
 }  // namespace spillway::load

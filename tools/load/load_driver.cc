@@ -28,14 +28,15 @@ namespace {
 class Driver {
  public:
   Driver(asio::io_context& io, LoadClient& client, const LoadOptions& options, LoadStats& stats,
-         std::ostream* progress)
+         LoadTimeline* timeline, std::ostream* progress)
       : io_(io),
         client_(client),
         options_(options),
         stats_(stats),
+        timeline_(timeline),
         progress_(progress),
         planner_(options),
-        count_(RequestCount(options.rpm, options.duration)),
+        count_(options.schedule.count()),
         due_timer_(io),
         slot_freed_(io),
         ticker_(io),
@@ -48,7 +49,8 @@ class Driver {
 
  private:
   asio::awaitable<void> WaitForSlot();
-  asio::awaitable<void> SendOne(PlannedRequest planned, int64_t minute);
+  asio::awaitable<void> SendOne(PlannedRequest planned, int64_t minute,
+                                std::chrono::nanoseconds offset);
   asio::awaitable<void> Tick();
   asio::awaitable<void> Sweep();
   void PrintProgress(bool last);
@@ -57,6 +59,7 @@ class Driver {
   LoadClient& client_;
   const LoadOptions& options_;
   LoadStats& stats_;
+  LoadTimeline* timeline_;
   std::ostream* progress_;
   RequestPlanner planner_;
   const int64_t count_;
@@ -81,14 +84,18 @@ asio::awaitable<void> Driver::WaitForSlot() {
   }
 }
 
-asio::awaitable<void> Driver::SendOne(PlannedRequest planned, int64_t minute) {
+asio::awaitable<void> Driver::SendOne(PlannedRequest planned, int64_t minute,
+                                      std::chrono::nanoseconds offset) {
   std::string request = BuildHttpRequest(options_, planned);
   LoadStats* stats = &stats_;
   SseTiming::GapSink on_gap = [stats, minute](Micros gap) { stats->RecordTokenGap(minute, gap); };
   const Clock::time_point start = Clock::now();
   RequestResult result =
       co_await client_.Send(std::move(request), planned.stream, start, std::move(on_gap));
-  stats_.RecordResult(minute, result);
+  stats_.RecordResult(minute, result, planned.key, planned.route);
+  if (timeline_ != nullptr) {
+    timeline_->RecordResult(offset, result);
+  }
   --in_flight_;
   slot_freed_.cancel();
 }
@@ -112,7 +119,8 @@ asio::awaitable<void> Driver::Run() {
     asio::co_spawn(io_, Tick(), asio::detached);
   }
   for (int64_t i = 0; i < count_ && !stopping_; ++i) {
-    const Clock::time_point due = run_start_ + DueOffset(i, options_.rpm);
+    const std::chrono::nanoseconds offset = options_.schedule.DueOffset(i);
+    const Clock::time_point due = run_start_ + offset;
     due_timer_.expires_at(due);
     co_await due_timer_.async_wait(kNoThrow);
     const bool capped = in_flight_ >= options_.concurrency;
@@ -123,9 +131,13 @@ asio::awaitable<void> Driver::Run() {
       late = duration_cast<Micros>(Clock::now() - due);
     }
     PlannedRequest planned = planner_.Next();
-    const int64_t minute = stats_.RecordSent(due - run_start_, planned.stream, late);
+    const int64_t minute =
+        stats_.RecordSent(offset, planned.stream, late, planned.key, planned.route);
+    if (timeline_ != nullptr) {
+      timeline_->RecordSent(offset);
+    }
     ++in_flight_;
-    asio::co_spawn(io_, SendOne(planned, minute), asio::detached);
+    asio::co_spawn(io_, SendOne(planned, minute, offset), asio::detached);
   }
   while (in_flight_ > 0) {
     slot_freed_.expires_at(Clock::time_point::max());
@@ -182,14 +194,15 @@ asio::awaitable<void> ProbeThenRun(LoadClient* client, Driver* driver, absl::Sta
 
 }  // namespace
 
-absl::Status RunLoad(const LoadOptions& options, LoadStats& stats, std::ostream* progress) {
+absl::Status RunLoad(const LoadOptions& options, LoadStats& stats, LoadTimeline* timeline,
+                     std::ostream* progress) {
   absl::StatusOr<std::unique_ptr<asio::ssl::context>> tls = MakeTlsContext(options.tls_ca_file);
   if (!tls.ok()) {
     return tls.status();
   }
   asio::io_context io(1);
   LoadClient client(io.get_executor(), **tls, options);
-  Driver driver(io, client, options, stats, progress);
+  Driver driver(io, client, options, stats, timeline, progress);
   absl::Status probe;
   asio::co_spawn(io, ProbeThenRun(&client, &driver, &probe), asio::detached);
   io.run();

@@ -104,6 +104,51 @@ std::string MinuteTable(const LoadStats& stats) {
   return AlignedTable(rows);
 }
 
+// TENANT (or ROUTE), SENT, OK, 429, OTHER: one row each.
+std::string TargetTable(const char* title, const std::vector<std::string>& names,
+                        const std::vector<TargetCounts>& counts) {
+  std::vector<Row> rows = {{title, "SENT", "OK", "429", "OTHER"}};
+  for (size_t i = 0; i < names.size(); ++i) {
+    const TargetCounts c = CountsAt(counts, i);
+    rows.push_back({names[i], absl::StrCat(c.sent), absl::StrCat(c.ok), absl::StrCat(c.throttled),
+                    absl::StrCat(c.errors)});
+  }
+  return AlignedTable(rows);
+}
+
+// The tenant and route sections, each only when there are several.
+std::string TargetTables(const LoadOptions& options, const LoadCounters& t) {
+  std::string out;
+  if (options.api_keys.size() > 1) {
+    absl::StrAppend(&out, "\n", TargetTable("TENANT", TenantLabels(options), t.by_tenant));
+  }
+  if (options.routes.size() > 1) {
+    absl::StrAppend(&out, "\n", TargetTable("ROUTE", options.routes, t.by_route));
+  }
+  return out;
+}
+
+// The CSV's tenant and route columns: a prefix ("tenant:key-1") and its counts a row.
+struct CsvTarget {
+  std::string prefix;
+  const std::vector<TargetCounts>* (*pick)(const LoadCounters&);
+  size_t index;
+};
+
+std::vector<CsvTarget> CsvTargets(const LoadOptions& options) {
+  std::vector<CsvTarget> targets;
+  const std::vector<std::string> labels = TenantLabels(options);
+  for (size_t i = 0; labels.size() > 1 && i < labels.size(); ++i) {
+    targets.push_back({absl::StrCat("tenant:", labels[i]),
+                       [](const LoadCounters& c) { return &c.by_tenant; }, i});
+  }
+  for (size_t i = 0; options.routes.size() > 1 && i < options.routes.size(); ++i) {
+    targets.push_back({absl::StrCat("route:", options.routes[i]),
+                       [](const LoadCounters& c) { return &c.by_route; }, i});
+  }
+  return targets;
+}
+
 std::string CsvCell(const std::string& cell) {
   if (cell.find_first_of(",\"\r\n") == std::string::npos) {
     return cell;
@@ -133,27 +178,49 @@ std::optional<double> Mean(int64_t total, int64_t n) {
   return static_cast<double>(total) / static_cast<double>(n);
 }
 
+std::vector<std::string> TenantLabels(const LoadOptions& options) {
+  std::vector<std::string> labels;
+  for (const LabelledKey& key : options.api_keys) {
+    labels.push_back(key.label);
+  }
+  return labels;
+}
+
+TargetCounts CountsAt(const std::vector<TargetCounts>& counts, size_t i) {
+  return i < counts.size() ? counts[i] : TargetCounts{};
+}
+
+std::string TargetsText(const LoadOptions& options) {
+  std::string text = absl::StrCat(options.routes.size() > 1 ? "routes " : "route ",
+                                  absl::StrJoin(options.routes, ", "));
+  if (options.api_keys.size() > 1) {
+    absl::StrAppend(&text, " keys ", absl::StrJoin(TenantLabels(options), ", "));
+  }
+  return text;
+}
+
 std::string RenderLoadTable(const LoadOptions& options, const LoadStats& stats) {
   const LoadCounters& t = stats.total();
   const double elapsed = std::chrono::duration<double>(stats.elapsed()).count();
-  const std::string header = absl::StrCat(
-      "load ", options.target, " route ", options.route, ": ", options.rpm, " rpm for ",
-      FormatNumber(std::chrono::duration<double>(options.duration).count()), " s, prompt ",
-      TokenRangeText(options.prompt_tokens), " tokens, completion ",
-      TokenRangeText(options.completion_tokens), " tokens, stream share ",
-      FormatNumber(options.stream_share), ", concurrency ", options.concurrency, "\nran ",
-      FormatNumber(elapsed), " s\n\n");
+  const std::string header =
+      absl::StrCat("load ", options.target, " ", TargetsText(options), ": ", RateText(options.rate),
+                   " for ", FormatNumber(std::chrono::duration<double>(options.duration).count()),
+                   " s, prompt ", TokenRangeText(options.prompt_tokens), " tokens, completion ",
+                   TokenRangeText(options.completion_tokens), " tokens, stream share ",
+                   FormatNumber(options.stream_share), ", concurrency ", options.concurrency,
+                   "\nran ", FormatNumber(elapsed), " s\n\n");
   const std::string counts =
       AlignedTable({{"SENT", "OK", "429", "OTHER", "STREAMED", "DELAYED", "DELAYED_MAX_MS"},
                     {absl::StrCat(t.sent), absl::StrCat(t.ok), absl::StrCat(t.throttled),
                      absl::StrCat(t.errors), absl::StrCat(t.streamed), absl::StrCat(t.delayed),
                      FormatNumber(static_cast<double>(t.delayed_max.count()) / 1000)}});
-  return absl::StrCat(header, counts, "\n", LatencyTable(t), "\n", Summary(t, elapsed), "\n",
-                      MinuteTable(stats));
+  return absl::StrCat(header, counts, "\n", LatencyTable(t), "\n", Summary(t, elapsed),
+                      TargetTables(options, t), "\n", MinuteTable(stats));
 }
 
-std::string RenderLoadCsv(const LoadStats& stats) {
+std::string RenderLoadCsv(const LoadOptions& options, const LoadStats& stats) {
   const std::vector<std::string> backends = stats.BackendNames();
+  const std::vector<CsvTarget> targets = CsvTargets(options);
   Row header = {"minute", "seconds", "sent", "ok", "throttled", "errors", "streamed", "delayed"};
   for (const char* h : {"ttft", "itl", "e2e"}) {
     for (const char* p : {"p50", "p90", "p99"}) {
@@ -163,6 +230,11 @@ std::string RenderLoadCsv(const LoadStats& stats) {
   for (const char* h : {"tokens_per_second", "prompt_tokens", "completion_tokens",
                         "retry_after_count", "retry_after_total_ms", "retry_after_max_ms"}) {
     header.push_back(h);
+  }
+  for (const CsvTarget& target : targets) {
+    for (const char* field : {"sent", "ok", "throttled", "errors"}) {
+      header.push_back(absl::StrCat(target.prefix, ":", field));
+    }
   }
   for (const std::string& backend : backends) {
     header.push_back(CsvCell(absl::StrCat("backend:", backend)));
@@ -183,6 +255,12 @@ std::string RenderLoadCsv(const LoadStats& stats) {
     for (const int64_t n : {m.prompt_tokens, m.completion_tokens, m.retry_after_count,
                             m.retry_after_total_ms, m.retry_after_max_ms}) {
       row.push_back(absl::StrCat(n));
+    }
+    for (const CsvTarget& target : targets) {
+      const TargetCounts c = CountsAt(*target.pick(m), target.index);
+      for (const int64_t n : {c.sent, c.ok, c.throttled, c.errors}) {
+        row.push_back(absl::StrCat(n));
+      }
     }
     for (const std::string& backend : backends) {
       const auto it = m.by_backend.find(backend);

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "tools/load/load_report.h"
 
 namespace spillway::load {
@@ -31,8 +32,20 @@ json::object CountMap(const std::map<std::string, int64_t>& counts) {
   return out;
 }
 
+// label -> {sent, ok, throttled, errors}, every label listed.
+json::object TargetMap(const std::vector<std::string>& names,
+                       const std::vector<TargetCounts>& counts) {
+  json::object out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const TargetCounts c = CountsAt(counts, i);
+    out[names[i]] = {
+        {"sent", c.sent}, {"ok", c.ok}, {"throttled", c.throttled}, {"errors", c.errors}};
+  }
+  return out;
+}
+
 // The fields of the whole run and of each minute alike.
-json::object Row(const LoadCounters& c, double seconds) {
+json::object Row(const LoadOptions& options, const LoadCounters& c, double seconds) {
   return {
       {"sent", c.sent},
       {"ok", c.ok},
@@ -59,7 +72,61 @@ json::object Row(const LoadCounters& c, double seconds) {
         {"total_ms", c.retry_after_total_ms},
         {"max_ms", c.retry_after_max_ms}}},
       {"by_backend", CountMap(c.by_backend)},
+      {"by_tenant", TargetMap(TenantLabels(options), c.by_tenant)},
+      {"by_route", TargetMap(options.routes, c.by_route)},
   };
+}
+
+json::value Milli(int64_t milli) {
+  if (milli % kMilli == 0) return json::value(milli / kMilli);
+  return json::value(static_cast<double>(milli) / kMilli);
+}
+
+// How the rate was declared: constant, ramp or profile; in requests or tokens a minute.
+json::object RateFields(const RateShape& rate) {
+  json::object out;
+  if (rate.kind == RateKind::kProfile) {
+    out = {{"rate", "profile"},
+           {"profile", rate.profile_file},
+           {"profile_minutes", rate.profile_rpm.size()},
+           {"rpm_min", Milli(rate.from_milli)},
+           {"rpm_max", Milli(rate.to_milli)}};
+    return out;
+  }
+  const bool tpm = rate.kind == RateKind::kTpm;
+  out["rate"] = rate.ramp() ? "ramp" : "constant";
+  if (rate.ramp()) {
+    if (tpm) {
+      out["tpm_from"] = rate.from;
+      out["tpm_to"] = rate.to;
+    }
+    out["rpm_from"] = Milli(rate.from_milli);
+    out["rpm_to"] = Milli(rate.to_milli);
+  } else {
+    if (tpm) out["tpm"] = rate.from;
+    out["rpm"] = Milli(rate.from_milli);
+  }
+  if (tpm) out["tokens_per_request"] = rate.tokens_per_request;
+  return out;
+}
+
+json::object Shape(const LoadOptions& options) {
+  json::object shape = RateFields(options.rate);
+  json::array routes(options.routes.begin(), options.routes.end());
+  json::array tenants;
+  for (const std::string& label : TenantLabels(options)) tenants.emplace_back(label);
+  for (auto& [key, value] :
+       json::object{{"requests", options.schedule.count()},
+                    {"duration_s", std::chrono::duration<double>(options.duration).count()},
+                    {"prompt_tokens", TokenRangeText(options.prompt_tokens)},
+                    {"completion_tokens", TokenRangeText(options.completion_tokens)},
+                    {"stream_share", options.stream_share},
+                    {"concurrency", options.concurrency},
+                    {"routes", std::move(routes)},
+                    {"tenants", std::move(tenants)}}) {
+    shape[key] = std::move(value);
+  }
+  return shape;
 }
 
 void Print(const json::value& v, int indent, std::string& out);
@@ -120,24 +187,18 @@ std::string RenderLoadJson(const LoadOptions& options, const LoadStats& stats) {
   const double elapsed = std::chrono::duration<double>(stats.elapsed()).count();
   json::object report = {
       {"target", options.target},
-      {"route", options.route},
-      {"shape",
-       {{"rpm", options.rpm},
-        {"duration_s", std::chrono::duration<double>(options.duration).count()},
-        {"prompt_tokens", TokenRangeText(options.prompt_tokens)},
-        {"completion_tokens", TokenRangeText(options.completion_tokens)},
-        {"stream_share", options.stream_share},
-        {"concurrency", options.concurrency}}},
+      {"route", absl::StrJoin(options.routes, ",")},
+      {"shape", Shape(options)},
       {"elapsed_s", elapsed},
   };
-  for (auto& [key, value] : Row(stats.total(), elapsed)) {
+  for (auto& [key, value] : Row(options, stats.total(), elapsed)) {
     report[key] = std::move(value);
   }
   json::array minutes;
   for (size_t i = 0; i < stats.minutes().size(); ++i) {
     const double seconds = stats.MinuteSeconds(static_cast<int64_t>(i));
     json::object row = {{"minute", i}, {"seconds", seconds}};
-    for (auto& [key, value] : Row(*stats.minutes()[i], seconds)) {
+    for (auto& [key, value] : Row(options, *stats.minutes()[i], seconds)) {
       row[key] = std::move(value);
     }
     minutes.push_back(std::move(row));

@@ -8,6 +8,25 @@ namespace {
 
 constexpr std::chrono::minutes kMinute{1};
 
+TargetCounts& At(std::vector<TargetCounts>& counts, size_t index) {
+  if (counts.size() <= index) counts.resize(index + 1);
+  return counts[index];
+}
+
+void CountOutcome(TargetCounts& counts, Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kOk:
+      ++counts.ok;
+      break;
+    case Outcome::kThrottled:
+      ++counts.throttled;
+      break;
+    case Outcome::kError:
+      ++counts.errors;
+      break;
+  }
+}
+
 }  // namespace
 
 double TokensPerSecond(int64_t tokens, double seconds) {
@@ -23,10 +42,12 @@ LoadCounters& LoadStats::Minute(int64_t minute) {
 }
 
 int64_t LoadStats::RecordSent(std::chrono::nanoseconds offset, bool stream,
-                              std::optional<Micros> late) {
+                              std::optional<Micros> late, size_t key, size_t route) {
   const int64_t minute = std::max<int64_t>(0, offset / kMinute);
   for (LoadCounters* row : {&total_, &Minute(minute)}) {
     ++row->sent;
+    ++At(row->by_tenant, key).sent;
+    ++At(row->by_route, route).sent;
     row->streamed += stream ? 1 : 0;
     if (late.has_value()) {
       ++row->delayed;
@@ -41,17 +62,21 @@ void LoadStats::RecordTokenGap(int64_t minute, Micros gap) {
   Minute(minute).itl.Add(gap);
 }
 
-void LoadStats::RecordResult(int64_t minute, const RequestResult& result) {
+void LoadStats::RecordResult(int64_t minute, const RequestResult& result, size_t key,
+                             size_t route) {
   RequestResult counted = result;
   if (!counted.backend.empty() && !total_.by_backend.contains(counted.backend) &&
       total_.by_backend.size() >= kMaxBackendNames) {
     counted.backend = "(other)";
   }
-  AddResult(total_, counted);
-  AddResult(Minute(minute), counted);
+  AddResult(total_, counted, key, route);
+  AddResult(Minute(minute), counted, key, route);
 }
 
-void LoadStats::AddResult(LoadCounters& row, const RequestResult& result) {
+void LoadStats::AddResult(LoadCounters& row, const RequestResult& result, size_t key,
+                          size_t route) {
+  CountOutcome(At(row.by_tenant, key), result.outcome);
+  CountOutcome(At(row.by_route, route), result.outcome);
   if (result.ttft.has_value()) {
     row.ttft.Add(*result.ttft);
   }

@@ -33,6 +33,14 @@ struct RequestResult {
   std::string backend;                                   // x-spillway-backend, if any
 };
 
+// What one API key (a tenant) or one route was sent, and how it ended.
+struct TargetCounts {
+  int64_t sent = 0;
+  int64_t ok = 0;
+  int64_t throttled = 0;
+  int64_t errors = 0;
+};
+
 // One row: the whole run, or one minute of it.
 struct LoadCounters {
   int64_t sent = 0;
@@ -53,6 +61,10 @@ struct LoadCounters {
   int64_t retry_after_max_ms = 0;
   std::map<std::string, int64_t> by_backend;      // ok answers per x-spillway-backend
   std::map<std::string, int64_t> errors_by_kind;  // at most ~500 kinds: statuses and a few more
+  // Indexed as LoadOptions::api_keys and ::routes (kMaxKeys, kMaxRoutes at most); an index
+  // nothing was sent to may be missing.
+  std::vector<TargetCounts> by_tenant;
+  std::vector<TargetCounts> by_route;
 };
 
 // At most this many backend names are told apart; the rest count as "(other)".
@@ -61,11 +73,13 @@ inline constexpr size_t kMaxBackendNames = 64;
 class LoadStats {
  public:
   // A request leaves: `offset` from the run's start, `late` past its due time when the
-  // concurrency cap held it. Returns its minute, which the rest of its reports name.
-  int64_t RecordSent(std::chrono::nanoseconds offset, bool stream, std::optional<Micros> late);
+  // concurrency cap held it, with API key `key` to route `route`. Returns its minute, which
+  // the rest of its reports name.
+  int64_t RecordSent(std::chrono::nanoseconds offset, bool stream, std::optional<Micros> late,
+                     size_t key = 0, size_t route = 0);
   // A gap between two token events of a stream sent in `minute`.
   void RecordTokenGap(int64_t minute, Micros gap);
-  void RecordResult(int64_t minute, const RequestResult& result);
+  void RecordResult(int64_t minute, const RequestResult& result, size_t key = 0, size_t route = 0);
   // The run ended `elapsed` after its start (the last answer's end).
   void Finish(std::chrono::nanoseconds elapsed) { elapsed_ = elapsed; }
 
@@ -80,7 +94,7 @@ class LoadStats {
 
  private:
   LoadCounters& Minute(int64_t minute);
-  void AddResult(LoadCounters& row, const RequestResult& result);
+  void AddResult(LoadCounters& row, const RequestResult& result, size_t key, size_t route);
 
   LoadCounters total_;
   std::vector<std::unique_ptr<LoadCounters>> minutes_;

@@ -1,14 +1,14 @@
 // See request_plan.h.
 #include "tools/load/request_plan.h"
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
 namespace spillway::load {
 namespace {
-
-constexpr int64_t kNanosPerMinute = int64_t{60'000'000'000};
 
 // Sixteen common words, each " xyz": four code points, so one mock token, and one token in
 // cl100k_base and o200k_base (their pre-tokenizer splits before each space-led word, and each
@@ -19,19 +19,6 @@ constexpr const char* kWords[16] = {" the", " and", " for", " you", " are", " no
 constexpr int kSequenceWords = 8;
 
 }  // namespace
-
-int64_t RequestCount(int64_t rpm, std::chrono::nanoseconds duration) {
-  // Requests i with i * 60 s / rpm < duration: ceil(duration * rpm / 60 s), in 128 bits
-  // (24 h at kMaxRpm is 5e27 ns-requests).
-  const __int128 product = static_cast<__int128>(duration.count()) * rpm;
-  return static_cast<int64_t>((product + kNanosPerMinute - 1) / kNanosPerMinute);
-}
-
-std::chrono::nanoseconds DueOffset(int64_t index, int64_t rpm) {
-  // From the index, not by adding an interval: no rounding error builds up over a long run.
-  const __int128 product = static_cast<__int128>(index) * kNanosPerMinute;
-  return std::chrono::nanoseconds(static_cast<int64_t>(product / rpm));
-}
 
 bool Streams(int64_t index, double share) {
   // Request i streams when floor((i + 1) * share) steps up: the first n requests then hold
@@ -54,21 +41,23 @@ std::string BuildPrompt(int64_t tokens, uint64_t sequence) {
   return prompt;
 }
 
-RequestPlanner::RequestPlanner(const LoadOptions& options) : options_(options) {}
-
-int64_t RequestPlanner::Draw(const TokenRange& range) {
-  if (range.fixed()) {
-    return range.min;
-  }
-  return std::uniform_int_distribution<int64_t>(range.min, range.max)(random_);
+std::pair<size_t, size_t> Combination(int64_t index, size_t keys, size_t routes) {
+  const size_t combination = static_cast<size_t>(index) % (keys * routes);
+  return {combination / routes, combination % routes};
 }
+
+RequestPlanner::RequestPlanner(const LoadOptions& options)
+    : options_(options), prompt_(options.prompt_tokens), completion_(options.completion_tokens) {}
 
 PlannedRequest RequestPlanner::Next() {
   PlannedRequest planned;
   planned.index = next_index_++;
   planned.stream = Streams(planned.index, options_.stream_share);
-  planned.prompt_tokens = Draw(options_.prompt_tokens);
-  planned.max_tokens = Draw(options_.completion_tokens);
+  planned.prompt_tokens = prompt_.Next(random_);
+  planned.max_tokens = completion_.Next(random_);
+  std::tie(planned.key, planned.route) =
+      Combination(planned.index, std::max<size_t>(options_.api_keys.size(), 1),
+                  std::max<size_t>(options_.routes.size(), 1));
   return planned;
 }
 
@@ -80,9 +69,10 @@ std::string BuildHttpRequest(const LoadOptions& options, const PlannedRequest& p
       R"("}],"max_tokens":)", planned.max_tokens,
       planned.stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})" : "}");
   return absl::StrCat(
-      "POST /openai/deployments/", options.route,
+      "POST /openai/deployments/", options.routes.at(planned.route),
       "/chat/completions?api-version=2024-10-21 HTTP/1.1\r\nHost: ", options.address.host_header,
-      "\r\napi-key: ", options.api_key, "\r\nContent-Type: application/json\r\nAccept: ",
+      "\r\napi-key: ", options.api_keys.at(planned.key).key,
+      "\r\nContent-Type: application/json\r\nAccept: ",
       planned.stream ? "text/event-stream" : "application/json",
       "\r\nUser-Agent: spillwayctl-load\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
 }

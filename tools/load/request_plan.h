@@ -1,21 +1,19 @@
-// What each request of a run is, decided before it is due: when it is sent, whether it
-// streams, its sizes, and the HTTP request itself (a prompt of about N tokens).
+// What each request of a run is, decided before it is due: whether it streams, its sizes, its
+// key and route, and the HTTP request itself (a prompt of N tokens). When it is due is the
+// rate's (rate_schedule.h).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "tools/load/load_args.h"
+#include "tools/load/token_sizes.h"
 
 namespace spillway::load {
 
-// How many requests a run sends: those due before the duration ends, at 60 s / rpm apart from
-// t = 0 (600 rpm for 6 s: 60).
-int64_t RequestCount(int64_t rpm, std::chrono::nanoseconds duration);
-// When request `index` is due, from the run's start: evenly spaced, without drift.
-std::chrono::nanoseconds DueOffset(int64_t index, int64_t rpm);
 // Whether request `index` streams: spread evenly, so any run of requests streams the given
 // share to within one request (0.5: every second one).
 bool Streams(int64_t index, double share);
@@ -32,20 +30,26 @@ struct PlannedRequest {
   bool stream = false;
   int64_t prompt_tokens = 0;
   int64_t max_tokens = 0;
+  size_t key = 0;    // into LoadOptions::api_keys
+  size_t route = 0;  // into LoadOptions::routes
 };
 
-// Draws the sizes of successive requests. A fixed seed: two runs of one shape send the same
-// sizes, so their reports compare.
+// Request `index`'s key and route: combination c = index mod (keys × routes), key c / routes,
+// route c mod routes (two keys, two routes: k1 r1, k1 r2, k2 r1, k2 r2, k1 r1, ...).
+std::pair<size_t, size_t> Combination(int64_t index, size_t keys, size_t routes);
+
+// Plans successive requests. A fixed seed: two runs of one shape send the same sizes, so
+// their reports compare.
 class RequestPlanner {
  public:
   explicit RequestPlanner(const LoadOptions& options);
   PlannedRequest Next();
 
  private:
-  int64_t Draw(const TokenRange& range);
-
   const LoadOptions& options_;
   std::mt19937_64 random_{20240521};
+  SizeDraw prompt_;
+  SizeDraw completion_;
   int64_t next_index_ = 0;
 };
 

@@ -5,8 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/temp_dir.h"
 
 namespace spillway::load {
 namespace {
@@ -49,9 +52,15 @@ TEST(LoadArgsTest, DefaultsAndRequiredFlags) {
   EXPECT_FALSE(parsed->address.tls);
   EXPECT_EQ(parsed->address.host, "127.0.0.1");
   EXPECT_EQ(parsed->address.port, "8080");
-  EXPECT_EQ(parsed->api_key, "s3cret-key");
-  EXPECT_EQ(parsed->route, "gpt-4o");
-  EXPECT_EQ(parsed->rpm, 600);
+  ASSERT_EQ(parsed->api_keys.size(), 1u);
+  EXPECT_EQ(parsed->api_keys[0].key, "s3cret-key");
+  EXPECT_EQ(parsed->api_keys[0].label, "key-1");
+  EXPECT_EQ(parsed->routes, std::vector<std::string>{"gpt-4o"});
+  EXPECT_EQ(parsed->rate.kind, RateKind::kRpm);
+  EXPECT_EQ(parsed->rate.from, 600);
+  EXPECT_FALSE(parsed->rate.ramp());
+  EXPECT_EQ(parsed->schedule.count(), 300) << "600 rpm for 30 s";
+  EXPECT_TRUE(parsed->chart_file.empty());
   EXPECT_EQ(parsed->duration, std::chrono::seconds(30));
   EXPECT_EQ(parsed->concurrency, 64);
   EXPECT_EQ(parsed->stream_share, 0);
@@ -70,7 +79,7 @@ TEST(LoadArgsTest, EveryFlagInBothSpellings) {
   EXPECT_TRUE(parsed->address.tls);
   EXPECT_EQ(parsed->address.port, "443");
   EXPECT_EQ(parsed->address.host_header, "example.openai.azure.com");
-  EXPECT_EQ(parsed->route, "chat.v2");
+  EXPECT_EQ(parsed->routes, std::vector<std::string>{"chat.v2"});
   EXPECT_EQ(parsed->duration, std::chrono::minutes(2));
   EXPECT_EQ(parsed->prompt_tokens.min, 200);
   EXPECT_EQ(parsed->prompt_tokens.max, 200);
@@ -184,6 +193,142 @@ TEST(LoadArgsTest, UsageLineIsTheIssuesInterface) {
                         "[--prompt-tokens N|MIN-MAX] [--completion-tokens N|MIN-MAX] "
                         "[--stream-share 0..1] [--concurrency N]"));
   EXPECT_THAT(std::string(kLoadUsage), HasSubstr("[-o table|json|csv]"));
+}
+
+// The base command line with its --rpm replaced by `rate` (e.g. {"--tpm", "12000"}).
+std::vector<std::string> WithRate(std::vector<std::string> rate,
+                                  std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = Base();
+  args.erase(args.begin() + 6, args.begin() + 8);  // "--rpm", "600"
+  args.insert(args.end(), rate.begin(), rate.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+class LoadArgsFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<test::ScopedTempDir> dir = test::ScopedTempDir::Create();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(*std::move(dir));
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_->path() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::optional<test::ScopedTempDir> dir_;
+};
+
+TEST(LoadArgsTest, RampsInRequestsOrTokens) {
+  absl::StatusOr<LoadOptions> ramp = ParseLoadArgs(WithRate({"--rpm", "0-600"}));
+  ASSERT_TRUE(ramp.ok()) << ramp.status();
+  EXPECT_TRUE(ramp->rate.ramp());
+  EXPECT_EQ(ramp->schedule.count(), 150) << "0 to 600 rpm over 30 s: 300 rpm for half a minute";
+  EXPECT_THAT(Refusal(WithRate({"--rpm", "0-0"})), HasSubstr("--rpm '0-0': a ramp A-B must be"));
+  EXPECT_THAT(Refusal(WithRate({"--rpm", "5-x"})), HasSubstr("--rpm '5-x'"));
+  // 12000 tokens a minute at 100 + 100 tokens a request: 60 requests a minute.
+  absl::StatusOr<LoadOptions> tpm = ParseLoadArgs(WithRate({"--tpm", "12000"}));
+  ASSERT_TRUE(tpm.ok()) << tpm.status();
+  EXPECT_EQ(tpm->rate.kind, RateKind::kTpm);
+  EXPECT_EQ(tpm->rate.tokens_per_request, 200);
+  EXPECT_EQ(tpm->rate.from_milli, 60'000);
+  EXPECT_EQ(tpm->schedule.count(), 30);
+  // The sizes may come after --tpm: the mean is taken once all flags are read.
+  tpm = ParseLoadArgs(
+      WithRate({"--tpm", "0-12000"}, {"--prompt-tokens", "100-300", "--completion-tokens", "100"}));
+  ASSERT_TRUE(tpm.ok()) << tpm.status();
+  EXPECT_EQ(tpm->rate.tokens_per_request, 300);
+  EXPECT_EQ(tpm->rate.to_milli, 40'000);
+  EXPECT_EQ(tpm->schedule.count(), 10) << "0 to 40 rpm over 30 s";
+  EXPECT_THAT(Refusal(WithRate({"--tpm", "1"}, {"--prompt-tokens", "1000000"})),
+              HasSubstr("--tpm '1': 1 tpm is less than 0.001 requests a minute"));
+}
+
+TEST(LoadArgsTest, ExactlyOneRate) {
+  EXPECT_THAT(Refusal(With({"--tpm", "100"})), HasSubstr("give one of --rpm, --tpm and --profile"));
+  EXPECT_THAT(Refusal(With({"--profile", "/nonexistent"})),
+              HasSubstr("give one of --rpm, --tpm and --profile"));
+  EXPECT_THAT(Refusal(WithRate({})), HasSubstr("--rpm is required (or --tpm, or --profile)"));
+  EXPECT_TRUE(ParseLoadArgs(With({"--rpm", "5"})).ok()) << "a repeated flag: the last wins";
+}
+
+TEST_F(LoadArgsFileTest, ProfileSetsTheDurationAndMayBeCutShort) {
+  const std::string profile = Write("profile.csv", "minute,sent\n0,120\n1,60\n");
+  std::vector<std::string> args = WithRate({"--profile", profile});
+  args.erase(args.begin() + 6, args.begin() + 8);  // "--duration", "30s"
+  absl::StatusOr<LoadOptions> whole = ParseLoadArgs(args);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->duration, std::chrono::minutes(2));
+  EXPECT_EQ(whole->schedule.count(), 180);
+  EXPECT_EQ(whole->rate.profile_rpm, (std::vector<int64_t>{120, 60}));
+  absl::StatusOr<LoadOptions> cut = ParseLoadArgs(WithRate({"--profile", profile}));
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_EQ(cut->schedule.count(), 60) << "half of the first minute";
+  EXPECT_THAT(Refusal(WithRate({"--profile", profile}, {"--duration", "3m"})),
+              HasSubstr("--duration '3m': longer than the profile " + profile + " (2 minutes)"));
+  const std::string bad = Write("bad.txt", "120\nfast\n");
+  EXPECT_THAT(Refusal(WithRate({"--profile", bad})),
+              HasSubstr("--profile '" + bad + "': " + bad + ":2: 'fast' must be a whole number"));
+  const std::string quiet = Write("quiet.txt", "0\n60\n");
+  EXPECT_THAT(Refusal(WithRate({"--profile", quiet})),
+              HasSubstr("--profile '" + quiet + "': sends no request within --duration"));
+}
+
+TEST_F(LoadArgsFileTest, SizesFromFiles) {
+  const std::string sizes = Write("sizes.csv", "prompt_tokens,completion_tokens\n100,1\n300,3\n");
+  absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(WithRate(
+      {"--tpm", "9000"}, {"--prompt-tokens", "@" + sizes, "--completion-tokens", "@" + sizes}));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->prompt_tokens.mean(), 200);
+  EXPECT_EQ(parsed->completion_tokens.mean(), 2);
+  EXPECT_EQ(parsed->rate.from_milli, 44'554) << "9000 tpm at 202 tokens a request";
+  const std::string bad = Write("bad.txt", "100\n0\n");
+  EXPECT_THAT(Refusal(With({"--completion-tokens", "@" + bad})),
+              HasSubstr("--completion-tokens '@" + bad + "': " + bad +
+                        ":2: '0' must be a whole number from 1 to 1000000"));
+  const std::string empty = Write("empty.txt", "# none\n");
+  EXPECT_THAT(Refusal(With({"--prompt-tokens", "@" + empty})),
+              HasSubstr(empty + ": holds no value"));
+}
+
+TEST(LoadArgsTest, SeveralKeysAndRoutes) {
+  absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(
+      With({"--api-key", "team-b=other=key", "--route", "gpt-4o-mini", "--api_key", "third"}));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->api_keys.size(), 3u);
+  EXPECT_EQ(parsed->api_keys[0].label, "key-1");
+  EXPECT_EQ(parsed->api_keys[0].key, "s3cret-key");
+  EXPECT_EQ(parsed->api_keys[1].label, "team-b");
+  EXPECT_EQ(parsed->api_keys[1].key, "other=key") << "the first '=' ends the label";
+  EXPECT_EQ(parsed->api_keys[2].label, "key-3") << "default labels count every key";
+  EXPECT_EQ(parsed->api_keys[2].key, "third");
+  EXPECT_EQ(parsed->routes, (std::vector<std::string>{"gpt-4o", "gpt-4o-mini"}));
+  EXPECT_THAT(Refusal(With({"--route", "gpt-4o"})), HasSubstr("--route 'gpt-4o': is given twice"));
+  EXPECT_THAT(Refusal(With({"--api-key", "key-1=other"})),
+              HasSubstr("--api-key: the label 'key-1' is given twice"));
+  EXPECT_THAT(Refusal(With({"--api-key", "team="})),
+              HasSubstr("--api-key: the key labelled 'team' is empty"));
+  std::vector<std::string> many = Base();
+  for (int i = 0; i < 64; ++i) many.insert(many.end(), {"--route", "r" + std::to_string(i)});
+  EXPECT_THAT(Refusal(many), HasSubstr("--route 'r63': is one more than 64 routes"));
+}
+
+TEST(LoadArgsTest, KeysAreNeverInErrorsOnlyTheirLabels) {
+  // Refusal() checks that s3cret-key is in no message; these put it where a label would be.
+  EXPECT_THAT(Refusal(With({"--api-key", "s3cret-key/x=y"})),
+              HasSubstr("--api-key: the label before '=' must be"));
+  EXPECT_THAT(Refusal(With({"--api-key", "lbl=s3cret-key\r\nX: 1"})),
+              HasSubstr("--api-key: the key labelled 'lbl' holds a control character"));
+  Refusal(With({"--api-key", "lbl=s3cret-key", "--rpm", "0"}));
+}
+
+TEST(LoadArgsTest, ChartIsAnSvgFile) {
+  absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(With({"--chart", "/tmp/run.SVG"}));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->chart_file, "/tmp/run.SVG");
+  EXPECT_THAT(Refusal(With({"--chart", "run.png"})),
+              HasSubstr("--chart 'run.png': must name an .svg file"));
 }
 
 }  // namespace

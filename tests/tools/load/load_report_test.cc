@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <string>
 
 #include "absl/strings/str_split.h"
@@ -21,6 +22,14 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 Micros Ms(double ms) { return Micros(static_cast<int64_t>(ms * 1000)); }
+
+RateShape ConstantRpm(int64_t rpm) {
+  RateShape rate;
+  rate.kind = RateKind::kRpm;
+  rate.from = rate.to = rpm;
+  rate.from_milli = rate.to_milli = rpm * kMilli;
+  return rate;
+}
 
 TEST(LatencyHistogramTest, BucketsAreContiguousAndHoldTheirValues) {
   for (int b = 0; b + 1 < LatencyHistogram::kBuckets; ++b) {
@@ -155,9 +164,9 @@ TEST(LoadStatsTest, BackendNamesAreBounded) {
 TEST(LoadReportTest, JsonShape) {
   LoadOptions options;
   options.target = "http://127.0.0.1:1";
-  options.route = "gpt-4o";
-  options.api_key = "never-printed";
-  options.rpm = 3;
+  options.routes = {"gpt-4o"};
+  options.api_keys = {{"key-1", "never-printed"}};
+  options.rate = ConstantRpm(3);
   options.duration = seconds(125);
   const std::string text = RenderLoadJson(options, Example());
   EXPECT_THAT(text, Not(HasSubstr("never-printed")));
@@ -212,7 +221,7 @@ void ExpectRow(const std::string& line, const std::vector<std::string>& expected
 }
 
 TEST(LoadReportTest, CsvHasOneRowAMinuteAndABackendColumnEach) {
-  const std::string csv = RenderLoadCsv(Example());
+  const std::string csv = RenderLoadCsv(LoadOptions{}, Example());
   const std::vector<std::string> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0],
@@ -233,9 +242,9 @@ TEST(LoadReportTest, CsvHasOneRowAMinuteAndABackendColumnEach) {
 TEST(LoadReportTest, TableSaysTheTotalsAndEachMinute) {
   LoadOptions options;
   options.target = "http://127.0.0.1:1";
-  options.route = "gpt-4o";
-  options.api_key = "never-printed";
-  options.rpm = 3;
+  options.routes = {"gpt-4o"};
+  options.api_keys = {{"key-1", "never-printed"}};
+  options.rate = ConstantRpm(3);
   options.duration = seconds(125);
   const std::string table = RenderLoadTable(options, Example());
   EXPECT_THAT(table, Not(HasSubstr("never-printed")));
@@ -252,6 +261,88 @@ TEST(LoadReportTest, TableSaysTheTotalsAndEachMinute) {
         (line.rfind("0 ", 0) == 0 || line.rfind("1 ", 0) == 0 || line.rfind("2 ", 0) == 0);
   }
   EXPECT_EQ(minute_rows, 3);
+}
+
+// Two keys and two routes: requests 0..5 go round (a r1, a r2, b r1, b r2); request 2 is
+// throttled and request 3 fails; request 5 is sent in minute 1.
+LoadOptions TwoByTwo() {
+  LoadOptions options;
+  options.target = "http://127.0.0.1:1";
+  options.api_keys = {{"team-a", "never-printed-a"}, {"key-2", "never-printed-b"}};
+  options.routes = {"r1", "r2"};
+  options.rate = ConstantRpm(5);
+  options.duration = seconds(70);
+  return options;
+}
+
+LoadStats TwoByTwoStats() {
+  LoadStats stats;
+  for (int64_t i = 0; i < 6; ++i) {
+    const size_t key = static_cast<size_t>(i % 4) / 2;
+    const size_t route = static_cast<size_t>(i % 4) % 2;
+    const int64_t minute =
+        stats.RecordSent(seconds(i == 5 ? 61 : i), false, std::nullopt, key, route);
+    RequestResult failed;
+    failed.error_kind = "connect";
+    stats.RecordResult(minute,
+                       i == 2   ? Throttled(10)
+                       : i == 3 ? failed
+                                : Ok(10, false),
+                       key, route);
+  }
+  stats.Finish(seconds(70));
+  return stats;
+}
+
+TEST(LoadReportTest, ByTenantAndByRouteInJson) {
+  const std::string text = RenderLoadJson(TwoByTwo(), TwoByTwoStats());
+  EXPECT_THAT(text, Not(HasSubstr("never-printed")));
+  const boost::json::object json = boost::json::parse(text).as_object();
+  EXPECT_EQ(boost::json::serialize(json.at("by_tenant")),
+            R"({"team-a":{"sent":4,"ok":4,"throttled":0,"errors":0},)"
+            R"("key-2":{"sent":2,"ok":0,"throttled":1,"errors":1}})");
+  EXPECT_EQ(boost::json::serialize(json.at("by_route")),
+            R"({"r1":{"sent":3,"ok":2,"throttled":1,"errors":0},)"
+            R"("r2":{"sent":3,"ok":2,"throttled":0,"errors":1}})");
+  const boost::json::array& minutes = json.at("minutes").as_array();
+  ASSERT_EQ(minutes.size(), 2u);
+  EXPECT_EQ(minutes[1].at("by_tenant").at("team-a").at("sent").as_int64(), 1);
+  EXPECT_EQ(minutes[1].at("by_tenant").at("key-2").at("sent").as_int64(), 0) << "listed at 0";
+  EXPECT_EQ(minutes[1].at("by_route").at("r2").at("ok").as_int64(), 1);
+  EXPECT_EQ(json.at("route").as_string(), "r1,r2");
+  EXPECT_EQ(boost::json::serialize(json.at("shape").at("tenants")), R"(["team-a","key-2"])");
+  EXPECT_EQ(json.at("shape").at("rate").as_string(), "constant");
+  EXPECT_EQ(json.at("shape").at("rpm").as_int64(), 5);
+}
+
+TEST(LoadReportTest, TenantAndRouteSectionsAndColumnsOnlyWhenSeveral) {
+  const std::string table = RenderLoadTable(TwoByTwo(), TwoByTwoStats());
+  EXPECT_THAT(table, Not(HasSubstr("never-printed")));
+  EXPECT_THAT(table, HasSubstr("load http://127.0.0.1:1 routes r1, r2 keys team-a, key-2: 5 rpm"));
+  EXPECT_THAT(table, HasSubstr("TENANT   SENT   OK   429   OTHER\n"
+                               "team-a      4    4     0       0\n"
+                               "key-2       2    0     1       1\n"));
+  EXPECT_THAT(table, HasSubstr("ROUTE   SENT   OK   429   OTHER\n"
+                               "r1         3    2     1       0\n"
+                               "r2         3    2     0       1\n"));
+  const std::string csv = RenderLoadCsv(TwoByTwo(), TwoByTwoStats());
+  const std::vector<std::string> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << "still one row a minute";
+  EXPECT_THAT(lines[0],
+              testing::EndsWith(",retry_after_max_ms,tenant:team-a:sent,tenant:team-a:ok,"
+                                "tenant:team-a:throttled,tenant:team-a:errors,tenant:key-2:sent,"
+                                "tenant:key-2:ok,tenant:key-2:throttled,tenant:key-2:errors,"
+                                "route:r1:sent,route:r1:ok,route:r1:throttled,route:r1:errors,"
+                                "route:r2:sent,route:r2:ok,route:r2:throttled,route:r2:errors"));
+  EXPECT_THAT(lines[1], testing::EndsWith(",3,3,0,0,2,0,1,1,3,2,1,0,2,1,0,1"));
+  EXPECT_THAT(lines[2], testing::EndsWith(",1,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0"));
+  // One key and one route: the report is as it always was.
+  LoadOptions single = TwoByTwo();
+  single.api_keys.resize(1);
+  single.routes.resize(1);
+  EXPECT_THAT(RenderLoadTable(single, Example()), Not(HasSubstr("TENANT")));
+  EXPECT_THAT(RenderLoadCsv(single, Example()), Not(HasSubstr("tenant:")));
+  EXPECT_THAT(RenderLoadCsv(single, Example()), Not(HasSubstr("route:")));
 }
 
 TEST(LoadReportTest, NumbersPrintShort) {

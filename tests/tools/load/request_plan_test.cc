@@ -1,5 +1,5 @@
-// The schedule and the requests of a run: how many are sent, when, which stream, and that a
-// prompt of N tokens is N tokens by the mock's own count.
+// The requests of a run: which stream, their sizes (drawn or dealt from a file), their key and
+// route, and that a prompt of N tokens is N tokens by the mock's own count.
 #include "tools/load/request_plan.h"
 
 #include <gmock/gmock.h>
@@ -21,30 +21,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-TEST(RequestPlanTest, CountIsWhatTheRateAndDurationGive) {
-  EXPECT_EQ(RequestCount(600, seconds(6)), 60);
-  EXPECT_EQ(RequestCount(60, seconds(60)), 60);
-  EXPECT_EQ(RequestCount(7, std::chrono::minutes(1)), 7);
-  EXPECT_EQ(RequestCount(60, milliseconds(1500)), 2);  // due at 0 s and 1 s
-  EXPECT_EQ(RequestCount(60, milliseconds(1001)), 2);
-  EXPECT_EQ(RequestCount(60, milliseconds(1000)), 1);  // the one due at 1 s is past the end
-  EXPECT_EQ(RequestCount(1, std::chrono::nanoseconds(1)), 1);
-  EXPECT_EQ(RequestCount(kMaxRpm, kMaxDuration), kMaxRpm * 60 * 24);  // no overflow
-}
-
-TEST(RequestPlanTest, DueTimesAreEvenlySpacedWithoutDrift) {
-  EXPECT_EQ(DueOffset(0, 600), milliseconds(0));
-  EXPECT_EQ(DueOffset(1, 600), milliseconds(100));
-  EXPECT_EQ(DueOffset(59, 600), milliseconds(5900));
-  // 7 rpm: 8.571428571 s apart, exact at each index (no summed rounding).
-  EXPECT_EQ(DueOffset(7, 7), seconds(60));
-  EXPECT_EQ(DueOffset(1, 7).count(), 8'571'428'571);
-  // The last request of the longest, fastest run: no overflow on the way.
-  const int64_t last = RequestCount(kMaxRpm, kMaxDuration) - 1;
-  EXPECT_LT(DueOffset(last, kMaxRpm), kMaxDuration);
-  EXPECT_GT(DueOffset(last, kMaxRpm), kMaxDuration - milliseconds(1));
-}
 
 TEST(RequestPlanTest, StreamShareIsSpreadEvenly) {
   auto streamed = [](double share, int64_t n) {
@@ -87,8 +63,8 @@ TEST(RequestPlanTest, PromptsDifferFromTheirFirstWords) {
 
 TEST(RequestPlanTest, PlannerDrawsWithinRangesAndRepeats) {
   LoadOptions options;
-  options.prompt_tokens = {10, 20};
-  options.completion_tokens = {5, 5};
+  options.prompt_tokens = TokenRange::Between(10, 20);
+  options.completion_tokens = TokenRange::Fixed(5);
   options.stream_share = 0.5;
   RequestPlanner a(options);
   RequestPlanner b(options);
@@ -109,8 +85,8 @@ TEST(RequestPlanTest, PlannerDrawsWithinRangesAndRepeats) {
 
 TEST(RequestPlanTest, HttpRequestIsTheAzureChatCompletion) {
   LoadOptions options;
-  options.route = "gpt-4o";
-  options.api_key = "the-key";
+  options.routes = {"gpt-4o"};
+  options.api_keys = {{"key-1", "the-key"}};
   options.address.host_header = "127.0.0.1:8080";
   PlannedRequest planned;
   planned.index = 3;
@@ -138,6 +114,43 @@ TEST(RequestPlanTest, HttpRequestIsTheAzureChatCompletion) {
       EXPECT_TRUE(json.at("stream_options").as_object().at("include_usage").as_bool());
     }
   }
+}
+
+TEST(RequestPlanTest, RequestsGoRoundTheKeyAndRouteCombinations) {
+  // Two keys, three routes: k1 r1, k1 r2, k1 r3, k2 r1, k2 r2, k2 r3, then again.
+  const std::vector<std::pair<size_t, size_t>> expected = {{0, 0}, {0, 1}, {0, 2}, {1, 0},
+                                                           {1, 1}, {1, 2}, {0, 0}, {0, 1}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(Combination(static_cast<int64_t>(i), 2, 3), expected[i]) << i;
+  }
+  EXPECT_EQ(Combination(5, 1, 1), std::make_pair(size_t{0}, size_t{0}));
+  LoadOptions options;
+  options.api_keys = {{"a", "key-a"}, {"b", "key-b"}};
+  options.routes = {"r1", "r2"};
+  options.address.host_header = "h";
+  RequestPlanner planner(options);
+  for (int i = 0; i < 8; ++i) {
+    const PlannedRequest planned = planner.Next();
+    const size_t c = static_cast<size_t>(i % 4);
+    EXPECT_EQ(planned.key, c / 2) << i;
+    EXPECT_EQ(planned.route, c % 2) << i;
+    const std::string request = BuildHttpRequest(options, planned);
+    EXPECT_THAT(request, StartsWith("POST /openai/deployments/" + options.routes[c % 2] + "/"));
+    EXPECT_THAT(request, HasSubstr("\r\napi-key: " + options.api_keys[c / 2].key + "\r\n"));
+  }
+}
+
+TEST(RequestPlanTest, PlannerDealsFileSizes) {
+  LoadOptions options;
+  options.prompt_tokens.samples =
+      std::make_shared<std::vector<int32_t>>(std::vector<int32_t>{10, 20, 60});
+  options.completion_tokens = TokenRange::Fixed(5);
+  RequestPlanner planner(options);
+  int64_t total = 0;
+  for (int i = 0; i < 30; ++i) {
+    total += planner.Next().prompt_tokens;
+  }
+  EXPECT_EQ(total, 10 * (10 + 20 + 60)) << "ten passes through the file: its mean exactly";
 }
 
 }  // namespace
