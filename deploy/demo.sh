@@ -3,15 +3,18 @@
 # machine -- mock Azure OpenAI backends, spillway-cp on a SQLite file, agents in eastus2,
 # westus3 and swedencentral following it -- applies the demo topology in examples/
 # with spillwayctl and walks through what the gateway does, ending with a traffic burst and a
-# regional drill. Everything listens on 127.0.0.1 on free ports and is stopped when the demo
-# ends, unless --keep leaves it running.
+# regional drill. --capacity adds PTU sizing: measure the traffic's shape, size the PTU from
+# metered usage, resize it and check the spillover (about 4 minutes more). Everything listens
+# on 127.0.0.1 on free ports and is stopped when the demo ends, unless --keep leaves it running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
+CAPACITY=0
 for arg in "$@"; do
   case "$arg" in
     --keep) KEEP=1 ;;
-    *) echo "usage: deploy/demo.sh [--keep]" >&2; exit 2 ;;
+    --capacity) CAPACITY=1 ;;
+    *) echo "usage: deploy/demo.sh [--keep] [--capacity]" >&2; exit 2 ;;
   esac
 done
 deploy/install-deps.sh
@@ -54,8 +57,14 @@ MOCK=$BIN/tests/mock_aoai/spillway-mock-aoai
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Starting four mock Azure OpenAI backends"
-PTU_PORT=$(start ptu "$MOCK" --listen 127.0.0.1:0 --region eastus2 --api-keys backend-secret \
-  --deployments "gpt-4o-ptu:model=gpt-4o:ptu=1" --tokens-per-ptu-minute 6000 --window-seconds 10)
+# The PTU mock: one PTU serves 6,000 tokens a minute, enforced over 10-second windows. The
+# control plane is told the same (--tokens-per-ptu-minute), so agents spill when it is full.
+start_ptu() {
+  start ptu "$MOCK" --listen "127.0.0.1:$1" --region eastus2 --api-keys backend-secret \
+    --deployments "gpt-4o-ptu:model=gpt-4o:ptu=$2" --tokens-per-ptu-minute 6000 --window-seconds 10
+}
+PTU_PORT=$(start_ptu 0 1)
+PTU_PID=$(tail -n 1 "$WORK/pids")
 EUS2_PORT=$(start eus2 "$MOCK" --listen 127.0.0.1:0 --region eastus2 --api-keys backend-secret \
   --deployments "gpt-4o:model=gpt-4o:tpm=450000")
 WUS3_PORT=$(start wus3 "$MOCK" --listen 127.0.0.1:0 --region westus3 --api-keys backend-secret \
@@ -68,7 +77,8 @@ sed -e "s/@PTU_PORT@/$PTU_PORT/" -e "s/@EUS2_PORT@/$EUS2_PORT/" -e "s/@WUS3_PORT
   -e "s/@SWC_PORT@/$SWC_PORT/" examples/demo-topology.yaml.in >"$WORK/topology.yaml"
 
 say "Starting spillway-cp (control plane, SQLite at \$WORK/spillway.db)"
-CP_PORT=$(start cp "$BIN/controlplane/spillway-cp" --listen 127.0.0.1:0 --db "$WORK/spillway.db")
+CP_PORT=$(start cp "$BIN/controlplane/spillway-cp" --listen 127.0.0.1:0 --db "$WORK/spillway.db" \
+  --tokens-per-ptu-minute 6000)
 grep -m1 listening "$WORK/cp.log"
 CTL=("$BIN/controlplane/cli/spillwayctl" --server "127.0.0.1:$CP_PORT")
 
@@ -166,26 +176,32 @@ echo "us tenant in the eu stamp -> $code $(cat "$WORK/body")"
 
 say "10. A burst from three tenants, streamed and not, more than the PTU can take"
 sleep 10  # the PTU's 10-second window refills (and its 429 from step 7 passes)
-"${CTL[@]}" get deployments -o json >"$WORK/deployments.json"
-TENANTS=(--tenant demo-app=demo-key --tenant support-bot=support-key --tenant batch-jobs=batch-key)
-python3 deploy/lib/burst.py --agent "$AGENT" "${TENANTS[@]}" --requests 150 --concurrency 12 \
-  --stream-share 0.3 --deployments "$WORK/deployments.json"
+# spillwayctl load: 150 requests in a second from three tenants' keys (critical, standard,
+# batch), 30% streamed; the report says who served them and what clients saw.
+LOAD_BIN="$BIN/controlplane/cli/spillwayctl"
+TENANTS=(--api-key demo-app=demo-key --api-key support-bot=support-key
+  --api-key batch-jobs=batch-key --route gpt-4o)
+"$LOAD_BIN" load --target "$AGENT" "${TENANTS[@]}" --rpm 9000 --duration 1s --concurrency 12 \
+  --prompt-tokens 20-60 --completion-tokens 16 --stream-share 0.3 >"$WORK/burst.txt"
+sed -n '4,5p;/^backends/p;/^errors/p;/^TENANT/,/^$/p' "$WORK/burst.txt" | sed 's/^/  /'
 sleep 2.5  # the agents flush usage every second
 echo "  usage per tenant and deployment, from the control plane (spillwayctl usage):"
 "${CTL[@]}" usage --since 10m --by tenant,deployment | sed 's/^/  /'
 
 say "11. A 20-second drill: eastus2 goes out while traffic flows, and comes back"
 "${CTL[@]}" drill region eastus2 --duration 20s --dry-run
-python3 deploy/lib/burst.py --agent "$AGENT" "${TENANTS[@]}" --duration 27 --concurrency 2 \
-  --quiet &
+"$LOAD_BIN" load --target "$AGENT" "${TENANTS[@]}" --rpm 2400 --duration 27s \
+  --completion-tokens 16 -o json >/dev/null &
 BACKGROUND=$!
-python3 deploy/lib/burst.py --agent "http://127.0.0.1:$WUS3_AGENT_PORT" "${TENANTS[@]}" \
-  --duration 27 --concurrency 1 --quiet &
+"$LOAD_BIN" load --target "http://127.0.0.1:$WUS3_AGENT_PORT" "${TENANTS[@]}" --rpm 1200 \
+  --duration 27s --completion-tokens 16 -o json >/dev/null &
 BACKGROUND2=$!
 sleep 1
 "${CTL[@]}" drill region eastus2 --duration 20s
 wait "$BACKGROUND" "$BACKGROUND2"
 "${CTL[@]}" drills
+
+[ "$CAPACITY" = 1 ] && . deploy/lib/capacity-steps.sh
 
 if [ "$KEEP" = 1 ]; then
   say "Still running (--keep); stop it all with: kill \$(cat $WORK/pids)"

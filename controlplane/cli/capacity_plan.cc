@@ -227,13 +227,13 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minut
   plan.monthly_total_usd = plan.monthly_ptu_usd + plan.monthly_spill_usd;
   plan.monthly_all_standard_usd = standard(prompt, completion);
   plan.explanation = absl::StrFormat(
-      "%s%s: p%g of %d minutes = %.0f weighted TPM (prompt + %g x completion); %.0f TPM per PTU "
+      "%s%s: p%g of %d minute%s = %.0f weighted TPM (prompt + %g x completion); %.0f TPM per PTU "
       "-> %d PTU (minimum %d, steps of %d), capacity %.0f TPM; %.1f%% of weighted tokens above "
       "it spill to Standard; a month is %.0f hours, its traffic the window's x %.2f",
       rates.model, rates.deployment_type.empty() ? "" : absl::StrCat(" ", rates.deployment_type),
-      target_percentile, window_minutes, plan.target_tpm, rates.output_weight,
-      rates.input_tpm_per_ptu, plan.recommended_ptu, rates.min_ptu, rates.increment, capacity,
-      100 * plan.spill_share, kHoursPerMonth, scale);
+      target_percentile, window_minutes, window_minutes == 1 ? "" : "s", plan.target_tpm,
+      rates.output_weight, rates.input_tpm_per_ptu, plan.recommended_ptu, rates.min_ptu,
+      rates.increment, capacity, 100 * plan.spill_share, kHoursPerMonth, scale);
   return plan;
 }
 
