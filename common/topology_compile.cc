@@ -187,11 +187,22 @@ class Compiler {
     backend->set_provisioned(provisioned);
     backend->set_estimated_tokens_per_minute(
         uint64_t{deployment.capacity()} *
-        (provisioned ? options_.tokens_per_ptu_minute : kTokensPerStandardUnit));
+        (provisioned ? TokensPerPtuMinute(deployment) : kTokensPerStandardUnit));
     if (const v1::Drain* drain = indexes_.DrainOf(id, instance); drain != nullptr) {
       SetNotice(*drain, backend->mutable_drain());
     }
     return it->second;
+  }
+
+  uint64_t TokensPerPtuMinute(const v1::Deployment& deployment) const {
+    if (options_.ptu_rates != nullptr) {
+      if (const PtuRates* rates =
+              FindRates(*options_.ptu_rates, deployment.model(), DeploymentType(deployment.sku()));
+          rates != nullptr) {
+        return static_cast<uint64_t>(rates->input_tpm_per_ptu);
+      }
+    }
+    return options_.tokens_per_ptu_minute;
   }
 
   void CompileTenant(const v1::Tenant& tenant) {

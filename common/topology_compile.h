@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/ptu_rates.h"
 #include "spillway/v1/routing_table.pb.h"
 #include "spillway/v1/topology.pb.h"
 
@@ -16,8 +18,11 @@ namespace spillway {
 bool IsProvisioned(v1::Sku sku);
 
 struct CompileOptions {
-  // Tokens per minute one PTU is assumed to serve; Standard capacity is in thousands of
-  // tokens per minute already.
+  // Tokens per minute one PTU serves, per model and deployment type: the agents' headroom on a
+  // provisioned deployment is its capacity times this (a gpt-4o-mini PTU serves 15 times a
+  // gpt-4o one). Null, or a model the rates do not list: tokens_per_ptu_minute. Standard
+  // capacity is in thousands of tokens per minute already.
+  std::shared_ptr<const std::vector<PtuRates>> ptu_rates;
   uint64_t tokens_per_ptu_minute = 2500;
   // Stamped into the table as compiled_at_unix_ms; a parameter so compiles are reproducible.
   int64_t now_unix_ms = 0;

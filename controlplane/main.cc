@@ -21,6 +21,7 @@
 #include "common/grpc_keepalive.h"
 #include "common/log_event.h"
 #include "common/periodic_thread.h"
+#include "common/ptu_rates.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
 #include "controlplane/fleet/fleet_metrics.h"
@@ -44,8 +45,12 @@ ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates s
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port serving Prometheus GET /metrics and /healthz over HTTP (port 0 picks a free "
           "one; empty: off)");
+ABSL_FLAG(std::string, ptu_rates, "",
+          "PTU rates file (JSON, as examples/ptu-rates.json): the tokens a minute one PTU of "
+          "each model serves, compiled into routing tables as the agents' headroom on "
+          "provisioned deployments (default: the built-in rates)");
 ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
-          "tokens per minute one PTU is assumed to serve, compiled into routing tables");
+          "tokens per minute one PTU of a model the PTU rates do not list is assumed to serve");
 ABSL_FLAG(int64_t, usage_minute_retention_days, 14,
           "days per-minute usage is kept (0: for ever); older ranges are answered from hours");
 ABSL_FLAG(int64_t, usage_hour_retention_days, 400,
@@ -195,6 +200,11 @@ int Run() {
   }
   (*store)->SetUsageRetention(retention);
   CompileOptions compile;
+  absl::StatusOr<std::vector<PtuRates>> ptu_rates = LoadRates(absl::GetFlag(FLAGS_ptu_rates));
+  if (!ptu_rates.ok()) {
+    Die(std::string(ptu_rates.status().message()));
+  }
+  compile.ptu_rates = std::make_shared<const std::vector<PtuRates>>(*std::move(ptu_rates));
   compile.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
   Fleet fleet(**store, compile);
   if (absl::Status status = fleet.Init(); !status.ok()) {

@@ -82,8 +82,13 @@ ABSL_FLAG(int64_t, default_max_tokens, 1024,
 ABSL_FLAG(int64_t, demand_report_ms, 2000,
           "control-plane mode: how often each tenant's demand is reported, so the control "
           "plane can split tenants' TPM/RPM limits among the agents of a stamp");
+ABSL_FLAG(std::string, ptu_rates, "",
+          "standalone mode: PTU rates file (JSON, as examples/ptu-rates.json), the tokens a "
+          "minute one PTU of each model serves (headroom before spilling; default: the built-in "
+          "rates). Following a control plane, its rates apply");
 ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
-          "tokens per minute one PTU is assumed to serve (headroom estimates)");
+          "standalone mode: tokens per minute one PTU of a model the PTU rates do not list is "
+          "assumed to serve");
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "PEM CA bundle to verify backends with (default: system store)");
 ABSL_FLAG(std::string, secrets_dir, "",
@@ -233,6 +238,7 @@ absl::Status ReadRequests(AgentFlags& flags) {
     return Invalid("--realtime-max-message-bytes must be at least 1024");
   }
   flags.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  flags.ptu_rates_path = absl::GetFlag(FLAGS_ptu_rates);
   flags.drain_timeout = milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   const int64_t retention_days = absl::GetFlag(FLAGS_pin_retention_days);
   if (retention_days < 1 || retention_days > 3650) {

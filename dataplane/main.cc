@@ -14,6 +14,7 @@
 #include "common/command_line.h"
 #include "common/log_event.h"
 #include "common/periodic_thread.h"
+#include "common/ptu_rates.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
 #include "dataplane/agent_flags.h"
@@ -43,6 +44,11 @@ absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const AgentFlags& flags, uint6
     return topology.status();
   }
   CompileOptions options;
+  absl::StatusOr<std::vector<PtuRates>> ptu_rates = LoadRates(flags.ptu_rates_path);
+  if (!ptu_rates.ok()) {
+    return ptu_rates.status();
+  }
+  options.ptu_rates = std::make_shared<const std::vector<PtuRates>>(*std::move(ptu_rates));
   options.tokens_per_ptu_minute = flags.tokens_per_ptu_minute;
   options.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())

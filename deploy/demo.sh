@@ -58,7 +58,8 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Starting four mock Azure OpenAI backends"
 # The PTU mock: one PTU serves 6,000 tokens a minute, enforced over 10-second windows. The
-# control plane is told the same (--tokens-per-ptu-minute), so agents spill when it is full.
+# control plane is told the same (--ptu-rates examples/demo-ptu-rates.json), so agents fill
+# the PTU before they spill.
 start_ptu() {
   start ptu "$MOCK" --listen "127.0.0.1:$1" --region eastus2 --api-keys backend-secret \
     --deployments "gpt-4o-ptu:model=gpt-4o:ptu=$2" --tokens-per-ptu-minute 6000 --window-seconds 10
@@ -78,7 +79,7 @@ sed -e "s/@PTU_PORT@/$PTU_PORT/" -e "s/@EUS2_PORT@/$EUS2_PORT/" -e "s/@WUS3_PORT
 
 say "Starting spillway-cp (control plane, SQLite at \$WORK/spillway.db)"
 CP_PORT=$(start cp "$BIN/controlplane/spillway-cp" --listen 127.0.0.1:0 --db "$WORK/spillway.db" \
-  --tokens-per-ptu-minute 6000)
+  --ptu-rates examples/demo-ptu-rates.json)
 grep -m1 listening "$WORK/cp.log"
 CTL=("$BIN/controlplane/cli/spillwayctl" --server "127.0.0.1:$CP_PORT")
 

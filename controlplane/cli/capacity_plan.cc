@@ -3,12 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "boost/json.hpp"
 
 namespace spillway {
 namespace {
@@ -46,104 +44,6 @@ int64_t PtusFor(double tpm, const PtuRates& rates) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json) {
-  boost::system::error_code error;
-  const boost::json::value parsed =
-      boost::json::parse(boost::json::string_view(json.data(), json.size()), error);
-  if (error) {
-    return absl::InvalidArgumentError(absl::StrCat("rates: not JSON: ", error.message()));
-  }
-  const boost::json::object* root = parsed.if_object();
-  const boost::json::value* models = root == nullptr ? nullptr : root->if_contains("models");
-  if (models == nullptr || !models->is_array()) {
-    return absl::InvalidArgumentError("rates: expected {\"models\": [...]}");
-  }
-  std::vector<PtuRates> rows;
-  for (const boost::json::value& entry : models->as_array()) {
-    const boost::json::object* row = entry.if_object();
-    const boost::json::value* model = row == nullptr ? nullptr : row->if_contains("model");
-    if (model == nullptr || !model->is_string() || model->as_string().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rates: model ", rows.size() + 1, " has no \"model\" name"));
-    }
-    PtuRates rates;
-    rates.model = std::string(model->as_string());
-    if (const boost::json::value* type = row->if_contains("deployment_type"); type != nullptr) {
-      const boost::json::string* text = type->if_string();
-      if (text == nullptr ||
-          std::find(std::begin(kDeploymentTypes), std::end(kDeploymentTypes),
-                    absl::string_view(text->data(), text->size())) == std::end(kDeploymentTypes)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("rates: model '", rates.model,
-                         "': \"deployment_type\" must be regional, data_zone or global"));
-      }
-      rates.deployment_type = std::string(*text);
-    }
-    for (const PtuRates& earlier : rows) {
-      if (earlier.model == rates.model && earlier.deployment_type == rates.deployment_type) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("rates: model '", rates.model, "' is given twice",
-                         rates.deployment_type.empty() ? "" : " for ", rates.deployment_type));
-      }
-    }
-    auto number = [&](const char* field, double& out, bool required) -> absl::Status {
-      const boost::json::value* value = row->if_contains(field);
-      if (value == nullptr) {
-        return required ? absl::InvalidArgumentError(absl::StrCat("rates: model '", rates.model,
-                                                                  "' has no \"", field, "\""))
-                        : absl::OkStatus();
-      }
-      if (!value->is_number() || value->to_number<double>() < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("rates: model '", rates.model, "': \"",
-                                                       field, "\" must be a number, 0 or more"));
-      }
-      out = value->to_number<double>();
-      return absl::OkStatus();
-    };
-    double min_ptu = 0;
-    double increment = 1;
-    for (const auto& [field, out, required] :
-         {std::tuple<const char*, double*, bool>{"input_tpm_per_ptu", &rates.input_tpm_per_ptu,
-                                                 true},
-          {"output_weight", &rates.output_weight, false},
-          {"min_ptu", &min_ptu, false},
-          {"increment", &increment, false},
-          {"ptu_hour_usd", &rates.ptu_hour_usd, false},
-          {"input_per_1k_usd", &rates.input_per_1k_usd, false},
-          {"output_per_1k_usd", &rates.output_per_1k_usd, false}}) {
-      if (absl::Status status = number(field, *out, required); !status.ok()) {
-        return status;
-      }
-    }
-    if (rates.input_tpm_per_ptu <= 0 || increment < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rates: model '", rates.model,
-                       "': \"input_tpm_per_ptu\" must be above 0 and \"increment\" at least 1"));
-    }
-    rates.min_ptu = static_cast<int64_t>(min_ptu);
-    rates.increment = static_cast<int64_t>(increment);
-    rows.push_back(std::move(rates));
-  }
-  return rows;
-}
-
-const PtuRates* FindRates(const std::vector<PtuRates>& rates, absl::string_view model,
-                          absl::string_view deployment_type) {
-  const PtuRates* any_type = nullptr;
-  for (const PtuRates& row : rates) {
-    if (row.model != model) {
-      continue;
-    }
-    if (row.deployment_type == deployment_type) {
-      return &row;
-    }
-    if (row.deployment_type.empty()) {
-      any_type = &row;
-    }
-  }
-  return any_type;
-}
 
 absl::StatusOr<TpmPercentiles> WeightedPercentiles(const std::vector<MinuteTokens>& minutes,
                                                    int64_t window_minutes, double output_weight,

@@ -242,19 +242,6 @@ bool RouteSelected(const std::string& filter, const std::string& stamp, const st
 
 }  // namespace
 
-absl::string_view DeploymentType(v1::Sku sku) {
-  switch (sku) {
-    case v1::SKU_GLOBAL_STANDARD:
-    case v1::SKU_GLOBAL_PROVISIONED_MANAGED:
-      return "global";
-    case v1::SKU_DATA_ZONE_STANDARD:
-    case v1::SKU_DATA_ZONE_PROVISIONED_MANAGED:
-      return "data_zone";
-    default:
-      return "regional";
-  }
-}
-
 v1::UsageQuery CapacityUsageQuery(const CapacityOptions& options) {
   v1::UsageQuery query;
   query.set_since_unix_ms(absl::ToUnixMillis(options.since));

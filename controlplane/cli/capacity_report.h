@@ -34,7 +34,4 @@ absl::StatusOr<v1::CapacityReport> BuildCapacityReport(const v1::UsageQueryRespo
                                                        const std::vector<PtuRates>& rates,
                                                        const CapacityOptions& options);
 
-// The rates row type a SKU's deployments use: "regional", "data_zone" or "global".
-absl::string_view DeploymentType(v1::Sku sku);
-
 }  // namespace spillway::cli

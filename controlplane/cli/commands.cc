@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/file_io.h"
 #include "common/topology_yaml.h"
 #include "controlplane/cli/capacity_report.h"
 #include "controlplane/cli/capacity_views.h"
@@ -294,18 +293,9 @@ int RunDrills(OutputFormat format, AdminClient& client, const Io& io) {
 
 // The rates file is read before any call, so a bad one is a local error (exit 2).
 int RunCapacity(const Command& command, OutputFormat format, AdminClient& client, const Io& io) {
-  absl::StatusOr<std::string> rates_json =
-      command.rates_file.empty() ? absl::StatusOr<std::string>(std::string(BuiltInRatesJson()))
-                                 : ReadFile(command.rates_file);
-  if (!rates_json.ok()) {
-    return LocalError(rates_json.status(), io);
-  }
-  absl::StatusOr<std::vector<PtuRates>> rates = ParseRates(*rates_json);
+  absl::StatusOr<std::vector<PtuRates>> rates = LoadRates(command.rates_file);
   if (!rates.ok()) {
-    return LocalError(absl::InvalidArgumentError(absl::StrCat(
-                          command.rates_file.empty() ? "built-in rates" : command.rates_file, ": ",
-                          rates.status().message())),
-                      io);
+    return LocalError(rates.status(), io);
   }
   absl::StatusOr<v1::GetResponse> topology = client.Get(v1::GetRequest());
   if (!topology.ok()) {

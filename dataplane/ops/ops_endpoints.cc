@@ -148,7 +148,9 @@ std::string OpsEndpoints::StatusJson(const RoutingSnapshot* snapshot) const {
         {"available_in_ms", wait.count() > 0 ? wait.count() : 0},
         {"consecutive_failures", breaker.consecutive_failures()},
         {"in_flight", backend.state->in_flight.load()},
-        {"tokens_last_10s", backend.state->load.Sum(now)}});
+        {"tokens_last_10s", backend.state->load.Sum(now)},
+        // The headroom spilling is judged against: PTUs x the PTU rates, or Standard's TPM.
+        {"tokens_per_minute", backend.config->estimated_tokens_per_minute()}});
   }
   status["backends"] = std::move(backends);
   boost::json::array routes;

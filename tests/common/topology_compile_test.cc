@@ -7,6 +7,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,49 @@ TEST(TopologyCompile, PtuRateComesFromOptions) {
   const v1::RoutingTable table = MustCompile(ReferenceTopology(), "eastus2", options);
   EXPECT_EQ(table.backends(0).estimated_tokens_per_minute(), 100u * 1000u);
   EXPECT_EQ(table.backends(2).estimated_tokens_per_minute(), 450u * 1000u);  // Standard: as is
+}
+
+TEST(TopologyCompile, PtuRatesSetEachModelsTokensPerPtu) {
+  // The reference's PTUs serve gpt-4o (2,500 tokens a minute a PTU in the shipped rates); on
+  // gpt-4o-mini a PTU serves 37,000.
+  v1::Topology topology = ReferenceTopology();
+  for (v1::Deployment& deployment : *topology.mutable_deployments()) {
+    if (deployment.model() == "gpt-4o") {
+      deployment.set_model("gpt-4o-mini");
+    }
+  }
+  absl::StatusOr<std::vector<PtuRates>> rates = LoadRates("");
+  ASSERT_TRUE(rates.ok()) << rates.status();
+  CompileOptions options;
+  options.ptu_rates = std::make_shared<const std::vector<PtuRates>>(*std::move(rates));
+  options.tokens_per_ptu_minute = 1000;
+  v1::RoutingTable table = MustCompile(topology, "eastus2", options);
+  EXPECT_EQ(table.backends(0).estimated_tokens_per_minute(), 100u * 37'000u) << "regional";
+  EXPECT_EQ(table.backends(1).estimated_tokens_per_minute(), 300u * 37'000u) << "data zone";
+  EXPECT_EQ(table.backends(2).estimated_tokens_per_minute(), 450u * 1000u) << "Standard: as is";
+
+  // The row is chosen by deployment type; a model or type the rates do not list falls back to
+  // tokens_per_ptu_minute.
+  options.ptu_rates = std::make_shared<const std::vector<PtuRates>>(std::vector<PtuRates>{
+      {.model = "gpt-4o-mini", .deployment_type = "regional", .input_tpm_per_ptu = 5}});
+  table = MustCompile(topology, "eastus2", options);
+  EXPECT_EQ(table.backends(0).estimated_tokens_per_minute(), 100u * 5u);
+  EXPECT_EQ(table.backends(1).estimated_tokens_per_minute(), 300u * 1000u);
+}
+
+TEST(PtuRates, LoadNamesTheFileInItsErrors) {
+  absl::StatusOr<std::vector<PtuRates>> missing = LoadRates("/nonexistent/rates.json");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), ::testing::HasSubstr("/nonexistent/rates.json"));
+  const std::string path = ::testing::TempDir() + "/bad-rates.json";
+  {
+    std::ofstream out(path);
+    out << R"({"models": [{"model": "m"}]})";
+  }
+  absl::StatusOr<std::vector<PtuRates>> bad = LoadRates(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(),
+              ::testing::HasSubstr(path + ": rates: model 'm' has no \"input_tpm_per_ptu\""));
 }
 
 TEST(TopologyCompile, WestUs3SeesTheSameRoutesWithItsOwnLocality) {

@@ -7,6 +7,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -236,6 +237,45 @@ TEST_F(CapacityE2eTest, TheBuiltInRatesAndTheTableNeedNoFile) {
   EXPECT_THAT(lines[1], ::testing::ContainsRegex("\\b120 +40 +97\\.3% +2\\.7% +50 +2\\.0%"))
       << "THROTTLED, PTU_NOW, ON_PTU, SPILL_NOW, PTU, SPILL (the shipped gpt-4o rates agree)";
   EXPECT_THAT(result.out, HasSubstr("us/gpt-4o: gpt-4o regional: p95 of 1440 minutes"));
+}
+
+// The same rates steer the fleet: spillway-cp --ptu-rates compiles each model's tokens a minute
+// per PTU into the agents' tables, the headroom they spill by (GET /status shows it).
+TEST(PtuRatesE2eTest, TheControlPlanesRatesSetTheAgentsHeadroom) {
+  ControlPlaneFleet fleet;
+  ASSERT_TRUE(fleet.AddReferenceMocks().ok());
+  const std::string rates = absl::StrCat(fleet.dir(), "/rates.json");
+  // Regional gpt-4o only: the data-zone pool falls back to --tokens-per-ptu-minute.
+  WriteTextFile(rates, R"({"models": [{"model": "gpt-4o", "deployment_type": "regional",
+                                        "input_tpm_per_ptu": 6000}]})");
+  absl::Status started =
+      fleet.StartControlPlane({"--ptu-rates", rates, "--tokens-per-ptu-minute", "1000"});
+  ASSERT_TRUE(started.ok()) << started;
+  started = fleet.StartAgent("eus2", "eastus2");
+  ASSERT_TRUE(started.ok()) << started;
+  absl::StatusOr<v1::Topology> topology = ReferenceTopologyOnMocks(fleet);
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  absl::StatusOr<v1::ApplyResponse> applied = fleet.Apply(*topology);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ASSERT_TRUE(fleet.WaitForAcks(applied->version(), 1).ok());
+  absl::StatusOr<std::string> status = fleet.AgentStatus("eus2");
+  ASSERT_TRUE(status.ok()) << status.status();
+  std::map<std::string, int64_t> tokens_per_minute;
+  const json::value parsed = json::parse(*status);
+  for (const json::value& backend : parsed.at("backends").as_array()) {
+    tokens_per_minute[std::string(backend.at("id").as_string())] =
+        backend.at("tokens_per_minute").to_number<int64_t>();
+  }
+  EXPECT_EQ(tokens_per_minute["aoai-eus2-ptu/gpt-4o-ptu"], 100 * 6000);
+  EXPECT_EQ(tokens_per_minute["aoai-wus3-ptu/gpt-4o-pool"], 300 * 1000);
+  EXPECT_EQ(tokens_per_minute["aoai-eus2-std/gpt-4o"], 450 * 1000) << "Standard: its own TPM";
+}
+
+TEST(PtuRatesE2eTest, AnUnreadableRatesFileStopsTheControlPlaneNamingIt) {
+  ControlPlaneFleet fleet;
+  absl::Status started = fleet.StartControlPlane({"--ptu-rates", "/nonexistent/rates.json"});
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(std::string(started.message()), HasSubstr("/nonexistent/rates.json"));
 }
 
 }  // namespace
