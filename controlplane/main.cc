@@ -48,9 +48,11 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(std::string, ptu_rates, "",
           "PTU rates file (JSON, as examples/ptu-rates.json): the tokens a minute one PTU of "
           "each model serves, compiled into routing tables as the agents' headroom on "
-          "provisioned deployments (default: the built-in rates)");
-ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
-          "tokens per minute one PTU of a model the PTU rates do not list is assumed to serve");
+          "provisioned deployments (default: the built-in rates, unless "
+          "--tokens-per-ptu-minute is given)");
+ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 0,
+          "tokens per minute one PTU of a model the PTU rates do not list is assumed to serve "
+          "(0: 2500); given without --ptu-rates, for every model");
 ABSL_FLAG(int64_t, usage_minute_retention_days, 14,
           "days per-minute usage is kept (0: for ever); older ranges are answered from hours");
 ABSL_FLAG(int64_t, usage_hour_retention_days, 400,
@@ -200,12 +202,16 @@ int Run() {
   }
   (*store)->SetUsageRetention(retention);
   CompileOptions compile;
-  absl::StatusOr<std::vector<PtuRates>> ptu_rates = LoadRates(absl::GetFlag(FLAGS_ptu_rates));
+  const uint64_t tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> ptu_rates =
+      RatesFromFlags(absl::GetFlag(FLAGS_ptu_rates), tokens_per_ptu_minute > 0);
   if (!ptu_rates.ok()) {
     Die(std::string(ptu_rates.status().message()));
   }
-  compile.ptu_rates = std::make_shared<const std::vector<PtuRates>>(*std::move(ptu_rates));
-  compile.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  compile.ptu_rates = *std::move(ptu_rates);
+  if (tokens_per_ptu_minute > 0) {
+    compile.tokens_per_ptu_minute = tokens_per_ptu_minute;
+  }
   Fleet fleet(**store, compile);
   if (absl::Status status = fleet.Init(); !status.ok()) {
     Die(std::string(status.message()));

@@ -85,10 +85,11 @@ ABSL_FLAG(int64_t, demand_report_ms, 2000,
 ABSL_FLAG(std::string, ptu_rates, "",
           "standalone mode: PTU rates file (JSON, as examples/ptu-rates.json), the tokens a "
           "minute one PTU of each model serves (headroom before spilling; default: the built-in "
-          "rates). Following a control plane, its rates apply");
-ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 2500,
+          "rates, unless --tokens-per-ptu-minute is given). Following a control plane, its rates "
+          "apply");
+ABSL_FLAG(uint64_t, tokens_per_ptu_minute, 0,
           "standalone mode: tokens per minute one PTU of a model the PTU rates do not list is "
-          "assumed to serve");
+          "assumed to serve (0: 2500); given without --ptu-rates, for every model");
 ABSL_FLAG(std::string, upstream_ca_file, "",
           "PEM CA bundle to verify backends with (default: system store)");
 ABSL_FLAG(std::string, secrets_dir, "",
@@ -238,6 +239,10 @@ absl::Status ReadRequests(AgentFlags& flags) {
     return Invalid("--realtime-max-message-bytes must be at least 1024");
   }
   flags.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
+  flags.tokens_per_ptu_minute_given = flags.tokens_per_ptu_minute > 0;
+  if (!flags.tokens_per_ptu_minute_given) {
+    flags.tokens_per_ptu_minute = 2500;
+  }
   flags.ptu_rates_path = absl::GetFlag(FLAGS_ptu_rates);
   flags.drain_timeout = milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   const int64_t retention_days = absl::GetFlag(FLAGS_pin_retention_days);

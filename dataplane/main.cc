@@ -44,11 +44,12 @@ absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const AgentFlags& flags, uint6
     return topology.status();
   }
   CompileOptions options;
-  absl::StatusOr<std::vector<PtuRates>> ptu_rates = LoadRates(flags.ptu_rates_path);
+  absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> ptu_rates =
+      RatesFromFlags(flags.ptu_rates_path, flags.tokens_per_ptu_minute_given);
   if (!ptu_rates.ok()) {
     return ptu_rates.status();
   }
-  options.ptu_rates = std::make_shared<const std::vector<PtuRates>>(*std::move(ptu_rates));
+  options.ptu_rates = *std::move(ptu_rates);
   options.tokens_per_ptu_minute = flags.tokens_per_ptu_minute;
   options.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())

@@ -231,6 +231,25 @@ TEST(TopologyCompile, PtuRatesSetEachModelsTokensPerPtu) {
   EXPECT_EQ(table.backends(1).estimated_tokens_per_minute(), 300u * 1000u);
 }
 
+TEST(PtuRates, FlagsChooseTheRates) {
+  absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> rates = RatesFromFlags("", false);
+  ASSERT_TRUE(rates.ok()) << rates.status();
+  ASSERT_NE(*rates, nullptr) << "no flag: the built-in rates";
+  EXPECT_NE(FindRates(**rates, "gpt-4o-mini", "global"), nullptr);
+  rates = RatesFromFlags("", true);
+  ASSERT_TRUE(rates.ok()) << rates.status();
+  EXPECT_EQ(*rates, nullptr) << "only --tokens-per-ptu-minute: that figure for every model";
+  const std::string path = ::testing::TempDir() + "/own-rates.json";
+  {
+    std::ofstream out(path);
+    out << R"({"models": [{"model": "m", "input_tpm_per_ptu": 7}]})";
+  }
+  rates = RatesFromFlags(path, true);
+  ASSERT_TRUE(rates.ok()) << rates.status();
+  ASSERT_NE(*rates, nullptr) << "--ptu-rates wins, the figure is for the models it leaves out";
+  EXPECT_EQ((*rates)->size(), 1u);
+}
+
 TEST(PtuRates, LoadNamesTheFileInItsErrors) {
   absl::StatusOr<std::vector<PtuRates>> missing = LoadRates("/nonexistent/rates.json");
   ASSERT_FALSE(missing.ok());
