@@ -21,7 +21,8 @@ namespace spillway::load {
 const char kLoadUsage[] =
     "load --target URL --api-key KEY --route NAME --rpm N --duration D "
     "[--prompt-tokens N|MIN-MAX] [--completion-tokens N|MIN-MAX] [--stream-share 0..1] "
-    "[--concurrency N] [--timeout D] [--tls-ca FILE] [-o table|json|csv] [--chart FILE.svg]; "
+    "[--concurrency N] [--timeout D] [--tls-ca FILE] [--http2] [-o table|json|csv] "
+    "[--chart FILE.svg]; "
     "--rpm A-B ramps; --tpm N|A-B or --profile FILE instead of --rpm; sizes also @FILE; "
     "--api-key [LABEL=]KEY and --route repeat";
 
@@ -76,7 +77,8 @@ constexpr absl::string_view kFlags[] = {"target",       "api-key",       "route"
                                         "rpm",          "tpm",           "profile",
                                         "duration",     "prompt-tokens", "completion-tokens",
                                         "stream-share", "concurrency",   "timeout",
-                                        "tls-ca",       "output",        "chart"};
+                                        "tls-ca",       "output",        "chart",
+                                        "http2"};
 
 // "--name=value", "--name value", "-o value"; '_' and '-' both spell a name.
 struct FlagToken {
@@ -279,6 +281,13 @@ absl::StatusOr<LoadOptions> ParseLoadArgs(const std::vector<std::string>& args) 
     absl::StatusOr<FlagToken> token = SplitFlag(args[i]);
     if (!token.ok()) {
       return token.status();
+    }
+    if (token->name == "http2") {  // a switch: the next argument is the next flag
+      if (token->value.has_value()) {
+        return Bad(absl::StrCat("--http2 takes no value (given '", *token->value, "')"));
+      }
+      options.http2 = true;
+      continue;
     }
     if (!token->value.has_value()) {
       if (i + 1 >= args.size()) {

@@ -43,6 +43,9 @@ struct LoadOptions {
   LoadOutput output = LoadOutput::kTable;
   std::string tls_ca_file;  // empty: the system's roots
   std::string chart_file;   // --chart: an SVG written after the run; empty: none
+  // --http2: requests as streams of shared HTTP/2 connections (h2c with prior knowledge for
+  // http://, ALPN h2 for https://, HTTP/1.1 when the target's ALPN chooses it).
+  bool http2 = false;
   // The deadline of one whole request, connect to last byte; every socket operation of the
   // request is bounded by it (the connect and TLS handshake also by kConnectTimeout).
   std::chrono::nanoseconds timeout = std::chrono::minutes(5);

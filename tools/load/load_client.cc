@@ -22,14 +22,11 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using std::chrono::duration_cast;
-using std::chrono::microseconds;
 
 namespace {
 
 // A read takes what the socket has, up to this: a burst of events is one read.
 constexpr size_t kReadChunk = 64 * 1024;
-// A non-streamed answer is kept for its usage up to this; a longer one is read and dropped.
-constexpr size_t kMaxKeptBody = 8 << 20;
 
 UpstreamPoolOptions PoolOptions(const LoadOptions& options) {
   UpstreamPoolOptions pool;
@@ -37,6 +34,7 @@ UpstreamPoolOptions PoolOptions(const LoadOptions& options) {
       kConnectTimeout, duration_cast<std::chrono::milliseconds>(options.timeout));
   // Every connection of the run may come back idle; none is ever dropped for want of room.
   pool.max_idle_per_backend = static_cast<size_t>(options.concurrency) + 1;
+  pool.http2 = options.http2;
   return pool;
 }
 
@@ -93,15 +91,13 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const std::st
 
 // One try at the exchange, and what it saw.
 struct LoadClient::Attempt {
+  explicit Attempt(SseTiming::GapSink on_gap) : answer(std::move(on_gap)) {}
+
   std::string request;
-  bool stream = false;
-  Clock::time_point start;
   Clock::time_point deadline;
   UpstreamConnectionPtr connection;
   std::optional<LoadResponseParser> parser;
-  std::optional<SseTiming> sse;
-  SseTiming::GapSink on_gap;
-  std::string body;  // a non-streamed 2xx answer, up to kMaxKeptBody
+  LoadAnswer answer;
   beast::error_code error;
   bool got_bytes = false;  // any byte of an answer
 
@@ -114,16 +110,7 @@ struct LoadClient::Attempt {
   // The answer's body bytes that arrived at `at`, to the SSE timer or the kept body.
   void TakeBody(Clock::time_point at) {
     std::string& bytes = parser->body();
-    if (bytes.empty() || parser->status() / 100 != 2) {
-      bytes.clear();  // an error body is read only to keep the connection
-      return;
-    }
-    if (parser->event_stream()) {
-      if (!sse.has_value()) sse.emplace(on_gap);
-      if (!sse->Feed(bytes, at)) error = http::error::body_limit;
-    } else if (body.size() + bytes.size() <= kMaxKeptBody) {
-      body += bytes;
-    }
+    if (!answer.Take(parser->head(), bytes, at)) error = http::error::body_limit;
     bytes.clear();
   }
 };
@@ -138,12 +125,24 @@ LoadClient::LoadClient(asio::any_io_executor executor, asio::ssl::context& tls,
 }
 
 asio::awaitable<absl::Status> LoadClient::Probe() {
-  absl::StatusOr<UpstreamConnectionPtr> connection = co_await pool_.Connect(backend_);
+  absl::StatusOr<UpstreamConnectionPtr> connection = co_await pool_.Connect(
+      backend_.address, backend_.config->endpoint(), /*offer_h2=*/options_.http2);
   if (!connection.ok()) {
     co_return connection.status();
   }
-  pool_.Release(backend_, *std::move(connection));
+  if (options_.http2 && (*connection)->is_tls() && !(*connection)->negotiated_h2) {
+    pool_.MarkHttp1Only(backend_.config->endpoint());  // as H2Session would on its own connect
+  }
+  if (!pool_.UsesHttp2(backend_)) {
+    pool_.Release(backend_, *std::move(connection));  // it serves the first request
+  }
+  // Else the connection closes unused: an H2Session makes its own, and this one cannot be
+  // handed over. Over h2c nothing was sent on it; over TLS it cost a handshake.
   co_return absl::OkStatus();
+}
+
+absl::string_view LoadClient::protocol() const {
+  return pool_.UsesHttp2(backend_) ? "h2" : "http/1.1";
 }
 
 asio::awaitable<void> LoadClient::Exchange(Attempt& attempt) {
@@ -188,53 +187,15 @@ asio::awaitable<void> LoadClient::Exchange(Attempt& attempt) {
 
 namespace {
 
-// What an exchange that ended (or failed) comes to in the report.
-RequestResult Classify(const LoadResponseParser& parser, const std::optional<SseTiming>& sse,
-                       const std::string& body, const beast::error_code& error,
-                       Clock::time_point start, Clock::time_point deadline) {
-  const Clock::time_point end = Clock::now();
-  RequestResult result;
-  result.e2e = duration_cast<microseconds>(end - start);
-  result.status = parser.is_header_done() ? parser.status() : 0;
-  result.backend = parser.backend();
-  if (sse.has_value() && result.status / 100 == 2 && sse->first_token().has_value()) {
-    result.ttft = duration_cast<microseconds>(*sse->first_token() - start);
+// Why an HTTP/1.1 exchange did not end with a whole answer; empty when it did.
+std::string ErrorKind(const beast::error_code& error, unsigned status, Clock::time_point deadline) {
+  if (!error) return "";
+  if (error == beast::error::timeout || Clock::now() >= deadline) return "timeout";
+  if (error == http::error::body_limit) return "event_too_large";
+  if (error.category() == http::make_error_code(http::error::need_more).category()) {
+    return "bad_http";
   }
-  if (result.status == 429) {  // counted as soon as the head said so, even if the body broke
-    result.outcome = Outcome::kThrottled;
-    if (parser.has_retry_after()) {
-      result.retry_after = parser.retry_after();
-    }
-    return result;
-  }
-  result.outcome = Outcome::kError;
-  if (error) {
-    if (error == beast::error::timeout || end >= deadline) {
-      result.error_kind = "timeout";
-    } else if (error == http::error::body_limit) {
-      result.error_kind = "event_too_large";
-    } else if (error.category() == http::make_error_code(http::error::need_more).category()) {
-      result.error_kind = "bad_http";
-    } else {
-      result.error_kind = result.status == 0 ? "closed_unanswered" : "cut";
-    }
-    return result;
-  }
-  if (result.status / 100 != 2) {
-    result.error_kind = absl::StrCat("http_", result.status);
-    return result;
-  }
-  Usage usage = sse.has_value() ? sse->usage() : ParseCompletionUsage(body);
-  result.prompt_tokens = usage.prompt_tokens;
-  result.completion_tokens = usage.completion_tokens;
-  if (sse.has_value() && sse->error_event()) {
-    result.error_kind = "stream_error";
-  } else if (sse.has_value() && !sse->done()) {
-    result.error_kind = "no_done";  // the body ended without `data: [DONE]`
-  } else {
-    result.outcome = Outcome::kOk;
-  }
-  return result;
+  return status == 0 ? "closed_unanswered" : "cut";
 }
 
 }  // namespace
@@ -242,22 +203,31 @@ RequestResult Classify(const LoadResponseParser& parser, const std::optional<Sse
 asio::awaitable<RequestResult> LoadClient::Send(std::string request, bool stream,
                                                 Clock::time_point start,
                                                 SseTiming::GapSink on_gap) {
-  Attempt attempt;
+  if (pool_.UsesHttp2(backend_)) {
+    LoadAnswer answer(on_gap);
+    std::optional<RequestResult> result = co_await SendH2(request, start, answer);
+    if (result.has_value()) {
+      result->stream = stream;
+      co_return *std::move(result);
+    }
+    // The target's ALPN chose HTTP/1.1 after all: the request goes that way instead.
+  }
+  RequestResult result = co_await SendHttp1(std::move(request), start, std::move(on_gap));
+  result.stream = stream;
+  co_return result;
+}
+
+asio::awaitable<RequestResult> LoadClient::SendHttp1(std::string request, Clock::time_point start,
+                                                     SseTiming::GapSink on_gap) {
+  Attempt attempt(std::move(on_gap));
   attempt.request = std::move(request);
-  attempt.stream = stream;
-  attempt.start = start;
   attempt.deadline = start + options_.timeout;
-  attempt.on_gap = std::move(on_gap);
   for (int round = 0; round < 2; ++round) {
     attempt.connection = pool_.TakeIdle(backend_);
     if (attempt.connection == nullptr) {
       absl::StatusOr<UpstreamConnectionPtr> fresh = co_await pool_.Connect(backend_);
       if (!fresh.ok()) {
-        RequestResult failed;
-        failed.stream = stream;
-        failed.e2e = duration_cast<microseconds>(Clock::now() - start);
-        failed.error_kind = "connect";
-        co_return failed;
+        co_return attempt.answer.Result(AnswerHead{}, "connect", start);
       }
       attempt.connection = *std::move(fresh);
     }
@@ -270,10 +240,11 @@ asio::awaitable<RequestResult> LoadClient::Send(std::string request, bool stream
       break;
     }
   }
-  RequestResult result = Classify(*attempt.parser, attempt.sse, attempt.body, attempt.error,
-                                  attempt.start, attempt.deadline);
-  result.stream = stream;
-  co_return result;
+  const LoadResponseParser& parser = *attempt.parser;
+  static const AnswerHead kNoHead;
+  const AnswerHead& head = parser.is_header_done() ? parser.head() : kNoHead;
+  co_return attempt.answer.Result(head, ErrorKind(attempt.error, head.status, attempt.deadline),
+                                  start);
 }
 
 }  // namespace spillway::load

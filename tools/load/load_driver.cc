@@ -185,11 +185,15 @@ void Driver::PrintProgress(bool last) {
              << std::flush;
 }
 
-asio::awaitable<void> ProbeThenRun(LoadClient* client, Driver* driver, absl::Status* probe) {
+asio::awaitable<void> ProbeThenRun(asio::io_context* io, LoadClient* client, Driver* driver,
+                                   absl::Status* probe) {
   *probe = co_await client->Probe();
   if (probe->ok()) {
     co_await driver->Run();
   }
+  // Every request ended. HTTP/2 sessions' read loops would keep io.run() going; they end with
+  // the io_context, which closes their connections.
+  io->stop();
 }
 
 }  // namespace
@@ -204,8 +208,9 @@ absl::Status RunLoad(const LoadOptions& options, LoadStats& stats, LoadTimeline*
   LoadClient client(io.get_executor(), **tls, options);
   Driver driver(io, client, options, stats, timeline, progress);
   absl::Status probe;
-  asio::co_spawn(io, ProbeThenRun(&client, &driver, &probe), asio::detached);
+  asio::co_spawn(io, ProbeThenRun(&io, &client, &driver, &probe), asio::detached);
   io.run();
+  stats.SetProtocol(std::string(client.protocol()));
   return probe;
 }
 

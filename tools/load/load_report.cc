@@ -208,7 +208,7 @@ std::string RenderLoadTable(const LoadOptions& options, const LoadStats& stats) 
                    " s, prompt ", TokenRangeText(options.prompt_tokens), " tokens, completion ",
                    TokenRangeText(options.completion_tokens), " tokens, stream share ",
                    FormatNumber(options.stream_share), ", concurrency ", options.concurrency,
-                   "\nran ", FormatNumber(elapsed), " s\n\n");
+                   ", over ", stats.protocol(), "\nran ", FormatNumber(elapsed), " s\n\n");
   const std::string counts =
       AlignedTable({{"SENT", "OK", "429", "OTHER", "STREAMED", "DELAYED", "DELAYED_MAX_MS"},
                     {absl::StrCat(t.sent), absl::StrCat(t.ok), absl::StrCat(t.throttled),

@@ -110,7 +110,7 @@ json::object RateFields(const RateShape& rate) {
   return out;
 }
 
-json::object Shape(const LoadOptions& options) {
+json::object Shape(const LoadOptions& options, const LoadStats& stats) {
   json::object shape = RateFields(options.rate);
   json::array routes(options.routes.begin(), options.routes.end());
   json::array tenants;
@@ -123,7 +123,8 @@ json::object Shape(const LoadOptions& options) {
                     {"stream_share", options.stream_share},
                     {"concurrency", options.concurrency},
                     {"routes", std::move(routes)},
-                    {"tenants", std::move(tenants)}}) {
+                    {"tenants", std::move(tenants)},
+                    {"protocol", stats.protocol()}}) {
     shape[key] = std::move(value);
   }
   return shape;
@@ -188,7 +189,7 @@ std::string RenderLoadJson(const LoadOptions& options, const LoadStats& stats) {
   json::object report = {
       {"target", options.target},
       {"route", absl::StrJoin(options.routes, ",")},
-      {"shape", Shape(options)},
+      {"shape", Shape(options, stats)},
       {"elapsed_s", elapsed},
   };
   for (auto& [key, value] : Row(options, stats.total(), elapsed)) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/load/latency_histogram.h"
@@ -82,6 +83,9 @@ class LoadStats {
   void RecordResult(int64_t minute, const RequestResult& result, size_t key = 0, size_t route = 0);
   // The run ended `elapsed` after its start (the last answer's end).
   void Finish(std::chrono::nanoseconds elapsed) { elapsed_ = elapsed; }
+  // What the requests went over: "http/1.1" (the default) or "h2".
+  void SetProtocol(std::string protocol) { protocol_ = std::move(protocol); }
+  const std::string& protocol() const { return protocol_; }
 
   const LoadCounters& total() const { return total_; }
   // Minute i's row (empty ones included, up to the last minute anything was sent in).
@@ -99,6 +103,7 @@ class LoadStats {
   LoadCounters total_;
   std::vector<std::unique_ptr<LoadCounters>> minutes_;
   std::chrono::nanoseconds elapsed_{0};
+  std::string protocol_ = "http/1.1";
 };
 
 // Tokens a second over `seconds` (0 for an empty span).

@@ -1,12 +1,13 @@
 // An HTTP/1.1 response parser for the load generator: keeps the few headers a report needs
-// (status, content type, retry-after, x-spillway-backend) and hands the body over as it is
-// parsed, so each piece is timed when the read that brought it completed.
+// (AnswerHead: status, content type, retry-after, x-spillway-backend) and hands the body over as
+// it is parsed, so each piece is timed when the read that brought it completed.
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>
-#include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "tools/load/load_answer.h"
 
 namespace spillway::load {
 
@@ -14,12 +15,8 @@ class LoadResponseParser final : public boost::beast::http::basic_parser<false> 
  public:
   LoadResponseParser();
 
-  unsigned status() const { return status_; }
-  bool event_stream() const { return event_stream_; }
-  // retry-after-ms, else retry-after (seconds or an HTTP date), as the SDKs read them.
-  std::chrono::milliseconds retry_after() const;
-  bool has_retry_after() const { return !retry_after_ms_.empty() || !retry_after_.empty(); }
-  const std::string& backend() const { return backend_; }
+  const AnswerHead& head() const { return head_; }
+  unsigned status() const { return head_.status; }
 
   // The body bytes parsed since the last call; the caller takes them (and clears the string).
   std::string& body() { return body_; }
@@ -45,11 +42,7 @@ class LoadResponseParser final : public boost::beast::http::basic_parser<false> 
   }
   void on_finish_impl(error_code& ec) override { ec = {}; }
 
-  unsigned status_ = 0;
-  bool event_stream_ = false;
-  std::string retry_after_ms_;
-  std::string retry_after_;
-  std::string backend_;
+  AnswerHead head_;
   std::string body_;
 };
 

@@ -68,6 +68,7 @@ TEST(LoadArgsTest, DefaultsAndRequiredFlags) {
   EXPECT_TRUE(parsed->tls_ca_file.empty());
   EXPECT_EQ(parsed->prompt_tokens.min, 100);
   EXPECT_TRUE(parsed->prompt_tokens.fixed());
+  EXPECT_FALSE(parsed->http2);
 }
 
 TEST(LoadArgsTest, EveryFlagInBothSpellings) {
@@ -90,6 +91,24 @@ TEST(LoadArgsTest, EveryFlagInBothSpellings) {
   EXPECT_EQ(parsed->concurrency, 1000);
   EXPECT_EQ(parsed->timeout, std::chrono::seconds(90));
   EXPECT_EQ(parsed->output, LoadOutput::kJson);
+}
+
+TEST(LoadArgsTest, Http2IsASwitch) {
+  // Anywhere on the line; it takes no value, so the flag after it is still a flag.
+  for (const std::vector<std::string>& args :
+       {With({"--http2"}), With({"--http2", "-o", "json"}),
+        std::vector<std::string>{"--http2", "--target", "https://example.openai.azure.com",
+                                 "--api-key", "k", "--route", "r", "--rpm", "1", "--duration",
+                                 "1m"}}) {
+    absl::StatusOr<LoadOptions> parsed = ParseLoadArgs(args);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_TRUE(parsed->http2);
+  }
+  absl::StatusOr<LoadOptions> json = ParseLoadArgs(With({"--http2", "-o", "json"}));
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->output, LoadOutput::kJson);
+  EXPECT_THAT(Refusal(With({"--http2=yes"})), HasSubstr("--http2 takes no value (given 'yes')"));
+  EXPECT_THAT(std::string(kLoadUsage), HasSubstr("[--http2]"));
 }
 
 TEST(LoadArgsTest, Durations) {

@@ -313,6 +313,18 @@ TEST(LoadReportTest, ByTenantAndByRouteInJson) {
   EXPECT_EQ(boost::json::serialize(json.at("shape").at("tenants")), R"(["team-a","key-2"])");
   EXPECT_EQ(json.at("shape").at("rate").as_string(), "constant");
   EXPECT_EQ(json.at("shape").at("rpm").as_int64(), 5);
+  EXPECT_EQ(json.at("shape").at("protocol").as_string(), "http/1.1") << "unless told otherwise";
+}
+
+TEST(LoadReportTest, TheProtocolUsedIsInTheShapeAndTheTablesFirstLine) {
+  LoadStats stats = TwoByTwoStats();
+  stats.SetProtocol("h2");
+  const boost::json::object json =
+      boost::json::parse(RenderLoadJson(TwoByTwo(), stats)).as_object();
+  EXPECT_EQ(json.at("shape").at("protocol").as_string(), "h2");
+  const std::string table = RenderLoadTable(TwoByTwo(), stats);
+  EXPECT_THAT(table.substr(0, table.find('\n')), testing::EndsWith(", concurrency 64, over h2"));
+  EXPECT_THAT(RenderLoadTable(TwoByTwo(), TwoByTwoStats()), HasSubstr(", over http/1.1\nran "));
 }
 
 TEST(LoadReportTest, TenantAndRouteSectionsAndColumnsOnlyWhenSeveral) {
