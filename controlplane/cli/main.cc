@@ -94,8 +94,12 @@ int Main(int argc, char** argv) {
   if (split->verb.empty()) {
     Die("missing command (see spillwayctl --help)");
   }
+  // The load generator parses its own flags (and needs no control plane).
   if (split->verb == "load") {
     return spillway::load::RunLoadCommand(split->verb_args, std::cout, std::cerr);
+  }
+  if (split->verb == "help" && split->verb_args == std::vector<std::string>{"load"}) {
+    return spillway::load::RunLoadCommand({"--help"}, std::cout, std::cerr);
   }
   absl::StatusOr<Command> command = ParseVerb(split->verb, split->verb_args, absl::Now());
   if (!command.ok()) {

@@ -258,6 +258,11 @@ TEST_F(LoadIntegrationTest, BadArgumentsExit2WithOneLineEndingInTheUsage) {
   const CtlResult help = Load({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, StartsWith("usage: spillwayctl load --target URL"));
+  // `spillwayctl help load` says the same as `spillwayctl load --help`.
+  const CtlResult help_load =
+      RunCtl(SPILLWAY_CTL_BIN, {"help", "load"}, dir_->path() + "/stderr-help-load");
+  EXPECT_EQ(help_load.exit_code, 0);
+  EXPECT_EQ(help_load.out, help.out);
 }
 
 }  // namespace
