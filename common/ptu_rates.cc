@@ -10,6 +10,12 @@
 #include "common/file_io.h"
 
 namespace spillway {
+namespace {
+
+// Every model on every deployment type, many times over; the duplicate check is quadratic.
+constexpr std::size_t kMaxRateRows = 1000;
+
+}  // namespace
 
 absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json) {
   boost::system::error_code error;
@@ -22,6 +28,10 @@ absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json) {
   const boost::json::value* models = root == nullptr ? nullptr : root->if_contains("models");
   if (models == nullptr || !models->is_array()) {
     return absl::InvalidArgumentError("rates: expected {\"models\": [...]}");
+  }
+  if (models->as_array().size() > kMaxRateRows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rates: more than ", kMaxRateRows, " models (rows of a model and type)"));
   }
   std::vector<PtuRates> rows;
   for (const boost::json::value& entry : models->as_array()) {
@@ -51,32 +61,36 @@ absl::StatusOr<std::vector<PtuRates>> ParseRates(absl::string_view json) {
                          rates.deployment_type.empty() ? "" : " for ", rates.deployment_type));
       }
     }
-    auto number = [&](const char* field, double& out, bool required) -> absl::Status {
+    // Bounded so that every figure converts and multiplies without overflow: a topology's
+    // capacity is at most 100,000 PTU, so a headroom is at most 10^14 tokens a minute.
+    auto number = [&](const char* field, double& out, bool required, double max) -> absl::Status {
       const boost::json::value* value = row->if_contains(field);
       if (value == nullptr) {
         return required ? absl::InvalidArgumentError(absl::StrCat("rates: model '", rates.model,
                                                                   "' has no \"", field, "\""))
                         : absl::OkStatus();
       }
-      if (!value->is_number() || value->to_number<double>() < 0) {
+      if (!value->is_number() || value->to_number<double>() < 0 ||
+          value->to_number<double>() > max) {
         return absl::InvalidArgumentError(absl::StrCat("rates: model '", rates.model, "': \"",
-                                                       field, "\" must be a number, 0 or more"));
+                                                       field, "\" must be a number from 0 to ",
+                                                       static_cast<int64_t>(max)));
       }
       out = value->to_number<double>();
       return absl::OkStatus();
     };
     double min_ptu = 0;
     double increment = 1;
-    for (const auto& [field, out, required] :
-         {std::tuple<const char*, double*, bool>{"input_tpm_per_ptu", &rates.input_tpm_per_ptu,
-                                                 true},
-          {"output_weight", &rates.output_weight, false},
-          {"min_ptu", &min_ptu, false},
-          {"increment", &increment, false},
-          {"ptu_hour_usd", &rates.ptu_hour_usd, false},
-          {"input_per_1k_usd", &rates.input_per_1k_usd, false},
-          {"output_per_1k_usd", &rates.output_per_1k_usd, false}}) {
-      if (absl::Status status = number(field, *out, required); !status.ok()) {
+    for (const auto& [field, out, required, max] :
+         {std::tuple<const char*, double*, bool, double>{"input_tpm_per_ptu",
+                                                         &rates.input_tpm_per_ptu, true, 1e9},
+          {"output_weight", &rates.output_weight, false, 1000},
+          {"min_ptu", &min_ptu, false, 100'000},
+          {"increment", &increment, false, 100'000},
+          {"ptu_hour_usd", &rates.ptu_hour_usd, false, 1e6},
+          {"input_per_1k_usd", &rates.input_per_1k_usd, false, 1e6},
+          {"output_per_1k_usd", &rates.output_per_1k_usd, false, 1e6}}) {
+      if (absl::Status status = number(field, *out, required, max); !status.ok()) {
         return status;
       }
     }

@@ -274,6 +274,22 @@ TEST(RatesFile, DeploymentTypesAreCheckedAndARowWithoutOneMatchesAny) {
                   .status()
                   .message(),
               HasSubstr("model 'm' is given twice for global"));
+  // Found by tests/fuzz/ptu_rates_fuzz.cc: 2e25 PTUs overflowed the conversion to an integer.
+  EXPECT_THAT(ParseRates(R"({"models": [{"model": "m", "input_tpm_per_ptu": 1,
+                                          "min_ptu": 2e25}]})")
+                  .status()
+                  .message(),
+              HasSubstr("model 'm': \"min_ptu\" must be a number from 0 to 100000"));
+  EXPECT_THAT(
+      ParseRates(R"({"models": [{"model": "m", "input_tpm_per_ptu": 1e300}]})").status().message(),
+      HasSubstr("\"input_tpm_per_ptu\" must be a number from 0 to 1000000000"));
+  std::string many = R"({"models": [)";
+  for (int i = 0; i <= 1000; ++i) {
+    absl::StrAppend(&many, i == 0 ? "" : ",", R"({"model": "m)", i,
+                    R"(", "input_tpm_per_ptu": 1})");
+  }
+  absl::StrAppend(&many, "]}");
+  EXPECT_THAT(ParseRates(many).status().message(), HasSubstr("more than 1000 models"));
 }
 
 }  // namespace
