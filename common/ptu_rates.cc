@@ -137,18 +137,6 @@ absl::StatusOr<std::vector<PtuRates>> LoadRates(const std::string& path) {
   return rates;
 }
 
-absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> RatesFromFlags(
-    const std::string& rates_path, bool tokens_per_ptu_minute_given) {
-  if (rates_path.empty() && tokens_per_ptu_minute_given) {
-    return nullptr;
-  }
-  absl::StatusOr<std::vector<PtuRates>> rates = LoadRates(rates_path);
-  if (!rates.ok()) {
-    return rates.status();
-  }
-  return std::make_shared<const std::vector<PtuRates>>(*std::move(rates));
-}
-
 absl::string_view DeploymentType(v1::Sku sku) {
   switch (sku) {
     case v1::SKU_GLOBAL_STANDARD:

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,13 +47,6 @@ absl::string_view BuiltInRatesJson();
 // The rates of the file at `path`, or the built-in ones when `path` is empty. Errors name the
 // file.
 absl::StatusOr<std::vector<PtuRates>> LoadRates(const std::string& path);
-
-// What a process's flags say about PTU throughput: the rates of `--ptu-rates FILE` when given;
-// else, when `--tokens-per-ptu-minute` was given, null (that one figure for every model, as
-// before there were rates, so an upgrade changes nothing for who tuned it); else the built-in
-// rates.
-absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> RatesFromFlags(
-    const std::string& rates_path, bool tokens_per_ptu_minute_given);
 
 // The rates row type a SKU's deployments use: "regional" (ProvisionedManaged, Standard),
 // "data_zone" or "global".

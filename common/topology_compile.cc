@@ -271,4 +271,21 @@ absl::StatusOr<v1::RoutingTable> CompileRoutingTable(const v1::Topology& topolog
   return compiler->Compile(region, version, options.now_unix_ms);
 }
 
+absl::Status SetPtuThroughput(const std::string& rates_path, uint64_t tokens_per_ptu_minute,
+                              CompileOptions& options) {
+  if (tokens_per_ptu_minute > 0) {
+    options.tokens_per_ptu_minute = tokens_per_ptu_minute;
+  }
+  if (rates_path.empty() && tokens_per_ptu_minute > 0) {
+    options.ptu_rates = nullptr;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<PtuRates>> rates = LoadRates(rates_path);
+  if (!rates.ok()) {
+    return rates.status();
+  }
+  options.ptu_rates = std::make_shared<const std::vector<PtuRates>>(*std::move(rates));
+  return absl::OkStatus();
+}
+
 }  // namespace spillway

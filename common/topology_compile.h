@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,14 @@ struct CompileOptions {
   // Stamped into the table as compiled_at_unix_ms; a parameter so compiles are reproducible.
   int64_t now_unix_ms = 0;
 };
+
+// Sets `options`' PTU throughput from a process's flags: `rates_path` (--ptu-rates; empty: the
+// built-in rates) and `tokens_per_ptu_minute` (--tokens-per-ptu-minute; 0: not given). Given
+// without a rates file, the figure serves every model, as before there were rates, so a fleet
+// that tuned it behaves as it did; otherwise it serves the models the rates do not list.
+// Errors name the rates file.
+absl::Status SetPtuThroughput(const std::string& rates_path, uint64_t tokens_per_ptu_minute,
+                              CompileOptions& options);
 
 // Compiles the tables of many regions from one topology, validating and indexing it once
 // (the control plane compiles every region of each new version). The topology must stay

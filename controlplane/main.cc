@@ -21,7 +21,6 @@
 #include "common/grpc_keepalive.h"
 #include "common/log_event.h"
 #include "common/periodic_thread.h"
-#include "common/ptu_rates.h"
 #include "controlplane/admin/admin_service.h"
 #include "controlplane/fleet/agent_sync_service.h"
 #include "controlplane/fleet/fleet_metrics.h"
@@ -202,15 +201,10 @@ int Run() {
   }
   (*store)->SetUsageRetention(retention);
   CompileOptions compile;
-  const uint64_t tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
-  absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> ptu_rates =
-      RatesFromFlags(absl::GetFlag(FLAGS_ptu_rates), tokens_per_ptu_minute > 0);
-  if (!ptu_rates.ok()) {
-    Die(std::string(ptu_rates.status().message()));
-  }
-  compile.ptu_rates = *std::move(ptu_rates);
-  if (tokens_per_ptu_minute > 0) {
-    compile.tokens_per_ptu_minute = tokens_per_ptu_minute;
+  if (absl::Status status = SetPtuThroughput(absl::GetFlag(FLAGS_ptu_rates),
+                                             absl::GetFlag(FLAGS_tokens_per_ptu_minute), compile);
+      !status.ok()) {
+    Die(std::string(status.message()));
   }
   Fleet fleet(**store, compile);
   if (absl::Status status = fleet.Init(); !status.ok()) {

@@ -239,10 +239,6 @@ absl::Status ReadRequests(AgentFlags& flags) {
     return Invalid("--realtime-max-message-bytes must be at least 1024");
   }
   flags.tokens_per_ptu_minute = absl::GetFlag(FLAGS_tokens_per_ptu_minute);
-  flags.tokens_per_ptu_minute_given = flags.tokens_per_ptu_minute > 0;
-  if (!flags.tokens_per_ptu_minute_given) {
-    flags.tokens_per_ptu_minute = 2500;
-  }
   flags.ptu_rates_path = absl::GetFlag(FLAGS_ptu_rates);
   flags.drain_timeout = milliseconds(absl::GetFlag(FLAGS_drain_timeout_ms));
   const int64_t retention_days = absl::GetFlag(FLAGS_pin_retention_days);

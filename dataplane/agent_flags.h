@@ -45,9 +45,8 @@ struct AgentFlags {
   LogFormat log_format = LogFormat::kText;  // of the process log, not the access log
   std::chrono::milliseconds usage_flush{0};
   uint64_t usage_spool_warn_bytes = 0;
-  uint64_t tokens_per_ptu_minute = 0;
-  std::string ptu_rates_path;  // empty: the built-in rates, unless the figure below was given
-  bool tokens_per_ptu_minute_given = false;
+  uint64_t tokens_per_ptu_minute = 0;  // 0: not given (SetPtuThroughput)
+  std::string ptu_rates_path;          // empty: the built-in rates
   std::chrono::milliseconds drain_timeout{0};
   std::chrono::seconds pin_retention{0};
   // Control-plane mode: the stream's options, token read and certificate files checked; the

@@ -14,7 +14,6 @@
 #include "common/command_line.h"
 #include "common/log_event.h"
 #include "common/periodic_thread.h"
-#include "common/ptu_rates.h"
 #include "common/topology_compile.h"
 #include "common/topology_yaml.h"
 #include "dataplane/agent_flags.h"
@@ -44,13 +43,11 @@ absl::StatusOr<RoutingSnapshotPtr> LoadStandalone(const AgentFlags& flags, uint6
     return topology.status();
   }
   CompileOptions options;
-  absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> ptu_rates =
-      RatesFromFlags(flags.ptu_rates_path, flags.tokens_per_ptu_minute_given);
-  if (!ptu_rates.ok()) {
-    return ptu_rates.status();
+  if (absl::Status status =
+          SetPtuThroughput(flags.ptu_rates_path, flags.tokens_per_ptu_minute, options);
+      !status.ok()) {
+    return status;
   }
-  options.ptu_rates = *std::move(ptu_rates);
-  options.tokens_per_ptu_minute = flags.tokens_per_ptu_minute;
   options.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();

@@ -232,22 +232,33 @@ TEST(TopologyCompile, PtuRatesSetEachModelsTokensPerPtu) {
 }
 
 TEST(PtuRates, FlagsChooseTheRates) {
-  absl::StatusOr<std::shared_ptr<const std::vector<PtuRates>>> rates = RatesFromFlags("", false);
-  ASSERT_TRUE(rates.ok()) << rates.status();
-  ASSERT_NE(*rates, nullptr) << "no flag: the built-in rates";
-  EXPECT_NE(FindRates(**rates, "gpt-4o-mini", "global"), nullptr);
-  rates = RatesFromFlags("", true);
-  ASSERT_TRUE(rates.ok()) << rates.status();
-  EXPECT_EQ(*rates, nullptr) << "only --tokens-per-ptu-minute: that figure for every model";
+  CompileOptions options;
+  ASSERT_TRUE(SetPtuThroughput("", 0, options).ok());
+  ASSERT_NE(options.ptu_rates, nullptr) << "no flag: the built-in rates";
+  EXPECT_NE(FindRates(*options.ptu_rates, "gpt-4o-mini", "global"), nullptr);
+  EXPECT_EQ(options.tokens_per_ptu_minute, 2500u) << "for models the rates do not list";
+
+  options = CompileOptions();
+  ASSERT_TRUE(SetPtuThroughput("", 6000, options).ok());
+  EXPECT_EQ(options.ptu_rates, nullptr)
+      << "only --tokens-per-ptu-minute: that figure for every model";
+  EXPECT_EQ(options.tokens_per_ptu_minute, 6000u);
+
   const std::string path = ::testing::TempDir() + "/own-rates.json";
   {
     std::ofstream out(path);
     out << R"({"models": [{"model": "m", "input_tpm_per_ptu": 7}]})";
   }
-  rates = RatesFromFlags(path, true);
-  ASSERT_TRUE(rates.ok()) << rates.status();
-  ASSERT_NE(*rates, nullptr) << "--ptu-rates wins, the figure is for the models it leaves out";
-  EXPECT_EQ((*rates)->size(), 1u);
+  options = CompileOptions();
+  ASSERT_TRUE(SetPtuThroughput(path, 6000, options).ok());
+  ASSERT_NE(options.ptu_rates, nullptr)
+      << "--ptu-rates wins, the figure is for the models it leaves out";
+  EXPECT_EQ(options.ptu_rates->size(), 1u);
+  EXPECT_EQ(options.tokens_per_ptu_minute, 6000u);
+
+  absl::Status missing = SetPtuThroughput("/nonexistent/rates.json", 0, options);
+  EXPECT_FALSE(missing.ok());
+  EXPECT_THAT(missing.message(), ::testing::HasSubstr("/nonexistent/rates.json"));
 }
 
 TEST(PtuRates, LoadNamesTheFileInItsErrors) {
