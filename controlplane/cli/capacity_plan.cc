@@ -89,34 +89,26 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minut
     return percentiles.status();
   }
   CapacityPlan plan;
-  plan.peak_tpm = percentiles->peak;
-  plan.p50_tpm = percentiles->p50;
-  plan.p95_tpm = percentiles->p95;
-  plan.p99_tpm = percentiles->p99;
-  plan.target_tpm = percentiles->target;
-  plan.recommended_ptu = PtusFor(plan.target_tpm, rates);
+  plan.tpm = *percentiles;
+  plan.recommended_ptu = PtusFor(plan.tpm.target, rates);
   const double capacity = static_cast<double>(plan.recommended_ptu) * rates.input_tpm_per_ptu;
 
-  double total = 0;
-  double spilled = 0;
+  plan.spill_share = SpillShareAt(minutes, rates.output_weight, capacity);
+  // What spills, priced in each minute's own mix of prompt and completion tokens.
   double prompt = 0;
   double completion = 0;
   double spilled_prompt = 0;
   double spilled_completion = 0;
-  for (std::size_t i = 0; i < minutes.size(); ++i) {
-    const double w = Weighted(minutes[i], rates.output_weight);
-    total += w;
-    prompt += static_cast<double>(minutes[i].prompt);
-    completion += static_cast<double>(minutes[i].completion);
+  for (const MinuteTokens& minute : minutes) {
+    const double w = Weighted(minute, rates.output_weight);
+    prompt += static_cast<double>(minute.prompt);
+    completion += static_cast<double>(minute.completion);
     if (w > capacity) {
-      // The minute's tokens above capacity, in the minute's own mix of prompt and completion.
       const double fraction = (w - capacity) / w;
-      spilled += w - capacity;
-      spilled_prompt += fraction * static_cast<double>(minutes[i].prompt);
-      spilled_completion += fraction * static_cast<double>(minutes[i].completion);
+      spilled_prompt += fraction * static_cast<double>(minute.prompt);
+      spilled_completion += fraction * static_cast<double>(minute.completion);
     }
   }
-  plan.spill_share = total > 0 ? spilled / total : 0;
   const double scale = kMinutesPerMonth / static_cast<double>(window_minutes);
   auto standard = [&](double in, double out) {
     return (in / 1000 * rates.input_per_1k_usd + out / 1000 * rates.output_per_1k_usd) * scale;
@@ -131,7 +123,7 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const std::vector<MinuteTokens>& minut
       "-> %d PTU (minimum %d, steps of %d), capacity %.0f TPM; %.1f%% of weighted tokens above "
       "it spill to Standard; a month is %.0f hours, its traffic the window's x %.2f",
       rates.model, rates.deployment_type.empty() ? "" : absl::StrCat(" ", rates.deployment_type),
-      target_percentile, window_minutes, window_minutes == 1 ? "" : "s", plan.target_tpm,
+      target_percentile, window_minutes, window_minutes == 1 ? "" : "s", plan.tpm.target,
       rates.output_weight, rates.input_tpm_per_ptu, plan.recommended_ptu, rates.min_ptu,
       rates.increment, capacity, 100 * plan.spill_share, kHoursPerMonth, scale);
   return plan;

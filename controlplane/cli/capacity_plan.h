@@ -19,22 +19,6 @@ struct MinuteTokens {
   int64_t completion = 0;
 };
 
-struct CapacityPlan {
-  // Weighted tokens per minute (prompt + output_weight × completion) over the window's minutes.
-  double peak_tpm = 0;
-  double p50_tpm = 0;
-  double p95_tpm = 0;
-  double p99_tpm = 0;
-  double target_tpm = 0;  // the chosen percentile
-  int64_t recommended_ptu = 0;
-  double spill_share = 0;  // of weighted tokens, above the PTUs' capacity
-  double monthly_ptu_usd = 0;
-  double monthly_spill_usd = 0;  // Standard, for what spills
-  double monthly_total_usd = 0;  // PTU + spill
-  double monthly_all_standard_usd = 0;
-  std::string explanation;  // which minutes and which rates gave the numbers
-};
-
 // Weighted tokens per minute (prompt + output_weight x completion) over a window: `minutes`
 // holds the minutes that had traffic, the window has `window_minutes` in all (the rest are
 // idle). Nearest-rank percentiles over every minute of the window.
@@ -53,6 +37,17 @@ absl::StatusOr<TpmPercentiles> WeightedPercentiles(const std::vector<MinuteToken
 // when the PTUs serve that many weighted tokens a minute.
 double SpillShareAt(const std::vector<MinuteTokens>& minutes, double output_weight,
                     double capacity_tpm);
+
+struct CapacityPlan {
+  TpmPercentiles tpm;  // the target is the chosen percentile
+  int64_t recommended_ptu = 0;
+  double spill_share = 0;  // of weighted tokens, above the PTUs' capacity
+  double monthly_ptu_usd = 0;
+  double monthly_spill_usd = 0;  // Standard, for what spills
+  double monthly_total_usd = 0;  // PTU + spill
+  double monthly_all_standard_usd = 0;
+  std::string explanation;  // which minutes and which rates gave the numbers
+};
 
 // `minutes` holds the minutes that had traffic; the window has `window_minutes` in all (the
 // rest count as idle). Percentiles are nearest-rank over every minute of the window. A month

@@ -10,14 +10,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/topology_compile.h"
 
 namespace spillway::cli {
 namespace {
-
-bool IsProvisioned(v1::Sku sku) {
-  return sku == v1::SKU_PROVISIONED_MANAGED || sku == v1::SKU_GLOBAL_PROVISIONED_MANAGED ||
-         sku == v1::SKU_DATA_ZONE_PROVISIONED_MANAGED;
-}
 
 // What the report needs of one deployment.
 struct DeploymentFacts {
@@ -160,6 +156,14 @@ RouteShape ShapeOf(const RouteUsage& usage, const std::set<std::string>& configu
   return shape;
 }
 
+void SetPercentiles(const TpmPercentiles& tpm, v1::RouteCapacity& out) {
+  out.set_peak_tpm(tpm.peak);
+  out.set_p50_tpm(tpm.p50);
+  out.set_p95_tpm(tpm.p95);
+  out.set_p99_tpm(tpm.p99);
+  out.set_target_tpm(tpm.target);
+}
+
 absl::Status PlanRoute(const RouteUsage& usage, const RouteShape& shape, int64_t window_minutes,
                        const std::vector<PtuRates>& rates, double target_percentile,
                        v1::RouteCapacity& out) {
@@ -179,11 +183,7 @@ absl::Status PlanRoute(const RouteUsage& usage, const RouteShape& shape, int64_t
     if (!percentiles.ok()) {
       return percentiles.status();
     }
-    out.set_peak_tpm(percentiles->peak);
-    out.set_p50_tpm(percentiles->p50);
-    out.set_p95_tpm(percentiles->p95);
-    out.set_p99_tpm(percentiles->p99);
-    out.set_target_tpm(percentiles->target);
+    SetPercentiles(*percentiles, out);
     out.set_explanation(absl::StrCat("no rates for model '", shape.model, "' (", shape.ptu_type,
                                      ") in the rates file: tokens per minute are prompt + "
                                      "completion, and no PTU count is recommended"));
@@ -202,11 +202,7 @@ absl::Status PlanRoute(const RouteUsage& usage, const RouteShape& shape, int64_t
   if (!plan.ok()) {
     return plan.status();
   }
-  out.set_peak_tpm(plan->peak_tpm);
-  out.set_p50_tpm(plan->p50_tpm);
-  out.set_p95_tpm(plan->p95_tpm);
-  out.set_p99_tpm(plan->p99_tpm);
-  out.set_target_tpm(plan->target_tpm);
+  SetPercentiles(plan->tpm, out);
   out.set_recommended_ptu(static_cast<uint32_t>(plan->recommended_ptu));
   out.set_spill_share(plan->spill_share);
   out.set_current_spill_share(

@@ -32,10 +32,10 @@ TEST(PlanCapacity, SizesForThePercentileAndSpillsTheRest) {
   minutes.push_back({80'000, 20'000});
   absl::StatusOr<CapacityPlan> plan = PlanCapacity(minutes, 100, Gpt4o(), 95);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_EQ(plan->peak_tpm, 160'000);
-  EXPECT_EQ(plan->p50_tpm, 0) << "idle minutes count";
-  EXPECT_EQ(plan->p95_tpm, 80'000);  // rank 95 of 100: the busy minutes are ranks 91-100
-  EXPECT_EQ(plan->p99_tpm, 80'000);
+  EXPECT_EQ(plan->tpm.peak, 160'000);
+  EXPECT_EQ(plan->tpm.p50, 0) << "idle minutes count";
+  EXPECT_EQ(plan->tpm.p95, 80'000);  // rank 95 of 100: the busy minutes are ranks 91-100
+  EXPECT_EQ(plan->tpm.p99, 80'000);
   // 80,000 / 2,500 = 32 PTU -> 15 + 5 x ceil(17 / 5) = 35 PTU, 87,500 TPM.
   EXPECT_EQ(plan->recommended_ptu, 35);
   // Only the peak minute spills: 160,000 - 87,500 = 72,500 of 880,000 weighted tokens.
