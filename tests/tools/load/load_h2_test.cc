@@ -21,22 +21,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
-class LoadH2Test : public ::testing::Test {
+class LoadH2Test : public LoadMockTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(*std::move(dir));
-  }
-  // As load_integration_test.cc: max_tokens tokens, one a millisecond.
-  void StartMock(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--api-keys",          kLoadKey, "--deployments",  "gpt-4o",
-                                     "--completion-tokens", "1000",   "--ms-per-token", "1"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    absl::StatusOr<std::unique_ptr<MockAoaiProcess>> mock = MockAoaiProcess::Start(args);
-    ASSERT_TRUE(mock.ok()) << mock.status();
-    mock_ = *std::move(mock);
-  }
   void StartTlsMock(std::vector<std::string> extra = {}) {
     absl::StatusOr<TlsFiles> tls = MakeSelfSignedCert(dir_->path());
     ASSERT_TRUE(tls.ok()) << tls.status();
@@ -66,8 +52,6 @@ class LoadH2Test : public ::testing::Test {
     return stats.at("deployments").at("gpt-4o");
   }
 
-  std::optional<ScopedTempDir> dir_;
-  std::unique_ptr<MockAoaiProcess> mock_;
   std::string ca_file_;  // set by StartTlsMock
 };
 

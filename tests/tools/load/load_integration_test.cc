@@ -27,27 +27,8 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-// The mock answers max_tokens tokens (its default of 16 would cut 50 short); a token every
-// millisecond so streams have gaps to time.
-std::vector<std::string> MockArgs(std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"--api-keys",          kLoadKey, "--deployments",  "gpt-4o",
-                                   "--completion-tokens", "1000",   "--ms-per-token", "1"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
-class LoadIntegrationTest : public ::testing::Test {
+class LoadIntegrationTest : public LoadMockTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(*std::move(dir));
-  }
-  void StartMock(std::vector<std::string> extra = {}) {
-    absl::StatusOr<std::unique_ptr<MockAoaiProcess>> mock = MockAoaiProcess::Start(MockArgs(extra));
-    ASSERT_TRUE(mock.ok()) << mock.status();
-    mock_ = *std::move(mock);
-  }
   std::string MockUrl() const { return "http://" + mock_->address(); }
   CtlResult Load(const std::vector<std::string>& args) { return RunLoad(*dir_, args); }
   // The mock's own count of chat requests (from GET /mock/stats).
@@ -58,9 +39,6 @@ class LoadIntegrationTest : public ::testing::Test {
     if (!stats.ok()) return -1;
     return boost::json::parse(stats->body).at("deployments").at("gpt-4o").at("requests").as_int64();
   }
-
-  std::optional<ScopedTempDir> dir_;
-  std::unique_ptr<MockAoaiProcess> mock_;
 };
 
 TEST_F(LoadIntegrationTest, TheShapeIsSentAndMeasured) {

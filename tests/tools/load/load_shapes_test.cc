@@ -28,18 +28,12 @@ using ::testing::Not;
 // A second key the mock does not accept: its requests are answered 401.
 constexpr char kOtherKey[] = "load-test-other-key-9d2e";
 
-class LoadShapesTest : public ::testing::Test {
+class LoadShapesTest : public LoadMockTest {
  protected:
+  // Two deployments.
   void SetUp() override {
-    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(*std::move(dir));
-    // Two deployments; answers of max_tokens tokens, a token a millisecond.
-    absl::StatusOr<std::unique_ptr<MockAoaiProcess>> mock =
-        MockAoaiProcess::Start({"--api-keys", kLoadKey, "--deployments", "gpt-4o,gpt-4o-mini",
-                                "--completion-tokens", "1000", "--ms-per-token", "1"});
-    ASSERT_TRUE(mock.ok()) << mock.status();
-    mock_ = *std::move(mock);
+    LoadMockTest::SetUp();
+    StartMock({}, "gpt-4o,gpt-4o-mini");
   }
   // The target, the keys (--api-key each), the route gpt-4o, then `args`.
   CtlResult Load(std::vector<std::string> args, std::vector<std::string> keys = {kLoadKey}) {
@@ -64,9 +58,6 @@ class LoadShapesTest : public ::testing::Test {
     const boost::json::value* d = json.at("deployments").as_object().if_contains(deployment);
     return d == nullptr ? 0 : d->at("requests").as_int64();
   }
-
-  std::optional<ScopedTempDir> dir_;
-  std::unique_ptr<MockAoaiProcess> mock_;
 };
 
 TEST_F(LoadShapesTest, ARampSendsItsIntegral) {

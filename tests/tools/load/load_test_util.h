@@ -7,10 +7,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tests/controlplane/cli/ctl_runner.h"
+#include "tests/support/mock_aoai_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace spillway::test {
@@ -46,5 +49,28 @@ inline double Num(const boost::json::value& object, const char* key) {
   EXPECT_TRUE(v != nullptr && v->is_number()) << key << " in " << boost::json::serialize(object);
   return v != nullptr && v->is_number() ? v->to_number<double>() : -1;
 }
+
+// A temporary directory (the runs' stderr files, certificates) and the real mock on a free
+// port, which answers max_tokens tokens (its default of 16 would cut 50 short), a token a
+// millisecond so streams have gaps to time.
+class LoadMockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(*std::move(dir));
+  }
+  void StartMock(std::vector<std::string> extra = {}, const std::string& deployments = "gpt-4o") {
+    std::vector<std::string> args = {"--api-keys",          kLoadKey, "--deployments",  deployments,
+                                     "--completion-tokens", "1000",   "--ms-per-token", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    absl::StatusOr<std::unique_ptr<MockAoaiProcess>> mock = MockAoaiProcess::Start(args);
+    ASSERT_TRUE(mock.ok()) << mock.status();
+    mock_ = *std::move(mock);
+  }
+
+  std::optional<ScopedTempDir> dir_;
+  std::unique_ptr<MockAoaiProcess> mock_;
+};
 
 }  // namespace spillway::test
