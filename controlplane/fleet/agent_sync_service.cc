@@ -275,7 +275,9 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
              absl::StrCat("agent ", hello.agent_id(), " connected from ", peer_, " (region ",
                           hello.region(), ", has version ", hello.applied_version(), ")"));
     const std::string no_table = fleet_.Register(
-        this, {hello.agent_id(), hello.region(), hello.listen_address()}, hello.applied_version());
+        this,
+        {hello.agent_id(), hello.region(), hello.listen_address(), hello.reads_budget_columns()},
+        hello.applied_version());
     if (!no_table.empty()) {
       info_.set_last_nack_reason(
           absl::StrCat("no table for region ", hello.region(), ": ", no_table));

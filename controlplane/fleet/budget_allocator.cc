@@ -4,16 +4,24 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 namespace spillway {
 
 std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& demand,
                                  double floor_fraction) {
+  std::vector<uint64_t> shares;
+  SplitLimitInto(limit, demand, floor_fraction, shares);
+  return shares;
+}
+
+void SplitLimitInto(uint64_t limit, const std::vector<double>& demand, double floor_fraction,
+                    std::vector<uint64_t>& shares) {
   const std::size_t n = demand.size();
-  std::vector<uint64_t> shares(n, 0);
+  shares.assign(n, 0);
   if (n == 0) {
-    return shares;
+    return;
   }
   floor_fraction = std::clamp(floor_fraction, 0.0, 1.0);
   double total_demand = 0;
@@ -30,7 +38,7 @@ std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& dema
     for (std::size_t i = 0; i < n; ++i) {
       shares[i] = each + (i < rest ? 1 : 0);
     }
-    return shares;
+    return;
   }
   const double total = static_cast<double>(limit);
   const double floor = total * floor_fraction / static_cast<double>(n);
@@ -71,7 +79,6 @@ std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& dema
     --*largest;
     --assigned;
   }
-  return shares;
 }
 
 void BudgetAllocator::SetTopology(const v1::Topology& topology) {
@@ -102,6 +109,8 @@ void BudgetAllocator::SetTopology(const v1::Topology& topology) {
   }
   stamp_of_region_ = std::move(stamp_of_region);
   tenants_of_stamp_ = std::move(tenants_of_stamp);
+  tenant_columns_.clear();
+  parts_stale_ = true;
   // A region may have moved to another stamp: both stamps' agents changed.
   for (auto& [key, agent] : agents_) {
     auto it = stamp_of_region_.find(agent.region);
@@ -114,12 +123,14 @@ void BudgetAllocator::SetTopology(const v1::Topology& topology) {
   }
 }
 
-void BudgetAllocator::AddAgent(AgentKey key, const std::string& region) {
+void BudgetAllocator::AddAgent(AgentKey key, const std::string& region, bool reads_columns) {
   Agent& agent = agents_[key];
   agent.region = region;
+  agent.reads_columns = reads_columns;
   auto it = stamp_of_region_.find(region);
   agent.stamp = it == stamp_of_region_.end() ? "" : it->second;
   members_changed_.insert(agent.stamp);
+  parts_stale_ = true;
 }
 
 void BudgetAllocator::RemoveAgent(AgentKey key) {
@@ -129,6 +140,7 @@ void BudgetAllocator::RemoveAgent(AgentKey key) {
   }
   members_changed_.insert(it->second.stamp);
   agents_.erase(it);
+  parts_stale_ = true;
 }
 
 void BudgetAllocator::ReportDemand(AgentKey key, const v1::DemandReport& report) {
@@ -172,18 +184,51 @@ std::vector<std::pair<BudgetAllocator::AgentKey, v1::TenantBudgets>> BudgetAlloc
   return out;
 }
 
-void BudgetAllocator::WriteShares(const std::vector<TenantLimit>& tenants,
+const std::string& BudgetAllocator::TenantColumn(const std::string& stamp,
+                                                 const std::vector<TenantLimit>& tenants) {
+  auto [it, inserted] = tenant_columns_.try_emplace(stamp);
+  if (inserted) {
+    v1::BudgetTenants column;
+    column.mutable_names()->Reserve(static_cast<int>(tenants.size()));
+    column.mutable_limit_tokens_per_minute()->Reserve(static_cast<int>(tenants.size()));
+    column.mutable_limit_requests_per_minute()->Reserve(static_cast<int>(tenants.size()));
+    for (const TenantLimit& tenant : tenants) {
+      column.add_names(tenant.name);
+      column.add_limit_tokens_per_minute(tenant.tokens_per_minute);
+      column.add_limit_requests_per_minute(tenant.requests_per_minute);
+    }
+    it->second = column.SerializeAsString();
+  }
+  return it->second;
+}
+
+void BudgetAllocator::WriteShares(const Agent& agent, const std::vector<TenantLimit>& tenants,
                                   const std::vector<Share>& shares, uint64_t epoch,
                                   v1::TenantBudgets& message) {
   message.set_epoch(epoch);
+  if (agent.reads_columns) {
+    if (tenants.empty()) {
+      return;  // no columns: an empty split, as in the per-tenant form
+    }
+    message.set_tenants(TenantColumn(agent.stamp, tenants));
+    auto* tokens = message.mutable_tokens_per_minute();
+    auto* requests = message.mutable_requests_per_minute();
+    tokens->Reserve(static_cast<int>(shares.size()));
+    requests->Reserve(static_cast<int>(shares.size()));
+    for (const Share& share : shares) {
+      tokens->AddAlreadyReserved(share.tokens_per_minute);
+      requests->AddAlreadyReserved(share.requests_per_minute);
+    }
+    return;
+  }
   message.mutable_budgets()->Reserve(static_cast<int>(tenants.size()));
   for (std::size_t t = 0; t < tenants.size(); ++t) {
     v1::TenantBudget* budget = message.add_budgets();
     budget->set_tenant(tenants[t].name);
     budget->set_tokens_per_minute(shares[t].tokens_per_minute);
     budget->set_requests_per_minute(shares[t].requests_per_minute);
-    budget->set_limit_tokens_per_minute(shares[t].limit_tokens_per_minute);
-    budget->set_limit_requests_per_minute(shares[t].limit_requests_per_minute);
+    budget->set_limit_tokens_per_minute(tenants[t].tokens_per_minute);
+    budget->set_limit_requests_per_minute(tenants[t].requests_per_minute);
   }
 }
 
@@ -194,7 +239,46 @@ uint64_t BudgetAllocator::PartOf(const ReplicaPart* part, uint64_t limit) {
   return SplitLimit(limit, part->agents, /*floor_fraction=*/0)[part->mine];
 }
 
-void BudgetAllocator::SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts) {
+void BudgetAllocator::SetPeers(const std::vector<PeerAgents>& peers, const std::string& me) {
+  me_ = me;
+  peers_.clear();
+  for (const PeerAgents& peer : peers) {
+    if (peer.replica_id != me && peer.agents > 0) {
+      peers_.push_back(peer);
+    }
+  }
+  parts_stale_ = true;
+}
+
+void BudgetAllocator::UpdateParts() {
+  parts_stale_ = false;
+  // Agents per replica in each stamp, replicas by id: every replica ranks them alike.
+  absl::flat_hash_map<std::string, std::map<std::string, int64_t>> by_stamp;
+  for (const auto& [key, agent] : agents_) {
+    if (!agent.stamp.empty()) {
+      ++by_stamp[agent.stamp][me_];
+    }
+  }
+  for (const PeerAgents& peer : peers_) {
+    auto stamp = stamp_of_region_.find(peer.region);
+    // A stamp where this replica has no agents needs no part.
+    if (stamp != stamp_of_region_.end() && by_stamp.contains(stamp->second)) {
+      by_stamp[stamp->second][peer.replica_id] += peer.agents;
+    }
+  }
+  absl::flat_hash_map<std::string, ReplicaPart> parts;
+  for (const auto& [stamp, replicas] : by_stamp) {
+    if (replicas.size() < 2) {
+      continue;  // this replica's alone: the whole limit
+    }
+    ReplicaPart& part = parts[stamp];
+    for (const auto& [replica, agents] : replicas) {
+      if (replica == me_) {
+        part.mine = part.agents.size();
+      }
+      part.agents.push_back(static_cast<double>(agents));
+    }
+  }
   // A part moves as agents join or leave replicas, so it moves the split as membership does:
   // at most once per interval. Forcing a split at each change made a reconnect storm split
   // every stamp twice a second while the counts settled.
@@ -212,12 +296,10 @@ void BudgetAllocator::SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPa
   replica_parts_ = std::move(parts);
 }
 
-absl::flat_hash_map<std::string, int64_t> BudgetAllocator::AgentsPerStamp() const {
+absl::flat_hash_map<std::string, int64_t> BudgetAllocator::AgentsPerRegion() const {
   absl::flat_hash_map<std::string, int64_t> counts;
   for (const auto& [key, agent] : agents_) {
-    if (!agent.stamp.empty()) {
-      ++counts[agent.stamp];
-    }
+    ++counts[agent.region];
   }
   return counts;
 }
@@ -235,16 +317,17 @@ void BudgetAllocator::SendProvisionalShares(
     for (std::size_t t = 0; t < tenants.size(); ++t) {
       shares[t].tokens_per_minute = PartOf(part, tenants[t].tokens_per_minute) / count;
       shares[t].requests_per_minute = PartOf(part, tenants[t].requests_per_minute) / count;
-      shares[t].limit_tokens_per_minute = tenants[t].tokens_per_minute;
-      shares[t].limit_requests_per_minute = tenants[t].requests_per_minute;
     }
-    WriteShares(tenants, shares, epoch_, *message_for(key));
+    WriteShares(agent, tenants, shares, epoch_, *message_for(key));
     agent.sent = std::move(shares);
   }
 }
 
 void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
                                 absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for) {
+  if (parts_stale_) {
+    UpdateParts();
+  }
   absl::flat_hash_map<std::string, std::vector<AgentKey>> agents_of_stamp;
   for (const auto& [key, agent] : agents_) {
     agents_of_stamp[agent.stamp].push_back(key);
@@ -272,20 +355,37 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
       SendProvisionalShares(keys, *tenants, part, message_for);
       continue;  // a later call (the fleet's flush, a report) catches up
     }
+    if (!forced) {
+      // Only demand moved: weigh it at most once per interval. Agents report every few
+      // seconds each, and every weighing splits every tenant for every agent of the stamp.
+      const auto weighed = last_weighed_.find(stamp);
+      if (weighed != last_weighed_.end() && now - weighed->second < options_.min_push_interval) {
+        continue;
+      }
+    }
+    last_weighed_[stamp] = now;
     members_changed_.erase(stamp);
     std::vector<Agent*> agents;
+    bool any_demand = false;
     for (AgentKey key : keys) {
       agents.push_back(&agents_.at(key));
+      any_demand |= !agents.back()->demand.empty();
     }
-    // Plain structs, not messages: a stamp of thousands of tenants and tens of agents splits
-    // hundreds of thousands of shares on every topology change.
-    std::vector<std::vector<Share>> split(agents.size(), std::vector<Share>(tenants->size()));
+    // Plain structs, not messages: a stamp of thousands of tenants and hundreds of agents
+    // splits a million shares on a topology change. Rows are filled in order, not zeroed
+    // first, and hold only what the split decides (the limits are the stamp's).
+    std::vector<std::vector<Share>> split(agents.size());
+    for (std::vector<Share>& row : split) {
+      row.reserve(tenants->size());
+    }
     bool moved = forced;
     std::vector<double> token_demand(agents.size());
     std::vector<double> request_demand(agents.size());
+    std::vector<uint64_t> tokens;
+    std::vector<uint64_t> requests;
     for (std::size_t t = 0; t < tenants->size(); ++t) {
       const TenantLimit& tenant = (*tenants)[t];
-      for (std::size_t a = 0; a < agents.size(); ++a) {
+      for (std::size_t a = 0; any_demand && a < agents.size(); ++a) {
         auto it = agents[a]->demand.find(tenant.name);
         token_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.first;
         request_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.second;
@@ -294,32 +394,26 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
       // stamp's (the agent checks it against its table).
       const uint64_t part_tokens = PartOf(part, tenant.tokens_per_minute);
       const uint64_t part_requests = PartOf(part, tenant.requests_per_minute);
-      const std::vector<uint64_t> tokens =
-          SplitLimit(part_tokens, token_demand, options_.floor_fraction);
-      const std::vector<uint64_t> requests =
-          SplitLimit(part_requests, request_demand, options_.floor_fraction);
+      SplitLimitInto(part_tokens, token_demand, options_.floor_fraction, tokens);
+      SplitLimitInto(part_requests, request_demand, options_.floor_fraction, requests);
       const double token_step =
           std::max(1.0, options_.hysteresis * static_cast<double>(part_tokens));
       const double request_step =
           std::max(1.0, options_.hysteresis * static_cast<double>(part_requests));
       for (std::size_t a = 0; a < agents.size(); ++a) {
-        Share& share = split[a][t];
-        share.tokens_per_minute = tokens[a];
-        share.requests_per_minute = requests[a];
-        share.limit_tokens_per_minute = tenant.tokens_per_minute;
-        share.limit_requests_per_minute = tenant.requests_per_minute;
+        split[a].push_back({tokens[a], requests[a]});
         if (moved) {
           continue;  // going out anyway: no need to compare
         }
+        // New limits (limits_changed_) force a push, so a share sent under the same tenants
+        // was sent under the same limits.
         const Agent& agent = *agents[a];
         if (agent.sent.size() != tenants->size()) {
           moved = true;
           continue;
         }
         const Share& sent = agent.sent[t];
-        moved = sent.limit_tokens_per_minute != tenant.tokens_per_minute ||
-                sent.limit_requests_per_minute != tenant.requests_per_minute ||
-                std::abs(static_cast<double>(sent.tokens_per_minute) -
+        moved = std::abs(static_cast<double>(sent.tokens_per_minute) -
                          static_cast<double>(tokens[a])) >= token_step ||
                 std::abs(static_cast<double>(sent.requests_per_minute) -
                          static_cast<double>(requests[a])) >= request_step;
@@ -333,7 +427,7 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
     ++epoch_;
     last_push_[stamp] = now;
     for (std::size_t a = 0; a < agents.size(); ++a) {
-      WriteShares(*tenants, split[a], epoch_, *message_for(keys[a]));
+      WriteShares(*agents[a], *tenants, split[a], epoch_, *message_for(keys[a]));
       agents[a]->sent = std::move(split[a]);
     }
   }

@@ -35,14 +35,25 @@ struct BudgetOptions {
 // (evenly if there is none); integers summing to `limit` (largest remainders round up).
 std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& demand,
                                  double floor_fraction);
+// The same into `shares`, reusing its memory (a split calls it twice per tenant).
+void SplitLimitInto(uint64_t limit, const std::vector<double>& demand, double floor_fraction,
+                    std::vector<uint64_t>& shares);
 
 // Where control-plane replicas share one database, each splits only its part of a stamp's
 // limits among its own agents: the limits split by the agents each live replica serves in the
-// stamp (`agents`, in an order every replica reads alike), `mine` being this replica's index.
+// stamp (`agents`, in replica order, which every replica reads alike), `mine` being this
+// replica's index.
 struct ReplicaPart {
   std::vector<double> agents;
   std::size_t mine = 0;
   bool operator==(const ReplicaPart&) const = default;
+};
+
+// What another replica published: its agents in one region.
+struct PeerAgents {
+  std::string replica_id;
+  std::string region;
+  int64_t agents = 0;
 };
 
 class BudgetAllocator {
@@ -53,15 +64,19 @@ class BudgetAllocator {
 
   // Which regions form which stamp, and the tenants with limits in each.
   void SetTopology(const v1::Topology& topology);
-  void AddAgent(AgentKey agent, const std::string& region);
+  // `reads_columns`: the agent said it reads a split in columns (TenantBudgets.tenants).
+  void AddAgent(AgentKey agent, const std::string& region, bool reads_columns = false);
   void RemoveAgent(AgentKey agent);
   void ReportDemand(AgentKey agent, const v1::DemandReport& report);
-  // This replica's part of each stamp's limits; a stamp not listed is this replica's alone.
-  // A changed part moves the stamp's split as agents joining or leaving do (at most once per
-  // min_push_interval).
-  void SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts);
-  // Connected agents per stamp (what this replica tells the others).
-  absl::flat_hash_map<std::string, int64_t> AgentsPerStamp() const;
+  // The agents the other live replicas serve, by region (`peers`; this replica's own rows,
+  // named `me`, are skipped: its live count is used instead). This replica's part of each
+  // stamp's limits follows from them under the topology in force, whichever topology comes
+  // later: counts kept by region give the right part the moment an apply adds or moves a
+  // stamp. Without peers every stamp is this replica's alone. A changed part moves the split
+  // as agents joining or leaving do (at most once per min_push_interval).
+  void SetPeers(const std::vector<PeerAgents>& peers, const std::string& me);
+  // Connected agents per region (what this replica tells the others).
+  absl::flat_hash_map<std::string, int64_t> AgentsPerRegion() const;
 
   // The splits that must go out now, one message per agent, for every stamp whose split
   // changed enough (see BudgetOptions).
@@ -83,16 +98,15 @@ class BudgetAllocator {
     uint64_t requests_per_minute = 0;
     bool operator==(const TenantLimit&) const = default;
   };
-  // One agent's share of one tenant's limits, and the limits it was split from.
+  // One agent's share of one tenant's limits.
   struct Share {
     uint64_t tokens_per_minute = 0;
     uint64_t requests_per_minute = 0;
-    uint64_t limit_tokens_per_minute = 0;
-    uint64_t limit_requests_per_minute = 0;
   };
   struct Agent {
     std::string region;
     std::string stamp;
+    bool reads_columns = false;
     // tenant -> smoothed (tokens, requests) per minute
     absl::flat_hash_map<std::string, std::pair<double, double>> demand;
     // The shares last sent, by position in tenants_of_stamp_[stamp] (a change of that list
@@ -101,9 +115,13 @@ class BudgetAllocator {
     std::vector<Share> sent;
   };
 
-  // One agent's message: `shares[t]` of `tenants[t]`, under `epoch`.
-  static void WriteShares(const std::vector<TenantLimit>& tenants, const std::vector<Share>& shares,
-                          uint64_t epoch, v1::TenantBudgets& message);
+  // One agent's message: `shares[t]` of `tenants[t]` of `stamp`, under `epoch`, in columns
+  // when the agent reads them.
+  void WriteShares(const Agent& agent, const std::vector<TenantLimit>& tenants,
+                   const std::vector<Share>& shares, uint64_t epoch, v1::TenantBudgets& message);
+  // The stamp's serialized BudgetTenants, encoded on first use after each topology.
+  const std::string& TenantColumn(const std::string& stamp,
+                                  const std::vector<TenantLimit>& tenants);
   // Agents that joined a stamp just after its split moved, and so wait up to an interval for
   // the next: each gets limit / (agents of the stamp) of every tenant now, so it does not
   // start from nothing (the stamp may admit that much over its limits until the split).
@@ -112,15 +130,25 @@ class BudgetAllocator {
                              absl::FunctionRef<v1::TenantBudgets*(AgentKey)> message_for);
   // `limit`, or this replica's part of it.
   static uint64_t PartOf(const ReplicaPart* part, uint64_t limit);
+  // Parts by stamp from the peers' counts, this replica's live ones and the topology; stamps
+  // whose part moved are marked for a new split.
+  void UpdateParts();
 
   BudgetOptions options_;
   absl::flat_hash_map<std::string, std::string> stamp_of_region_;
   absl::flat_hash_map<std::string, std::vector<TenantLimit>> tenants_of_stamp_;
+  absl::flat_hash_map<std::string, std::string> tenant_columns_;  // by stamp (TenantColumn)
   absl::flat_hash_map<AgentKey, Agent> agents_;
+  // Other replicas' agents by region, as published: each topology regroups them by stamp.
+  std::vector<PeerAgents> peers_;
+  std::string me_;
+  bool parts_stale_ = false;  // peers, agents or regions changed since UpdateParts
   absl::flat_hash_map<std::string, ReplicaPart> replica_parts_;  // by stamp
   absl::flat_hash_set<std::string> limits_changed_;   // tenants, limits or regions changed
   absl::flat_hash_set<std::string> members_changed_;  // agents joined or left, not yet sent
   absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point> last_push_;
+  // When each stamp's demand was last weighed against the split sent.
+  absl::flat_hash_map<std::string, std::chrono::steady_clock::time_point> last_weighed_;
   uint64_t epoch_ = 0;
 };
 

@@ -150,7 +150,7 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   // new split, or within an interval of the last one a provisional share of its own until
   // the split follows (FlushBudgets).
   connected.budget_key = ++next_budget_key_;
-  budgets_.AddAgent(connected.budget_key, identity.region);
+  budgets_.AddAgent(connected.budget_key, identity.region, identity.reads_budget_columns);
   PushBudgets();
   PruneExpired();
   absl::StatusOr<const RegionTable*> table = TableFor(identity.region);
@@ -406,14 +406,14 @@ void Fleet::AdoptSharedHealth(const std::vector<v1::BackendHealth>& entries) {
   PushHealth();
 }
 
-absl::flat_hash_map<std::string, int64_t> Fleet::AgentsPerStamp() const {
+absl::flat_hash_map<std::string, int64_t> Fleet::AgentsPerRegion() const {
   absl::MutexLock lock(&mu_);
-  return budgets_.AgentsPerStamp();
+  return budgets_.AgentsPerRegion();
 }
 
-void Fleet::SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts) {
+void Fleet::SetPeers(const std::vector<PeerAgents>& peers, const std::string& me) {
   absl::MutexLock lock(&mu_);
-  budgets_.SetReplicaParts(std::move(parts));
+  budgets_.SetPeers(peers, me);
   PushBudgets();
 }
 

@@ -43,6 +43,7 @@ struct AgentIdentity {
   std::string agent_id;
   std::string region;
   std::string listen_address;
+  bool reads_budget_columns = false;  // AgentHello.reads_budget_columns
 };
 
 class Fleet {
@@ -87,10 +88,10 @@ class Fleet {
       std::function<void(const std::string& backend_id, const v1::BackendHealth* health)>;
   void SetHealthSink(HealthSink sink);
   void AdoptSharedHealth(const std::vector<v1::BackendHealth>& entries);
-  // This replica's agents per stamp (for the other replicas), and its part of each stamp's
-  // tenant limits (budget_allocator.h).
-  absl::flat_hash_map<std::string, int64_t> AgentsPerStamp() const;
-  void SetReplicaParts(absl::flat_hash_map<std::string, ReplicaPart> parts);
+  // This replica's agents per region (for the other replicas), and the other replicas'
+  // counts, from which it takes its part of each stamp's tenant limits (budget_allocator.h).
+  absl::flat_hash_map<std::string, int64_t> AgentsPerRegion() const;
+  void SetPeers(const std::vector<PeerAgents>& peers, const std::string& me);
 
   // An agent's per-tenant demand: tenants' limits are re-split among the stamp's agents.
   void ReportDemand(AgentStream* stream, const v1::DemandReport& report);

@@ -5,7 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "spdlog/spdlog.h"
@@ -96,7 +95,7 @@ void ReplicaSync::WriteQueuedHealth() {
 
 void ReplicaSync::ShareLimits() {
   const int64_t now = absl::ToUnixMillis(absl::Now());
-  if (absl::Status status = store_.RecordReplicaAgents(replica_id_, fleet_.AgentsPerStamp(), now);
+  if (absl::Status status = store_.RecordReplicaAgents(replica_id_, fleet_.AgentsPerRegion(), now);
       !status.ok()) {
     spdlog::error("replica {}: publishing its agents: {}", replica_id_,
                   std::string(status.message()));
@@ -109,20 +108,12 @@ void ReplicaSync::ShareLimits() {
                   std::string(rows.status().message()));
     return;
   }
-  // Rows come ordered by stamp, then replica: every replica builds the same vectors.
-  absl::flat_hash_map<std::string, ReplicaPart> parts;
-  absl::flat_hash_set<std::string> mine;
-  for (const ReplicaAgents& row : *rows) {
-    ReplicaPart& part = parts[row.stamp];
-    if (row.replica_id == replica_id_) {
-      part.mine = part.agents.size();
-      mine.insert(row.stamp);
-    }
-    part.agents.push_back(static_cast<double>(row.agents));
+  std::vector<PeerAgents> peers;
+  peers.reserve(rows->size());
+  for (ReplicaAgents& row : *rows) {
+    peers.push_back({std::move(row.replica_id), std::move(row.region), row.agents});
   }
-  // A stamp where this replica has no agents needs no part.
-  absl::erase_if(parts, [&](const auto& entry) { return !mine.contains(entry.first); });
-  fleet_.SetReplicaParts(std::move(parts));
+  fleet_.SetPeers(peers, replica_id_);
 }
 
 void ReplicaSync::Tick(bool holds_lease) {

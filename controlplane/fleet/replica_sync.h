@@ -1,7 +1,7 @@
 // Keeps one replica's Fleet in step with the other replicas sharing its PostgreSQL database:
 // the health its agents report goes to the shared table (queued, so an agent's stream never
 // waits on the database), the shared overlay and other replicas' topology commits come back,
-// and every tick it publishes its agents per stamp and takes its part of each stamp's tenant
+// and every tick it publishes its agents per region and takes its part of each stamp's tenant
 // limits from all live replicas' counts, so the shares across replicas sum to the limits.
 #pragma once
 

@@ -78,7 +78,7 @@ absl::StatusOr<int64_t> PruneHealthRows(sql::Connection* db, int64_t now_ms) {
 }
 
 absl::Status WriteReplicaAgents(sql::Connection* db, const std::string& replica_id,
-                                const absl::flat_hash_map<std::string, int64_t>& agents_per_stamp,
+                                const absl::flat_hash_map<std::string, int64_t>& agents_per_region,
                                 int64_t now_ms) {
   const std::string what = absl::StrCat("record the agents of replica '", replica_id, "'");
   Transaction transaction(db);
@@ -89,7 +89,7 @@ absl::Status WriteReplicaAgents(sql::Connection* db, const std::string& replica_
       Statement::Prepare(db, "DELETE FROM replica_agents WHERE replica_id = ?1", what);
   absl::StatusOr<Statement> insert =
       Statement::Prepare(db,
-                         "INSERT INTO replica_agents (replica_id, stamp, agents, seen_unix_ms) "
+                         "INSERT INTO replica_agents (replica_id, region, agents, seen_unix_ms) "
                          "VALUES (?1, ?2, ?3, ?4)",
                          what);
   if (!clear.ok()) {
@@ -101,9 +101,9 @@ absl::Status WriteReplicaAgents(sql::Connection* db, const std::string& replica_
   if (absl::Status status = clear->Bind(1, replica_id).Run(); !status.ok()) {
     return status;
   }
-  for (const auto& [stamp, agents] : agents_per_stamp) {
+  for (const auto& [region, agents] : agents_per_region) {
     if (absl::Status status =
-            insert->Bind(1, replica_id).Bind(2, stamp).Bind(3, agents).Bind(4, now_ms).Run();
+            insert->Bind(1, replica_id).Bind(2, region).Bind(3, agents).Bind(4, now_ms).Run();
         !status.ok()) {
       return status;
     }
@@ -115,8 +115,8 @@ absl::StatusOr<std::vector<ReplicaAgents>> ReadReplicaAgents(sql::Connection* db
                                                              int64_t fresh_since_ms) {
   absl::StatusOr<Statement> read = Statement::Prepare(
       db,
-      "SELECT replica_id, stamp, agents FROM replica_agents WHERE seen_unix_ms >= ?1 "
-      "ORDER BY stamp, replica_id",
+      "SELECT replica_id, region, agents FROM replica_agents WHERE seen_unix_ms >= ?1 "
+      "ORDER BY region, replica_id",
       "read the replicas' agents");
   if (!read.ok()) {
     return read.status();

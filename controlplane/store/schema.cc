@@ -138,8 +138,9 @@ CREATE INDEX usage_batches_stored_at ON usage_batches (stored_at_ms);
 // the tables too, unused, so both engines keep one schema history):
 // - fleet_health: the health overlay agents reported to any replica, one row per backend;
 //   until_unix_ms 0 holds until an agent reports the backend healthy.
-// - replica_agents: how many agents each replica serves per stamp, refreshed while it lives
-//   (seen_unix_ms), from which every replica takes its part of each tenant's limits.
+// - replica_agents: how many agents each replica serves per stamp (per region since version
+//   5), refreshed while it lives (seen_unix_ms), from which every replica takes its part of
+//   each tenant's limits.
 constexpr char kReplicaTables[] = R"sql(
 CREATE TABLE fleet_health (
   backend_id TEXT PRIMARY KEY,
@@ -155,11 +156,28 @@ CREATE TABLE replica_agents (
 );
 )sql";
 
+// Version 5: replicas publish their agents per region, not per stamp, so each can take its
+// part of a stamp the moment a topology introduces or moves it (per stamp, a replica learned
+// its part only after the topology, and split the whole limit among its agents until then).
+// The rows live for seconds: a replica of an older build fails to publish into the new table,
+// logs it, and its part goes to the others until it is upgraded.
+constexpr char kReplicaAgentsByRegion[] = R"sql(
+DROP TABLE replica_agents;
+CREATE TABLE replica_agents (
+  replica_id TEXT NOT NULL,
+  region TEXT NOT NULL,
+  agents INTEGER NOT NULL,
+  seen_unix_ms INTEGER NOT NULL,
+  PRIMARY KEY (replica_id, region)
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "drills", kDrills},
     {3, "usage rollups", kUsageRollups},
     {4, "replica tables", kReplicaTables},
+    {5, "replica agents by region", kReplicaAgentsByRegion},
 };
 
 // The steps are written in SQLite's words; PostgreSQL reads them with 64-bit integers (SQLite's

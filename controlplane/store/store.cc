@@ -771,10 +771,10 @@ absl::StatusOr<int64_t> TopologyStore::PruneSharedHealth(int64_t now_unix_ms) {
 }
 
 absl::Status TopologyStore::RecordReplicaAgents(
-    const std::string& replica_id, const absl::flat_hash_map<std::string, int64_t>& per_stamp,
+    const std::string& replica_id, const absl::flat_hash_map<std::string, int64_t>& per_region,
     int64_t now_unix_ms) {
   absl::MutexLock lock(&impl_->mu);
-  return WriteReplicaAgents(db_.get(), replica_id, per_stamp, now_unix_ms);
+  return WriteReplicaAgents(db_.get(), replica_id, per_region, now_unix_ms);
 }
 
 absl::StatusOr<std::vector<ReplicaAgents>> TopologyStore::ReplicaAgentCounts(

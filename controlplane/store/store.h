@@ -103,7 +103,7 @@ class TopologyStore {
   absl::StatusOr<std::vector<v1::BackendHealth>> SharedHealth(int64_t now_unix_ms);
   absl::StatusOr<int64_t> PruneSharedHealth(int64_t now_unix_ms);
   absl::Status RecordReplicaAgents(const std::string& replica_id,
-                                   const absl::flat_hash_map<std::string, int64_t>& per_stamp,
+                                   const absl::flat_hash_map<std::string, int64_t>& per_region,
                                    int64_t now_unix_ms);
   absl::StatusOr<std::vector<ReplicaAgents>> ReplicaAgentCounts(int64_t fresh_since_unix_ms);
 

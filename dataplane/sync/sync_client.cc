@@ -18,6 +18,7 @@
 #include "common/grpc_keepalive.h"
 #include "common/log_event.h"
 #include "common/wall_clock.h"
+#include "dataplane/sync/budget_columns.h"
 #include "dataplane/sync/control_plane_targets.h"
 #include "dataplane/sync/pin_exchange.h"
 #include "dataplane/sync/table_admission.h"
@@ -263,6 +264,7 @@ SyncClient::StreamEnd SyncClient::RunStream(const std::string& target) {
   hello.mutable_hello()->set_region(options_.region);
   hello.mutable_hello()->set_applied_version(applied_version_);
   hello.mutable_hello()->set_listen_address(options_.listen_address);
+  hello.mutable_hello()->set_reads_budget_columns(true);
   if (stream->Write(hello)) {
     std::thread writer([&] {
       for (;;) {
@@ -317,7 +319,16 @@ SyncClient::StreamEnd SyncClient::RunStream(const std::string& target) {
           break;
         case v1::ControlMessage::kBudgets:
           if (options_.on_budgets) {
-            options_.on_budgets(message.budgets());
+            absl::StatusOr<v1::TenantBudgets> budgets =
+                BudgetsPerTenant(std::move(*message.mutable_budgets()));
+            if (!budgets.ok()) {
+              spdlog::warn(
+                  "control plane sent a tenant budget split that cannot be read "
+                  "(the split in force stays): {}",
+                  std::string(budgets.status().message()));
+              break;
+            }
+            options_.on_budgets(*budgets);
           }
           break;
         case v1::ControlMessage::kPins:

@@ -73,12 +73,44 @@ bool ReadTable(CodedInputStream& in, ControlHeader& header) {
   });
 }
 
+// The first value of a packed uint64 list; the rest is skipped.
+bool ReadFirstPacked(CodedInputStream& in, uint64_t* first) {
+  uint32_t length = 0;
+  if (!in.ReadVarint32(&length)) {
+    return false;
+  }
+  const auto limit = in.PushLimit(static_cast<int>(length));
+  const bool read = (length == 0 || in.ReadVarint64(first)) && in.Skip(in.BytesUntilLimit());
+  in.PopLimit(limit);
+  return read;
+}
+
 bool ReadBudgets(CodedInputStream& in, ControlHeader& header) {
   header.is_budgets = true;
   bool first = true;
   return ReadSubmessage(in, [&](uint32_t tag) {
-    if (WireFormatLite::GetTagFieldNumber(tag) == v1::TenantBudgets::kEpochFieldNumber) {
-      return in.ReadVarint64(&header.budget.epoch);
+    switch (WireFormatLite::GetTagFieldNumber(tag)) {
+      case v1::TenantBudgets::kEpochFieldNumber:
+        return in.ReadVarint64(&header.budget.epoch);
+      case v1::TenantBudgets::kTenantsFieldNumber:
+        // The columns' first tenant and its limit.
+        return ReadSubmessage(in, [&](uint32_t column_tag) {
+          switch (WireFormatLite::GetTagFieldNumber(column_tag)) {
+            case v1::BudgetTenants::kNamesFieldNumber:
+              if (!header.budget.tenant.empty()) {
+                return WireFormatLite::SkipField(&in, column_tag);
+              }
+              return ReadString(in, &header.budget.tenant);
+            case v1::BudgetTenants::kLimitTokensPerMinuteFieldNumber:
+              return ReadFirstPacked(in, &header.budget.limit_tokens_per_minute);
+            default:
+              return WireFormatLite::SkipField(&in, column_tag);
+          }
+        });
+      case v1::TenantBudgets::kTokensPerMinuteFieldNumber:
+        return ReadFirstPacked(in, &header.budget.tokens_per_minute);
+      default:
+        break;
     }
     if (!first || !IsSubmessage(tag, v1::TenantBudgets::kBudgetsFieldNumber)) {
       return WireFormatLite::SkipField(&in, tag);
@@ -303,6 +335,7 @@ class SimAgent::Stream final : public grpc::ClientBidiReactor<v1::AgentMessage, 
     hello.mutable_hello()->set_region(agent_.region_);
     hello.mutable_hello()->set_applied_version(applied_version);
     hello.mutable_hello()->set_build_version("bench");
+    hello.mutable_hello()->set_reads_budget_columns(true);
     // Shown by `spillwayctl agents`; nothing connects to it.
     hello.mutable_hello()->set_listen_address(absl::StrCat("127.0.0.1:", 20000 + agent_.index_));
     Write(std::move(hello));

@@ -255,6 +255,27 @@ TEST(BudgetAllocator, DemandAndAgentsMoveASplitAtMostOncePerIntervalLimitsAtOnce
   EXPECT_EQ(split[1]["app"].first + split[2]["app"].first, 3000u);
 }
 
+// Weighing demand splits every tenant for every agent of the stamp, and agents report every
+// few seconds each: demand is weighed at most once per interval, not on every report.
+TEST(BudgetAllocator, DemandIsWeighedAtMostOncePerInterval) {
+  BudgetAllocator allocator;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  allocator.SetTopology(TwoStamps());
+  allocator.AddAgent(1, "eastus2");
+  allocator.AddAgent(2, "eastus2");
+  ASSERT_EQ(allocator.Rebalance(t0).size(), 2u);
+  EXPECT_TRUE(allocator.Rebalance(t0 + seconds(5)).empty()) << "weighed: nothing moved";
+  allocator.ReportDemand(1, Demand("app", 5000, 50));
+  EXPECT_TRUE(allocator.Rebalance(t0 + std::chrono::milliseconds(5500)).empty())
+      << "weighed half an interval ago";
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed =
+      allocator.Rebalance(t0 + std::chrono::milliseconds(6000));
+  ASSERT_EQ(pushed.size(), 2u) << "an interval later the demand moves the split";
+  Split split = ToSplit(pushed);
+  EXPECT_GT(split[1]["app"].first, split[2]["app"].first);
+  EXPECT_EQ(split[1]["app"].first + split[2]["app"].first, 6000u);
+}
+
 TEST(BudgetAllocator, AReconnectStormCostsEachAgentAPushPerIntervalNotOnePerJoin) {
   // Every agent of a stamp reconnecting at once (a control-plane replica died): before, each
   // join re-split the stamp and sent every agent its shares, N(N+1)/2 messages in all.
@@ -301,34 +322,39 @@ TEST(BudgetAllocator, ReportsFromUnknownAgentsOrTenantsAreIgnored) {
 }
 
 // Replicas sharing one database: each splits its part of the stamp's limits (by the agents
-// every live replica serves) among its own agents, so the shares of all replicas' agents sum
-// to the limit; a changed part moves the split at once, and the stamp's limit stays what the
+// every live replica serves there) among its own agents, so the shares of all replicas' agents
+// sum to the limit; a changed part moves the split, and the stamp's limit stays what the
 // agents are told.
 TEST(BudgetAllocator, ReplicasSplitTheirPartsAndTogetherHoldTheLimit) {
   Clock clock;
-  BudgetAllocator first;   // serves agents 1 and 2 of stamp "us"
-  BudgetAllocator second;  // serves agent 3
+  BudgetAllocator first;   // "a": serves agents 1 and 2 of stamp "us"
+  BudgetAllocator second;  // "b": serves agent 3
   for (BudgetAllocator* replica : {&first, &second}) {
     replica->SetTopology(TwoStamps());
   }
   first.AddAgent(1, "eastus2");
   first.AddAgent(2, "westus3");
   second.AddAgent(3, "eastus2");
-  EXPECT_EQ(first.AgentsPerStamp().at("us"), 2);
-  EXPECT_EQ(second.AgentsPerStamp().at("us"), 1);
-  first.SetReplicaParts({{"us", ReplicaPart{{2, 1}, 0}}});
-  second.SetReplicaParts({{"us", ReplicaPart{{2, 1}, 1}}});
+  EXPECT_EQ(first.AgentsPerRegion().at("eastus2"), 1);
+  EXPECT_EQ(first.AgentsPerRegion().at("westus3"), 1);
+  EXPECT_EQ(second.AgentsPerRegion().at("eastus2"), 1);
+  // What each reads back from the database: every replica's rows, its own among them.
+  const std::vector<PeerAgents> rows = {
+      {"a", "eastus2", 1}, {"b", "eastus2", 1}, {"a", "westus3", 1}};
+  first.SetPeers(rows, "a");
+  second.SetPeers(rows, "b");
   const auto now = clock.Next();
   Split a = ToSplit(first.Rebalance(now));
   Split b = ToSplit(second.Rebalance(now));
   EXPECT_EQ(a[1]["app"].first + a[2]["app"].first + b[3]["app"].first, 6000u);
   EXPECT_EQ(b[3]["app"], std::make_pair(uint64_t{2000}, uint64_t{20}));
-  // The limit each agent is told stays the stamp's.
+  // The same rows again: nothing changed, nothing to send.
+  second.SetPeers(rows, "b");
   std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = second.Rebalance(clock.Next());
   EXPECT_TRUE(pushed.empty()) << "nothing changed: nothing to send";
 
-  // The second replica dies; its part goes to the first at once.
-  first.SetReplicaParts({{"us", ReplicaPart{{2}, 0}}});
+  // The second replica dies (its rows go stale); its part goes to the first.
+  first.SetPeers({{"a", "eastus2", 1}, {"a", "westus3", 1}}, "a");
   pushed = first.Rebalance(clock.Next());
   ASSERT_EQ(pushed.size(), 2u);
   a = ToSplit(pushed);
@@ -340,6 +366,78 @@ TEST(BudgetAllocator, ReplicasSplitTheirPartsAndTogetherHoldTheLimit) {
       }
     }
   }
+}
+
+// Counts are kept by region, so the first topology (or one that creates a stamp) is split by
+// the replicas' parts at once, and only once: with counts by stamp, a replica knew of no
+// stamp before the topology, gave its own agents the whole limit, and split again a tick
+// later.
+TEST(BudgetAllocator, AFirstTopologyIsSplitByReplicaPartsAtOnce) {
+  Clock clock;
+  BudgetAllocator replica;  // "b", one agent in eastus2; "a" and "c" have two each in "us"
+  replica.AddAgent(7, "eastus2");
+  replica.SetPeers({{"a", "eastus2", 1},
+                    {"a", "westus3", 1},
+                    {"b", "eastus2", 1},
+                    {"c", "westus3", 2},
+                    {"c", "swedencentral", 5}},
+                   "b");
+  EXPECT_TRUE(ToSplit(replica.Rebalance(clock.Next()))[7].empty()) << "no topology, no tenants";
+  replica.SetTopology(TwoStamps());
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = replica.Rebalance(clock.Next());
+  ASSERT_EQ(pushed.size(), 1u);
+  // Five agents in "us": a 2, b 1, c 2 (c's five in "eu" do not count).
+  EXPECT_EQ(ToSplit(pushed)[7]["app"], std::make_pair(uint64_t{1200}, uint64_t{12}));
+  replica.SetPeers({{"a", "eastus2", 1}, {"a", "westus3", 1}, {"c", "westus3", 2}}, "b");
+  EXPECT_TRUE(replica.Rebalance(clock.Next()).empty()) << "the parts did not move";
+  // A new topology moves westus3 to "eu": the parts follow it without new counts.
+  v1::Topology moved = TwoStamps();
+  moved.mutable_regions(1)->set_stamp("eu");
+  replica.SetTopology(moved);
+  pushed = replica.Rebalance(clock.Next());
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(ToSplit(pushed)[7]["app"], std::make_pair(uint64_t{3000}, uint64_t{30}))
+      << "us is now a's agent in eastus2 and this one";
+}
+
+// Agents that read a split in columns get the same shares as those that read one message per
+// tenant: the stamp's tenants and limits once, encoded alike for every such agent, and the
+// shares as two lists.
+TEST(BudgetAllocator, AgentsThatReadColumnsGetTheSameSplitInColumns) {
+  BudgetAllocator allocator;
+  Clock clock;
+  v1::Topology topology = TwoStamps();
+  v1::Tenant* second = topology.add_tenants();
+  second->set_name("batch");
+  second->set_stamp("us");
+  second->mutable_limits()->set_tokens_per_minute(901);
+  allocator.SetTopology(topology);
+  allocator.AddAgent(1, "eastus2");
+  allocator.AddAgent(2, "westus3", /*reads_columns=*/true);
+  allocator.AddAgent(3, "eastus2", /*reads_columns=*/true);
+  std::vector<std::pair<uint64_t, v1::TenantBudgets>> pushed = allocator.Rebalance(clock.Next());
+  ASSERT_EQ(pushed.size(), 3u);
+  std::map<uint64_t, const v1::TenantBudgets*> by_agent;
+  for (const auto& [agent, budgets] : pushed) {
+    by_agent[agent] = &budgets;
+  }
+  const v1::TenantBudgets& per_tenant = *by_agent.at(1);
+  const v1::TenantBudgets& columns = *by_agent.at(2);
+  EXPECT_EQ(per_tenant.budgets_size(), 2);
+  EXPECT_TRUE(per_tenant.tenants().empty());
+  EXPECT_EQ(columns.budgets_size(), 0);
+  EXPECT_EQ(columns.epoch(), per_tenant.epoch());
+  EXPECT_EQ(columns.tenants(), by_agent.at(3)->tenants()) << "one encoding for the stamp";
+  v1::BudgetTenants tenants;
+  ASSERT_TRUE(tenants.ParseFromString(columns.tenants()));
+  ASSERT_THAT(tenants.names(), ElementsAre("app", "batch"));
+  EXPECT_THAT(tenants.limit_tokens_per_minute(), ElementsAre(6000, 901));
+  EXPECT_THAT(tenants.limit_requests_per_minute(), ElementsAre(60, 0));
+  // 6000 and 901 over three agents, the remainder to the first.
+  EXPECT_EQ(per_tenant.budgets(1).tokens_per_minute(), 301u);
+  EXPECT_THAT(columns.tokens_per_minute(), ElementsAre(2000, 300));
+  EXPECT_THAT(columns.requests_per_minute(), ElementsAre(20, 0));
+  EXPECT_THAT(by_agent.at(3)->tokens_per_minute(), ElementsAre(2000, 300));
 }
 
 }  // namespace

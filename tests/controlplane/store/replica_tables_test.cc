@@ -1,5 +1,5 @@
 // What replicas share through the store (replica_tables.h), on SQLite and PostgreSQL: the
-// health overlay by backend with its deadlines, and each replica's agents per stamp, read
+// health overlay by backend with its deadlines, and each replica's agents per region, read
 // back only while fresh.
 #include "controlplane/store/replica_tables.h"
 
@@ -64,8 +64,8 @@ TEST_P(ReplicaTablesTest, HealthIsSharedReplacedClearedAndExpires) {
 }
 
 TEST_P(ReplicaTablesTest, ReplicaAgentsAreReplacedAndReadWhileFresh) {
-  ASSERT_TRUE(Store().RecordReplicaAgents("b", {{"us", 3}, {"eu", 1}}, 1000).ok());
-  ASSERT_TRUE(Store().RecordReplicaAgents("a", {{"us", 2}}, 1500).ok());
+  ASSERT_TRUE(Store().RecordReplicaAgents("b", {{"eastus2", 3}, {"swedencentral", 1}}, 1000).ok());
+  ASSERT_TRUE(Store().RecordReplicaAgents("a", {{"eastus2", 2}}, 1500).ok());
   auto read = [&](int64_t since) {
     std::vector<std::string> out;
     absl::StatusOr<std::vector<ReplicaAgents>> rows = Store().ReplicaAgentCounts(since);
@@ -74,18 +74,18 @@ TEST_P(ReplicaTablesTest, ReplicaAgentsAreReplacedAndReadWhileFresh) {
       return out;
     }
     for (const ReplicaAgents& row : *rows) {
-      out.push_back(row.stamp + " " + row.replica_id + " " + std::to_string(row.agents));
+      out.push_back(row.region + " " + row.replica_id + " " + std::to_string(row.agents));
     }
     return out;
   };
-  // Ordered by stamp, then replica: every replica builds the same split.
-  EXPECT_THAT(read(0), ElementsAre("eu b 1", "us a 2", "us b 3"));
-  EXPECT_THAT(read(1200), ElementsAre("us a 2")) << "b's rows are stale";
-  // A replica's new counts replace all its old ones (it left "eu").
-  ASSERT_TRUE(Store().RecordReplicaAgents("b", {{"us", 4}}, 2000).ok());
-  EXPECT_THAT(read(0), ElementsAre("us a 2", "us b 4"));
+  // Ordered by region, then replica: every replica builds the same split.
+  EXPECT_THAT(read(0), ElementsAre("eastus2 a 2", "eastus2 b 3", "swedencentral b 1"));
+  EXPECT_THAT(read(1200), ElementsAre("eastus2 a 2")) << "b's rows are stale";
+  // A replica's new counts replace all its old ones (it left "swedencentral").
+  ASSERT_TRUE(Store().RecordReplicaAgents("b", {{"eastus2", 4}}, 2000).ok());
+  EXPECT_THAT(read(0), ElementsAre("eastus2 a 2", "eastus2 b 4"));
   ASSERT_TRUE(Store().RecordReplicaAgents("a", {}, 2500).ok());
-  EXPECT_THAT(read(0), ElementsAre("us b 4"));
+  EXPECT_THAT(read(0), ElementsAre("eastus2 b 4"));
   EXPECT_THAT(read(3000), IsEmpty());
 }
 
