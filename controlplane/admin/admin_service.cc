@@ -3,9 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/drain_names.h"
 #include "common/log_event.h"
+#include "common/wall_clock.h"
+#include "controlplane/fleet/replica_sync.h"
 #include "controlplane/store/topology_diff.h"
 
 namespace spillway {
@@ -232,9 +235,24 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* context,
     return ToGrpc(agents.status());
   }
   response->set_current_version(fleet_.version());
+  // The store remembers agents across restarts; "connected" is what is true right now: on this
+  // replica's streams, or on a replica that still publishes its counts and whose last word on
+  // the agent was that it connected (its row says so until the stream ends).
+  absl::flat_hash_set<std::string> live;
+  if (!fleet_.replica_id().empty()) {
+    const int64_t since = UnixMillisNow() - ReplicaSync::kReplicaTimeout.count();
+    absl::StatusOr<std::vector<ReplicaAgents>> replicas = store_.ReplicaAgentCounts(since);
+    if (!replicas.ok()) {
+      return ToGrpc(replicas.status());
+    }
+    for (const ReplicaAgents& row : *replicas) {
+      live.insert(row.replica_id);
+    }
+  }
   for (v1::AgentInfo& agent : *agents) {
-    // The store remembers agents across restarts; "connected" is what is true right now.
-    agent.set_connected(fleet_.IsConnected(agent.agent_id()));
+    const bool elsewhere = agent.connected() && agent.replica() != fleet_.replica_id() &&
+                           live.contains(agent.replica());
+    agent.set_connected(elsewhere || fleet_.IsConnected(agent.agent_id()));
     *response->add_agents() = std::move(agent);
   }
   return grpc::Status::OK;

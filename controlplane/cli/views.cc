@@ -327,13 +327,27 @@ Table AgentsTable(const v1::ListAgentsResponse& response, absl::Time now) {
   std::sort(agents.begin(), agents.end(), [](const v1::AgentInfo* a, const v1::AgentInfo* b) {
     return std::tie(a->region(), a->agent_id()) < std::tie(b->region(), b->agent_id());
   });
+  // Which replica an agent's stream is on, where control planes run as replicas.
+  const bool replicas = std::any_of(agents.begin(), agents.end(), [](const v1::AgentInfo* agent) {
+    return !agent->replica().empty();
+  });
   Table table;
   table.headers = {"AGENT", "REGION", "ACKED_VERSION", "CONNECTED", "LAST_SEEN", "NACK"};
+  if (replicas) {
+    table.headers.insert(table.headers.begin() + 4, "REPLICA");
+  }
   table.align = {Align::kLeft, Align::kLeft, Align::kRight};
   for (const v1::AgentInfo* agent : agents) {
-    table.AddRow({agent->agent_id(), agent->region(), absl::StrCat(agent->acked_version()),
-                  agent->connected() ? "yes" : "no",
-                  Relative(agent->last_seen_unix_ms(), now, "never"), agent->last_nack_reason()});
+    std::vector<std::string> row = {agent->agent_id(),
+                                    agent->region(),
+                                    absl::StrCat(agent->acked_version()),
+                                    agent->connected() ? "yes" : "no",
+                                    Relative(agent->last_seen_unix_ms(), now, "never"),
+                                    agent->last_nack_reason()};
+    if (replicas) {
+      row.insert(row.begin() + 4, agent->replica());
+    }
+    table.AddRow(std::move(row));
   }
   return table;
 }

@@ -264,6 +264,7 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
     info_.set_region(hello.region());
     info_.set_acked_version(hello.applied_version());
     info_.set_listen_address(hello.listen_address());
+    info_.set_replica(fleet_.replica_id());
     info_.set_connected(true);
     registered_ = true;
     LogEvent(spdlog::level::info, "agent_connected",

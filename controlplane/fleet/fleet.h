@@ -87,6 +87,10 @@ class Fleet {
   using HealthSink =
       std::function<void(const std::string& backend_id, const v1::BackendHealth* health)>;
   void SetHealthSink(HealthSink sink);
+  // This replica's id, recorded with its agents so other replicas can tell they are connected
+  // (set before serving; empty for a control plane on its own).
+  void SetReplicaId(std::string replica_id) { replica_id_ = std::move(replica_id); }
+  const std::string& replica_id() const { return replica_id_; }
   void AdoptSharedHealth(const std::vector<v1::BackendHealth>& entries);
   // This replica's agents per region (for the other replicas), and the other replicas'
   // counts, from which it takes its part of each stamp's tenant limits (budget_allocator.h).
@@ -157,6 +161,7 @@ class Fleet {
   TrafficLog traffic_;
   FleetCounters counters_;  // lock-free
   HealthSink health_sink_;  // set before serving, then only read
+  std::string replica_id_;
 };
 
 }  // namespace spillway

@@ -15,6 +15,7 @@ ReplicaSync::ReplicaSync(Fleet& fleet, TopologyStore& store, std::string replica
     : fleet_(fleet), store_(store), replica_id_(std::move(replica_id)) {}
 
 void ReplicaSync::Attach() {
+  fleet_.SetReplicaId(replica_id_);
   fleet_.SetHealthSink([this](const std::string& backend_id, const v1::BackendHealth* health) {
     Queue(backend_id, health);
   });

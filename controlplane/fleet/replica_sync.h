@@ -29,7 +29,8 @@ class ReplicaSync {
 
   ReplicaSync(Fleet& fleet, TopologyStore& store, std::string replica_id);
 
-  // Routes the fleet's health reports to the queue; call once before serving.
+  // Names the fleet's replica and routes its health reports to the queue; call once before
+  // serving.
   void Attach();
   // ReplicaSession's listeners: false when the store could not be read (tried again).
   bool OnTopologyCommitted();

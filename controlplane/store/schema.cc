@@ -172,12 +172,19 @@ CREATE TABLE replica_agents (
 );
 )sql";
 
+// Version 6: which replica each agent's stream is on, so any replica can tell whether an agent
+// another replica serves is connected (the row says so while that replica lives).
+constexpr char kAgentReplica[] = R"sql(
+ALTER TABLE agents ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "drills", kDrills},
     {3, "usage rollups", kUsageRollups},
     {4, "replica tables", kReplicaTables},
     {5, "replica agents by region", kReplicaAgentsByRegion},
+    {6, "agent replica", kAgentReplica},
 };
 
 // The steps are written in SQLite's words; PostgreSQL reads them with 64-bit integers (SQLite's

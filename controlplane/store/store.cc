@@ -566,11 +566,12 @@ absl::Status WriteAgentRows(sql::Connection* db, const std::vector<v1::AgentInfo
   absl::StatusOr<Statement> upsert = Statement::Prepare(
       db,
       "INSERT INTO agents (agent_id, region, acked_version, connected, last_seen_unix_ms, "
-      "last_nack_reason, listen_address) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "last_nack_reason, listen_address, replica) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
       "ON CONFLICT (agent_id) DO UPDATE SET region = excluded.region, "
       "acked_version = excluded.acked_version, connected = excluded.connected, "
       "last_seen_unix_ms = excluded.last_seen_unix_ms, "
-      "last_nack_reason = excluded.last_nack_reason, listen_address = excluded.listen_address",
+      "last_nack_reason = excluded.last_nack_reason, listen_address = excluded.listen_address, "
+      "replica = excluded.replica",
       "record agents");
   if (!upsert.ok()) {
     return upsert.status();
@@ -583,6 +584,7 @@ absl::Status WriteAgentRows(sql::Connection* db, const std::vector<v1::AgentInfo
                                   .Bind(5, agent.last_seen_unix_ms())
                                   .Bind(6, agent.last_nack_reason())
                                   .Bind(7, agent.listen_address())
+                                  .Bind(8, agent.replica())
                                   .Run();
         !status.ok()) {
       return status;
@@ -668,7 +670,7 @@ absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
   absl::StatusOr<Statement> select = Statement::Prepare(
       db_.get(),
       "SELECT agent_id, region, acked_version, connected, last_seen_unix_ms, last_nack_reason, "
-      "listen_address FROM agents ORDER BY region, agent_id",
+      "listen_address, replica FROM agents ORDER BY region, agent_id",
       "list agents");
   if (!select.ok()) {
     return select.status();
@@ -690,6 +692,7 @@ absl::StatusOr<std::vector<v1::AgentInfo>> TopologyStore::ListAgents() {
     agent.set_last_seen_unix_ms(select->Int(4));
     agent.set_last_nack_reason(select->Text(5));
     agent.set_listen_address(select->Text(6));
+    agent.set_replica(select->Text(7));
   }
 }
 

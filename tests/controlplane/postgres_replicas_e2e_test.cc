@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -273,6 +274,45 @@ TEST_F(PostgresReplicasTest, WhileTheDatabaseIsAwayChangesAreRefusedAndAgentsKee
   const std::vector<bool> alive = {true, true, true};
   EXPECT_TRUE(WaitFor([&] { return CommonVersion(alive) == 2u; }, kFleetWait));
   EXPECT_TRUE(agents().WaitForAgentVersion("eus2", 2).ok());
+}
+
+// `spillwayctl agents` through any replica: every replica's agents, connected where their
+// stream is, with the replica that holds it; a replica that dies takes its agents' "connected"
+// with it once its counts go stale.
+TEST_F(PostgresReplicasTest, AnyReplicaListsEveryReplicasAgentsAsConnected) {
+  agents().KillAgent("eus2");
+  ASSERT_NO_FATAL_FAILURE(StartAgentOn("eus2", "eastus2", 0));
+  ASSERT_NO_FATAL_FAILURE(StartAgentOn("wus3", "westus3", 2));
+  ASSERT_TRUE(agents().WaitForAgentVersion("eus2", 1).ok());
+  ASSERT_TRUE(agents().WaitForAgentVersion("wus3", 1).ok());
+  // agent id -> (connected, replica) as replica `i` lists them.
+  auto listed = [&](int i) {
+    std::map<std::string, std::pair<bool, std::string>> out;
+    absl::StatusOr<v1::ListAgentsResponse> response = replicas_[i].ListAgents();
+    if (response.ok()) {
+      for (const v1::AgentInfo& agent : response->agents()) {
+        out[agent.region()] = {agent.connected(), agent.replica()};
+      }
+    }
+    return out;
+  };
+  auto all_connected = [&](int i) {
+    auto agents = listed(i);
+    return agents["eastus2"].first && agents["westus3"].first;
+  };
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return all_connected(i); }, kFleetWait))
+        << "replica " << i << " does not list both agents as connected";
+  }
+  auto on_1 = listed(1);
+  EXPECT_FALSE(on_1["eastus2"].second.empty());
+  EXPECT_NE(on_1["eastus2"].second, on_1["westus3"].second) << "two replicas hold them";
+
+  replicas_[2].KillControlPlane();  // SIGKILL: wus3 follows it alone and cannot move
+  EXPECT_TRUE(WaitFor([&] { return !listed(1)["westus3"].first; }, kFleetWait))
+      << "a dead replica's agent still listed as connected";
+  EXPECT_TRUE(listed(1)["eastus2"].first);
+  EXPECT_TRUE(listed(0)["eastus2"].first);
 }
 
 TEST_F(PostgresReplicasTest, AThrottleReachesAgentsOnOtherReplicasAndSharesSumToTheLimit) {

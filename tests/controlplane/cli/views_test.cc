@@ -177,6 +177,21 @@ TEST(AgentsTableTest, SortedWithRelativeLastSeen) {
   EXPECT_THAT(Row(table, 1), ElementsAre("b", "westus3", "3", "no", "5m ago", "bad table"));
 }
 
+TEST(AgentsTableTest, ReplicasAddWhichOneHoldsEachStream) {
+  v1::ListAgentsResponse response;
+  v1::AgentInfo* agent = response.add_agents();
+  agent->set_agent_id("a");
+  agent->set_region("eastus2");
+  agent->set_connected(true);
+  agent->set_replica("cp-1");
+  response.add_agents()->set_agent_id("b");  // never connected since the upgrade: no replica
+  const Table table = AgentsTable(response, kNow);
+  EXPECT_THAT(table.headers, ElementsAre("AGENT", "REGION", "ACKED_VERSION", "CONNECTED", "REPLICA",
+                                         "LAST_SEEN", "NACK"));
+  EXPECT_THAT(Row(table, 1), ElementsAre("a", "eastus2", "0", "yes", "cp-1", "never", ""));
+  EXPECT_THAT(Row(table, 0), ElementsAre("b", "", "0", "no", "", "never", ""));
+}
+
 TEST(HealthTableTest, StatesAndUntil) {
   v1::HealthOverlay overlay;
   v1::BackendHealth* throttled = overlay.add_backends();
