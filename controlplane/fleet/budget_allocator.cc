@@ -7,6 +7,8 @@
 #include <map>
 #include <numeric>
 
+#include "absl/container/flat_hash_set.h"
+
 namespace spillway {
 
 std::vector<uint64_t> SplitLimit(uint64_t limit, const std::vector<double>& demand,
@@ -109,6 +111,13 @@ void BudgetAllocator::SetTopology(const v1::Topology& topology) {
   }
   stamp_of_region_ = std::move(stamp_of_region);
   tenants_of_stamp_ = std::move(tenants_of_stamp);
+  positions_of_stamp_.clear();
+  for (const auto& [stamp, tenants] : tenants_of_stamp_) {
+    absl::flat_hash_map<std::string, std::size_t>& positions = positions_of_stamp_[stamp];
+    for (std::size_t t = 0; t < tenants.size(); ++t) {
+      positions.emplace(tenants[t].name, t);
+    }
+  }
   tenant_columns_.clear();
   parts_stale_ = true;
   // A region may have moved to another stamp: both stamps' agents changed.
@@ -149,30 +158,41 @@ void BudgetAllocator::ReportDemand(AgentKey key, const v1::DemandReport& report)
     return;
   }
   Agent& agent = agent_it->second;
-  auto tenants_it = tenants_of_stamp_.find(agent.stamp);
-  if (tenants_it == tenants_of_stamp_.end()) {
-    return;
+  const auto positions = positions_of_stamp_.find(agent.stamp);
+  if (positions == positions_of_stamp_.end()) {
+    return;  // a stamp without tenants with limits, or a region no stamp has
   }
+  const absl::flat_hash_map<std::string, std::size_t>& tracked = positions->second;
   const double window_ms = static_cast<double>(std::max<int64_t>(report.window_ms(), 1));
   const double alpha =
       1.0 -
       std::exp(-window_ms / static_cast<double>(std::max<int64_t>(options_.smoothing.count(), 1)));
   const double per_minute = 60000.0 / window_ms;
-  absl::flat_hash_map<absl::string_view, const v1::TenantDemand*> reported;
+  absl::flat_hash_set<absl::string_view> reported;
+  // Only tenants of the agent's stamp with limits are tracked.
   for (const v1::TenantDemand& demand : report.tenants()) {
-    reported[demand.tenant()] = &demand;
+    if (!tracked.contains(demand.tenant()) || !reported.insert(demand.tenant()).second) {
+      continue;
+    }
+    auto& [smooth_tokens, smooth_requests] = agent.demand[demand.tenant()];
+    smooth_tokens += alpha * (static_cast<double>(demand.tokens()) * per_minute - smooth_tokens);
+    smooth_requests +=
+        alpha * (static_cast<double>(demand.requests()) * per_minute - smooth_requests);
   }
-  // Only tenants of the agent's stamp with limits are tracked; one that is missing from the
-  // report asked for nothing in the window, so its demand decays.
-  for (const TenantLimit& tenant : tenants_it->second) {
-    auto it = reported.find(tenant.name);
-    const double tokens =
-        it == reported.end() ? 0 : static_cast<double>(it->second->tokens()) * per_minute;
-    const double requests =
-        it == reported.end() ? 0 : static_cast<double>(it->second->requests()) * per_minute;
-    auto& [smooth_tokens, smooth_requests] = agent.demand[tenant.name];
-    smooth_tokens += alpha * (tokens - smooth_tokens);
-    smooth_requests += alpha * (requests - smooth_requests);
+  // A tenant missing from the report asked for nothing in the window, so its demand decays;
+  // once it is next to nothing the entry goes. An agent holds entries for the tenants it
+  // served lately, not for every tenant of its stamp (10,000 tenants × 1,000 agents).
+  for (auto it = agent.demand.begin(); it != agent.demand.end();) {
+    auto& [smooth_tokens, smooth_requests] = it->second;
+    if (!reported.contains(it->first)) {
+      smooth_tokens -= alpha * smooth_tokens;
+      smooth_requests -= alpha * smooth_requests;
+      if (smooth_tokens < kNegligibleTokens && smooth_requests < kNegligibleRequests) {
+        agent.demand.erase(it++);
+        continue;
+      }
+    }
+    ++it;
   }
 }
 
@@ -366,10 +386,22 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
     last_weighed_[stamp] = now;
     members_changed_.erase(stamp);
     std::vector<Agent*> agents;
-    bool any_demand = false;
     for (AgentKey key : keys) {
       agents.push_back(&agents_.at(key));
-      any_demand |= !agents.back()->demand.empty();
+    }
+    // Each agent's demand by tenant position: agents hold entries only for tenants they served
+    // lately, so this walks those entries rather than looking up every tenant for every agent.
+    std::vector<std::vector<std::pair<std::size_t, std::pair<double, double>>>> demand_of(
+        tenants->size());
+    if (const auto positions = positions_of_stamp_.find(stamp);
+        positions != positions_of_stamp_.end()) {
+      for (std::size_t a = 0; a < agents.size(); ++a) {
+        for (const auto& [tenant, demand] : agents[a]->demand) {
+          if (auto t = positions->second.find(tenant); t != positions->second.end()) {
+            demand_of[t->second].push_back({a, demand});
+          }
+        }
+      }
     }
     // Plain structs, not messages: a stamp of thousands of tenants and hundreds of agents
     // splits a million shares on a topology change. Rows are filled in order, not zeroed
@@ -385,10 +417,9 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
     std::vector<uint64_t> requests;
     for (std::size_t t = 0; t < tenants->size(); ++t) {
       const TenantLimit& tenant = (*tenants)[t];
-      for (std::size_t a = 0; any_demand && a < agents.size(); ++a) {
-        auto it = agents[a]->demand.find(tenant.name);
-        token_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.first;
-        request_demand[a] = it == agents[a]->demand.end() ? 0 : it->second.second;
+      for (const auto& [a, demand] : demand_of[t]) {
+        token_demand[a] = demand.first;
+        request_demand[a] = demand.second;
       }
       // This replica's part is split among its agents; the limit they are told stays the
       // stamp's (the agent checks it against its table).
@@ -396,6 +427,10 @@ void BudgetAllocator::Rebalance(std::chrono::steady_clock::time_point now,
       const uint64_t part_requests = PartOf(part, tenant.requests_per_minute);
       SplitLimitInto(part_tokens, token_demand, options_.floor_fraction, tokens);
       SplitLimitInto(part_requests, request_demand, options_.floor_fraction, requests);
+      for (const auto& [a, demand] : demand_of[t]) {
+        token_demand[a] = 0;
+        request_demand[a] = 0;
+      }
       const double token_step =
           std::max(1.0, options_.hysteresis * static_cast<double>(part_tokens));
       const double request_step =

@@ -98,6 +98,9 @@ class BudgetAllocator {
     uint64_t requests_per_minute = 0;
     bool operator==(const TenantLimit&) const = default;
   };
+  // Smoothed demand below both of these (per minute) is forgotten.
+  static constexpr double kNegligibleTokens = 1;
+  static constexpr double kNegligibleRequests = 0.01;
   // One agent's share of one tenant's limits.
   struct Share {
     uint64_t tokens_per_minute = 0;
@@ -107,7 +110,7 @@ class BudgetAllocator {
     std::string region;
     std::string stamp;
     bool reads_columns = false;
-    // tenant -> smoothed (tokens, requests) per minute
+    // tenant -> smoothed (tokens, requests) per minute, for the tenants it served lately
     absl::flat_hash_map<std::string, std::pair<double, double>> demand;
     // The shares last sent, by position in tenants_of_stamp_[stamp] (a change of that list
     // forces a new split, so positions stay meaningful). A vector, not a map by name:
@@ -137,6 +140,9 @@ class BudgetAllocator {
   BudgetOptions options_;
   absl::flat_hash_map<std::string, std::string> stamp_of_region_;
   absl::flat_hash_map<std::string, std::vector<TenantLimit>> tenants_of_stamp_;
+  // Each tenant's position in tenants_of_stamp_[stamp], by stamp.
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::size_t>>
+      positions_of_stamp_;
   absl::flat_hash_map<std::string, std::string> tenant_columns_;  // by stamp (TenantColumn)
   absl::flat_hash_map<AgentKey, Agent> agents_;
   // Other replicas' agents by region, as published: each topology regroups them by stamp.

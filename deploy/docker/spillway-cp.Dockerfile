@@ -27,7 +27,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libsqlite3-0 libpq5 \
-      libspdlog1.10 libfmt9 libssl3 libboost-json1.81.0 \
+      libspdlog1.10 libfmt9 libssl3 libboost-json1.81.0 libtcmalloc-minimal4 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric id, so Kubernetes' runAsNonRoot can check it and volumes can be given to it.
 RUN groupadd --system --gid 10001 spillway \

@@ -174,6 +174,32 @@ TEST(BudgetAllocator, DemandThatStopsDecays) {
   EXPECT_LT(allocator.Demand(1, "app").first, before * 0.5);
 }
 
+// An agent holds demand only for the tenants it served lately: once a tenant's demand has
+// decayed to next to nothing it is forgotten (exactly zero), and the split is even again.
+TEST(BudgetAllocator, DemandThatDecayedToNothingIsForgotten) {
+  BudgetOptions options;
+  options.smoothing = std::chrono::milliseconds(2000);
+  BudgetAllocator allocator(options);
+  Clock clock;
+  allocator.SetTopology(TwoStamps());
+  allocator.AddAgent(1, "eastus2");
+  allocator.AddAgent(2, "eastus2");
+  allocator.ReportDemand(1, Demand("app", 1000, 10));
+  allocator.ReportDemand(1, Demand("eu-app", 1000, 10));  // another stamp's: not tracked
+  EXPECT_EQ(allocator.Demand(1, "eu-app").first, 0);
+  Split split = ToSplit(allocator.Rebalance(clock.Next()));
+  EXPECT_GT(split[1]["app"].first, split[2]["app"].first);
+  v1::DemandReport nothing;
+  nothing.set_window_ms(2000);
+  for (int i = 0; i < 20 && allocator.Demand(1, "app").first > 0; ++i) {
+    allocator.ReportDemand(1, nothing);
+  }
+  EXPECT_EQ(allocator.Demand(1, "app"), std::make_pair(0.0, 0.0));
+  split = ToSplit(allocator.Rebalance(clock.Next()));
+  EXPECT_EQ(split[1]["app"], split[2]["app"]) << "even again";
+  EXPECT_EQ(split[1]["app"].first, 3000u);
+}
+
 TEST(BudgetAllocator, ADisconnectedAgentsShareIsReassigned) {
   BudgetAllocator allocator;
   Clock clock;
