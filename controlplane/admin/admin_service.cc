@@ -235,6 +235,7 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* context,
     return ToGrpc(agents.status());
   }
   response->set_current_version(fleet_.version());
+  response->set_replica(fleet_.replica_id());
   // The store remembers agents across restarts; "connected" is what is true right now: on this
   // replica's streams, or on a replica that still publishes its counts and whose last word on
   // the agent was that it connected (its row says so until the stream ends).

@@ -148,11 +148,14 @@ class SyncReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::C
       done_ = true;
     }
     if (registered_) {
-      fleet_.Unregister(this);
-      v1::AgentInfo info = info_;
-      info.set_connected(false);
-      info.set_last_seen_unix_ms(UnixMillisNow());
-      (void)store_.RecordAgent(info);
+      // Recorded under the fleet's lock (RecordAgent only queues), so a reconnect that
+      // registered first is not marked disconnected by this old stream's end.
+      fleet_.Unregister(this, [this](bool still_connected) {
+        v1::AgentInfo info = info_;
+        info.set_connected(still_connected);
+        info.set_last_seen_unix_ms(UnixMillisNow());
+        (void)store_.RecordAgent(info);
+      });
       LogEvent(spdlog::level::info, "agent_disconnected",
                {{"agent", info_.agent_id()},
                 {"region", info_.region()},

@@ -169,15 +169,18 @@ std::string Fleet::Register(AgentStream* stream, const AgentIdentity& identity,
   return "";
 }
 
-void Fleet::Unregister(AgentStream* stream) {
+void Fleet::Unregister(AgentStream* stream, absl::FunctionRef<void(bool still_connected)> gone) {
   absl::MutexLock lock(&mu_);
   auto it = streams_.find(stream);
   if (it == streams_.end()) {
     return;
   }
+  const std::string agent_id = it->second.identity.agent_id;
   budgets_.RemoveAgent(it->second.budget_key);
   streams_.erase(it);
   PushBudgets();  // its shares go to the agents that remain
+  gone(std::any_of(streams_.begin(), streams_.end(),
+                   [&](const auto& entry) { return entry.second.identity.agent_id == agent_id; }));
 }
 
 void Fleet::RecordAck(AgentStream* stream, uint64_t version) {

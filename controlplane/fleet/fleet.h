@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -66,7 +67,12 @@ class Fleet {
   // current health overlay. Returns the reason it got no table, if any.
   std::string Register(AgentStream* stream, const AgentIdentity& identity,
                        uint64_t applied_version);
-  void Unregister(AgentStream* stream);
+  // `gone(still_connected)` runs under the fleet's lock once the stream is removed, saying
+  // whether the agent has another stream here (it reconnected before the old one ended): the
+  // agent's record is written there, so a reconnect's "connected" is never overwritten by
+  // its old stream's end.
+  void Unregister(
+      AgentStream* stream, absl::FunctionRef<void(bool still_connected)> gone = [](bool) {});
   // The agent on `stream` acknowledged `version` (for /metrics: its lag behind the current).
   void RecordAck(AgentStream* stream, uint64_t version);
   bool IsConnected(const std::string& agent_id) const;

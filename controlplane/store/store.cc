@@ -571,7 +571,10 @@ absl::Status WriteAgentRows(sql::Connection* db, const std::vector<v1::AgentInfo
       "acked_version = excluded.acked_version, connected = excluded.connected, "
       "last_seen_unix_ms = excluded.last_seen_unix_ms, "
       "last_nack_reason = excluded.last_nack_reason, listen_address = excluded.listen_address, "
-      "replica = excluded.replica",
+      "replica = excluded.replica "
+      // A stream's end on one replica does not undo the agent's newer stream on another
+      // (each replica writes its agents' rows on its own schedule).
+      "WHERE excluded.connected = 1 OR agents.connected = 0 OR agents.replica = excluded.replica",
       "record agents");
   if (!upsert.ok()) {
     return upsert.status();

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,7 +107,7 @@ struct Round {
 struct Storm {
   double reconnects_issued_ms = 0;  // drop -> the last new stream started
   double settled_ms = 0;       // drop -> every agent had budgets and its table on its new stream
-  double recorded_ms = 0;      // drop -> the replicas together list each agent connected once
+  double recorded_ms = 0;      // drop -> every replica lists each agent connected, on one replica
   double budgets_last_ms = 0;  // drop -> the last budget message (the final split)
   std::vector<int> replica_agents;
   std::vector<double> replica_cpu_ms;
@@ -122,15 +123,16 @@ struct Storm {
   double budget_messages_per_agent = 0;
 };
 
-// What the replicas' ListAgents say together: the store is shared, "connected" is each
-// replica's own streams.
+// What the replicas' ListAgents say together: every replica lists every agent, connected
+// and on which replica's stream.
 struct FleetView {
   struct Agent {
     uint64_t acked_version = 0;
-    int connected = 0;  // on how many replicas
+    int connected = 0;                  // how many replicas' lists say it is connected
+    std::set<std::string> on_replicas;  // the replicas those lists say hold its stream
   };
   std::map<std::string, Agent> agents;
-  std::vector<int> connected;  // per replica
+  std::vector<int> connected;  // per replica: the agents on its own streams
 };
 
 class ReplicaBench {
@@ -347,10 +349,13 @@ class ReplicaBench {
 
   double PostgresCpu() const { return postmaster_.pid > 0 ? TreeCpuMillis(postmaster_.pid) : 0; }
 
+  // Every replica lists every agent connected, all naming one replica as holding it.
   bool AllConnectedOnce(const FleetView& view) const {
+    const int replicas = static_cast<int>(admins_.size());
     return static_cast<int>(view.agents.size()) == options_.agents &&
-           std::all_of(view.agents.begin(), view.agents.end(),
-                       [](const auto& agent) { return agent.second.connected == 1; });
+           std::all_of(view.agents.begin(), view.agents.end(), [&](const auto& agent) {
+             return agent.second.connected == replicas && agent.second.on_replicas.size() == 1;
+           });
   }
 
   // Each answer may take until `deadline`: a replica busy recording acks answers late, which
@@ -368,16 +373,17 @@ class ReplicaBench {
           !status.ok()) {
         return status;
       }
-      int connected = 0;
+      int own = 0;
       for (const v1::AgentInfo& info : response.agents()) {
         FleetView::Agent& agent = view.agents[info.agent_id()];
         agent.acked_version = std::max(agent.acked_version, info.acked_version());
         if (info.connected()) {
           ++agent.connected;
-          ++connected;
+          agent.on_replicas.insert(info.replica());
+          own += info.replica() == response.replica() ? 1 : 0;
         }
       }
-      view.connected.push_back(connected);
+      view.connected.push_back(own);
     }
     return view;
   }

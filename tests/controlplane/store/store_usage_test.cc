@@ -149,6 +149,33 @@ TEST_P(StoreUsageTest, AgentsAreUpsertedAndListedByRegionThenId) {
   EXPECT_EQ((*agents)[0].DebugString(), Agent("a", "eastus2", 1).DebugString());
 }
 
+// Replicas write their agents' rows on their own schedules: an agent that moved from replica
+// "a" to "b" must not be marked disconnected when a's record of the old stream's end lands
+// after b's record of the new stream.
+TEST_P(StoreUsageTest, AStreamsEndOnOneReplicaDoesNotUndoANewerStreamOnAnother) {
+  auto record = [&](const std::string& replica, bool connected) {
+    v1::AgentInfo agent = Agent("x", "eastus2", 1);
+    agent.set_replica(replica);
+    agent.set_connected(connected);
+    ASSERT_TRUE(Store().RecordAgent(agent).ok());
+    ASSERT_TRUE(Store().ListAgents().ok());  // written before the next record
+  };
+  auto listed = [&] {
+    absl::StatusOr<std::vector<v1::AgentInfo>> agents = Store().ListAgents();
+    return agents.ok() && agents->size() == 1
+               ? absl::StrCat((*agents)[0].replica(), (*agents)[0].connected() ? " up" : " down")
+               : std::string("?");
+  };
+  record("a", true);
+  record("b", true);
+  record("a", false);
+  EXPECT_EQ(listed(), "b up");
+  record("b", false);
+  EXPECT_EQ(listed(), "b down");
+  record("a", true);
+  EXPECT_EQ(listed(), "a up");
+}
+
 TEST_P(StoreUsageTest, ReplayedBatchIsStoredOnce) {
   StoreFleetUsage();
   const std::vector<std::string> before = Query({});
