@@ -259,6 +259,12 @@ int Run() {
     if (replica != nullptr && !replica->holds_lease()) {
       return;  // another replica prunes
     }
+    // Tomorrow's partition (PostgreSQL) exists days before its first minute.
+    if (absl::Status status = topology_store.PrepareUsageDays(absl::ToUnixMillis(absl::Now()));
+        !status.ok()) {
+      spdlog::error("preparing the coming days' usage partitions: {}",
+                    std::string(status.message()));
+    }
     for (int step = 0; step < kUsagePruneStepsPerTick; ++step) {
       absl::StatusOr<int64_t> deleted =
           topology_store.PruneUsage(absl::ToUnixMillis(absl::Now()), kUsagePruneStep);

@@ -178,6 +178,18 @@ constexpr char kAgentReplica[] = R"sql(
 ALTER TABLE agents ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 7: on PostgreSQL, usage minutes partitioned by UTC day (usage_partitions.h), the
+// rows there so far moved into the default partition. SQLite has no partitions.
+constexpr char kUsageByDay[] = R"sql(
+CREATE TABLE usage_by_day (LIKE usage INCLUDING DEFAULTS) PARTITION BY RANGE (minute_unix_ms);
+ALTER TABLE usage_by_day
+  ADD PRIMARY KEY (minute_unix_ms, tenant, route, backend_id, instance, region, status);
+CREATE TABLE usage_default PARTITION OF usage_by_day DEFAULT;
+INSERT INTO usage_by_day SELECT * FROM usage;
+DROP TABLE usage;
+ALTER TABLE usage_by_day RENAME TO usage;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kInitialSchema},
     {2, "drills", kDrills},
@@ -185,6 +197,7 @@ constexpr Migration kMigrations[] = {
     {4, "replica tables", kReplicaTables},
     {5, "replica agents by region", kReplicaAgentsByRegion},
     {6, "agent replica", kAgentReplica},
+    {7, "usage minutes by day", "", kUsageByDay},
 };
 
 // The steps are written in SQLite's words; PostgreSQL reads them with 64-bit integers (SQLite's
@@ -303,7 +316,12 @@ absl::Status MigrateSchema(sql::Connection* db, absl::Span<const Migration> migr
     }
     const std::string label =
         absl::StrCat("schema migration to version ", step.version, " (", step.summary, ")");
-    if (absl::Status status = db->Exec(StepSql(db->dialect(), step.sql), label); !status.ok()) {
+    const char* sql = db->dialect() == sql::Dialect::kPostgres && step.postgres_sql != nullptr
+                          ? step.postgres_sql
+                          : step.sql;
+    if (absl::Status status =
+            *sql == '\0' ? absl::OkStatus() : db->Exec(StepSql(db->dialect(), sql), label);
+        !status.ok()) {
       return status;
     }
     if (absl::Status status = SetStoredVersion(db, step.version); !status.ok()) {

@@ -18,6 +18,9 @@ struct Migration {
   int version;          // the schema version the step produces; steps count up from 1
   const char* summary;  // what the step does, for error messages
   const char* sql;      // constant statements only, never values
+  // What PostgreSQL runs instead, where the engines must differ (null: `sql` for both; an
+  // empty `sql` leaves SQLite as it is).
+  const char* postgres_sql = nullptr;
 };
 
 // The steps this binary knows, oldest first.

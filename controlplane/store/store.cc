@@ -31,6 +31,7 @@
 #include "controlplane/store/sql.h"
 #include "controlplane/store/sqlite_connection.h"
 #include "controlplane/store/topology_diff.h"
+#include "controlplane/store/usage_partitions.h"
 #include "controlplane/store/usage_table.h"
 
 namespace spillway {
@@ -376,6 +377,10 @@ absl::StatusOr<std::unique_ptr<TopologyStore>> TopologyStore::Open(const StoreLo
   if (absl::Status status = MigrateSchema(store->db_.get(), SchemaMigrations()); !status.ok()) {
     return status;
   }
+  if (absl::Status status = store->PrepareUsageDays(absl::ToUnixMillis(absl::Now()));
+      !status.ok()) {
+    return status;
+  }
   return store;
 }
 
@@ -717,6 +722,11 @@ void TopologyStore::SetUsageRetention(const UsageRetention& retention) {
 absl::StatusOr<int64_t> TopologyStore::PruneUsage(int64_t now_unix_ms, int64_t max_rows) {
   absl::MutexLock lock(&impl_->mu);
   return PruneUsageTable(db_.get(), impl_->usage_retention, now_unix_ms, max_rows);
+}
+
+absl::Status TopologyStore::PrepareUsageDays(int64_t now_unix_ms) {
+  absl::MutexLock lock(&impl_->mu);
+  return EnsureUsagePartitions(db_.get(), now_unix_ms);
 }
 
 }  // namespace spillway

@@ -96,6 +96,9 @@ class TopologyStore {
   // `max_rows` deleted per call, so a backlog goes in steps between other writes.
   void SetUsageRetention(const UsageRetention& retention);
   absl::StatusOr<int64_t> PruneUsage(int64_t now_unix_ms, int64_t max_rows);
+  // On PostgreSQL, creates the coming days' usage partitions (usage_partitions.h): done when
+  // the store opens and by the pruning, so a day's first minute finds its partition.
+  absl::Status PrepareUsageDays(int64_t now_unix_ms);
 
   // What replicas share (replica_tables.h). `health` null clears the backend's entry (an agent
   // reported it healthy); on PostgreSQL every change notifies kHealthChannel.

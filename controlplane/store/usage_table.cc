@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "controlplane/store/sql.h"
+#include "controlplane/store/usage_partitions.h"
 
 namespace spillway {
 namespace {
@@ -337,16 +338,26 @@ absl::StatusOr<int64_t> PruneUsageTable(sql::Connection* db, const UsageRetentio
   if (const int64_t kept_since = KeptSince(kLevels[0], retention, now_ms); kept_since > 0) {
     targets.push_back({"usage_batches", "stored_at_ms", kept_since});
   }
+  // PostgreSQL's minutes go a whole day at a time first (not counted in what this returns);
+  // what is left is the default partition's rows and the part of the oldest kept day.
+  if (!targets.empty() && targets.front().table == kLevels[0].table) {
+    if (absl::StatusOr<int> dropped = DropUsagePartitionsBefore(db, targets.front().before);
+        !dropped.ok()) {
+      return dropped.status();
+    }
+  }
   int64_t deleted = 0;
   for (const Target& target : targets) {
     if (deleted >= max_rows) {
       break;
     }
-    // DELETE has no LIMIT in either engine: the rows go by their physical id.
-    const absl::string_view row_id = db->dialect() == sql::Dialect::kSqlite ? "rowid" : "ctid";
+    // DELETE has no LIMIT in either engine: the rows go by their physical id (on PostgreSQL
+    // with the partition's, ctid being unique only within one).
+    const absl::string_view row_id =
+        db->dialect() == sql::Dialect::kSqlite ? "rowid" : "tableoid, ctid";
     absl::StatusOr<Statement> prune = Statement::Prepare(
         db,
-        absl::StrCat("DELETE FROM ", target.table, " WHERE ", row_id, " IN (SELECT ", row_id,
+        absl::StrCat("DELETE FROM ", target.table, " WHERE (", row_id, ") IN (SELECT ", row_id,
                      " FROM ", target.table, " WHERE ", target.time_column, " < ?1 LIMIT ?2)"),
         absl::StrCat("prune ", target.table));
     if (!prune.ok()) {

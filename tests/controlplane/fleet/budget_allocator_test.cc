@@ -156,27 +156,10 @@ TEST(BudgetAllocator, SplitsByDemandAndSumsToTheLimitAtEveryEpoch) {
   EXPECT_NEAR(allocator.Demand(1, "app").first, 600 * 30, 200) << "tokens per minute";
 }
 
-TEST(BudgetAllocator, DemandThatStopsDecays) {
-  BudgetOptions options;
-  options.smoothing = std::chrono::milliseconds(2000);
-  BudgetAllocator allocator(options);
-  Clock clock;
-  allocator.SetTopology(TwoStamps());
-  allocator.AddAgent(1, "eastus2");
-  allocator.AddAgent(2, "eastus2");
-  allocator.ReportDemand(1, Demand("app", 1000, 10));
-  (void)allocator.Rebalance(clock.Next());
-  const double before = allocator.Demand(1, "app").first;
-  EXPECT_GT(before, 0);
-  v1::DemandReport nothing;  // a window in which the agent saw no demand at all
-  nothing.set_window_ms(2000);
-  allocator.ReportDemand(1, nothing);
-  EXPECT_LT(allocator.Demand(1, "app").first, before * 0.5);
-}
-
-// An agent holds demand only for the tenants it served lately: once a tenant's demand has
-// decayed to next to nothing it is forgotten (exactly zero), and the split is even again.
-TEST(BudgetAllocator, DemandThatDecayedToNothingIsForgotten) {
+// Demand that stops decays; an agent holds demand only for the tenants it served lately, so
+// once a tenant's demand has decayed to next to nothing it is forgotten (exactly zero), and
+// the split is even again.
+TEST(BudgetAllocator, DemandThatStopsDecaysAndIsThenForgotten) {
   BudgetOptions options;
   options.smoothing = std::chrono::milliseconds(2000);
   BudgetAllocator allocator(options);
@@ -189,8 +172,12 @@ TEST(BudgetAllocator, DemandThatDecayedToNothingIsForgotten) {
   EXPECT_EQ(allocator.Demand(1, "eu-app").first, 0);
   Split split = ToSplit(allocator.Rebalance(clock.Next()));
   EXPECT_GT(split[1]["app"].first, split[2]["app"].first);
-  v1::DemandReport nothing;
+  const double before = allocator.Demand(1, "app").first;
+  EXPECT_GT(before, 0);
+  v1::DemandReport nothing;  // a window in which the agent saw no demand at all
   nothing.set_window_ms(2000);
+  allocator.ReportDemand(1, nothing);
+  EXPECT_LT(allocator.Demand(1, "app").first, before * 0.5);
   for (int i = 0; i < 20 && allocator.Demand(1, "app").first > 0; ++i) {
     allocator.ReportDemand(1, nothing);
   }

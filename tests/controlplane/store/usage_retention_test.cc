@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "controlplane/store/schema.h"
 #include "controlplane/store/store.h"
+#include "controlplane/store/usage_partitions.h"
 #include "tests/controlplane/store/store_test_util.h"
 
 namespace spillway {
@@ -246,6 +247,72 @@ TEST_P(UsageRetentionTest, MigrationFillsTheRollupsFromMinutesStoredBefore) {
     Store().SetUsageRetention(retention);
     EXPECT_EQ(Query(kDay0, kDay0 + 2 * kDay), "checkout 5/500; nightly 4/400");
   }
+}
+
+// PostgreSQL keeps minutes in one partition per UTC day: the coming days' partitions exist
+// as soon as the store opens, a day's minutes land in its own, retention drops past days whole,
+// and minutes of a day without a partition (the default partition's) go row by row.
+TEST_P(UsageRetentionTest, OnPostgresMinutesLiveInDayPartitionsDroppedWhole) {
+  if (sqlite()) {
+    GTEST_SKIP() << "SQLite has no partitions";
+  }
+  sql::Connection* db = Db();
+  auto exists = [db](const std::string& table) {
+    return test::QueryText(db, absl::StrCat("SELECT count(*) FROM pg_class WHERE relname = '",
+                                            table, "'")) == "1";
+  };
+  const absl::Time now = absl::Now();
+  const std::string today =
+      absl::StrCat("usage_d", absl::FormatTime("%Y%m%d", now, absl::UTCTimeZone()));
+  const std::string in_three_days = absl::StrCat(
+      "usage_d", absl::FormatTime("%Y%m%d", now + absl::Hours(72), absl::UTCTimeZone()));
+  EXPECT_TRUE(exists(today));
+  EXPECT_TRUE(exists(in_three_days));
+
+  // The days of StoreTwoDays get partitions; a minute four days earlier has none.
+  ASSERT_TRUE(EnsureUsagePartitions(db, kDay0 + kDay / 2, 1).ok());
+  StoreTwoDays();
+  v1::UsageBatch early;
+  early.set_agent_id("agent-eus2");
+  early.set_sequence(2);
+  *early.add_aggregates() = Aggregate(kDay0 - 4 * kDay, "checkout", 1, 100);
+  ASSERT_TRUE(Store().StoreUsage(early).ok());
+  EXPECT_EQ(test::QueryText(db,
+                            "SELECT string_agg(part || ' ' || n, ', ' ORDER BY part) FROM "
+                            "(SELECT tableoid::regclass::text AS part, count(*) AS n FROM usage "
+                            "GROUP BY 1) AS parts"),
+            "usage_d20231115 3, usage_d20231116 1, usage_default 1");
+  // A day whose minutes already sit in the default partition keeps them there.
+  ASSERT_TRUE(EnsureUsagePartitions(db, kDay0 - 4 * kDay, 1).ok());
+  EXPECT_FALSE(exists("usage_d20231111"));
+  EXPECT_TRUE(exists("usage_d20231112"));
+
+  // Minutes kept a day, three days after kDay0: the past days' partitions go whole (not
+  // counted), the default partition's old minute row by row.
+  Store().SetUsageRetention({1, 0, 0});
+  EXPECT_EQ(Store().PruneUsage(kDay0 + 3 * kDay, 100).value_or(-1), 1);
+  for (const char* day :
+       {"usage_d20231112", "usage_d20231114", "usage_d20231115", "usage_d20231116"}) {
+    EXPECT_FALSE(exists(day)) << day;
+  }
+  EXPECT_TRUE(exists(today));
+  EXPECT_EQ(Count(db, "usage"), 0);
+  EXPECT_EQ(Count(db, "usage_day"), 4) << "the days' sums stay";
+}
+
+// A store of schema version 6 keeps its minutes when version 7 partitions them.
+TEST_P(UsageRetentionTest, PartitioningKeepsTheMinutesAlreadyStored) {
+  std::unique_ptr<sql::Connection> raw = OpenRaw();
+  ASSERT_NE(raw, nullptr);
+  const absl::Span<const Migration> all = SchemaMigrations();
+  ASSERT_TRUE(MigrateSchema(raw.get(), all.subspan(0, 6)).ok());
+  ASSERT_TRUE(raw->Exec("INSERT INTO usage VALUES (1700006400000, 'checkout', 'gpt-4o', "
+                        "'i/d', 'i', 'eastus2', 200, 3, 1, 2, 0, 3, 3, 30)",
+                        "test")
+                  .ok());
+  raw.reset();
+  EXPECT_EQ(Query(kDay0, kDay0 + 30 * kMinute), "checkout 3/3");  // from the minutes
+  EXPECT_EQ(StoredSchemaVersion(Db()).value_or(-1), LatestSchemaVersion());
 }
 
 SPILLWAY_STORE_BACKENDS(UsageRetentionTest);
