@@ -5,11 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
-#include "tests/support/temp_dir.h"
+#include "tests/support/temp_files_test.h"
 
 namespace spillway::load {
 namespace {
@@ -224,20 +223,7 @@ std::vector<std::string> WithRate(std::vector<std::string> rate,
   return args;
 }
 
-class LoadArgsFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<test::ScopedTempDir> dir = test::ScopedTempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(*std::move(dir));
-  }
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = dir_->path() + "/" + name;
-    std::ofstream(path) << text;
-    return path;
-  }
-  std::optional<test::ScopedTempDir> dir_;
-};
+using LoadArgsFileTest = test::TempFilesTest;
 
 TEST(LoadArgsTest, RampsInRequestsOrTokens) {
   absl::StatusOr<LoadOptions> ramp = ParseLoadArgs(WithRate({"--rpm", "0-600"}));

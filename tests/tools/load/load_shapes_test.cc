@@ -43,11 +43,6 @@ class LoadShapesTest : public LoadMockTest {
     all.insert(all.end(), args.begin(), args.end());
     return RunLoad(*dir_, all);
   }
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = dir_->path() + "/" + name;
-    WriteTextFile(path, text);
-    return path;
-  }
   // The mock's count of chat requests to `deployment` (0 when it saw none).
   int64_t MockRequests(const std::string& deployment) {
     HttpClient client("127.0.0.1", mock_->port());

@@ -15,6 +15,7 @@
 #include "tests/controlplane/cli/ctl_runner.h"
 #include "tests/support/mock_aoai_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/temp_files_test.h"
 
 namespace spillway::test {
 
@@ -53,13 +54,8 @@ inline double Num(const boost::json::value& object, const char* key) {
 // A temporary directory (the runs' stderr files, certificates) and the real mock on a free
 // port, which answers max_tokens tokens (its default of 16 would cut 50 short), a token a
 // millisecond so streams have gaps to time.
-class LoadMockTest : public ::testing::Test {
+class LoadMockTest : public TempFilesTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(*std::move(dir));
-  }
   void StartMock(std::vector<std::string> extra = {}, const std::string& deployments = "gpt-4o") {
     std::vector<std::string> args = {"--api-keys",          kLoadKey, "--deployments",  deployments,
                                      "--completion-tokens", "1000",   "--ms-per-token", "1"};
@@ -69,7 +65,6 @@ class LoadMockTest : public ::testing::Test {
     mock_ = *std::move(mock);
   }
 
-  std::optional<ScopedTempDir> dir_;
   std::unique_ptr<MockAoaiProcess> mock_;
 };
 

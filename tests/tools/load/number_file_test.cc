@@ -6,14 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/temp_files_test.h"
 #include "tools/load/rate_shape.h"
 #include "tools/load/token_sizes.h"
 
@@ -23,18 +22,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class NumberFileTest : public ::testing::Test {
+class NumberFileTest : public test::TempFilesTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<test::ScopedTempDir> dir = test::ScopedTempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(*std::move(dir));
-  }
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = dir_->path() + "/" + name;
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
   // The profile a file gives, or the refusal's message (and a failure) when it is refused.
   std::vector<int64_t> Profile(const std::string& text) {
     RateShape shape;
@@ -48,8 +37,6 @@ class NumberFileTest : public ::testing::Test {
     EXPECT_FALSE(read.ok());
     return std::string(read.message());
   }
-
-  std::optional<test::ScopedTempDir> dir_;
 };
 
 TEST_F(NumberFileTest, PlainProfileWithCommentsBlankLinesAndCrlf) {
