@@ -17,6 +17,7 @@
 #include <boost/beast/http/read.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,7 @@
 #include "dataplane/http/header_arena.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/http/no_throw.h"
+#include "dataplane/http/plain_head.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
 #include "dataplane/server/body_reservation.h"
@@ -71,10 +73,21 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
   co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
 }
 
-// Parses the head if the buffer holds all of it (Beast parses a head in one piece).
+// Parses the head if the buffer holds all of it (Beast parses a head in one piece): a plain
+// one mostly without Beast (plain_head.h).
 void ParseHead(RequestParser<http::string_body>& parser, beast::flat_buffer& buffer,
                beast::error_code& ec) {
-  const std::size_t used = parser.put(buffer.data(), ec);
+  const auto bytes = static_cast<const char*>(buffer.data().data());
+  std::size_t used = 0;
+  auto& request = parser.get();
+  const PlainHeadPut put = PutPlainHead(
+      parser, std::string_view(bytes, buffer.size()), kHeaderLimit, used, ec,
+      [&request](http::field name, std::string_view name_string, std::string_view value) {
+        request.insert(name, name_string, value);
+      });
+  if (put != PlainHeadPut::kTaken) {
+    used = parser.put(buffer.data(), ec);
+  }
   buffer.consume(used);
   if (ec == http::error::need_more) {
     ec = {};

@@ -12,7 +12,9 @@ namespace spillway {
 namespace http = boost::beast::http;
 
 RelayResponseParser::RelayResponseParser(const RateLimitHeaders& rate_limit)
-    : rate_limit_(rate_limit) {}
+    : rate_limit_(rate_limit) {
+  header_limit(kHeaderLimit);
+}
 
 std::chrono::milliseconds RelayResponseParser::retry_after() const {
   return RetryAfter(retry_after_ms_, retry_after_);
@@ -36,6 +38,10 @@ void RelayResponseParser::on_response_impl(int code, string_view reason, int /*v
 void RelayResponseParser::on_field_impl(field name, string_view name_string, string_view value,
                                         error_code& ec) {
   ec = {};
+  AddField(name, name_string, value);
+}
+
+void RelayResponseParser::AddField(field name, string_view name_string, string_view value) {
   switch (name) {
     case field::content_type:
       event_stream_ = IsEventStreamType(View(value));

@@ -16,9 +16,25 @@ namespace spillway {
 
 class RelayResponseParser final : public boost::beast::http::basic_parser<false> {
  public:
+  // A backend's head is refused past this unless set otherwise (Beast's default).
+  static constexpr std::size_t kHeaderLimit = 8 * 1024;
+
   // `rate_limit` (must outlive the parser) says which backend x-ratelimit-* headers are
   // replaced by the agent's own, and so left out of the head.
   explicit RelayResponseParser(const RateLimitHeaders& rate_limit);
+
+  // Beast's setter, shadowed so that the limit is known to the plain-head path in
+  // ReadResponseHead, which must apply the same one (Beast has no getter).
+  void header_limit(std::uint32_t bytes) {
+    head_limit_ = bytes;
+    basic_parser::header_limit(bytes);
+  }
+  std::size_t head_limit() const { return head_limit_; }
+
+  // A field of the head, as the parser hands its fields over: for a head parsed mostly without
+  // the parser (plain_head.h).
+  void AddField(boost::beast::http::field name, boost::beast::string_view name_string,
+                boost::beast::string_view value);
 
   unsigned status() const { return status_; }
   // "HTTP/1.1 <status> <reason>\r\n" and the backend headers the client gets, each a line.
@@ -64,6 +80,7 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   std::string retry_after_;
   char* body_data_ = nullptr;
   std::size_t body_room_ = 0;
+  std::size_t head_limit_ = kHeaderLimit;
   unsigned status_ = 0;
   bool event_stream_ = false;
   bool discard_body_ = false;

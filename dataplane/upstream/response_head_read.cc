@@ -5,8 +5,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
+#include <string_view>
 
 #include "dataplane/http/no_throw.h"
+#include "dataplane/http/plain_head.h"
 
 namespace spillway {
 
@@ -25,7 +27,23 @@ asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
   for (;;) {
     if (buffer.size() > 0) {
       beast::error_code ec;
-      const std::size_t used = parser.put(buffer.data(), ec);
+      std::size_t used = 0;
+      // A plain head mostly without Beast (plain_head.h), as long as Beast has seen none of it;
+      // a head that is not plain, from the first byte on, Beast's way.
+      PlainHeadPut put = PlainHeadPut::kNotPlain;
+      if (!parser.got_some()) {
+        put = PutPlainHead(
+            parser, std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
+            parser.head_limit(), used, ec,
+            [&parser](http::field name, std::string_view name_string, std::string_view value) {
+              parser.AddField(name, name_string, value);
+            });
+      }
+      if (put == PlainHeadPut::kNotPlain) {
+        used = parser.put(buffer.data(), ec);
+      } else if (put == PlainHeadPut::kIncomplete) {
+        ec = http::error::need_more;
+      }
       buffer.consume(used);
       parsed += used;
       if (ec && ec != http::error::need_more) {
@@ -43,7 +61,10 @@ asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
         co_await upstream.socket().async_read_some(buffer.prepare(room), kNoThrow);
     buffer.commit(bytes);
     if (read_ec == asio::error::eof) {
-      co_return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+      // Bytes of a head not yet whole are in the buffer, unseen by Beast (the plain path waits
+      // for the whole head).
+      const bool partial = parser.got_some() || buffer.size() > 0;
+      co_return partial ? http::error::partial_message : http::error::end_of_stream;
     }
     if (read_ec) {
       co_return read_ec;

@@ -13,7 +13,7 @@ if [ -n "${missing[*]:-}" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 TARGETS=(api_path request_facts sse_usage relay_response_parser topology multipart_field
-  ptu_rates csv_line)
+  ptu_rates csv_line plain_head)
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 mkdir -p build-fuzz
 echo "fuzz: building (log: build-fuzz/build.log) ..."
