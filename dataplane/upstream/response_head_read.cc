@@ -18,20 +18,24 @@ namespace http = boost::beast::http;
 
 namespace {
 constexpr std::size_t kReadMax = 64 * 1024;
+constexpr int kPlainTries = 4;
 }  // namespace
 
 asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
                                                     beast::flat_buffer& buffer,
                                                     RelayResponseParser& parser,
                                                     std::size_t& parsed) {
+  int plain_tries = 0;
   for (;;) {
     if (buffer.size() > 0) {
       beast::error_code ec;
       std::size_t used = 0;
       // A plain head mostly without Beast (plain_head.h), as long as Beast has seen none of it;
-      // a head that is not plain, from the first byte on, Beast's way.
+      // a head that is not plain, from the first byte on, Beast's way. Each try scans the head
+      // from its start: a head still not whole after a few reads (a backend trickling it) goes
+      // to Beast, which resumes where it stopped, so the scans stay bounded.
       PlainHeadPut put = PlainHeadPut::kNotPlain;
-      if (!parser.got_some()) {
+      if (!parser.got_some() && plain_tries++ < kPlainTries) {
         put = PutPlainHead(
             parser, std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
             parser.head_limit(), used, ec,
