@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,15 +22,14 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
-#include "dataplane/http/expect_continue.h"
 #include "dataplane/http/header_arena.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/http/no_throw.h"
-#include "dataplane/http/plain_head.h"
 #include "dataplane/http/socket_deadline.h"
 #include "dataplane/http/socket_write.h"
 #include "dataplane/server/body_reservation.h"
 #include "dataplane/server/connection_limit.h"
+#include "dataplane/server/request_read.h"
 
 namespace spillway {
 namespace {
@@ -43,7 +43,6 @@ using tcp = asio::ip::tcp;
 // deadline an operation may still arm, so arming one costs no syscall.
 constexpr std::chrono::milliseconds kTickPeriod = SocketDeadlines::kTick;
 
-constexpr std::size_t kHeaderLimit = 64 * 1024;
 // The first read of a request: most heads and small bodies arrive whole in one.
 constexpr std::size_t kFirstRead = 2048;
 // What a session keeps between requests, so that the next one needs no allocation for its read
@@ -63,67 +62,14 @@ asio::awaitable<void> RefuseMalformed(beast::tcp_stream& stream, beast::error_co
              absl::StrCat("The request body exceeds this gateway's limit of ", context.body_limit,
                           " bytes.")};
   } else if (ec == http::error::header_limit) {
-    error = {
-        431, "RequestHeaderFieldsTooLarge",
-        absl::StrCat("The request head exceeds this gateway's limit of ", kHeaderLimit, " bytes.")};
+    error = {431, "RequestHeaderFieldsTooLarge",
+             absl::StrCat("The request head exceeds this gateway's limit of ", kRequestHeaderLimit,
+                          " bytes.")};
   } else if (ec == beast::error::timeout) {
     error = {408, "RequestTimeout", "The request was not received in time."};
   }
   auto response = MakeErrorResponse(error, false);
   co_await WriteResponse(stream, response, context.proxy.client_write_timeout);
-}
-
-// Parses the head if the buffer holds all of it (Beast parses a head in one piece): a plain
-// one mostly without Beast (plain_head.h).
-void ParseHead(RequestParser<http::string_body>& parser, beast::flat_buffer& buffer,
-               beast::error_code& ec) {
-  const auto bytes = static_cast<const char*>(buffer.data().data());
-  std::size_t used = 0;
-  auto& request = parser.get();
-  const PlainHeadPut put = PutPlainHead(
-      parser, std::string_view(bytes, buffer.size()), kHeaderLimit, used, ec,
-      [&request](http::field name, std::string_view name_string, std::string_view value) {
-        request.insert(name, name_string, value);
-      });
-  if (put != PlainHeadPut::kTaken) {
-    used = parser.put(buffer.data(), ec);
-  }
-  buffer.consume(used);
-  if (ec == http::error::need_more) {
-    ec = {};
-  }
-}
-
-// Parses what the buffer already holds, so a body that came with its head needs no awaited
-// read (a trip round the event loop even when it completes at once).
-void ParseBuffered(RequestParser<http::string_body>& parser, beast::flat_buffer& buffer,
-                   beast::error_code& ec) {
-  while (!parser.is_done() && buffer.size() > 0) {
-    const std::size_t used = parser.put(buffer.data(), ec);
-    buffer.consume(used);
-    if (ec == http::error::need_more) {
-      ec = {};
-      break;
-    }
-    if (ec || used == 0) {
-      break;
-    }
-  }
-}
-
-// The rest of a body that did not come with its head. A client that asked to be told to go
-// on (Expect: 100-continue) is told so now, after its key and route were checked.
-asio::awaitable<beast::error_code> ReadRestOfBody(beast::tcp_stream& stream,
-                                                  beast::flat_buffer& buffer,
-                                                  RequestParser<http::string_body>& parser,
-                                                  SocketDeadline& deadline, AgentContext& context) {
-  if (beast::error_code write_ec = co_await AnswerExpectContinue(
-          stream, parser.get(), buffer, context.proxy.client_write_timeout)) {
-    co_return write_ec;
-  }
-  deadline.Arm(context.client_idle_timeout);
-  auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-  co_return deadline.Disarm(read_ec);
 }
 
 // Closes as nginx does: our side first, then what the client still sends is read and dropped
@@ -151,11 +97,6 @@ asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, SocketDeadline& 
 bool ClientLeft(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset;
-}
-
-// The bytes a body will hold: its length, or the limit when it is chunked.
-int64_t BodyBytes(const RequestParser<http::string_body>& parser, uint64_t limit) {
-  return static_cast<int64_t>(parser.content_length().value_or(parser.chunked() ? limit : 0));
 }
 
 // Takes back the body string a request was lent, emptied, its capacity kept for the next
@@ -205,12 +146,19 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
     // The head alone first: how large a body may be depends on the operation (an upload's
     // limit is its route's), checked once the head is admitted.
     parser.body_limit(boost::none);
-    parser.header_limit(kHeaderLimit);
-    ParseHead(parser, buffer, ec);
-    if (!ec && !parser.is_header_done()) {
-      deadline.Arm(context.header_timeout);
-      auto [head_ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
-      ec = deadline.Disarm(head_ec);
+    parser.header_limit(kRequestHeaderLimit);
+    // A plain request framed by its length alone is read without Beast's parser (the head
+    // stays in the buffer until admitted); any other, with it.
+    std::optional<PlainRequest> plain = TakePlainRequest(
+        std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
+        kRequestHeaderLimit, parser.get());
+    if (!plain) {
+      ParseHead(parser, buffer, ec);
+      if (!ec && !parser.is_header_done()) {
+        deadline.Arm(context.header_timeout);
+        auto [head_ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+        ec = deadline.Disarm(head_ec);
+      }
     }
     if (ClientLeft(ec)) {
       break;
@@ -224,10 +172,26 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       co_await handler.Refuse(stream, parser.get(), *std::move(refusal), admission);
       break;
     }
+    const bool upload = admission.path.operation != nullptr &&
+                        admission.path.operation->body == BodyHandling::kStreamed;
+    if (plain && upload) {
+      // An upload's body goes through Beast's parser, which must have read the head: the same
+      // bytes, which it takes as they were taken here.
+      parser.get().clear();
+      plain.reset();
+      ParseHead(parser, buffer, ec);
+      if (ec || !parser.is_header_done()) {
+        co_await RefuseMalformed(stream, ec ? ec : http::error::partial_message, context);
+        break;
+      }
+    } else if (plain) {
+      buffer.consume(plain->head_size);
+    }
+    const BodyFraming framing = FramingOf(plain, parser);
     if (admission.path.surface == ApiSurface::kRealtime) {
       // A WebSocket: the connection is the session's from here on. Bytes after the head
       // would be frames sent before the 101, which no client may send.
-      if (buffer.size() > 0 || BodyBytes(parser, context.body_limit) > 0) {
+      if (buffer.size() > 0 || framing.Bytes(context.body_limit) > 0) {
         co_await handler.Refuse(
             stream, parser.get(),
             ErrorReply{400, "BadRequest",
@@ -239,8 +203,7 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       co_await handler.HandleRealtime(stream, parser.get(), admission);
       break;
     }
-    if (admission.path.operation != nullptr &&
-        admission.path.operation->body == BodyHandling::kStreamed) {
+    if (upload) {
       // The body goes through a parser of its own: the string is not used.
       TakeBackBody(parser.get().body(), body);
       const bool keep_alive = co_await handler.HandleUpload(stream, buffer, parser, admission);
@@ -249,26 +212,31 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       }
       continue;
     }
-    if (parser.content_length().value_or(0) > context.body_limit) {
+    if (framing.length.value_or(0) > context.body_limit) {
       // Named, not a temporary in the co_await: GCC 12 destroys such temporaries twice.
       ErrorReply too_large{
           413, "RequestEntityTooLarge",
-          absl::StrCat("The request body of ", *parser.content_length(),
+          absl::StrCat("The request body of ", *framing.length,
                        " bytes exceeds this gateway's limit of ", context.body_limit, " bytes.")};
       co_await handler.Refuse(stream, parser.get(), std::move(too_large), admission);
       break;
     }
     parser.body_limit(context.body_limit);
-    const int64_t body_bytes = BodyBytes(parser, context.body_limit);
+    const int64_t body_bytes = framing.Bytes(context.body_limit);
     BodyReservation reservation(context, body_bytes);
     if (!reservation.held(body_bytes)) {
       ErrorReply busy = BodyBudgetExhausted();
       co_await handler.Refuse(stream, parser.get(), std::move(busy), admission);
       break;
     }
-    ParseBuffered(parser, buffer, ec);
-    if (!ec && !parser.is_done()) {
-      ec = co_await ReadRestOfBody(stream, buffer, parser, deadline, context);
+    if (plain) {
+      ec = co_await ReadPlainBody(stream, buffer, parser.get(), framing.length.value_or(0),
+                                  deadline, context);
+    } else {
+      ParseBuffered(parser, buffer, ec);
+      if (!ec && !parser.is_done()) {
+        ec = co_await ReadRestOfBody(stream, buffer, parser, deadline, context);
+      }
     }
     if (ec) {
       if (!ClientLeft(ec)) {
@@ -296,8 +264,8 @@ asio::awaitable<void> RunAdminSession(tcp::socket socket, AgentContext& context,
   beast::flat_buffer buffer;
   for (;;) {
     RequestParser<http::string_body> parser;
-    parser.body_limit(kHeaderLimit);
-    parser.header_limit(kHeaderLimit);
+    parser.body_limit(kRequestHeaderLimit);
+    parser.header_limit(kRequestHeaderLimit);
     stream.expires_after(context.client_idle_timeout);
     auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
     if (ec) {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
 
 namespace spillway::test {
@@ -284,6 +285,40 @@ TEST_F(AgentHostile, RefusalsComeBeforeTheBodyIsRead) {
     EXPECT_THAT(reply, ::testing::StartsWith(absl::StrCat("HTTP/1.1 ", status, " "))) << head;
     EXPECT_THAT(reply, HasSubstr("Connection: close")) << reply.substr(0, 300);
   }
+}
+
+// A body read after its head, in pieces, is the request's whole body; one cut short by the
+// client's close is a malformed request, answered 400, and nothing of it reaches the backend.
+TEST_F(AgentHostile, ABodyInPiecesIsWholeAndOneCutShortIsRefused) {
+  const std::string body = R"({"messages":[{"role":"user","content":"in pieces"}]})";
+  const std::string head = absl::StrCat("POST ", ChatTarget("gpt-4o"),
+                                        " HTTP/1.1\r\nHost: a\r\napi-key: test\r\n"
+                                        "Content-Type: application/json\r\nConnection: close\r\n"
+                                        "Content-Length: ",
+                                        body.size(), "\r\n\r\n");
+  const int whole = ConnectRaw(fleet_.agent_port(), 10);
+  ASSERT_GE(whole, 0);
+  const std::string first = head + body.substr(0, 10);
+  ASSERT_EQ(::write(whole, first.data(), first.size()), static_cast<ssize_t>(first.size()));
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(::write(whole, body.data() + 10, 20), 20);
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(::write(whole, body.data() + 30, body.size() - 30),
+            static_cast<ssize_t>(body.size() - 30));
+  const std::string reply = ReadToEndAndClose(whole);
+  // 200, not 400: any prefix of the body is malformed JSON, which the agent refuses itself.
+  EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 200 ")) << reply.substr(0, 300);
+
+  const int64_t before = BackendRequests();
+  const int cut = ConnectRaw(fleet_.agent_port(), 10);
+  ASSERT_GE(cut, 0);
+  const std::string partial = head + body.substr(0, 10);
+  ASSERT_EQ(::write(cut, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  ::shutdown(cut, SHUT_WR);
+  const std::string refused = ReadToEndAndClose(cut);
+  EXPECT_THAT(refused, ::testing::StartsWith("HTTP/1.1 400 ")) << refused.substr(0, 300);
+  EXPECT_THAT(refused, HasSubstr("partial message"));
+  EXPECT_EQ(BackendRequests(), before);
 }
 
 // Bodies held at once are bounded: while one client holds a reservation for its announced

@@ -8,11 +8,13 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "dataplane/http/head_scan.h"
+#include "dataplane/http/plain_request.h"
 #include "dataplane/http/rate_limit_headers.h"
 #include "dataplane/upstream/relay_response_parser.h"
 
@@ -255,6 +257,113 @@ TEST(PlainHead, AgreesWithBeastOnMutatedHeads) {
     ASSERT_EQ(Canonical(parse.plain), Canonical(parse.beast)) << testing::PrintToString(head);
   }
   EXPECT_GT(taken, 5000);  // the comparison is mostly of the plain path, not of Beast with itself
+}
+
+// A request message and its body's length, as the session uses them.
+template <class Message>
+std::string DescribeMessage(const Message& request, std::optional<uint64_t> length) {
+  std::string out = std::string(request.method_string()) + " " + std::string(request.target()) +
+                    " " + std::to_string(request.version()) + " keep_alive " +
+                    std::to_string(request.keep_alive()) + " length " +
+                    std::to_string(length.value_or(~0ull));
+  for (const auto& field : request) {
+    out += "\n" + std::to_string(static_cast<int>(field.name())) + " " +
+           std::string(field.name_string()) + ": [" + std::string(field.value()) + "]";
+  }
+  return out;
+}
+
+// A request taken without Beast (TakePlainRequest) must be the one Beast's parser makes of the
+// same bytes, framed by its length alone; what it does not take is left untouched.
+void ExpectTakenAsBeastTakesIt(const std::string& bytes, int* taken = nullptr) {
+  http::request<http::string_body> plain;
+  const std::optional<PlainRequest> took = TakePlainRequest(bytes, kLimit, plain);
+  if (!took) {
+    EXPECT_EQ(plain.begin(), plain.end()) << "a head not taken was touched";
+    return;
+  }
+  if (taken != nullptr) ++*taken;
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kLimit);
+  parser.body_limit(boost::none);  // as the session parses a head: the limit is checked after
+  error_code ec;
+  const std::size_t used = parser.put(boost::asio::buffer(bytes), ec);
+  ASSERT_FALSE(ec) << ec.message() << testing::PrintToString(bytes);
+  ASSERT_TRUE(parser.is_header_done());
+  EXPECT_EQ(took->head_size, used);
+  EXPECT_FALSE(parser.chunked());
+  EXPECT_FALSE(parser.upgrade());
+  const boost::optional<uint64_t> length = parser.content_length();
+  EXPECT_EQ(DescribeMessage(plain, took->content_length),
+            DescribeMessage(parser.get(), length ? std::optional<uint64_t>(*length) : std::nullopt))
+      << testing::PrintToString(bytes);
+}
+
+TEST(PlainRequest, TakesTheSdksRequestAsBeastDoes) {
+  int taken = 0;
+  ExpectTakenAsBeastTakesIt(kSdkRequest, &taken);
+  ExpectTakenAsBeastTakesIt("GET /openai/models?api-version=1 HTTP/1.0\r\nHost: a\r\n\r\n", &taken);
+  ExpectTakenAsBeastTakesIt("DELETE /x HTTP/1.1\r\nConnection: close\r\n\r\n", &taken);
+  // Past the parser's default body limit: the session checks its own limit after the head.
+  ExpectTakenAsBeastTakesIt("POST /x HTTP/1.1\r\nContent-Length: 000800000000002\r\n\r\n", &taken);
+  EXPECT_EQ(taken, 4);
+}
+
+TEST(PlainRequest, LeavesToBeastWhatBeastFramesOrMightRefuse) {
+  for (const std::string head : {
+           "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+           "GET /a HTTP/1.1\r\nConnection: keep-alive, x\r\n\r\n",
+           "POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+           "POST /a HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+           "POST /a HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n",
+           "BREW /a HTTP/1.1\r\n\r\n",
+           "get /a HTTP/1.1\r\n\r\n",
+           "GET /a HTTP/2.0\r\n\r\n",
+           "GET  /a HTTP/1.1\r\n\r\n",
+           "GET /a  HTTP/1.1\r\n\r\n",
+           "GET /\t HTTP/1.1\r\n\r\n",
+           "GET\t/a HTTP/1.1\r\n\r\n",
+           "GET HTTP/1.1\r\n\r\n",
+           "GET /a HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+           "GET /a HTTP/1.1\r\n",
+       }) {
+    http::request<http::string_body> plain;
+    EXPECT_FALSE(TakePlainRequest(head, kLimit, plain).has_value()) << head;
+    EXPECT_EQ(plain.begin(), plain.end()) << head;
+  }
+}
+
+TEST(PlainRequest, AgreesWithBeastOnMutatedRequests) {
+  std::mt19937 random(61220);
+  const std::vector<std::string> lines = {"Host: a",
+                                          "Content-Length: 3",
+                                          "content-length: 0",
+                                          "Connection: keep-alive",
+                                          "Connection: close",
+                                          "CONNECTION: Keep-Alive",
+                                          "Proxy-Connection: close",
+                                          "X-A: b",
+                                          "api-key:  k ",
+                                          "Expect: 100-continue",
+                                          "Transfer-Encoding: chunked",
+                                          "Upgrade: h2c"};
+  const std::vector<std::string> starts = {"POST /x?a=1 HTTP/1.1", "GET /y HTTP/1.0",
+                                           "PUT /z HTTP/1.1", "OPTIONS * HTTP/1.1"};
+  const std::string alphabet("\r\n \t:aA1\x7f\x80-,", 13);
+  int taken = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string head = starts[random() % starts.size()] + "\r\n";
+    const int fields = static_cast<int>(random() % 5);
+    for (int i = 0; i < fields; ++i) head += lines[random() % lines.size()] + "\r\n";
+    head += "\r\nabc";
+    if (round % 2 == 1) {
+      head[random() % head.size()] = alphabet[random() % alphabet.size()];
+    }
+    ExpectTakenAsBeastTakesIt(head, &taken);
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(taken, 5000);
 }
 
 // The backend's side: the relay parser's head and facts come out the same either way.

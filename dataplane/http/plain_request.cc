@@ -1,0 +1,97 @@
+// See plain_request.h. Every check is at least as strict as Beast's, so a head taken here is
+// one Beast would have taken the same way; the fuzzer fuzz_plain_head compares the two.
+#include "dataplane/http/plain_request.h"
+
+#include <boost/beast/http/verb.hpp>
+
+namespace spillway {
+namespace {
+
+namespace http = boost::beast::http;
+
+bool IsTchar(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if ((u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// "METHOD SP target SP HTTP/1.x", the line free of control bytes (head_scan): the method a
+// token Beast knows, the target anything without a space, the version 1.0 or 1.1.
+bool SplitRequestLine(std::string_view line, PlainRequestHead& head) {
+  const std::size_t method_end = line.find(' ');
+  if (method_end == 0 || method_end == std::string_view::npos) return false;
+  head.method = line.substr(0, method_end);
+  for (char c : head.method) {
+    if (!IsTchar(c)) return false;
+  }
+  head.verb = http::string_to_verb(head.method);
+  if (head.verb == http::verb::unknown) return false;
+  constexpr std::size_t kVersionSize = 9;  // " HTTP/1.x"
+  if (line.size() < method_end + 2 + kVersionSize) return false;
+  const std::string_view version = line.substr(line.size() - kVersionSize);
+  if (version == " HTTP/1.1") {
+    head.version = 11;
+  } else if (version == " HTTP/1.0") {
+    head.version = 10;
+  } else {
+    return false;
+  }
+  head.target = line.substr(method_end + 1, line.size() - kVersionSize - method_end - 1);
+  // Beast's target: one or more bytes from 0x21 up but DEL. The line has no control byte but
+  // HTAB (head_scan lets values hold it), so only space and HTAB are left to refuse.
+  return !head.target.empty() && head.target.find_first_of(" \t") == std::string_view::npos;
+}
+
+bool IsKeepAliveOrClose(std::string_view value) {
+  auto equals = [value](std::string_view lower) {
+    if (value.size() != lower.size()) return false;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if ((static_cast<unsigned char>(value[i]) | 0x20) != static_cast<unsigned char>(lower[i])) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return equals("keep-alive") || equals("close");
+}
+
+// Digits only, at most 18 of them (no overflow to think about); Beast takes more, and a
+// length of an exabyte is refused by the body limit either way.
+bool ParseLength(std::string_view value, uint64_t& length) {
+  if (value.empty() || value.size() > 18) return false;
+  length = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return false;
+    length = length * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ScanPlainRequest(std::string_view bytes, std::size_t limit, PlainRequestHead& head) {
+  if (ScanHead(bytes, limit, head.lines) != HeadScan::kWhole) return false;
+  if (!SplitRequestLine(bytes.substr(0, head.lines.start_line_end - 2), head)) return false;
+  for (std::size_t i = 0; i < head.lines.count; ++i) {
+    const HeadLines::Field& field = head.lines.fields[i];
+    if (!field.framing) continue;
+    const std::string_view value(bytes.data() + field.value_begin,
+                                 field.value_end - field.value_begin);
+    switch (http::string_to_field(
+        std::string_view(bytes.data() + field.begin, field.name_end - field.begin))) {
+      case http::field::content_length:
+        if (head.has_content_length || !ParseLength(value, head.content_length)) return false;
+        head.has_content_length = true;
+        break;
+      case http::field::connection:
+      case http::field::proxy_connection:
+        if (!IsKeepAliveOrClose(value)) return false;
+        break;
+      default:
+        return false;  // Transfer-Encoding, Upgrade: Beast's
+    }
+  }
+  return true;
+}
+
+}  // namespace spillway
