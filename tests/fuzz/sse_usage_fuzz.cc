@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t at = 0; at < stream.size(); at += piece) {
     const absl::string_view part = stream.substr(at, piece);
     const bool end = at + piece >= stream.size();
-    const ReadScan scan = scanner.Feed(part);
+    const spillway::ReadScan scan = scanner.Feed(part);
     in += part.size();
     const absl::string_view relayed = stripper.Filter(part, end, scan);
     out.append(relayed.data(), relayed.size());
