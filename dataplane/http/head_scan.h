@@ -11,6 +11,17 @@
 
 namespace spillway {
 
+// The fields that frame a message: how long its body is, whether the connection is kept or
+// upgraded.
+enum class HeadFraming : uint8_t {
+  kNone,
+  kContentLength,
+  kTransferEncoding,
+  kConnection,
+  kProxyConnection,
+  kUpgrade,
+};
+
 // The lines of one head, as offsets into the bytes scanned.
 struct HeadLines {
   // More fields than this are unusual; such a head is left to Beast.
@@ -22,12 +33,11 @@ struct HeadLines {
     uint32_t value_begin;  // the value, without the whitespace around it
     uint32_t value_end;
     uint32_t end;  // past the line's CRLF
-    // Content-Length, Transfer-Encoding, Connection, Proxy-Connection or Upgrade: the fields
-    // by which Beast frames the message, left to Beast (plain_head.h).
-    bool framing;
-    // A Connection field, and whether its value is just keep-alive (which says nothing to
-    // Beast in an HTTP/1.1 message).
-    bool connection;
+    // Whether this is one of the fields by which Beast frames the message, and which: left to
+    // Beast (plain_head.h) or read here (plain_request.h).
+    HeadFraming framing;
+    // A Connection field whose value is just keep-alive (which says nothing to Beast in an
+    // HTTP/1.1 message).
     bool keep_alive;
   };
 
@@ -43,6 +53,10 @@ enum class HeadScan {
   kNotPlain,    // for Beast to parse (or refuse): a byte or layout outside the plain form, too
                 // many fields, or no end within the limit
 };
+
+// Whether `text`, bytes of a plain head, equals `lower` (lower-case letters and hyphens, at
+// least 4 of them) but for the letters' case.
+bool PlainEqualsLower(std::string_view text, std::string_view lower);
 
 // Scans `bytes` for a head of fewer than `limit` bytes. On kWhole, `lines` describes it;
 // otherwise `lines` is unspecified.

@@ -53,11 +53,11 @@ PlainHeadPut PutPlainHead(boost::beast::http::basic_parser<kIsRequest>& parser,
       kIsRequest ? start_line.ends_with(" HTTP/1.1") : start_line.starts_with("HTTP/1.1 ");
   std::size_t connections = 0;
   for (std::size_t i = 0; i < lines.count; ++i) {
-    connections += lines.fields[i].connection ? 1 : 0;
+    connections += lines.fields[i].framing == HeadFraming::kConnection ? 1 : 0;
   }
   const bool skip_keep_alive = http11 && connections == 1;
   auto to_parser = [skip_keep_alive](const HeadLines::Field& field) {
-    return field.framing && !(skip_keep_alive && field.keep_alive);
+    return field.framing != HeadFraming::kNone && !(skip_keep_alive && field.keep_alive);
   };
   // A long target (a start line past this) is rare enough to leave to Beast.
   constexpr std::size_t kLookahead = 8;

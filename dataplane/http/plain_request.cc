@@ -9,21 +9,13 @@ namespace {
 
 namespace http = boost::beast::http;
 
-bool IsTchar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if ((u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// "METHOD SP target SP HTTP/1.x", the line free of control bytes (head_scan): the method a
-// token Beast knows, the target anything without a space, the version 1.0 or 1.1.
+// "METHOD SP target SP HTTP/1.x", the line free of control bytes (head_scan): a method Beast
+// knows (its names, matched exactly, are all tokens), the target anything without a space or
+// HTAB, the version 1.0 or 1.1.
 bool SplitRequestLine(std::string_view line, PlainRequestHead& head) {
   const std::size_t method_end = line.find(' ');
   if (method_end == 0 || method_end == std::string_view::npos) return false;
   head.method = line.substr(0, method_end);
-  for (char c : head.method) {
-    if (!IsTchar(c)) return false;
-  }
   head.verb = http::string_to_verb(head.method);
   if (head.verb == http::verb::unknown) return false;
   constexpr std::size_t kVersionSize = 9;  // " HTTP/1.x"
@@ -43,16 +35,7 @@ bool SplitRequestLine(std::string_view line, PlainRequestHead& head) {
 }
 
 bool IsKeepAliveOrClose(std::string_view value) {
-  auto equals = [value](std::string_view lower) {
-    if (value.size() != lower.size()) return false;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-      if ((static_cast<unsigned char>(value[i]) | 0x20) != static_cast<unsigned char>(lower[i])) {
-        return false;
-      }
-    }
-    return true;
-  };
-  return equals("keep-alive") || equals("close");
+  return PlainEqualsLower(value, "keep-alive") || PlainEqualsLower(value, "close");
 }
 
 // Digits only, at most 18 of them (no overflow to think about); Beast takes more, and a
@@ -74,21 +57,22 @@ bool ScanPlainRequest(std::string_view bytes, std::size_t limit, PlainRequestHea
   if (!SplitRequestLine(bytes.substr(0, head.lines.start_line_end - 2), head)) return false;
   for (std::size_t i = 0; i < head.lines.count; ++i) {
     const HeadLines::Field& field = head.lines.fields[i];
-    if (!field.framing) continue;
     const std::string_view value(bytes.data() + field.value_begin,
                                  field.value_end - field.value_begin);
-    switch (http::string_to_field(
-        std::string_view(bytes.data() + field.begin, field.name_end - field.begin))) {
-      case http::field::content_length:
+    switch (field.framing) {
+      case HeadFraming::kNone:
+        break;
+      case HeadFraming::kContentLength:
         if (head.has_content_length || !ParseLength(value, head.content_length)) return false;
         head.has_content_length = true;
         break;
-      case http::field::connection:
-      case http::field::proxy_connection:
+      case HeadFraming::kConnection:
+      case HeadFraming::kProxyConnection:
         if (!IsKeepAliveOrClose(value)) return false;
         break;
-      default:
-        return false;  // Transfer-Encoding, Upgrade: Beast's
+      case HeadFraming::kTransferEncoding:
+      case HeadFraming::kUpgrade:
+        return false;  // Beast's
     }
   }
   return true;
