@@ -1,0 +1,173 @@
+// Parses bytes as a client's request and as a backend's response both ways, through the
+// plain-head paths (head_scan, plain_head, plain_request) and through Beast's parser alone, and
+// describes what each made, for the unit tests and the fuzzer to compare.
+#pragma once
+
+#include <algorithm>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/http/plain_head.h"
+#include "dataplane/http/plain_request.h"
+#include "dataplane/http/rate_limit_headers.h"
+#include "dataplane/upstream/relay_response_parser.h"
+
+namespace spillway::plain_head_compare {
+
+namespace http = boost::beast::http;
+using boost::beast::error_code;
+
+// What a parse made: its error, or its start line, framing and fields (in the message's order).
+struct Parse {
+  std::string description;
+  PlainHeadPut put = PlainHeadPut::kNotPlain;
+};
+
+inline std::string DescribeRequestParser(const http::request_parser<http::string_body>& parser,
+                                         error_code ec, std::size_t used) {
+  if (ec) return "error: " + ec.message();
+  if (!parser.is_header_done()) return "incomplete";
+  const auto& request = parser.get();
+  std::string out = std::string(request.method_string()) + " " + std::string(request.target()) +
+                    " " + std::to_string(request.version()) + " used " + std::to_string(used);
+  out += " keep_alive " + std::to_string(parser.keep_alive());
+  out += " upgrade " + std::to_string(parser.upgrade());
+  out += " chunked " + std::to_string(parser.chunked());
+  out += " length " + std::to_string(parser.content_length().value_or(~0ull));
+  out += " done " + std::to_string(parser.is_done());
+  for (const auto& field : request) {
+    out += "\n" + std::to_string(static_cast<int>(field.name())) + " " +
+           std::string(field.name_string()) + ": [" + std::string(field.value()) + "]";
+  }
+  return out;
+}
+
+// `bytes` as a client's request: through the plain-head path (and Beast where it declines) if
+// `plain`, else through Beast alone.
+inline Parse ParseRequest(std::string_view bytes, bool plain, std::size_t limit) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(limit));
+  Parse result;
+  error_code ec;
+  std::size_t used = 0;
+  if (plain) {
+    auto& request = parser.get();
+    result.put = PutPlainHead(
+        parser, bytes, limit, used, ec,
+        [&request](http::field name, std::string_view name_string, std::string_view value) {
+          request.insert(name, name_string, value);
+        });
+  }
+  if (result.put != PlainHeadPut::kTaken) {
+    used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  }
+  result.description =
+      DescribeRequestParser(parser, ec == http::error::need_more ? error_code{} : ec, used);
+  return result;
+}
+
+// `bytes` as a backend's answer to the relay parser, the same two ways: the head the client
+// would get and what the relay learns.
+inline Parse ParseResponse(std::string_view bytes, bool plain) {
+  static const RateLimitHeaders kRateLimit;
+  RelayResponseParser parser(kRateLimit);
+  Parse result;
+  error_code ec;
+  std::size_t used = 0;
+  if (plain) {
+    result.put = PutPlainHead(
+        parser, bytes, parser.head_limit(), used, ec,
+        [&parser](http::field name, std::string_view name_string, std::string_view value) {
+          parser.AddField(name, name_string, value);
+        });
+  }
+  if (result.put != PlainHeadPut::kTaken) {
+    used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  }
+  if (ec && ec != http::error::need_more) {
+    result.description = "error: " + ec.message();
+    return result;
+  }
+  if (!parser.is_header_done()) {
+    result.description = "incomplete";
+    return result;
+  }
+  result.description = "status " + std::to_string(parser.status()) + " used " +
+                       std::to_string(used) + " sse " + std::to_string(parser.event_stream()) +
+                       " retry " + std::to_string(parser.retry_after().count()) + " keep_alive " +
+                       std::to_string(parser.keep_alive()) + " chunked " +
+                       std::to_string(parser.chunked()) + " length " +
+                       std::to_string(parser.content_length().value_or(~0ull)) + " eof " +
+                       std::to_string(parser.need_eof()) + " header_done " +
+                       std::to_string(parser.is_header_done()) + "\n" + parser.head();
+  return result;
+}
+
+// A request description's field lines in the order a name first sorts, each name's values in
+// order: what does not depend on where the plain-head path put the framing fields.
+inline std::string Canonical(const std::string& description) {
+  std::vector<std::string> lines;
+  std::size_t at = description.find('\n');
+  std::string out = description.substr(0, at);
+  while (at != std::string::npos) {
+    const std::size_t next = description.find('\n', at + 1);
+    lines.push_back(description.substr(at + 1, next == std::string::npos ? next : next - at - 1));
+    at = next;
+  }
+  std::stable_sort(lines.begin(), lines.end(), [](const std::string& a, const std::string& b) {
+    return a.substr(0, a.find(':')) < b.substr(0, b.find(':'));
+  });
+  for (const auto& line : lines) out += "\n" + line;
+  return out;
+}
+
+// A request message and its body's length, as the session uses them.
+template <class Message>
+std::string DescribeMessage(const Message& request, std::optional<uint64_t> length) {
+  std::string out = std::string(request.method_string()) + " " + std::string(request.target()) +
+                    " " + std::to_string(request.version()) + " keep_alive " +
+                    std::to_string(request.keep_alive()) + " length " +
+                    std::to_string(length.value_or(~0ull));
+  for (const auto& field : request) {
+    out += "\n" + std::to_string(static_cast<int>(field.name())) + " " +
+           std::string(field.name_string()) + ": [" + std::string(field.value()) + "]";
+  }
+  return out;
+}
+
+// How a request taken without Beast (TakePlainRequest) differs from the one Beast's parser
+// makes of the same bytes, framed by its length alone; empty if it does not, or if the request
+// was not taken and left untouched. Sets `taken`.
+inline std::string TakenDifference(std::string_view bytes, std::size_t limit, bool& taken) {
+  http::request<http::string_body> plain;
+  const std::optional<PlainRequest> took = TakePlainRequest(bytes, limit, plain);
+  taken = took.has_value();
+  if (!took) {
+    return plain.begin() == plain.end() ? "" : "a head not taken was touched";
+  }
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(limit));
+  parser.body_limit(boost::none);  // as the session parses a head: the limit is checked after
+  error_code ec;
+  const std::size_t used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  if (ec) return "Beast refused it: " + ec.message();
+  if (!parser.is_header_done()) return "Beast found no whole head";
+  if (used != took->head_size) {
+    return "head size " + std::to_string(took->head_size) + ", Beast's " + std::to_string(used);
+  }
+  if (parser.chunked() || parser.upgrade()) return "Beast frames it otherwise";
+  const boost::optional<uint64_t> length = parser.content_length();
+  const std::string mine = DescribeMessage(plain, took->content_length);
+  const std::string beasts =
+      DescribeMessage(parser.get(), length ? std::optional<uint64_t>(*length) : std::nullopt);
+  return mine == beasts ? "" : mine + "\n-- Beast's --\n" + beasts;
+}
+
+}  // namespace spillway::plain_head_compare
