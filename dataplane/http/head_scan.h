@@ -1,8 +1,8 @@
-// Splits an HTTP/1.1 head into its lines 16 bytes at a time, for heads that are plain: CRLF
-// line ends, token names, values without control bytes, no obs-fold. Beast 1.81 parses a head
-// a byte at a time (its vectorised search is a stub): ~10k instructions a request for the
-// client's and the backend's heads, a quarter of the agent's own work. Anything not plain is
-// left to Beast, so what Beast would refuse is still refused with Beast's error.
+// Splits an HTTP/1.1 head into its lines 32 bytes at a time (16 without AVX2), for heads that
+// are plain: CRLF line ends, token names, values without control bytes, no obs-fold. Beast 1.81
+// parses a head a byte at a time (its vectorised search is a stub): ~10k instructions a request
+// for the client's and the backend's heads, a quarter of the agent's own work. Anything not
+// plain is left to Beast, so what Beast would refuse is still refused with Beast's error.
 #pragma once
 
 #include <cstddef>
