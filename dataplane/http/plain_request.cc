@@ -31,7 +31,9 @@ bool SplitRequestLine(std::string_view line, PlainRequestHead& head) {
   head.target = line.substr(method_end + 1, line.size() - kVersionSize - method_end - 1);
   // Beast's target: one or more bytes from 0x21 up but DEL. The line has no control byte but
   // HTAB (head_scan lets values hold it), so only space and HTAB are left to refuse.
-  return !head.target.empty() && head.target.find_first_of(" \t") == std::string_view::npos;
+  // Two memchr passes: find_first_of tests every byte against the set, ~15 instructions each.
+  return !head.target.empty() && head.target.find(' ') == std::string_view::npos &&
+         head.target.find('\t') == std::string_view::npos;
 }
 
 bool IsKeepAliveOrClose(std::string_view value) {
