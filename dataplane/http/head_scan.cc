@@ -238,6 +238,16 @@ bool PlainEqualsLower(std::string_view text, std::string_view lower) {
   return NameIs(text.data(), text.size(), lower);
 }
 
+bool PlainLength(std::string_view value, uint64_t& length) {
+  if (value.empty() || value.size() > 18) return false;
+  length = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return false;
+    length = length * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
 HeadScan ScanHead(std::string_view bytes, std::size_t limit, HeadLines& lines) {
   if (kHasAvx2) {
     return Scan<32, ControlMask32, true>(bytes, limit, lines);

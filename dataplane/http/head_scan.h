@@ -58,6 +58,11 @@ enum class HeadScan {
 // least 4 of them) but for the letters' case.
 bool PlainEqualsLower(std::string_view text, std::string_view lower);
 
+// Whether `value`, a plain head's field value, is a Content-Length of digits only, at most 18 of
+// them (no overflow to think about; Beast takes more, and a length of an exabyte is refused
+// by any body limit). Sets `length` if so.
+bool PlainLength(std::string_view value, uint64_t& length);
+
 // Scans `bytes` for a head of fewer than `limit` bytes. On kWhole, `lines` describes it;
 // otherwise `lines` is unspecified.
 HeadScan ScanHead(std::string_view bytes, std::size_t limit, HeadLines& lines);

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 #include "dataplane/http/head_scan.h"
 
@@ -24,25 +25,17 @@ enum class PlainHeadPut {
   kNotPlain,    // nothing done: the parser is to have the bytes as they are
 };
 
-// `bytes` start a message the parser has seen nothing of; `limit` is the parser's header
-// limit. On kTaken without error, `used` is the whole head and the parser is where its own
-// parse of the head would have left it. On kTaken with an error (a bad start line or framing
-// field, Beast's verdict), `used` is what the parser took of the framing head.
+// `bytes` start a message the parser has seen nothing of, whose plain head `lines` describe
+// (ScanHead said kWhole). On kTaken without error, `used` is the whole head and the parser is
+// where its own parse of the head would have left it. On kTaken with an error (a bad start line
+// or framing field, Beast's verdict), `used` is what the parser took of the framing head.
+// kNotPlain: nothing done.
 template <bool kIsRequest, class OnField>
-PlainHeadPut PutPlainHead(boost::beast::http::basic_parser<kIsRequest>& parser,
-                          std::string_view bytes, std::size_t limit, std::size_t& used,
-                          boost::beast::error_code& ec, OnField&& on_field) {
+PlainHeadPut PutScannedHead(boost::beast::http::basic_parser<kIsRequest>& parser,
+                            std::string_view bytes, const HeadLines& lines, std::size_t& used,
+                            boost::beast::error_code& ec, OnField&& on_field) {
   if (parser.eager()) {
     return PlainHeadPut::kNotPlain;  // it would parse on into the bytes after the framing head
-  }
-  HeadLines lines;
-  switch (ScanHead(bytes, limit, lines)) {
-    case HeadScan::kWhole:
-      break;
-    case HeadScan::kIncomplete:
-      return PlainHeadPut::kIncomplete;
-    case HeadScan::kNotPlain:
-      return PlainHeadPut::kNotPlain;
   }
   const char* head = bytes.data();
   // Connection: keep-alive is the default in HTTP/1.1: the parser is not told (Beast spends
@@ -107,6 +100,26 @@ PlainHeadPut PutPlainHead(boost::beast::http::basic_parser<kIsRequest>& parser,
   }
   used = lines.size;
   return PlainHeadPut::kTaken;
+}
+
+// The same from the bytes: `limit` is the parser's header limit.
+template <bool kIsRequest, class OnField>
+PlainHeadPut PutPlainHead(boost::beast::http::basic_parser<kIsRequest>& parser,
+                          std::string_view bytes, std::size_t limit, std::size_t& used,
+                          boost::beast::error_code& ec, OnField&& on_field) {
+  if (parser.eager()) {
+    return PlainHeadPut::kNotPlain;
+  }
+  HeadLines lines;
+  switch (ScanHead(bytes, limit, lines)) {
+    case HeadScan::kWhole:
+      return PutScannedHead(parser, bytes, lines, used, ec, std::forward<OnField>(on_field));
+    case HeadScan::kIncomplete:
+      return PlainHeadPut::kIncomplete;
+    case HeadScan::kNotPlain:
+      break;
+  }
+  return PlainHeadPut::kNotPlain;
 }
 
 }  // namespace spillway

@@ -36,22 +36,6 @@ bool SplitRequestLine(std::string_view line, PlainRequestHead& head) {
          head.target.find('\t') == std::string_view::npos;
 }
 
-bool IsKeepAliveOrClose(std::string_view value) {
-  return PlainEqualsLower(value, "keep-alive") || PlainEqualsLower(value, "close");
-}
-
-// Digits only, at most 18 of them (no overflow to think about); Beast takes more, and a
-// length of an exabyte is refused by the body limit either way.
-bool ParseLength(std::string_view value, uint64_t& length) {
-  if (value.empty() || value.size() > 18) return false;
-  length = 0;
-  for (char c : value) {
-    if (c < '0' || c > '9') return false;
-    length = length * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
-}
-
 }  // namespace
 
 bool ScanPlainRequest(std::string_view bytes, std::size_t limit, PlainRequestHead& head) {
@@ -65,12 +49,14 @@ bool ScanPlainRequest(std::string_view bytes, std::size_t limit, PlainRequestHea
       case HeadFraming::kNone:
         break;
       case HeadFraming::kContentLength:
-        if (head.has_content_length || !ParseLength(value, head.content_length)) return false;
+        if (head.has_content_length || !PlainLength(value, head.content_length)) return false;
         head.has_content_length = true;
         break;
       case HeadFraming::kConnection:
       case HeadFraming::kProxyConnection:
-        if (!IsKeepAliveOrClose(value)) return false;
+        if (!PlainEqualsLower(value, "keep-alive") && !PlainEqualsLower(value, "close")) {
+          return false;
+        }
         break;
       case HeadFraming::kTransferEncoding:
       case HeadFraming::kUpgrade:

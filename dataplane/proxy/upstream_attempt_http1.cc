@@ -73,9 +73,9 @@ void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, 
 // the message ends, or only an incomplete piece is left (the next read completes it). Returns
 // what the backend got wrong, if anything.
 beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
-  while (!parser.is_done() && buffer.size() > 0 && parser.body_room() > 0) {
+  while (!parser.Done() && buffer.size() > 0 && parser.body_room() > 0) {
     beast::error_code ec;
-    const std::size_t used = parser.put(buffer.data(), ec);
+    const std::size_t used = parser.Parse(buffer.data(), ec);
     buffer.consume(used);
     if (ec) {
       // need_more ends nearly every event of a paced stream: compared by category and value,
@@ -310,8 +310,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
     auto [body_read_ec, body_bytes] =
         co_await http::async_read(upstream, buffer, *parser, kNoThrow);
     const beast::error_code body_ec = deadline.Disarm(body_read_ec);
-    *release_connection =
-        !body_ec && parser->is_done() && parser->keep_alive() && buffer.size() == 0;
+    *release_connection = !body_ec && parser->Done() && parser->KeepsAlive() && buffer.size() == 0;
     co_return result;
   }
   if (parser->event_stream()) {
@@ -334,18 +333,17 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     result.retry_after = parser.retry_after();  // a pinned request's relayed 429 still cools
   }
   BeginRelay(result);
-  const bool upstream_keep_alive = parser.keep_alive();
+  const bool upstream_keep_alive = parser.KeepsAlive();
   const bool event_stream = parser.event_stream();
   const bool strip_usage = strip_stream_usage && event_stream;
   // Framing towards the client: the backend's Content-Length when its bytes pass unchanged,
   // chunked when the agent changes them or the backend gave no length; none for 204/304.
-  const boost::optional<std::uint64_t> length = parser.content_length();
-  const bool body_less = parser.is_done() && !length.has_value();
+  const std::optional<std::uint64_t> length = parser.Length();
+  const bool body_less = parser.Done() && !length.has_value();
   const bool chunked_out = !body_less && (strip_usage || !length.has_value());
 
   ClientResponse client_response(std::move(parser.head()), request.rate_limit);
-  client_response.FinishHead(backend.config->id(), attempt_number, chunked_out,
-                             length.has_value() ? std::optional<uint64_t>(*length) : std::nullopt,
+  client_response.FinishHead(backend.config->id(), attempt_number, chunked_out, length,
                              request.client_keep_alive, request.client_request->version() < 11);
 
   UsageScanner usage;
@@ -376,7 +374,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   };
   do {
     absl::string_view relayed;
-    if (!parser.is_done()) {
+    if (!parser.Done()) {
       // What has already arrived is parsed first: a small body usually came with the head,
       // and an awaited read that completes at once still costs a trip round the event loop.
       if (buffer.size() > 0) {
@@ -386,7 +384,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           break;
         }
       }
-      if (!parser.is_done() && (!chunk || parser.body_room() == kRelayChunk)) {
+      if (!parser.Done() && (!chunk || parser.body_room() == kRelayChunk)) {
         deadline.Arm(options.stream_idle_timeout);
         beast::error_code some_ec;
         if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
@@ -403,7 +401,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           some_ec = plain_ec;
           if (some_ec && some_ec == asio::error::eof) {
             some_ec = {};
-            parser.put_eof(some_ec);  // the end of a body that lasts until the connection's
+            parser.ParseEof(some_ec);  // the end of a body that lasts until the connection's
           }
         } else {
           // TLS: the engine may hold decrypted bytes the socket no longer shows, and the read
@@ -435,11 +433,11 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       created.Feed(absl::string_view(chunk->bytes, got));
       relayed = absl::string_view(chunk->bytes, got);
       if (strip_usage) {
-        relayed = stripper.Filter(relayed, parser.is_done(), scan);
+        relayed = stripper.Filter(relayed, parser.Done(), scan);
       }
     }
     bool sent = false;
-    beast::error_code write_ec = client_response.SendNow(client, relayed, parser.is_done(), &sent);
+    beast::error_code write_ec = client_response.SendNow(client, relayed, parser.Done(), &sent);
     if (!write_ec && !sent) {
       write_ec = co_await client_response.SendRest(client, options.client_write_timeout);
     }
@@ -449,12 +447,12 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       co_return result;
     }
     return_chunk();  // sent: the next read takes the thread's most recently used one
-  } while (!parser.is_done());
+  } while (!parser.Done());
 
   // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for
   // another request: anything more on it would be read as the next request's answer.
   *release_connection =
-      !upstream_failed && parser.is_done() && upstream_keep_alive && buffer.size() == 0;
+      !upstream_failed && parser.Done() && upstream_keep_alive && buffer.size() == 0;
   co_await EndRelay(client_response, usage, created, event_stream, upstream_failed, result.error);
   co_return result;
 }

@@ -60,7 +60,7 @@ bool PeerOnLoopback(beast::tcp_stream& client) {
 }
 
 bool IsJsonBody(const Request<http::string_body>& request) {
-  auto it = request.find(http::field::content_type);
+  auto it = FindField(request.base(), http::field::content_type);
   if (it == request.end()) {
     return true;
   }

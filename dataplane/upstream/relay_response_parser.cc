@@ -20,6 +20,29 @@ std::chrono::milliseconds RelayResponseParser::retry_after() const {
   return RetryAfter(retry_after_ms_, retry_after_);
 }
 
+std::size_t RelayResponseParser::Parse(boost::asio::const_buffer bytes, error_code& ec) {
+  if (!plain_) {
+    return put(bytes, ec);
+  }
+  ec = {};
+  const std::size_t size =
+      static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), plain_remaining_));
+  if (size == 0) {
+    return 0;  // the body is whole: what follows is not this answer's
+  }
+  const std::size_t taken = TakeBody(string_view(static_cast<const char*>(bytes.data()), size), ec);
+  plain_remaining_ -= taken;
+  return taken;
+}
+
+void RelayResponseParser::ParseEof(error_code& ec) {
+  if (!plain_) {
+    put_eof(ec);
+    return;
+  }
+  ec = plain_remaining_ == 0 ? error_code() : error_code(http::error::partial_message);
+}
+
 void RelayResponseParser::on_request_impl(http::verb, string_view, string_view, int,
                                           error_code& ec) {
   ec = http::error::bad_version;  // unreachable: this is a response parser
@@ -28,11 +51,31 @@ void RelayResponseParser::on_request_impl(http::verb, string_view, string_view, 
 void RelayResponseParser::on_response_impl(int code, string_view reason, int /*version*/,
                                            error_code& ec) {
   ec = {};
-  status_ = static_cast<unsigned>(code);
+  BeginHead(static_cast<unsigned>(code), reason);
+}
+
+void RelayResponseParser::BeginHead(unsigned status, string_view reason) {
+  status_ = status;
   // Here, not before the backend answers: memory taken while a request waits on its backend
   // is cold by the time the answer comes (hundreds of requests wait at once at c256).
   head_.reserve(1024);  // the agent's own headers follow: one allocation for the whole head
   AppendStatusLine(head_, status_, View(reason));
+}
+
+void RelayResponseParser::TakePlainHead(const PlainResponse& head) {
+  BeginHead(head.status, string_view(head.reason.data(), head.reason.size()));
+  plain_ = true;
+  plain_length_ = head.content_length;
+  plain_remaining_ = head.content_length;
+  plain_keep_alive_ = head.keep_alive;
+}
+
+std::optional<std::uint64_t> RelayResponseParser::Length() const {
+  if (plain_) {
+    return plain_length_;
+  }
+  const boost::optional<std::uint64_t> length = content_length();
+  return length ? std::optional<std::uint64_t>(*length) : std::nullopt;
 }
 
 void RelayResponseParser::on_field_impl(field name, string_view name_string, string_view value,

@@ -4,18 +4,24 @@
 // made two allocations and a tree insert per header, and freed them cold at c256).
 #pragma once
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
 #include "dataplane/http/rate_limit_headers.h"
+#include "dataplane/upstream/plain_response.h"
 
 namespace spillway {
 
 class RelayResponseParser final : public boost::beast::http::basic_parser<false> {
  public:
+  using error_code = boost::beast::error_code;
+
   // A backend's head is refused past this unless set otherwise (Beast's default).
   static constexpr std::size_t kHeaderLimit = 8 * 1024;
 
@@ -36,6 +42,25 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   void AddField(boost::beast::http::field name, boost::beast::string_view name_string,
                 boost::beast::string_view value);
 
+  // The head was taken without the parser (plain_response.h, whose checks `head` passed): the
+  // status line starts the client's head, the caller adds the fields with AddField, and the
+  // body, `head.content_length` bytes, is counted here. Beast's parser stays untouched, so from
+  // here on only the calls below, which know of it, may be used, not the parser's own.
+  void TakePlainHead(const PlainResponse& head);
+
+  // The parser's own, or the plain head's: whether the head is parsed, the message done, the
+  // connection fit for another; the body's length if one was given.
+  bool HeadDone() const { return plain_ || is_header_done(); }
+  bool Done() const { return plain_ ? plain_remaining_ == 0 : is_done(); }
+  bool KeepsAlive() const { return plain_ ? plain_keep_alive_ : keep_alive(); }
+  std::optional<std::uint64_t> Length() const;
+  // Parses body bytes into the body buffer (put, or counted for a plain head): as put, returns
+  // what was taken, need_buffer once the buffer is full.
+  std::size_t Parse(boost::asio::const_buffer bytes, error_code& ec);
+  // The backend closed the connection: put_eof, or partial_message for a plain head's body cut
+  // short.
+  void ParseEof(error_code& ec);
+
   unsigned status() const { return status_; }
   // "HTTP/1.1 <status> <reason>\r\n" and the backend headers the client gets, each a line.
   std::string& head() { return head_; }
@@ -55,7 +80,6 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   void DiscardBody() { discard_body_ = true; }
 
  private:
-  using error_code = boost::beast::error_code;
   using string_view = boost::beast::string_view;
   using field = boost::beast::http::field;
 
@@ -73,6 +97,7 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   void on_finish_impl(error_code& ec) override;
 
   std::size_t TakeBody(string_view body, error_code& ec);
+  void BeginHead(unsigned status, string_view reason);
 
   const RateLimitHeaders& rate_limit_;
   std::string head_;
@@ -81,9 +106,13 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   char* body_data_ = nullptr;
   std::size_t body_room_ = 0;
   std::size_t head_limit_ = kHeaderLimit;
+  uint64_t plain_length_ = 0;
+  uint64_t plain_remaining_ = 0;
   unsigned status_ = 0;
   bool event_stream_ = false;
   bool discard_body_ = false;
+  bool plain_ = false;
+  bool plain_keep_alive_ = false;
 };
 
 }  // namespace spillway

@@ -5,10 +5,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
+#include <optional>
 #include <string_view>
 
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/plain_head.h"
+#include "dataplane/upstream/plain_response.h"
 
 namespace spillway {
 
@@ -19,6 +21,42 @@ namespace http = boost::beast::http;
 namespace {
 constexpr std::size_t kReadMax = 64 * 1024;
 constexpr int kPlainTries = 4;
+
+// A plain head (head_scan.h): taken whole when the relay can count its body itself
+// (plain_response.h), else given to the parser mostly without Beast (plain_head.h).
+PlainHeadPut PutPlain(std::string_view bytes, RelayResponseParser& parser, std::size_t& used,
+                      beast::error_code& ec) {
+  HeadLines lines;
+  switch (ScanHead(bytes, parser.head_limit(), lines)) {
+    case HeadScan::kWhole:
+      break;
+    case HeadScan::kIncomplete:
+      return PlainHeadPut::kIncomplete;
+    case HeadScan::kNotPlain:
+      return PlainHeadPut::kNotPlain;
+  }
+  auto add_field = [&parser](http::field name, std::string_view name_string,
+                             std::string_view value) { parser.AddField(name, name_string, value); };
+  const std::optional<PlainResponse> plain = ReadPlainResponse(bytes, lines);
+  if (!plain.has_value()) {
+    return PutScannedHead(parser, bytes, lines, used, ec, add_field);
+  }
+  parser.TakePlainHead(*plain);
+  const char* head = bytes.data();
+  for (std::size_t i = 0; i < lines.count; ++i) {
+    const HeadLines::Field& field = lines.fields[i];
+    // The framing fields are Content-Length and Connection: the client's are the agent's.
+    if (field.framing == HeadFraming::kNone) {
+      const std::string_view name(head + field.begin, field.name_end - field.begin);
+      add_field(http::string_to_field(name), name,
+                std::string_view(head + field.value_begin, field.value_end - field.value_begin));
+    }
+  }
+  used = lines.size;
+  ec = {};
+  return PlainHeadPut::kTaken;
+}
+
 }  // namespace
 
 asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
@@ -36,12 +74,9 @@ asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
       // to Beast, which resumes where it stopped, so the scans stay bounded.
       PlainHeadPut put = PlainHeadPut::kNotPlain;
       if (!parser.got_some() && plain_tries++ < kPlainTries) {
-        put = PutPlainHead(
-            parser, std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
-            parser.head_limit(), used, ec,
-            [&parser](http::field name, std::string_view name_string, std::string_view value) {
-              parser.AddField(name, name_string, value);
-            });
+        put = PutPlain(
+            std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()), parser,
+            used, ec);
       }
       if (put == PlainHeadPut::kNotPlain) {
         used = parser.put(buffer.data(), ec);
@@ -53,7 +88,7 @@ asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
       if (ec && ec != http::error::need_more) {
         co_return ec;
       }
-      if (!ec && parser.is_header_done()) {
+      if (!ec && parser.HeadDone()) {
         co_return ec;
       }
     }

@@ -1,7 +1,8 @@
 // Reads a backend's response head over plain TCP: what http::async_read_header does, without
 // its three layers of composed operations (read_op, read_some_op, Beast's transfer_op: ~1.5k
 // instructions a response, and ~4% of the agent's CPU at 256 connections in perf, their state
-// cold in cache).
+// cold in cache). A plain success framed by its length is taken without Beast's parser at all
+// (plain_response.h); any other plain head mostly without it (plain_head.h).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

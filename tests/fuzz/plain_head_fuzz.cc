@@ -1,7 +1,8 @@
 // Fuzzes the plain-head paths against Beast: any bytes, parsed as a client's request and as a
 // backend's response, come out of the plain path (head_scan, plain_head) exactly as out of
-// Beast's parser alone, and a request taken without Beast (plain_request) is the one Beast
-// makes of them. A difference aborts.
+// Beast's parser alone, and a request or an answer taken without Beast (plain_request,
+// plain_response) is the one Beast makes of them, an answer's body included. A difference
+// aborts.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -46,5 +47,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool taken = false;
   if (!compare::TakenDifference(bytes, kLimit, taken).empty()) std::abort();
   if (!Agree(bytes, DescribeResponse)) std::abort();
+  if (!compare::TakenResponseDifference(bytes, taken).empty()) std::abort();
   return 0;
 }

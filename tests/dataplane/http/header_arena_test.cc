@@ -171,6 +171,28 @@ TEST(RequestFieldsTest, ParsesIntoTheArenaAndGivesItBack) {
   EXPECT_EQ(arena.used(), 0u);
 }
 
+// FindField walks the fields comparing their enums: it must find what Beast's find finds,
+// however the field was stored (parsed, inserted by name in any case, inserted by enum), the
+// first of several, and nothing for a field the head lacks.
+TEST(RequestFieldsTest, FindFieldFindsWhatBeastsFindFinds) {
+  RequestParser<http::string_body> parser;
+  ASSERT_FALSE(Parse(parser, SdkHead("")));
+  Request<http::string_body>& request = parser.get();
+  request.insert("CONTENT-type", "text/plain");  // a second one, after the parsed one
+  request.insert(http::field::expect, "100-continue");
+  request.insert("x-Custom", "1");
+  for (const http::field name :
+       {http::field::content_type, http::field::host, http::field::user_agent,
+        http::field::content_length, http::field::expect, http::field::authorization,
+        http::field::transfer_encoding, http::field::accept}) {
+    const auto found = FindField(request.base(), name);
+    EXPECT_EQ(found, request.find(name)) << http::to_string(name);
+  }
+  ASSERT_NE(FindField(request.base(), http::field::content_type), request.end());
+  EXPECT_EQ(FindField(request.base(), http::field::content_type)->value(), "application/json");
+  EXPECT_EQ(FindField(request.base(), http::field::authorization), request.end());
+}
+
 TEST(RequestFieldsTest, AHeadLargerThanTheArenaSpillsToTheHeap) {
   HeaderArena arena;
   const std::string token(4 * HeaderArena::kCapacity, 't');

@@ -1,6 +1,6 @@
 // Parses bytes as a client's request and as a backend's response both ways, through the
-// plain-head paths (head_scan, plain_head, plain_request) and through Beast's parser alone, and
-// describes what each made, for the unit tests and the fuzzer to compare.
+// plain-head paths (head_scan, plain_head, plain_request, plain_response) and through Beast's
+// parser alone, and describes what each made, for the unit tests and the fuzzer to compare.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include "dataplane/http/plain_head.h"
 #include "dataplane/http/plain_request.h"
 #include "dataplane/http/rate_limit_headers.h"
+#include "dataplane/upstream/plain_response.h"
 #include "dataplane/upstream/relay_response_parser.h"
 
 namespace spillway::plain_head_compare {
@@ -167,6 +168,70 @@ inline std::string TakenDifference(std::string_view bytes, std::size_t limit, bo
   const std::string mine = DescribeMessage(plain, took->content_length);
   const std::string beasts =
       DescribeMessage(parser.get(), length ? std::optional<uint64_t>(*length) : std::nullopt);
+  return mine == beasts ? "" : mine + "\n-- Beast's --\n" + beasts;
+}
+
+// A relay parser's view of an answer once its head is parsed: what the relay learns and the
+// client's head, then the body as the relay reads it, 7 bytes of buffer at a time, and where it
+// stopped.
+inline std::string DescribeRelay(RelayResponseParser& parser, std::string_view rest) {
+  const std::optional<uint64_t> length = parser.Length();
+  std::string out = "status " + std::to_string(parser.status()) + " sse " +
+                    std::to_string(parser.event_stream()) + " retry " +
+                    std::to_string(parser.retry_after().count()) + " keep_alive " +
+                    std::to_string(parser.KeepsAlive()) + " length " +
+                    std::to_string(length.value_or(~0ull)) + "\n" + parser.head() + "body [";
+  error_code ec;
+  while (!parser.Done() && !rest.empty()) {
+    char chunk[7];
+    parser.SetBodyBuffer(chunk, sizeof(chunk));
+    const std::size_t used = parser.Parse(boost::asio::buffer(rest.data(), rest.size()), ec);
+    rest.remove_prefix(used);
+    out.append(chunk, sizeof(chunk) - parser.body_room());
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec || used == 0) break;
+  }
+  out += "] done " + std::to_string(parser.Done()) + " left " + std::to_string(rest.size());
+  if (ec) out += " error: " + ec.message();
+  if (!parser.Done()) {
+    parser.ParseEof(ec);
+    out += " at eof: " + (ec ? ec.message() : std::string("none"));
+  }
+  return out;
+}
+
+// How an answer taken without Beast (ReadPlainResponse; then RelayResponseParser counts its
+// body) differs from what the relay makes of the same bytes through Beast's parser: the head,
+// framing and body; empty if it does not, or if it was not taken. Sets `taken`.
+inline std::string TakenResponseDifference(std::string_view bytes, bool& taken) {
+  static const RateLimitHeaders kRateLimit;
+  taken = false;
+  RelayResponseParser plain(kRateLimit);
+  HeadLines lines;
+  if (ScanHead(bytes, plain.head_limit(), lines) != HeadScan::kWhole) return "";
+  const std::optional<PlainResponse> response = ReadPlainResponse(bytes, lines);
+  if (!response) return "";
+  taken = true;
+  plain.TakePlainHead(*response);
+  for (std::size_t i = 0; i < lines.count; ++i) {
+    const HeadLines::Field& field = lines.fields[i];
+    if (field.framing != HeadFraming::kNone) continue;
+    const std::string_view name(bytes.data() + field.begin, field.name_end - field.begin);
+    plain.AddField(http::string_to_field(name), name,
+                   bytes.substr(field.value_begin, field.value_end - field.value_begin));
+  }
+  RelayResponseParser beast(kRateLimit);
+  beast.body_limit(boost::none);
+  error_code ec;
+  const std::size_t used = beast.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  if (ec) return "Beast refused it: " + ec.message();
+  if (!beast.is_header_done()) return "Beast found no whole head";
+  if (used != lines.size) {
+    return "head size " + std::to_string(lines.size) + ", Beast's " + std::to_string(used);
+  }
+  if (beast.chunked() || beast.need_eof()) return "Beast frames it otherwise";
+  const std::string mine = DescribeRelay(plain, bytes.substr(lines.size));
+  const std::string beasts = DescribeRelay(beast, bytes.substr(used));
   return mine == beasts ? "" : mine + "\n-- Beast's --\n" + beasts;
 }
 

@@ -34,6 +34,7 @@ struct Exchange {
   std::size_t parsed = 0;
   unsigned status = 0;
   bool header_done = false;
+  bool taken_plain = false;  // the head never reached Beast's parser (plain_response.h)
   std::string left_in_buffer;
   std::string head;  // what the client would get of it
 };
@@ -86,7 +87,8 @@ Exchange Exchanged(const std::vector<std::string>& pieces, bool close,
   io.run_for(std::chrono::seconds(10));
   EXPECT_TRUE(done.has_value()) << "the read never ended";
   result.status = parser.status();
-  result.header_done = parser.is_header_done();
+  result.header_done = parser.HeadDone();
+  result.taken_plain = parser.HeadDone() && !parser.got_some();
   result.left_in_buffer = beast::buffers_to_string(buffer.data());
   result.head = parser.head();
   return result;
@@ -101,6 +103,29 @@ TEST(ReadResponseHead, AHeadInPiecesIsReadWholeAndTheBodyStaysBuffered) {
   EXPECT_EQ(got.left_in_buffer, "hel") << "body bytes are the relay's to parse";
   EXPECT_EQ(got.parsed,
             std::string("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nx-a: b\r\n\r\n").size());
+  EXPECT_TRUE(got.taken_plain) << "a success framed by its length is taken without Beast";
+  EXPECT_EQ(got.head, "HTTP/1.1 200 OK\r\nx-a: b\r\n");
+}
+
+// What the relay does not count itself (a chunked stream, an error it may drop) is Beast's: the
+// same head either way.
+TEST(ReadResponseHead, AChunkedStreamAndAnErrorAnswerGoToBeast) {
+  const Exchange stream = Exchanged(
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+       "\r\n5\r\n"},
+      false);
+  EXPECT_FALSE(stream.ec) << stream.ec.message();
+  EXPECT_TRUE(stream.header_done);
+  EXPECT_FALSE(stream.taken_plain);
+  EXPECT_EQ(stream.head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
+  EXPECT_EQ(stream.left_in_buffer, "5\r\n");
+
+  const Exchange throttled = Exchanged(
+      {"HTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\nContent-Length: 2\r\n\r\n{}"}, false);
+  EXPECT_FALSE(throttled.ec) << throttled.ec.message();
+  EXPECT_EQ(throttled.status, 429u);
+  EXPECT_FALSE(throttled.taken_plain);
+  EXPECT_EQ(throttled.left_in_buffer, "{}");
 }
 
 // Past a few reads, a head still not whole goes from the plain path to Beast's parser (each
