@@ -86,13 +86,12 @@ asio::awaitable<void> EntraTokenSource::RunFetch(std::shared_ptr<EntraTokenSourc
   self->OnFetched(std::move(result), requested_at);
 }
 
-void EntraTokenSource::SetHeaders(RequestFields& headers, const Token& token) const {
-  // The header object may still carry the previous attempt's api-key (another backend).
-  headers.erase("api-key");
-  headers.set(http::field::authorization, token.authorization);
+void EntraTokenSource::SetCredential(UpstreamRequest& request, const Token& token) {
+  // Replaces the previous attempt's credential (another backend's api-key, say).
+  request.SetCredential("Authorization", token.authorization);
 }
 
-bool EntraTokenSource::Authorize(RequestFields& headers, SteadyTime now) {
+bool EntraTokenSource::Authorize(UpstreamRequest& request, SteadyTime now) {
   const Token* token = current_.load(std::memory_order_acquire);
   if (token == nullptr || now >= token->schedule.usable_until) {
     return false;
@@ -105,7 +104,7 @@ bool EntraTokenSource::Authorize(RequestFields& headers, SteadyTime now) {
       !fetching_.load(std::memory_order_acquire)) {
     StartFetch();  // the current token serves until the new one arrives
   }
-  SetHeaders(headers, *token);
+  SetCredential(request, *token);
   return true;
 }
 
@@ -126,7 +125,7 @@ absl::Status EntraTokenSource::NoTokenError(SteadyTime now) const {
                                              retry));
 }
 
-asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(RequestFields& headers,
+asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(UpstreamRequest& request,
                                                                   SteadyTime deadline) {
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
   std::shared_ptr<Waiter> waiter;
@@ -137,7 +136,7 @@ asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(RequestFields&
     used_.store(true, std::memory_order_relaxed);
     const Token* token = current_.load(std::memory_order_acquire);
     if (token != nullptr && now < token->schedule.usable_until) {
-      SetHeaders(headers, *token);
+      SetCredential(request, *token);
       co_return absl::OkStatus();
     }
     if (!fetching_.load(std::memory_order_acquire)) {
@@ -162,7 +161,7 @@ asio::awaitable<absl::Status> EntraTokenSource::AwaitAndAuthorize(RequestFields&
   const SteadyTime now = SteadyClock::now();
   const Token* token = current_.load(std::memory_order_acquire);
   if (token != nullptr && now < token->schedule.usable_until) {
-    SetHeaders(headers, *token);
+    SetCredential(request, *token);
     co_return absl::OkStatus();
   }
   co_return NoTokenError(now);

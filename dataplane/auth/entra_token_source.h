@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "dataplane/http/header_arena.h"
+#include "dataplane/http/upstream_request.h"
 #include "dataplane/routing/circuit_breaker.h"
 
 namespace spillway {
@@ -79,15 +79,16 @@ class EntraTokenSource : public std::enable_shared_from_this<EntraTokenSource> {
   // Starts the first fetch, so the token is usually there before the first request.
   void Prefetch();
 
-  // The request path: with a usable token cached, sets "Authorization: Bearer ..." (removing
-  // any api-key) and returns true, lock-free; starts a background refresh when one is due.
-  bool Authorize(RequestFields& headers, SteadyTime now);
+  // The request path: with a usable token cached, makes "Authorization: Bearer ..." the
+  // request's credential (in place of any api-key) and returns true, lock-free; starts a
+  // background refresh when one is due.
+  bool Authorize(UpstreamRequest& request, SteadyTime now);
 
   // When Authorize returned false: waits for the fetch in flight (starting one unless the
   // source is backing off after a failure) until `deadline` at the latest, then authorizes.
   // The error says why there is no token. Must run on a single-threaded io_context (each
   // agent I/O thread has one): the wake-up is posted to it.
-  boost::asio::awaitable<absl::Status> AwaitAndAuthorize(RequestFields& headers,
+  boost::asio::awaitable<absl::Status> AwaitAndAuthorize(UpstreamRequest& request,
                                                          SteadyTime deadline);
 
   // {"credential", "state": valid|fetching|failing|none, "usable_for_ms" (until it is no
@@ -114,7 +115,7 @@ class EntraTokenSource : public std::enable_shared_from_this<EntraTokenSource> {
   bool StartFetch();
   void OnFetched(absl::StatusOr<FetchedToken> result, SteadyTime requested_at);
   void OnWakeup();
-  void SetHeaders(RequestFields& headers, const Token& token) const;
+  static void SetCredential(UpstreamRequest& request, const Token& token);
   absl::Status NoTokenError(SteadyTime now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string description_;

@@ -4,13 +4,11 @@
 // come out of a `HeaderArena` instead, and the heap is used only for what does not fit.
 #pragma once
 
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cstddef>
 #include <new>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -116,9 +114,6 @@ template <class Body>
 using Request = http::request<Body, RequestFields>;
 template <class Body>
 using RequestParser = http::request_parser<Body, ArenaAllocator<char>>;
-// What the agent sets on a request to a backend (target, host, credentials, framing); the
-// client's other headers are written from the client's request.
-using UpstreamRequest = Request<http::buffer_body>;
 
 // The first field named `name` (a known field), as RequestFields::find(name) finds it. Beast
 // finds by comparing the name's string case-insensitively down its ordered set (~550
@@ -131,13 +126,6 @@ inline RequestFields::const_iterator FindField(const RequestFields& fields, http
     ++it;
   }
   return it;
-}
-
-// An empty request whose fields are allocated from `arena`.
-template <class Message>
-Message MessageIn(HeaderArena* arena) {
-  return Message(std::piecewise_construct, std::make_tuple(),
-                 std::make_tuple(ArenaAllocator<char>(arena)));
 }
 
 }  // namespace spillway

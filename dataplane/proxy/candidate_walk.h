@@ -4,12 +4,12 @@
 // proxy.cc, next to Forward, which reads them top to bottom.
 #pragma once
 
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <string>
 
+#include "dataplane/http/upstream_request.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/proxy/upstream_attempt.h"
 

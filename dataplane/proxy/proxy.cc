@@ -89,24 +89,21 @@ bool Admitted(const SnapshotBackend& backend, const PlannedCandidate& candidate,
 bool AddressTo(const SnapshotBackend& backend, const ProxyRequest& request, SteadyTime now,
                UpstreamRequest& upstream) {
   if (!request.route_param.empty()) {
-    upstream.target(RewriteRouteParam(View(request.client_request->target()), request.route_param,
-                                      backend.config->deployment()));
+    upstream.target.assign(RewriteRouteParam(View(request.client_request->target()),
+                                             request.route_param, backend.config->deployment()));
   } else if (request.v1_surface) {
-    upstream.target(request.client_request->target());
+    const absl::string_view target = View(request.client_request->target());
+    upstream.target.assign(target.data(), target.size());
   } else {
-    // Built in this thread's scratch string, not a temporary: the fields copy it anyway, and
-    // the temporary was one more allocation per request.
-    thread_local std::string target;
-    target.clear();
-    absl::StrAppend(&target, backend.path_prefix, request.upstream_suffix);
-    upstream.target(target);
+    upstream.target.assign(backend.path_prefix.data(), backend.path_prefix.size());
+    upstream.target.append(request.upstream_suffix.data(), request.upstream_suffix.size());
   }
-  upstream.set(http::field::host, backend.address.host_header);
+  upstream.host = backend.address.host_header;
   if (backend.entra_token == nullptr) {
-    upstream.erase(http::field::authorization);  // an earlier Entra ID attempt's
-    upstream.set("api-key", backend.api_key);
+    upstream.SetCredential("api-key", backend.api_key);
     return true;
   }
+  upstream.ClearCredential();  // no earlier attempt's key goes to this backend
   return backend.entra_token->Authorize(upstream, now);
 }
 
@@ -115,21 +112,14 @@ namespace {
 void SetBody(const std::string& body, const UploadBody* upload, UpstreamRequest& upstream) {
   if (upload != nullptr) {
     // Framed as the client framed it; the bytes follow the head (UploadBody::CopyTo).
-    const std::optional<uint64_t> length = upload->content_length();
-    if (length.has_value()) {
-      upstream.content_length(*length);
-    } else {
-      upstream.chunked(true);
-    }
-    upstream.body().data = nullptr;
-    upstream.body().size = 0;
-    upstream.body().more = false;
+    upstream.content_length = upload->content_length();
+    upstream.chunked = !upstream.content_length.has_value();
+    upstream.body = {};
     return;
   }
-  upstream.content_length(body.size());
-  upstream.body().data = const_cast<char*>(body.data());
-  upstream.body().size = body.size();
-  upstream.body().more = false;
+  upstream.content_length = body.size();
+  upstream.chunked = false;
+  upstream.body = body;
 }
 
 }  // namespace
@@ -363,10 +353,8 @@ asio::awaitable<ProxyOutcome> Proxy::Forward(beast::tcp_stream& client, const Pr
       std::max(options_.request_timeout, FirstByteTimeout(options_, *request.route));
   const int64_t estimated_tokens =
       request.facts.EstimatedTokens(options_.default_max_output_tokens);
-  // In the client connection's header arena, beside the client's own fields.
-  auto upstream_request =
-      MessageIn<UpstreamRequest>(request.client_request->get_allocator().arena());
-  upstream_request.method(request.client_request->method());
+  UpstreamRequest upstream_request(request.client_request->get_allocator().arena());
+  upstream_request.method = View(request.client_request->method_string());
   UpstreamBodies bodies(request);
   CandidatePlan plan;
   // The owner's own answer decides; the headroom estimate does not refuse it.

@@ -120,13 +120,21 @@ struct RealtimeAttempt {
       if (!protocols.empty()) {
         head.set(http::field::sec_websocket_protocol, protocols);
       }
-      for (const auto& field : upstream_request.base()) {
-        head.set(field.name_string(), field.value());
+      const auto beast_view = [](absl::string_view s) {
+        return beast::string_view(s.data(), s.size());
+      };
+      head.set(http::field::host, beast_view(upstream_request.host));
+      if (!upstream_request.credential_name.empty()) {
+        head.set(beast_view(upstream_request.credential_name),
+                 beast::string_view(upstream_request.credential_value.data(),
+                                    upstream_request.credential_value.size()));
       }
     }));
     websocket::response_type answer;
-    auto [handshake_ec] = co_await upstream.async_handshake(answer, backend.address.host_header,
-                                                            upstream_request.target(), kNoThrow);
+    auto [handshake_ec] = co_await upstream.async_handshake(
+        answer, backend.address.host_header,
+        beast::string_view(upstream_request.target.data(), upstream_request.target.size()),
+        kNoThrow);
     if (handshake_ec == websocket::error::upgrade_declined) {
       co_return co_await Declined(answer);
     }
@@ -247,7 +255,8 @@ asio::awaitable<ProxyOutcome> RealtimeProxy::Run(beast::tcp_stream& client,
   ProxyOutcome outcome;
   outcome.keep_alive = false;  // a session, or a refusal: the connection ends either way
   const SteadyTime deadline = SteadyClock::now() + options_.request_timeout;
-  UpstreamRequest upstream_request{http::verb::get, "", 11};
+  UpstreamRequest upstream_request;
+  upstream_request.method = "GET";
   const CandidatePlan plan = Router::Plan(*request.route, &FastRandom::Thunk, &random);
   Tally tally;
   // A session's tokens are unknown up front: it is admitted with none, and its responses are

@@ -6,11 +6,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <chrono>
 #include <string>
 
+#include "dataplane/http/upstream_request.h"
 #include "dataplane/proxy/proxy.h"
 
 namespace spillway {
@@ -56,6 +56,9 @@ std::chrono::milliseconds FirstByteTimeout(const ProxyOptions& options, const Sn
 // Client headers that go upstream as they are: not hop-by-hop ones, not the client's own
 // credentials (the backend gets its own), not what the agent sets itself.
 bool ForwardedUpstream(const RequestFields::value_type& field);
+// The HTTP/1.1 head sent upstream, into `head`: the request line, the client's forwarded
+// headers, then the agent's own (Host, the backend's credential, the body's framing).
+void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, std::string& head);
 
 struct Attempt {
   const ProxyOptions& options;

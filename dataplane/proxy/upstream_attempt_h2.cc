@@ -35,37 +35,39 @@ absl::string_view Find(const std::vector<std::pair<std::string, std::string>>& h
 // copies the returned views point into. The client's forwarded headers, then the agent's own.
 std::vector<H2Header> RequestHeaders(const UpstreamRequest& request, const RequestFields& client,
                                      const UpstreamAddress& address, std::string& names) {
-  std::size_t total = 0;
+  // The client's names, the credential's, and the length's digits.
+  std::size_t total = request.credential_name.size() + 20;
   for (const auto& field : client) {
-    total += field.name_string().size();
-  }
-  for (const auto& field : request) {
     total += field.name_string().size();
   }
   names.clear();
   names.reserve(total);  // no reallocation below: the views stay valid
   std::vector<H2Header> headers;
   headers.reserve(24);
-  headers.push_back({":method", View(request.method_string())});
+  headers.push_back({":method", request.method});
   headers.push_back({":scheme", address.tls ? "https" : "http"});
-  headers.push_back({":authority", address.host_header});
-  headers.push_back({":path", View(request.target())});
-  auto add = [&](const RequestFields::value_type& field) {
+  headers.push_back({":authority", address.host_header});  // the Host
+  headers.push_back({":path", absl::string_view(request.target.data(), request.target.size())});
+  auto add = [&](absl::string_view name, absl::string_view value) {
     const std::size_t start = names.size();
-    for (char c : field.name_string()) {
+    for (char c : name) {
       names.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
     }
-    headers.push_back({absl::string_view(names).substr(start), View(field.value())});
+    headers.push_back({absl::string_view(names).substr(start), value});
   };
   for (const auto& field : client) {
     if (ForwardedUpstream(field)) {
-      add(field);
+      add(View(field.name_string()), View(field.value()));
     }
   }
-  for (const auto& field : request) {
-    if (field.name() != http::field::host) {  // :authority says it
-      add(field);
-    }
+  if (!request.credential_name.empty()) {
+    add(request.credential_name,
+        absl::string_view(request.credential_value.data(), request.credential_value.size()));
+  }
+  if (request.content_length.has_value()) {  // an upload (chunked) never goes over HTTP/2
+    const std::size_t start = names.size();
+    absl::StrAppend(&names, *request.content_length);
+    headers.push_back({"content-length", absl::string_view(names).substr(start)});
   }
   return headers;
 }
@@ -86,10 +88,7 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
     std::string names;
     const std::vector<H2Header> headers =
         RequestHeaders(upstream_request, request.client_request->base(), backend.address, names);
-    absl::Status opened =
-        session.Open(stream, headers,
-                     absl::string_view(static_cast<const char*>(upstream_request.body().data),
-                                       upstream_request.body().size));
+    absl::Status opened = session.Open(stream, headers, upstream_request.body);
     if (!opened.ok()) {
       result.kind = AttemptKind::kStale;  // full or going away: another connection
       result.error = std::string(opened.message());

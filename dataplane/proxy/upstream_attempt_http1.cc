@@ -52,22 +52,33 @@ constexpr int kMaxInterimResponses = 8;
 // connection. (101 is not interim: the agent never asks to switch protocols.)
 bool IsInterim(unsigned status) { return status >= 100 && status < 200 && status != 101; }
 
-// The request line, the client's forwarded headers, then the agent's own.
+}  // namespace
+
 void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, std::string& head) {
   head.clear();
   // One allocation for the whole head: grown line by line from empty it took three.
   head.reserve(kUpstreamHeadReserve);
-  AppendPieces(head, {View(own.method_string()), " ", View(own.target()), " HTTP/1.1\r\n"});
+  AppendPieces(head, {own.method, " ", absl::string_view(own.target.data(), own.target.size()),
+                      " HTTP/1.1\r\n"});
   for (const auto& field : client) {
     if (ForwardedUpstream(field)) {
       AppendHeaderLine(head, View(field.name_string()), View(field.value()));
     }
   }
-  for (const auto& field : own) {
-    AppendHeaderLine(head, View(field.name_string()), View(field.value()));
+  AppendHeaderLine(head, "Host", own.host);
+  if (!own.credential_name.empty()) {
+    AppendHeaderLine(head, own.credential_name,
+                     absl::string_view(own.credential_value.data(), own.credential_value.size()));
+  }
+  if (own.chunked) {
+    AppendHeaderLine(head, "Transfer-Encoding", "chunked");
+  } else if (own.content_length.has_value()) {
+    AppendHeaderLine(head, "Content-Length", *own.content_length);
   }
   head += "\r\n";
 }
+
+namespace {
 
 // Parses bytes already read into the body buffer the parser was given, until that is full,
 // the message ends, or only an incomplete piece is left (the next read completes it). Returns
@@ -216,7 +227,7 @@ asio::awaitable<AttemptResult> Attempt::RunHttp1(Stream& upstream, UpstreamConne
   WriteUpstreamHead(upstream_request, request.client_request->base(), request_head);
   const std::array<asio::const_buffer, 2> request_bytes{
       asio::buffer(request_head),
-      asio::const_buffer(upstream_request.body().data, upstream_request.body().size)};
+      asio::const_buffer(upstream_request.body.data(), upstream_request.body.size())};
   beast::error_code write_ec;
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
     // Awaited only for what the socket did not take at once (WriteNowOrAwait's frame was an

@@ -227,19 +227,19 @@ class TokenSourceTest : public ::testing::Test {
   // Authorize, else AwaitAndAuthorize, on the request thread, as the proxy does.
   absl::StatusOr<std::string> Get(milliseconds wait = milliseconds(5000)) {
     auto task = [this, wait]() -> asio::awaitable<absl::StatusOr<std::string>> {
-      RequestFields headers;
-      headers.set("api-key", "stale");
-      if (!source_->Authorize(headers, SteadyClock::now())) {
+      UpstreamRequest request;
+      request.SetCredential("api-key", "stale");
+      if (!source_->Authorize(request, SteadyClock::now())) {
         absl::Status status =
-            co_await source_->AwaitAndAuthorize(headers, SteadyClock::now() + wait);
+            co_await source_->AwaitAndAuthorize(request, SteadyClock::now() + wait);
         if (!status.ok()) {
           co_return status;
         }
       }
-      if (headers.count("api-key") != 0) {
+      if (request.credential_name != "Authorization") {
         co_return absl::InternalError("api-key left in place");
       }
-      co_return std::string(headers[http::field::authorization]);
+      co_return std::string(request.credential_value.data(), request.credential_value.size());
     };
     return asio::co_spawn(request_io_, task(), asio::use_future).get();
   }
@@ -263,15 +263,15 @@ TEST_F(TokenSourceTest, ConcurrentRequestsShareOneFetch) {
   std::thread second_thread([&] { second_io.run(); });
   std::vector<std::future<absl::StatusOr<std::string>>> results;
   auto task = [this]() -> asio::awaitable<absl::StatusOr<std::string>> {
-    RequestFields headers;
-    if (!source_->Authorize(headers, SteadyClock::now())) {
+    UpstreamRequest request;
+    if (!source_->Authorize(request, SteadyClock::now())) {
       absl::Status status =
-          co_await source_->AwaitAndAuthorize(headers, SteadyClock::now() + seconds(5));
+          co_await source_->AwaitAndAuthorize(request, SteadyClock::now() + seconds(5));
       if (!status.ok()) {
         co_return status;
       }
     }
-    co_return std::string(headers[http::field::authorization]);
+    co_return std::string(request.credential_value.data(), request.credential_value.size());
   };
   for (int i = 0; i < 40; ++i) {
     results.push_back(

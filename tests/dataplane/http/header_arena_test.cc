@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "dataplane/http/upstream_request.h"
 
 namespace spillway {
 namespace {
@@ -150,16 +153,17 @@ TEST(RequestFieldsTest, ParsesIntoTheArenaAndGivesItBack) {
     EXPECT_EQ(arena.live(), 17u);
     EXPECT_GT(arena.used(), 0u);
 
-    // The upstream request shares it.
-    auto upstream = MessageIn<UpstreamRequest>(parsed.get_allocator().arena());
-    upstream.target("/openai/deployments/gpt-4o-eastus/chat/completions");
-    upstream.set(http::field::host, "resource.openai.azure.com");
-    upstream.set("api-key", "fedcba9876543210");
-    upstream.content_length(2);
-    EXPECT_EQ(arena.live(), 21u);
+    // The upstream request shares it: its target and credential, a block each.
+    UpstreamRequest upstream(parsed.get_allocator().arena());
+    upstream.target.assign("/openai/deployments/gpt-4o-eastus/chat/completions");
+    upstream.SetCredential("api-key", "fedcba9876543210");
+    EXPECT_EQ(arena.live(), 19u);
     EXPECT_LE(arena.used(), HeaderArena::kCapacity);
-    upstream.set("api-key", "another-backend's key");
-    EXPECT_EQ(upstream["api-key"], "another-backend's key");
+    upstream.SetCredential("Authorization", "Bearer another backend's token");
+    EXPECT_EQ(upstream.credential_name, "Authorization");
+    EXPECT_EQ(std::string(upstream.credential_value.data(), upstream.credential_value.size()),
+              "Bearer another backend's token");
+    EXPECT_EQ(arena.live(), 19u);
     EXPECT_LE(arena.used(), HeaderArena::kCapacity);
 
     // A copy of the head (an upload keeps one) is in the same arena.
@@ -213,16 +217,22 @@ TEST(RequestFieldsTest, AHeadLargerThanTheArenaSpillsToTheHeap) {
   EXPECT_EQ(arena.used(), 0u);
 }
 
+// An empty request whose fields are allocated from `arena`.
+Request<http::empty_body> EmptyIn(HeaderArena* arena) {
+  return Request<http::empty_body>(std::piecewise_construct, std::make_tuple(),
+                                   std::make_tuple(ArenaAllocator<char>(arena)));
+}
+
 TEST(RequestFieldsTest, MovedMessagesKeepTheirArena) {
   HeaderArena arena;
   HeaderArena other;
   {
-    auto first = MessageIn<UpstreamRequest>(&arena);
+    auto first = EmptyIn(&arena);
     first.set(http::field::host, "a.example");
-    UpstreamRequest moved(std::move(first));
+    Request<http::empty_body> moved(std::move(first));
     EXPECT_EQ(moved[http::field::host], "a.example");
     EXPECT_EQ(moved.get_allocator().arena(), &arena);
-    auto assigned = MessageIn<UpstreamRequest>(&other);
+    auto assigned = EmptyIn(&other);
     assigned.set(http::field::host, "b.example");
     assigned = std::move(moved);
     EXPECT_EQ(assigned[http::field::host], "a.example");
