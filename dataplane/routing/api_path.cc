@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -127,34 +128,35 @@ constexpr std::array<bool, 256> kPathChars = [] {
   return table;
 }();
 
-// Absolute, only path characters, no empty, "." or ".." segment. One pass: each '/' ends a
-// segment, which is checked from its length and first bytes.
+// Absolute, only path characters, no empty, "." or ".." segment. The characters in one pass
+// of table lookups with no other branch, then the segments from memchr: one pass doing both
+// was ~12 instructions a byte (~500 a request, callgrind).
 bool IsNormalPath(absl::string_view path) {
   if (path.empty() || path.front() != '/') {
     return false;
   }
-  const char* const data = path.data();
-  const std::size_t size = path.size();
-  std::size_t start = 1;  // the current segment's first byte
-  for (std::size_t i = 1; i <= size; ++i) {
-    if (i < size) {
-      const char c = data[i];
-      if (!kPathChars[static_cast<unsigned char>(c)]) {
-        return false;
-      }
-      if (c != '/') {
-        continue;
-      }
-    }
+  bool path_chars = true;
+  for (const char c : path) {
+    path_chars &= kPathChars[static_cast<unsigned char>(c)];
+  }
+  if (!path_chars) {
+    return false;
+  }
+  const char* segment = path.data() + 1;
+  const char* const end = path.data() + path.size();
+  for (;;) {
+    const char* slash = static_cast<const char*>(
+        std::memchr(segment, '/', static_cast<std::size_t>(end - segment)));
+    const std::size_t length = static_cast<std::size_t>((slash != nullptr ? slash : end) - segment);
     // A trailing '/' leaves an empty last segment: refused too, as Azure has no such paths.
-    const std::size_t length = i - start;
-    if (length == 0 ||
-        (data[start] == '.' && (length == 1 || (length == 2 && data[start + 1] == '.')))) {
+    if (length == 0 || (segment[0] == '.' && (length == 1 || (length == 2 && segment[1] == '.')))) {
       return false;
     }
-    start = i + 1;
+    if (slash == nullptr) {
+      return true;
+    }
+    segment = slash + 1;
   }
-  return true;
 }
 
 // Whether `path` matches `pattern` segment by segment; a '*' segment takes an object id

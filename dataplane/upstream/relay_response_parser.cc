@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "dataplane/http/client_response.h"
+#include "dataplane/http/head_scan.h"
 #include "dataplane/http/http_head.h"
 
 namespace spillway {
@@ -41,6 +42,42 @@ void RelayResponseParser::ParseEof(error_code& ec) {
     return;
   }
   ec = plain_remaining_ == 0 ? error_code() : error_code(http::error::partial_message);
+}
+
+namespace {
+
+// The field AddField acts on by name, for a plain head's name that is no framing field (those
+// are Content-Length, Connection, Proxy-Connection, Transfer-Encoding and Upgrade); unknown
+// for every other, which AddField treats alike. RelayResponseParser.PlainFieldsAreAddedAsAnyOther
+// checks this against every name Beast knows.
+http::field NamedForRelay(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return (name[0] | 0x20) == 't' && (name[1] | 0x20) == 'e' ? http::field::te
+                                                                : http::field::unknown;
+    case 7:
+      return PlainEqualsLower(name, "trailer") ? http::field::trailer : http::field::unknown;
+    case 10:
+      return PlainEqualsLower(name, "keep-alive") ? http::field::keep_alive : http::field::unknown;
+    case 11:
+      return PlainEqualsLower(name, "retry-after") ? http::field::retry_after
+                                                   : http::field::unknown;
+    case 12:
+      return PlainEqualsLower(name, "content-type") ? http::field::content_type
+                                                    : http::field::unknown;
+    case 19:
+      return PlainEqualsLower(name, "proxy-authorization") ? http::field::proxy_authorization
+                                                           : http::field::unknown;
+    default:
+      return http::field::unknown;
+  }
+}
+
+}  // namespace
+
+void RelayResponseParser::AddPlainField(std::string_view name_string, std::string_view value) {
+  AddField(NamedForRelay(name_string), string_view(name_string.data(), name_string.size()),
+           string_view(value.data(), value.size()));
 }
 
 void RelayResponseParser::on_request_impl(http::verb, string_view, string_view, int,

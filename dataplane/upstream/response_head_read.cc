@@ -47,9 +47,9 @@ PlainHeadPut PutPlain(std::string_view bytes, RelayResponseParser& parser, std::
     const HeadLines::Field& field = lines.fields[i];
     // The framing fields are Content-Length and Connection: the client's are the agent's.
     if (field.framing == HeadFraming::kNone) {
-      const std::string_view name(head + field.begin, field.name_end - field.begin);
-      add_field(http::string_to_field(name), name,
-                std::string_view(head + field.value_begin, field.value_end - field.value_begin));
+      parser.AddPlainField(
+          std::string_view(head + field.begin, field.name_end - field.begin),
+          std::string_view(head + field.value_begin, field.value_end - field.value_begin));
     }
   }
   used = lines.size;

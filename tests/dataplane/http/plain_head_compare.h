@@ -216,9 +216,8 @@ inline std::string TakenResponseDifference(std::string_view bytes, bool& taken) 
   for (std::size_t i = 0; i < lines.count; ++i) {
     const HeadLines::Field& field = lines.fields[i];
     if (field.framing != HeadFraming::kNone) continue;
-    const std::string_view name(bytes.data() + field.begin, field.name_end - field.begin);
-    plain.AddField(http::string_to_field(name), name,
-                   bytes.substr(field.value_begin, field.value_end - field.value_begin));
+    plain.AddPlainField(bytes.substr(field.begin, field.name_end - field.begin),
+                        bytes.substr(field.value_begin, field.value_end - field.value_begin));
   }
   RelayResponseParser beast(kRateLimit);
   beast.body_limit(boost::none);

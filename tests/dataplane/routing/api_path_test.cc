@@ -20,6 +20,33 @@ TEST(ApiPath, DeploymentOperationsNameTheirRouteInThePath) {
   EXPECT_FALSE(MethodAllowed(*path.operation, "GET"));
 }
 
+// The path is checked, never rewritten: an empty, "." or ".." segment, a trailing '/', or a
+// byte beyond the unreserved characters makes it a bad path; a segment that only starts with
+// dots is a name like any other.
+TEST(ApiPath, OnlyNormalPathsAreClassified) {
+  for (const char* target : {
+           "/openai/deployments/gpt-4o/chat/completions/",
+           "/openai/deployments/gpt-4o/chat/completions/.",
+           "/openai/deployments/gpt-4o/chat/completions/..",
+           "/openai/deployments/gpt-4o/../gpt-4o/chat/completions",
+           "/openai/./deployments/gpt-4o/chat/completions",
+           "/openai/deployments//gpt-4o/chat/completions",
+           "/openai//",
+           "/openai/deployments/gpt 4o/chat/completions",
+           "/openai/deployments/gpt%2D4o/chat/completions",
+           "/openai/deployments/gpt-4o/chat\\completions",
+           "/openai/deployments/gpt-4o/chat/completions\x80",
+       }) {
+    EXPECT_EQ(ClassifyTarget(target).surface, ApiSurface::kBadPath) << target;
+  }
+  for (const char* route : {".gpt", "gpt.4o", "...", "..a", "a.", "~_-"}) {
+    const ApiPath path =
+        ClassifyTarget(absl::StrCat("/openai/deployments/", route, "/chat/completions?a=/./"));
+    EXPECT_EQ(path.surface, ApiSurface::kDeployment) << route;
+    EXPECT_EQ(path.route, route);
+  }
+}
+
 TEST(ApiPath, ResponsesCreateNamesItsRouteInTheBodyAndCreatesAPin) {
   for (const char* target :
        {"/openai/v1/responses", "/openai/responses?api-version=2025-04-01-preview"}) {

@@ -6,7 +6,10 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cctype>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace spillway {
 namespace {
@@ -96,6 +99,48 @@ TEST(RelayResponseParser, ThrottledAnswerKeepsRetryAfterAndItsBodyCanBeDrained) 
   Feed(parser, std::string(40, 'e'), ec);
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_TRUE(parser.is_done());
+}
+
+// A plain head's fields are told apart without Beast's lookup (AddPlainField): every name Beast
+// knows but the framing ones, in two cases, and a few it does not, must come out of it as out
+// of AddField with Beast's enum: the same head, retry-after and event-stream verdict.
+TEST(RelayResponseParser, PlainFieldsAreAddedAsAnyOther) {
+  RateLimitHeaders quota;
+  quota.active = true;
+  std::vector<std::string> names = {"retry-after-ms",
+                                    "RETRY-AFTER-MS",
+                                    "x-ratelimit-limit-tokens",
+                                    "x-spillway-backend",
+                                    "x-a",
+                                    "t",
+                                    "tee",
+                                    "apim-request-id"};
+  for (unsigned i = 1; i <= static_cast<unsigned>(http::field::xref); ++i) {
+    const std::string name(http::to_string(static_cast<http::field>(i)));
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    names.push_back(name);
+    names.push_back(upper);
+  }
+  const std::set<http::field> framing = {http::field::content_length, http::field::connection,
+                                         http::field::proxy_connection,
+                                         http::field::transfer_encoding, http::field::upgrade};
+  int compared = 0;
+  for (const std::string& name : names) {
+    if (framing.count(http::string_to_field(name)) > 0) continue;
+    for (const std::string value : {"text/event-stream", "5"}) {
+      RelayResponseParser beast(quota);
+      RelayResponseParser plain(quota);
+      beast.AddField(http::string_to_field(name), name, value);
+      plain.AddPlainField(name, value);
+      EXPECT_EQ(plain.head(), beast.head()) << name;
+      EXPECT_EQ(plain.event_stream(), beast.event_stream()) << name;
+      EXPECT_EQ(plain.retry_after(), beast.retry_after()) << name;
+      EXPECT_EQ(plain.has_retry_after(), beast.has_retry_after()) << name;
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 600);
 }
 
 TEST(RelayResponseParser, RetryAfterInSecondsWhenNoMilliseconds) {
