@@ -39,6 +39,12 @@ struct HeadLines {
     // A Connection field whose value is just keep-alive (which says nothing to Beast in an
     // HTTP/1.1 message).
     bool keep_alive;
+
+    // The name and the value (without the whitespace around it) in `head`, the bytes scanned.
+    std::string_view Name(const char* head) const { return {head + begin, name_end - begin}; }
+    std::string_view Value(const char* head) const {
+      return {head + value_begin, value_end - value_begin};
+    }
   };
 
   std::size_t size = 0;            // bytes of the head, its closing empty line included

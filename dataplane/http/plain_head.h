@@ -94,8 +94,8 @@ PlainHeadPut PutScannedHead(boost::beast::http::basic_parser<kIsRequest>& parser
     if (to_parser(field)) {
       continue;
     }
-    const std::string_view name(head + field.begin, field.name_end - field.begin);
-    const std::string_view value(head + field.value_begin, field.value_end - field.value_begin);
+    const std::string_view name = field.Name(head);
+    const std::string_view value = field.Value(head);
     on_field(boost::beast::http::string_to_field(name), name, value);
   }
   used = lines.size;

@@ -43,8 +43,7 @@ bool ScanPlainRequest(std::string_view bytes, std::size_t limit, PlainRequestHea
   if (!SplitRequestLine(bytes.substr(0, head.lines.start_line_end - 2), head)) return false;
   for (std::size_t i = 0; i < head.lines.count; ++i) {
     const HeadLines::Field& field = head.lines.fields[i];
-    const std::string_view value(bytes.data() + field.value_begin,
-                                 field.value_end - field.value_begin);
+    const std::string_view value = field.Value(bytes.data());
     switch (field.framing) {
       case HeadFraming::kNone:
         break;

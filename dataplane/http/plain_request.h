@@ -57,9 +57,8 @@ std::optional<PlainRequest> TakePlainRequest(std::string_view bytes, std::size_t
   const char* data = bytes.data();
   for (std::size_t i = 0; i < head.lines.count; ++i) {
     const HeadLines::Field& field = head.lines.fields[i];
-    const std::string_view name(data + field.begin, field.name_end - field.begin);
-    const std::string_view value(data + field.value_begin, field.value_end - field.value_begin);
-    request.insert(boost::beast::http::string_to_field(name), name, value);
+    const std::string_view name = field.Name(data);
+    request.insert(boost::beast::http::string_to_field(name), name, field.Value(data));
   }
   PlainRequest taken;
   taken.head_size = head.lines.size;

@@ -30,8 +30,7 @@ std::optional<PlainResponse> ReadPlainResponse(std::string_view bytes, const Hea
   bool has_length = false;
   for (std::size_t i = 0; i < lines.count; ++i) {
     const HeadLines::Field& field = lines.fields[i];
-    const std::string_view value(bytes.data() + field.value_begin,
-                                 field.value_end - field.value_begin);
+    const std::string_view value = field.Value(bytes.data());
     switch (field.framing) {
       case HeadFraming::kNone:
         break;

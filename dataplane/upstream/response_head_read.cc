@@ -47,9 +47,7 @@ PlainHeadPut PutPlain(std::string_view bytes, RelayResponseParser& parser, std::
     const HeadLines::Field& field = lines.fields[i];
     // The framing fields are Content-Length and Connection: the client's are the agent's.
     if (field.framing == HeadFraming::kNone) {
-      parser.AddPlainField(
-          std::string_view(head + field.begin, field.name_end - field.begin),
-          std::string_view(head + field.value_begin, field.value_end - field.value_begin));
+      parser.AddPlainField(field.Name(head), field.Value(head));
     }
   }
   used = lines.size;
