@@ -125,16 +125,12 @@ struct RealtimeAttempt {
       };
       head.set(http::field::host, beast_view(upstream_request.host));
       if (!upstream_request.credential_name.empty()) {
-        head.set(beast_view(upstream_request.credential_name),
-                 beast::string_view(upstream_request.credential_value.data(),
-                                    upstream_request.credential_value.size()));
+        head.set(beast_view(upstream_request.credential_name), upstream_request.credential_value);
       }
     }));
     websocket::response_type answer;
-    auto [handshake_ec] = co_await upstream.async_handshake(
-        answer, backend.address.host_header,
-        beast::string_view(upstream_request.target.data(), upstream_request.target.size()),
-        kNoThrow);
+    auto [handshake_ec] = co_await upstream.async_handshake(answer, backend.address.host_header,
+                                                            upstream_request.target, kNoThrow);
     if (handshake_ec == websocket::error::upgrade_declined) {
       co_return co_await Declined(answer);
     }

@@ -47,7 +47,7 @@ std::vector<H2Header> RequestHeaders(const UpstreamRequest& request, const Reque
   headers.push_back({":method", request.method});
   headers.push_back({":scheme", address.tls ? "https" : "http"});
   headers.push_back({":authority", address.host_header});  // the Host
-  headers.push_back({":path", absl::string_view(request.target.data(), request.target.size())});
+  headers.push_back({":path", request.target});
   auto add = [&](absl::string_view name, absl::string_view value) {
     const std::size_t start = names.size();
     for (char c : name) {
@@ -61,8 +61,7 @@ std::vector<H2Header> RequestHeaders(const UpstreamRequest& request, const Reque
     }
   }
   if (!request.credential_name.empty()) {
-    add(request.credential_name,
-        absl::string_view(request.credential_value.data(), request.credential_value.size()));
+    add(request.credential_name, request.credential_value);
   }
   if (request.content_length.has_value()) {  // an upload (chunked) never goes over HTTP/2
     const std::size_t start = names.size();

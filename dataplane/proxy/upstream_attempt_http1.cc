@@ -58,8 +58,7 @@ void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, 
   head.clear();
   // One allocation for the whole head: grown line by line from empty it took three.
   head.reserve(kUpstreamHeadReserve);
-  AppendPieces(head, {own.method, " ", absl::string_view(own.target.data(), own.target.size()),
-                      " HTTP/1.1\r\n"});
+  AppendPieces(head, {own.method, " ", own.target, " HTTP/1.1\r\n"});
   for (const auto& field : client) {
     if (ForwardedUpstream(field)) {
       AppendHeaderLine(head, View(field.name_string()), View(field.value()));
@@ -67,8 +66,7 @@ void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, 
   }
   AppendHeaderLine(head, "Host", own.host);
   if (!own.credential_name.empty()) {
-    AppendHeaderLine(head, own.credential_name,
-                     absl::string_view(own.credential_value.data(), own.credential_value.size()));
+    AppendHeaderLine(head, own.credential_name, own.credential_value);
   }
   if (own.chunked) {
     AppendHeaderLine(head, "Transfer-Encoding", "chunked");

@@ -1,7 +1,7 @@
 // A backend's answer whose head the relay takes without Beast's parser at all: a plain head
 // (head_scan.h) of an HTTP/1.1 success other than 204, framed by one Content-Length of digits,
 // with no Transfer-Encoding, Upgrade or Proxy-Connection, and Connection fields that say only
-// keep-alive or close: every non-streamed answer Azure OpenAI sends. Its body is then counted
+// keep-alive or close: every non-streamed success Azure OpenAI sends. Its body is then counted
 // by RelayResponseParser itself. Everything else (errors, interim answers, chunked streams)
 // still goes through Beast.
 #pragma once

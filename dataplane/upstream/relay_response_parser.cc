@@ -7,6 +7,7 @@
 #include "dataplane/http/client_response.h"
 #include "dataplane/http/head_scan.h"
 #include "dataplane/http/http_head.h"
+#include "dataplane/upstream/plain_response.h"
 
 namespace spillway {
 
@@ -99,12 +100,25 @@ void RelayResponseParser::BeginHead(unsigned status, string_view reason) {
   AppendStatusLine(head_, status_, View(reason));
 }
 
-void RelayResponseParser::TakePlainHead(const PlainResponse& head) {
-  BeginHead(head.status, string_view(head.reason.data(), head.reason.size()));
+bool RelayResponseParser::TakePlainHead(std::string_view bytes, const HeadLines& lines) {
+  const std::optional<PlainResponse> head = ReadPlainResponse(bytes, lines);
+  if (!head.has_value()) {
+    return false;
+  }
+  BeginHead(head->status, string_view(head->reason.data(), head->reason.size()));
   plain_ = true;
-  plain_length_ = head.content_length;
-  plain_remaining_ = head.content_length;
-  plain_keep_alive_ = head.keep_alive;
+  plain_length_ = head->content_length;
+  plain_remaining_ = head->content_length;
+  plain_keep_alive_ = head->keep_alive;
+  const char* data = bytes.data();
+  for (std::size_t i = 0; i < lines.count; ++i) {
+    const HeadLines::Field& field = lines.fields[i];
+    // The framing fields are Content-Length and Connection: the client's are the agent's.
+    if (field.framing == HeadFraming::kNone) {
+      AddPlainField(field.Name(data), field.Value(data));
+    }
+  }
+  return true;
 }
 
 std::optional<std::uint64_t> RelayResponseParser::Length() const {

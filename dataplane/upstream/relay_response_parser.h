@@ -11,10 +11,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/string_view.h"
+#include "dataplane/http/head_scan.h"
 #include "dataplane/http/rate_limit_headers.h"
-#include "dataplane/upstream/plain_response.h"
 
 namespace spillway {
 
@@ -46,11 +47,13 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
   // (string_to_field: ~80 instructions a field).
   void AddPlainField(std::string_view name_string, std::string_view value);
 
-  // The head was taken without the parser (plain_response.h, whose checks `head` passed): the
-  // status line starts the client's head, the caller adds the fields with AddField, and the
-  // body, `head.content_length` bytes, is counted here. Beast's parser stays untouched, so from
-  // here on only the calls below, which know of it, may be used, not the parser's own.
-  void TakePlainHead(const PlainResponse& head);
+  // Takes the head `lines` describe (ScanHead's kWhole for `bytes`) without the parser when it
+  // is one whose body the relay may count itself (plain_response.h): its status line starts the
+  // client's head, its fields that frame nothing are added as AddPlainField adds them, and the
+  // body, Content-Length bytes, is counted here. Beast's parser stays untouched, so from here on
+  // only the calls below, which know of it, may be used, not the parser's own. False, and
+  // nothing done, for any other head.
+  bool TakePlainHead(std::string_view bytes, const HeadLines& lines);
 
   // The parser's own, or the plain head's: whether the head is parsed, the message done, the
   // connection fit for another; the body's length if one was given.

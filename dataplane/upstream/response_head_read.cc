@@ -5,12 +5,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
-#include <optional>
 #include <string_view>
 
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/plain_head.h"
-#include "dataplane/upstream/plain_response.h"
 
 namespace spillway {
 
@@ -35,24 +33,16 @@ PlainHeadPut PutPlain(std::string_view bytes, RelayResponseParser& parser, std::
     case HeadScan::kNotPlain:
       return PlainHeadPut::kNotPlain;
   }
-  auto add_field = [&parser](http::field name, std::string_view name_string,
-                             std::string_view value) { parser.AddField(name, name_string, value); };
-  const std::optional<PlainResponse> plain = ReadPlainResponse(bytes, lines);
-  if (!plain.has_value()) {
-    return PutScannedHead(parser, bytes, lines, used, ec, add_field);
+  if (parser.TakePlainHead(bytes, lines)) {
+    used = lines.size;
+    ec = {};
+    return PlainHeadPut::kTaken;
   }
-  parser.TakePlainHead(*plain);
-  const char* head = bytes.data();
-  for (std::size_t i = 0; i < lines.count; ++i) {
-    const HeadLines::Field& field = lines.fields[i];
-    // The framing fields are Content-Length and Connection: the client's are the agent's.
-    if (field.framing == HeadFraming::kNone) {
-      parser.AddPlainField(field.Name(head), field.Value(head));
-    }
-  }
-  used = lines.size;
-  ec = {};
-  return PlainHeadPut::kTaken;
+  return PutScannedHead(
+      parser, bytes, lines, used, ec,
+      [&parser](http::field name, std::string_view name_string, std::string_view value) {
+        parser.AddField(name, name_string, value);
+      });
 }
 
 }  // namespace

@@ -18,7 +18,6 @@
 #include "dataplane/http/plain_head.h"
 #include "dataplane/http/plain_request.h"
 #include "dataplane/http/rate_limit_headers.h"
-#include "dataplane/upstream/plain_response.h"
 #include "dataplane/upstream/relay_response_parser.h"
 
 namespace spillway::plain_head_compare {
@@ -219,7 +218,7 @@ inline std::string DescribeRelay(RelayResponseParser& parser, std::string_view r
   return out;
 }
 
-// How an answer taken without Beast (ReadPlainResponse; then RelayResponseParser counts its
+// How an answer taken without Beast (RelayResponseParser::TakePlainHead, which then counts its
 // body) differs from what the relay makes of the same bytes through Beast's parser: the head,
 // framing and body; empty if it does not, or if it was not taken. Sets `taken`.
 inline std::string TakenResponseDifference(std::string_view bytes, bool& taken) {
@@ -228,15 +227,8 @@ inline std::string TakenResponseDifference(std::string_view bytes, bool& taken) 
   RelayResponseParser plain(kRateLimit);
   HeadLines lines;
   if (ScanHead(bytes, plain.head_limit(), lines) != HeadScan::kWhole) return "";
-  const std::optional<PlainResponse> response = ReadPlainResponse(bytes, lines);
-  if (!response) return "";
+  if (!plain.TakePlainHead(bytes, lines)) return "";
   taken = true;
-  plain.TakePlainHead(*response);
-  for (std::size_t i = 0; i < lines.count; ++i) {
-    const HeadLines::Field& field = lines.fields[i];
-    if (field.framing != HeadFraming::kNone) continue;
-    plain.AddPlainField(field.Name(bytes.data()), field.Value(bytes.data()));
-  }
   RelayResponseParser beast(kRateLimit);
   beast.body_limit(boost::none);
   error_code ec;

@@ -123,16 +123,21 @@ TEST(PlainResponse, AgreesWithBeastOnMutatedAnswers) {
 TEST(PlainResponse, TheBodyIsCountedAndACloseBeforeItsEndIsPartial) {
   const RateLimitHeaders none;
   RelayResponseParser parser(none);
-  PlainResponse head;
-  head.status = 200;
-  head.reason = "OK";
-  head.content_length = 5;
-  parser.TakePlainHead(head);
+  HeadLines lines;
+  const std::string throttled = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 5\r\n\r\n";
+  ASSERT_EQ(ScanHead(throttled, 8192, lines), HeadScan::kWhole);
+  EXPECT_FALSE(parser.TakePlainHead(throttled, lines)) << "an error is Beast's";
+  EXPECT_FALSE(parser.HeadDone());
+  EXPECT_EQ(parser.head(), "") << "a head not taken is left untouched";
+
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nx-a: b\r\n\r\n";
+  ASSERT_EQ(ScanHead(head, 8192, lines), HeadScan::kWhole);
+  ASSERT_TRUE(parser.TakePlainHead(head, lines));
   EXPECT_TRUE(parser.HeadDone());
   EXPECT_FALSE(parser.Done());
   EXPECT_TRUE(parser.KeepsAlive());
   EXPECT_EQ(parser.Length(), 5u);
-  EXPECT_EQ(parser.head(), "HTTP/1.1 200 OK\r\n");
+  EXPECT_EQ(parser.head(), "HTTP/1.1 200 OK\r\nx-a: b\r\n");
 
   char small[2];
   parser.SetBodyBuffer(small, sizeof(small));
