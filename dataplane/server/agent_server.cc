@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/http/drained_read.h"
 #include "dataplane/http/header_arena.h"
 #include "dataplane/http/local_reply.h"
 #include "dataplane/http/no_throw.h"
@@ -128,9 +129,13 @@ asio::awaitable<void> RunSession(tcp::socket socket, AgentContext& context,
       // the (shorter) header timeout, so a client trickling a head cannot hold the slot.
       deadline.Arm(context.client_idle_timeout);
       // The socket's own read: Beast's stream wraps it in a transfer operation for timeouts
-      // the deadline already keeps (~2% of the agent's CPU at 256 connections, perf).
+      // the deadline already keeps (~2% of the agent's CPU at 256 connections, perf). A read
+      // that emptied the socket says so (DrainedReadBuffer): the wait for a keep-alive
+      // client's next request, sent only once it has the answer, then starts in the event
+      // loop instead of with a read that fails with EAGAIN (one system call a request).
       auto [wait_ec, got] = co_await stream.socket().async_read_some(
-          buffer.prepare(std::max<std::size_t>(kFirstRead, buffer.capacity())), kNoThrow);
+          DrainedReadBuffer(buffer.prepare(std::max<std::size_t>(kFirstRead, buffer.capacity()))),
+          kNoThrow);
       ec = deadline.Disarm(wait_ec);
       if (ec) {
         break;  // the client left, or stayed idle
@@ -454,6 +459,13 @@ absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Bind(AgentContext& con
       int one = 1;
       ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
       acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+      // Linux copies it to every connection accepted here (no setsockopt per connection):
+      // reads that say when they emptied the socket, so the wait for a keep-alive client's
+      // next request starts in the event loop (RunSession). Without it (an older kernel),
+      // reads are Asio's own.
+      (void)EnableDrainReports(acceptor.native_handle());
     }
     if (!ec) {
       acceptor.listen(asio::socket_base::max_listen_connections, ec);

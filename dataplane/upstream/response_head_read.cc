@@ -7,6 +7,7 @@
 #include <boost/beast/http/error.hpp>
 #include <string_view>
 
+#include "dataplane/http/drained_read.h"
 #include "dataplane/http/no_throw.h"
 #include "dataplane/http/plain_head.h"
 
@@ -84,8 +85,12 @@ asio::awaitable<beast::error_code> ReadResponseHead(beast::tcp_stream& upstream,
     if (room == 0) {
       co_return http::error::buffer_overflow;
     }
-    auto [read_ec, bytes] =
-        co_await upstream.socket().async_read_some(buffer.prepare(room), kNoThrow);
+    // A read that emptied the socket says so (DrainedReadBuffer, on connections the pool made
+    // with drain reports): the next answer on this connection, which cannot come before its
+    // request is sent, is then waited for in the event loop, not tried first with a read that
+    // fails with EAGAIN (one system call a request).
+    auto [read_ec, bytes] = co_await upstream.socket().async_read_some(
+        DrainedReadBuffer(buffer.prepare(room)), kNoThrow);
     buffer.commit(bytes);
     if (read_ec == asio::error::eof) {
       // Bytes of a head not yet whole are in the buffer, unseen by Beast (the plain path waits

@@ -149,16 +149,54 @@ def syscall_counts(path, requests):
                 errors.items(), key=lambda kv: -kv[1]) if v / requests >= 0.01}}
 
 
-def start_nginx(tmp, backend_port, procs):
+# System calls counted by the kernel's tracepoints (perf stat), which, unlike strace, do not
+# slow the process down: a slowed proxy finds more sockets empty and fails more reads.
+TRACED_CALLS = ("recvfrom", "recvmsg", "read", "sendmsg", "sendto", "write", "writev",
+                "epoll_wait", "epoll_ctl", "getsockopt", "setsockopt", "accept", "accept4",
+                "ioctl", "close", "shutdown", "futex")
+TRACEPOINT_ARGS = (["-e", "raw_syscalls:sys_exit"] +
+                   [arg for call in ("recvfrom", "recvmsg", "read") for arg in (
+                       "-e", "syscalls:sys_exit_" + call, "--filter", "ret < 0")] +
+                   [arg for call in TRACED_CALLS for arg in ("-e", "syscalls:sys_exit_" + call)])
+
+
+def tracepoint_counts(path, requests):
+    """perf stat's counts as calls per request: all, by name, and failed reads."""
+    total, by_name, failed = 0, {}, {}
+    with open(path) as f:
+        for line in f:
+            fields = line.strip().split(",")
+            if len(fields) < 3 or not fields[0].isdigit():
+                continue
+            count, event = int(fields[0]), fields[2]
+            if event == "raw_syscalls:sys_exit":
+                total = count
+            elif event.startswith("syscalls:sys_exit_"):
+                name = event[len("syscalls:sys_exit_"):]
+                # The filtered (failed) count of a read comes first, then the whole one.
+                if name in ("recvfrom", "recvmsg", "read") and name not in failed:
+                    failed[name] = count
+                else:
+                    by_name[name] = count
+    per = lambda counts: {k: round(v / requests, 3) for k, v in sorted(
+        counts.items(), key=lambda kv: -kv[1]) if v / requests >= 0.001}
+    return {"syscalls_per_request": round(total / requests, 3), "by_name": per(by_name),
+            "failed_by_name": per(failed)}
+
+
+def start_nginx(tmp, backend_port, procs, callgrind=None):
     """nginx as bench.py's proxy in front of the backend, pinned as the agent would be:
-    (process, port, access log)."""
+    (process, port, access log). Under callgrind it runs without a master process, so the
+    process valgrind starts is the one serving."""
     port = bench.free_port()
     prefix, conf = bench.nginx_proxy_conf(tmp, "nginx-proxy", port, backend_port)
-    proc = bench.Process("nginx-proxy", ["nginx", "-p", prefix, "-e", prefix + "/error.log",
-                                         "-c", conf], os.path.join(tmp, "nginx-proxy.out"),
+    argv = ["nginx", "-p", prefix, "-e", prefix + "/error.log", "-c", conf]
+    if callgrind:
+        argv = callgrind + argv + ["-g", "master_process off;"]
+    proc = bench.Process("nginx-proxy", argv, os.path.join(tmp, "nginx-proxy.out"),
                          role="proxy")
     procs.append(proc)
-    bench.wait_for_port(port, proc)
+    bench.wait_for_port(port, proc, timeout=120 if callgrind else 10)
     return proc, port, os.path.join(prefix, "access.log")
 
 
@@ -166,7 +204,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="build directory (default build/)")
-    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "perf"), default="cpu")
+    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "tracepoints",
+                                           "perf"), default="cpu")
     parser.add_argument("--kind", choices=("chat", "sse", "both"), default="both",
                         help="non-streaming chat completions, 50-event streams, or both")
     parser.add_argument("--connections", type=int, default=32)
@@ -183,16 +222,19 @@ def main():
     parser.add_argument("--cache-sim", action="store_true",
                         help="callgrind: simulate the caches too (D1 32 KiB, LL 1 MiB, as a "
                         "core's L1 and L2 here), to compare misses per request")
+    parser.add_argument("--footprint", action="store_true",
+                        help="callgrind: keep instruction addresses (--dump-instr=yes), for "
+                        "tests/bench/footprint.py")
     parser.add_argument("--keep-temp", action="store_true")
     parser.add_argument("--proxy", choices=("agent", "nginx"), default="agent",
                         help="the proxy measured: the agent, or nginx configured as bench.py "
-                        "configures it (cpu and syscalls modes; its worker's figures)")
+                        "configures it (its worker's figures; under callgrind, one process)")
     parser.add_argument("--no-pin", action="store_true",
                         help="let the scheduler place every process (default: as bench.py, the "
                         "agent on a core of its own)")
     args = parser.parse_args()
-    if args.proxy == "nginx" and args.mode not in ("cpu", "syscalls", "perf"):
-        parser.error("--proxy nginx measures cpu, syscalls or perf only")
+    if args.proxy == "nginx" and args.mode == "allocs":
+        parser.error("--proxy nginx does not count allocations")
     bench.place(not args.no_pin)
 
     build = os.path.abspath(os.path.join(bench.ROOT, args.build))
@@ -200,7 +242,8 @@ def main():
     alloc_lib = os.path.join(build, "tests", "bench", "libspillway_alloc_counter.so")
     mock_bin = os.path.join(build, "tests", "mock_aoai", "spillway-mock-aoai")
     requests = args.requests or {"cpu": 20000, "callgrind": 3000, "allocs": 5000,
-                                         "syscalls": 5000, "perf": 100000}[args.mode]
+                                         "syscalls": 5000, "tracepoints": 60000,
+                               "perf": 100000}[args.mode]
     warmup = args.warmup or max(500, requests // 5)
     kinds = ["chat", "sse"] if args.kind == "both" else [args.kind]
 
@@ -241,15 +284,18 @@ def main():
         env = {bench.BACKEND_KEY_ENV: bench.BACKEND_KEY}
         out_prefix = args.out or os.path.join(tmp, "callgrind")
         count_file = os.path.join(tmp, "alloc-count.json")
+        callgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_prefix,
+                     "--dump-instr=%s" % ("yes" if args.footprint else "no")] + (
+                         ["--cache-sim=yes", "--D1=32768,8,64", "--LL=1048576,16,64"]
+                         if args.cache_sim else [])
         if args.mode == "callgrind":
-            argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s.%%p" % out_prefix,
-                    "--dump-instr=no"] + (["--cache-sim=yes", "--D1=32768,8,64",
-                                           "--LL=1048576,16,64"] if args.cache_sim else []) + argv
+            argv = callgrind + argv
         elif args.mode == "allocs":
             env.update({"LD_PRELOAD": alloc_lib, "SPILLWAY_ALLOC_COUNT_FILE": count_file})
         if args.proxy == "nginx":
-            agent, agent_port, access_log = start_nginx(tmp, port, procs)
-            pid = bench.nginx_worker_pid(agent)
+            agent, agent_port, access_log = start_nginx(
+                tmp, port, procs, callgrind if args.mode == "callgrind" else None)
+            pid = agent.pid if args.mode == "callgrind" else bench.nginx_worker_pid(agent)
         else:
             agent = bench.Process("agent", argv, os.path.join(tmp, "agent.log"), env=env,
                                   role="proxy")
@@ -285,6 +331,12 @@ def main():
                                            str(pid)], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
                 time.sleep(1.0)  # attached to every thread before the first request
+            elif args.mode == "tracepoints":
+                trace_out = os.path.join(tmp, "tracepoints-%s.csv" % kind)
+                trace = subprocess.Popen(["perf", "stat", "-x", ",", "-o", trace_out, "-p",
+                                          str(pid)] + TRACEPOINT_ARGS,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
             elif args.mode == "perf":
                 perf_out = (args.out or os.path.join(tmp, "perf")) + "-%s.data" % kind
                 perf = subprocess.Popen(["perf", "record", "-F", "4000", "-g", "-p", str(pid),
@@ -297,6 +349,9 @@ def main():
             if args.mode == "syscalls":
                 strace.send_signal(signal.SIGINT)
                 strace.wait(30)
+            elif args.mode == "tracepoints":
+                trace.send_signal(signal.SIGINT)
+                trace.wait(30)
             elif args.mode == "perf":
                 perf.send_signal(signal.SIGINT)
                 perf.wait(60)
@@ -309,6 +364,8 @@ def main():
                               "sys_us_per_request": round(system / done * 1e6, 2)})
             elif args.mode == "syscalls":
                 entry.update(syscall_counts(strace_out, done))
+            elif args.mode == "tracepoints":
+                entry.update(tracepoint_counts(trace_out, done))
             elif args.mode == "perf":
                 entry["perf_data"] = perf_out
             elif args.mode == "allocs":

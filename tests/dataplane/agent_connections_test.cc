@@ -12,7 +12,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "tests/dataplane/agent_fixture.h"
 #include "tests/support/sse.h"
+#include "tests/support/temp_dir.h"
 
 namespace spillway::test {
 namespace {
@@ -155,6 +158,65 @@ TEST(AgentConnections, APooledConnectionTheBackendClosedIsRetriedOnAFreshOne) {
   // The agent's first connection and a fresh one after each close; besides those, the test's
   // own: one per SetFault and one for these stats.
   EXPECT_EQ(Connections(stats, "http1"), (1 + kRounds) + (kRounds + 1));
+}
+
+// --- Reads that wait for the event loop -------------------------------------------------------
+
+struct ReadCounts {
+  int64_t reads = 0;
+  int64_t empty = 0;
+};
+
+// What libspillway_read_counter.so last wrote: the agent's socket reads and the empty ones.
+ReadCounts ReadCountsIn(const std::string& path) {
+  ReadCounts counts;
+  std::ifstream file(path);
+  file >> counts.reads >> counts.empty;
+  return counts;
+}
+
+// A keep-alive client's next request, and a backend's next answer on a pooled connection, come
+// only after the agent has answered (or asked): a read tried at once finds the socket empty
+// (EAGAIN), a system call for nothing, twice a request. The agent waits for the event loop
+// instead whenever its last read emptied the socket. Without that, each request below costs
+// two empty reads.
+TEST(AgentConnections, KeepAliveRequestsCostNoReadOfAnEmptySocketAtEitherEnd) {
+  AgentFleet fleet;
+  ASSERT_TRUE(fleet.AddMock("a", {"--deployments", "gpt-4o"}).ok());
+  absl::StatusOr<ScopedTempDir> dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string counts_path = dir->path() + "/reads";
+  // Under AddressSanitizer the preloaded counter comes before its runtime, which it allows
+  // when told.
+  const char* asan_options = std::getenv("ASAN_OPTIONS");
+  fleet.agent_env = {std::string("LD_PRELOAD=") + SPILLWAY_READ_COUNTER_LIB,
+                     "SPILLWAY_READ_COUNT_FILE=" + counts_path,
+                     absl::StrCat("ASAN_OPTIONS=", asan_options == nullptr ? "" : asan_options,
+                                  asan_options == nullptr ? "" : ":", "verify_asan_link_order=0")};
+  ASSERT_TRUE(fleet.StartAgent(SingleBackendTopology(), "eastus2", {"--threads", "1"}).ok());
+  auto client = fleet.AgentClient();
+  // The first request opens both connections; a fresh socket's first read may find it empty.
+  absl::StatusOr<HttpResponse> first = client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->status, 200) << first->body;
+  const ReadCounts before = ReadCountsIn(counts_path);
+  constexpr int kRequests = 40;
+  for (int i = 0; i < kRequests; ++i) {
+    // A stream every fourth request: its relay reads end the exchange instead of the head read.
+    const bool stream = i % 4 == 3;
+    absl::StatusOr<HttpResponse> r =
+        client->Send("POST", ChatTarget("gpt-4o"), {}, ChatBody(8, stream));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  const ReadCounts after = ReadCountsIn(counts_path);
+  // At least the client's request and the backend's answer were read for each: the counter
+  // saw the agent's reads (were it not loaded, both counts would stay 0 and prove nothing).
+  EXPECT_GE(after.reads - before.reads, 2 * kRequests);
+  // An empty read can still follow a readiness event whose bytes an earlier read took; a few
+  // in 40 requests, where trying first costs 80.
+  EXPECT_LE(after.empty - before.empty, kRequests / 8) << "reads: " << after.reads - before.reads;
+  EXPECT_EQ(DeploymentCount(MockStatsJson(fleet, "a"), "gpt-4o", "requests"), kRequests + 1);
 }
 
 // --- Pipelining and HTTP/1.0 clients -----------------------------------------------------------
