@@ -86,8 +86,9 @@ asio::awaitable<absl::StatusOr<UpstreamConnectionPtr>> UpstreamPool::Connect(
   }
   tcp.socket().set_option(asio::ip::tcp::no_delay(true));
   if (!address.tls) {
-    // A relayed stream's reads then wait for the next event once the socket is empty. Only
-    // plain HTTP/1.1 reads use it (DrainedReadBuffer): TLS reads go through the engine.
+    // The reads of an answer's head and of a relayed body then wait for the next event once
+    // the socket is empty. Only plain HTTP/1.1 reads use it (DrainedReadBuffer): TLS reads go
+    // through the engine.
     (void)EnableDrainReports(tcp.socket().native_handle());
   } else {
     auto& tls = connection->tls();
