@@ -143,10 +143,14 @@ def syscall_counts(path, requests):
                 if len(fields) == 6:
                     errors[fields[-1]] = int(fields[4])
     return {"syscalls_per_request": round(sum(by_name.values()) / requests, 2),
-            "by_name": {k: round(v / requests, 2) for k, v in sorted(
-                by_name.items(), key=lambda kv: -kv[1]) if v / requests >= 0.01},
-            "failed_by_name": {k: round(v / requests, 2) for k, v in sorted(
-                errors.items(), key=lambda kv: -kv[1]) if v / requests >= 0.01}}
+            "by_name": per_request(by_name, requests, 2),
+            "failed_by_name": per_request(errors, requests, 2)}
+
+
+def per_request(counts, requests, digits):
+    """{name: count per request}, most frequent first, leaving out those under the last digit."""
+    return {k: round(v / requests, digits) for k, v in sorted(
+        counts.items(), key=lambda kv: -kv[1]) if v / requests >= 10 ** -digits}
 
 
 # System calls counted by the kernel's tracepoints (perf stat), which, unlike strace, do not
@@ -154,8 +158,9 @@ def syscall_counts(path, requests):
 TRACED_CALLS = ("recvfrom", "recvmsg", "read", "sendmsg", "sendto", "write", "writev",
                 "epoll_wait", "epoll_ctl", "getsockopt", "setsockopt", "accept", "accept4",
                 "ioctl", "close", "shutdown", "futex")
+FAILED_READS = ("recvfrom", "recvmsg", "read")  # also counted when they fail
 TRACEPOINT_ARGS = (["-e", "raw_syscalls:sys_exit"] +
-                   [arg for call in ("recvfrom", "recvmsg", "read") for arg in (
+                   [arg for call in FAILED_READS for arg in (
                        "-e", "syscalls:sys_exit_" + call, "--filter", "ret < 0")] +
                    [arg for call in TRACED_CALLS for arg in ("-e", "syscalls:sys_exit_" + call)])
 
@@ -174,14 +179,13 @@ def tracepoint_counts(path, requests):
             elif event.startswith("syscalls:sys_exit_"):
                 name = event[len("syscalls:sys_exit_"):]
                 # The filtered (failed) count of a read comes first, then the whole one.
-                if name in ("recvfrom", "recvmsg", "read") and name not in failed:
+                if name in FAILED_READS and name not in failed:
                     failed[name] = count
                 else:
                     by_name[name] = count
-    per = lambda counts: {k: round(v / requests, 3) for k, v in sorted(
-        counts.items(), key=lambda kv: -kv[1]) if v / requests >= 0.001}
-    return {"syscalls_per_request": round(total / requests, 3), "by_name": per(by_name),
-            "failed_by_name": per(failed)}
+    return {"syscalls_per_request": round(total / requests, 3),
+            "by_name": per_request(by_name, requests, 3),
+            "failed_by_name": per_request(failed, requests, 3)}
 
 
 def start_nginx(tmp, backend_port, procs, callgrind=None):
@@ -243,7 +247,7 @@ def main():
     mock_bin = os.path.join(build, "tests", "mock_aoai", "spillway-mock-aoai")
     requests = args.requests or {"cpu": 20000, "callgrind": 3000, "allocs": 5000,
                                          "syscalls": 5000, "tracepoints": 60000,
-                               "perf": 100000}[args.mode]
+                                         "perf": 100000}[args.mode]
     warmup = args.warmup or max(500, requests // 5)
     kinds = ["chat", "sse"] if args.kind == "both" else [args.kind]
 
