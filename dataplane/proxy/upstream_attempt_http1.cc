@@ -81,11 +81,14 @@ namespace {
 // Parses bytes already read into the body buffer the parser was given, until that is full,
 // the message ends, or only an incomplete piece is left (the next read completes it). Returns
 // what the backend got wrong, if anything.
-beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
-  while (!parser.Done() && buffer.size() > 0 && parser.body_room() > 0) {
-    beast::error_code ec;
-    const std::size_t used = parser.Parse(buffer.data(), ec);
-    buffer.consume(used);
+// Returns the bytes of `input` used.
+std::size_t ParseSome(RelayResponseParser& parser, asio::const_buffer input,
+                      beast::error_code& ec) {
+  std::size_t used_all = 0;
+  while (!parser.Done() && input.size() > 0 && parser.body_room() > 0) {
+    const std::size_t used = parser.Parse(input, ec);
+    input += used;
+    used_all += used;
     if (ec) {
       // need_more ends nearly every event of a paced stream: compared by category and value,
       // not as two error_codes built and compared out of line (~56 instructions an event).
@@ -93,14 +96,38 @@ beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer&
       const bool more = ec.category() == kNeedMore.category() &&
                         (ec.value() == static_cast<int>(http::error::need_more) ||
                          ec.value() == static_cast<int>(http::error::need_buffer));
-      return more ? beast::error_code() : ec;
+      if (more) {
+        ec = {};
+      }
+      break;
     }
     if (used == 0) {
       break;
     }
   }
-  return {};
+  return used_all;
 }
+
+beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
+  beast::error_code ec;
+  buffer.consume(ParseSome(parser, buffer.data(), ec));
+  return ec;
+}
+
+// A relay's read target (drained_read.h): a chunk from the thread's list, leased when the
+// backend's bytes are there to read.
+class ChunkReadTarget final : public ReadTarget {
+ public:
+  asio::mutable_buffer Take() override {
+    chunk_ = RelayChunks::Take();
+    return {chunk_->bytes, kRelayChunk};
+  }
+  void Drop() override { chunk_.reset(); }
+  RelayChunks::Lease Release() { return std::move(chunk_); }
+
+ private:
+  RelayChunks::Lease chunk_;
+};
 
 // ClientWatch's callback: closing the upstream socket ends the pending read, and the backend
 // sees its connection go.
@@ -373,6 +400,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   // next event holds none. Without one the parser has no room, so it cannot write into a chunk
   // already returned.
   RelayChunks::Lease chunk;
+  ChunkReadTarget input;
   auto lease_chunk = [&] {
     chunk = RelayChunks::Take();
     parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
@@ -396,18 +424,30 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       if (!parser.Done() && (!chunk || parser.body_room() == kRelayChunk)) {
         deadline.Arm(options.stream_idle_timeout);
         beast::error_code some_ec;
+        std::size_t read_into_input = 0;  // bytes read into `input` rather than `buffer`
         if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
           if (chunk) {
             return_chunk();  // nothing in it: the wait for the backend holds none
           }
           // What http::async_read_some does, without its composed operation and in this
-          // frame (~1k instructions a read, callgrind): read what fits the buffer's free
-          // capacity, which ParseBuffered then parses.
-          const std::size_t room = beast::read_size(buffer, kRelayReadMax);
-          auto [plain_ec, bytes] = co_await upstream.socket().async_read_some(
-              DrainedReadBuffer(buffer.prepare(room)), kNoThrow);
-          buffer.commit(bytes);
-          some_ec = plain_ec;
+          // frame (~1k instructions a read, callgrind). With nothing left over, the bytes land
+          // in a chunk leased as they are read (drained_read.h); a piece the parser could not
+          // use yet waits in the connection's buffer, and the next read appends to it.
+          if (buffer.size() == 0) {
+            if (event_stream && buffer.capacity() != 0) {
+              buffer.shrink_to_fit();  // a stream's 16 KB, held for minutes, to no use
+            }
+            auto [plain_ec, bytes] = co_await upstream.socket().async_read_some(
+                DrainedReadBuffer(input, kRelayChunk), kNoThrow);
+            some_ec = plain_ec;
+            read_into_input = bytes;
+          } else {
+            const std::size_t room = beast::read_size(buffer, kRelayReadMax);
+            auto [plain_ec, bytes] = co_await upstream.socket().async_read_some(
+                DrainedReadBuffer(buffer.prepare(room)), kNoThrow);
+            buffer.commit(bytes);
+            some_ec = plain_ec;
+          }
           if (some_ec && some_ec == asio::error::eof) {
             some_ec = {};
             parser.ParseEof(some_ec);  // the end of a body that lasts until the connection's
@@ -429,10 +469,23 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         }
         // A burst of events leaves in one write instead of one per event (as nginx does
         // with proxy_buffering off).
-        if (!chunk) {
-          lease_chunk();
+        beast::error_code parse_ec;
+        if (read_into_input > 0) {
+          // Parsed where it was read: the body only moves back over the chunks' framing.
+          chunk = input.Release();
+          parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
+          const asio::const_buffer read(chunk->bytes, read_into_input);
+          const std::size_t used = ParseSome(parser, read, parse_ec);
+          if (used < read.size()) {
+            buffer.commit(asio::buffer_copy(buffer.prepare(read.size() - used), read + used));
+          }
+        } else {
+          if (!chunk) {
+            lease_chunk();
+          }
+          parse_ec = ParseBuffered(parser, buffer);
         }
-        if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
+        if (parse_ec) {
           fail(parse_ec);
           break;
         }

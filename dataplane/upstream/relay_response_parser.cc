@@ -190,7 +190,11 @@ std::size_t RelayResponseParser::TakeBody(string_view body, error_code& ec) {
   }
   const std::size_t n = std::min(body.size(), body_room_);
   if (n > 0) {
-    std::memcpy(body_data_, body.data(), n);
+    // memmove: a relay parses a read in place, so the body may overlap the bytes it came in
+    // (it only ever moves back over framing); where nothing moves, nothing is copied.
+    if (body_data_ != body.data()) {
+      std::memmove(body_data_, body.data(), n);
+    }
     body_data_ += n;
     body_room_ -= n;
   }

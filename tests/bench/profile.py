@@ -98,6 +98,27 @@ def run_wrk(tmp, url, headers, body, connections, requests, name):
     return result["requests"]
 
 
+def run_streams(client_bin, url, headers, body, streams, tokens, log):
+    """bench_client's streams mode: `streams` paced streams at once, each of `tokens` events,
+    checked in order; returns the content events delivered (every one, or it raises)."""
+    argv = [client_bin, "--mode", "streams", "--connections", str(streams), "--ramp", "500",
+            "--url", url, "--body", body, "--expect-chunks", str(tokens)]
+    for name, value in headers.items():
+        argv += ["--header", "%s:%s" % (name, value)]
+    with open(log, "w") as out:
+        rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            preexec_fn=bench.child_setup("load"), timeout=900).returncode
+    with open(log) as f:
+        lines = [l for l in f.read().splitlines() if l.startswith("{")]
+    if rc != 0 or not lines:
+        raise bench.BenchError("the streams client failed (rc %d), see %s" % (rc, log))
+    summary = json.loads(lines[-1])
+    if summary["ok"] != streams or summary["failed"]:
+        raise bench.BenchError("%d of %d streams whole: %s" % (summary["ok"], streams,
+                                                               summary["failures"]))
+    return summary["content_chunks"]
+
+
 def cpu_split(pid):
     """(utime, stime) of the whole process, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
@@ -210,8 +231,14 @@ def main():
     parser.add_argument("--build", default="build", help="build directory (default build/)")
     parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "tracepoints",
                                            "perf"), default="cpu")
-    parser.add_argument("--kind", choices=("chat", "sse", "both"), default="both",
-                        help="non-streaming chat completions, 50-event streams, or both")
+    parser.add_argument("--kind", choices=("chat", "sse", "both", "paced"), default="both",
+                        help="non-streaming chat completions, 50-event streams, both, or "
+                        "paced streams (bench.py's paced line: the mock sends each stream's "
+                        "events --tokens-per-s apart; figures are per event)")
+    parser.add_argument("--streams", type=int, default=300,
+                        help="paced: streams open at once (bench.py: 2000)")
+    parser.add_argument("--tokens-per-s", type=int, default=bench.PACED_TOKENS_PER_S)
+    parser.add_argument("--seconds", type=int, default=10, help="paced: each stream's length")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--requests", type=int, default=0,
                         help="measured requests per kind (default: 20000 cpu, 3000 callgrind, "
@@ -251,11 +278,21 @@ def main():
     warmup = args.warmup or max(500, requests // 5)
     kinds = ["chat", "sse"] if args.kind == "both" else [args.kind]
 
+    paced = args.kind == "paced"
+    paced_tokens = args.tokens_per_s * args.seconds
     tmp = tempfile.mkdtemp(prefix="spillway-profile-")
     os.chmod(tmp, 0o755)
     procs = []
     try:
-        if args.backend == "canned":
+        if paced:
+            backend = bench.Process("mock-paced", [
+                mock_bin, "--listen", "127.0.0.1:0", "--api-keys", bench.BACKEND_KEY,
+                "--deployments", "paced:tpm=%d" % bench.HUGE_TPM, "--completion-tokens",
+                str(paced_tokens), "--ms-per-token", "%.3f" % (1000.0 / args.tokens_per_s)],
+                os.path.join(tmp, "mock.log"), role="backend")
+            procs.append(backend)
+            port = int(backend.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
+        elif args.backend == "canned":
             port = bench.free_port()
             prefix, conf = bench.nginx_canned_conf(tmp, port)
             backend = bench.Process("nginx-canned", ["nginx", "-p", prefix, "-e",
@@ -275,6 +312,9 @@ def main():
                                ("ptu-sse", "ProvisionedManaged"), ("std-sse", "Standard")])}
         routes = {"chat": [["main/ptu"], ["main/std"]],
                   "chat-sse": [["main/ptu-sse"], ["main/std-sse"]]}
+        if paced:
+            instances = {"paced": ("http://127.0.0.1:%d" % port, [("paced", "Standard")])}
+            routes = {"chat-paced": [["paced/paced"]]}
         topology = bench.agent_topology(instances, routes)
         if args.old_topology:
             topology = topology.replace(" insecure_http: true,", "")
@@ -315,14 +355,30 @@ def main():
 
         results = {"mode": args.mode, "proxy": args.proxy, "connections": args.connections,
                    "build": build, "backend": args.backend}
+        client_bin = os.path.join(build, "tests", "bench", "spillway-bench-client")
+        paced_body = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
+                                 "max_tokens": paced_tokens, "stream": True},
+                                separators=(",", ":"))
+
+        def load(kind, url, headers, body, count, name):
+            """Runs one load; the requests (events, paced) it delivered."""
+            if kind != "paced":
+                return run_wrk(tmp, url, headers, body, args.connections, count, name)
+            return run_streams(client_bin, url, headers, body, count, paced_tokens,
+                               os.path.join(tmp, name + ".out"))
+
         for kind in kinds:
-            route, body = ("chat", bench.CHAT_BODY) if kind == "chat" else ("chat-sse",
-                                                                            bench.STREAM_BODY)
+            route, body = {"chat": ("chat", bench.CHAT_BODY),
+                           "sse": ("chat-sse", bench.STREAM_BODY),
+                           "paced": ("chat-paced", paced_body)}[kind]
             if args.proxy == "nginx":  # nginx passes the path through: the deployment's
-                route = "ptu" if kind == "chat" else "ptu-sse"
+                route = {"chat": "ptu", "sse": "ptu-sse", "paced": "paced"}[kind]
             url = "http://127.0.0.1:%d%s" % (agent_port, bench.chat_path(route))
             headers = {"api-key": bench.TENANT_KEY}
-            run_wrk(tmp, url, headers, body, args.connections, warmup, kind + "-warmup")
+            if args.proxy == "nginx" and paced:
+                headers = {"api-key": bench.BACKEND_KEY}  # as bench.py's paced line sends it
+            load(kind, url, headers, body, max(1, args.streams // 5) if paced else warmup,
+                 kind + "-warmup")
             before_lines = logged(access_log)
             if args.mode == "callgrind":
                 subprocess.run(["callgrind_control", "-z", str(pid)], check=True,
@@ -348,8 +404,9 @@ def main():
                                         stderr=subprocess.DEVNULL)
                 time.sleep(1.0)
             user_before, sys_before = cpu_split(pid)
-            sent = run_wrk(tmp, url, headers, body, args.connections, requests, kind)
-            done = logged(access_log) - before_lines
+            sent = load(kind, url, headers, body, args.streams if paced else requests, kind)
+            # Paced figures are per event (the streams' content events), the others per request.
+            done = sent if paced else logged(access_log) - before_lines
             if args.mode == "syscalls":
                 strace.send_signal(signal.SIGINT)
                 strace.wait(30)

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -169,6 +170,82 @@ TEST(DrainedReadBuffer, DataAndCloseArrivingTogetherEndTheStream) {
   EXPECT_EQ(*end, asio::error::eof) << end->message();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0], "data: [DONE]\n\n");
+}
+
+// A read target as the relay's: memory handed out per read, noted so the test sees each.
+class CountingTarget final : public ReadTarget {
+ public:
+  asio::mutable_buffer Take() override {
+    ++takes;
+    held.assign(64, '\0');
+    return asio::buffer(held);
+  }
+  void Drop() override {
+    ++drops;
+    held.clear();
+  }
+  std::string held;
+  int takes = 0;
+  int drops = 0;
+};
+
+TEST(DrainedReadBuffer, ATargetHoldsMemoryOnlyOnceBytesAreRead) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  pair.reader.non_blocking(true);
+  CountingTarget target;
+  RecvOp op(boost::system::error_code(), pair.reader.native_handle(),
+            asio::detail::socket_ops::stream_oriented, DrainedReadBuffer(target, 16), 0,
+            [](void*, asio::detail::scheduler_operation*, const boost::system::error_code&,
+               std::size_t) {});
+  EXPECT_EQ(op.perform(), asio::detail::reactor_op::not_done);
+  EXPECT_EQ(target.takes, 1);
+  EXPECT_EQ(target.drops, 1) << "nothing to read: the memory goes back";
+  EXPECT_TRUE(target.held.empty());
+  asio::write(pair.writer, asio::buffer(std::string(20, 'x')));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  EXPECT_EQ(op.perform(), asio::detail::reactor_op::done) << "4 bytes are left";
+  EXPECT_EQ(op.bytes_transferred_, 16u) << "at most the size given, whatever the target's";
+  EXPECT_EQ(target.takes, 2);
+  EXPECT_EQ(target.drops, 1);
+  EXPECT_EQ(target.held.substr(0, 16), std::string(16, 'x'));
+}
+
+// Asio's reactor reads every ready socket before any completion runs: each read must own what
+// it read until its coroutine has it, even with many socket ready at once.
+TEST(DrainedReadBuffer, ReadsReadyTogetherEachKeepTheirOwnBytes) {
+  asio::io_context io;
+  constexpr int kSockets = 8;
+  std::vector<std::unique_ptr<SocketPair>> pairs;
+  std::vector<CountingTarget> targets(kSockets);
+  std::vector<std::string> got(kSockets);
+  for (int i = 0; i < kSockets; ++i) {
+    pairs.push_back(std::make_unique<SocketPair>(io));
+    ASSERT_TRUE(EnableDrainReports(pairs.back()->reader.native_handle()));
+  }
+  for (int i = 0; i < kSockets; ++i) {
+    Spawn(
+        io,
+        [](tcp::socket& socket, CountingTarget& target, std::string& out) -> asio::awaitable<void> {
+          auto [ec, bytes] =
+              co_await socket.async_read_some(DrainedReadBuffer(target, 64), kNoThrow);
+          if (!ec) {
+            out = target.held.substr(0, bytes);
+          }
+        }(pairs[i]->reader, targets[i], got[i]));
+  }
+  io.poll();  // every read waits on an empty socket
+  for (int i = 0; i < kSockets; ++i) {
+    asio::write(pairs[i]->writer, asio::buffer("event " + std::to_string(i)));
+  }
+  for (int i = 0; i < kSockets; ++i) {
+    WaitFor(pairs[i]->reader.native_handle(), POLLIN);
+  }
+  io.run_for(std::chrono::seconds(5));
+  for (int i = 0; i < kSockets; ++i) {
+    EXPECT_EQ(got[i], "event " + std::to_string(i));
+  }
 }
 
 TEST(DrainedReadBuffer, AReadAfterADrainedOneWaitsForTheNextData) {

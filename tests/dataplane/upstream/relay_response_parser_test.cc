@@ -7,6 +7,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cctype>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -184,6 +185,44 @@ TEST(RelayResponseParser, ChunkedEventStreamFillsTheBufferThenAsksForAnother) {
   }
   EXPECT_EQ(relayed, "data: 1\n\ndata: 2\n\n");
   EXPECT_EQ(used, response.size());
+}
+
+// The agent's relay parses each read where it landed: the body moves back over the chunks'
+// framing within the same memory (overlapping copies, which memcpy may not do).
+TEST(RelayResponseParser, AChunkedBodyIsParsedInPlace) {
+  RateLimitHeaders none;
+  RelayResponseParser parser(none);
+  parser.body_limit(boost::none);
+  boost::beast::error_code ec;
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+  ASSERT_EQ(Feed(parser, head, ec), head.size());
+  ASSERT_TRUE(parser.is_header_done());
+  std::string events;
+  std::string read;
+  for (int i = 0; i < 40; ++i) {
+    const std::string event = "data: {\"n\":" + std::to_string(i) + ",\"pad\":\"" +
+                              std::string(static_cast<std::size_t>(i) * 7, 'p') + "\"}\n\n";
+    events += event;
+    char size[16];
+    std::snprintf(size, sizeof(size), "%zx", event.size());
+    read += std::string(size) + "\r\n" + event + "\r\n";
+  }
+  read += "0\r\n\r\n";
+  std::vector<char> bytes(read.begin(), read.end());
+  parser.SetBodyBuffer(bytes.data(), bytes.size());
+  parser.eager(true);
+  std::size_t at = 0;
+  while (at < bytes.size() && !parser.is_done()) {
+    const std::size_t n = parser.put(boost::asio::buffer(bytes.data() + at, bytes.size() - at), ec);
+    ASSERT_TRUE(!ec || ec == http::error::need_more) << ec.message();
+    ASSERT_GT(n, 0u);
+    at += n;
+  }
+  ASSERT_TRUE(parser.is_done());
+  EXPECT_EQ(at, bytes.size());
+  const std::size_t got = bytes.size() - parser.body_room();
+  EXPECT_EQ(std::string(bytes.data(), got), events);
 }
 
 }  // namespace
