@@ -114,7 +114,7 @@ void ClientResponse::FinishHead(absl::string_view backend_id, int attempt_number
   head_ += "\r\n";
 }
 
-beast::error_code ClientResponse::SendNow(beast::tcp_stream& client, absl::string_view body,
+beast::error_code ClientResponse::SendNow(asio::ip::tcp::socket& client, absl::string_view body,
                                           bool last, bool* done) {
   pending_ = {};  // unused entries stay empty
   pending_written_ = 0;
@@ -167,7 +167,7 @@ asio::awaitable<beast::error_code> ClientResponse::Send(beast::tcp_stream& clien
                                                         absl::string_view body, bool last,
                                                         milliseconds timeout) {
   bool done = false;
-  const beast::error_code ec = SendNow(client, body, last, &done);
+  const beast::error_code ec = SendNow(client.socket(), body, last, &done);
   if (ec || done) {
     co_return ec;
   }

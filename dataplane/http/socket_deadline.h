@@ -107,6 +107,11 @@ class SocketDeadline {
   void ArmAt(SocketDeadlines::Clock::time_point deadline);
   // After the operation: its error, or beast::error::timeout when the deadline cut it.
   [[nodiscard]] beast::error_code Disarm(beast::error_code ec);
+  // After an operation that leaves the deadline armed for the next (a relay's reads, re-armed
+  // each time): as Disarm, without taking it off the thread's table.
+  [[nodiscard]] beast::error_code Cut(beast::error_code ec) const {
+    return expired_ ? beast::error_code(beast::error::timeout) : ec;
+  }
   // Whether the deadline passed and closed the socket (still armed or not).
   bool expired() const { return expired_; }
 

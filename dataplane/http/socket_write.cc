@@ -11,9 +11,8 @@ namespace spillway {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-beast::error_code WriteNow(beast::tcp_stream& stream, std::span<const asio::const_buffer> buffers,
-                           std::size_t& written) {
-  asio::ip::tcp::socket& socket = stream.socket();
+beast::error_code WriteNow(asio::ip::tcp::socket& socket,
+                           std::span<const asio::const_buffer> buffers, std::size_t& written) {
   beast::error_code ec;
   written = 0;
   // Only synchronous calls see this flag (they return would_block instead of polling);

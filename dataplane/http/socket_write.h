@@ -24,9 +24,14 @@ boost::asio::awaitable<boost::beast::error_code> WriteNowOrAwait(
 // frame (an allocation) is then made only when the socket did not take everything at once.
 // WriteNow writes what the socket takes now and says how much in `written`; it fails only
 // with an error other than "would block".
-boost::beast::error_code WriteNow(boost::beast::tcp_stream& stream,
+boost::beast::error_code WriteNow(boost::asio::ip::tcp::socket& socket,
                                   std::span<const boost::asio::const_buffer> buffers,
                                   std::size_t& written);
+inline boost::beast::error_code WriteNow(boost::beast::tcp_stream& stream,
+                                         std::span<const boost::asio::const_buffer> buffers,
+                                         std::size_t& written) {
+  return WriteNow(stream.socket(), buffers, written);
+}
 // Awaits the bytes of `buffers` after the first `written`, under `timeout`.
 boost::asio::awaitable<boost::beast::error_code> WriteRest(
     boost::beast::tcp_stream& stream, std::span<const boost::asio::const_buffer> buffers,

@@ -390,6 +390,13 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   // One put parses on past a chunk's header into its body and the chunks after it, until the
   // relay buffer is full: without it, each chunk of a paced stream took three puts.
   parser.eager(true);
+  // What each event needs, kept in this frame: the attempt, the options and the stream objects
+  // are each a cache line more to fetch per event when thousands of streams take turns.
+  const auto idle_timeout = options.stream_idle_timeout;
+  const auto write_timeout = options.client_write_timeout;
+  asio::ip::tcp::socket& client_socket = client.socket();
+  asio::ip::tcp::socket& upstream_socket = upstream_tcp.socket();
+  bool buffered = buffer.size() > 0;  // bytes wait in `buffer`
   auto fail = [&](beast::error_code ec) {
     upstream_failed = true;
     result.error =
@@ -414,15 +421,19 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     if (!parser.Done()) {
       // What has already arrived is parsed first: a small body usually came with the head,
       // and an awaited read that completes at once still costs a trip round the event loop.
-      if (buffer.size() > 0) {
+      if (buffered) {
         lease_chunk();
-        if (const beast::error_code parse_ec = ParseBuffered(parser, buffer)) {
+        const beast::error_code parse_ec = ParseBuffered(parser, buffer);
+        buffered = buffer.size() > 0;
+        if (parse_ec) {
           fail(parse_ec);
           break;
         }
       }
       if (!parser.Done() && (!chunk || parser.body_room() == kRelayChunk)) {
-        deadline.Arm(options.stream_idle_timeout);
+        // Left armed between reads (re-arming an armed deadline only moves it): the thread's
+        // table is touched when a write to the client must wait, not per event.
+        deadline.Arm(idle_timeout);
         beast::error_code some_ec;
         std::size_t read_into_input = 0;  // bytes read into `input` rather than `buffer`
         if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
@@ -433,17 +444,17 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           // frame (~1k instructions a read, callgrind). With nothing left over, the bytes land
           // in a chunk leased as they are read (drained_read.h); a piece the parser could not
           // use yet waits in the connection's buffer, and the next read appends to it.
-          if (buffer.size() == 0) {
+          if (!buffered) {
             if (event_stream && buffer.capacity() != 0) {
               buffer.shrink_to_fit();  // a stream's 16 KB, held for minutes, to no use
             }
-            auto [plain_ec, bytes] = co_await upstream.socket().async_read_some(
+            auto [plain_ec, bytes] = co_await upstream_socket.async_read_some(
                 DrainedReadBuffer(input, kRelayChunk), kNoThrow);
             some_ec = plain_ec;
             read_into_input = bytes;
           } else {
             const std::size_t room = beast::read_size(buffer, kRelayReadMax);
-            auto [plain_ec, bytes] = co_await upstream.socket().async_read_some(
+            auto [plain_ec, bytes] = co_await upstream_socket.async_read_some(
                 DrainedReadBuffer(buffer.prepare(room)), kNoThrow);
             buffer.commit(bytes);
             some_ec = plain_ec;
@@ -462,7 +473,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
               co_await http::async_read_some(upstream, buffer, parser, kNoThrow);
           some_ec = ec;
         }
-        const beast::error_code read_ec = deadline.Disarm(some_ec);
+        const beast::error_code read_ec = deadline.Cut(some_ec);
         if (read_ec && read_ec != http::error::need_buffer) {
           fail(read_ec);
           break;
@@ -478,12 +489,14 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           const std::size_t used = ParseSome(parser, read, parse_ec);
           if (used < read.size()) {
             buffer.commit(asio::buffer_copy(buffer.prepare(read.size() - used), read + used));
+            buffered = true;
           }
         } else {
           if (!chunk) {
             lease_chunk();
           }
           parse_ec = ParseBuffered(parser, buffer);
+          buffered = buffer.size() > 0;
         }
         if (parse_ec) {
           fail(parse_ec);
@@ -499,9 +512,11 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       }
     }
     bool sent = false;
-    beast::error_code write_ec = client_response.SendNow(client, relayed, parser.Done(), &sent);
+    beast::error_code write_ec =
+        client_response.SendNow(client_socket, relayed, parser.Done(), &sent);
     if (!write_ec && !sent) {
-      write_ec = co_await client_response.SendRest(client, options.client_write_timeout);
+      (void)deadline.Disarm({});  // the backend is not read while the client catches up
+      write_ec = co_await client_response.SendRest(client, write_timeout);
     }
     if (write_ec) {
       ClientGone(write_ec, usage);
@@ -510,6 +525,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     }
     return_chunk();  // sent: the next read takes the thread's most recently used one
   } while (!parser.Done());
+  (void)deadline.Disarm({});
 
   // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for
   // another request: anything more on it would be read as the next request's answer.
