@@ -8,6 +8,7 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <cstring>
 #include <optional>
 #include <type_traits>
 
@@ -116,18 +117,27 @@ beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer&
 
 // A relay's read target (drained_read.h): a chunk from the thread's list, leased when the
 // backend's bytes are there to read.
+// The read lands `offset` bytes in, where the relay then puts what it carried over.
 class ChunkReadTarget final : public ReadTarget {
  public:
   asio::mutable_buffer Take() override {
     chunk_ = RelayChunks::Take();
-    return {chunk_->bytes, kRelayChunk};
+    return {chunk_->bytes + offset_, kRelayChunk - offset_};
   }
   void Drop() override { chunk_.reset(); }
   RelayChunks::Lease Release() { return std::move(chunk_); }
+  void set_offset(std::size_t offset) { offset_ = offset; }
 
  private:
   RelayChunks::Lease chunk_;
+  std::size_t offset_ = 0;
 };
+
+// Beast takes the CRLF that ends a chunk as the start of the next chunk's header, so each event
+// of a stream leaves those two bytes unparsed until the next arrives: they wait in the relay's
+// frame, not in a buffer of the connection's (a cache line more per event, and a buffer per
+// stream). A longer piece (a chunk extension cut by a read) waits in the connection's buffer.
+constexpr std::size_t kCarryMax = 32;
 
 // ClientWatch's callback: closing the upstream socket ends the pending read, and the backend
 // sees its connection go.
@@ -397,6 +407,20 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   asio::ip::tcp::socket& client_socket = client.socket();
   asio::ip::tcp::socket& upstream_socket = upstream_tcp.socket();
   bool buffered = buffer.size() > 0;  // bytes wait in `buffer`
+  std::array<char, kCarryMax> carry;  // or here, when few (see kCarryMax)
+  std::size_t carry_size = 0;
+  // After parsing from `buffer`: a few bytes left move to `carry`, so that the next read is
+  // into a leased chunk again (a TLS read goes through `buffer` whatever is left).
+  auto settle_buffer = [&] {
+    buffered = buffer.size() > 0;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      if (buffered && buffer.size() <= kCarryMax) {
+        carry_size = asio::buffer_copy(asio::buffer(carry), buffer.data());
+        buffer.consume(carry_size);
+        buffered = false;
+      }
+    }
+  };
   auto fail = [&](beast::error_code ec) {
     upstream_failed = true;
     result.error =
@@ -424,7 +448,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       if (buffered) {
         lease_chunk();
         const beast::error_code parse_ec = ParseBuffered(parser, buffer);
-        buffered = buffer.size() > 0;
+        settle_buffer();
         if (parse_ec) {
           fail(parse_ec);
           break;
@@ -448,8 +472,9 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
             if (event_stream && buffer.capacity() != 0) {
               buffer.shrink_to_fit();  // a stream's 16 KB, held for minutes, to no use
             }
+            input.set_offset(carry_size);
             auto [plain_ec, bytes] = co_await upstream_socket.async_read_some(
-                DrainedReadBuffer(input, kRelayChunk), kNoThrow);
+                DrainedReadBuffer(input, kRelayChunk - carry_size), kNoThrow);
             some_ec = plain_ec;
             read_into_input = bytes;
           } else {
@@ -485,18 +510,23 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           // Parsed where it was read: the body only moves back over the chunks' framing.
           chunk = input.Release();
           parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
-          const asio::const_buffer read(chunk->bytes, read_into_input);
+          std::memcpy(chunk->bytes, carry.data(), carry_size);
+          const asio::const_buffer read(chunk->bytes, carry_size + read_into_input);
           const std::size_t used = ParseSome(parser, read, parse_ec);
-          if (used < read.size()) {
-            buffer.commit(asio::buffer_copy(buffer.prepare(read.size() - used), read + used));
+          carry_size = read.size() - used;
+          if (carry_size > kCarryMax) {
+            buffer.commit(asio::buffer_copy(buffer.prepare(carry_size), read + used));
             buffered = true;
+            carry_size = 0;
+          } else {
+            std::memcpy(carry.data(), chunk->bytes + used, carry_size);
           }
         } else {
           if (!chunk) {
             lease_chunk();
           }
           parse_ec = ParseBuffered(parser, buffer);
-          buffered = buffer.size() > 0;
+          settle_buffer();
         }
         if (parse_ec) {
           fail(parse_ec);
@@ -529,8 +559,8 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
 
   // Only an exchange that ended exactly at the answer's last byte leaves the connection fit for
   // another request: anything more on it would be read as the next request's answer.
-  *release_connection =
-      !upstream_failed && parser.Done() && upstream_keep_alive && buffer.size() == 0;
+  *release_connection = !upstream_failed && parser.Done() && upstream_keep_alive &&
+                        buffer.size() == 0 && carry_size == 0;
   co_await EndRelay(client_response, usage, created, event_stream, upstream_failed, result.error);
   co_return result;
 }
