@@ -52,15 +52,22 @@ class ThreadFreeList {
     T* block_ = nullptr;
   };
 
-  static Lease Take() {
+  static Lease Take() { return Lease(TakeBlock()); }
+
+  // Take and Lease in two steps, for a caller that can only store a pointer (a read's target,
+  // drained_read.h): a block taken with TakeBlock is owned until Adopt gives it to a Lease or
+  // ReturnBlock returns it.
+  static T* TakeBlock() {
     std::vector<std::unique_ptr<T>>& free = List();
     if (free.empty()) {
-      return Lease(new T);
+      return new T;
     }
     T* block = free.back().release();
     free.pop_back();
-    return Lease(block);
+    return block;
   }
+  static Lease Adopt(T* block) { return Lease(block); }
+  static void ReturnBlock(T* block) { Return(block); }
 
   // Blocks free on the calling thread.
   static std::size_t free_count() { return List().size(); }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/http/client_response.h"
@@ -117,20 +118,28 @@ beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer&
 
 // A relay's read target (drained_read.h): a chunk from the thread's list, leased when the
 // backend's bytes are there to read.
-// The read lands `offset` bytes in, where the relay then puts what it carried over.
-class ChunkReadTarget final : public ReadTarget {
- public:
-  asio::mutable_buffer Take() override {
-    chunk_ = RelayChunks::Take();
-    return {chunk_->bytes + offset_, kRelayChunk - offset_};
+// The block a relay's read took (drained_read.h), until the relay adopts it; returned if the
+// relay's frame goes first.
+struct ReadChunk {
+  RelayChunk* block = nullptr;
+  ~ReadChunk() {
+    if (block != nullptr) {
+      RelayChunks::ReturnBlock(block);
+    }
   }
-  void Drop() override { chunk_.reset(); }
-  RelayChunks::Lease Release() { return std::move(chunk_); }
-  void set_offset(std::size_t offset) { offset_ = offset; }
+  // The read lands `offset` bytes in, where the relay then puts what it carried over.
+  ReadTarget Target(std::size_t offset) { return {&TakeInto, &Drop, &block, offset}; }
+  RelayChunks::Lease Adopt() { return RelayChunks::Adopt(std::exchange(block, nullptr)); }
 
  private:
-  RelayChunks::Lease chunk_;
-  std::size_t offset_ = 0;
+  static asio::mutable_buffer TakeInto(void* slot, std::size_t offset) {
+    RelayChunk* taken = RelayChunks::TakeBlock();
+    *static_cast<RelayChunk**>(slot) = taken;  // a store: the frame's line is not waited for
+    return {taken->bytes + offset, kRelayChunk - offset};
+  }
+  static void Drop(void* slot) {
+    RelayChunks::ReturnBlock(std::exchange(*static_cast<RelayChunk**>(slot), nullptr));
+  }
 };
 
 // Beast takes the CRLF that ends a chunk as the start of the next chunk's header, so each event
@@ -431,7 +440,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   // next event holds none. Without one the parser has no room, so it cannot write into a chunk
   // already returned.
   RelayChunks::Lease chunk;
-  ChunkReadTarget input;
+  ReadChunk input;
   auto lease_chunk = [&] {
     chunk = RelayChunks::Take();
     parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
@@ -472,9 +481,8 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
             if (event_stream && buffer.capacity() != 0) {
               buffer.shrink_to_fit();  // a stream's 16 KB, held for minutes, to no use
             }
-            input.set_offset(carry_size);
             auto [plain_ec, bytes] = co_await upstream_socket.async_read_some(
-                DrainedReadBuffer(input, kRelayChunk - carry_size), kNoThrow);
+                DrainedReadBuffer(input.Target(carry_size), kRelayChunk - carry_size), kNoThrow);
             some_ec = plain_ec;
             read_into_input = bytes;
           } else {
@@ -508,7 +516,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
         beast::error_code parse_ec;
         if (read_into_input > 0) {
           // Parsed where it was read: the body only moves back over the chunks' framing.
-          chunk = input.Release();
+          chunk = input.Adopt();
           parser.SetBodyBuffer(chunk->bytes, kRelayChunk);
           std::memcpy(chunk->bytes, carry.data(), carry_size);
           const asio::const_buffer read(chunk->bytes, carry_size + read_into_input);

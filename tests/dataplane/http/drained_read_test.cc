@@ -173,20 +173,24 @@ TEST(DrainedReadBuffer, DataAndCloseArrivingTogetherEndTheStream) {
 }
 
 // A read target as the relay's: memory handed out per read, noted so the test sees each.
-class CountingTarget final : public ReadTarget {
- public:
-  asio::mutable_buffer Take() override {
-    ++takes;
-    held.assign(64, '\0');
-    return asio::buffer(held);
-  }
-  void Drop() override {
-    ++drops;
-    held.clear();
-  }
+struct CountingTarget {
   std::string held;
   int takes = 0;
   int drops = 0;
+  ReadTarget Target() {
+    return {[](void* slot, std::size_t offset) {
+              auto* self = static_cast<CountingTarget*>(slot);
+              ++self->takes;
+              self->held.assign(64, '\0');
+              return asio::buffer(self->held) + offset;
+            },
+            [](void* slot) {
+              auto* self = static_cast<CountingTarget*>(slot);
+              ++self->drops;
+              self->held.clear();
+            },
+            this, 0};
+  }
 };
 
 TEST(DrainedReadBuffer, ATargetHoldsMemoryOnlyOnceBytesAreRead) {
@@ -196,7 +200,7 @@ TEST(DrainedReadBuffer, ATargetHoldsMemoryOnlyOnceBytesAreRead) {
   pair.reader.non_blocking(true);
   CountingTarget target;
   RecvOp op(boost::system::error_code(), pair.reader.native_handle(),
-            asio::detail::socket_ops::stream_oriented, DrainedReadBuffer(target, 16), 0,
+            asio::detail::socket_ops::stream_oriented, DrainedReadBuffer(target.Target(), 16), 0,
             [](void*, asio::detail::scheduler_operation*, const boost::system::error_code&,
                std::size_t) {});
   EXPECT_EQ(op.perform(), asio::detail::reactor_op::not_done);
@@ -229,7 +233,7 @@ TEST(DrainedReadBuffer, ReadsReadyTogetherEachKeepTheirOwnBytes) {
         io,
         [](tcp::socket& socket, CountingTarget& target, std::string& out) -> asio::awaitable<void> {
           auto [ec, bytes] =
-              co_await socket.async_read_some(DrainedReadBuffer(target, 64), kNoThrow);
+              co_await socket.async_read_some(DrainedReadBuffer(target.Target(), 64), kNoThrow);
           if (!ec) {
             out = target.held.substr(0, bytes);
           }
