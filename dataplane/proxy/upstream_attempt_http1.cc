@@ -474,9 +474,9 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
             return_chunk();  // nothing in it: the wait for the backend holds none
           }
           // What http::async_read_some does, without its composed operation and in this
-          // frame (~1k instructions a read, callgrind). With nothing left over, the bytes land
-          // in a chunk leased as they are read (drained_read.h); a piece the parser could not
-          // use yet waits in the connection's buffer, and the next read appends to it.
+          // frame (~1k instructions a read, callgrind). The bytes land in a chunk leased as
+          // they are read (drained_read.h), after what the last read left unparsed (`carry`);
+          // a longer piece waits in the connection's buffer, and the next read appends to it.
           if (!buffered) {
             if (event_stream && buffer.capacity() != 0) {
               buffer.shrink_to_fit();  // a stream's 16 KB, held for minutes, to no use
