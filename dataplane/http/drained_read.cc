@@ -4,12 +4,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include "dataplane/http/system_call.h"
 
 namespace spillway {
 
@@ -26,9 +23,9 @@ long ReceiveNotingDrain(int fd, void* data, std::size_t size, int flags, bool* d
   message.msg_iovlen = 1;
   message.msg_control = control;
   message.msg_controllen = sizeof(control);
-  const long bytes = SystemCall(SYS_recvmsg, fd, &message, flags);
+  const ssize_t bytes = ::recvmsg(fd, &message, flags);
   if (bytes < 0) {
-    return bytes;
+    return -errno;
   }
   *drained = false;
   for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {

@@ -1,17 +1,10 @@
 // See socket_write.h.
 #include "dataplane/http/socket_write.h"
 
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
-
-#include <array>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
-#include <cerrno>
 
 #include "dataplane/http/no_throw.h"
-#include "dataplane/http/system_call.h"
 
 namespace spillway {
 
@@ -20,41 +13,20 @@ namespace beast = boost::beast;
 
 beast::error_code WriteNow(asio::ip::tcp::socket& socket,
                            std::span<const asio::const_buffer> buffers, std::size_t& written) {
+  beast::error_code ec;
   written = 0;
-  constexpr std::size_t kMaxPieces = 8;
-  std::array<iovec, kMaxPieces> pieces;
-  std::size_t count = 0;
-  for (const asio::const_buffer& buffer : buffers) {
-    if (buffer.size() == 0) {
-      continue;
-    }
-    if (count == kMaxPieces) {
-      break;  // the rest goes with the awaited write
-    }
-    pieces[count++] = {const_cast<void*>(buffer.data()), buffer.size()};
+  // Only synchronous calls see this flag (they return would_block instead of polling);
+  // Asio's own operations keep the descriptor non-blocking either way.
+  if (!socket.non_blocking()) {
+    socket.non_blocking(true, ec);
   }
-  if (count == 0) {
-    return {};
+  if (!ec) {
+    written = socket.write_some(buffers, ec);
   }
-  msghdr message{};
-  message.msg_iov = pieces.data();
-  message.msg_iovlen = count;
-  for (;;) {
-    // MSG_DONTWAIT: this write never blocks, whatever the descriptor's mode.
-    const long sent =
-        SystemCall(SYS_sendmsg, socket.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent >= 0) {
-      written = static_cast<std::size_t>(sent);
-      return {};
-    }
-    if (sent == -EINTR) {
-      continue;
-    }
-    if (sent == -EAGAIN || sent == -EWOULDBLOCK) {
-      return {};
-    }
-    return beast::error_code(static_cast<int>(-sent), asio::error::get_system_category());
+  if (ec && (ec == asio::error::would_block || ec == asio::error::try_again)) {
+    ec = {};
   }
+  return ec;
 }
 
 asio::awaitable<beast::error_code> WriteRest(beast::tcp_stream& stream,
