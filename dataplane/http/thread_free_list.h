@@ -42,7 +42,7 @@ class ThreadFreeList {
 
     void reset() {
       if (block_ != nullptr) {
-        Return(std::exchange(block_, nullptr));
+        ReturnBlock(std::exchange(block_, nullptr));
       }
     }
 
@@ -67,7 +67,14 @@ class ThreadFreeList {
     return block;
   }
   static Lease Adopt(T* block) { return Lease(block); }
-  static void ReturnBlock(T* block) { Return(block); }
+  static void ReturnBlock(T* block) {
+    std::vector<std::unique_ptr<T>>& free = List();
+    if (free.size() >= kMaxFree) {
+      delete block;
+      return;
+    }
+    free.emplace_back(block);
+  }
 
   // Blocks free on the calling thread.
   static std::size_t free_count() { return List().size(); }
@@ -80,15 +87,6 @@ class ThreadFreeList {
       return list;
     }();
     return free;
-  }
-
-  static void Return(T* block) {
-    std::vector<std::unique_ptr<T>>& free = List();
-    if (free.size() >= kMaxFree) {
-      delete block;
-      return;
-    }
-    free.emplace_back(block);
   }
 };
 

@@ -80,10 +80,9 @@ void WriteUpstreamHead(const UpstreamRequest& own, const RequestFields& client, 
 
 namespace {
 
-// Parses bytes already read into the body buffer the parser was given, until that is full,
-// the message ends, or only an incomplete piece is left (the next read completes it). Returns
-// what the backend got wrong, if anything.
-// Returns the bytes of `input` used.
+// Parses `input` into the body buffer the parser was given, until that is full, the message
+// ends, or only an incomplete piece is left (the next read completes it). Returns the bytes of
+// `input` used; `ec` says what the backend got wrong, if anything.
 std::size_t ParseSome(RelayResponseParser& parser, asio::const_buffer input,
                       beast::error_code& ec) {
   std::size_t used_all = 0;
@@ -110,14 +109,13 @@ std::size_t ParseSome(RelayResponseParser& parser, asio::const_buffer input,
   return used_all;
 }
 
+// ParseSome over the bytes waiting in `buffer`, consuming what it used.
 beast::error_code ParseBuffered(RelayResponseParser& parser, beast::flat_buffer& buffer) {
   beast::error_code ec;
   buffer.consume(ParseSome(parser, buffer.data(), ec));
   return ec;
 }
 
-// A relay's read target (drained_read.h): a chunk from the thread's list, leased when the
-// backend's bytes are there to read.
 // The block a relay's read took (drained_read.h), until the relay adopts it; returned if the
 // relay's frame goes first.
 struct ReadChunk {

@@ -495,6 +495,19 @@ events { worker_connections %d; }
     return prefix, head, http
 
 
+def paced_mock_args(tokens, ms_per_token=None):
+    """The mock's arguments for the paced line's deployment "paced": answers of `tokens` tokens,
+    `ms_per_token` apart (none: at once)."""
+    args = ["--deployments", "paced:tpm=%d" % HUGE_TPM, "--completion-tokens", str(tokens)]
+    return args + (["--ms-per-token", "%.3f" % ms_per_token] if ms_per_token else [])
+
+
+def paced_body(tokens):
+    """The paced line's request: a stream of `tokens` tokens."""
+    return json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
+                       "max_tokens": tokens, "stream": True}, separators=(",", ":"))
+
+
 def nginx_proxy_conf(tmp, name, port, backend_port, failover_ports=None):
     """nginx as a reverse proxy: one worker, keep-alive upstream, no response buffering (SSE),
     default access log, the backend's key set on every request. With `failover_ports` (A, B),
@@ -1361,17 +1374,13 @@ class Bench:
         ms_per_token = 1000.0 / PACED_TOKENS_PER_S
         print("== paced: %d concurrent streams of %d tokens, %.1f ms apart (%d events/s)" % (
             PACED_STREAMS, tokens, ms_per_token, PACED_STREAMS * PACED_TOKENS_PER_S), flush=True)
-        deployment_args = ["--deployments", "paced:tpm=%d" % HUGE_TPM, "--completion-tokens",
-                           str(tokens)]
-        mock = self.start_mock("mock-paced", deployment_args + ["--ms-per-token",
-                                                                "%.3f" % ms_per_token])
-        content_mock = self.start_mock("mock-paced-content", deployment_args)
+        mock = self.start_mock("mock-paced", paced_mock_args(tokens, ms_per_token))
+        content_mock = self.start_mock("mock-paced-content", paced_mock_args(tokens))
         procs = [mock, content_mock]
         try:
             mock_port = self.mock_port(mock)
             expected = self.expected_content(content_mock, "paced", tokens)
-            body = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
-                               "max_tokens": tokens, "stream": True}, separators=(",", ":"))
+            body = paced_body(tokens)
             nginx_port = free_port()
             prefix, conf = nginx_proxy_conf(self.tmp, "nginx-paced", nginx_port, mock_port)
             nginx = Process("nginx-paced", ["nginx", "-p", prefix, "-e", prefix + "/error.log",

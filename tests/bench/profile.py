@@ -286,9 +286,8 @@ def main():
     try:
         if paced:
             backend = bench.Process("mock-paced", [
-                mock_bin, "--listen", "127.0.0.1:0", "--api-keys", bench.BACKEND_KEY,
-                "--deployments", "paced:tpm=%d" % bench.HUGE_TPM, "--completion-tokens",
-                str(paced_tokens), "--ms-per-token", "%.3f" % (1000.0 / args.tokens_per_s)],
+                mock_bin, "--listen", "127.0.0.1:0", "--api-keys", bench.BACKEND_KEY] +
+                bench.paced_mock_args(paced_tokens, 1000.0 / args.tokens_per_s),
                 os.path.join(tmp, "mock.log"), role="backend")
             procs.append(backend)
             port = int(backend.wait_for_line(r"listening on [^:]+:(\d+)").group(1))
@@ -356,9 +355,6 @@ def main():
         results = {"mode": args.mode, "proxy": args.proxy, "connections": args.connections,
                    "build": build, "backend": args.backend}
         client_bin = os.path.join(build, "tests", "bench", "spillway-bench-client")
-        paced_body = json.dumps({"messages": [{"role": "user", "content": "Hello, gateway."}],
-                                 "max_tokens": paced_tokens, "stream": True},
-                                separators=(",", ":"))
 
         def load(kind, url, headers, body, count, name):
             """Runs one load; the requests (events, paced) it delivered."""
@@ -370,7 +366,7 @@ def main():
         for kind in kinds:
             route, body = {"chat": ("chat", bench.CHAT_BODY),
                            "sse": ("chat-sse", bench.STREAM_BODY),
-                           "paced": ("chat-paced", paced_body)}[kind]
+                           "paced": ("chat-paced", bench.paced_body(paced_tokens))}[kind]
             if args.proxy == "nginx":  # nginx passes the path through: the deployment's
                 route = {"chat": "ptu", "sse": "ptu-sse", "paced": "paced"}[kind]
             url = "http://127.0.0.1:%d%s" % (agent_port, bench.chat_path(route))

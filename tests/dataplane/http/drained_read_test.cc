@@ -217,7 +217,7 @@ TEST(DrainedReadBuffer, ATargetHoldsMemoryOnlyOnceBytesAreRead) {
 }
 
 // Asio's reactor reads every ready socket before any completion runs: each read must own what
-// it read until its coroutine has it, even with many socket ready at once.
+// it read until its coroutine has it, even with many sockets ready at once.
 TEST(DrainedReadBuffer, ReadsReadyTogetherEachKeepTheirOwnBytes) {
   asio::io_context io;
   constexpr int kSockets = 8;
