@@ -885,9 +885,11 @@ class Bench:
         self.results["settings"] = {"quick": self.quick, "duration_s": self.duration,
                                     "rounds": self.rounds, "build": self.build,
                                     "agent_threads": 1, "wrk_threads": 1,
-                                    "placement": placement_text()}
+                                    "placement": placement_text(),
+                                    "agent_build": args.agent_build}
         self.binaries = {
-            "agent": os.path.join(self.build, "dataplane", "spillway-agent"),
+            "agent": (os.path.abspath(os.path.join(ROOT, args.agent)) if args.agent else
+                      os.path.join(self.build, "dataplane", "spillway-agent")),
             "mock": os.path.join(self.build, "tests", "mock_aoai", "spillway-mock-aoai"),
             "client": os.path.join(self.build, "tests", "bench", "spillway-bench-client"),
             "alloc": os.path.join(self.build, "tests", "bench", "libspillway_alloc_counter.so"),
@@ -1943,8 +1945,10 @@ def markdown(results):
                m["nproc"], m["cpu_model"], m["kernel"], m["date"], m["loadavg_at_start"],
                m["nginx"], m["wrk"], m["commit"]), "",
            "Settings: wrk -t1, %s s per run, %s rounds alternating direct/nginx/agent (median "
-           "round by req/s shown), agent --threads 1, nginx 1 worker; %s; backend: **%s**%s." % (
+           "round by req/s shown), agent --threads 1 (%s build), nginx 1 worker; %s; backend: "
+           "**%s**%s." % (
                results["settings"]["duration_s"], results["settings"]["rounds"],
+               results["settings"].get("agent_build", "plain"),
                results["settings"].get("placement", "unpinned"),
                results.get("backend", "mock"), " (quick run)" if results["settings"]["quick"]
                else ""), ""]
@@ -2010,6 +2014,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default="build", help="build directory (relative to the "
                         "repository root or absolute); default build/")
+    parser.add_argument("--agent", default="", help="the spillway-agent to measure (default: "
+                        "the build directory's; run.sh passes the profile-guided one)")
+    parser.add_argument("--agent-build", default="plain", help="how that agent was built, for "
+                        "the results (run.sh: profile-guided or plain)")
     parser.add_argument("--quick", action="store_true", help="short runs, for iterating")
     parser.add_argument("--only", default="", help="comma-separated scenarios, of: " +
                         ",".join(ALL_SCENARIOS))

@@ -14,6 +14,10 @@ tenant key, two-tier route, TPM/RPM limits, metering, access log), then
   --mode allocs     heap allocations per request (libspillway_alloc_counter.so preloaded)
   --mode syscalls   system calls per request, by name (strace -c -f attached to the agent for
                     the measured requests only)
+  --mode gaps       the time between system calls, by the pair of calls and the descriptors
+                    they name (the kernel's syscall tracepoints, perf record): the user-space
+                    work on each leg of a request, e.g. from the client's request read to the
+                    backend write, which at one connection is the proxy's part of the latency
   --mode perf       perf record -g (cpu-clock samples: this VM has no hardware counters)
                     attached for the measured requests only; the data file is kept for
                     perf report (--out, default in the temp dir, printed)
@@ -34,6 +38,7 @@ Figures and what they found: docs/performance.md.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -209,6 +214,42 @@ def tracepoint_counts(path, requests):
             "failed_by_name": per_request(failed, requests, 3)}
 
 
+def syscall_gaps(data, requests):
+    """From a perf record of the traced calls' enter and exit tracepoints: per pair of calls
+    (the call that returned, the next one entered, each with its descriptor), how often it
+    occurs a request and the mean time between them in microseconds, the user-space work
+    between two calls (or a preemption); and the mean time inside each call."""
+    script = subprocess.run(["perf", "script", "-i", data, "--ns", "-F", "time,event,trace"],
+                            check=True, capture_output=True, text=True).stdout
+    pairs, inside = {}, {}
+    last_exit, entered = None, None
+    for line in script.splitlines():
+        match = re.match(r"\s*([\d.]+):\s+syscalls:sys_(enter|exit)_(\w+):\s*(.*)", line)
+        if not match:
+            continue
+        when, kind, name, rest = float(match[1]), match[2], match[3], match[4]
+        if kind == "enter":
+            fd = re.search(r"fd: (0x[0-9a-f]+)", rest)
+            call = name + ("(%d)" % int(fd[1], 16) if fd else "")
+            if last_exit is not None:
+                key = last_exit[0] + " -> " + call
+                pair = pairs.setdefault(key, [0, 0.0])
+                pair[0] += 1
+                pair[1] += when - last_exit[1]
+            entered = (call, when)
+        elif entered is not None:
+            spent = inside.setdefault(entered[0], [0, 0.0])
+            spent[0] += 1
+            spent[1] += when - entered[1]
+            last_exit, entered = (entered[0], when), None
+    def table(counts):
+        return {key: {"per_request": round(n / requests, 3), "mean_us": round(t / n * 1e6, 2)}
+                for key, (n, t) in sorted(counts.items(), key=lambda kv: -kv[1][1])
+                if n / requests >= 0.01}
+    return {"user_us_per_request": round(sum(t for _, t in pairs.values()) / requests * 1e6, 2),
+            "between_calls": table(pairs), "inside_calls": table(inside)}
+
+
 def start_nginx(tmp, backend_port, procs, callgrind=None):
     """nginx as bench.py's proxy in front of the backend, pinned as the agent would be:
     (process, port, access log). Under callgrind it runs without a master process, so the
@@ -229,7 +270,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="build directory (default build/)")
-    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "tracepoints",
+    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "tracepoints", "gaps",
                                            "perf"), default="cpu")
     parser.add_argument("--kind", choices=("chat", "sse", "both", "paced"), default="both",
                         help="non-streaming chat completions, 50-event streams, both, or "
@@ -273,7 +314,7 @@ def main():
     alloc_lib = os.path.join(build, "tests", "bench", "libspillway_alloc_counter.so")
     mock_bin = os.path.join(build, "tests", "mock_aoai", "spillway-mock-aoai")
     requests = args.requests or {"cpu": 20000, "callgrind": 3000, "allocs": 5000,
-                                         "syscalls": 5000, "tracepoints": 60000,
+                                         "syscalls": 5000, "tracepoints": 60000, "gaps": 5000,
                                          "perf": 100000}[args.mode]
     warmup = args.warmup or max(500, requests // 5)
     kinds = ["chat", "sse"] if args.kind == "both" else [args.kind]
@@ -393,6 +434,14 @@ def main():
                                           str(pid)] + TRACEPOINT_ARGS,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(1.0)
+            elif args.mode == "gaps":
+                gaps_out = os.path.join(tmp, "gaps-%s.data" % kind)
+                events = [arg for call in TRACED_CALLS for way in ("enter", "exit")
+                          for arg in ("-e", "syscalls:sys_%s_%s" % (way, call))]
+                trace = subprocess.Popen(["perf", "record", "-p", str(pid), "-o", gaps_out] +
+                                         events, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
             elif args.mode == "perf":
                 perf_out = (args.out or os.path.join(tmp, "perf")) + "-%s.data" % kind
                 perf = subprocess.Popen(["perf", "record", "-F", "4000", "-g", "-p", str(pid),
@@ -406,7 +455,7 @@ def main():
             if args.mode == "syscalls":
                 strace.send_signal(signal.SIGINT)
                 strace.wait(30)
-            elif args.mode == "tracepoints":
+            elif args.mode in ("tracepoints", "gaps"):
                 trace.send_signal(signal.SIGINT)
                 trace.wait(30)
             elif args.mode == "perf":
@@ -423,6 +472,8 @@ def main():
                 entry.update(syscall_counts(strace_out, done))
             elif args.mode == "tracepoints":
                 entry.update(tracepoint_counts(trace_out, done))
+            elif args.mode == "gaps":
+                entry.update(syscall_gaps(gaps_out, done))
             elif args.mode == "perf":
                 entry["perf_data"] = perf_out
             elif args.mode == "allocs":

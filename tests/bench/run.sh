@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one command for issue 6's benchmark: installs nginx and wrk from Debian if missing, builds
 # what the benchmark runs, installs the Portkey gateway from npm into the build directory (for
-# the comparison rows), then tests/bench/bench.py (arguments are passed on: --quick,
-# --only c1,c32,..., --build DIR, --keep-temp). Results: tests/bench/results/latest.{json,md}.
+# the comparison rows), builds the profile-guided agent (deploy/build-pgo.sh; --plain-agent
+# measures the build directory's instead), then tests/bench/bench.py (arguments are passed on:
+# --quick, --only c1,c32,..., --build DIR, --keep-temp). Results:
+# tests/bench/results/latest.{json,md}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,7 +20,15 @@ fi
 
 # bench.py runs from --build DIR (default build/); build that directory.
 build=build
-args=("$@")
+plain_agent=0
+args=()
+for arg in "$@"; do
+  if [ "$arg" = --plain-agent ]; then
+    plain_agent=1
+  else
+    args+=("$arg")
+  fi
+done
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
     --build) build="${args[i + 1]:-build}" ;;
@@ -59,4 +69,15 @@ if ! grep -qs "\"version\": \"$portkey_version\"" "$portkey_package"; then
   fi
 fi
 
-exec python3 tests/bench/bench.py "$@"
+# The agent measured is the profile-guided build (deploy/build-pgo.sh), as deployed; with
+# --plain-agent, the build directory's own. Rebuilt only when the sources changed.
+agent_args=(--agent-build plain)
+if [ "$plain_agent" = 0 ]; then
+  pgo_dir="$build-pgo"
+  if deploy/build-pgo.sh "$pgo_dir"; then
+    agent_args=(--agent "$pgo_dir/dataplane/spillway-agent" --agent-build profile-guided)
+  else
+    echo "warning: the profile-guided build failed; measuring the plain agent" >&2
+  fi
+fi
+exec python3 tests/bench/bench.py "${args[@]}" "${agent_args[@]}"

@@ -9,6 +9,7 @@ into temporary directories. Run by ctest (tests/deploy/CMakeLists.txt) as
   deploy_test.py --build-dir BUILD --cp SPILLWAY_CP --agent SPILLWAY_AGENT
 """
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -928,6 +929,92 @@ class InstallTest(unittest.TestCase):
         if shutil.which('shellcheck') is None:
             self.skipTest('no shellcheck')
         result = run(['shellcheck', os.path.join(DEPLOY, 'install.sh')])
+        self.assertEqual(result.returncode, 0, result.stdout)
+
+
+# --- the profile-guided build ----------------------------------------------------------------
+class ProfileGuidedBuildTest(unittest.TestCase):
+    """deploy/build-pgo.sh and the SPILLWAY_PGO option it drives (docs/performance.md)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='spillway-pgo-')
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def configure(self, phase):
+        return run(['cmake', '-S', ROOT, '-B', os.path.join(self.tmp, 'build'),
+                    '-DSPILLWAY_PGO=' + phase])
+
+    def compile_line(self, source):
+        with open(os.path.join(self.tmp, 'build', 'compile_commands.json')) as f:
+            for entry in json.load(f):
+                if entry['file'].endswith(source):
+                    return entry['command']
+        self.fail(f'{source} is not in compile_commands.json')
+
+    def test_unknown_phase_is_refused(self):
+        result = self.configure('sometimes')
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("SPILLWAY_PGO must be empty, generate or use, not 'sometimes'",
+                      result.stdout + result.stderr)
+
+    def test_each_phase_reaches_the_request_path(self):
+        result = self.configure('generate')
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        line = self.compile_line('dataplane/proxy/proxy.cc')
+        self.assertIn('-fprofile-generate', line)
+        self.assertNotIn('-fprofile-use', line)
+        result = self.configure('use')
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        line = self.compile_line('dataplane/proxy/proxy.cc')
+        self.assertIn('-fprofile-use', line)
+        self.assertNotIn('-fprofile-generate', line)
+
+    def script(self, build_dir, stamp):
+        """build-pgo.sh on a tree holding a stand-in agent and `stamp`, with only the tools it
+        needs before the training on PATH (no nginx, no wrk)."""
+        os.makedirs(os.path.join(build_dir, 'dataplane'))
+        agent = os.path.join(build_dir, 'dataplane', 'spillway-agent')
+        with open(agent, 'w') as f:
+            f.write('#!/bin/sh\n')
+        os.chmod(agent, 0o755)
+        with open(os.path.join(build_dir, 'pgo.stamp'), 'w') as f:
+            f.write(stamp + '\n')
+        tools = os.path.join(self.tmp, 'bin')
+        os.makedirs(tools)
+        for tool in ('git', 'sha256sum', 'cut', 'cat', 'rm', 'dirname', 'nproc', 'mkdir', 'xargs'):
+            os.symlink(shutil.which(tool), os.path.join(tools, tool))
+        return run([shutil.which('bash'), os.path.join(DEPLOY, 'build-pgo.sh'), build_dir], cwd=ROOT,
+                   env={'PATH': tools, 'SPILLWAY_LOG_DIR': os.path.join(self.tmp, 'logs')})
+
+    def sources(self):
+        """What the script hashes: sha256sum's lines for the agent's tracked sources."""
+        files = run(['git', 'ls-files', '-z', '--', 'CMakeLists.txt', 'common', 'dataplane',
+                     'proto'], cwd=ROOT).stdout.split('\0')
+        lines = ''
+        for name in filter(None, files):
+            with open(os.path.join(ROOT, name), 'rb') as f:
+                lines += '%s  %s\n' % (hashlib.sha256(f.read()).hexdigest(), name)
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+    def test_an_agent_built_from_the_same_sources_is_kept(self):
+        build_dir = os.path.join(self.tmp, 'build-pgo')
+        result = self.script(build_dir, self.sources())
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn('is current', result.stdout)
+        self.assertTrue(os.path.exists(os.path.join(build_dir, 'pgo.stamp')))
+
+    def test_other_sources_rebuild_and_the_training_needs_its_tools(self):
+        build_dir = os.path.join(self.tmp, 'build-pgo')
+        result = self.script(build_dir, '0' * 64)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn('the training needs nginx', result.stderr)
+        # The stale stamp is gone: a failed rebuild never passes for a current one.
+        self.assertFalse(os.path.exists(os.path.join(build_dir, 'pgo.stamp')))
+
+    def test_shellcheck(self):
+        if shutil.which('shellcheck') is None:
+            self.skipTest('no shellcheck')
+        result = run(['shellcheck', '-x', os.path.join(DEPLOY, 'build-pgo.sh')], cwd=ROOT)
         self.assertEqual(result.returncode, 0, result.stdout)
 
 
