@@ -20,7 +20,8 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHAS
 # or the training script does not call for a new build.
 sources=$(git ls-files -z -- CMakeLists.txt common dataplane proto | xargs -0 sha256sum |
   sha256sum | cut -d' ' -f1)
-if [ -x "$DIR/dataplane/spillway-agent" ] && [ "$(cat "$DIR/pgo.stamp" 2>/dev/null)" = "$sources" ]; then
+if [ -x "$DIR/dataplane/spillway-agent" ] &&
+  [ "$(cat "$DIR/pgo.stamp" 2>/dev/null)" = "$sources" ]; then
   echo "profile-guided agent in $DIR is current"
   exit 0
 fi

@@ -170,11 +170,15 @@ asio::awaitable<AttemptResult> Attempt::OverH2(H2Session& session) {
     taken.clear();
     taken.swap(stream.body());
     const bool last = stream.ended();
-    const ReadScan scan = usage.Feed(taken);
-    created.Feed(taken);
-    const absl::string_view relayed = strip_usage ? stripper.Filter(taken, last, scan) : taken;
+    const absl::string_view relayed =
+        strip_usage ? stripper.Filter(taken, last, usage.Feed(taken)) : absl::string_view(taken);
     const beast::error_code write_ec =
         co_await client_response.Send(client, relayed, last, options.client_write_timeout);
+    // Scanned once sent, unless the bytes sent depended on it (as the HTTP/1.1 relay does).
+    if (!strip_usage) {
+      usage.Feed(taken);
+    }
+    created.Feed(taken);
     if (write_ec) {
       ClientGone(write_ec, usage);
       co_return result;

@@ -448,6 +448,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
     parser.SetBodyBuffer(nullptr, 0);
   };
   do {
+    absl::string_view body;  // this pass's body bytes, in the leased chunk
     absl::string_view relayed;
     if (!parser.Done()) {
       // What has already arrived is parsed first: a small body usually came with the head,
@@ -539,11 +540,8 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
           break;
         }
       }
-      const std::size_t got = kRelayChunk - parser.body_room();
-      relayed = absl::string_view(chunk->bytes, got);
-      if (strip_usage) {
-        relayed = stripper.Filter(relayed, parser.Done(), usage.Feed(relayed));
-      }
+      body = absl::string_view(chunk->bytes, kRelayChunk - parser.body_room());
+      relayed = strip_usage ? stripper.Filter(body, parser.Done(), usage.Feed(body)) : body;
     }
     bool sent = false;
     beast::error_code write_ec =
@@ -552,16 +550,13 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
       (void)deadline.Disarm({});  // the backend is not read while the client catches up
       write_ec = co_await client_response.SendRest(client, write_timeout);
     }
-    if (chunk) {
-      // Scanned once sent (the chunk is still leased), unless the bytes sent depended on it: at
-      // one connection the scan would otherwise sit between the backend's answer and the
-      // client's (~800 instructions, callgrind).
-      const absl::string_view read(chunk->bytes, kRelayChunk - parser.body_room());
-      if (!strip_usage) {
-        usage.Feed(read);
-      }
-      created.Feed(read);
+    // Scanned once sent (the chunk is still leased), unless the bytes sent depended on it: at
+    // one connection the scan would otherwise sit between the backend's answer and the
+    // client's (~800 instructions, callgrind).
+    if (!strip_usage) {
+      usage.Feed(body);
     }
+    created.Feed(body);
     if (write_ec) {
       ClientGone(write_ec, usage);
       *release_connection = false;

@@ -242,6 +242,7 @@ def syscall_gaps(data, requests):
             spent[0] += 1
             spent[1] += when - entered[1]
             last_exit, entered = (entered[0], when), None
+
     def table(counts):
         return {key: {"per_request": round(n / requests, 3), "mean_us": round(t / n * 1e6, 2)}
                 for key, (n, t) in sorted(counts.items(), key=lambda kv: -kv[1][1])
@@ -270,8 +271,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="build directory (default build/)")
-    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "tracepoints", "gaps",
-                                           "perf"), default="cpu")
+    parser.add_argument("--mode", choices=("cpu", "callgrind", "allocs", "syscalls", "tracepoints",
+                                           "gaps", "perf"), default="cpu")
     parser.add_argument("--kind", choices=("chat", "sse", "both", "paced"), default="both",
                         help="non-streaming chat completions, 50-event streams, both, or "
                         "paced streams (bench.py's paced line: the mock sends each stream's "

@@ -981,9 +981,11 @@ class ProfileGuidedBuildTest(unittest.TestCase):
             f.write(stamp + '\n')
         tools = os.path.join(self.tmp, 'bin')
         os.makedirs(tools)
-        for tool in ('git', 'sha256sum', 'cut', 'cat', 'rm', 'dirname', 'nproc', 'mkdir', 'xargs'):
+        for tool in ('git', 'sha256sum', 'cut', 'cat', 'rm', 'dirname', 'nproc', 'mkdir',
+                     'xargs'):
             os.symlink(shutil.which(tool), os.path.join(tools, tool))
-        return run([shutil.which('bash'), os.path.join(DEPLOY, 'build-pgo.sh'), build_dir], cwd=ROOT,
+        return run([shutil.which('bash'), os.path.join(DEPLOY, 'build-pgo.sh'), build_dir],
+                   cwd=ROOT,
                    env={'PATH': tools, 'SPILLWAY_LOG_DIR': os.path.join(self.tmp, 'logs')})
 
     def sources(self):
