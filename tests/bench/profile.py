@@ -218,10 +218,11 @@ def syscall_gaps(data, requests):
     """From a perf record of the traced calls' enter and exit tracepoints: per pair of calls
     (the call that returned, the next one entered, each with its descriptor), how often it
     occurs a request and the mean time between them in microseconds, the user-space work
-    between two calls (or a preemption); and the mean time inside each call."""
+    between two calls (or a preemption); and the mean time inside each call, by descriptor and
+    by name (paced streams spread their calls over thousands of descriptors)."""
     script = subprocess.run(["perf", "script", "-i", data, "--ns", "-F", "time,event,trace"],
                             check=True, capture_output=True, text=True).stdout
-    pairs, inside = {}, {}
+    pairs, inside, inside_by_name = {}, {}, {}
     last_exit, entered = None, None
     for line in script.splitlines():
         match = re.match(r"\s*([\d.]+):\s+syscalls:sys_(enter|exit)_(\w+):\s*(.*)", line)
@@ -238,9 +239,10 @@ def syscall_gaps(data, requests):
                 pair[1] += when - last_exit[1]
             entered = (call, when)
         elif entered is not None:
-            spent = inside.setdefault(entered[0], [0, 0.0])
-            spent[0] += 1
-            spent[1] += when - entered[1]
+            for spent in (inside.setdefault(entered[0], [0, 0.0]),
+                          inside_by_name.setdefault(name, [0, 0.0])):
+                spent[0] += 1
+                spent[1] += when - entered[1]
             last_exit, entered = (entered[0], when), None
 
     def table(counts):
@@ -248,7 +250,8 @@ def syscall_gaps(data, requests):
                 for key, (n, t) in sorted(counts.items(), key=lambda kv: -kv[1][1])
                 if n / requests >= 0.01}
     return {"user_us_per_request": round(sum(t for _, t in pairs.values()) / requests * 1e6, 2),
-            "between_calls": table(pairs), "inside_calls": table(inside)}
+            "between_calls": table(pairs), "inside_calls": table(inside),
+            "inside_calls_by_name": table(inside_by_name)}
 
 
 def start_nginx(tmp, backend_port, procs, callgrind=None):
