@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds a profile-guided spillway-agent into DIR (default build-pgo/): an instrumented build, a
 # training load through it, then the same tree rebuilt with the profile it wrote. Skipped when
-# DIR's agent was built from the same sources. The agent to deploy and the one the benchmark
-# measures (docs/performance.md: 16-20% less user time a request at one connection).
+# DIR's agent was built from the same sources and training. The agent to deploy and the one the
+# benchmark measures (docs/performance.md: 16-20% less user time a request at one connection).
 #
 # The training is tests/bench/profile.py's load (the benchmark's topology, tenant key and
 # bodies; nginx with canned Azure replies as the backend, wrk as the client): non-streaming
@@ -17,10 +17,10 @@ JOBS=$(nproc)
 [ "$JOBS" -le 2 ] || JOBS=2
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
-# The agent's sources as they are on disk (tracked files only): a change to the docs, the tests
-# or the training script does not call for a new build.
-sources=$(git ls-files -z -- CMakeLists.txt common dataplane proto | xargs -0 sha256sum |
-  sha256sum | cut -d' ' -f1)
+# The agent's sources as they are on disk (tracked files only), and this script, whose training
+# decides the profile: a change to the docs or the tests does not call for a new build.
+sources=$(git ls-files -z -- CMakeLists.txt common dataplane proto deploy/build-pgo.sh |
+  xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 if [ -x "$DIR/dataplane/spillway-agent" ] &&
   [ "$(cat "$DIR/pgo.stamp" 2>/dev/null)" = "$sources" ]; then
   echo "profile-guided agent in $DIR is current"

@@ -70,7 +70,7 @@ if ! grep -qs "\"version\": \"$portkey_version\"" "$portkey_package"; then
 fi
 
 # The agent measured is the profile-guided build (deploy/build-pgo.sh), as deployed; with
-# --plain-agent, the build directory's own. Rebuilt only when the sources changed.
+# --plain-agent, the build directory's own. Rebuilt only when the sources or the training changed.
 agent_args=(--agent-build plain)
 if [ "$plain_agent" = 0 ]; then
   pgo_dir="$build-pgo"

@@ -989,9 +989,10 @@ class ProfileGuidedBuildTest(unittest.TestCase):
                    env={'PATH': tools, 'SPILLWAY_LOG_DIR': os.path.join(self.tmp, 'logs')})
 
     def sources(self):
-        """What the script hashes: sha256sum's lines for the agent's tracked sources."""
+        """What the script hashes: sha256sum's lines for the agent's tracked sources and the
+        script itself (its training decides the profile)."""
         files = run(['git', 'ls-files', '-z', '--', 'CMakeLists.txt', 'common', 'dataplane',
-                     'proto'], cwd=ROOT).stdout.split('\0')
+                     'proto', 'deploy/build-pgo.sh'], cwd=ROOT).stdout.split('\0')
         lines = ''
         for name in filter(None, files):
             with open(os.path.join(ROOT, name), 'rb') as f:
