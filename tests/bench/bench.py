@@ -3,7 +3,7 @@
 
 Starts every process itself (mock backends, an nginx reverse proxy, spillway-agent with
 everything a production request does switched on, wrk, spillway-bench-client) on ports chosen
-at run time, measures the scenarios alternating direct / nginx / agent, prints a table and one
+at run time, measures the scenarios in rounds of direct / nginx / agent, prints a table and one
 PASS/FAIL line per target, and writes tests/bench/results/latest.{json,md}. Exit code 0 when
 every target passes. Python 3 standard library only; tests/bench/run.sh is the one command.
 """
@@ -87,7 +87,18 @@ MAX_ALLOCS_PER_REQUEST = 10  # issue 19: heap allocations per non-streaming chat
 PACED_STREAMS = 2000
 PACED_TOKENS_PER_S = 30
 PACED_SECONDS = 20
-PACED_ROUNDS = 5
+
+# Rounds for every judged line: the wrk scenarios on the backend the targets are judged against,
+# and the paced streams. The issue asks for at least 5. Nine, because three lines sit at nginx's
+# figure (one connection's hop, 256 connections, paced CPU): over four full runs of one agent
+# their 5-round medians moved by more than the distance to the limit (docs/performance.md), so
+# two runs could disagree on a verdict that one agent deserves.
+ROUNDS = 9
+# The mock's wrk pass comes first and, under --backend auto, mostly decides only whether the
+# mock is fast enough to judge by (on 2 cores it has never been): it keeps the old 5 rounds.
+MOCK_PASS_ROUNDS = 5
+# Failover's margin is wide (150-180 us against a 300 us limit) and each round is 18 s.
+FAILOVER_ROUNDS = 5
 
 
 class BenchError(Exception):
@@ -881,9 +892,12 @@ class Bench:
                         "targets": [], "notes": []}
         self.quick = args.quick
         self.duration = args.duration or (2 if args.quick else 5)
-        self.rounds = args.rounds or 5
+        self.rounds = args.rounds or (5 if args.quick else ROUNDS)
+        self.mock_pass_rounds = (min(self.rounds, MOCK_PASS_ROUNDS)
+                                 if args.backend == "auto" and not args.rounds else self.rounds)
         self.results["settings"] = {"quick": self.quick, "duration_s": self.duration,
                                     "rounds": self.rounds, "build": self.build,
+                                    "mock_pass_rounds": self.mock_pass_rounds,
                                     "agent_threads": 1, "wrk_threads": 1,
                                     "placement": placement_text(),
                                     "agent_build": args.agent_build}
@@ -1043,8 +1057,8 @@ class Bench:
         for target in targets:  # warm pools, caches and allocator arenas; not measured
             self.run_wrk(stack, target, connections, stream, 1)
         rounds = {t: [] for t in targets}
-        for r in range(self.rounds):
-            for target in targets:
+        for r in range(self.wrk_rounds(stack)):
+            for target in round_order(targets, r):
                 run = self.run_wrk(stack, target, connections, stream, self.duration)
                 rounds[target].append(run)
                 print("   round %d %-6s %9.0f req/s  p50 %6.0f us  p99 %7.0f us  errors %d" % (
@@ -1072,6 +1086,11 @@ class Bench:
         if metrics is not None:
             result["agent_metrics_scrape"] = metrics
         return result
+
+    def wrk_rounds(self, stack):
+        """The judged backend's pass has every round; the mock's pass under --backend auto
+        (judged only on a machine where the mock is fast enough) has MOCK_PASS_ROUNDS."""
+        return self.mock_pass_rounds if stack.kind == "mock" else self.rounds
 
     # --- scenario drivers ------------------------------------------------------------------------
 
@@ -1180,7 +1199,7 @@ class Bench:
         for mode, pause_us, requests in (("back_to_back", 0, 1500 if self.quick else 5000),
                                          ("paced", 3000, 300 if self.quick else 1000)):
             runs = {name: [] for name, _, _ in targets}
-            for r in range(self.rounds):
+            for r in range(FAILOVER_ROUNDS):
                 for which, url, key in targets:
                     summary = self.client(["--mode", "paced", "--url", url, "--header",
                                            "api-key:" + key, "--body", CHAT_BODY, "--requests",
@@ -1394,7 +1413,7 @@ class Bench:
                 {"paced": ("http://127.0.0.1:%d" % mock_port, [("paced", "Standard")])},
                 {"chat-paced": [["paced/paced"]]}))
             procs.append(agent)
-            rounds = 1 if self.quick else PACED_ROUNDS
+            rounds = 1 if self.quick else self.rounds
             result = {"kind": "paced", "streams": PACED_STREAMS, "tokens": tokens,
                       "ms_per_token": ms_per_token, "rounds": rounds, "targets": {}}
             runs = (("nginx", self.nginx_worker_pid(nginx), nginx_port, chat_path("paced"),
@@ -1776,6 +1795,17 @@ class Bench:
             canned.stop()
 
 
+def round_order(targets, round_index):
+    """The order of one round's runs: direct first, then the proxies, nginx and the agent
+    swapping places every other round, so that neither always runs next to direct (whose p50
+    each proxy's hop is taken from) or always meets the same point of the host's drift."""
+    order = list(targets)
+    if round_index % 2 == 1 and "nginx" in order and "agent" in order:
+        i, j = order.index("nginx"), order.index("agent")
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
 def round_ratios(targets, key):
     """Agent / nginx for `key` in each round (the two ran back to back), their median and
     spread: {"median", "min", "max", "text"}."""
@@ -1956,10 +1986,12 @@ def markdown(results):
            "Machine: %s cores, %s, Linux %s; %s; load average at start %s; %s; %s; commit %s." % (
                m["nproc"], m["cpu_model"], m["kernel"], m["date"], m["loadavg_at_start"],
                m["nginx"], m["wrk"], m["commit"]), "",
-           "Settings: wrk -t1, %s s per run, %s rounds alternating direct/nginx/agent (median "
-           "round by req/s shown), agent --threads 1 (%s build), nginx 1 worker; %s; backend: "
-           "**%s**%s." % (
+           "Settings: wrk -t1, %s s per run, %s rounds of direct then nginx and the agent, the "
+           "two swapping places every other round (median round by req/s shown; the paced "
+           "streams as many rounds, the mock's pass %d), agent --threads 1 (%s build), nginx 1 "
+           "worker; %s; backend: **%s**%s." % (
                results["settings"]["duration_s"], results["settings"]["rounds"],
+               results["settings"].get("mock_pass_rounds", results["settings"]["rounds"]),
                results["settings"].get("agent_build", "plain"),
                results["settings"].get("placement", "unpinned"),
                results.get("backend", "mock"), " (quick run)" if results["settings"]["quick"]
@@ -2034,7 +2066,9 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated scenarios, of: " +
                         ",".join(ALL_SCENARIOS))
     parser.add_argument("--duration", type=int, default=0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=0, help="rounds per wrk scenario (5)")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds per judged wrk scenario "
+                        "and for the paced streams (%d; the mock's pass under --backend auto: %d)"
+                        % (ROUNDS, MOCK_PASS_ROUNDS))
     parser.add_argument("--backend", choices=["auto", "mock", "canned"], default="auto",
                         help="auto: the mock unless it is < 3x faster than the proxies")
     parser.add_argument("--keep-temp", action="store_true", help="keep configs and logs")
