@@ -905,6 +905,7 @@ class Bench:
         self.results["settings"] = {"quick": self.quick, "duration_s": self.duration,
                                     "rounds": self.rounds, "build": self.build,
                                     "mock_pass_rounds": self.mock_pass_rounds,
+                                    "paced_rounds": 1 if self.quick else self.rounds,
                                     "agent_threads": 1, "wrk_threads": 1,
                                     "placement": placement_text(),
                                     "agent_build": args.agent_build}
@@ -1420,7 +1421,7 @@ class Bench:
                 {"paced": ("http://127.0.0.1:%d" % mock_port, [("paced", "Standard")])},
                 {"chat-paced": [["paced/paced"]]}))
             procs.append(agent)
-            rounds = 1 if self.quick else self.rounds
+            rounds = self.results["settings"]["paced_rounds"]
             result = {"kind": "paced", "streams": PACED_STREAMS, "tokens": tokens,
                       "ms_per_token": ms_per_token, "rounds": rounds, "targets": {}}
             runs = (("nginx", self.nginx_worker_pid(nginx), nginx_port, chat_path("paced"),
@@ -1995,9 +1996,10 @@ def markdown(results):
                m["nginx"], m["wrk"], m["commit"]), "",
            "Settings: wrk -t1, %s s per run, %s rounds of direct then nginx and the agent, the "
            "two swapping places every other round (median round by req/s shown; the paced "
-           "streams as many rounds, the mock's pass %d), agent --threads 1 (%s build), nginx 1 "
+           "streams %s rounds, the mock's pass %d), agent --threads 1 (%s build), nginx 1 "
            "worker; %s; backend: **%s**%s." % (
                results["settings"]["duration_s"], results["settings"]["rounds"],
+               results["settings"].get("paced_rounds", results["settings"]["rounds"]),
                results["settings"].get("mock_pass_rounds", results["settings"]["rounds"]),
                results["settings"].get("agent_build", "plain"),
                results["settings"].get("placement", "unpinned"),
