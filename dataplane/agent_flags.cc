@@ -55,6 +55,10 @@ ABSL_FLAG(int64_t, first_byte_timeout_ms, 600000,
           "retried)");
 ABSL_FLAG(int64_t, stream_idle_timeout_ms, 60000,
           "longest silence allowed inside a backend's response");
+ABSL_FLAG(bool, stream_delayed_acks, true,
+          "acknowledge an event stream's reads from an HTTP/1.1 backend with TCP's delayed ACKs "
+          "rather than one ACK per event (turn off for a backend that sends with Nagle's "
+          "algorithm on, which would then wait ~40 ms for each ACK)");
 ABSL_FLAG(bool, upstream_http2, false,
           "talk to backends over HTTP/2: h2c (prior knowledge) to http:// endpoints, ALPN h2 to "
           "https:// ones (HTTP/1.1 where the endpoint declines); one connection carries many "
@@ -229,6 +233,7 @@ absl::Status ReadRequests(AgentFlags& flags) {
   proxy.first_byte_timeout = milliseconds(absl::GetFlag(FLAGS_first_byte_timeout_ms));
   proxy.stream_idle_timeout = milliseconds(absl::GetFlag(FLAGS_stream_idle_timeout_ms));
   proxy.client_write_timeout = milliseconds(absl::GetFlag(FLAGS_client_write_timeout_ms));
+  proxy.stream_delayed_acks = absl::GetFlag(FLAGS_stream_delayed_acks);
   proxy.default_max_output_tokens = absl::GetFlag(FLAGS_default_max_tokens);
   proxy.realtime_idle_timeout = milliseconds(absl::GetFlag(FLAGS_realtime_idle_timeout_ms));
   proxy.realtime_max_message_bytes = absl::GetFlag(FLAGS_realtime_max_message_bytes);

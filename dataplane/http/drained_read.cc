@@ -15,6 +15,11 @@ bool EnableDrainReports(int fd) {
   return ::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof(on)) == 0;
 }
 
+bool DeferReadAcks(int fd) {
+  const int off = 0;
+  return ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof(off)) == 0;
+}
+
 long ReceiveNotingDrain(int fd, void* data, std::size_t size, int flags, bool* drained) {
   iovec iov{data, size};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];

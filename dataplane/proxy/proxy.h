@@ -39,6 +39,9 @@ struct ProxyOptions {
   std::chrono::milliseconds first_byte_timeout{600000};
   std::chrono::milliseconds stream_idle_timeout{60000};  // between two upstream reads
   std::chrono::milliseconds client_write_timeout{60000};
+  // An event stream's reads from an HTTP/1.1 backend leave their ACKs to TCP's delayed ACK
+  // (DeferReadAcks in dataplane/http/drained_read.h).
+  bool stream_delayed_acks = true;
   int64_t default_max_output_tokens = 1024;  // charged when a request names no max_tokens
   // Realtime WebSocket sessions (docs/realtime.md): closed after this long without a message
   // either way, and a message above this size closes the session (1009).

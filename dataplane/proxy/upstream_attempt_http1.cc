@@ -411,6 +411,7 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
   // are each a cache line more to fetch per event when thousands of streams take turns.
   const auto idle_timeout = options.stream_idle_timeout;
   const auto write_timeout = options.client_write_timeout;
+  const bool defer_acks = event_stream && options.stream_delayed_acks;
   asio::ip::tcp::socket& client_socket = client.socket();
   asio::ip::tcp::socket& upstream_socket = upstream_tcp.socket();
   bool buffered = buffer.size() > 0;  // bytes wait in `buffer`
@@ -480,8 +481,9 @@ asio::awaitable<AttemptResult> Attempt::RelayHttp1(Stream& upstream,
             if (event_stream && buffer.capacity() != 0) {
               buffer.shrink_to_fit();  // a stream's 16 KB, held for minutes, to no use
             }
-            auto [plain_ec, bytes] = co_await upstream_socket.async_read_some(
-                DrainedReadBuffer(input.Target(carry_size), kRelayChunk - carry_size), kNoThrow);
+            DrainedReadBuffer into(input.Target(carry_size), kRelayChunk - carry_size);
+            into.defer_ack = defer_acks;
+            auto [plain_ec, bytes] = co_await upstream_socket.async_read_some(into, kNoThrow);
             some_ec = plain_ec;
             read_into_input = bytes;
           } else {

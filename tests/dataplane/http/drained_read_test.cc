@@ -1,11 +1,15 @@
 // DrainedReadBuffer over real loopback sockets: the kernel's TCP_INQ report says when a read
 // emptied the socket, a FIN queued behind the last data is never taken for an empty socket (the
 // read after it sees the end of the stream instead of waiting for an event that will not come),
-// and a read after a drained one waits for the next data.
+// a read after a drained one waits for the next data, and a read asked to defer its ACK leaves it
+// to TCP's delayed ACK.
 #include "dataplane/http/drained_read.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,6 +131,76 @@ TEST(DrainedReadBuffer, TellsTheReactorWhenTheSocketIsEmpty) {
   EXPECT_EQ(bytes, 4u);
   EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes),
             asio::detail::reactor_op::done_and_exhausted);
+}
+
+// Whether the kernel acknowledges each read at once: TCP_QUICKACK reads 0 in the delayed-ACK
+// ("pingpong") mode.
+bool AcksEachRead(tcp::socket& socket) {
+  int value = -1;
+  socklen_t size = sizeof(value);
+  EXPECT_EQ(::getsockopt(socket.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &value, &size), 0);
+  return value != 0;
+}
+
+// Segments `socket` has sent that its peer has not acknowledged.
+std::uint32_t Unacknowledged(tcp::socket& socket) {
+  tcp_info info{};
+  socklen_t size = sizeof(info);
+  EXPECT_EQ(::getsockopt(socket.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &size), 0);
+  return info.tcpi_unacked;
+}
+
+asio::detail::reactor_op::status PerformDeferringAck(tcp::socket& socket, char* data,
+                                                     std::size_t size) {
+  DrainedReadBuffer into(asio::buffer(data, size));
+  into.defer_ack = true;
+  RecvOp op(boost::system::error_code(), socket.native_handle(),
+            asio::detail::socket_ops::stream_oriented, into, 0,
+            [](void*, asio::detail::scheduler_operation*, const boost::system::error_code&,
+               std::size_t) {});
+  return op.perform();
+}
+
+TEST(DeferReadAcks, PutsTheSocketInDelayedAckMode) {
+  asio::io_context io;
+  SocketPair pair(io);
+  EXPECT_TRUE(AcksEachRead(pair.reader));
+  ASSERT_TRUE(DeferReadAcks(pair.reader.native_handle()));
+  EXPECT_FALSE(AcksEachRead(pair.reader));
+}
+
+TEST(DrainedReadBuffer, AReadDeferringItsAckSendsNone) {
+  asio::io_context io;
+  SocketPair pair(io);
+  ASSERT_TRUE(EnableDrainReports(pair.reader.native_handle()));
+  pair.reader.non_blocking(true);
+  pair.writer.set_option(tcp::no_delay(true));
+  char data[64];
+  std::size_t bytes = 0;
+  // A read as Asio's own leaves the socket acknowledging each read.
+  asio::write(pair.writer, asio::buffer(std::string("data: 1\n\n")));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes),
+            asio::detail::reactor_op::done_and_exhausted);
+  EXPECT_TRUE(AcksEachRead(pair.reader));
+  asio::write(pair.writer, asio::buffer(std::string("data: 2\n\n")));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  EXPECT_EQ(PerformDeferringAck(pair.reader, data, sizeof(data)),
+            asio::detail::reactor_op::done_and_exhausted);
+  EXPECT_FALSE(AcksEachRead(pair.reader)) << "the read did not defer its ACK";
+  // The next event arrives in that mode and is read: no ACK leaves at the read; the writer's
+  // segment waits for the delayed ACK's timer (~40 ms) or the next event. Checked only while
+  // the timer cannot have fired (a loaded machine may take longer between the calls).
+  const auto sent = std::chrono::steady_clock::now();
+  asio::write(pair.writer, asio::buffer(std::string("data: 3\n\n")));
+  WaitFor(pair.reader.native_handle(), POLLIN);
+  EXPECT_EQ(PerformDeferringAck(pair.reader, data, sizeof(data)),
+            asio::detail::reactor_op::done_and_exhausted);
+  const std::uint32_t unacknowledged = Unacknowledged(pair.writer);
+  if (std::chrono::steady_clock::now() - sent < milliseconds(20)) {
+    EXPECT_EQ(unacknowledged, 1u) << "the read sent an ACK of its own";
+  }
+  EXPECT_EQ(std::string(data, 9), "data: 3\n\n");
 }
 
 // Reads with DrainedReadBuffer until the end of the stream or `reads` reads, noting each.
