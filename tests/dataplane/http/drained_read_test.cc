@@ -96,10 +96,11 @@ TEST(ReceiveNotingDrain, WithoutTheReportNothingIsTakenForDrained) {
 using RecvOp = asio::detail::reactive_socket_recv_op_base<DrainedReadBuffer>;
 
 asio::detail::reactor_op::status Perform(tcp::socket& socket, char* data, std::size_t size,
-                                         std::size_t* bytes) {
+                                         std::size_t* bytes, bool defer_ack = false) {
+  DrainedReadBuffer into(asio::buffer(data, size));
+  into.defer_ack = defer_ack;
   RecvOp op(boost::system::error_code(), socket.native_handle(),
-            asio::detail::socket_ops::stream_oriented, DrainedReadBuffer(asio::buffer(data, size)),
-            0,
+            asio::detail::socket_ops::stream_oriented, into, 0,
             [](void*, asio::detail::scheduler_operation*, const boost::system::error_code&,
                std::size_t) {});
   const auto status = op.perform();
@@ -150,17 +151,6 @@ std::uint32_t Unacknowledged(tcp::socket& socket) {
   return info.tcpi_unacked;
 }
 
-asio::detail::reactor_op::status PerformDeferringAck(tcp::socket& socket, char* data,
-                                                     std::size_t size) {
-  DrainedReadBuffer into(asio::buffer(data, size));
-  into.defer_ack = true;
-  RecvOp op(boost::system::error_code(), socket.native_handle(),
-            asio::detail::socket_ops::stream_oriented, into, 0,
-            [](void*, asio::detail::scheduler_operation*, const boost::system::error_code&,
-               std::size_t) {});
-  return op.perform();
-}
-
 TEST(DeferReadAcks, PutsTheSocketInDelayedAckMode) {
   asio::io_context io;
   SocketPair pair(io);
@@ -185,7 +175,7 @@ TEST(DrainedReadBuffer, AReadDeferringItsAckSendsNone) {
   EXPECT_TRUE(AcksEachRead(pair.reader));
   asio::write(pair.writer, asio::buffer(std::string("data: 2\n\n")));
   WaitFor(pair.reader.native_handle(), POLLIN);
-  EXPECT_EQ(PerformDeferringAck(pair.reader, data, sizeof(data)),
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes, /*defer_ack=*/true),
             asio::detail::reactor_op::done_and_exhausted);
   EXPECT_FALSE(AcksEachRead(pair.reader)) << "the read did not defer its ACK";
   // The next event arrives in that mode and is read: no ACK leaves at the read; the writer's
@@ -194,7 +184,7 @@ TEST(DrainedReadBuffer, AReadDeferringItsAckSendsNone) {
   const auto sent = std::chrono::steady_clock::now();
   asio::write(pair.writer, asio::buffer(std::string("data: 3\n\n")));
   WaitFor(pair.reader.native_handle(), POLLIN);
-  EXPECT_EQ(PerformDeferringAck(pair.reader, data, sizeof(data)),
+  EXPECT_EQ(Perform(pair.reader, data, sizeof(data), &bytes, /*defer_ack=*/true),
             asio::detail::reactor_op::done_and_exhausted);
   const std::uint32_t unacknowledged = Unacknowledged(pair.writer);
   if (std::chrono::steady_clock::now() - sent < milliseconds(20)) {
